@@ -1,0 +1,130 @@
+"""The one tool registry: every trace tool is defined here once.
+
+A `ToolSpec` carries pydantic arguments and result, a description written for a
+model, an async handler and a size budget. The MCP server (`halo_mcp`) and the
+diagnose engine's agents (`engine.agents`) both list tools from `REGISTRY` and
+call them through `call_tool`, so a tool behaves the same for Claude Code and for
+a subagent, and nothing reaches around the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from engine.errors import InvalidArgumentError
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_BUDGET_TOKENS",
+    "ToolResult",
+    "ToolSpec",
+    "ToolAnswer",
+    "REGISTRY",
+    "register",
+    "call_tool",
+]
+
+CHARS_PER_TOKEN = 4
+# Claude Code rejects answers over ~25k tokens; 20k leaves room for the envelope.
+DEFAULT_BUDGET_TOKENS = 20_000
+
+
+class ToolResult(BaseModel):
+    """Base of every tool result: structured content plus a compact text rendering."""
+
+    def render(self) -> str:
+        """The text a model reads. Override with something tighter than JSON."""
+        return self.model_dump_json(exclude_none=True)
+
+
+A = TypeVar("A", bound=BaseModel)
+R = TypeVar("R", bound=ToolResult)
+
+# A handler gets the context the caller provides (the server's or the engine's),
+# the validated arguments and the character budget it must fit its result into.
+Handler = Callable[[Any, A, int], Awaitable[R]]
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[A, R]):
+    """One tool: what it takes, what it returns, what it does, how big it may answer."""
+
+    name: str
+    title: str
+    description: str
+    args: type[A]
+    result: type[R]
+    handler: Handler[A, R]
+    budget_tokens: int = DEFAULT_BUDGET_TOKENS
+    read_only: bool = True
+    # Tools the diagnose engine's agents may not call (e.g. diagnose itself).
+    agent_visible: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.args.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.result.model_json_schema()
+
+
+REGISTRY: dict[str, ToolSpec[Any, Any]] = {}
+
+
+def register(spec: ToolSpec[A, R]) -> ToolSpec[A, R]:
+    """Add a tool to the registry; a name can be registered once."""
+    if spec.name in REGISTRY:
+        raise ValueError(f"tool {spec.name!r} is already registered")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    """What a call returns to either caller: the result model and its rendering."""
+
+    result: ToolResult
+    text: str
+
+    def structured(self) -> dict[str, Any]:
+        return self.result.model_dump(mode="json", exclude_none=True)
+
+
+async def call_tool(
+    name: str, context: Any, arguments: dict[str, Any], *, budget_tokens: int | None = None
+) -> ToolAnswer:
+    """Validate `arguments`, run the tool, and check its answer against the budget.
+
+    The handler is given half the budget in characters for its result, since the
+    structured content and its text rendering both travel to the client. A result
+    that still comes back over budget is a bug in the handler: it is refused here
+    rather than sent to a client that would reject it.
+    """
+    spec = REGISTRY.get(name)
+    if spec is None:
+        known = ", ".join(sorted(REGISTRY))
+        raise InvalidArgumentError(f"unknown tool {name!r}; the tools are: {known}")
+    try:
+        args = spec.args.model_validate(arguments)
+    except ValidationError as exc:
+        raise InvalidArgumentError(_explain_validation(name, exc)) from None
+    budget_chars = (budget_tokens or spec.budget_tokens) * CHARS_PER_TOKEN
+    result = await spec.handler(context, args, budget_chars // 2)
+    text = result.render()
+    size = len(text) + len(orjson.dumps(result.model_dump(mode="json", exclude_none=True)))
+    if size > budget_chars:
+        raise RuntimeError(f"tool {name} answered {size} chars, over its budget of {budget_chars}")
+    return ToolAnswer(result=result, text=text)
+
+
+def _explain_validation(tool: str, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg']}")
+    return f"invalid arguments for {tool}: " + "; ".join(problems)
