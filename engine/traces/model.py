@@ -73,6 +73,17 @@ class Span:
     agent_name: str | None
     raw: bytes
     line: int
+    # Derived at read time so analytics never reparse raw JSON:
+    # an error text found in a tool's output while its OTel status says ok,
+    output_error: str | None = None
+    # tool names offered to the model on an LLM span (llm.tools, gen_ai tool defs),
+    offered_tools: tuple[str, ...] = ()
+    # tool names the model asked to call in its output on an LLM span,
+    requested_tools: tuple[str, ...] = ()
+    # whether an LLM span's output reads as a refusal ("I can't help with that"),
+    refusal: bool = False
+    # exception events: "Type: message" of the first one, if any.
+    exception: str | None = None
 
 
 @dataclass(slots=True)
