@@ -1,0 +1,1 @@
+"""One module per `halo-mcp` subcommand; see `halo_mcp.cli`."""
