@@ -1,0 +1,152 @@
+"""Size budgets: cut long strings visibly and shrink results until they fit.
+
+Every tool answer must fit the smallest client (see `registry.DEFAULT_BUDGET_TOKENS`).
+Two mechanisms keep it there, and both say what they did:
+
+- `cut` keeps the head and the tail of a long string and puts a marker in the
+  middle naming how much went and which call shows it;
+- `fit` rebuilds a result with fewer items and shorter strings until its text
+  rendering plus its structured JSON fit the limit; the builder it calls is
+  responsible for setting `has_more` / cursors / notes for what it left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import orjson
+
+from engine.tools.registry import ToolResult
+
+__all__ = [
+    "MIN_FIELD_CHARS",
+    "HEAD_SHARE",
+    "answer_size",
+    "answer_limit",
+    "cut",
+    "cut_marker",
+    "fit",
+    "clamp",
+]
+
+# A string is never cut below this many characters: shorter than that, the
+# marker would be most of what is left.
+MIN_FIELD_CHARS = 160
+# Share of the kept characters taken from the head (the rest from the tail):
+# the start says what a value is, the end often holds the error.
+HEAD_SHARE = 0.6
+
+R = TypeVar("R", bound=ToolResult)
+
+
+def answer_size(result: ToolResult) -> int:
+    """Characters an answer costs: its text rendering plus its structured content."""
+    structured = orjson.dumps(result.model_dump(mode="json", exclude_none=True))
+    return len(result.render()) + len(structured)
+
+
+def answer_limit(handler_budget: int) -> int:
+    """The whole-answer limit for a handler given `handler_budget` characters.
+
+    `registry.call_tool` hands a handler half the budget, because the text and
+    the structured content both travel; the answer as a whole may use both halves.
+    """
+    return 2 * handler_budget
+
+
+def cut_marker(n_cut: int, more: str) -> str:
+    return f"[… {n_cut:,} chars cut; {more}]"
+
+
+def cut(text: str, max_chars: int, more: str) -> str:
+    """`text` itself, or its head and tail around a marker, in <= max(max_chars, marker) chars.
+
+    `more` names the call that shows the cut part, e.g.
+    `view_spans(trace_id="…", span_ids=["…"], attribute="input.value", offset=1200)`.
+    """
+    if len(text) <= max_chars:
+        return text
+    # The marker's length depends on the count it reports; size it for the worst case.
+    marker = cut_marker(len(text), more)
+    keep = max(0, max_chars - len(marker) - 2)
+    head = int(keep * HEAD_SHARE)
+    tail = keep - head
+    marker = cut_marker(len(text) - keep, more)
+    return text[:head] + " " + marker + " " + (text[len(text) - tail :] if tail else "")
+
+
+def clamp(value: int, low: int, high: int, name: str, notes: list[str]) -> int:
+    """`value` within [low, high]; when it had to move, say so in `notes`."""
+    if value < low:
+        notes.append(f"{name}={value} is below the minimum; used {low}")
+        return low
+    if value > high:
+        notes.append(f"{name}={value} is above the maximum; used {high}")
+        return high
+    return value
+
+
+def fit(
+    build: Callable[[int, int], R],
+    *,
+    items: int,
+    chars: int,
+    limit: int,
+    min_items: int = 1,
+    min_chars: int = MIN_FIELD_CHARS,
+    prefer: str = "items",
+) -> R:
+    """The largest `build(n_items, field_chars)` whose answer fits `limit` characters.
+
+    `build(n, c)` must produce a result showing at most `n` items with strings
+    cut to about `c` characters, and must say in the result what it left out.
+    `prefer="items"` drops items before shortening strings (lists of summaries);
+    `prefer="chars"` shortens strings before dropping items (spans the caller
+    picked by id). A result that cannot fit even with no items is a bug in the
+    builder and raises.
+    """
+    items = max(0, items)
+    min_items = min(min_items, items)
+    chars = max(chars, min_chars)
+
+    def ok(result: ToolResult) -> bool:
+        return answer_size(result) <= limit
+
+    best = build(items, chars)
+    if ok(best):
+        return best
+    stages: list[tuple[str, int, int]]
+    if prefer == "chars":
+        stages = [("chars", items, min_chars), ("items", min_items, min_chars)]
+    else:
+        stages = [("items", min_items, chars), ("chars", min_items, min_chars)]
+    n, c = items, chars
+    for what, low_n, low_c in stages:
+        if what == "items":
+            found = _largest(low_n, n, lambda k: ok(build(k, c)))
+            if found is not None:
+                return build(found, c)
+            n = low_n
+        else:
+            found = _largest(low_c, c, lambda k: ok(build(n, k)))
+            if found is not None:
+                return build(n, found)
+            c = low_c
+    last = build(0, min_chars)
+    if ok(last):
+        return last
+    raise RuntimeError(f"result cannot fit {limit} chars even with no items ({answer_size(last)})")
+
+
+def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:
+    """Largest k in [low, high] with ok(k), assuming ok is monotone (true below some k)."""
+    if high < low or not ok(low):
+        return None
+    while low < high:
+        mid = (low + high + 1) // 2
+        if ok(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low

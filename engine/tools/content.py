@@ -1,0 +1,105 @@
+"""What a span said: its inputs and outputs, with duplicated projections folded.
+
+OpenInference writes an LLM call's messages twice: once as the `input.value` /
+`output.value` JSON blob and once flattened into `llm.input_messages.N.*` keys.
+Showing both doubles the cost of every view, so a flat key is dropped when its
+value is verifiably inside the blob (nothing is dropped on a guess).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "INPUT_KEYS",
+    "OUTPUT_KEYS",
+    "fold_flat_messages",
+    "input_of",
+    "output_of",
+    "as_text",
+]
+
+# Where shapes keep what went into a span / came out of it, most specific first.
+INPUT_KEYS = (
+    "input.value",
+    "gen_ai.input.messages",
+    "gen_ai.prompt",
+    "gen_ai.tool.args",
+    "gen_ai.tool.call.arguments",
+    "tool.arguments",
+    "tool_call.function.arguments",
+)
+OUTPUT_KEYS = (
+    "output.value",
+    "gen_ai.output",
+    "gen_ai.output.messages",
+    "gen_ai.completion",
+    "gen_ai.tool.call.result",
+    "tool.output",
+)
+
+_FLAT = (("llm.input_messages.", "input.value"), ("llm.output_messages.", "output.value"))
+
+
+def as_text(value: Any) -> str:
+    """An attribute value as text: strings as is, everything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fold_flat_messages(attributes: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """`attributes` without flat message keys whose values the JSON blob already holds.
+
+    Returns the folded attributes and how many keys were folded.
+    """
+    drop: set[str] = set()
+    for prefix, blob_key in _FLAT:
+        blob = attributes.get(blob_key)
+        if not isinstance(blob, str) or not blob:
+            continue
+        for key, value in attributes.items():
+            if key.startswith(prefix) and _inside(value, blob):
+                drop.add(key)
+    if not drop:
+        return attributes, 0
+    return {k: v for k, v in attributes.items() if k not in drop}, len(drop)
+
+
+def _inside(value: Any, blob: str) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return json.dumps(value) in blob
+    if isinstance(value, (int, float)):
+        return str(value) in blob
+    if not isinstance(value, str):
+        return False
+    if value in blob:
+        return True
+    for ascii_only in (True, False):
+        if json.dumps(value, ensure_ascii=ascii_only)[1:-1] in blob:
+            return True
+    return False
+
+
+def input_of(attributes: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, text) of the span's input, if any shape-known key carries one."""
+    return _first(attributes, INPUT_KEYS)
+
+
+def output_of(attributes: dict[str, Any]) -> tuple[str, str] | None:
+    """(key, text) of the span's output, if any shape-known key carries one."""
+    return _first(attributes, OUTPUT_KEYS)
+
+
+def _first(attributes: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, str] | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None and value != "":
+            return key, as_text(value)
+    return None

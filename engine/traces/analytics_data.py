@@ -1,0 +1,155 @@
+"""The span columns the failure analytics read, gathered from a dataset or a span list.
+
+One plain structure decouples the detectors from the index's storage layout:
+numeric columns stay numpy arrays, text columns become Python lists (only the
+few text columns the detectors need, with values shared, not copied).
+Duplicate spans (same trace and span id seen twice) are left out, so nothing is
+counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.traces.model import Span
+
+if TYPE_CHECKING:
+    from engine.traces.dataset import Dataset
+
+__all__ = ["SpanData", "DUPLICATE", "ORPHAN", "EXCEPTION", "OUTPUT_ERROR", "REFUSAL"]
+
+# Span flags, as the index stores them (DATA_API.md).
+DUPLICATE = 1
+ORPHAN = 2
+EXCEPTION = 4
+OUTPUT_ERROR = 8
+REFUSAL = 16
+
+
+@dataclass
+class SpanData:
+    """Span columns, one entry per (non-duplicate) span; rows of a trace contiguous."""
+
+    trace_ids: list[str]  # per trace
+    trace: np.ndarray  # per span: index into trace_ids
+    span_id: list[str]
+    name: list[str]
+    kind: np.ndarray  # int8 SpanKind
+    status: np.ndarray  # int8 SpanStatus
+    status_message: list[str | None]
+    exception: list[str | None]
+    output_error: list[str | None]
+    start_ns: np.ndarray
+    end_ns: np.ndarray
+    input_tokens: np.ndarray  # -1 unknown
+    output_tokens: np.ndarray  # -1 unknown
+    tool_name: list[str | None]
+    tool_args: list[str | None]
+    agent_name: list[str | None]
+    flags: np.ndarray
+    depth: np.ndarray
+    offered: list[tuple[str, ...]]
+    requested: list[tuple[str, ...]]
+    raw: Callable[[int], bytes]  # raw JSON of span i
+
+    @property
+    def n_spans(self) -> int:
+        return len(self.span_id)
+
+    @property
+    def n_traces(self) -> int:
+        return len(self.trace_ids)
+
+    def raw_text(self, i: int) -> str:
+        return self.raw(i).decode("utf-8", errors="replace")
+
+    def trace_slices(self) -> Iterable[tuple[int, int, int]]:
+        """(trace index, first span, end span) for each trace with spans."""
+        if self.n_spans == 0:
+            return
+        bounds = np.flatnonzero(np.diff(self.trace)) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [self.n_spans]))
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            yield int(self.trace[s]), s, e
+
+    # -- builders -----------------------------------------------------------
+
+    @classmethod
+    def from_spans(cls, spans: Sequence[Span]) -> SpanData:
+        """Columns from read spans (file order); traces grouped in order of first appearance."""
+        order: dict[str, int] = {}
+        seen: set[tuple[str, str]] = set()
+        kept: list[Span] = []
+        for span in spans:
+            key = (span.trace_id, span.span_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            order.setdefault(span.trace_id, len(order))
+            kept.append(span)
+        kept.sort(key=lambda s: order[s.trace_id])  # stable: file order within a trace
+        by_trace: dict[str, dict[str, Span]] = {}
+        for span in kept:
+            by_trace.setdefault(span.trace_id, {})[span.span_id] = span
+        depth, flags = [], []
+        for span in kept:
+            d, orphan = _depth(span, by_trace[span.trace_id])
+            depth.append(d)
+            flags.append(
+                (ORPHAN if orphan else 0)
+                | (EXCEPTION if span.exception else 0)
+                | (OUTPUT_ERROR if span.output_error else 0)
+                | (REFUSAL if span.refusal else 0)
+            )
+        raws = [s.raw for s in kept]
+        return cls(
+            trace_ids=list(order),
+            trace=np.array([order[s.trace_id] for s in kept], dtype=np.int64),
+            span_id=[s.span_id for s in kept],
+            name=[s.name for s in kept],
+            kind=np.array([int(s.kind) for s in kept], dtype=np.int8),
+            status=np.array([int(s.status) for s in kept], dtype=np.int8),
+            status_message=[s.status_message or None for s in kept],
+            exception=[s.exception for s in kept],
+            output_error=[s.output_error for s in kept],
+            start_ns=np.array([s.start_ns for s in kept], dtype=np.int64),
+            end_ns=np.array([s.end_ns for s in kept], dtype=np.int64),
+            input_tokens=np.array([_tok(s.input_tokens) for s in kept], dtype=np.int64),
+            output_tokens=np.array([_tok(s.output_tokens) for s in kept], dtype=np.int64),
+            tool_name=[s.tool_name for s in kept],
+            tool_args=[s.tool_args for s in kept],
+            agent_name=[s.agent_name for s in kept],
+            flags=np.array(flags, dtype=np.uint8),
+            depth=np.array(depth, dtype=np.int16),
+            offered=[tuple(s.offered_tools) for s in kept],
+            requested=[tuple(s.requested_tools) for s in kept],
+            raw=raws.__getitem__,
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset) -> SpanData:
+        """Columns from an indexed dataset, without reparsing any file."""
+        return _from_dataset(ds)
+
+
+def _tok(value: int | None) -> int:
+    return -1 if value is None else int(value)
+
+
+def _depth(span: Span, spans: dict[str, Span]) -> tuple[int, bool]:
+    depth, current, hops = 0, span, 0
+    while current.parent_id is not None and hops < 10_000:
+        parent = spans.get(current.parent_id)
+        if parent is None:
+            break
+        depth, current, hops = depth + 1, parent, hops + 1
+    return depth, span.parent_id is not None and span.parent_id not in spans
+
+
+def _from_dataset(ds: Any) -> SpanData:
+    raise NotImplementedError("written once the index lands")

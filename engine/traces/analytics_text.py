@@ -1,0 +1,91 @@
+"""Text rules of the failure analytics: message templates, limit phrases, quotes.
+
+Kept apart from the detectors so each rule can be read (and tested) on its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+__all__ = [
+    "TEMPLATE_CHARS",
+    "QUOTE_CHARS",
+    "message_template",
+    "TURN_LIMIT",
+    "FINAL_ANSWER_TOOLS",
+    "find_quote",
+]
+
+TEMPLATE_CHARS = 160
+QUOTE_CHARS = 200
+
+# Order matters: wider shapes first, so a URL is not masked piecewise as a path.
+_MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.I), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "<email>"),
+    (re.compile(r"'[^'\n]{0,200}'"), "'<str>'"),
+    (re.compile(r'"[^"\n]{0,200}"'), '"<str>"'),
+    (re.compile(r"`[^`\n]{0,200}`"), "`<str>`"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
+    (re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.~-]+){2,}[\\/]?|~[\\/][\w./-]+"), "<path>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", re.I), "<id>"),
+    (re.compile(r"\b[A-Za-z_-]*\d[\w-]*\b"), "<n>"),
+)
+_SPACE = re.compile(r"\s+")
+
+
+def message_template(message: str) -> str:
+    """The message with its varying parts masked, so repeats of one error group together.
+
+    'Timeout after 30s calling https://x/y (req 4f9a…)' -> 'Timeout after <n> calling <url> (req <id>)'.
+    Numbers, ids, paths, URLs, e-mails and quoted values are masked.
+    """
+    text = _SPACE.sub(" ", message).strip()
+    for pattern, mask in _MASKS:
+        text = pattern.sub(mask, text)
+    if len(text) > TEMPLATE_CHARS:
+        text = text[: TEMPLATE_CHARS - 1] + "…"
+    return text or "(no message)"
+
+
+# A run stopped by its turn/step/iteration limit, in the words frameworks use:
+# OpenAI Agents "Max turns (10) exceeded", smolagents "Reached max steps.",
+# LangChain "Agent stopped due to iteration limit or time limit.",
+# LangGraph "Recursion limit of 25 reached", generic "maximum number of iterations reached".
+TURN_LIMIT = re.compile(
+    rb"max(?:imum)?[ _-]?(?:number[ _]of[ _])?(?:turns|steps|iterations|rounds)\W{0,3}"
+    rb"(?:\(\d+\)\s*|of \d+\s*)?(?:was |has been |have been )?(?:exceeded|reached|hit)"
+    rb"|(?:reached|exceeded|hit) (?:the )?max(?:imum)?[ _-]?(?:number of )?"
+    rb"(?:turns|steps|iterations|rounds)"
+    rb"|MaxTurnsExceeded|MaxStepsExceeded|GraphRecursionError"
+    rb"|recursion limit (?:of \d+ )?(?:was )?reached"
+    rb"|stopped due to (?:the )?(?:iteration|turn|step) limit"
+    rb"|(?:turn|step|iteration) limit (?:of \d+ )?(?:was )?(?:exceeded|reached|hit)",
+    re.I,
+)
+
+# Tools whose call *is* the run's answer: offered but never called means no answer.
+FINAL_ANSWER_TOOLS = frozenset({"final_answer", "finalanswer", "final_result", "submit_final_answer"})
+
+
+def find_quote(raw: str, needle: str | None) -> str | None:
+    """An exact substring of `raw` (<= QUOTE_CHARS) that shows `needle`, or None.
+
+    The needle is tried as is, then JSON-escaped (how it sits inside the span's
+    JSON text), then by shorter prefixes, so the quote can be checked by simple
+    substring search later.
+    """
+    if not needle:
+        return None
+    forms = [needle, orjson.dumps(needle).decode()[1:-1]]
+    for form in forms:
+        for size in (QUOTE_CHARS, 80, 40, 16):
+            piece = form[:size].strip()
+            if len(piece) < min(12, len(form.strip())) or not piece:
+                continue
+            if piece in raw:
+                return piece
+    return None
