@@ -1,0 +1,192 @@
+"""Which trace shape a file holds, judged from its first records.
+
+Detection reads at most `HEAD_BYTES` of (decompressed) content. It parses the
+first JSON value it can - the first line (JSONL), or the whole head when the
+file is one small document - and classifies it by its keys; a big pretty-printed
+document that does not fit the head is classified by the key names it shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.errors import UnknownShapeError
+from engine.traces.model import SHAPES
+from engine.traces.readers._source import read_head
+
+__all__ = ["HEAD_BYTES", "SUPPORTED_SHAPES_TEXT", "detect_shape", "classify", "sniff_layout_is_lines"]
+
+HEAD_BYTES = 1 << 20
+# How many leading non-blank lines may fail to parse before a file is judged not JSONL.
+PROBE_LINES = 5
+
+SUPPORTED_SHAPES_TEXT = (
+    "Supported trace shapes (pass one as `shape=` to skip detection): "
+    "`halo` (HALO / inference.net flat JSONL, one span per line); "
+    "`otlp` (OTLP/JSON ExportTraceServiceRequest with `resourceSpans`, as the OpenTelemetry "
+    "Collector file exporter writes it, one per line or one document); "
+    "`otel_sdk` (OTel Python SDK span dumps from ConsoleSpanExporter / span.to_json(): "
+    "`context.trace_id`, JSON list, JSONL or concatenated objects, incl. any-agent `{\"spans\": [...]}`); "
+    "`openinference_nested` (OpenInference spans nested in `child_spans`, e.g. Patronus / TRAIL "
+    "exports); `openai_agents` (OpenAI Agents SDK span exports, `\"object\": \"trace.span\"` with "
+    "`span_data`). Files may be gzip-compressed."
+)
+assert all(f"`{s}`" in SUPPORTED_SHAPES_TEXT for s in SHAPES)
+
+
+def _is_otlp(d: dict[str, Any]) -> bool:
+    return "resourceSpans" in d or "resource_spans" in d
+
+
+def _is_openai_agents(d: dict[str, Any]) -> bool:
+    return d.get("object") in ("trace.span", "trace") or "span_data" in d
+
+
+def _is_nested(d: dict[str, Any]) -> bool:
+    return "child_spans" in d or "span_attributes" in d
+
+
+def _is_otel_sdk(d: dict[str, Any]) -> bool:
+    ctx = d.get("context")
+    return isinstance(ctx, dict) and "span_id" in ctx
+
+
+def _is_halo(d: dict[str, Any]) -> bool:
+    return "trace_id" in d and "span_id" in d and ("start_time" in d or "attributes" in d)
+
+
+_RULES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("otlp", _is_otlp),
+    ("openai_agents", _is_openai_agents),
+    ("openinference_nested", _is_nested),
+    ("otel_sdk", _is_otel_sdk),
+    ("halo", _is_halo),
+)
+
+
+def classify(value: Any, depth: int = 0) -> str | None:
+    """The shape of one parsed JSON value (a record, a list of records or a wrapper), or None."""
+    if depth > 3:
+        return None
+    if isinstance(value, list):
+        for item in value[:3]:
+            found = classify(item, depth + 1)
+            if found:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return None
+    for shape, rule in _RULES:
+        if rule(value):
+            return shape
+    for key in ("spans", "data", "traces", "items"):  # wrappers: any-agent, agents SDK list, TRAIL
+        inner = value.get(key)
+        if isinstance(inner, list) and inner:
+            found = classify(inner, depth + 1)
+            if found:
+                return found
+    return None
+
+
+# Key names that give a shape away in a document too big to parse from its head.
+_SNIFF: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("otlp", re.compile(r'"resource_?[sS]pans"\s*:')),
+    ("openai_agents", re.compile(r'"object"\s*:\s*"trace(?:\.span)?"|"span_data"\s*:')),
+    ("openinference_nested", re.compile(r'"child_spans"\s*:|"span_attributes"\s*:')),
+    ("otel_sdk", re.compile(r'"context"\s*:\s*\{\s*"trace_id"')),
+    ("halo", re.compile(r'"parent_span_id"\s*:')),
+)
+
+
+def _first_lines(text: str, n: int) -> list[str]:
+    out = []
+    for line in text.split("\n"):
+        if line.strip():
+            out.append(line.strip())
+            if len(out) == n:
+                break
+    return out
+
+
+def _parses(line: str) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def sniff_layout_is_lines(head: str) -> bool:
+    """True when the content is JSONL (one value per line) rather than one document.
+
+    The first line parsing on its own decides it; a pretty document starts with a
+    lone `{` or `[` that never does. A first line that is neither (a corrupt first
+    record) counts as JSONL when one of the next lines parses.
+    """
+    lines = _first_lines(head, PROBE_LINES + 1)
+    if not lines:
+        return True
+    if isinstance(_parses(lines[0]), (dict, list)):
+        return True
+    if lines[0] in ("{", "[") or lines[0].startswith(("[{", "[\n", "{\n")) or lines[0].endswith(("{", "[")):
+        return False
+    return any(isinstance(_parses(ln), dict) for ln in lines[1:])
+
+
+def _decoded(head: bytes, path: Path) -> str:
+    if b"\x00" in head:
+        raise UnknownShapeError(f"{path} is a binary file (it contains NUL bytes), not a trace file. {SUPPORTED_SHAPES_TEXT}")
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a character cut by the head limit
+            return head[: exc.start].decode("utf-8")
+        raise UnknownShapeError(
+            f"{path} is not UTF-8 text (undecodable byte at offset {exc.start}), so it is not a trace file. "
+            f"{SUPPORTED_SHAPES_TEXT}"
+        ) from None
+
+
+def detect_shape(path: Path) -> str:
+    """One of `model.SHAPES` for the file at `path`; an empty file reads as `halo` (no spans).
+
+    Raises UnknownShapeError naming the supported shapes for binary content,
+    text that is not JSON, and JSON that matches no shape.
+    """
+    path = Path(path)
+    head_bytes = read_head(path, HEAD_BYTES)
+    text = _decoded(head_bytes.lstrip(b"\xef\xbb\xbf"), path)
+    stripped = text.lstrip()
+    if not stripped:
+        return "halo"
+    if stripped[0] not in "{[":
+        raise UnknownShapeError(
+            f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. {SUPPORTED_SHAPES_TEXT}"
+        )
+    candidates: list[Any] = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
+    if len(head_bytes) < HEAD_BYTES:
+        candidates.insert(0, _parses(text))
+    for value in candidates:
+        found = classify(value)
+        if found:
+            return found
+    for shape, pattern in _SNIFF:
+        if pattern.search(text):
+            return shape
+    raise UnknownShapeError(
+        f"{path} is JSON but matches no supported trace shape (first keys seen: {_first_keys(candidates)}). "
+        f"{SUPPORTED_SHAPES_TEXT}"
+    )
+
+
+def _first_keys(candidates: list[Any]) -> str:
+    for value in candidates:
+        while isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, dict):
+            return ", ".join(list(value)[:8]) or "none"
+    return "none"

@@ -1,0 +1,198 @@
+"""FileReader: one trace file (or one byte range of it) as a stream of spans.
+
+Two layouts exist whatever the shape: JSONL (one JSON value per line; records
+are lines, so a range of a plain file can be read on its own) and a whole
+document (pretty-printed JSON, a JSON list, or concatenated objects). Bad
+records become `Malformed` items in file order and the read goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+
+from engine.errors import InvalidArgumentError
+from engine.traces.model import SHAPES, Malformed, Span
+from engine.traces.readers import halo
+from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
+from engine.traces.readers._source import (
+    BadRecord,
+    DocumentLocator,
+    Progress,
+    is_gzip,
+    iter_lines,
+    last_newline_end,
+    read_all,
+    read_head,
+    sample_of,
+)
+from engine.traces.readers._values import ValueProblem
+
+__all__ = ["FileReader", "SHAPE_MODULES"]
+
+# shape name -> module with `spans_from_value(value, line, locate)`.
+SHAPE_MODULES: dict[str, ModuleType] = {"halo": halo}
+# Errors a shape reader may raise on a record it cannot read: the record is reported, the read goes on.
+RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+
+
+def _complete_json(data: bytes) -> bool:
+    """Whether an unterminated last line is a whole record already (a writer that ends without \\n)."""
+    if not data.strip():
+        return False
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+class FileReader:
+    """Iterate a trace file's spans (and Malformed records) in file order.
+
+    `start`/`end` are byte offsets (decompressed offsets for gzip); `first_line`
+    is the line number at `start`. After iteration, `end` is the offset just past
+    the last complete record consumed and `lines` the number of the last line
+    consumed, so a later read of a grown file resumes with
+    `FileReader(path, shape, start=reader.end, first_line=reader.lines + 1)`.
+    An unterminated last line is consumed only if it is already a complete JSON
+    value; otherwise it is left for the next read and is not an error.
+    """
+
+    def __init__(
+        self, path: str | Path, shape: str | None = None, start: int = 0, end: int | None = None, first_line: int = 1
+    ) -> None:
+        self.path = Path(path)
+        if shape is not None and shape not in SHAPES:
+            raise InvalidArgumentError(f"unknown shape {shape!r}. {SUPPORTED_SHAPES_TEXT}")
+        self.shape = shape or detect_shape(self.path)
+        if self.shape not in SHAPE_MODULES:
+            raise InvalidArgumentError(f"shape {self.shape!r} has no reader yet. {SUPPORTED_SHAPES_TEXT}")
+        self.gzip = is_gzip(self.path)
+        self.start = start
+        self.first_line = first_line
+        self.lines = first_line - 1
+        if start > 0 or end is not None:
+            self.line_based = True
+        else:
+            head = read_head(self.path, HEAD_BYTES).decode("utf-8", "replace")
+            self.line_based = sniff_layout_is_lines(head)
+        self.end = start
+        self._stop: int | None = None
+        self._stream_error: tuple[int, str] | None = None
+        if not self.gzip and self.line_based:
+            limit = self.path.stat().st_size if end is None else end
+            stop = last_newline_end(self.path, start, limit)
+            if stop < limit:
+                with open(self.path, "rb") as f:
+                    f.seek(stop)
+                    if _complete_json(f.read(limit - stop)):
+                        stop = limit
+            self._stop = self.end = stop
+
+    def __repr__(self) -> str:
+        return f"FileReader({str(self.path)!r}, shape={self.shape!r}, start={self.start}, end={self.end})"
+
+    def __iter__(self) -> Iterator[Span | Malformed]:
+        if self.line_based:
+            if self.shape == "halo":
+                return self._halo_lines()
+            return self._value_lines()
+        return self._document()
+
+    def _malformed(self, line: int, reason: str, data: bytes | str) -> Malformed:
+        return Malformed(str(self.path), line, reason, sample_of(data))
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line bytes); a gzip stream's complete unterminated tail included."""
+        progress = Progress(self.start)
+        lineno = self.first_line - 1
+        for lineno, data in enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1):
+            self.end, self.lines = progress.end, lineno
+            yield lineno, data
+        if progress.tail and _complete_json(progress.tail):
+            self.end, self.lines = progress.end + len(progress.tail), lineno + 1
+            yield lineno + 1, progress.tail
+        self.end = max(self.end, progress.end)
+        self._stream_error = (lineno + 1, progress.error) if progress.error else None
+
+    def _stream_problem(self) -> Iterator[Malformed]:
+        """A corrupt gzip stream, reported once where the readable lines ended."""
+        if self._stream_error:
+            line, reason = self._stream_error
+            yield self._malformed(line, reason, b"")
+
+    def _halo_lines(self) -> Iterator[Span | Malformed]:
+        span_from_line = halo.span_from_line
+        for lineno, data in self._lines():
+            try:
+                yield span_from_line(data, lineno)
+            except orjson.JSONDecodeError as exc:
+                if data.strip():
+                    yield self._malformed(lineno, f"invalid JSON: {exc}", data)
+            except RECORD_ERRORS as exc:
+                yield self._malformed(lineno, _reason(exc), data)
+        yield from self._stream_problem()
+
+    def _value_lines(self) -> Iterator[Span | Malformed]:
+        spans_from_value = SHAPE_MODULES[self.shape].spans_from_value
+        for lineno, data in self._lines():
+            try:
+                value = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                if data.strip():
+                    yield self._malformed(lineno, f"invalid JSON: {exc}", data)
+                continue
+            yield from self._convert(spans_from_value, value, lineno, None, data)
+        yield from self._stream_problem()
+
+    def _convert(self, spans_from_value, value, line, locate, data) -> Iterator[Span | Malformed]:  # type: ignore[no-untyped-def]
+        try:
+            for item in spans_from_value(value, line, locate):
+                if isinstance(item, BadRecord):
+                    yield self._malformed(item.line, item.reason, item.sample)
+                else:
+                    yield item
+        except RECORD_ERRORS as exc:
+            yield self._malformed(line, _reason(exc), data)
+
+    def _document(self) -> Iterator[Span | Malformed]:
+        """A whole document: one JSON value, or several concatenated ones."""
+        data = read_all(self.path, self.gzip)
+        self.end = len(data)
+        text = data.decode("utf-8", "replace").lstrip("\ufeff")
+        self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)
+        spans_from_value = SHAPE_MODULES[self.shape].spans_from_value
+        locate = DocumentLocator(text, self.first_line)
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            yield from self._convert(spans_from_value, value, self.first_line, locate, text)
+            return
+        decoder = json.JSONDecoder()
+        pos, n = 0, len(text)
+        while True:
+            while pos < n and text[pos] in " \t\r\n,":
+                pos += 1
+            if pos >= n:
+                return
+            try:
+                value, after = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                where = locate.line_at(exc.pos)
+                yield self._malformed(where, f"invalid JSON document (truncated or corrupt): {exc.msg}", text[pos:])
+                return
+            yield from self._convert(spans_from_value, value, locate.line_at(pos), locate, text[pos:after])
+            pos = after
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValueProblem):
+        return str(exc)
+    return f"unreadable span ({type(exc).__name__}: {exc})"

@@ -1,0 +1,249 @@
+"""Bytes in, lines out: how every reader gets at a file's content.
+
+A file is plain or gzip-compressed (by magic bytes, whatever its name). Plain
+files are read in blocks between two byte offsets, so the index can split a big
+JSONL file at newlines and read the parts in parallel; a line that is not yet
+terminated (a file still being written) is left for the next read. gzip files
+are read from the start, in decompressed offsets, and are never split.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+__all__ = [
+    "BLOCK_SIZE",
+    "SAMPLE_CHARS",
+    "GZIP_MAGIC",
+    "BadRecord",
+    "Locate",
+    "DocumentLocator",
+    "is_gzip",
+    "gzip_blocks",
+    "GzipCorrupt",
+    "last_newline_end",
+    "iter_lines",
+    "Progress",
+    "read_all",
+    "read_head",
+    "sample_of",
+]
+
+# Read size for plain files; large enough that Python's per-block cost vanishes.
+BLOCK_SIZE = 4 << 20
+# Longest excerpt of a bad record kept in a `Malformed.sample`.
+SAMPLE_CHARS = 200
+GZIP_MAGIC = b"\x1f\x8b"
+# Compressed bytes read per step from a gzip file.
+GZIP_CHUNK = 1 << 20
+
+
+# locate(id_value, default_line) -> the line where a span's id appears in a document.
+Locate = Callable[[Any, int], int]
+
+
+class BadRecord(NamedTuple):
+    """A record a shape reader could not turn into a span; becomes a `Malformed`."""
+
+    reason: str
+    sample: str
+    line: int
+
+
+def sample_of(data: bytes | str) -> str:
+    """The first `SAMPLE_CHARS` characters of a record, for an error message."""
+    if isinstance(data, bytes):
+        data = data[: SAMPLE_CHARS * 4].decode("utf-8", "replace")
+    return data[:SAMPLE_CHARS]
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+class GzipCorrupt(Exception):
+    """A gzip stream that is not cut short but broken."""
+
+
+def gzip_blocks(path: Path) -> Iterator[bytes]:
+    """Decompressed blocks of a gzip file (several members allowed).
+
+    A stream cut short (a file still being written) just ends; a corrupt one
+    raises GzipCorrupt after the blocks that did decompress.
+    """
+    inflater = zlib.decompressobj(wbits=47)
+    with open(path, "rb") as f:
+        while chunk := f.read(GZIP_CHUNK):
+            while chunk:
+                try:
+                    out = inflater.decompress(chunk)
+                except zlib.error as exc:
+                    raise GzipCorrupt(str(exc)) from None
+                if out:
+                    yield out
+                if not inflater.eof:
+                    break
+                chunk = inflater.unused_data  # next member, if any
+                inflater = zlib.decompressobj(wbits=47)
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """Up to `size` bytes from the start of the (decompressed) content."""
+    if not is_gzip(path):
+        with open(path, "rb") as f:
+            return f.read(size)
+    out = bytearray()
+    try:
+        for block in gzip_blocks(path):
+            out += block
+            if len(out) >= size:
+                break
+    except GzipCorrupt:
+        pass  # judge what decompressed
+    return bytes(out[:size])
+
+
+def read_all(path: Path, gz: bool) -> bytes:
+    """The whole (decompressed) content; a broken gzip stream gives what it has."""
+    if not gz:
+        return path.read_bytes()
+    out = bytearray()
+    try:
+        for block in gzip_blocks(path):
+            out += block
+    except GzipCorrupt:
+        pass
+    return bytes(out)
+
+
+def last_newline_end(path: Path, start: int, end: int) -> int:
+    """Offset just past the last b"\\n" in [start, end), or `start` when there is none."""
+    with open(path, "rb") as f:
+        pos = end
+        while pos > start:
+            step = min(1 << 16, pos - start)
+            f.seek(pos - step)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                return pos - step + i + 1
+            pos -= step
+    return start
+
+
+class Progress:
+    """How far a line iteration got: `end` offset past the last full line, and any stream error."""
+
+    __slots__ = ("end", "error", "tail")
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+        self.error: str | None = None
+        # gzip only: bytes after the last newline at the end of the stream.
+        self.tail = b""
+
+
+def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Progress) -> Iterator[bytes]:
+    """Yield complete lines (without b"\\n") of [start, end), advancing `progress.end`.
+
+    Plain files: [start, end) is read whole; bytes after its last newline are
+    yielded as a last line (the caller chose `end` knowing that record is
+    complete). gzip: offsets are in the decompressed stream, `end` is ignored, the
+    bytes after the last newline go to `progress.tail` for the caller to judge; a
+    cut-off stream (still being written) ends quietly, a corrupt one sets
+    `progress.error`.
+    """
+    if gz:
+        yield from _gzip_lines(path, start, progress)
+        return
+    assert end is not None
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        carry = b""
+        pos = start
+        while left > 0:
+            block = f.read(min(BLOCK_SIZE, left))
+            if not block:
+                break
+            left -= len(block)
+            if carry:
+                block = carry + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                carry = block
+                continue
+            carry = block[cut + 1 :]
+            for line in block[:cut].split(b"\n"):
+                pos += len(line) + 1
+                progress.end = pos
+                yield line
+        if carry:
+            progress.end = pos + len(carry)
+            yield carry
+
+
+def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
+    carry = b""
+    pos = skip = start
+    try:
+        for block in gzip_blocks(path):
+            if skip:  # resuming: drop what an earlier read consumed
+                if len(block) <= skip:
+                    skip -= len(block)
+                    continue
+                block, skip = block[skip:], 0
+            if carry:
+                block = carry + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                carry = block
+                continue
+            carry = block[cut + 1 :]
+            for line in block[:cut].split(b"\n"):
+                pos += len(line) + 1
+                progress.end = pos
+                yield line
+        progress.tail = carry
+    except GzipCorrupt as exc:
+        progress.error = f"corrupt gzip stream after decompressed byte {pos}: {exc}"
+
+
+class DocumentLocator:
+    """Line numbers inside a whole JSON document, found by searching for span ids.
+
+    Spans are met in document order, so each search starts where the previous
+    one matched and newlines are counted incrementally: linear in the document.
+    """
+
+    def __init__(self, text: str, first_line: int = 1) -> None:
+        self.text = text
+        self.first_line = first_line
+        self._pos = 0
+        self._line = first_line
+
+    def line_at(self, pos: int) -> int:
+        """The line of character offset `pos`."""
+        if pos < self._pos:
+            self._pos, self._line = 0, self.first_line
+        self._line += self.text.count("\n", self._pos, pos)
+        self._pos = pos
+        return self._line
+
+    def __call__(self, value: Any, default: int) -> int:
+        """The line where `value` (an id as the source spells it) next appears, else `default`."""
+        if value is None or value == "":
+            return default
+        needle = orjson.dumps(value).decode() if isinstance(value, str) else str(value)
+        at = self.text.find(needle, self._pos)
+        if at < 0:
+            at = self.text.find(needle)
+            if at < 0:
+                return default
+        return self.line_at(at)

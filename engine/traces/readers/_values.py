@@ -1,0 +1,141 @@
+"""Field value conversions shared by the shape readers: times, durations, ids.
+
+Timestamps arrive as ISO-8601 text (with 0 to 9 fraction digits, `Z` or an
+offset), as integer nanoseconds, or as numeric strings; ids as hex, `0x` hex,
+base64 (proto3 JSON bytes) or decimal integers. Everything leaves as epoch
+nanoseconds and lower-case hex. The ISO path is on the HALO hot path, so the
+common `...:SS.fffffffffZ` form is parsed by slicing with a per-day cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import datetime, timezone
+
+__all__ = ["ValueProblem", "to_ns", "iso_to_ns", "iso_duration_ns", "hex_id", "parent_id_of"]
+
+_NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_day_ns: dict[str, int] = {}
+_ISO = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?\s*(Z|z|[+-]\d\d:?\d\d)?$"
+)
+_DURATION = re.compile(
+    r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
+)
+_HEX = frozenset("0123456789abcdef")
+_NO_PARENT = frozenset(("", "None", "none", "null", "0", "0000000000000000", "0x0000000000000000"))
+
+
+class ValueProblem(ValueError):
+    """A field value that cannot be converted; the message says which and why."""
+
+
+def _day(date: str) -> int:
+    y, m, d = int(date[0:4]), int(date[5:7]), int(date[8:10])
+    ns = (datetime(y, m, d, tzinfo=timezone.utc) - _EPOCH) // _ONE_SECOND * _NS
+    if len(_day_ns) < 100_000:
+        _day_ns[date] = ns
+    return ns
+
+
+_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
+
+
+def iso_to_ns(text: str) -> int:
+    """ISO-8601 timestamp to epoch ns; no zone means UTC."""
+    if len(text) == 30 and text[29] == "Z" and text[19] == ".":  # 2026-04-23T05:32:00.123456789Z
+        try:
+            day = _day_ns.get(text[:10]) or _day(text[:10])
+            return (
+                day
+                + (int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])) * _NS
+                + int(text[20:29])
+            )
+        except ValueError:
+            pass
+    m = _ISO.match(text.strip())
+    if m is None:
+        raise ValueProblem(f"not an ISO-8601 time: {text[:40]!r}")
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    try:
+        day = _day_ns.get(f"{y}-{mo}-{d}") or _day(f"{y}-{mo}-{d}")
+    except ValueError as exc:
+        raise ValueProblem(f"not a valid date: {text[:40]!r}") from exc
+    ns = day + (int(h) * 3600 + int(mi) * 60 + int(s or 0)) * _NS
+    if frac:
+        ns += int(frac[:9].ljust(9, "0"))
+    if zone and zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        ns += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60) * _NS
+    return ns
+
+
+def to_ns(value: object, field: str) -> int:
+    """A time field as epoch ns: ISO text, integer ns, or a numeric string of ns."""
+    if type(value) is str:
+        if value and value[0] != "-" and value.isdigit():
+            return int(value)
+        try:
+            return iso_to_ns(value)
+        except ValueProblem as exc:
+            raise ValueProblem(f"{field}: {exc}") from None
+    if type(value) is int:
+        return value
+    if type(value) is float:
+        return int(value)
+    raise ValueProblem(f"{field} is missing or not a time" if value is None else f"{field} is not a time: {value!r:.40}")
+
+
+def iso_duration_ns(text: str) -> int:
+    """ISO-8601 duration (`PT1M48.75533S`, `P1DT2H`) to ns."""
+    m = _DURATION.match(text.strip())
+    if m is None or not any(m.groups()):
+        raise ValueProblem(f"not an ISO-8601 duration: {text[:40]!r}")
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    whole = int(days) * 86400 + int(hours) * 3600 + int(minutes) * 60
+    # Seconds keep their digits exactly: float seconds would lose ns precision.
+    sec = m.group(4) or "0"
+    int_part, _, frac = sec.partition(".")
+    ns = (whole + int(int_part)) * _NS + int(frac[:9].ljust(9, "0") or 0)
+    # Fractional days/hours/minutes are rare; add their remainder approximately.
+    ns += int(((days % 1) * 86400 + (hours % 1) * 3600 + (minutes % 1) * 60) * _NS)
+    return ns
+
+
+def hex_id(value: object, width: int) -> str:
+    """An id as lower-case hex: hex and `0x` hex stay, ints are zero-padded to `width`.
+
+    base64 (proto3 JSON bytes) is recognised when the text is not plain hex and
+    decodes to the right byte length (8 for spans, 16 for traces). Other text
+    (e.g. HALO's `t-aaaa`) is kept as is: an id is an id.
+    """
+    if type(value) is str:
+        if value[:2] in ("0x", "0X"):
+            value = value[2:]
+        low = value.lower()
+        if _HEX.issuperset(low):
+            return low
+        if len(value) == ((width // 2 + 2) // 3) * 4:
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                return value
+            if len(raw) == width // 2:
+                return raw.hex()
+        return value
+    if type(value) is int:
+        return format(value, f"0{width}x")
+    if value is None:
+        return ""
+    return str(value)
+
+
+def parent_id_of(value: object, width: int = 16) -> str | None:
+    """A parent id, or None for the many ways sources say "no parent"."""
+    if value is None or (type(value) is str and value in _NO_PARENT) or value == 0:
+        return None
+    return hex_id(value, width)
