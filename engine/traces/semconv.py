@@ -25,11 +25,8 @@ __all__ = [
     "ERROR_TEXT_CHARS",
     "Semantics",
     "read_semantics",
+    "read_fields",
     "span_kind",
-    "model_name",
-    "token_counts",
-    "cost_of",
-    "agent_name",
     "offered_tools",
     "requested_tools",
     "output_text",
@@ -47,6 +44,8 @@ JUDGED_CHARS = 4000
 SHORT_OUTPUT_CHARS = 200
 
 _K = SpanKind
+# Enum members as plain globals: attribute access on an Enum class is slow on the hot path.
+_LLM, _TOOL, _AGENT, _ERROR = SpanKind.LLM, SpanKind.TOOL, SpanKind.AGENT, SpanStatus.ERROR
 # openinference.span.kind and inference.observation_kind values.
 KIND_BY_LABEL: dict[str, SpanKind] = {
     "LLM": _K.LLM, "AGENT": _K.AGENT, "TOOL": _K.TOOL, "CHAIN": _K.CHAIN,
@@ -102,6 +101,55 @@ class Semantics(NamedTuple):
     exception: str | None
 
 
+class _Plan(NamedTuple):
+    """Which vocabulary keys an attribute key set holds, in priority order (empty: absent)."""
+
+    kind: tuple[tuple[str, dict[str, SpanKind]], ...]
+    model: tuple[str, ...]
+    tin: tuple[str, ...]
+    tout: tuple[str, ...]
+    cost: tuple[str, ...]
+    cost_parts: bool
+    agent: tuple[str, ...]
+    tool_name: tuple[str, ...]
+    tool_args: tuple[str, ...]
+    tool_output: tuple[str, ...]
+    llm_output: tuple[str, ...]
+    offered: bool
+    requested: bool
+    exception: bool
+
+
+# Spans from one instrumentation share their attribute key sets, so the key
+# lookups are planned once per key set (keyed by `tuple(attrs)`, a C-speed step).
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+PLAN_CACHE_MAX = 4096
+_KIND_KEYS = (("openinference.span.kind", KIND_BY_LABEL), ("inference.observation_kind", KIND_BY_LABEL),
+              ("gen_ai.operation.name", KIND_BY_OPERATION))  # fmt: skip
+_OFFERED_KEYS = ("llm.tools.0.tool.json_schema", "llm.tools.0.tool.name", "agent.tools", "gen_ai.tool.definitions",
+                 "gen_ai.agent.tools")  # fmt: skip
+_REQUESTED_KEYS = ("llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                   "llm.output_messages.1.message.role", "gen_ai.output", "gen_ai.output.messages")  # fmt: skip
+_COST_PART_KEYS = ("gen_ai.usage.input_cost", "gen_ai.usage.output_cost", "llm.cost.prompt", "llm.cost.completion")
+
+
+def _make_plan(attrs: dict[str, Any], keys: tuple[str, ...]) -> _Plan:
+    def present(names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(k for k in names if k in attrs)
+
+    plan = _Plan(
+        tuple(kv for kv in _KIND_KEYS if kv[0] in attrs), present(_MODEL_KEYS), present(_INPUT_TOKEN_KEYS),
+        present(_OUTPUT_TOKEN_KEYS), present(_COST_KEYS), any(k in attrs for k in _COST_PART_KEYS),
+        present(_AGENT_KEYS), present(_TOOL_NAME_KEYS), present(_TOOL_ARGS_KEYS), present(_TOOL_OUTPUT_KEYS),
+        present(_LLM_OUTPUT_KEYS), any(k in attrs for k in _OFFERED_KEYS), any(k in attrs for k in _REQUESTED_KEYS),
+        "exception.type" in attrs or "exception.message" in attrs,
+    )  # fmt: skip
+    if len(_PLANS) >= PLAN_CACHE_MAX:
+        _PLANS.clear()
+    _PLANS[keys] = plan
+    return plan
+
+
 def read_semantics(
     attrs: dict[str, Any],
     name: str,
@@ -110,29 +158,89 @@ def read_semantics(
     kind: SpanKind | None = None,
 ) -> Semantics:
     """All canonical fields of one span; `kind` overrides detection when the shape knows it."""
+    return Semantics(*read_fields(attrs, name, status, events, kind))
+
+
+def read_fields(
+    attrs: dict[str, Any],
+    name: str,
+    status: SpanStatus,
+    events: list[Any] | None = None,
+    kind: SpanKind | None = None,
+) -> tuple[Any, ...]:
+    """`read_semantics` as a plain tuple in `Semantics` order: the indexing hot path.
+
+    It reads only the keys its plan says are there, and calls the text judges
+    only when there is text to judge.
+    """
+    keys = tuple(attrs)
+    (kinds, models, tins, touts, costs, cost_parts, agents, tool_names, tool_args_keys, tool_outputs, llm_outputs,
+     has_offered, has_requested, has_exception) = _PLANS.get(keys) or _make_plan(attrs, keys)  # fmt: skip
     if kind is None:
-        kind = span_kind(attrs, name)
+        for key, table in kinds:
+            label = attrs[key]
+            if type(label) is str and (kind := table.get(label) or table.get(label.upper())) is not None:
+                break
+        else:
+            kind = _kind_from_name(name)
     tool_name = tool_args = out_err = None
-    offered: tuple[str, ...] = ()
-    requested: tuple[str, ...] = ()
+    offered = requested = ()
     refusal = False
-    if kind is SpanKind.TOOL:
-        tool_name = _first_text(attrs, _TOOL_NAME_KEYS) or _tool_name_from_span_name(name)
-        tool_args = _first_text(attrs, _TOOL_ARGS_KEYS)
-        if status is not SpanStatus.ERROR:
-            out_err = output_error(output_text(attrs, kind))
-    elif kind is SpanKind.LLM:
+    if kind is _LLM:
+        if has_offered:
+            offered = offered_tools(attrs)
+        if has_requested:
+            requested = requested_tools(attrs)
+        if llm_outputs and not requested:
+            refusal = is_refusal(_first_text(attrs, llm_outputs))
+    elif kind is _TOOL:
+        tool_name = _first_text(attrs, tool_names) or _tool_name_from_span_name(name)
+        tool_args = _first_text(attrs, tool_args_keys)
+        if tool_outputs and status is not _ERROR:
+            out_err = output_error(_first_text(attrs, tool_outputs))
+    elif kind is _AGENT and has_offered:
         offered = offered_tools(attrs)
-        requested = requested_tools(attrs)
-        if not requested:
-            refusal = is_refusal(output_text(attrs, kind))
-    elif kind is SpanKind.AGENT:
-        offered = offered_tools(attrs)
-    in_tok, out_tok = token_counts(attrs)
-    return Semantics(
-        kind, model_name(attrs), in_tok, out_tok, cost_of(attrs), tool_name, tool_args,
-        agent_name(attrs), out_err, offered, requested, refusal, exception_text(events, attrs),
-    )  # fmt: skip
+    model = tin = tout = cost = agent = exception = None
+    for key in models:
+        if (v := attrs[key]) and type(v) is str:
+            model = v
+            break
+    for key in tins:
+        if (v := attrs[key]) is not None:
+            tin = v if type(v) is int else as_int(v)
+            break
+    for key in touts:
+        if (v := attrs[key]) is not None:
+            tout = v if type(v) is int else as_int(v)
+            break
+    for key in costs:
+        if (v := attrs[key]) is not None:
+            cost = v if type(v) is float else _as_float(v)
+            break
+    else:
+        if cost_parts:
+            cost = _cost_from_parts(attrs)
+    for key in agents:
+        if (v := attrs[key]) and type(v) is str:
+            agent = v
+            break
+    if events or has_exception:
+        exception = exception_text(events, attrs)
+    return kind, model, tin, tout, cost, tool_name, tool_args, agent, out_err, offered, requested, refusal, exception
+
+
+_NAME_KINDS: dict[str, SpanKind] = {}
+
+
+def _kind_from_name(name: str) -> SpanKind:
+    kind = _NAME_KINDS.get(name)
+    if kind is None:
+        low = name.lower()
+        kind = next((k for fragment, k in KIND_BY_NAME_FRAGMENT if fragment in low), SpanKind.OTHER)
+        if len(_NAME_KINDS) >= PLAN_CACHE_MAX:
+            _NAME_KINDS.clear()
+        _NAME_KINDS[name] = kind
+    return kind
 
 
 def span_kind(attrs: dict[str, Any], name: str) -> SpanKind:
@@ -146,11 +254,7 @@ def span_kind(attrs: dict[str, Any], name: str) -> SpanKind:
     op = attrs.get("gen_ai.operation.name")
     if type(op) is str and op in KIND_BY_OPERATION:
         return KIND_BY_OPERATION[op]
-    low = name.lower()
-    for fragment, kind in KIND_BY_NAME_FRAGMENT:
-        if fragment in low:
-            return kind
-    return SpanKind.OTHER
+    return _kind_from_name(name)
 
 
 def as_int(value: Any) -> int | None:
@@ -186,46 +290,10 @@ def _first_text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def model_name(attrs: dict[str, Any]) -> str | None:
-    for key in _MODEL_KEYS:
-        value = attrs.get(key)
-        if value and type(value) is str:
-            return value
-    return None
-
-
-def token_counts(attrs: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(input, output) tokens this span reports; the first key present wins."""
-    tin = tout = None
-    for key in _INPUT_TOKEN_KEYS:
-        value = attrs.get(key)
-        if value is not None and (tin := as_int(value)) is not None:
-            break
-    for key in _OUTPUT_TOKEN_KEYS:
-        value = attrs.get(key)
-        if value is not None and (tout := as_int(value)) is not None:
-            break
-    return tin, tout
-
-
-def cost_of(attrs: dict[str, Any]) -> float | None:
-    """Total cost in USD: a total attribute, else input + output cost parts."""
-    for key in _COST_KEYS:
-        value = attrs.get(key)
-        if value is not None and (cost := _as_float(value)) is not None:
-            return cost
-    parts = [_as_float(attrs.get(k)) for k in ("gen_ai.usage.input_cost", "gen_ai.usage.output_cost",
-                                               "llm.cost.prompt", "llm.cost.completion")]  # fmt: skip
-    present = [p for p in parts if p is not None]
+def _cost_from_parts(attrs: dict[str, Any]) -> float | None:
+    """Input + output cost when no total is given (any-agent, OpenInference prompt/completion)."""
+    present = [c for k in _COST_PART_KEYS if (c := _as_float(attrs.get(k))) is not None]
     return sum(present) if present else None
-
-
-def agent_name(attrs: dict[str, Any]) -> str | None:
-    for key in _AGENT_KEYS:
-        value = attrs.get(key)
-        if value and type(value) is str:
-            return value
-    return None
 
 
 def _tool_name_from_span_name(name: str) -> str | None:
@@ -274,10 +342,14 @@ _TOOL_CALL_SUFFIX = ".tool_call.function.name"
 
 def requested_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
     """Tool names the model asked to call: OpenInference output tool_calls, gen_ai output parts."""
-    names = [
-        v for k, v in attrs.items()
-        if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages.") and isinstance(v, str)
-    ]  # fmt: skip
+    names: list[str] = []
+    if "llm.output_messages.0.message.tool_calls.0.tool_call.function.name" in attrs or (
+        "llm.output_messages.1.message.role" in attrs
+    ):  # tool calls are in the first message; a second message is the rare case worth a scan
+        names = [
+            v for k, v in attrs.items()
+            if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages.") and isinstance(v, str)
+        ]  # fmt: skip
     if not names:
         for key in ("gen_ai.output", "gen_ai.output.messages"):
             text = attrs.get(key)
@@ -308,7 +380,7 @@ def _collect_tool_calls(value: Any, names: list[str], depth: int) -> None:
 
 def output_text(attrs: dict[str, Any], kind: SpanKind) -> str | None:
     """The span's output as text: a tool's result or the model's first output message."""
-    keys = _TOOL_OUTPUT_KEYS if kind is SpanKind.TOOL else _LLM_OUTPUT_KEYS
+    keys = _TOOL_OUTPUT_KEYS if kind is _TOOL else _LLM_OUTPUT_KEYS
     return _first_text(attrs, keys)
 
 

@@ -17,8 +17,8 @@ import orjson
 
 from engine.traces.model import Span, SpanStatus
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import ValueProblem, parent_id_of, to_ns
-from engine.traces.semconv import read_semantics
+from engine.traces.readers._values import SECOND_CACHE, ValueProblem, parent_id_of, to_ns
+from engine.traces.semconv import read_fields
 
 __all__ = ["STATUS_BY_CODE", "span_from_line", "span_from_object", "spans_from_value", "looks_like_halo"]
 
@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[Any, SpanStatus] = {
     0: SpanStatus.UNSET, 1: SpanStatus.OK, 2: SpanStatus.ERROR, None: SpanStatus.UNSET,
 }  # fmt: skip
 _EMPTY: dict[str, Any] = {}
+_UNSET = SpanStatus.UNSET
 
 
 def looks_like_halo(obj: dict[str, Any]) -> bool:
@@ -63,12 +64,12 @@ def span_from_object(obj: dict[str, Any], raw: bytes, line: int) -> Span:
         attrs = _EMPTY
     status_obj = obj.get("status")
     if type(status_obj) is dict:
-        status = STATUS_BY_CODE.get(status_obj.get("code"), SpanStatus.UNSET)
+        status = STATUS_BY_CODE.get(status_obj.get("code"), _UNSET)
         message = status_obj.get("message") or ""
         if type(message) is not str:
             message = str(message)
     else:
-        status, message = SpanStatus.UNSET, ""
+        status, message = _UNSET, ""
     resource = obj.get("resource")
     service = None
     if type(resource) is dict:
@@ -78,15 +79,24 @@ def span_from_object(obj: dict[str, Any], raw: bytes, line: int) -> Span:
     name = obj.get("name") or ""
     if type(name) is not str:
         name = str(name)
-    start = to_ns(obj.get("start_time"), "start_time")
+    # Times: the `...SS.fffffffffZ` form through the per-second cache, inline; the rest via to_ns.
+    t = obj.get("start_time")
+    if type(t) is str and len(t) == 30 and (sec := SECOND_CACHE.get(t[:19])) is not None and t[29] == "Z":
+        start = sec + int(t[20:29])
+    else:
+        start = to_ns(t, "start_time")
+    t = obj.get("end_time")
+    if type(t) is str and len(t) == 30 and (sec := SECOND_CACHE.get(t[:19])) is not None and t[29] == "Z":
+        end = sec + int(t[20:29])
+    else:
+        end = start if t is None else to_ns(t, "end_time")
     events = obj.get("events")
-    sem = read_semantics(attrs, name, status, events if type(events) is list else None)
+    kind, model, tin, tout, cost, tool, args, agent, out_err, offered, requested, refusal, exc = read_fields(
+        attrs, name, status, events if type(events) is list else None
+    )
     return Span(
-        trace_id, span_id, parent, name, sem.kind, status, message,
-        start, start if (end := obj.get("end_time")) is None else to_ns(end, "end_time"),
-        service, sem.model, sem.input_tokens, sem.output_tokens, sem.cost,
-        sem.tool_name, sem.tool_args, sem.agent_name, raw, line,
-        sem.output_error, sem.offered_tools, sem.requested_tools, sem.refusal, sem.exception,
+        trace_id, span_id, parent, name, kind, status, message, start, end, service, model, tin, tout, cost,
+        tool, args, agent, raw, line, out_err, offered, requested, refusal, exc,
     )  # fmt: skip
 
 
