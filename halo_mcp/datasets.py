@@ -1,0 +1,197 @@
+"""Which trace files the server may read, and the datasets it has opened.
+
+A client names a dataset by a path, a directory or a glob. Before anything is
+opened the name is resolved against the *allowed roots*: the datasets the server
+was started with, the directories given with `--root`, and the roots the client
+declared (MCP roots). Containment is checked on the real path (symlinks and
+`..` resolved) of every file that would be read, before existence is reported,
+so a refused path reveals nothing about what lies outside.
+
+Opened datasets are memoised by their resolved file list and reopened when a
+file's size or modification time changes, so the index picks up growing logs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import DatasetError, PathNotAllowedError
+from engine.traces.dataset import Dataset, resolve_paths
+
+__all__ = ["DatasetCatalog", "is_glob", "MAX_FILES_PER_DATASET"]
+
+# A glob or directory that expands past this many files is refused rather than
+# indexed by accident (e.g. `/**/*`).
+MAX_FILES_PER_DATASET = 20_000
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(spec: str) -> bool:
+    return any(ch in spec for ch in _GLOB_CHARS)
+
+
+def _real(path: str | Path) -> Path:
+    return Path(os.path.realpath(os.path.expanduser(str(path))))
+
+
+def _glob_root(pattern: str) -> Path:
+    """The directory part of a glob before its first wildcard component."""
+    parts = Path(os.path.expanduser(pattern)).parts
+    static: list[str] = []
+    for part in parts:
+        if is_glob(part):
+            break
+        static.append(part)
+    return _real(Path(*static)) if static else _real(".")
+
+
+def _within(path: Path, roots: Iterable[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+@dataclass
+class _Entry:
+    files: tuple[Path, ...]
+    stamp: tuple[tuple[int, int], ...]
+    dataset: Dataset
+
+
+class DatasetCatalog:
+    """Default dataset, allowed roots, and a memo of opened datasets.
+
+    Thread-safe: the server opens datasets in worker threads so indexing a large
+    file never blocks the event loop, and concurrent calls for the same dataset
+    wait for one index build instead of starting several.
+    """
+
+    def __init__(
+        self,
+        datasets: Sequence[str | Path] = (),
+        roots: Sequence[str | Path] = (),
+        *,
+        cwd: str | Path | None = None,
+        cache_dir: Path | None = None,
+        shape: str | None = None,
+    ) -> None:
+        self.cwd = _real(cwd or os.getcwd())
+        self.default = tuple(self._absolute(str(d)) for d in datasets)
+        self.cache_dir = cache_dir
+        self.shape = shape
+        static: list[Path] = []
+        for spec in self.default:
+            static.append(_glob_root(spec) if is_glob(spec) else _real(spec))
+        static.extend(_real(self._absolute(str(r))) for r in roots)
+        self.roots: tuple[Path, ...] = tuple(dict.fromkeys(static))
+        self._memo: dict[tuple[tuple[str, ...], tuple[Path, ...]], _Entry] = {}
+        self._lock = threading.Lock()
+        self._building: dict[tuple[tuple[str, ...], tuple[Path, ...]], threading.Lock] = {}
+
+    # -- access control -------------------------------------------------------
+
+    def _absolute(self, spec: str) -> str:
+        expanded = os.path.expanduser(spec)
+        return expanded if os.path.isabs(expanded) else str(self.cwd / expanded)
+
+    def needs_client_roots(self, spec: str | None) -> bool:
+        """True when `spec` lies outside the static roots, so only client roots could allow it."""
+        if spec is None:
+            return False
+        return not _within(self._spec_root(spec), self.roots)
+
+    def _spec_root(self, spec: str) -> Path:
+        absolute = self._absolute(spec)
+        return _glob_root(absolute) if is_glob(absolute) else _real(absolute)
+
+    def _refuse(self, spec: str, roots: Sequence[Path]) -> PathNotAllowedError:
+        allowed = ", ".join(str(r) for r in roots) or "none"
+        return PathNotAllowedError(
+            f"dataset {spec!r} is outside the paths this server may read (allowed: {allowed}). "
+            "Pass a path under one of them, or restart the server with that directory as a "
+            "dataset or with --root DIR."
+        )
+
+    def resolve(self, spec: str | None, extra_roots: Sequence[Path] = ()) -> tuple[Path, ...]:
+        """The real paths of the trace files `spec` names, each checked against the roots.
+
+        `None` means the server's default dataset. Raises `PathNotAllowedError` for
+        anything outside the roots and `DatasetError` for a name that matches nothing.
+        """
+        return self._resolve(spec, extra_roots)[1]
+
+    def _resolve(self, spec: str | None, extra_roots: Sequence[Path]) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+        """The absolute names to open and the real files they cover, checked.
+
+        `None` means the server's default dataset. Raises `PathNotAllowedError` for
+        anything outside the roots and `DatasetError` for a name that matches nothing.
+        """
+        roots = (*self.roots, *(_real(r) for r in extra_roots))
+        if spec is None:
+            if not self.default:
+                raise DatasetError(
+                    "no dataset given and the server was started without one: pass `dataset` "
+                    "(a trace file, a directory or a glob), or start the server with a dataset path"
+                )
+            specs: Sequence[str] = self.default
+        else:
+            if not spec.strip():
+                raise DatasetError("dataset is empty: pass a trace file, a directory or a glob")
+            specs = [spec]
+
+        absolute = tuple(self._absolute(one) for one in specs)
+        for one in specs:
+            if not _within(self._spec_root(one), roots):
+                raise self._refuse(one, roots)
+        files: list[Path] = []
+        for path, _explicit in resolve_paths(absolute):
+            real = _real(path)
+            # A symlink inside an allowed directory may point anywhere: check the target.
+            if not _within(real, roots):
+                raise self._refuse(str(path), roots)
+            files.append(real)
+        if len(files) > MAX_FILES_PER_DATASET:
+            raise DatasetError(
+                f"dataset {spec!r} expands to {len(files):,} files, over the limit of "
+                f"{MAX_FILES_PER_DATASET:,}; name a narrower directory or glob"
+            )
+        return absolute, tuple(files)
+
+    # -- opening --------------------------------------------------------------
+
+    def open(self, spec: str | None = None, extra_roots: Sequence[Path] = ()) -> Dataset:
+        """Open (or reuse) the dataset `spec` names; see `resolve` for the errors."""
+        names, files = self._resolve(spec, extra_roots)
+        key = (names, files)
+        with self._lock:
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:
+            stamp = _stamp(files)
+            entry = self._memo.get(key)
+            if entry is not None and entry.stamp == stamp:
+                return entry.dataset
+            # Open by the checked names, so a directory skips files of no trace shape.
+            dataset = Dataset.open(list(names), cache_dir=self.cache_dir, shape=self.shape)
+            with self._lock:
+                self._memo[key] = _Entry(files=files, stamp=stamp, dataset=dataset)
+            return dataset
+
+    def opened(self) -> list[tuple[tuple[Path, ...], Dataset]]:
+        """The datasets opened so far (for listing), most recent last."""
+        with self._lock:
+            return [(e.files, e.dataset) for e in self._memo.values()]
+
+
+def _stamp(files: Sequence[Path]) -> tuple[tuple[int, int], ...]:
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            out.append((-1, -1))
+            continue
+        out.append((st.st_size, st.st_mtime_ns))
+    return tuple(out)
