@@ -1,0 +1,482 @@
+"""Column types of the index: numpy arrays that are written once and memory-mapped back.
+
+Three kinds cover every span and trace field:
+
+- `StringColumn`: per-row (start, length) into one UTF-8 blob. Rows may point
+  anywhere in the blob, so reordering or slicing rows never moves bytes, and a
+  row is decoded only when someone asks for it. Length -1 means None.
+- `CategoricalColumn`: int32 codes into a small `StringColumn` of distinct
+  values (-1 means none). Filters compare codes, never strings.
+- `ListColumn`: per-row (start, length) into a flat int32 array of codes into
+  a values `StringColumn` (tool names offered to a model, services of a trace).
+
+`ColumnFile` packs named arrays into one file with a JSON directory, so opening
+a segment is one `mmap`, not one file per column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NONE",
+    "StringColumn",
+    "CategoricalColumn",
+    "ListColumn",
+    "Interner",
+    "write_column_file",
+    "read_column_file",
+    "mix64",
+    "hash_strings",
+    "combine_keys",
+]
+
+NONE = -1  # code / length meaning "no value"
+# Arrays in a column file start at multiples of this, so every dtype is aligned.
+_ALIGN = 64
+# Rows decoded per block when gathering string bytes, to bound temporary memory.
+_GATHER_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class StringColumn:
+    """Strings as (start, length) per row into one UTF-8 blob; length -1 is None."""
+
+    starts: np.ndarray  # int64
+    lengths: np.ndarray  # int32, -1 for None
+    blob: np.ndarray  # uint8
+
+    @classmethod
+    def from_values(cls, values: Sequence[str | None]) -> StringColumn:
+        n = len(values)
+        has_none = None in values
+        texts = [v or "" for v in values] if has_none else values
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        blob_bytes = "".join(texts).encode("utf-8", "surrogatepass")
+        if len(blob_bytes) != int(lengths.sum()):  # not all ASCII: byte lengths differ
+            return cls.from_bytes([t.encode("utf-8", "surrogatepass") for t in texts], _nulls(values) if has_none else None)
+        starts = np.zeros(n, dtype=np.int64)
+        if n:
+            np.cumsum(lengths[:-1], out=starts[1:])
+        lengths = lengths.astype(np.int32)
+        if has_none:
+            lengths[np.fromiter(_nulls(values), dtype=bool, count=n)] = NONE
+        return cls(starts, lengths, np.frombuffer(blob_bytes, dtype=np.uint8))
+
+    @classmethod
+    def from_bytes(cls, encoded: Sequence[bytes], nulls: Sequence[bool] | None = None) -> StringColumn:
+        n = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        starts = np.zeros(n, dtype=np.int64)
+        if n:
+            np.cumsum(lengths[:-1], out=starts[1:])
+        lengths = lengths.astype(np.int32)
+        if nulls is not None:
+            lengths[np.fromiter(nulls, dtype=bool, count=n)] = NONE
+        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return cls(starts, lengths, blob)
+
+    @classmethod
+    def empty(cls) -> StringColumn:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, row: int) -> str | None:
+        length = int(self.lengths[row])
+        if length < 0:
+            return None
+        start = int(self.starts[row])
+        return self.blob[start : start + length].tobytes().decode("utf-8", "surrogatepass")
+
+    def take(self, rows: Iterable[int] | np.ndarray) -> list[str | None]:
+        return [self[int(r)] for r in rows]
+
+    def __iter__(self) -> Iterator[str | None]:
+        return iter(self.take(range(len(self))))
+
+    def to_list(self) -> list[str | None]:
+        return self.take(range(len(self)))
+
+    def select(self, rows: np.ndarray) -> StringColumn:
+        """Rows in a new order; shares the blob (no bytes move)."""
+        return StringColumn(self.starts[rows], self.lengths[rows], self.blob)
+
+    def byte_lengths(self) -> np.ndarray:
+        """Lengths with None as 0, as int64."""
+        return np.maximum(self.lengths, 0).astype(np.int64)
+
+    def compact(self) -> StringColumn:
+        """A copy whose blob holds exactly its rows' bytes, in row order (for writing)."""
+        lengths = self.byte_lengths()
+        starts = np.zeros(len(self), dtype=np.int64)
+        if len(self):
+            np.cumsum(lengths[:-1], out=starts[1:])
+        blob = np.empty(int(lengths.sum()), dtype=np.uint8)
+        for lo in range(0, len(self), _GATHER_BLOCK):
+            hi = min(lo + _GATHER_BLOCK, len(self))
+            idx = _byte_index(self.starts[lo:hi], lengths[lo:hi])
+            blob[starts[lo] : starts[lo] + len(idx)] = self.blob[idx]
+        return StringColumn(starts, self.lengths.copy(), blob)
+
+    @staticmethod
+    def concat(columns: Sequence[StringColumn]) -> StringColumn:
+        if not columns:
+            return StringColumn.empty()
+        if len(columns) == 1:
+            return columns[0]
+        shifts = np.cumsum([0] + [len(c.blob) for c in columns[:-1]])
+        return StringColumn(
+            np.concatenate([c.starts + s for c, s in zip(columns, shifts)]),
+            np.concatenate([c.lengths for c in columns]),
+            np.concatenate([c.blob for c in columns]),
+        )
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.starts": self.starts, f"{prefix}.lengths": self.lengths, f"{prefix}.blob": self.blob}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> StringColumn:
+        return cls(arrays[f"{prefix}.starts"], arrays[f"{prefix}.lengths"], arrays[f"{prefix}.blob"])
+
+
+def _nulls(values: Sequence[str | None]) -> list[bool]:
+    return [v is None for v in values]
+
+
+def _byte_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Blob positions of the bytes of the given rows, concatenated in row order."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    row_base = np.repeat(starts - (ends - lengths), lengths)
+    return row_base + np.arange(total, dtype=np.int64)
+
+
+class CategoricalColumn:
+    """int32 codes into a `StringColumn` of distinct values; -1 is none.
+
+    The values list and the value -> code map are built on first use, so opening
+    a table does not decode anything.
+    """
+
+    __slots__ = ("codes", "values", "_list", "_index")
+
+    def __init__(self, codes: np.ndarray, values: StringColumn) -> None:
+        self.codes = codes
+        self.values = values
+        self._list: list[str] | None = None
+        self._index: dict[str, int] | None = None
+
+    @classmethod
+    def from_values(cls, values: Sequence[str | None]) -> CategoricalColumn:
+        """Codes in order of first appearance; None and "" are none (-1)."""
+        distinct = dict.fromkeys(values)
+        distinct.pop(None, None)
+        distinct.pop("", None)
+        index: dict[str | None, int] = {v: i for i, v in enumerate(distinct)}
+        index[None] = index[""] = NONE
+        codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values))
+        return cls(codes, StringColumn.from_values(list(distinct)))  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def categories(self) -> list[str]:
+        if self._list is None:
+            self._list = [v or "" for v in self.values.to_list()]
+        return self._list
+
+    def code_of(self, value: str) -> int:
+        """The code of `value`, or -1 when no row has it."""
+        if self._index is None:
+            self._index = {v: i for i, v in enumerate(self.categories)}
+        return self._index.get(value, NONE)
+
+    def __getitem__(self, row: int) -> str | None:
+        code = int(self.codes[row])
+        return None if code < 0 else self.categories[code]
+
+    def take(self, rows: Iterable[int] | np.ndarray) -> list[str | None]:
+        cats = self.categories
+        return [None if c < 0 else cats[c] for c in np.asarray(self.codes[np.asarray(rows, dtype=np.int64)]).tolist()]
+
+    def to_list(self) -> list[str | None]:
+        return self.take(np.arange(len(self)))
+
+    def select(self, rows: np.ndarray) -> CategoricalColumn:
+        return CategoricalColumn(self.codes[rows], self.values)
+
+    def mask(self, value: str) -> np.ndarray:
+        """Rows whose value equals `value` exactly."""
+        code = self.code_of(value)
+        if code < 0:
+            return np.zeros(len(self), dtype=bool)
+        return self.codes == code
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.codes": self.codes, **self.values.arrays(f"{prefix}.values")}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> CategoricalColumn:
+        return cls(arrays[f"{prefix}.codes"], StringColumn.from_arrays(arrays, f"{prefix}.values"))
+
+    @staticmethod
+    def concat(columns: Sequence[CategoricalColumn]) -> CategoricalColumn:
+        """One column over all rows, with the union of the values (codes remapped)."""
+        if len(columns) == 1:
+            return columns[0]
+        interner = Interner()
+        parts = []
+        for col in columns:
+            remap = np.fromiter((interner.code(v) for v in col.categories), dtype=np.int32, count=len(col.values))
+            parts.append(_remap(col.codes, remap))
+        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        return CategoricalColumn(codes, interner.column())
+
+
+def _remap(codes: np.ndarray, remap: np.ndarray) -> np.ndarray:
+    """Codes translated through `remap`, -1 staying -1."""
+    if len(remap) == 0:
+        return np.full(len(codes), NONE, dtype=np.int32)
+    out = remap[np.maximum(codes, 0)]
+    out[codes < 0] = NONE
+    return out.astype(np.int32, copy=False)
+
+
+class ListColumn:
+    """Per-row lists of codes into a values `StringColumn` (start, length into `items`)."""
+
+    __slots__ = ("starts", "lengths", "items", "values", "_list")
+
+    def __init__(self, starts: np.ndarray, lengths: np.ndarray, items: np.ndarray, values: StringColumn) -> None:
+        self.starts = starts
+        self.lengths = lengths
+        self.items = items
+        self.values = values
+        self._list: list[str] | None = None
+
+    @classmethod
+    def from_lists(cls, lists: Sequence[Sequence[str]]) -> ListColumn:
+        if not any(lists):
+            n = len(lists)
+            return cls(np.zeros(n, np.int64), np.zeros(n, np.int32), np.zeros(0, np.int32), StringColumn.empty())
+        interner = Interner()
+        flat = [interner.code(v) for row in lists for v in row]
+        lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        starts = np.zeros(len(lists), dtype=np.int64)
+        if len(lists):
+            np.cumsum(lengths[:-1], out=starts[1:])
+        return cls(starts, lengths.astype(np.int32), np.asarray(flat, dtype=np.int32), interner.column())
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def categories(self) -> list[str]:
+        if self._list is None:
+            self._list = [v or "" for v in self.values.to_list()]
+        return self._list
+
+    def codes_at(self, row: int) -> np.ndarray:
+        start = int(self.starts[row])
+        return self.items[start : start + int(self.lengths[row])]
+
+    def __getitem__(self, row: int) -> list[str]:
+        cats = self.categories
+        return [cats[c] for c in self.codes_at(row).tolist()]
+
+    def take(self, rows: Iterable[int] | np.ndarray) -> list[list[str]]:
+        return [self[int(r)] for r in rows]
+
+    def select(self, rows: np.ndarray) -> ListColumn:
+        return ListColumn(self.starts[rows], self.lengths[rows], self.items, self.values)
+
+    def contains(self, value: str) -> np.ndarray:
+        """Rows whose list holds `value`."""
+        try:
+            code = self.categories.index(value)
+        except ValueError:
+            return np.zeros(len(self), dtype=bool)
+        return self.rows_with_codes(np.asarray([code]))
+
+    def rows_with_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Rows whose list holds any of `codes`."""
+        hit = np.isin(self.items, codes)
+        if not hit.any():
+            return np.zeros(len(self), dtype=bool)
+        cum = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
+        return (cum[self.starts + self.lengths] - cum[self.starts]) > 0
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            f"{prefix}.starts": self.starts,
+            f"{prefix}.lengths": self.lengths,
+            f"{prefix}.items": self.items,
+            **self.values.arrays(f"{prefix}.values"),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> ListColumn:
+        return cls(
+            arrays[f"{prefix}.starts"],
+            arrays[f"{prefix}.lengths"],
+            arrays[f"{prefix}.items"],
+            StringColumn.from_arrays(arrays, f"{prefix}.values"),
+        )
+
+    @staticmethod
+    def concat(columns: Sequence[ListColumn]) -> ListColumn:
+        if len(columns) == 1:
+            return columns[0]
+        interner = Interner()
+        starts, lengths, items = [], [], []
+        shift = 0
+        for col in columns:
+            remap = np.fromiter((interner.code(v) for v in col.categories), dtype=np.int32, count=len(col.values))
+            starts.append(col.starts + shift)
+            lengths.append(col.lengths)
+            items.append(_remap(col.items, remap))
+            shift += len(col.items)
+        return ListColumn(
+            np.concatenate(starts) if starts else np.zeros(0, np.int64),
+            np.concatenate(lengths) if lengths else np.zeros(0, np.int32),
+            np.concatenate(items) if items else np.zeros(0, np.int32),
+            interner.column(),
+        )
+
+
+class Interner:
+    """Assigns codes 0, 1, 2... to distinct strings in order of first sight; None is -1."""
+
+    __slots__ = ("_codes",)
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+
+    def code(self, value: str | None) -> int:
+        if value is None:
+            return NONE
+        code = self._codes.get(value)
+        if code is None:
+            code = self._codes[value] = len(self._codes)
+        return code
+
+    @property
+    def values(self) -> list[str]:
+        return list(self._codes)
+
+    def column(self) -> StringColumn:
+        return StringColumn.from_values(list(self._codes))
+
+
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S33 = np.uint64(33)
+# Strings up to this many bytes are hashed in numpy; longer ones (rare) one by one.
+_VECTOR_HASH_BYTES = 64
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """A bijective 64-bit finaliser (MurmurHash3's), applied element-wise."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> _S33)
+        h = h * _M1
+        h = h ^ (h >> _S33)
+        h = h * _M2
+        return h ^ (h >> _S33)
+
+
+def hash_strings(col: StringColumn) -> np.ndarray:
+    """Stable 64-bit hashes of a string column's rows (0 for None), computed in numpy.
+
+    Plain arithmetic on the UTF-8 bytes, so hashes agree across processes,
+    runs and library versions (they are stored in the index).
+    """
+    n = len(col)
+    lengths = col.lengths.astype(np.int64)
+    out = np.zeros(n, dtype=np.uint64)
+    if n == 0:
+        return out
+    short = (lengths >= 0) & (lengths <= _VECTOR_HASH_BYTES)
+    rows = np.flatnonzero(short)
+    if len(rows):
+        width = max(8, int(-(-int(lengths[rows].max()) // 8) * 8))
+        for lo in range(0, len(rows), _GATHER_BLOCK):
+            block = rows[lo : lo + _GATHER_BLOCK]
+            lens = lengths[block]
+            cols = np.arange(width, dtype=np.int64)
+            inside = cols[None, :] < lens[:, None]
+            pos = np.where(inside, col.starts[block][:, None] + cols[None, :], 0)
+            matrix = np.where(inside, col.blob[pos] if len(col.blob) else 0, 0).astype(np.uint8)
+            words = matrix.view("<u8")
+            with np.errstate(over="ignore"):
+                h = mix64(lens.astype(np.uint64) + _GOLDEN)
+                for j in range(words.shape[1]):
+                    # only words inside the string count: the hash must not depend on
+                    # the longest string of the column (padding)
+                    h = np.where(lens > 8 * j, mix64(h ^ words[:, j]), h)
+            out[block] = h
+    for r in np.flatnonzero(lengths > _VECTOR_HASH_BYTES).tolist():
+        data = col.blob[col.starts[r] : col.starts[r] + lengths[r]].tobytes()
+        out[r] = np.frombuffer(hashlib.blake2b(data, digest_size=8).digest(), dtype=np.uint64)[0]
+    out[out == 0] = 1  # 0 is reserved for None
+    out[lengths < 0] = 0
+    return out
+
+
+def combine_keys(scope: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Keys of (scope, key) pairs; 0 stays 0 (no id)."""
+    with np.errstate(over="ignore"):
+        out = mix64(scope * _GOLDEN ^ mix64(keys))
+    out[out == 0] = 1
+    out[keys == 0] = 0
+    return out
+
+
+def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write `arrays` back to back into `path`; return the directory to keep in meta.
+
+    The caller makes it visible atomically (writes to a temporary name and renames).
+    """
+    directory: dict[str, Any] = {}
+    offset = 0
+    with open(path, "wb") as f:
+        for name, array in arrays.items():
+            array = np.ascontiguousarray(array)
+            pad = -offset % _ALIGN
+            if pad:
+                f.write(b"\0" * pad)
+                offset += pad
+            directory[name] = [array.dtype.str, list(array.shape), offset]
+            if array.nbytes:
+                f.write(memoryview(array).cast("B"))
+            offset += array.nbytes
+        f.flush()
+        os.fsync(f.fileno())
+    return directory
+
+
+def read_column_file(path: Path, directory: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Memory-map a column file and return read-only views of its arrays (nothing is read yet)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    arrays: dict[str, np.ndarray] = {}
+    for name, (dtype, shape, offset) in directory.items():
+        dt = np.dtype(dtype)
+        count = int(np.prod(shape)) if shape else 1
+        arrays[name] = np.frombuffer(buf, dtype=dt, count=count, offset=offset).reshape(shape)
+    return arrays

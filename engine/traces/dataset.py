@@ -1,0 +1,515 @@
+"""A dataset: the indexed spans of a set of trace files, as memory-mapped columns.
+
+`Dataset.open(paths)` resolves files, directories and globs, brings each file's
+index segment up to date (see `index`), and maps the segments. Nothing is
+parsed on a reopen: columns are numpy views of the cache files, and strings are
+decoded only when asked for. Several files (or chunks of one grown file) are
+concatenated lazily, column by column, when a column is first used.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+from pydantic import BaseModel, Field
+
+from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
+from engine.traces import cache
+from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag
+from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn, hash_strings
+from engine.traces.index import Builder, Segment, ensure_segment
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "TRACE_SUFFIXES",
+    "QUALITY_EXAMPLES",
+    "FileInfo",
+    "DataQuality",
+    "SpanTable",
+    "TraceTable",
+    "Dataset",
+    "resolve_paths",
+]
+
+# What a file found inside a directory must end with to be read as traces.
+TRACE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
+# Examples kept per data-quality problem (counts are exact).
+QUALITY_EXAMPLES = 10
+# Source files kept open for reading raw spans.
+_OPEN_FILES = 32
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class FileInfo(BaseModel):
+    """One source file of a dataset."""
+
+    path: str
+    shape: str
+    size: int
+    spans: int
+    traces: int
+    malformed: int
+    index: str = Field(default="fresh", description="what opening did: fresh (reused), built, appended")
+
+
+class DataQuality(BaseModel):
+    """What was odd about the input; nothing here was dropped, only noted."""
+
+    malformed_lines: int = 0
+    malformed_samples: list[str] = Field(default_factory=list, description='"file:line: reason"')
+    orphan_spans: int = Field(default=0, description="spans whose parent was never exported (kept as roots)")
+    duplicate_span_ids: int = Field(default=0, description="spans sharing (trace id, span id) with another")
+    duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
+    traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
+    several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
+    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
+
+
+_SPAN_NUMBERS = (
+    "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens", "cost",
+    "line", "raw_size", "raw_offset", "flags", "depth", "key", "parent_key",
+)  # fmt: skip
+_TRACE_NUMBERS = (
+    "trace_key", "span_count", "start_ns", "end_ns", "duration_ns", "error_count",
+    "input_tokens", "output_tokens", "cost", "llm_calls", "tool_calls", "flags",
+)  # fmt: skip
+
+
+class _Part:
+    """One chunk of one file, placed in the dataset's global row numbering."""
+
+    __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces")
+
+    def __init__(self, file: int, arrays: dict[str, np.ndarray], raw_path: Path | None, row0: int, trace0: int):
+        self.file = file
+        self.arrays = arrays
+        self.raw_path = raw_path
+        self.row0 = row0
+        self.trace0 = trace0
+        self.n_rows = len(arrays["trace"])
+        self.n_traces = len(arrays["t.row_start"])
+
+
+class _Table:
+    """Columns concatenated over parts on first use (a single part is used as mapped)."""
+
+    _prefix = ""
+    _numbers: tuple[str, ...] = ()
+    _strings: tuple[str, ...] = ()
+    _categorical: tuple[str, ...] = ()
+    _lists: tuple[str, ...] = ()
+
+    def __init__(self, parts: list[_Part], n: int) -> None:
+        self._parts = parts
+        self._n = n
+        self._cache: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        cached = self._cache.get(name)
+        if cached is None:
+            cached = self._cache[name] = self._column(name)
+        return cached
+
+    def _column(self, name: str) -> Any:
+        key = self._prefix + name
+        parts = self._parts
+        if name in self._numbers:
+            return _concat([p.arrays[key] for p in parts], np.float64)
+        if name in self._strings:
+            return StringColumn.concat([StringColumn.from_arrays(p.arrays, key) for p in parts])
+        if name in self._categorical:
+            return CategoricalColumn.concat([CategoricalColumn.from_arrays(p.arrays, key) for p in parts])
+        if name in self._lists:
+            return ListColumn.concat([ListColumn.from_arrays(p.arrays, key) for p in parts])
+        if name == "file":
+            counts = [p.n_traces if self._prefix else p.n_rows for p in parts]
+            return np.repeat(np.asarray([p.file for p in parts], dtype=np.int32), counts)
+        return self._special(name)
+
+    def _special(self, name: str) -> Any:
+        raise AttributeError(f"{type(self).__name__} has no column {name!r}")
+
+    def _shifted(self, key: str, shift: Callable[[_Part], int]) -> np.ndarray:
+        """A row/trace index column moved to global numbering (-1 stays -1)."""
+        out = []
+        for p in self._parts:
+            a = p.arrays[key]
+            s = shift(p)
+            out.append(np.where(a >= 0, a + s, a) if s else a)
+        return _concat(out, np.int64)
+
+
+def _concat(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
+    if len(arrays) == 1:
+        return arrays[0]
+    if not arrays:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate(arrays)
+
+
+class SpanTable(_Table):
+    """One row per span; the rows of a trace are contiguous, sorted by start time.
+
+    Columns (numpy): trace (-> TraceTable row), span_id / parent_id / tool_args /
+    exception / output_error (StringColumn), name / service / model / tool_name /
+    agent_name / status_message (CategoricalColumn), kind, status, start_ns,
+    end_ns, input_tokens / output_tokens (-1 unknown), cost (nan unknown), file,
+    line, raw_size, flags (`build.Flag`), depth, parent_row (-1 for roots),
+    offered_tools / requested_tools (ListColumn).
+    """
+
+    _numbers = _SPAN_NUMBERS
+    _strings = ("span_id", "parent_id", *STRING_FIELDS)
+    _categorical = CATEGORICAL_FIELDS
+    _lists = LIST_FIELDS
+
+    def _special(self, name: str) -> Any:
+        if name == "trace":
+            return self._shifted("trace", lambda p: p.trace0).astype(np.int32, copy=False)
+        if name == "parent_row":
+            return self._shifted("parent_row", lambda p: p.row0)
+        return super()._special(name)
+
+
+class TraceTable(_Table):
+    """One row per (file, trace id): row range in the SpanTable and rollups.
+
+    Columns: trace_id (StringColumn), file, row_start, row_end, span_count,
+    start_ns, end_ns, duration_ns, error_count, root_row (-1 when every span has
+    a parent in a cycle), input_tokens, output_tokens (LLM spans only, else leaf
+    spans), cost (nan unknown), llm_calls, tool_calls, flags (OR of span flags),
+    services / models / agents / tools (ListColumn).
+    """
+
+    _prefix = "t."
+    _numbers = _TRACE_NUMBERS
+    _strings = ("trace_id",)
+    _lists = ("services", "models", "agents", "tools")
+
+    def _special(self, name: str) -> Any:
+        if name in ("row_start", "row_end", "root_row"):
+            return self._shifted("t." + name, lambda p: p.row0)
+        return super()._special(name)
+
+
+class Dataset:
+    """The indexed spans of some trace files. Open with `Dataset.open(paths)`."""
+
+    def __init__(self, paths: list[Path], segments: list[Segment], files: list[FileInfo], skipped: list[str]):
+        self.paths = paths
+        self.files = files
+        self._segments = segments
+        self._skipped = skipped
+        parts: list[_Part] = []
+        row0 = trace0 = 0
+        for i, seg in enumerate(segments):
+            for chunk in seg.chunks:
+                part = _Part(i, chunk.arrays, chunk.raw_path, row0, trace0)
+                parts.append(part)
+                row0 += part.n_rows
+                trace0 += part.n_traces
+        self._parts = parts
+        self._part_rows = np.asarray([p.row0 for p in parts], dtype=np.int64)
+        self.n_spans = row0
+        self.n_traces = trace0
+        self.spans = SpanTable(parts, row0)
+        self.traces = TraceTable(parts, trace0)
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._raw_maps: dict[int, np.ndarray] = {}
+        self.fingerprint = tuple((str(s.directory), tuple(c.id for c in s.chunks)) for s in segments)
+
+    # -- opening ------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        paths: Sequence[str | Path],
+        *,
+        cache_dir: Path | None = None,
+        shape: str | None = None,
+        progress: ProgressFn | None = None,
+    ) -> Dataset:
+        """Index (or reuse the index of) every trace file under `paths` and map it."""
+        found = resolve_paths(paths)
+        root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
+        total = sum(path.stat().st_size for path, _ in found)
+        done = 0
+        segments: list[Segment] = []
+        files: list[FileInfo] = []
+        skipped: list[str] = []
+        with Builder() as builder:
+            for path, explicit in found:
+
+                def file_progress(at: int, base: int = done) -> None:
+                    if progress is not None:
+                        progress(min(base + at, total), total)
+
+                try:
+                    seg = ensure_segment(path, root, shape=shape, progress=file_progress, builder=builder)
+                except UnknownShapeError as exc:
+                    if explicit:
+                        raise
+                    skipped.append(f"{path}: {exc}")
+                    continue
+                done += path.stat().st_size
+                if progress is not None:
+                    progress(min(done, total), total)
+                segments.append(seg)
+                m = seg.meta
+                files.append(
+                    FileInfo(
+                        path=str(path),
+                        shape=m["shape"],
+                        size=int(m["fingerprint"]["size"]),
+                        spans=int(m["spans"]),
+                        traces=int(m["traces"]),
+                        malformed=int(m["malformed"]),
+                        index=seg.built,
+                    )
+                )
+        if not segments:
+            reasons = "; ".join(skipped[:5])
+            raise DatasetError(f"no trace files could be read under {', '.join(map(str, paths))}: {reasons}")
+        return cls([p for p, _ in found], segments, files, skipped)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<Dataset {len(self.files)} files, {self.n_traces} traces, {self.n_spans} spans>"
+
+    # -- quality ------------------------------------------------------------
+
+    @cached_property
+    def quality(self) -> DataQuality:
+        q = DataQuality(skipped_files=self._skipped[:QUALITY_EXAMPLES])
+        for seg, info in zip(self._segments, self.files):
+            q.malformed_lines += info.malformed
+            for line, reason in seg.meta["samples"]:
+                if len(q.malformed_samples) < QUALITY_EXAMPLES:
+                    q.malformed_samples.append(f"{info.path}:{line}: {reason}")
+            q.orphan_spans += int(seg.meta["orphans"])
+            q.duplicate_span_ids += int(seg.meta["duplicates"])
+        if q.duplicate_span_ids:
+            rows = np.flatnonzero(self.spans.flags & Flag.DUPLICATE)[: QUALITY_EXAMPLES * 2]
+            seen: list[str] = []
+            for r in rows.tolist():
+                label = f"{self.trace_id_of_row(r)}/{self.spans.span_id[r]}"
+                if label not in seen:
+                    seen.append(label)
+            q.duplicate_examples = seen[:QUALITY_EXAMPLES]
+        if len(self.files) > 1:
+            q.traces_in_several_files, q.several_files_examples = self._traces_in_several_files()
+        return q
+
+    def _traces_in_several_files(self) -> tuple[int, list[str]]:
+        keys = np.asarray(self.traces.trace_key)
+        files = self.traces.file
+        order = np.lexsort((files, keys))
+        k, f = keys[order], files[order]
+        same_key = k[1:] == k[:-1]
+        other_file = same_key & (f[1:] != f[:-1])
+        if not other_file.any():
+            return 0, []
+        starts = np.flatnonzero(other_file)
+        groups = np.unique(k[starts])
+        examples = []
+        for key in groups[:QUALITY_EXAMPLES].tolist():
+            rows = order[k == key]
+            tid = self.traces.trace_id[int(rows[0])]
+            names = sorted({Path(self.files[int(self.traces.file[int(r)])].path).name for r in rows.tolist()})
+            examples.append(f"{tid}: {', '.join(names)}")
+        return len(groups), examples
+
+    # -- lookups ------------------------------------------------------------
+
+    @cached_property
+    def _trace_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.asarray(self.traces.trace_key)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def trace_indices(self, trace_id: str) -> list[int]:
+        """TraceTable rows with this trace id (more than one if it is in several files)."""
+        key = hash_strings(StringColumn.from_values([trace_id]))[0]
+        keys, order = self._trace_lookup
+        lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+        return sorted(int(t) for t in order[lo:hi].tolist() if self.traces.trace_id[int(t)] == trace_id)
+
+    def trace_rows(self, trace_id: str) -> np.ndarray:
+        """Span rows of a trace (of every file it is in); raises UnknownIdError."""
+        found = self.trace_indices(trace_id)
+        if not found:
+            raise UnknownIdError(
+                f"trace id {trace_id!r} is not in the dataset ({self.n_traces} traces); "
+                "list trace ids with query_traces"
+            )
+        return np.concatenate([np.arange(self.traces.row_start[t], self.traces.row_end[t]) for t in found])
+
+    def span_row(self, trace_id: str, span_id: str) -> int:
+        """The row of one span; raises UnknownIdError naming the unknown id."""
+        rows = self.trace_rows(trace_id)
+        for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows)):
+            if sid == span_id:
+                return row
+        raise UnknownIdError(
+            f"span id {span_id!r} is not in trace {trace_id!r} (it has {len(rows)} spans); "
+            "view_trace lists its span ids"
+        )
+
+    def trace_id_of_row(self, row: int) -> str:
+        return self.traces.trace_id[int(self.spans.trace[row])] or ""
+
+    # -- raw JSON -----------------------------------------------------------
+
+    def _part_of(self, row: int) -> _Part:
+        return self._parts[int(np.searchsorted(self._part_rows, row, "right")) - 1]
+
+    def raw_bytes(self, row: int) -> bytes:
+        """The span's original JSON, as bytes (from the source file or the index's copy)."""
+        part = self._part_of(row)
+        offset = int(self.spans.raw_offset[row])
+        size = int(self.spans.raw_size[row])
+        if offset >= 0:
+            return self._pread(part.file, offset, size)
+        start = -offset - 1
+        return self._raw_map(part)[start : start + size].tobytes()
+
+    def raw(self, row: int) -> dict[str, Any]:
+        """The span's original JSON, parsed."""
+        value = orjson.loads(self.raw_bytes(row))
+        return value if isinstance(value, dict) else {"value": value}
+
+    def raw_text(self, row: int) -> str:
+        return self.raw_bytes(row).decode("utf-8", "replace")
+
+    def iter_raw(self, rows: np.ndarray) -> Iterator[tuple[int, bytes]]:
+        """(row, raw bytes) for many rows; source reads are batched in file order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        offsets = np.asarray(self.spans.raw_offset)[rows]
+        sizes = np.asarray(self.spans.raw_size)[rows]
+        for i in range(len(rows)):
+            row = int(rows[i])
+            off = int(offsets[i])
+            if off < 0:
+                start = -off - 1
+                yield row, self._raw_map(self._part_of(row))[start : start + int(sizes[i])].tobytes()
+            else:
+                yield row, self._pread(self._part_of(row).file, off, int(sizes[i]))
+
+    def _pread(self, file: int, offset: int, size: int) -> bytes:
+        fd = self._fds.get(file)
+        if fd is None:
+            fd = os.open(self.files[file].path, os.O_RDONLY)
+            self._fds[file] = fd
+            if len(self._fds) > _OPEN_FILES:
+                os.close(self._fds.popitem(last=False)[1])
+        else:
+            self._fds.move_to_end(file)
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise DatasetError(f"{self.files[file].path} changed after it was indexed; open the dataset again")
+        return data
+
+    def _raw_map(self, part: _Part) -> np.ndarray:
+        key = id(part)
+        array = self._raw_maps.get(key)
+        if array is None:
+            assert part.raw_path is not None
+            array = self._raw_maps[key] = np.memmap(part.raw_path, dtype=np.uint8, mode="r")
+        return array
+
+    # -- frames -------------------------------------------------------------
+
+    def span_frame(self) -> pd.DataFrame:
+        """The canonical span table as a DataFrame (for run_code and analysis)."""
+        from engine.traces.frames import span_frame
+
+        return span_frame(self)
+
+    def trace_frame(self) -> pd.DataFrame:
+        """Per-trace rollups as a DataFrame."""
+        from engine.traces.frames import trace_frame
+
+        return trace_frame(self)
+
+
+def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
+    """Files to read, each with whether it was named explicitly (not found in a directory or glob).
+
+    Directories are walked recursively for `TRACE_SUFFIXES` files (hidden entries
+    skipped); globs may use `**`. Raises DatasetError for a path that does not
+    exist or a directory / glob that matches no trace file.
+    """
+    if not paths:
+        raise DatasetError("no dataset path given: pass trace files, directories or globs")
+    out: dict[Path, bool] = {}
+    for item in paths:
+        text = os.path.expanduser(str(item))
+        if any(ch in text for ch in "*?[") and not Path(text).exists():
+            matches = sorted(glob.glob(text, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            for d in (Path(m) for m in matches if Path(m).is_dir()):
+                files.extend(_walk(d))
+            if not files:
+                raise DatasetError(f"the pattern {text!r} matches no files")
+            for f in files:
+                out.setdefault(f.resolve(), False)
+            continue
+        path = Path(text)
+        if path.is_dir():
+            files = _walk(path)
+            if not files:
+                raise DatasetError(
+                    f"no trace files under {path} (looked for {', '.join('*' + s for s in TRACE_SUFFIXES[:3])}, "
+                    "optionally gzip-compressed)"
+                )
+            for f in files:
+                out.setdefault(f.resolve(), False)
+        elif path.is_file():
+            out[path.resolve()] = True
+        elif path.exists():
+            raise DatasetError(f"{path} is not a regular file or directory")
+        else:
+            raise DatasetError(f"{path} does not exist")
+    return list(out.items())
+
+
+def _walk(directory: Path) -> list[Path]:
+    found = []
+    for base, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith(".") and name.lower().endswith(TRACE_SUFFIXES):
+                found.append(Path(base) / name)
+    return found

@@ -1,0 +1,113 @@
+"""pandas views of a dataset: the canonical span and trace tables for run_code and analysis.
+
+Text columns with few distinct values become pandas categoricals built straight
+from the index codes (no string per row); unknown token counts are <NA>.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from engine.traces.columns import CategoricalColumn, ListColumn
+from engine.traces.model import SpanKind, SpanStatus
+
+if TYPE_CHECKING:
+    from engine.traces.dataset import Dataset
+
+__all__ = ["span_frame", "trace_frame"]
+
+_KINDS = [k.name for k in SpanKind]
+_STATUSES = [s.name for s in SpanStatus]
+
+
+def _categorical(col: CategoricalColumn) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(col.codes), categories=col.categories)
+
+
+def _tokens(values: np.ndarray) -> pd.arrays.IntegerArray:
+    values = np.asarray(values)
+    return pd.arrays.IntegerArray(np.maximum(values, 0), values < 0)
+
+
+def _strings(values: list[str | None]) -> np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
+def _lists(col: ListColumn) -> list[list[str]]:
+    return col.take(range(len(col)))
+
+
+def span_frame(ds: Dataset) -> pd.DataFrame:
+    """One row per span: trace_id, span_id, parent_id, name, kind, status, status_message,
+    start_ns, end_ns, duration_ms, service, model, input_tokens, output_tokens, cost,
+    tool_name, agent_name, raw_size, file, line, depth, flags (row order = index order)."""
+    s = ds.spans
+    trace_ids = _strings(ds.traces.trace_id.to_list())
+    trace = np.asarray(s.trace)
+    start, end = np.asarray(s.start_ns), np.asarray(s.end_ns)
+    files = pd.Categorical.from_codes(np.asarray(s.file), categories=_unique_paths(ds))
+    return pd.DataFrame(
+        {
+            "trace_id": trace_ids[trace] if len(trace) else np.zeros(0, dtype=object),
+            "span_id": _strings(s.span_id.to_list()),
+            "parent_id": _strings(s.parent_id.to_list()),
+            "name": _categorical(s.name),
+            "kind": pd.Categorical.from_codes(np.asarray(s.kind, dtype=np.int64), categories=_KINDS),
+            "status": pd.Categorical.from_codes(np.asarray(s.status, dtype=np.int64), categories=_STATUSES),
+            "status_message": _categorical(s.status_message),
+            "start_ns": start,
+            "end_ns": end,
+            "duration_ms": (end - start) / 1e6,
+            "service": _categorical(s.service),
+            "model": _categorical(s.model),
+            "input_tokens": _tokens(s.input_tokens),
+            "output_tokens": _tokens(s.output_tokens),
+            "cost": np.asarray(s.cost),
+            "tool_name": _categorical(s.tool_name),
+            "agent_name": _categorical(s.agent_name),
+            "raw_size": np.asarray(s.raw_size),
+            "file": files,
+            "line": np.asarray(s.line),
+            "depth": np.asarray(s.depth),
+            "flags": np.asarray(s.flags),
+        }
+    )
+
+
+def trace_frame(ds: Dataset) -> pd.DataFrame:
+    """One row per (file, trace): trace_id, file, span_count, start_ns, end_ns, duration_ms,
+    error_count, root_name, services, models, agents, tools, input_tokens, output_tokens,
+    cost, llm_calls, tool_calls."""
+    t = ds.traces
+    root = np.asarray(t.root_row)
+    names = ds.spans.name
+    root_names = [names[int(r)] if r >= 0 else None for r in root.tolist()]
+    return pd.DataFrame(
+        {
+            "trace_id": _strings(t.trace_id.to_list()),
+            "file": pd.Categorical.from_codes(np.asarray(t.file), categories=_unique_paths(ds)),
+            "span_count": np.asarray(t.span_count),
+            "start_ns": np.asarray(t.start_ns),
+            "end_ns": np.asarray(t.end_ns),
+            "duration_ms": np.asarray(t.duration_ns) / 1e6,
+            "error_count": np.asarray(t.error_count),
+            "root_name": _strings(root_names),
+            "services": _lists(t.services),
+            "models": _lists(t.models),
+            "agents": _lists(t.agents),
+            "tools": _lists(t.tools),
+            "input_tokens": np.asarray(t.input_tokens),
+            "output_tokens": np.asarray(t.output_tokens),
+            "cost": np.asarray(t.cost),
+            "llm_calls": np.asarray(t.llm_calls),
+            "tool_calls": np.asarray(t.tool_calls),
+        }
+    )
+
+
+def _unique_paths(ds: Dataset) -> list[str]:
+    # Paths are unique per dataset (resolve_paths dedupes), so they are valid categories.
+    return [f.path for f in ds.files]

@@ -1,0 +1,489 @@
+"""Build, refresh and extend the index segment of one trace file.
+
+A segment is a directory in the cache holding `meta.json` (fingerprint, shape,
+how far the file was read, counts, malformed samples, the list of chunks) and
+one column file (`<id>.cols`, memory-mapped) per chunk, plus `<id>.raw` when the
+spans' original JSON is not a verbatim slice of the source file.
+
+- Fresh (fingerprint matches): nothing is read.
+- Only grew (same head, bigger, line-based, not gzip): the new tail is read from
+  where the last build stopped and added as a chunk; chunks sharing a trace
+  with the tail are merged with it at column level (no reparse).
+- Anything else: rebuilt from scratch.
+
+Writers hold a per-segment `flock`; new files get fresh names and `meta.json` is
+replaced atomically, so readers see the old segment or the new one, and two
+processes indexing the same file wait for each other instead of corrupting it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.traces import cache
+from engine.traces.build import MALFORMED_SAMPLES, Piece, PieceBuilder
+from engine.traces.model import Span
+from engine.traces.columns import read_column_file, write_column_file
+from engine.traces.segment import ChunkArrays, finalize, piece_from_chunk, trace_keys
+
+__all__ = [
+    "PIECE_BYTES",
+    "PARALLEL_MIN_BYTES",
+    "MAX_CHUNKS",
+    "Segment",
+    "Chunk",
+    "Builder",
+    "ensure_segment",
+]
+
+log = logging.getLogger(__name__)
+
+# A big line-based file is cut at newlines into pieces of about this size,
+# parsed in parallel worker processes.
+PIECE_BYTES = 16 << 20
+# Below this, parsing in this process is faster than starting workers.
+PARALLEL_MIN_BYTES = 24 << 20
+# Appends add chunks; past this many, the segment is merged back into one.
+MAX_CHUNKS = 8
+# A sequential read (gzip, nested JSON) hands over its spans in pieces this big,
+# so the Python objects of a whole file never exist at once.
+PIECE_SPANS = 50_000
+
+Progress = Callable[[int], None]  # bytes of source read so far (for this file)
+
+
+@dataclass
+class Chunk:
+    """One column file of a segment, memory-mapped (and its raw copy, if any)."""
+
+    id: str
+    arrays: ChunkArrays
+    raw_path: Path | None
+    spans: int
+    traces: int
+
+
+@dataclass
+class Segment:
+    """The index of one source file: its meta and its chunks."""
+
+    path: Path
+    directory: Path
+    meta: dict[str, Any]
+    chunks: list[Chunk] = field(default_factory=list)
+    built: str = "fresh"  # fresh | built | appended
+
+    @property
+    def spans(self) -> int:
+        return int(self.meta["spans"])
+
+    @property
+    def traces(self) -> int:
+        return int(self.meta["traces"])
+
+
+def ensure_segment(
+    path: Path,
+    root: Path,
+    *,
+    shape: str | None = None,
+    progress: Progress | None = None,
+    builder: Builder | None = None,
+) -> Segment:
+    """The up-to-date segment of `path`, building or extending it when needed."""
+    path = path.resolve()
+    directory = cache.segment_dir(root, path)
+    for _attempt in range(3):
+        fp = cache.fingerprint(path)
+        meta = _load_meta(directory)
+        if meta is not None and _is_fresh(meta, fp, shape):
+            try:
+                return _open(path, directory, meta, "fresh")
+            except FileNotFoundError:
+                continue  # a writer replaced the chunks since we read meta
+        with cache.segment_lock(directory):
+            fp = cache.fingerprint(path)
+            meta = _load_meta(directory)
+            if meta is not None and _is_fresh(meta, fp, shape):
+                return _open(path, directory, meta, "fresh")
+            own = builder or Builder()
+            try:
+                if meta is not None and _only_grew(path, meta, fp, shape):
+                    meta = own.append(path, directory, meta, fp, progress)
+                    how = "appended"
+                else:
+                    meta = own.build(path, directory, fp, shape, progress)
+                    how = "built"
+            finally:
+                if builder is None:
+                    own.close()
+            _collect_garbage(directory, meta)
+            return _open(path, directory, meta, how)
+    raise RuntimeError(f"segment of {path} kept changing while it was opened")
+
+
+def _load_meta(directory: Path) -> dict[str, Any] | None:
+    try:
+        meta = orjson.loads((directory / "meta.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if meta.get("format") != cache.INDEX_FORMAT or meta.get("code") != cache.code_version():
+        return None
+    return meta
+
+
+def _is_fresh(meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
+    return cache.Fingerprint.from_json(meta["fingerprint"]) == fp and (shape is None or shape == meta["shape"])
+
+
+def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
+    """True when the file kept its indexed bytes and only has more after them."""
+    old = cache.Fingerprint.from_json(meta["fingerprint"])
+    if not meta.get("line_based") or meta.get("gzip") or fp.size <= old.size:
+        return False
+    if shape is not None and shape != meta["shape"]:
+        return False
+    if cache.head_hash(path, old.head_len) != old.head_sha256:
+        return False
+    end = int(meta["end"])
+    if end > 0:
+        with open(path, "rb") as f:
+            f.seek(end - 1)
+            if f.read(1) != b"\n":
+                return False
+    return True
+
+
+def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segment:
+    chunks = []
+    for c in meta["chunks"]:
+        arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
+        raw_path = directory / f"{c['id']}.raw" if c["raw"] else None
+        if raw_path is not None and not raw_path.exists():
+            raise FileNotFoundError(raw_path)
+        chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"])))
+    return Segment(path, directory, meta, chunks, how)
+
+
+def _collect_garbage(directory: Path, meta: dict[str, Any]) -> None:
+    """Delete chunk files no longer listed (readers that mapped them keep their mapping)."""
+    live = {f"{c['id']}.{ext}" for c in meta["chunks"] for ext in ("cols", "raw")}
+    for entry in directory.iterdir():
+        if entry.suffix in (".cols", ".raw", ".tmp") and entry.name not in live:
+            entry.unlink(missing_ok=True)
+
+
+class Builder:
+    """Parses files into segments; owns the worker pool (started on first big file)."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        piece_bytes: int = PIECE_BYTES,
+        parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+    ) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.piece_bytes = piece_bytes
+        self.parallel_min_bytes = parallel_min_bytes
+        self._pool: Executor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Builder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            # fork is fast and safe while this process runs no other thread;
+            # otherwise start clean interpreters.
+            method = "fork" if threading.active_count() == 1 else "spawn"
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+        return self._pool
+
+    def build(
+        self, path: Path, directory: Path, fp: cache.Fingerprint, shape: str | None, progress: Progress | None
+    ) -> dict[str, Any]:
+        """Read the whole file into a one-chunk segment."""
+        from engine.traces.readers import FileReader, detect_shape
+        from engine.traces.readers._source import is_gzip
+
+        started = time.perf_counter()
+        meta = _new_meta(path, fp)
+        writer = _ChunkWriter(directory)
+        if fp.size == 0:
+            meta.update(shape=shape or "empty", line_based=True, gzip=False)
+        else:
+            shape = shape or detect_shape(path)
+            gz = is_gzip(path)
+            line_based = bool(FileReader(path, shape=shape).line_based)
+            meta.update(shape=shape, gzip=gz, line_based=line_based)
+            for piece in self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress):
+                writer.add(piece)
+                meta["end"] = piece.end
+        return _commit(directory, meta, writer, [], started)
+
+    def append(
+        self, path: Path, directory: Path, meta: dict[str, Any], fp: cache.Fingerprint, progress: Progress | None
+    ) -> dict[str, Any]:
+        """Read only the tail a grown file added; merge chunks that share a trace with it."""
+        started = time.perf_counter()
+        meta = dict(meta, fingerprint=fp.to_json())
+        start, first_line = int(meta["end"]), int(meta["lines"]) + 1
+        writer = _ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
+        writer.samples = [tuple(s) for s in meta["samples"]]
+        for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
+            writer.add(piece)
+            meta["end"] = piece.end
+        if writer.spans == 0:
+            return _commit(directory, meta, writer, list(meta["chunks"]), started)
+        old = meta["chunks"]
+        tail_keys = trace_keys(writer.trace_ids())
+        keep = []
+        for c in old:
+            arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
+            if len(old) + 1 > MAX_CHUNKS or np.isin(arrays["t.trace_key"], tail_keys).any():
+                writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
+            else:
+                keep.append(c)
+        return _commit(directory, meta, writer, keep, started)
+
+    def _parse(
+        self,
+        path: Path,
+        shape: str,
+        gz: bool,
+        line_based: bool,
+        start: int,
+        first_line: int,
+        size: int,
+        progress: Progress | None,
+    ) -> Iterator[Piece]:
+        """Pieces of [start, EOF) in file order, with absolute line numbers."""
+        if not line_based or gz:
+            # One sequential pass (gzip cannot be split; nested JSON is one record).
+            for piece in iter_pieces(str(path), shape, start, first_line):
+                if progress is not None:
+                    progress(min(piece.end, size) if not gz else 0)
+                yield piece
+            return
+        source_raw = shape == "halo"
+        big = size - start >= self.parallel_min_bytes
+        ranges = _split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
+        if len(ranges) > 1 and self.workers > 1:
+            results = self._map_parallel(str(path), shape, ranges, source_raw)
+        else:
+            results = (parse_range(str(path), shape, s, e, source_raw) for s, e in ranges)
+        line = first_line
+        for piece in results:
+            piece.rebase(line, 0)
+            line += piece.lines
+            if progress is not None:
+                progress(piece.end)
+            yield piece
+
+    def _map_parallel(
+        self, path: str, shape: str, ranges: list[tuple[int, int | None]], source_raw: bool
+    ) -> Iterator[Piece]:
+        pool = self._executor()
+        pending: deque[Future[Piece]] = deque()
+        todo = deque(ranges)
+        in_flight = self.workers + 1  # bounded: finished pieces wait in memory
+        try:
+            while todo or pending:
+                while todo and len(pending) < in_flight:
+                    s, e = todo.popleft()
+                    pending.append(pool.submit(parse_range, path, shape, s, e, source_raw))
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
+    """Read the spans of lines [start, end) of a plain file into a piece (runs in workers).
+
+    Line numbers are relative to `start` (the caller rebases them). With
+    `source_raw` the rows point at the spans' bytes in the source file.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
+    builder = PieceBuilder()
+    if source_raw:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read() if end is None else f.read(end - start)
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        line_starts = np.concatenate([[0], newlines + 1]).astype(np.int64)
+        builder = PieceBuilder(data, start, line_starts)
+    builder.add_all(reader)
+    return builder.finish(lines=reader.lines, end=reader.end)
+
+
+def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:
+    """One sequential read, cut into pieces of `PIECE_SPANS` spans (absolute line numbers).
+
+    Only the last piece carries `lines` (all lines read), so rebasing is a no-op.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, first_line=first_line)
+    builder = PieceBuilder()
+    for item in reader:
+        if isinstance(item, Span):
+            builder.add(item)
+            if len(builder) >= PIECE_SPANS:
+                yield builder.finish(lines=0, end=reader.end)
+                builder = PieceBuilder()
+        else:
+            builder.add_malformed(item)
+    yield builder.finish(lines=reader.lines - (first_line - 1), end=reader.end)
+
+
+def _split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tuple[int, int | None]]:
+    """[start, size) cut into ranges of about `step` bytes, each ending just after a newline."""
+    cuts = [start]
+    with open(path, "rb") as f:
+        pos = start + step
+        while pos < size:
+            f.seek(pos)
+            block = f.read(1 << 20)
+            i = block.find(b"\n")
+            while i < 0 and block:
+                pos += len(block)
+                block = f.read(1 << 20)
+                i = block.find(b"\n")
+            if i < 0:
+                break
+            cut = pos + i + 1
+            if cut >= size:
+                break
+            cuts.append(cut)
+            pos = cut + step
+    return [(a, b) for a, b in zip(cuts, cuts[1:])] + [(cuts[-1], None)]
+
+
+def _new_meta(path: Path, fp: cache.Fingerprint) -> dict[str, Any]:
+    return {
+        "format": cache.INDEX_FORMAT,
+        "code": cache.code_version(),
+        "source": str(path),
+        "fingerprint": fp.to_json(),
+        "end": 0,
+        "lines": 0,
+        "spans": 0,
+        "traces": 0,
+        "malformed": 0,
+        "samples": [],
+        "orphans": 0,
+        "duplicates": 0,
+        "chunks": [],
+    }
+
+
+class _ChunkWriter:
+    """Collects the pieces of one new chunk; raw copies go to disk as they arrive.
+
+    Streaming the raw bytes keeps memory at the size of the columns, not of the
+    file (a 1 GB gzip file must not be held in memory).
+    """
+
+    def __init__(self, directory: Path, *, lines: int = 0, malformed: int = 0) -> None:
+        cache.ensure_dir(directory)
+        self.directory = directory
+        self.id = uuid.uuid4().hex[:16]
+        self.raw_path = directory / f"{self.id}.raw"
+        self._raw = open(self.raw_path, "wb")
+        self.raw_size = 0
+        self.pieces: list[Piece] = []
+        self.spans = 0  # new spans (not counting merged chunks)
+        self.lines = lines
+        self.malformed = malformed
+        self.samples: list[tuple[int, str]] = []
+
+    def add(self, piece: Piece) -> None:
+        if piece.raw:
+            piece.rebase(1, self.raw_size)
+            self._write(piece.raw)
+            piece.raw = b""
+        self.pieces.append(piece)
+        self.spans += piece.n
+        self.lines += piece.lines
+        self.malformed += piece.malformed
+        room = MALFORMED_SAMPLES - len(self.samples)
+        self.samples.extend(piece.samples[: max(0, room)])
+
+    def add_old(self, piece: Piece, raw_path: Path | None) -> None:
+        """A stored chunk merged into this one (its raw file is copied, offsets shifted)."""
+        if raw_path is not None:
+            piece.rebase(1, self.raw_size)
+            with open(raw_path, "rb") as src:
+                while block := src.read(1 << 22):
+                    self._write(block)
+        self.pieces.append(piece)
+
+    def _write(self, data: bytes) -> None:
+        self._raw.write(data)
+        self.raw_size += len(data)
+
+    def trace_ids(self) -> list[str]:
+        return [t for p in self.pieces for t in p.trace_ids]
+
+    def finish(self) -> dict[str, Any] | None:
+        """Write the column file; the chunk's meta entry, or None when there are no spans."""
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        has_raw = self.raw_size > 0
+        if not has_raw:
+            self.raw_path.unlink(missing_ok=True)
+        if not any(p.n for p in self.pieces):
+            self.raw_path.unlink(missing_ok=True)
+            return None
+        arrays, counts = finalize(self.pieces)
+        self.pieces = []
+        columns = write_column_file(self.directory / f"{self.id}.cols", arrays)
+        return {"id": self.id, "columns": columns, "raw": has_raw, **counts}
+
+
+def _commit(
+    directory: Path, meta: dict[str, Any], writer: _ChunkWriter, keep: list[dict[str, Any]], started: float
+) -> dict[str, Any]:
+    """Finish the new chunk and replace meta.json atomically: the segment's new version."""
+    entry = writer.finish()
+    chunks = list(keep) + ([entry] if entry else [])
+    meta = dict(meta)
+    meta.update(
+        lines=writer.lines,
+        malformed=writer.malformed,
+        samples=[list(s) for s in writer.samples],
+        chunks=chunks,
+        spans=sum(int(c["spans"]) for c in chunks),
+        traces=sum(int(c["traces"]) for c in chunks),
+        orphans=sum(int(c["orphans"]) for c in chunks),
+        duplicates=sum(int(c["duplicates"]) for c in chunks),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    cache.atomic_write_bytes(directory / "meta.json", orjson.dumps(meta))
+    return meta

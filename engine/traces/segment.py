@@ -1,0 +1,257 @@
+"""From pieces to a stored segment chunk: sort, link parents, depth, per-trace rollups.
+
+Rows are sorted by (trace in order of first appearance in the file, start time,
+file order), so the spans of a trace are one contiguous row range and a file
+that grows adds its new traces at the end. Parents are linked by 64-bit keys of
+(trace id, span id) in numpy, never through a per-span Python dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
+from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn, hash_strings
+from engine.traces.model import SpanKind, SpanStatus
+
+__all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "finalize", "piece_from_chunk", "trace_keys"]
+
+# Parent chains deeper than this are cut (and flagged ORPHAN): only a cycle of
+# parent ids gets here, and it must not loop forever.
+MAX_TREE_DEPTH = 4096
+
+ChunkArrays = dict[str, np.ndarray]
+
+_SPAN_NUMBERS = (
+    "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens",
+    "cost", "line", "raw_size", "raw_offset", "flags",
+)  # fmt: skip
+
+
+def trace_keys(trace_ids: Sequence[str]) -> np.ndarray:
+    """Stable 64-bit keys of trace ids, for lookup by binary search."""
+    return hash_strings(StringColumn.from_values(list(trace_ids)))
+
+
+def finalize(pieces: Sequence[Piece]) -> tuple[ChunkArrays, dict[str, int]]:
+    """Merge pieces (already rebased) into the arrays of one chunk, plus counts for meta."""
+    trace_index: dict[str, int] = {}
+    trace_parts = []
+    for p in pieces:
+        remap = np.fromiter(
+            (trace_index.setdefault(t, len(trace_index)) for t in p.trace_ids), dtype=np.int32, count=len(p.trace_ids)
+        )
+        trace_parts.append(remap[p.trace_local] if len(remap) else p.trace_local)
+    trace = _cat([np.asarray(t, np.int32) for t in trace_parts], np.int32)
+    numbers = {k: _cat([p.numbers[k] for p in pieces], pieces[0].numbers[k].dtype if pieces else np.int64) for k in _SPAN_NUMBERS}
+    key = _cat([p.key for p in pieces], np.uint64)
+    parent_key = _cat([p.parent_key for p in pieces], np.uint64)
+
+    # Sort: trace (first appearance), start time, file order.
+    order = np.lexsort((np.arange(len(trace)), numbers["start_ns"], trace))
+    trace = trace[order]
+    numbers = {k: v[order] for k, v in numbers.items()}
+    key, parent_key = key[order], parent_key[order]
+    span_id = StringColumn.concat([p.span_id for p in pieces]).select(order).compact()
+    parent_id = StringColumn.concat([p.parent_id for p in pieces]).select(order).compact()
+    categorical = {f: CategoricalColumn.concat([p.categorical[f] for p in pieces]).select(order) for f in CATEGORICAL_FIELDS}
+    strings = {f: StringColumn.concat([p.strings[f] for p in pieces]).select(order).compact() for f in STRING_FIELDS}
+    lists = {f: _compact_list(ListColumn.concat([p.lists[f] for p in pieces]).select(order)) for f in LIST_FIELDS}
+
+    parent_row, flags = _link(key, parent_key, numbers["flags"])
+    depth, cut = _depth(parent_row)
+    flags[cut] |= Flag.ORPHAN
+    numbers["flags"] = flags
+
+    arrays: ChunkArrays = {"trace": trace, "key": key, "parent_key": parent_key, "parent_row": parent_row, "depth": depth}
+    arrays.update(numbers)
+    arrays.update(span_id.arrays("span_id"))
+    arrays.update(parent_id.arrays("parent_id"))
+    for f, col in categorical.items():
+        arrays.update(col.arrays(f))
+    for f, col in strings.items():
+        arrays.update(col.arrays(f))
+    for f, col in lists.items():
+        arrays.update(col.arrays(f))
+
+    trace_ids = list(trace_index)
+    arrays.update(_rollups(arrays, categorical, trace_ids))
+    counts = {
+        "spans": int(len(trace)),
+        "traces": len(trace_ids),
+        "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
+        "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
+    }
+    return arrays, counts
+
+
+def _cat(parts: list[np.ndarray], dtype: np.dtype | type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _compact_list(col: ListColumn) -> ListColumn:
+    """A list column whose items are in row order (so the stored file holds only live items)."""
+    lengths = col.lengths.astype(np.int64)
+    starts = np.zeros(len(col), dtype=np.int64)
+    if len(col):
+        np.cumsum(lengths[:-1], out=starts[1:])
+    total = int(lengths.sum())
+    if total:
+        ends = np.cumsum(lengths)
+        idx = np.repeat(col.starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
+        items = col.items[idx]
+    else:
+        items = np.zeros(0, dtype=np.int32)
+    return ListColumn(starts, col.lengths.astype(np.int32), items.astype(np.int32), col.values)
+
+
+def _link(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parent row per span (-1 for roots and orphans), and flags with DUPLICATE / ORPHAN set."""
+    n = len(key)
+    flags = flags.copy()
+    if n == 0:
+        return np.zeros(0, np.int32), flags
+    by_key = np.argsort(key, kind="stable")  # stable: among duplicates, the earliest row comes first
+    sorted_keys = key[by_key]
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    if same.any():
+        dup = np.zeros(n, dtype=bool)
+        dup[1:] |= same
+        dup[:-1] |= same
+        flags[by_key[dup]] |= Flag.DUPLICATE
+    pos = np.searchsorted(sorted_keys, parent_key)
+    pos_ok = np.minimum(pos, n - 1)
+    has_parent = parent_key != 0
+    found = has_parent & (sorted_keys[pos_ok] == parent_key)
+    parent_row = np.where(found, by_key[pos_ok], -1).astype(np.int32)
+    rows = np.arange(n, dtype=np.int32)
+    parent_row[parent_row == rows] = -1  # a span naming itself as parent is a root
+    flags[has_parent & (parent_row < 0)] |= Flag.ORPHAN
+    return parent_row, flags
+
+
+def _depth(parent_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth of every span (roots 0) by walking all parent chains one level per step."""
+    n = len(parent_row)
+    depth = np.zeros(n, dtype=np.int32)
+    active = np.flatnonzero(parent_row >= 0)
+    ancestor = parent_row[active]
+    steps = 0
+    while len(active) and steps < MAX_TREE_DEPTH:
+        depth[active] += 1
+        ancestor = parent_row[ancestor]
+        keep = ancestor >= 0
+        active, ancestor = active[keep], ancestor[keep]
+        steps += 1
+    cut = np.zeros(n, dtype=bool)
+    cut[active] = True  # still climbing: a cycle of parent ids
+    return np.minimum(depth, np.iinfo(np.int16).max).astype(np.int16), cut
+
+
+def _rollups(arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], trace_ids: list[str]) -> ChunkArrays:
+    """Per-trace rows: bounds, counts, tokens, and the distinct services/models/agents/tools."""
+    trace = arrays["trace"]
+    n_traces = len(trace_ids)
+    n = len(trace)
+    row_start = np.searchsorted(trace, np.arange(n_traces, dtype=np.int32), side="left").astype(np.int64)
+    row_end = np.searchsorted(trace, np.arange(n_traces, dtype=np.int32), side="right").astype(np.int64)
+    kind, status, flags = arrays["kind"], arrays["status"], arrays["flags"]
+    start_ns, end_ns = arrays["start_ns"], arrays["end_ns"]
+
+    # Every trace has at least one row and rows are grouped by trace, so
+    # reduceat over `row_start` is a per-trace reduction.
+    def per_trace(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, row_start) if n_traces else np.zeros(0, dtype=values.dtype)
+
+    if n_traces:
+        t_start = np.minimum.reduceat(start_ns, row_start)
+        t_end = np.maximum.reduceat(np.maximum(end_ns, start_ns), row_start)
+        flags_any = np.bitwise_or.reduceat(flags, row_start)
+    else:
+        t_start = t_end = np.zeros(0, dtype=np.int64)
+        flags_any = np.zeros(0, dtype=np.uint8)
+
+    # Tokens and cost: LLM spans only (agent spans repeat their children's totals);
+    # a trace without LLM figures sums its leaf spans instead.
+    parent_row = arrays["parent_row"]
+    has_child = np.zeros(n, dtype=bool)
+    has_child[parent_row[parent_row >= 0]] = True
+    llm = kind == SpanKind.LLM
+    inp, out, cost = arrays["input_tokens"], arrays["output_tokens"], arrays["cost"]
+    known = (inp >= 0) | (out >= 0) | ~np.isnan(cost)
+    llm_known = per_trace((llm & known).astype(np.int64)) > 0
+    counted = np.where(llm_known[trace], llm, ~has_child) & known if n else np.zeros(0, bool)
+    t_inp = per_trace(np.where(counted & (inp > 0), inp, 0))
+    t_out = per_trace(np.where(counted & (out > 0), out, 0))
+    cost_known = counted & ~np.isnan(cost)
+    t_cost = per_trace(np.where(cost_known, cost, 0.0))
+    t_cost[per_trace(cost_known.astype(np.int64)) == 0] = np.nan
+
+    # Root: the earliest span without a parent (rows are sorted by start within a trace).
+    is_root = parent_row < 0
+    root_rows = np.flatnonzero(is_root)
+    root_row = np.full(n_traces, -1, dtype=np.int64)
+    root_traces = trace[root_rows]  # sorted, so the first root of each trace starts a run
+    first = np.concatenate(([True], root_traces[1:] != root_traces[:-1])) if len(root_rows) else np.zeros(0, bool)
+    root_row[root_traces[first]] = root_rows[first]
+
+    out_arrays: ChunkArrays = {
+        "t.trace_key": trace_keys(trace_ids),
+        "t.row_start": row_start,
+        "t.row_end": row_end,
+        "t.span_count": (row_end - row_start).astype(np.int32),
+        "t.start_ns": t_start,
+        "t.end_ns": t_end,
+        "t.duration_ns": t_end - t_start,
+        "t.error_count": per_trace((status == SpanStatus.ERROR).astype(np.int32)),
+        "t.root_row": root_row,
+        "t.input_tokens": t_inp,
+        "t.output_tokens": t_out,
+        "t.cost": t_cost,
+        "t.llm_calls": per_trace(llm.astype(np.int32)),
+        "t.tool_calls": per_trace((kind == SpanKind.TOOL).astype(np.int32)),
+        "t.flags": flags_any,
+    }
+    out_arrays.update(StringColumn.from_values(trace_ids).arrays("t.trace_id"))
+    for name, field in (("services", "service"), ("models", "model"), ("agents", "agent_name"), ("tools", "tool_name")):
+        out_arrays.update(_distinct_per_trace(trace, categorical[field], n_traces).arrays(f"t.{name}"))
+    return out_arrays
+
+
+def _distinct_per_trace(trace: np.ndarray, col: CategoricalColumn, n_traces: int) -> ListColumn:
+    """The distinct values of a categorical column within each trace, as a list column."""
+    codes = col.codes
+    present = codes >= 0
+    width = np.int64(max(len(col.values), 1))
+    pairs = np.sort(trace[present].astype(np.int64) * width + codes[present])
+    if len(pairs):
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    pair_trace = pairs // width
+    items = (pairs % width).astype(np.int32)
+    starts = np.searchsorted(pair_trace, np.arange(n_traces), side="left").astype(np.int64)
+    ends = np.searchsorted(pair_trace, np.arange(n_traces), side="right").astype(np.int64)
+    return ListColumn(starts, (ends - starts).astype(np.int32), items, col.values)
+
+
+def piece_from_chunk(arrays: ChunkArrays) -> Piece:
+    """A stored chunk as a piece again, so a grown file's tail can be merged with it."""
+    trace_ids = StringColumn.from_arrays(arrays, "t.trace_id").to_list()
+    return Piece(
+        trace_ids=[t or "" for t in trace_ids],
+        trace_local=np.asarray(arrays["trace"], dtype=np.int32),
+        span_id=StringColumn.from_arrays(arrays, "span_id"),
+        parent_id=StringColumn.from_arrays(arrays, "parent_id"),
+        key=np.asarray(arrays["key"]),
+        parent_key=np.asarray(arrays["parent_key"]),
+        categorical={f: CategoricalColumn.from_arrays(arrays, f) for f in CATEGORICAL_FIELDS},
+        strings={f: StringColumn.from_arrays(arrays, f) for f in STRING_FIELDS},
+        lists={f: ListColumn.from_arrays(arrays, f) for f in LIST_FIELDS},
+        numbers={
+            **{k: np.array(arrays[k]) for k in _SPAN_NUMBERS},
+            # links are recomputed on merge: a parent may have arrived in the tail
+            "flags": np.asarray(arrays["flags"]) & np.uint8(~(Flag.DUPLICATE | Flag.ORPHAN) & 0xFF),
+        },
+        raw=b"",
+    )

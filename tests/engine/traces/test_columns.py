@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.traces.columns import (
+    CategoricalColumn,
+    ListColumn,
+    StringColumn,
+    combine_keys,
+    hash_strings,
+    read_column_file,
+    write_column_file,
+)
+
+
+def test_string_column_keeps_none_empty_and_non_ascii_apart() -> None:
+    values = ["a", None, "", "größe ✓", "x" * 300]
+    col = StringColumn.from_values(values)
+    assert col.to_list() == values
+    assert col[1] is None
+    assert col[2] == ""
+
+
+def test_string_column_select_reorders_without_moving_bytes_and_compact_copies() -> None:
+    col = StringColumn.from_values(["one", "two", None, "three"])
+    picked = col.select(np.array([3, 0, 2]))
+    assert picked.blob is col.blob
+    assert picked.to_list() == ["three", "one", None]
+    compact = picked.compact()
+    assert compact.to_list() == ["three", "one", None]
+    assert compact.blob.tobytes() == b"threeone"
+
+
+def test_string_columns_concatenate_with_shifted_offsets() -> None:
+    a = StringColumn.from_values(["x", "yy"])
+    b = StringColumn.from_values([None, "zzz"])
+    assert StringColumn.concat([a, b]).to_list() == ["x", "yy", None, "zzz"]
+
+
+def test_categorical_codes_follow_first_appearance_and_none_is_minus_one() -> None:
+    col = CategoricalColumn.from_values(["b", "a", None, "b", ""])
+    assert col.codes.tolist() == [0, 1, -1, 0, -1]
+    assert col.categories == ["b", "a"]
+    assert col.mask("b").tolist() == [True, False, False, True, False]
+    assert not col.mask("absent").any()
+    assert col.code_of("a") == 1 and col.code_of("zzz") == -1
+
+
+def test_categorical_concat_remaps_codes_to_the_union_of_values() -> None:
+    one = CategoricalColumn.from_values(["a", "b"])
+    two = CategoricalColumn.from_values(["b", None, "c"])
+    both = CategoricalColumn.concat([one, two])
+    assert both.to_list() == ["a", "b", "b", None, "c"]
+    assert both.categories == ["a", "b", "c"]
+
+
+def test_list_column_rows_and_membership() -> None:
+    col = ListColumn.from_lists([("search", "fetch"), (), ("fetch",)])
+    assert col.take(range(3)) == [["search", "fetch"], [], ["fetch"]]
+    assert col.contains("fetch").tolist() == [True, False, True]
+    assert not col.contains("nope").any()
+    other = ListColumn.from_lists([("calc",), ("search",)])
+    joined = ListColumn.concat([col, other])
+    assert joined.take(range(5)) == [["search", "fetch"], [], ["fetch"], ["calc"], ["search"]]
+    assert joined.contains("search").tolist() == [True, False, False, False, True]
+
+
+def test_column_file_round_trips_arrays_including_empty_ones(tmp_path: Path) -> None:
+    arrays = {
+        "i8": np.array([1, -2, 3], dtype=np.int8),
+        "f": np.array([1.5, np.nan]),
+        "empty": np.zeros(0, dtype=np.int64),
+        "u64": np.array([2**63 + 5], dtype=np.uint64),
+    }
+    path = tmp_path / "c.cols"
+    directory = write_column_file(path, arrays)
+    back = read_column_file(path, directory)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(back[name], array)
+        assert back[name].dtype == array.dtype
+    assert not back["i8"].flags.writeable  # mapped read-only: nobody edits the index by accident
+
+
+def test_hash_strings_is_deterministic_and_tells_strings_apart() -> None:
+    values = ["abc", "abd", None, "abc", "", "ü" * 40, "y" * 100, "y" * 99 + "z"]
+    h = hash_strings(StringColumn.from_values(values))
+    assert h[0] == h[3]
+    assert h[2] == 0
+    assert len({int(x) for x in h[[0, 1, 4, 5, 6, 7]]}) == 6
+    # Stored in the index: the value must not change between runs or versions.
+    alone = int(hash_strings(StringColumn.from_values(["trace-1"]))[0])
+    assert alone == int(hash_strings(StringColumn.from_values(["x" * 50, "trace-1"]))[1])
+    assert alone == int(hash_strings(StringColumn.from_values(["x" * 500, "trace-1"]))[1])
+
+
+def test_hash_strings_has_no_collisions_on_many_similar_ids() -> None:
+    ids = [f"{i:032x}" for i in range(200_000)]
+    h = hash_strings(StringColumn.from_values(ids))
+    assert len(np.unique(h)) == len(ids)
+
+
+def test_combined_keys_depend_on_scope_and_keep_none() -> None:
+    keys = hash_strings(StringColumn.from_values(["s1", None]))
+    a = combine_keys(np.array([1, 1], dtype=np.uint64), keys)
+    b = combine_keys(np.array([2, 2], dtype=np.uint64), keys)
+    assert a[0] != b[0]
+    assert a[1] == 0 and b[1] == 0
