@@ -59,20 +59,22 @@ def cut_marker(n_cut: int, more: str) -> str:
     return f"[… {n_cut:,} chars cut; {more}]"
 
 
-def cut(text: str, max_chars: int, more: str) -> str:
+def cut(text: str, max_chars: int, more: str | Callable[[int], str]) -> str:
     """`text` itself, or its head and tail around a marker, in <= max(max_chars, marker) chars.
 
     `more` names the call that shows the cut part, e.g.
-    `view_spans(trace_id="…", span_ids=["…"], attribute="input.value", offset=1200)`.
+    `view_spans(trace_id="…", span_ids=["…"], attribute="input.value", offset=1200)`;
+    a callable gets the offset where the cut starts and returns that call.
     """
     if len(text) <= max_chars:
         return text
-    # The marker's length depends on the count it reports; size it for the worst case.
-    marker = cut_marker(len(text), more)
-    keep = max(0, max_chars - len(marker) - 2)
+    hint = more if callable(more) else (lambda _offset: more)
+    # The marker's length depends on the numbers in it; size it for the worst case.
+    worst = cut_marker(len(text), hint(len(text)))
+    keep = max(0, max_chars - len(worst) - 2)
     head = int(keep * HEAD_SHARE)
     tail = keep - head
-    marker = cut_marker(len(text) - keep, more)
+    marker = cut_marker(len(text) - keep, hint(head))
     return text[:head] + " " + marker + " " + (text[len(text) - tail :] if tail else "")
 
 

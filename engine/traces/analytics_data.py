@@ -152,4 +152,56 @@ def _depth(span: Span, spans: dict[str, Span]) -> tuple[int, bool]:
 
 
 def _from_dataset(ds: Any) -> SpanData:
-    raise NotImplementedError("written once the index lands")
+    spans = ds.spans
+    flags_all = np.asarray(spans.flags)
+    rows = np.flatnonzero((flags_all & DUPLICATE) == 0)
+    # A trace written to several files has one trace row per file: key by trace id.
+    trace_row_ids = _take(ds.traces.trace_id, np.arange(len(ds.traces.trace_id)))
+    ids: dict[str, int] = {}
+    per_row = np.fromiter((ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids))
+    trace = per_row[np.asarray(spans.trace)[rows]] if len(rows) else np.zeros(0, np.int64)
+    start = np.asarray(spans.start_ns)[rows]
+    order = np.lexsort((rows, start, trace))
+    rows, trace = rows[order], trace[order]
+    # Keep only ids that still have spans, in order of first appearance.
+    used, first = np.unique(trace, return_index=True)
+    relabel = np.full(len(ids), -1, dtype=np.int64)
+    by_first = used[np.argsort(first)]
+    relabel[by_first] = np.arange(len(by_first))
+    trace = relabel[trace]
+    id_list = list(ids)
+    row_list = rows.tolist()
+
+    def raw(i: int) -> bytes:
+        return ds.raw_bytes(row_list[i])
+
+    return SpanData(
+        trace_ids=[id_list[int(t)] for t in by_first],
+        trace=trace,
+        span_id=_take(spans.span_id, rows),
+        name=[n or "" for n in _take(spans.name, rows)],
+        kind=np.asarray(spans.kind)[rows],
+        status=np.asarray(spans.status)[rows],
+        status_message=[m or None for m in _take(spans.status_message, rows)],
+        exception=_take(spans.exception, rows),
+        output_error=_take(spans.output_error, rows),
+        start_ns=np.asarray(spans.start_ns)[rows],
+        end_ns=np.asarray(spans.end_ns)[rows],
+        input_tokens=np.asarray(spans.input_tokens)[rows],
+        output_tokens=np.asarray(spans.output_tokens)[rows],
+        tool_name=_take(spans.tool_name, rows),
+        tool_args=_take(spans.tool_args, rows),
+        agent_name=_take(spans.agent_name, rows),
+        flags=flags_all[rows],
+        depth=np.asarray(spans.depth)[rows],
+        offered=[tuple(v) for v in _take(spans.offered_tools, rows)],
+        requested=[tuple(v) for v in _take(spans.requested_tools, rows)],
+        raw=raw,
+    )
+
+
+def _take(column: Any, rows: np.ndarray) -> list[Any]:
+    """Values of an index column (string, categorical or list column) at `rows`."""
+    if hasattr(column, "take"):
+        return list(column.take(rows))
+    return np.asarray(column)[rows].tolist()
