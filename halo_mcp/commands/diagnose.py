@@ -1,0 +1,110 @@
+"""`halo-mcp diagnose DATASET -p QUESTION`: a diagnosis from the command line.
+
+The same engine as the MCP `diagnose` tool. Progress goes to stderr as it
+happens; the Markdown report goes to stdout (or `-o FILE`), so the command
+composes with pipes and scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from engine.agents import Report, diagnose_stream
+from engine.errors import HaloError
+
+from halo_mcp.datasets import DatasetCatalog
+from halo_mcp.server import sandbox_run_code
+from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
+from halo_mcp.tools import ServerState, tool_context
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "describe_event"]
+
+NAME = "diagnose"
+HELP = "diagnose why the agent in a trace dataset fails; Markdown report on stdout"
+
+# Characters of a model message or task shown per progress line.
+LINE_CHARS = 160
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="+", metavar="DATASET", help="trace files, directories or globs")
+    parser.add_argument("-p", "--prompt", required=True, metavar="QUESTION", help="the diagnostic question")
+    parser.add_argument("-o", "--output", type=Path, help="write the Markdown report here instead of stdout")
+    parser.add_argument("--json", action="store_true", help="write the report as JSON instead of Markdown")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    add_dataset_arguments(parser)
+    add_engine_arguments(parser)
+
+
+def _short(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= LINE_CHARS else text[: LINE_CHARS - 1] + "…"
+
+
+def describe_event(event: Any) -> str | None:
+    """One progress line for a person, or None for events not worth a line."""
+    kind = getattr(event, "type", "")
+    who = getattr(event, "agent", "root")
+    if kind == "run_started":
+        return f"run {event.run_id} ({event.mode}{', ' + event.model if event.model else ''}) on {event.dataset}"
+    if kind == "agent_message":
+        calls = ", ".join(event.tool_calls)
+        said = _short(event.content)
+        return f"[{who}] turn {event.turn}" + (f": {said}" if said else "") + (f" → {calls}" if calls else "")
+    if kind == "subagent_started":
+        return f"[{who}] subagent {event.child}: {_short(event.task)}"
+    if kind == "subagent_finished":
+        return f"[{event.child}] {'done' if event.ok else 'ended: ' + (event.reason or 'no answer')} after {event.turns} turns"
+    if kind == "compaction":
+        return f"[{who}] context compacted {event.chars_before:,} → {event.chars_after:,} chars"
+    if kind == "retry":
+        return f"[{who}] model call failed ({_short(event.reason)}); retry {event.attempt} in {event.wait_s:.0f}s"
+    if kind == "progress":
+        return f"… {event.turns} turns, {event.subagents} subagents, {event.findings} findings, {event.tokens:,} tokens, {event.elapsed_s:.0f}s"
+    if kind == "error":
+        return f"[{who}] {'error' if event.fatal else 'problem'}: {_short(event.message)}"
+    return None
+
+
+async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | None:
+    catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
+    llm = llm_config(args)
+    state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=sandbox_run_code(None))
+    # Index (or refresh the index) before the clock of the run starts.
+    await anyio.to_thread.run_sync(catalog.open, None)
+    config = diagnose_config_factory(args, llm)()
+    report: Report | None = None
+    async for event in diagnose_stream(args.prompt, tool_context(state), config):
+        if log is not None and (line := describe_event(event)) is not None:
+            print(line, file=log, flush=True)
+        if getattr(event, "type", "") == "report":
+            report = event.report
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    log = None if args.quiet else sys.stderr
+    try:
+        report = anyio.run(_diagnose, args, log)
+    except HaloError as err:
+        print(f"halo-mcp: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("halo-mcp: interrupted; the run's events so far are saved in its run directory", file=sys.stderr)
+        return 130
+    if report is None:
+        print("halo-mcp: the run ended without a report (see the errors above)", file=sys.stderr)
+        return 1
+    text = report.model_dump_json(indent=2) if args.json else report.to_markdown()
+    if args.output is not None:
+        args.output.write_text(text + "\n", encoding="utf-8")
+        if log is not None:
+            print(f"report written to {args.output}", file=log)
+    else:
+        sys.stdout.write(text.rstrip("\n") + "\n")
+    return 0

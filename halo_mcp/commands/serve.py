@@ -1,0 +1,140 @@
+"""`halo-mcp serve`: run the MCP server over stdio (default) or streamable HTTP.
+
+stdio is what Claude Code and Cursor launch. HTTP binds 127.0.0.1 unless told
+otherwise; bound anywhere else it refuses to start without a bearer token
+(`--token` or $HALO_MCP_TOKEN), and every request must carry it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import logging
+import os
+import sys
+from pathlib import Path
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from halo_mcp.server import HaloServer, ServerConfig, build_server
+from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "BearerTokenMiddleware", "LOCAL_HOSTS", "http_app"]
+
+NAME = "serve"
+HELP = "run the MCP server (stdio by default; --http for streamable HTTP)"
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+DEFAULT_PORT = 8765
+TOKEN_ENV = "HALO_MCP_TOKEN"
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="*", metavar="DATASET", help="default dataset: trace files, directories or globs")
+    transport = parser.add_mutually_exclusive_group()
+    transport.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (the default)")
+    transport.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token HTTP clients must send (default ${TOKEN_ENV}); required off localhost",
+    )
+    parser.add_argument(
+        "--root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another directory tools may read datasets from (repeatable)",
+    )
+    add_dataset_arguments(parser)
+    add_engine_arguments(parser)
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    llm = llm_config(args)
+    return ServerConfig(
+        datasets=list(args.datasets),
+        roots=list(args.root),
+        llm=llm,
+        diagnose_config=diagnose_config_factory(args, llm),
+        runs_dir=args.runs_dir,
+        cache_dir=args.cache_dir,
+        shape=args.shape,
+    )
+
+
+class BearerTokenMiddleware:
+    """Refuse every HTTP request that does not carry `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                body = b'{"error": "missing or wrong bearer token"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b"Bearer"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(server: HaloServer, host: str, token: str | None) -> ASGIApp:
+    """The streamable HTTP app, behind the bearer-token check when a token is set."""
+    app: ASGIApp = server.mcp.streamable_http_app(host=host)
+    return BearerTokenMiddleware(app, token) if token else app
+
+
+async def _serve_http(server: HaloServer, host: str, port: int, token: str | None) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(http_app(server, host, token), host=host, port=port, log_level="warning")
+    await uvicorn.Server(config).serve()
+
+
+async def _serve(server: HaloServer, args: argparse.Namespace, token: str | None) -> None:
+    # Runs belong to the process, not to a connection: enter the manager here.
+    async with server.runs:
+        if args.http:
+            print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
+            await _serve_http(server, args.host, args.port, token)
+        else:
+            await server.mcp.run_stdio_async()
+
+
+def run(args: argparse.Namespace) -> int:
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.http and args.host not in LOCAL_HOSTS and not token:
+        print(
+            f"halo-mcp: refusing to serve HTTP on {args.host} without a bearer token; "
+            f"pass --token or set ${TOKEN_ENV} (or bind 127.0.0.1)",
+            file=sys.stderr,
+        )
+        return 2
+    for root in args.root:
+        if not Path(root).expanduser().is_dir():
+            print(f"halo-mcp: --root {root!r} is not a directory", file=sys.stderr)
+            return 2
+    server = build_server(server_config(args))
+    try:
+        anyio.run(_serve, server, args, token)
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,106 @@
+"""The halo-mcp MCP server: the tool registry, resources and prompts over one engine.
+
+`build_server` assembles an `MCPServer` from the registry (every trace tool plus
+the server's own diagnose and datasets tools), the halo:// resources and the
+prompts. The `RunManager` that owns background diagnose runs is entered by the
+server's lifespan when nobody entered it before; `serve` enters it around the
+transport so runs outlive any one client connection.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+
+import engine.tools  # noqa: F401  (fills REGISTRY with the trace tools)
+import halo_mcp.dataset_tools  # noqa: F401  (registers `datasets`)
+import halo_mcp.run_tools  # noqa: F401  (registers `diagnose` and friends)
+from engine.agents import DiagnoseConfig
+from engine.llm import LLMConfig
+from engine.tools.registry import REGISTRY
+from halo_mcp import __version__
+from halo_mcp.datasets import DatasetCatalog
+from halo_mcp.prompts import register_prompts, text
+from halo_mcp.resources import register_resources
+from halo_mcp.runs import RunManager
+from halo_mcp.tools import ServerState, mcp_tool
+
+__all__ = ["ServerConfig", "HaloServer", "build_server", "SERVER_NAME"]
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "halo-mcp"
+
+
+@dataclass
+class ServerConfig:
+    """Everything `serve` decides from its command line."""
+
+    datasets: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
+    llm: LLMConfig | None = None
+    diagnose_config: Callable[..., DiagnoseConfig] | None = None
+    runs_dir: Path | None = None
+    cache_dir: Path | None = None
+    shape: str | None = None
+    sandbox_limits: Any | None = None
+    cwd: Path | None = None
+
+
+@dataclass
+class HaloServer:
+    """The MCP server and what it is built on (tests and `serve` reach in here)."""
+
+    mcp: MCPServer
+    state: ServerState
+    runs: RunManager
+
+
+def sandbox_run_code(limits: Any | None) -> Callable[..., Any]:
+    from sandbox import run_code
+
+    return functools.partial(run_code, limits=limits) if limits is not None else run_code
+
+
+def build_server(config: ServerConfig | None = None) -> HaloServer:
+    config = config or ServerConfig()
+    llm = config.llm or LLMConfig.from_env()
+    make_config = config.diagnose_config or (lambda **kw: DiagnoseConfig(**{"llm": llm, **kw}))
+    runs_dir = config.runs_dir or make_config().resolved_runs_dir()
+    catalog = DatasetCatalog(
+        config.datasets, config.roots, cwd=config.cwd, cache_dir=config.cache_dir, shape=config.shape
+    )
+    state = ServerState(
+        catalog=catalog,
+        llm=llm if llm.configured else None,
+        run_code=sandbox_run_code(config.sandbox_limits),
+    )
+    runs = RunManager(runs_dir, lambda **kw: make_config(**{"runs_dir": runs_dir, **kw}))
+    state.settings["runs"] = runs
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        async with runs.ensure_running():
+            yield {}
+
+    tools = [mcp_tool(spec, state) for spec in REGISTRY.values()]
+    mcp = MCPServer(
+        SERVER_NAME,
+        title="HALO trace diagnosis",
+        instructions=text("server_instructions"),
+        version=__version__,
+        tools=tools,
+        lifespan=lifespan,
+        log_level="WARNING",
+    )
+    register_resources(mcp, state, runs)
+    register_prompts(mcp)
+    logger.info("halo-mcp: %d tools, datasets %s, roots %s", len(tools), catalog.default, catalog.roots)
+    return HaloServer(mcp=mcp, state=state, runs=runs)

@@ -1,0 +1,195 @@
+"""The registry -> MCP bridge: every `ToolSpec` becomes one MCP tool.
+
+The MCP tool publishes the spec's own pydantic schemas (input and output), its
+description and read-only annotations, and runs through `registry.call_tool`, so
+validation, budgets and results are the ones the diagnose engine's agents get.
+This module is the one place where a `HaloError` becomes the SDK's `ToolError`
+(the model reads the message); anything else is a bug and surfaces as one.
+
+Before a tool that reads traces runs, the bridge resolves its `dataset` argument
+against the allowed roots (asking the client for its MCP roots only when the
+path lies outside the static ones) and opens the dataset in a worker thread, so
+a first index build never blocks other calls on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import anyio.to_thread
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.shared.message import ServerMessageMetadata
+from mcp_types import (
+    CallToolResult,
+    InputRequiredResult,
+    ListRootsRequest,
+    ListRootsResult,
+    TextContent,
+    ToolAnnotations,
+)
+from mcp_types.version import is_version_at_least
+from pydantic import Field
+
+from engine.errors import HaloError
+from engine.tools.context import ToolContext
+from engine.tools.registry import ToolSpec, call_tool
+
+from halo_mcp.datasets import DatasetCatalog
+
+__all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY"]
+
+logger = logging.getLogger(__name__)
+
+# Key of our roots question in an `InputRequiredResult` (2026-07-28 clients).
+ROOTS_KEY = "halo-mcp/roots"
+_INPUT_REQUIRED_VERSION = "2026-07-28"
+
+
+@dataclass
+class ServerState:
+    """What every call shares: dataset access, model config, sandbox, background runs."""
+
+    catalog: DatasetCatalog
+    llm: Any | None = None
+    run_code: Callable[..., Awaitable[Any]] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def tool_context(
+    state: ServerState,
+    *,
+    extra_roots: tuple[Path, ...] = (),
+    progress: Callable[[float, str], Awaitable[None]] | None = None,
+    default_dataset: str | None = None,
+) -> ToolContext:
+    """A `ToolContext` for one call (or one diagnose run) over the server's state.
+
+    `default_dataset` replaces the server's default for `open_dataset(None)`: a
+    diagnose run started on one dataset keeps reading that dataset.
+    """
+    catalog = state.catalog
+
+    def open_dataset(spec: str | None) -> Any:
+        return catalog.open(spec if spec is not None else default_dataset, extra_roots)
+
+    settings = {**state.settings, "client_roots": extra_roots, "state": state}
+    return ToolContext(
+        open_dataset=open_dataset,
+        llm=state.llm,
+        run_code=state.run_code,
+        progress=progress,
+        settings=settings,
+    )
+
+
+def annotations_for(spec: ToolSpec[Any, Any]) -> ToolAnnotations:
+    """Hints for clients: trace tools only read; a spec may say more in `extra`."""
+    hints: dict[str, Any] = {
+        "title": spec.title,
+        "read_only_hint": spec.read_only,
+        "destructive_hint": False,
+        "idempotent_hint": spec.read_only,
+        "open_world_hint": False,
+    }
+    hints.update(spec.extra.get("annotations", {}))
+    return ToolAnnotations(**hints)
+
+
+def _path_from_uri(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+async def client_roots(ctx: Context[Any, Any]) -> tuple[Path, ...] | InputRequiredResult:
+    """The client's MCP roots as paths; () when it declared none.
+
+    Handshake-era clients are asked with a `roots/list` request; 2026-07-28 clients
+    get an `InputRequiredResult` and answer on the retry of the same call.
+    """
+    caps = ctx.client_capabilities
+    if caps is None or caps.roots is None:
+        return ()
+    version = ctx.protocol_version
+    if version is not None and is_version_at_least(version, _INPUT_REQUIRED_VERSION):
+        answer = (ctx.input_responses or {}).get(ROOTS_KEY)
+        if answer is None:
+            return InputRequiredResult(input_requests={ROOTS_KEY: ListRootsRequest()})
+        wire = answer.model_dump(mode="json", by_alias=True, exclude_none=True)
+        result = ListRootsResult.model_validate(wire)
+    else:
+        result = await ctx.session.send_request(
+            ListRootsRequest(),
+            ListRootsResult,
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_context.request_id),
+        )
+    paths = (_path_from_uri(str(root.uri)) for root in result.roots)
+    return tuple(p for p in paths if p is not None)
+
+
+class RegistryTool(Tool):
+    """An MCP tool whose schemas, validation and handler come from a `ToolSpec`."""
+
+    spec: Any = Field(exclude=True)
+    state: Any = Field(exclude=True)
+
+    async def run(
+        self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False
+    ) -> CallToolResult | InputRequiredResult:
+        spec: ToolSpec[Any, Any] = self.spec
+        state: ServerState = self.state
+        try:
+            fields = spec.args.model_fields
+            extra_roots: tuple[Path, ...] = ()
+            paths = [arguments.get(name) for name in spec.extra.get("path_args", ("dataset",)) if name in fields]
+            if any(isinstance(p, str) and state.catalog.needs_client_roots(p) for p in paths):
+                roots = await client_roots(context)
+                if isinstance(roots, InputRequiredResult):
+                    return roots
+                extra_roots = roots
+            dataset = arguments.get("dataset")
+            if "dataset" in fields and (isinstance(dataset, str) or (dataset is None and state.catalog.default)):
+                # Warm the memo off the event loop; the handler's own open is then a lookup.
+                await anyio.to_thread.run_sync(state.catalog.open, dataset, extra_roots)
+
+            async def progress(fraction: float, message: str) -> None:
+                await context.report_progress(fraction, 1.0, message)
+
+            tool_ctx = tool_context(state, extra_roots=extra_roots, progress=progress)
+            tool_ctx.settings["mcp_context"] = context
+            answer = await call_tool(spec.name, tool_ctx, arguments)
+        except HaloError as err:
+            raise ToolError(str(err)) from err
+        return CallToolResult(
+            content=[TextContent(type="text", text=answer.text)],
+            structured_content=answer.structured(),
+        )
+
+
+def mcp_tool(spec: ToolSpec[Any, Any], state: ServerState) -> RegistryTool:
+    """Wrap one registry spec as an MCP tool bound to the server's state."""
+
+    async def _unused(**_: Any) -> None:  # `Tool.fn` is required; `run` never calls it
+        raise AssertionError("RegistryTool.run is the entry point")
+
+    return RegistryTool(
+        fn=_unused,
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=spec.input_schema(),
+        fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=spec.output_schema()),
+        is_async=True,
+        annotations=annotations_for(spec),
+        spec=spec,
+        state=state,
+    )
