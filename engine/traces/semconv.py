@@ -64,7 +64,7 @@ KIND_BY_NAME_FRAGMENT: tuple[tuple[str, SpanKind], ...] = (
     ("execute_tool", _K.TOOL), ("function.", _K.TOOL), ("tool", _K.TOOL),
     ("call_llm", _K.LLM), ("chat", _K.LLM), ("completion", _K.LLM), ("messages.create", _K.LLM),
     ("generate_content", _K.LLM), ("generation", _K.LLM), ("llm", _K.LLM),
-    ("invoke_agent", _K.AGENT), ("agent", _K.AGENT),
+    ("invoke_agent", _K.AGENT), ("agent.", _K.AGENT), ("agent_run", _K.AGENT),
     ("handoff", _K.CHAIN), ("chain", _K.CHAIN), ("workflow", _K.CHAIN),
 )  # fmt: skip
 
@@ -473,15 +473,30 @@ _REFUSAL = re.compile(
 )
 
 
+def _message_text(value: Any, depth: int = 0) -> str | None:
+    """The first text of a JSON-encoded output: `{"content"}`, GenAI `parts`, or a list of messages."""
+    if isinstance(value, str) or depth > 3:
+        return value if isinstance(value, str) else None
+    if isinstance(value, list):
+        return next((t for item in value[:3] if (t := _message_text(item, depth + 1))), None)
+    if isinstance(value, dict):
+        if isinstance(value.get("content"), str):
+            return value["content"]
+        if value.get("type") == "text" and isinstance(value.get("content", value.get("text")), str):
+            return value.get("content", value.get("text"))
+        for key in ("parts", "content"):
+            if isinstance(value.get(key), list):
+                return _message_text(value[key], depth + 1)
+    return None
+
+
 def is_refusal(text: str | None) -> bool:
     """True when an LLM output opens with a clear refusal ("I'm sorry, but I can't help with that")."""
     if not text:
         return False
     head = text[:400]
-    if head.startswith("{") and '"content"' in head:  # output.value as a JSON message
-        msg = _loads(text)
-        if isinstance(msg, dict) and isinstance(msg.get("content"), str):
-            head = msg["content"][:400]
+    if head[0] in "[{":  # a JSON-encoded message (output.value, gen_ai.output.messages)
+        head = (_message_text(_loads(text)) or "")[:400]
     return _REFUSAL.match(head.replace("\u2019", "'")) is not None
 
 

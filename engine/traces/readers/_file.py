@@ -17,7 +17,7 @@ import orjson
 
 from engine.errors import InvalidArgumentError
 from engine.traces.model import SHAPES, Malformed, Span
-from engine.traces.readers import halo
+from engine.traces.readers import halo, openai_agents, openinference_nested, otel_sdk, otlp
 from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
 from engine.traces.readers._source import (
     BadRecord,
@@ -34,8 +34,15 @@ from engine.traces.readers._values import ValueProblem
 
 __all__ = ["FileReader", "SHAPE_MODULES"]
 
-# shape name -> module with `spans_from_value(value, line, locate)`.
-SHAPE_MODULES: dict[str, ModuleType] = {"halo": halo}
+# shape name -> module with `spans_from_value(value, line, locate)` (and optionally its own
+# `loads`, when orjson's parsing would lose something, e.g. 128-bit integer ids).
+SHAPE_MODULES: dict[str, ModuleType] = {
+    "halo": halo,
+    "otlp": otlp,
+    "otel_sdk": otel_sdk,
+    "openinference_nested": openinference_nested,
+    "openai_agents": openai_agents,
+}
 # Errors a shape reader may raise on a record it cannot read: the record is reported, the read goes on.
 RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
 
@@ -70,8 +77,6 @@ class FileReader:
         if shape is not None and shape not in SHAPES:
             raise InvalidArgumentError(f"unknown shape {shape!r}. {SUPPORTED_SHAPES_TEXT}")
         self.shape = shape or detect_shape(self.path)
-        if self.shape not in SHAPE_MODULES:
-            raise InvalidArgumentError(f"shape {self.shape!r} has no reader yet. {SUPPORTED_SHAPES_TEXT}")
         self.gzip = is_gzip(self.path)
         self.start = start
         self.first_line = first_line
@@ -139,11 +144,12 @@ class FileReader:
         yield from self._stream_problem()
 
     def _value_lines(self) -> Iterator[Span | Malformed]:
-        spans_from_value = SHAPE_MODULES[self.shape].spans_from_value
+        module = SHAPE_MODULES[self.shape]
+        spans_from_value, loads = module.spans_from_value, getattr(module, "loads", orjson.loads)
         for lineno, data in self._lines():
             try:
-                value = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
+                value = loads(data)
+            except ValueError as exc:  # orjson.JSONDecodeError and json.JSONDecodeError both are
                 if data.strip():
                     yield self._malformed(lineno, f"invalid JSON: {exc}", data)
                 continue
@@ -166,11 +172,12 @@ class FileReader:
         self.end = len(data)
         text = data.decode("utf-8", "replace").lstrip("\ufeff")
         self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)
-        spans_from_value = SHAPE_MODULES[self.shape].spans_from_value
+        module = SHAPE_MODULES[self.shape]
+        spans_from_value, loads = module.spans_from_value, getattr(module, "loads", orjson.loads)
         locate = DocumentLocator(text, self.first_line)
         try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            value = loads(data)
+        except ValueError:
             pass
         else:
             yield from self._convert(spans_from_value, value, self.first_line, locate, text)

@@ -43,8 +43,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 GZIP_CHUNK = 1 << 20
 
 
-# locate(id_value, default_line) -> the line where a span's id appears in a document.
-Locate = Callable[[Any, int], int]
+# locate(key, id_value, default_line) -> the line where `"key": id_value` appears in a document.
+Locate = Callable[[str, Any, int], int]
 
 
 class BadRecord(NamedTuple):
@@ -236,14 +236,23 @@ class DocumentLocator:
         self._pos = pos
         return self._line
 
-    def __call__(self, value: Any, default: int) -> int:
-        """The line where `value` (an id as the source spells it) next appears, else `default`."""
+    def __call__(self, key: str, value: Any, default: int) -> int:
+        """The line where `"key": value` (an id as the source spells it) next appears, else `default`."""
         if value is None or value == "":
             return default
         needle = orjson.dumps(value).decode() if isinstance(value, str) else str(value)
-        at = self.text.find(needle, self._pos)
-        if at < 0:
-            at = self.text.find(needle)
-            if at < 0:
-                return default
-        return self.line_at(at)
+        for start in (self._pos, 0):
+            hits = [i for sep in (": ", ":") if (i := self._find(f'"{key}"{sep}{needle}', start)) >= 0]
+            if hits:
+                return self.line_at(min(hits))
+        return default
+
+    def _find(self, needle: str, start: int) -> int:
+        """str.find, skipping numeric matches that are the prefix of a longer number."""
+        text = self.text
+        while (at := text.find(needle, start)) >= 0:
+            end = at + len(needle)
+            if not (needle[-1].isdigit() and end < len(text) and text[end].isdigit()):
+                return at
+            start = at + 1
+        return -1

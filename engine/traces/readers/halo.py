@@ -104,7 +104,7 @@ def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[S
     """HALO objects outside JSONL: a JSON list of span objects, or one object (pretty-printed)."""
     items = value if isinstance(value, list) else [value]
     for obj in items:
-        at = line if locate is None or not isinstance(obj, dict) else locate(obj.get("span_id"), line)
+        at = line if locate is None or not isinstance(obj, dict) else locate("span_id", obj.get("span_id"), line)
         if not isinstance(obj, dict):
             yield BadRecord(f"expected a span object, got {type(obj).__name__}", sample_of(orjson.dumps(obj)), at)
             continue
