@@ -1,0 +1,106 @@
+"""What the root agent is given up front, and what a run falls back on.
+
+The root starts from the dataset overview and the failure analytics (through
+the same `overview` and `patterns` tools an MCP client calls), so its first
+turns go to explaining measured patterns rather than rediscovering them.
+When a run ends without the root's report, `partial_report` keeps what was
+recorded and adds the deterministic findings, labelled partial.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.agents.deterministic import deterministic_findings
+from engine.agents.report import Report, rank_findings
+from engine.agents.state import Run
+from engine.errors import HaloError
+from engine.tools.registry import REGISTRY, call_tool
+
+if TYPE_CHECKING:
+    from engine.traces.analytics import Analytics
+    from engine.traces.dataset import Dataset
+
+__all__ = ["dataset_label", "briefing", "model_report", "partial_report", "BRIEFING_TOKENS"]
+
+# The overview and the analytics each get this much of the root's first message.
+BRIEFING_TOKENS = 6_000
+LABEL_FILES = 3
+
+
+def dataset_label(ds: Dataset, given: str | None) -> str:
+    if given:
+        return given
+    paths = [str(f.path) for f in getattr(ds, "files", [])]
+    if not paths:
+        return "(dataset)"
+    shown = ", ".join(paths[:LABEL_FILES])
+    return shown + (f" and {len(paths) - LABEL_FILES} more files" if len(paths) > LABEL_FILES else "")
+
+
+async def _tool_text(run: Run, name: str, args: dict[str, Any]) -> str | None:
+    if name not in REGISTRY:
+        return None
+    try:
+        return (await call_tool(name, run.context, args, budget_tokens=BRIEFING_TOKENS)).text
+    except HaloError as exc:
+        return f"({name} failed: {exc})"
+
+
+def _analytics_text(analytics: Analytics) -> str:
+    lines = [f"{analytics.total_traces} traces, {analytics.total_spans} spans; {len(analytics.patterns)} patterns"]
+    for n, p in enumerate(analytics.patterns[:20], 1):
+        lines.append(f"{n}. [{p.kind}] {p.title}: {p.traces_affected}/{p.total_traces} traces, {p.spans_affected} spans")
+        if p.detail:
+            lines.append(f"   {p.detail[:300]}")
+        for e in p.examples[:2]:
+            quote = f' "{e.quote[:120]}"' if e.quote else ""
+            lines.append(f"   e.g. trace {e.trace_id} span {e.span_id}{quote}")
+    return "\n".join(lines)
+
+
+async def briefing(run: Run, analytics: Analytics | None) -> tuple[str, str]:
+    """(overview text, analytics text) for the root's first message."""
+    overview = await _tool_text(run, "overview", {})
+    if overview is None:
+        ds = run.ds
+        overview = f"{ds.n_traces} traces, {ds.n_spans} spans in {len(getattr(ds, 'files', []))} files"
+    patterns = await _tool_text(run, "patterns", {})
+    if patterns is None:
+        patterns = _analytics_text(analytics) if analytics is not None else "(failure analytics unavailable)"
+    return overview, patterns
+
+
+def model_report(run: Run, summary: str) -> Report:
+    """The report the root submitted (citations not yet checked)."""
+    return Report(
+        run_id=run.run_id,
+        question=run.question,
+        dataset=run.dataset_label,
+        produced_by="model",
+        summary=summary,
+        findings=rank_findings(list(run.findings)),
+        facts=run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)}),
+    )
+
+
+def partial_report(run: Run, reason: str, analytics: Analytics | None, last_notes: list[str]) -> Report:
+    """What a run that ended early still knows: recorded findings, then the analytics'."""
+    recorded = list(run.findings)
+    known = {f.title.strip().lower() for f in recorded}
+    measured = [f for f in (deterministic_findings(analytics) if analytics else []) if f.title.strip().lower() not in known]
+    summary = [
+        f"This run ended before the lead agent wrote its report: {reason}.",
+        f"It had recorded {len(recorded)} finding(s); {len(measured)} more come from the deterministic "
+        "failure analytics (frequencies and examples, no hypotheses).",
+    ]
+    if last_notes:
+        summary.append("Last notes of the lead agent: " + " ".join(last_notes[-2:])[:1200])
+    report = model_report(run, "\n\n".join(summary))
+    return report.model_copy(
+        update={
+            "partial": True,
+            "partial_reason": reason,
+            "findings": rank_findings(recorded) + measured,
+        }
+    )

@@ -1,0 +1,268 @@
+"""`diagnose`: run the engine over a dataset and hand back a checked report.
+
+The one real entry point is `diagnose_stream`, an async iterator of typed
+events ending with the report; `diagnose`, `diagnose_sync` and `iterate_sync`
+wrap it. With no model configured the report comes from the deterministic
+analytics, labelled so, and the run never fails for lack of a model.
+
+Structure: the engine runs in a task of a task group owned by the stream, and
+sends events through a memory stream that the stream yields from. That task
+never raises into the group (failures become an `error` event and are re-raised
+after the group closes), so the group never cancels the caller mid-iteration.
+Stop a run by cancelling the scope around the iteration; a consumer that may
+break out early should wrap the stream in `contextlib.aclosing`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import queue
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
+
+from engine.agents.briefing import briefing, dataset_label, model_report, partial_report
+from engine.agents.citations import verify_report
+from engine.agents.config import DiagnoseConfig
+from engine.agents.deterministic import deterministic_report
+from engine.agents.events import ErrorEvent, Event, ReportEvent, RunStarted
+from engine.agents.loop import AgentSpec, run_agent
+from engine.agents.prompts import prompt
+from engine.agents.report import Report
+from engine.agents.runs import RunStatus, RunStore, new_run_id
+from engine.agents.state import Run
+from engine.llm import open_client
+from engine.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from engine.traces.analytics import Analytics
+    from engine.traces.dataset import Dataset
+
+__all__ = ["diagnose_stream", "diagnose", "diagnose_sync", "iterate_sync"]
+
+log = logging.getLogger(__name__)
+
+
+def _load_tools() -> None:
+    """Importing `engine.tools` registers the trace tools (absent tools are simply not offered)."""
+    try:
+        import engine.tools  # noqa: F401
+    except ImportError:  # pragma: no cover - a half-installed tree: agents get fewer tools
+        log.warning("engine.tools could not be imported; agents get only the engine's own tools")
+
+
+def _analyze(ds: Dataset) -> Analytics | None:
+    from engine.traces.analytics import analyze
+
+    return analyze(ds)
+
+
+def _agent_context(context: ToolContext, ds: Dataset, config: DiagnoseConfig) -> ToolContext:
+    """The caller's context with the run's dataset as default and no progress sink."""
+    outer = context.open_dataset
+
+    def open_dataset(path: str | None) -> Dataset:
+        return ds if path is None else outer(path)
+
+    llm = config.llm if config.llm.configured else None
+    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None)
+
+
+def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
+    cfg = run.config
+    subagents = (
+        f"Subagents: `call_subagent`, up to {cfg.max_parallel} running at once per level, nested up to "
+        f"{cfg.max_depth} deep, {cfg.subagent_max_turns} turns each."
+        if cfg.max_depth > 0
+        else "No subagents in this run: do the work yourself."
+    )
+    task = prompt(
+        "root_task", question=run.question, dataset=run.dataset_label, overview=overview,
+        analytics=analytics, max_turns=cfg.max_turns, subagents=subagents,
+    )  # fmt: skip
+    return AgentSpec("root", 0, "root", prompt("root", max_turns=cfg.max_turns), task, cfg.max_turns)
+
+
+async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
+    overview, patterns = await briefing(run, analytics)
+    spec = _root_spec(run, overview, patterns)
+    async with open_client(run.config.llm) as client:
+        run.client = client
+        with anyio.move_on_after(run.config.wall_clock_s) as clock:
+            end = await run_agent(run, spec)
+    if clock.cancelled_caught:
+        report = partial_report(run, f"the wall-clock budget of {run.config.wall_clock_s:g}s ran out", analytics, [])
+    elif end.finished and run.final is not None:
+        report = model_report(run, run.final.summary)
+    else:
+        report = partial_report(run, end.reason or "the lead agent stopped", analytics, end.notes)
+    return await anyio.to_thread.run_sync(verify_report, report, run.ds)
+
+
+async def _execute(
+    question: str,
+    context: ToolContext,
+    config: DiagnoseConfig,
+    dataset: str | None,
+    send: MemoryObjectSendStream[Any],
+) -> None:
+    run_id = new_run_id()
+    ds = await anyio.to_thread.run_sync(context.open_dataset, dataset)
+    label = dataset_label(ds, dataset)
+    mode = "model" if config.llm.configured else "deterministic"
+    store = RunStore(config.resolved_runs_dir()) if config.save else None
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    status = RunStatus(run_id=run_id, state="running", question=question, dataset=label, mode=mode,
+                       started_at=now, updated_at=now)  # fmt: skip
+    run_dir = store.create(status) if store is not None else None
+    run = Run(
+        run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config), ds=ds,
+        dataset_label=label, send=send, store=store, status=status, on_progress=context.progress,
+    )  # fmt: skip
+    run.emit(RunStarted, question=question, dataset=label, mode=mode,
+             model=config.llm.model if mode == "model" else None, run_dir=str(run_dir) if run_dir else None)  # fmt: skip
+
+    def finish(state: str, **update: Any) -> None:
+        if store is not None and run.status is not None:
+            fields = {"state": state, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            run.status = run.status.model_copy(update={**fields, "progress": run.progress(), **update})
+            store.write_status(run.status)
+
+    try:
+        _load_tools()
+        try:
+            analytics = await anyio.to_thread.run_sync(_analyze, ds)
+        except Exception as exc:
+            if mode == "deterministic":
+                raise
+            log.exception("failure analytics failed; the agents start without them")
+            run.emit(ErrorEvent, message=f"failure analytics unavailable: {type(exc).__name__}: {exc}")
+            analytics = None
+        if mode == "deterministic":
+            facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
+            report = await anyio.to_thread.run_sync(
+                partial(deterministic_report, question, ds, run_id=run_id, dataset_label=label,
+                        analytics=analytics, facts=facts)  # fmt: skip
+            )
+        else:
+            report = await _engine_report(run, analytics)
+            report = report.model_copy(update={"facts": run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})})
+        if store is not None:
+            store.save_report(report)
+        run.emit(ReportEvent, report=report)
+        finish("done", partial=report.partial)
+    except anyio.get_cancelled_exc_class():
+        if store is not None:
+            store.append_event(run_id, ErrorEvent(run_id=run_id, t=round(run.elapsed(), 3), message="run cancelled", fatal=True))
+        finish("cancelled", error="cancelled")
+        raise
+    except Exception as exc:
+        run.emit(ErrorEvent, message=f"run failed: {type(exc).__name__}: {exc}", fatal=True)
+        finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+async def diagnose_stream(
+    question: str,
+    context: ToolContext,
+    config: DiagnoseConfig | None = None,
+    *,
+    dataset: str | None = None,
+) -> AsyncIterator[Event]:
+    """Run a diagnosis and yield its events as they happen; the last is `report`.
+
+    `dataset` selects a dataset through `context.open_dataset` (None: the default).
+    A bad dataset path raises the `DatasetError` before any event.
+    """
+    config = config or DiagnoseConfig()
+    send, receive = anyio.create_memory_object_stream[Any](math.inf)
+    failure: list[BaseException] = []
+
+    async def engine() -> None:
+        async with send:
+            try:
+                await _execute(question, context, config, dataset, send)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except Exception as exc:  # re-raised to the caller below, outside the group
+                failure.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(engine)
+        try:
+            async with receive:
+                async for event in receive:
+                    yield event
+        finally:
+            tg.cancel_scope.cancel()  # the caller stopped reading: stop every agent
+    if failure:
+        raise failure[0]
+
+
+async def diagnose(
+    question: str,
+    context: ToolContext,
+    config: DiagnoseConfig | None = None,
+    *,
+    dataset: str | None = None,
+    on_event: Callable[[Event], Awaitable[None]] | None = None,
+) -> Report:
+    """Run a diagnosis to its end and return the report."""
+    report: Report | None = None
+    async with aclosing(diagnose_stream(question, context, config, dataset=dataset)) as events:
+        async for event in events:
+            if on_event is not None:
+                await on_event(event)
+            if isinstance(event, ReportEvent):
+                report = event.report
+    if report is None:  # pragma: no cover - the stream always ends with a report or raises
+        raise RuntimeError("diagnose ended without a report")
+    return report
+
+
+def diagnose_sync(
+    question: str, context: ToolContext, config: DiagnoseConfig | None = None, *, dataset: str | None = None
+) -> Report:
+    """`diagnose` for code without an event loop (not callable from inside one)."""
+    return anyio.run(partial(diagnose, question, context, config, dataset=dataset))
+
+
+_END = object()
+
+
+def iterate_sync(
+    question: str, context: ToolContext, config: DiagnoseConfig | None = None, *, dataset: str | None = None
+) -> Iterator[Event]:
+    """The events of a run, for synchronous code: the run goes on in a background event
+    loop thread; closing the iterator early cancels it."""
+    events: queue.Queue[Any] = queue.Queue()
+
+    async def pump() -> None:
+        try:
+            async with aclosing(diagnose_stream(question, context, config, dataset=dataset)) as stream:
+                async for event in stream:
+                    events.put(event)
+        except Exception as exc:
+            events.put(exc)
+        finally:
+            events.put(_END)
+
+    with anyio.from_thread.start_blocking_portal() as portal:
+        future = portal.start_task_soon(pump)
+        try:
+            while (item := events.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not future.done():
+                future.cancel()

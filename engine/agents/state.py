@@ -1,0 +1,159 @@
+"""The live state of one run, shared by all its agents.
+
+One `Run` holds what every agent needs: the model client, the budgets and the
+counters they draw down, the findings recorded so far, the per-depth
+concurrency limiters, the store of full tool results (for `recall`) and the
+event outlet. Agents never talk to each other except through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+
+from engine.agents.config import DiagnoseConfig
+from engine.agents.events import EventBase, Progress, Retry
+from engine.agents.report import Finding, RunFacts
+from engine.agents.runs import RunProgress, RunStatus, RunStore
+from engine.llm import chat, usage_of
+from engine.tools.context import ToolContext
+
+if TYPE_CHECKING:
+    from engine.traces.dataset import Dataset
+
+__all__ = ["Run", "FinalDraft"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FinalDraft:
+    """What the root agent submitted with `final_report`."""
+
+    summary: str
+    findings: list[Finding]
+
+
+@dataclass
+class Run:
+    run_id: str
+    question: str
+    config: DiagnoseConfig
+    context: ToolContext  # the agents' context: dataset pinned, no progress callback
+    ds: Dataset
+    dataset_label: str
+    send: MemoryObjectSendStream[Any]
+    client: AsyncOpenAI | None = None
+    store: RunStore | None = None
+    status: RunStatus | None = None
+    on_progress: Any = None  # the caller's ToolContext.progress, if any
+    started: float = field(default_factory=time.monotonic)
+    facts: RunFacts = field(default_factory=RunFacts)
+    findings: list[Finding] = field(default_factory=list)
+    final: FinalDraft | None = None
+    results: dict[str, str] = field(default_factory=dict)  # ref -> full tool result text
+    limiters: list[anyio.CapacityLimiter] = field(default_factory=list)
+    _children: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Children of a depth-d agent wait on limiter d+1, never on their parent's own
+        # level, so a parent holding a slot while it waits for its children cannot deadlock.
+        self.limiters = [anyio.CapacityLimiter(self.config.max_parallel) for _ in range(self.config.max_depth + 1)]
+
+    # time and budgets -------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def exhausted(self) -> str | None:
+        """Why no more model calls may be made, or None while budget is left."""
+        if self.facts.tokens >= self.config.token_budget:
+            return f"the token budget of {self.config.token_budget:,} tokens is used up"
+        return None
+
+    def child_id(self, parent: str) -> str:
+        self._children[parent] = self._children.get(parent, 0) + 1
+        return f"{parent}.{self._children[parent]}"
+
+    def store_result(self, text: str) -> str:
+        ref = f"r{len(self.results) + 1}"
+        self.results[ref] = text
+        return ref
+
+    # events -----------------------------------------------------------------
+
+    def emit(self, event_type: type[EventBase], agent: str = "root", depth: int = 0, **fields: Any) -> EventBase:
+        event = event_type(run_id=self.run_id, agent=agent, depth=depth, t=round(self.elapsed(), 3), **fields)
+        if self.store is not None:
+            self.store.append_event(self.run_id, event)
+        try:
+            self.send.send_nowait(event)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # nobody listens any more (the caller stopped reading): the log still has it
+        return event
+
+    def progress(self) -> RunProgress:
+        return RunProgress(
+            turns=self.facts.turns,
+            model_calls=self.facts.model_calls,
+            subagents=self.facts.subagents,
+            findings=len(self.findings),
+            tokens=self.facts.tokens,
+            elapsed_s=round(self.elapsed(), 2),
+        )
+
+    async def report_progress(self, agent: str = "root", depth: int = 0) -> None:
+        progress = self.progress()
+        self.emit(Progress, agent, depth, **progress.model_dump())
+        if self.store is not None and self.status is not None:
+            self.status = self.status.model_copy(update={"progress": progress})
+            self.store.write_status(self.status)
+        if self.on_progress is not None:
+            done = min(0.99, self.facts.turns / max(1, self.config.max_turns))
+            try:
+                await self.on_progress(done, f"{progress.turns} turns, {progress.subagents} subagents")
+            except Exception:  # a caller's progress sink must not end the run
+                log.exception("progress callback failed")
+
+    # model ------------------------------------------------------------------
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        role: str = "agent",
+        agent: str = "root",
+        depth: int = 0,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> ChatCompletion:
+        """One model call for an agent, counted against the run's budgets."""
+
+        async def on_retry(attempt: int, wait_s: float, reason: str) -> None:
+            self.emit(Retry, agent, depth, attempt=attempt, wait_s=round(wait_s, 3), reason=reason)
+
+        llm = self.config.llm
+        completion = await chat(
+            llm,
+            messages,
+            model=llm.model_for(role),
+            tools=tools,
+            tool_choice=tool_choice,
+            temperature=self.config.temperature,
+            client=self.client,
+            on_retry=on_retry,
+        )
+        usage = usage_of(completion)
+        self.facts.model_calls += 1
+        self.facts.input_tokens += usage.input_tokens
+        self.facts.output_tokens += usage.output_tokens
+        if usage.cost is not None:
+            self.facts.cost = (self.facts.cost or 0.0) + usage.cost
+        return completion

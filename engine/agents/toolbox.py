@@ -1,0 +1,273 @@
+"""The tools an agent may call, and what calling one does.
+
+Trace tools come from the one registry (`engine.tools.registry`), filtered to
+`agent_visible`, and are called through `call_tool` so agents get exactly what
+an MCP client gets, within the agent's result budget. The engine's own tools act
+on the run: `call_subagent`, `record_finding` and `final_report` (root),
+`submit_answer` (subagents), `recall` (everyone). Every failure becomes text the
+model reads and can act on; nothing a model sends ends the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anyio
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from engine.agents.citations import check_evidence
+from engine.agents.report import Evidence, Finding
+from engine.agents.schemas import (
+    FinalReportArgs,
+    FindingArgs,
+    RecallArgs,
+    SubagentArgs,
+    SubmitAnswerArgs,
+    function_tool,
+)
+from engine.agents.state import FinalDraft, Run
+from engine.errors import HaloError
+from engine.tools.registry import CHARS_PER_TOKEN, REGISTRY, call_tool
+
+__all__ = [
+    "Toolbox",
+    "CallOutcome",
+    "AgentState",
+    "toolbox_for",
+    "parse_arguments",
+    "execute",
+    "Role",
+    "MAX_REPORT_REVISIONS",
+]
+
+log = logging.getLogger(__name__)
+
+Role = Literal["root", "subagent"]
+# Times the root may fix a final report whose citations failed before it is taken as is.
+MAX_REPORT_REVISIONS = 1
+
+_INTERNAL: dict[str, tuple[type[BaseModel], str]] = {
+    "call_subagent": (
+        SubagentArgs,
+        "Start an analyst with the same trace tools on one focused, self-contained task; returns its "
+        "concise answer and the ids it relied on. Several calls in one turn run in parallel.",
+    ),
+    "record_finding": (
+        FindingArgs,
+        "Record one confirmed finding (frequency measured, evidence cited). Its citations are checked "
+        "at once and the result says which failed. Recording the same title again replaces it.",
+    ),
+    "final_report": (
+        FinalReportArgs,
+        "Finish the run with the overall summary (and any findings not recorded yet). Ends your work.",
+    ),
+    "submit_answer": (
+        SubmitAnswerArgs,
+        "Finish your task: a concise answer and the evidence (trace id, span id, quote) it rests on.",
+    ),
+    "recall": (RecallArgs, "Return the full text of a compacted tool result, by its reference (like r12)."),
+}
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    role: Role
+    depth: int
+    definitions: list[dict[str, Any]]
+    names: frozenset[str]
+    finish: str  # the tool that ends this agent's work
+
+    def only_finish(self) -> list[dict[str, Any]]:
+        """The definitions offered on the last turn: just the finishing tool."""
+        return [d for d in self.definitions if d["function"]["name"] == self.finish]
+
+
+def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
+    trace_tools = [
+        function_tool(spec.name, spec.description, _without_dataset(spec.input_schema()))
+        for spec in REGISTRY.values()
+        if spec.agent_visible
+    ]
+    own = ["recall"]
+    if depth < run.config.max_depth:
+        own.append("call_subagent")
+    own += ["record_finding", "final_report"] if role == "root" else ["submit_answer"]
+    internal = [function_tool(n, _INTERNAL[n][1], _INTERNAL[n][0].model_json_schema()) for n in own]
+    definitions = trace_tools + internal
+    names = frozenset(d["function"]["name"] for d in definitions)
+    return Toolbox(role, depth, definitions, names, "final_report" if role == "root" else "submit_answer")
+
+
+def _without_dataset(schema: dict[str, Any]) -> dict[str, Any]:
+    """Agents analyse the run's dataset only, so the tools' `dataset` argument is not shown."""
+    props = schema.get("properties")
+    if isinstance(props, dict) and "dataset" in props:
+        schema = {**schema, "properties": {k: v for k, v in props.items() if k != "dataset"}}
+        if "required" in schema:
+            schema["required"] = [r for r in schema["required"] if r != "dataset"]
+    return schema
+
+
+@dataclass
+class CallOutcome:
+    """What one tool call gave back. `finished`: the agent's finishing tool was accepted."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] | str
+    text: str
+    ok: bool = True
+    ref: str | None = None
+    finished: bool = False
+    answer: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class AgentState:
+    """The parts of an agent a tool call may read or change."""
+
+    id: str
+    depth: int
+    role: Role
+    max_turns: int
+    turns: int = 0
+    revisions: int = 0
+
+    @property
+    def turns_left(self) -> int:
+        return max(0, self.max_turns - self.turns)
+
+
+def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """Arguments as a dict, or an explanation of why they are not one."""
+    if raw is None or not raw.strip():
+        return {}, None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc})"
+    if not isinstance(value, dict):
+        return None, f"a JSON {type(value).__name__}, not an object"
+    return value, None
+
+
+async def execute(
+    run: Run, agent: AgentState, box: Toolbox, call_id: str, name: str, arguments: dict[str, Any] | None, error: str | None
+) -> CallOutcome:
+    """Run one tool call; every problem comes back as text for the model."""
+    shown: dict[str, Any] | str = arguments if arguments is not None else (error or "")
+    if name not in box.names:
+        known = ", ".join(sorted(box.names))
+        text = f"error: there is no tool named {name!r}. Your tools are: {known}."
+        return CallOutcome(call_id, name, shown, text, ok=False)
+    if arguments is None:
+        schema = orjson.dumps(_schema_of(box, name)).decode()[:1500]
+        text = f"error: the arguments of your {name} call were {error}. Send one JSON object matching: {schema}"
+        return CallOutcome(call_id, name, shown, text, ok=False)
+    if name in _INTERNAL:
+        model, _ = _INTERNAL[name]
+        try:
+            args = model.model_validate(arguments)
+        except ValidationError as exc:
+            return CallOutcome(call_id, name, arguments, _explain(name, exc), ok=False)
+        return await _internal(run, agent, call_id, name, args)
+    try:
+        answer = await call_tool(name, run.context, arguments, budget_tokens=run.config.tool_result_tokens)
+    except HaloError as exc:
+        return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
+    except Exception as exc:  # a tool bug must not end the run; it is logged and shown
+        log.exception("tool %s failed", name)
+        text = f"error: the {name} tool failed internally ({type(exc).__name__}: {exc}). Try other arguments or another tool."
+        return CallOutcome(call_id, name, arguments, text, ok=False)
+    return CallOutcome(call_id, name, arguments, answer.text, ref=run.store_result(answer.text))
+
+
+def _schema_of(box: Toolbox, name: str) -> dict[str, Any]:
+    return next((d["function"]["parameters"] for d in box.definitions if d["function"]["name"] == name), {})
+
+
+def _explain(name: str, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors()[:6]:
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        problems.append(f"{where}: {err['msg']}")
+    return f"error: invalid arguments for {name}: " + "; ".join(problems)
+
+
+async def _checked(run: Run, evidence: list[Evidence]) -> list[Evidence]:
+    return await anyio.to_thread.run_sync(lambda: [check_evidence(e, run.ds) for e in evidence])
+
+
+def _citation_lines(evidence: list[Evidence]) -> list[str]:
+    lines = []
+    for e in evidence:
+        where = f"trace {e.trace_id}" + (f" span {e.span_id}" if e.span_id else "")
+        quote = f' "{e.quote}"' if e.quote else ""
+        lines.append(f"- {where}{quote}: " + ("verified" if e.verified else f"FAILED: {e.problem}"))
+    return lines
+
+
+def _merge(run: Run, finding: Finding) -> int:
+    """Add a finding, replacing one with the same title; its 1-based number."""
+    for i, known in enumerate(run.findings):
+        if known.title.strip().lower() == finding.title.strip().lower():
+            run.findings[i] = finding
+            return i + 1
+    run.findings.append(finding)
+    return len(run.findings)
+
+
+async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: Any) -> CallOutcome:
+    shown = args.model_dump(exclude_none=True)
+    if name == "recall":
+        text = run.results.get(args.ref.strip())
+        if text is None:
+            return CallOutcome(call_id, name, shown, f"error: no tool result {args.ref!r}; refs look like r12.", ok=False)
+        limit = run.config.tool_result_tokens * CHARS_PER_TOKEN
+        cut = f"\n…(cut at {limit:,} chars of {len(text):,})" if len(text) > limit else ""
+        return CallOutcome(call_id, name, shown, text[:limit] + cut)
+    if name == "call_subagent":
+        from engine.agents.subagents import run_subagent
+
+        text, ok = await run_subagent(run, agent.id, agent.depth, args.task)
+        return CallOutcome(call_id, name, shown, text, ok=ok)
+    if name == "record_finding":
+        finding = args.to_finding()
+        finding = finding.model_copy(update={"evidence": await _checked(run, finding.evidence)})
+        number = _merge(run, finding)
+        failed = [e for e in finding.evidence if e.verified is False]
+        lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
+        if failed:
+            lines.append(f"{len(failed)} of {len(finding.evidence)} citations failed the check:")
+            lines += _citation_lines(failed)
+            lines.append("Record it again with the same title and corrected citations to replace it.")
+        return CallOutcome(call_id, name, shown, "\n".join(lines))
+    if name == "final_report":
+        new = [f.to_finding() for f in args.findings]
+        new = [f.model_copy(update={"evidence": await _checked(run, f.evidence)}) for f in new]
+        for finding in new:
+            _merge(run, finding)
+        failed = [e for f in run.findings for e in f.evidence if e.verified is False]
+        if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
+            agent.revisions += 1
+            lines = [f"{len(failed)} citation(s) failed the check against the dataset:"]
+            lines += _citation_lines(failed)
+            lines.append(
+                "Fix them (record_finding with the same title, or final_report with corrected findings), "
+                "then call final_report again. Calling it again unchanged keeps them, marked as failed."
+            )
+            return CallOutcome(call_id, name, shown, "\n".join(lines), ok=False)
+        run.final = FinalDraft(summary=args.summary, findings=list(run.findings))
+        return CallOutcome(call_id, name, shown, "Report accepted.", finished=True)
+    if name == "submit_answer":
+        evidence = await _checked(run, [e.to_evidence() for e in args.evidence])
+        lines = [args.answer]
+        if evidence:
+            lines += ["", "Evidence (checked against the dataset):"] + _citation_lines(evidence)
+        text = "\n".join(lines)
+        return CallOutcome(call_id, name, shown, "Answer submitted.", finished=True, answer=text, evidence=evidence)
+    raise AssertionError(f"unhandled internal tool {name}")
