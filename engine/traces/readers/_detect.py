@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import UnknownShapeError
+from engine.errors import DatasetError, UnknownShapeError
 from engine.traces.model import SHAPES
 from engine.traces.readers._source import read_head
 
@@ -158,7 +158,10 @@ def detect_shape(path: Path) -> str:
     text that is not JSON, and JSON that matches no shape.
     """
     path = Path(path)
-    head_bytes = read_head(path, HEAD_BYTES)
+    try:
+        head_bytes = read_head(path, HEAD_BYTES)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise DatasetError(f"cannot read trace file {path}: {exc.strerror or exc}") from None
     text = _decoded(head_bytes.lstrip(b"\xef\xbb\xbf"), path)
     stripped = text.lstrip()
     if not stripped:

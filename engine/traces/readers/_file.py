@@ -15,7 +15,7 @@ from types import ModuleType
 
 import orjson
 
-from engine.errors import InvalidArgumentError
+from engine.errors import DatasetError, InvalidArgumentError
 from engine.traces.model import SHAPES, Malformed, Span
 from engine.traces.readers import halo, openai_agents, openinference_nested, otel_sdk, otlp
 from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
@@ -74,6 +74,9 @@ class FileReader:
         self, path: str | Path, shape: str | None = None, start: int = 0, end: int | None = None, first_line: int = 1
     ) -> None:
         self.path = Path(path)
+        if not self.path.is_file():
+            what = "a directory, not a file" if self.path.is_dir() else "not found"
+            raise DatasetError(f"trace file {self.path} is {what}")
         if shape is not None and shape not in SHAPES:
             raise InvalidArgumentError(f"unknown shape {shape!r}. {SUPPORTED_SHAPES_TEXT}")
         self.shape = shape or detect_shape(self.path)
@@ -118,6 +121,8 @@ class FileReader:
         lineno = self.first_line - 1
         for lineno, data in enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1):
             self.end, self.lines = progress.end, lineno
+            if data[:3] == b"\xef\xbb\xbf" and lineno == 1:
+                data = data[3:]  # a UTF-8 byte order mark
             yield lineno, data
         if progress.tail and _complete_json(progress.tail):
             self.end, self.lines = progress.end + len(progress.tail), lineno + 1
@@ -193,7 +198,10 @@ class FileReader:
                 value, after = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
                 where = locate.line_at(exc.pos)
-                yield self._malformed(where, f"invalid JSON document (truncated or corrupt): {exc.msg}", text[pos:])
+                line_start = text.rfind("\n", 0, exc.pos) + 1
+                yield self._malformed(
+                    where, f"invalid JSON document (truncated or corrupt): {exc.msg}", text[line_start:].lstrip()
+                )
                 return
             yield from self._convert(spans_from_value, value, locate.line_at(pos), locate, text[pos:after])
             pos = after

@@ -39,8 +39,9 @@ BLOCK_SIZE = 4 << 20
 # Longest excerpt of a bad record kept in a `Malformed.sample`.
 SAMPLE_CHARS = 200
 GZIP_MAGIC = b"\x1f\x8b"
-# Compressed bytes read per step from a gzip file.
-GZIP_CHUNK = 1 << 20
+# Compressed bytes read per step from a gzip file: small enough that the lines before
+# a corrupt spot are delivered before the error is.
+GZIP_CHUNK = 1 << 14
 
 
 # locate(key, id_value, default_line) -> the line where `"key": id_value` appears in a document.
@@ -72,7 +73,7 @@ class GzipCorrupt(Exception):
 
 
 def gzip_blocks(path: Path) -> Iterator[bytes]:
-    """Decompressed blocks of a gzip file (several members allowed).
+    """Decompressed blocks (at most BLOCK_SIZE each) of a gzip file, several members allowed.
 
     A stream cut short (a file still being written) just ends; a corrupt one
     raises GzipCorrupt after the blocks that did decompress.
@@ -82,15 +83,16 @@ def gzip_blocks(path: Path) -> Iterator[bytes]:
         while chunk := f.read(GZIP_CHUNK):
             while chunk:
                 try:
-                    out = inflater.decompress(chunk)
+                    out = inflater.decompress(chunk, BLOCK_SIZE)
                 except zlib.error as exc:
                     raise GzipCorrupt(str(exc)) from None
                 if out:
                     yield out
-                if not inflater.eof:
-                    break
-                chunk = inflater.unused_data  # next member, if any
-                inflater = zlib.decompressobj(wbits=47)
+                if inflater.eof:
+                    chunk = inflater.unused_data  # the next member, if any
+                    inflater = zlib.decompressobj(wbits=47)
+                else:
+                    chunk = inflater.unconsumed_tail
 
 
 def read_head(path: Path, size: int) -> bytes:
