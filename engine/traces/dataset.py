@@ -47,6 +47,9 @@ TRACE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjso
 QUALITY_EXAMPLES = 10
 # Source files kept open for reading raw spans.
 _OPEN_FILES = 32
+# Spans whose raw bytes are fetched together (one read when they sit close in a file).
+_RAW_BATCH = 512
+_READ_BLOCK = 8 << 20
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -414,18 +417,30 @@ class Dataset:
         return self.raw_bytes(row).decode("utf-8", "replace")
 
     def iter_raw(self, rows: np.ndarray) -> Iterator[tuple[int, bytes]]:
-        """(row, raw bytes) for many rows; source reads are batched in file order."""
+        """(row, raw bytes) for many rows, in order; neighbouring source spans are read in one go."""
         rows = np.asarray(rows, dtype=np.int64)
-        offsets = np.asarray(self.spans.raw_offset)[rows]
-        sizes = np.asarray(self.spans.raw_size)[rows]
-        for i in range(len(rows)):
-            row = int(rows[i])
-            off = int(offsets[i])
-            if off < 0:
-                start = -off - 1
-                yield row, self._raw_map(self._part_of(row))[start : start + int(sizes[i])].tobytes()
-            else:
-                yield row, self._pread(self._part_of(row).file, off, int(sizes[i]))
+        all_offsets, all_sizes = np.asarray(self.spans.raw_offset), np.asarray(self.spans.raw_size)
+        for lo in range(0, len(rows), _RAW_BATCH):
+            batch = rows[lo : lo + _RAW_BATCH]
+            offsets, sizes = all_offsets[batch], all_sizes[batch].astype(np.int64)
+            parts = np.searchsorted(self._part_rows, batch, "right") - 1
+            block, block_start, block_file = b"", 0, -1
+            in_source = offsets >= 0
+            files = np.asarray([self._parts[p].file for p in np.unique(parts).tolist()])
+            if in_source.all() and len(files) == 1:
+                first, last = int(offsets.min()), int((offsets + sizes).max())
+                if last - first <= _READ_BLOCK and last - first <= 4 * int(sizes.sum()) + 4096:
+                    block_file, block_start = int(files[0]), first
+                    block = self._pread(block_file, first, last - first)
+            for i in range(len(batch)):
+                row, off, size = int(batch[i]), int(offsets[i]), int(sizes[i])
+                if off < 0:
+                    start = -off - 1
+                    yield row, self._raw_map(self._parts[parts[i]])[start : start + size].tobytes()
+                elif block_file >= 0:
+                    yield row, block[off - block_start : off - block_start + size]
+                else:
+                    yield row, self._pread(self._parts[parts[i]].file, off, size)
 
     def _pread(self, file: int, offset: int, size: int) -> bytes:
         fd = self._fds.get(file)

@@ -230,18 +230,22 @@ class Builder:
 
         started = time.perf_counter()
         meta = _new_meta(path, fp)
-        writer = _ChunkWriter(directory)
         if fp.size == 0:
             meta.update(shape=shape or "empty", line_based=True, gzip=False)
-        else:
-            shape = shape or detect_shape(path)
-            gz = is_gzip(path)
-            line_based = bool(FileReader(path, shape=shape).line_based)
-            meta.update(shape=shape, gzip=gz, line_based=line_based)
+            return _commit(directory, meta, _ChunkWriter(directory), [], started)
+        shape = shape or detect_shape(path)
+        gz = is_gzip(path)
+        line_based = bool(FileReader(path, shape=shape).line_based)
+        meta.update(shape=shape, gzip=gz, line_based=line_based)
+        writer = _ChunkWriter(directory)
+        try:
             for piece in self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress):
                 writer.add(piece)
                 meta["end"] = piece.end
-        return _commit(directory, meta, writer, [], started)
+            return _commit(directory, meta, writer, [], started)
+        except BaseException:
+            writer.abort()
+            raise
 
     def append(
         self, path: Path, directory: Path, meta: dict[str, Any], fp: cache.Fingerprint, progress: Progress | None
@@ -252,21 +256,25 @@ class Builder:
         start, first_line = int(meta["end"]), int(meta["lines"]) + 1
         writer = _ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
         writer.samples = [tuple(s) for s in meta["samples"]]
-        for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
-            writer.add(piece)
-            meta["end"] = piece.end
-        if writer.spans == 0:
-            return _commit(directory, meta, writer, list(meta["chunks"]), started)
-        old = meta["chunks"]
-        tail_keys = trace_keys(writer.trace_ids())
-        keep = []
-        for c in old:
-            arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
-            if len(old) + 1 > MAX_CHUNKS or np.isin(arrays["t.trace_key"], tail_keys).any():
-                writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
-            else:
-                keep.append(c)
-        return _commit(directory, meta, writer, keep, started)
+        try:
+            for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
+                writer.add(piece)
+                meta["end"] = piece.end
+            if writer.spans == 0:
+                return _commit(directory, meta, writer, list(meta["chunks"]), started)
+            old = meta["chunks"]
+            tail_keys = trace_keys(writer.trace_ids())
+            keep = []
+            for c in old:
+                arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
+                if len(old) + 1 > MAX_CHUNKS or np.isin(arrays["t.trace_key"], tail_keys).any():
+                    writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
+                else:
+                    keep.append(c)
+            return _commit(directory, meta, writer, keep, started)
+        except BaseException:
+            writer.abort()
+            raise
 
     def _parse(
         self,
@@ -442,6 +450,12 @@ class _ChunkWriter:
                 while block := src.read(1 << 22):
                     self._write(block)
         self.pieces.append(piece)
+
+    def abort(self) -> None:
+        """Drop the chunk being written (the segment keeps its previous version)."""
+        self._raw.close()
+        self.raw_path.unlink(missing_ok=True)
+        (self.directory / f"{self.id}.cols").unlink(missing_ok=True)
 
     def _write(self, data: bytes) -> None:
         self._raw.write(data)

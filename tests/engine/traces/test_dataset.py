@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
+from engine.traces.dataset import Dataset, resolve_paths
+from engine.traces.model import SpanKind
+from support.halo_lines import jsonl, span
+
+
+def _halo_dir(tmp_path: Path, fixtures: Path) -> Path:
+    d = tmp_path / "traces"
+    (d / "nested").mkdir(parents=True)
+    shutil.copy(fixtures / "halo" / "tiny_traces.jsonl", d / "tiny.jsonl")
+    shutil.copy(fixtures / "halo" / "realistic_traces.jsonl", d / "nested" / "realistic.jsonl")
+    (d / "README.md").write_text("not traces")
+    return d
+
+
+def test_a_directory_is_read_recursively_for_trace_files_only(tmp_path: Path, fixtures: Path) -> None:
+    d = _halo_dir(tmp_path, fixtures)
+    ds = Dataset.open([d])
+    assert sorted(Path(f.path).name for f in ds.files) == ["realistic.jsonl", "tiny.jsonl"]
+    assert ds.n_spans == 6 + 58 and ds.n_traces == 3 + 3
+
+
+def test_globs_and_files_are_resolved_and_deduplicated(tmp_path: Path, fixtures: Path) -> None:
+    d = _halo_dir(tmp_path, fixtures)
+    found = resolve_paths([str(d / "**" / "*.jsonl"), d / "tiny.jsonl"])
+    assert sorted(p.name for p, _ in found) == ["realistic.jsonl", "tiny.jsonl"]
+    assert dict((p.name, explicit) for p, explicit in found)["tiny.jsonl"] is True
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "missing.jsonl", "does not exist"),
+        (lambda d: d, "no trace files under"),
+        (lambda d: d / "*.nothing", "matches no files"),
+    ],
+)
+def test_paths_that_give_no_files_are_explained(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DatasetError, match=message):
+        Dataset.open([make(tmp_path)])
+
+
+def test_a_non_trace_file_in_a_directory_is_skipped_and_reported_but_named_alone_it_fails(tmp_path: Path) -> None:
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "good.jsonl").write_bytes(jsonl(span("t1", "a")))
+    (d / "package.json").write_text('{"name": "not-a-trace", "version": "1.0.0"}')
+    ds = Dataset.open([d])
+    assert [Path(f.path).name for f in ds.files] == ["good.jsonl"]
+    assert len(ds.quality.skipped_files) == 1 and "package.json" in ds.quality.skipped_files[0]
+    with pytest.raises(UnknownShapeError):
+        Dataset.open([d / "package.json"])
+
+
+def test_a_trace_id_in_two_files_is_reported_and_kept_apart(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(jsonl(span("shared", "a1"), span("only-a", "x")))
+    (tmp_path / "b.jsonl").write_bytes(jsonl(span("shared", "b1", start=9), span("shared", "b2", "b1", start=9.5)))
+    ds = Dataset.open([tmp_path / "a.jsonl", tmp_path / "b.jsonl"])
+    assert ds.n_traces == 3
+    parts = ds.trace_indices("shared")
+    assert len(parts) == 2
+    assert sorted(int(ds.traces.span_count[t]) for t in parts) == [1, 2]
+    assert len(ds.trace_rows("shared")) == 3
+    assert ds.quality.traces_in_several_files == 1
+    assert ds.quality.several_files_examples == ["shared: a.jsonl, b.jsonl"]
+
+
+def test_unknown_ids_are_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(jsonl(span("t1", "a")))
+    ds = Dataset.open([tmp_path / "a.jsonl"])
+    with pytest.raises(UnknownIdError, match="'nope'"):
+        ds.trace_rows("nope")
+    with pytest.raises(UnknownIdError, match="'zzz'.*'t1'"):
+        ds.span_row("t1", "zzz")
+
+
+def _llm(trace: str, sid: str, parent: str, tin: int, tout: int) -> dict:
+    return span(trace, sid, parent, kind="LLM", attributes={"llm.token_count.prompt": tin, "llm.token_count.completion": tout})
+
+
+def test_trace_tokens_count_llm_spans_once_not_the_agent_totals_that_repeat_them(tmp_path: Path) -> None:
+    agent = span("t1", "agent", kind="AGENT", attributes={"llm.token_count.prompt": 30, "llm.token_count.completion": 7})
+    tool = span("t2", "tool-root", kind="CHAIN", attributes={"llm.token_count.prompt": 99, "llm.token_count.completion": 1})
+    leaf = span("t2", "leaf", "tool-root", kind="TOOL", attributes={"llm.token_count.prompt": 5, "llm.token_count.completion": 2})
+    path = tmp_path / "tok.jsonl"
+    path.write_bytes(jsonl(agent, _llm("t1", "l1", "agent", 10, 3), _llm("t1", "l2", "agent", 20, 4), tool, leaf))
+    ds = Dataset.open([path])
+    t1, t2 = ds.trace_indices("t1")[0], ds.trace_indices("t2")[0]
+    assert (ds.traces.input_tokens[t1], ds.traces.output_tokens[t1]) == (30, 7)
+    assert ds.traces.llm_calls[t1] == 2
+    # no LLM span: the leaf's own figures, not the parent's rollup
+    assert (ds.traces.input_tokens[t2], ds.traces.output_tokens[t2]) == (5, 2)
+
+
+def test_trace_rollups_cover_bounds_errors_and_distinct_names(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(
+        jsonl(
+            span("t1", "root", kind="AGENT", start=0, end=10, service="svc-a"),
+            span("t1", "call", "root", kind="TOOL", start=2, end=12, status="STATUS_CODE_ERROR", message="boom",
+                 attributes={"tool.name": "search"}, service="svc-b"),  # fmt: skip
+            span("t1", "call2", "root", kind="TOOL", start=3, attributes={"tool.name": "search"}, service="svc-a"),
+        )
+    )
+    ds = Dataset.open([path])
+    t = ds.traces
+    assert t.span_count[0] == 3 and t.error_count[0] == 1 and t.tool_calls[0] == 2
+    assert t.duration_ns[0] == 12 * 10**9
+    assert t.services[0] == ["svc-a", "svc-b"] and t.tools[0] == ["search"]
+    assert ds.spans.span_id[int(t.root_row[0])] == "root"
+    assert ds.spans.kind[ds.span_row("t1", "call")] == SpanKind.TOOL
+
+
+def test_reopening_maps_the_index_instead_of_reading_the_files(tmp_path: Path, fixtures: Path) -> None:
+    path = tmp_path / "medium.jsonl"
+    shutil.copy(fixtures / "halo" / "medium_traces.jsonl", path)
+    first = Dataset.open([path])
+    again = Dataset.open([path])
+    assert [f.index for f in first.files] == ["built"] and [f.index for f in again.files] == ["fresh"]
+    start = again.spans.start_ns
+    assert not start.flags.writeable and not start.flags.owndata  # a view of the mapped cache file
+    np.testing.assert_array_equal(start, first.spans.start_ns)
+
+
+def test_span_frame_has_the_canonical_columns(tmp_path: Path, fixtures: Path) -> None:
+    ds = Dataset.open([fixtures / "halo" / "tiny_traces.jsonl"])
+    df = ds.span_frame()
+    for column in (
+        "trace_id", "span_id", "parent_id", "name", "kind", "status", "status_message", "start_ns", "end_ns",
+        "duration_ms", "service", "model", "input_tokens", "output_tokens", "cost", "tool_name", "agent_name",
+        "raw_size", "file", "line",
+    ):  # fmt: skip
+        assert column in df.columns, column
+    assert len(df) == 6
+    assert set(df.trace_id) == {"t-aaaa", "t-bbbb", "t-cccc"}
+    assert (df.status == "ERROR").sum() == 2
+    assert df.loc[df.kind == "LLM", "model"].notna().all()
+    assert df.input_tokens.isna().sum() == (df.kind != "LLM").sum()
+    trace_df = ds.trace_frame()
+    assert list(trace_df.trace_id) == ["t-aaaa", "t-bbbb", "t-cccc"]
+    assert trace_df.set_index("trace_id").loc["t-bbbb", "error_count"] == 2
