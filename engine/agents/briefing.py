@@ -9,6 +9,7 @@ recorded and adds the deterministic findings, labelled partial.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from engine.agents.deterministic import deterministic_findings
@@ -34,6 +35,11 @@ def dataset_label(ds: Dataset, given: str | None) -> str:
     paths = [str(f.path) for f in getattr(ds, "files", [])]
     if not paths:
         return "(dataset)"
+    if len(paths) == 1:
+        return paths[0]
+    common = os.path.commonpath(paths)
+    if common and common not in paths:  # several files under one directory
+        return f"{common} ({len(paths)} files)"
     shown = ", ".join(paths[:LABEL_FILES])
     return shown + (f" and {len(paths) - LABEL_FILES} more files" if len(paths) > LABEL_FILES else "")
 

@@ -148,6 +148,8 @@ def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]
         return {}, None
     try:
         value = orjson.loads(raw)
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            value = orjson.loads(value)  # some models encode the object twice
     except orjson.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc})"
     if not isinstance(value, dict):

@@ -31,7 +31,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -270,10 +270,6 @@ class ScriptedLLM:
             request = RecordedRequest(len(self.requests), path, headers, body, time.monotonic())
             self.requests.append(request)
         return request
-
-    def iter_requests(self) -> Iterator[RecordedRequest]:
-        with self._lock:
-            return iter(list(self.requests))
 
 
 def _handler_for(owner: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
