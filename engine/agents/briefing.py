@@ -44,13 +44,15 @@ def dataset_label(ds: Dataset, given: str | None) -> str:
     return shown + (f" and {len(paths) - LABEL_FILES} more files" if len(paths) > LABEL_FILES else "")
 
 
-async def _tool_text(run: Run, name: str, args: dict[str, Any]) -> str | None:
+async def _tool_answer(run: Run, name: str, args: dict[str, Any]) -> tuple[str | None, Any]:
+    """(text, result) of a registry tool; (None, None) when the tool is not registered."""
     if name not in REGISTRY:
-        return None
+        return None, None
     try:
-        return (await call_tool(name, run.context, args, budget_tokens=BRIEFING_TOKENS)).text
+        answer = await call_tool(name, run.context, args, budget_tokens=BRIEFING_TOKENS)
     except HaloError as exc:
-        return f"({name} failed: {exc})"
+        return f"({name} failed: {exc})", None
+    return answer.text, answer.result
 
 
 def _analytics_text(analytics: Analytics) -> str:
@@ -67,11 +69,14 @@ def _analytics_text(analytics: Analytics) -> str:
 
 async def briefing(run: Run, analytics: Analytics | None) -> tuple[str, str]:
     """(overview text, analytics text) for the root's first message."""
-    overview = await _tool_text(run, "overview", {})
+    overview, result = await _tool_answer(run, "overview", {})
     if overview is None:
         ds = run.ds
         overview = f"{ds.n_traces} traces, {ds.n_spans} spans in {len(getattr(ds, 'files', []))} files"
-    patterns = await _tool_text(run, "patterns", {})
+    total = getattr(result, "patterns_total", None)
+    if total is not None and len(getattr(result, "patterns", [])) >= total:
+        return overview, f"All {total} measured patterns are listed in the overview above."
+    patterns, _ = await _tool_answer(run, "patterns", {})
     if patterns is None:
         patterns = _analytics_text(analytics) if analytics is not None else "(failure analytics unavailable)"
     return overview, patterns
