@@ -1,0 +1,124 @@
+"""`halo-mcp index PATH... [--json]`: build or refresh the index of trace files ahead of time.
+
+The index is a cache (see `engine.traces.index`); building it here makes the
+first tool call on a big dataset instant. A progress bar goes to stderr; the
+result (counts, data quality, time) to stdout, as text or one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, TextIO
+
+import orjson
+
+from engine.errors import HaloError
+from engine.traces.dataset import Dataset
+from halo_mcp.settings import add_dataset_arguments
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "ProgressBar"]
+
+NAME = "index"
+HELP = "build or refresh the index of trace files (progress on stderr; --json prints the counts)"
+
+# Redraws per second on a terminal; lines per second when stderr is a file or pipe.
+_TTY_RATE = 10.0
+_LOG_RATE = 0.5
+_BAR_WIDTH = 30
+
+
+class ProgressBar:
+    """`[#####.....] 52%  540/1,030 MB  131 MB/s` on stderr, redrawn in place on a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.perf_counter()
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self._last < 1.0 / (_TTY_RATE if self.tty else _LOG_RATE):
+            return
+        self._last = now
+        frac = done / total if total else 1.0
+        filled = int(frac * _BAR_WIDTH)
+        rate = done / 1e6 / max(now - self.started, 1e-9)
+        text = (
+            f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {frac:4.0%}  "
+            f"{done / 1e6:,.0f}/{total / 1e6:,.0f} MB  {rate:,.0f} MB/s"
+        )
+        self.stream.write(("\r" + text) if self.tty else (text + "\n"))
+        self.stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="trace files, directories or globs")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the counts on stdout")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_dataset_arguments(parser)
+
+
+def summary(ds: Dataset, seconds: float) -> dict[str, Any]:
+    """What `--json` prints: totals, per-file counts and the data-quality notes."""
+    q = ds.quality
+    size = sum(f.size for f in ds.files)
+    return {
+        "traces": ds.n_traces,
+        "spans": ds.n_spans,
+        "files": len(ds.files),
+        "bytes": size,
+        "malformed": q.malformed_lines,
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(size / 1e6 / seconds, 1) if seconds > 0 else None,
+        "built": sum(1 for f in ds.files if f.index != "fresh"),
+        "quality": q.model_dump(),
+        "file_list": [f.model_dump() for f in ds.files],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    bar = None if args.no_progress else ProgressBar()
+    started = time.perf_counter()
+    try:
+        ds = Dataset.open(args.paths, cache_dir=args.cache_dir, shape=args.shape, progress=bar)
+    except HaloError as err:
+        if bar:
+            bar.close()
+        print(f"halo-mcp: {err}", file=sys.stderr)
+        return 1
+    if bar:
+        bar.close()
+    result = summary(ds, time.perf_counter() - started)
+    if args.json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        return 0
+    q = ds.quality
+    lines = [
+        f"{result['files']} files, {result['traces']:,} traces, {result['spans']:,} spans "
+        f"({result['built']} indexed now, {result['seconds']} s)"
+    ]
+    if q.malformed_lines:
+        lines.append(f"{q.malformed_lines:,} malformed lines, e.g. " + "; ".join(q.malformed_samples[:3]))
+    if q.orphan_spans:
+        lines.append(f"{q.orphan_spans:,} spans whose parent was never exported (kept as roots)")
+    if q.duplicate_span_ids:
+        lines.append(f"{q.duplicate_span_ids:,} spans share a span id, e.g. " + ", ".join(q.duplicate_examples[:3]))
+    if q.traces_in_several_files:
+        lines.append(
+            f"{q.traces_in_several_files:,} trace ids appear in several files, e.g. "
+            + "; ".join(q.several_files_examples[:3])
+        )
+    for skipped in q.skipped_files:
+        lines.append(f"skipped {skipped}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
