@@ -23,9 +23,10 @@ from pydantic import BaseModel, Field
 
 from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
 from engine.traces import cache
-from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag
-from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn, hash_strings
+from engine.traces.build import Flag
+from engine.traces.columns import StringColumn, hash_strings
 from engine.traces.index import Builder, Segment, ensure_segment
+from engine.traces.tables import Part, SpanTable, TraceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,138 +80,6 @@ class DataQuality(BaseModel):
     skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
 
 
-_SPAN_NUMBERS = (
-    "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens", "cost",
-    "line", "raw_size", "raw_offset", "flags", "depth", "key", "parent_key",
-)  # fmt: skip
-_TRACE_NUMBERS = (
-    "trace_key", "span_count", "start_ns", "end_ns", "duration_ns", "error_count",
-    "input_tokens", "output_tokens", "cost", "llm_calls", "tool_calls", "flags",
-)  # fmt: skip
-
-
-class _Part:
-    """One chunk of one file, placed in the dataset's global row numbering."""
-
-    __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces")
-
-    def __init__(self, file: int, arrays: dict[str, np.ndarray], raw_path: Path | None, row0: int, trace0: int):
-        self.file = file
-        self.arrays = arrays
-        self.raw_path = raw_path
-        self.row0 = row0
-        self.trace0 = trace0
-        self.n_rows = len(arrays["trace"])
-        self.n_traces = len(arrays["t.row_start"])
-
-
-class _Table:
-    """Columns concatenated over parts on first use (a single part is used as mapped)."""
-
-    _prefix = ""
-    _numbers: tuple[str, ...] = ()
-    _strings: tuple[str, ...] = ()
-    _categorical: tuple[str, ...] = ()
-    _lists: tuple[str, ...] = ()
-
-    def __init__(self, parts: list[_Part], n: int) -> None:
-        self._parts = parts
-        self._n = n
-        self._cache: dict[str, Any] = {}
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        cached = self._cache.get(name)
-        if cached is None:
-            cached = self._cache[name] = self._column(name)
-        return cached
-
-    def _column(self, name: str) -> Any:
-        key = self._prefix + name
-        parts = self._parts
-        if name in self._numbers:
-            return _concat([p.arrays[key] for p in parts], np.float64)
-        if name in self._strings:
-            return StringColumn.concat([StringColumn.from_arrays(p.arrays, key) for p in parts])
-        if name in self._categorical:
-            return CategoricalColumn.concat([CategoricalColumn.from_arrays(p.arrays, key) for p in parts])
-        if name in self._lists:
-            return ListColumn.concat([ListColumn.from_arrays(p.arrays, key) for p in parts])
-        if name == "file":
-            counts = [p.n_traces if self._prefix else p.n_rows for p in parts]
-            return np.repeat(np.asarray([p.file for p in parts], dtype=np.int32), counts)
-        return self._special(name)
-
-    def _special(self, name: str) -> Any:
-        raise AttributeError(f"{type(self).__name__} has no column {name!r}")
-
-    def _shifted(self, key: str, shift: Callable[[_Part], int]) -> np.ndarray:
-        """A row/trace index column moved to global numbering (-1 stays -1)."""
-        out = []
-        for p in self._parts:
-            a = p.arrays[key]
-            s = shift(p)
-            out.append(np.where(a >= 0, a + s, a) if s else a)
-        return _concat(out, np.int64)
-
-
-def _concat(arrays: list[np.ndarray], dtype: Any) -> np.ndarray:
-    if len(arrays) == 1:
-        return arrays[0]
-    if not arrays:
-        return np.zeros(0, dtype=dtype)
-    return np.concatenate(arrays)
-
-
-class SpanTable(_Table):
-    """One row per span; the rows of a trace are contiguous, sorted by start time.
-
-    Columns (numpy): trace (-> TraceTable row), span_id / parent_id / tool_args /
-    exception / output_error (StringColumn), name / service / model / tool_name /
-    agent_name / status_message (CategoricalColumn), kind, status, start_ns,
-    end_ns, input_tokens / output_tokens (-1 unknown), cost (nan unknown), file,
-    line, raw_size, flags (`build.Flag`), depth, parent_row (-1 for roots),
-    offered_tools / requested_tools (ListColumn).
-    """
-
-    _numbers = _SPAN_NUMBERS
-    _strings = ("span_id", "parent_id", *STRING_FIELDS)
-    _categorical = CATEGORICAL_FIELDS
-    _lists = LIST_FIELDS
-
-    def _special(self, name: str) -> Any:
-        if name == "trace":
-            return self._shifted("trace", lambda p: p.trace0).astype(np.int32, copy=False)
-        if name == "parent_row":
-            return self._shifted("parent_row", lambda p: p.row0)
-        return super()._special(name)
-
-
-class TraceTable(_Table):
-    """One row per (file, trace id): row range in the SpanTable and rollups.
-
-    Columns: trace_id (StringColumn), file, row_start, row_end, span_count,
-    start_ns, end_ns, duration_ns, error_count, root_row (-1 when every span has
-    a parent in a cycle), input_tokens, output_tokens (LLM spans only, else leaf
-    spans), cost (nan unknown), llm_calls, tool_calls, flags (OR of span flags),
-    services / models / agents / tools (ListColumn).
-    """
-
-    _prefix = "t."
-    _numbers = _TRACE_NUMBERS
-    _strings = ("trace_id",)
-    _lists = ("services", "models", "agents", "tools")
-
-    def _special(self, name: str) -> Any:
-        if name in ("row_start", "row_end", "root_row"):
-            return self._shifted("t." + name, lambda p: p.row0)
-        return super()._special(name)
-
-
 class Dataset:
     """The indexed spans of some trace files. Open with `Dataset.open(paths)`."""
 
@@ -219,11 +88,11 @@ class Dataset:
         self.files = files
         self._segments = segments
         self._skipped = skipped
-        parts: list[_Part] = []
+        parts: list[Part] = []
         row0 = trace0 = 0
         for i, seg in enumerate(segments):
             for chunk in seg.chunks:
-                part = _Part(i, chunk.arrays, chunk.raw_path, row0, trace0)
+                part = Part(i, chunk.arrays, chunk.raw_path, row0, trace0)
                 parts.append(part)
                 row0 += part.n_rows
                 trace0 += part.n_traces
@@ -311,6 +180,13 @@ class Dataset:
     def __repr__(self) -> str:
         return f"<Dataset {len(self.files)} files, {self.n_traces} traces, {self.n_spans} spans>"
 
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """The chunks' build-time summaries merged (see `summary`): what `overview` reads."""
+        from engine.traces.summary import merge
+
+        return merge([c.summary for s in self._segments for c in s.chunks])
+
     # -- quality ------------------------------------------------------------
 
     @cached_property
@@ -395,7 +271,7 @@ class Dataset:
 
     # -- raw JSON -----------------------------------------------------------
 
-    def _part_of(self, row: int) -> _Part:
+    def _part_of(self, row: int) -> Part:
         return self._parts[int(np.searchsorted(self._part_rows, row, "right")) - 1]
 
     def raw_bytes(self, row: int) -> bytes:
@@ -456,7 +332,7 @@ class Dataset:
             raise DatasetError(f"{self.files[file].path} changed after it was indexed; open the dataset again")
         return data
 
-    def _raw_map(self, part: _Part) -> np.ndarray:
+    def _raw_map(self, part: Part) -> np.ndarray:
         key = id(part)
         array = self._raw_maps.get(key)
         if array is None:

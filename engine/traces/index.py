@@ -39,6 +39,8 @@ from engine.traces.build import MALFORMED_SAMPLES, Piece, PieceBuilder
 from engine.traces.model import Span
 from engine.traces.columns import read_column_file, write_column_file
 from engine.traces.segment import ChunkArrays, finalize, piece_from_chunk, trace_keys
+from engine.traces.summary import summarize
+from engine.traces.tables import Part, SpanTable, TraceTable
 
 __all__ = [
     "PIECE_BYTES",
@@ -75,6 +77,7 @@ class Chunk:
     raw_path: Path | None
     spans: int
     traces: int
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,7 +178,7 @@ def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segmen
         raw_path = directory / f"{c['id']}.raw" if c["raw"] else None
         if raw_path is not None and not raw_path.exists():
             raise FileNotFoundError(raw_path)
-        chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"])))
+        chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"]), c["summary"]))
     return Segment(path, directory, meta, chunks, how)
 
 
@@ -477,8 +480,10 @@ class _ChunkWriter:
             return None
         arrays, counts = finalize(self.pieces)
         self.pieces = []
+        part = Part(0, arrays, None, 0, 0)
+        summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
         columns = write_column_file(self.directory / f"{self.id}.cols", arrays)
-        return {"id": self.id, "columns": columns, "raw": has_raw, **counts}
+        return {"id": self.id, "columns": columns, "raw": has_raw, **counts, "summary": summary}
 
 
 def _commit(

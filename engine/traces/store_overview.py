@@ -1,8 +1,8 @@
 """The dataset at a glance: counts, time range, who ran, what it cost, how it failed.
 
-Everything is computed from index columns with numpy (bincounts over
-categorical codes); the only per-row Python is over error spans, grouped by
-distinct message first, so an overview of a million spans stays fast.
+Built from the per-chunk summaries the index stored at build time (see
+`summary`), so an overview of a million spans merges a few small dicts instead
+of walking the rows; only the trace-duration percentiles read a column.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from engine.traces.analytics_text import message_template
-from engine.traces.build import Flag
-from engine.traces.columns import hash_strings
-from engine.traces.model import SpanKind, SpanStatus
+from engine.traces.model import SpanKind
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
 
 __all__ = [
     "TOP_NAMES",
-    "SIGNATURE_EXAMPLES",
+    "TOP_SIGNATURES",
     "NameCount",
     "ToolCount",
     "ErrorSignature",
@@ -37,7 +34,6 @@ __all__ = [
 TOP_NAMES = 25
 # Error signatures listed in the overview.
 TOP_SIGNATURES = 15
-SIGNATURE_EXAMPLES = 3
 # Overviews kept in memory, keyed by dataset fingerprint.
 _CACHE_SIZE = 8
 
@@ -121,160 +117,68 @@ def overview(ds: Dataset) -> Overview:
     return result
 
 
-def _named_counts(column: Any, trace_list: Any) -> tuple[list[NameCount], int]:
-    """Spans and traces per value of a categorical span column (traces from the trace list column)."""
-    codes = np.asarray(column.codes)
-    present = codes >= 0
-    n_values = len(column.values)
-    spans = np.bincount(codes[present], minlength=n_values) if n_values else np.zeros(0, np.int64)
-    # trace-level lists have their own codes: count traces per name through the names
-    items = np.asarray(trace_list.items)
-    per_trace_code = np.bincount(items, minlength=len(trace_list.values)) if len(items) else np.zeros(0, np.int64)
-    trace_counts = dict(zip(trace_list.categories, per_trace_code.tolist()))
-    cats = column.categories
-    used = np.flatnonzero(spans)
-    ranked = sorted(used.tolist(), key=lambda c: (-spans[c], cats[c]))
-    out = [NameCount(name=cats[c], spans=int(spans[c]), traces=int(trace_counts.get(cats[c], 0))) for c in ranked[:TOP_NAMES]]
-    return out, len(used)
+def _names(counts: dict[str, list[int]]) -> list[NameCount]:
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_NAMES]
+    return [NameCount(name=name, spans=c[0], traces=c[1]) for name, c in ranked]
 
 
 def _overview(ds: Dataset) -> Overview:
-    s, t = ds.spans, ds.traces
-    kind = np.asarray(s.kind)
-    status = np.asarray(s.status)
-    flags = np.asarray(s.flags)
-    trace = np.asarray(s.trace)
-    kinds = np.bincount(kind.astype(np.int64), minlength=len(SpanKind)) if len(kind) else np.zeros(len(SpanKind), np.int64)
-    t_err = (np.asarray(t.error_count) > 0) | ((np.asarray(t.flags) & Flag.EXCEPTION) != 0)
-    durations = np.asarray(t.duration_ns) / 1e6
-    cost = np.asarray(t.cost)
-    services, n_services = _named_counts(s.service, t.services)
-    models, n_models = _named_counts(s.model, t.models)
-    agents, n_agents = _named_counts(s.agent_name, t.agents)
-    tools, n_tools = _tool_counts(ds, status, flags, trace)
-    signatures, n_signatures = error_signatures(ds, TOP_SIGNATURES, with_total=True)
+    summary = ds.summary
+    kinds = summary["kinds"]
+    tools = sorted(summary["tools"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_NAMES]
+    signatures = summary["signatures"]
     return Overview(
         files=[f.model_dump() for f in ds.files],
         traces=ds.n_traces,
         spans=ds.n_spans,
-        start_ns=int(np.asarray(t.start_ns).min()) if ds.n_traces else None,
-        end_ns=int(np.asarray(t.end_ns).max()) if ds.n_traces else None,
+        start_ns=summary["start_ns"],
+        end_ns=summary["end_ns"],
         kinds={k.name.lower(): int(kinds[k]) for k in SpanKind if kinds[k]},
-        error_traces=int(np.count_nonzero(t_err)),
-        error_spans=int(np.count_nonzero(status == SpanStatus.ERROR)),
-        exception_spans=int(np.count_nonzero(flags & Flag.EXCEPTION)),
-        output_error_spans=int(np.count_nonzero(flags & Flag.OUTPUT_ERROR)),
-        trace_duration_ms=(
-            {name: float(np.percentile(durations, q)) for name, q in (("p50", 50), ("p90", 90), ("p99", 99))}
-            | {"max": float(durations.max())}
-            if len(durations)
-            else {}
-        ),
-        input_tokens=int(np.asarray(t.input_tokens).sum()),
-        output_tokens=int(np.asarray(t.output_tokens).sum()),
-        cost=float(np.nansum(cost)) if len(cost) and not np.isnan(cost).all() else None,
-        services=services,
-        services_total=n_services,
-        models=models,
-        models_total=n_models,
-        agents=agents,
-        agents_total=n_agents,
-        tools=tools,
-        tools_total=n_tools,
-        error_signatures=signatures,
-        error_signatures_total=n_signatures,
+        error_traces=summary["error_traces"],
+        error_spans=summary["error_spans"],
+        exception_spans=summary["exception_spans"],
+        output_error_spans=summary["output_error_spans"],
+        trace_duration_ms=_percentiles(np.asarray(ds.traces.duration_ns) / 1e6),
+        input_tokens=summary["input_tokens"],
+        output_tokens=summary["output_tokens"],
+        cost=summary["cost"],
+        services=_names(summary["services"]),
+        services_total=len(summary["services"]),
+        models=_names(summary["models"]),
+        models_total=len(summary["models"]),
+        agents=_names(summary["agents"]),
+        agents_total=len(summary["agents"]),
+        tools=[ToolCount(name=n, calls=c[0], errors=c[1], output_errors=c[2], traces=c[3]) for n, c in tools],
+        tools_total=len(summary["tools"]),
+        error_signatures=[_signature(g) for g in signatures[:TOP_SIGNATURES]],
+        error_signatures_total=summary["signature_groups"],
         quality=ds.quality.model_dump(),
     )
 
 
-def _tool_counts(ds: Dataset, status: np.ndarray, flags: np.ndarray, trace: np.ndarray) -> tuple[list[ToolCount], int]:
-    col = ds.spans.tool_name
-    codes = np.asarray(col.codes)
-    present = codes >= 0
-    n = len(col.values)
-    if n == 0 or not present.any():
-        return [], 0
-    failed = (status == SpanStatus.ERROR) | ((flags & Flag.EXCEPTION) != 0)
-    calls = np.bincount(codes[present], minlength=n)
-    errors = np.bincount(codes[present & failed], minlength=n)
-    hidden = np.bincount(codes[present & ~failed & ((flags & Flag.OUTPUT_ERROR) != 0)], minlength=n)
-    pairs = np.unique(trace[present].astype(np.int64) * n + codes[present])
-    traces = np.bincount(pairs % n, minlength=n)
-    cats = col.categories
-    used = np.flatnonzero(calls)
-    ranked = sorted(used.tolist(), key=lambda c: (-calls[c], cats[c]))
-    out = [
-        ToolCount(name=cats[c], calls=int(calls[c]), errors=int(errors[c]), output_errors=int(hidden[c]), traces=int(traces[c]))
-        for c in ranked[:TOP_NAMES]
-    ]
-    return out, len(used)
+def _percentiles(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    # nearest-rank percentiles by partition (np.percentile imports numpy.ma on first use)
+    ranks = [min(len(values) - 1, int(q * len(values))) for q in (0.5, 0.9, 0.99)]
+    part = np.partition(values, ranks)
+    p50, p90, p99 = (float(part[r]) for r in ranks)
+    return {"p50": p50, "p90": p90, "p99": p99, "max": float(values.max())}
 
 
-def error_signatures(ds: Dataset, limit: int = TOP_SIGNATURES, *, with_total: bool = False) -> Any:
-    """Error spans (status ERROR or an exception event) grouped by (span name, message template).
+def _signature(g: list[Any]) -> ErrorSignature:
+    name, template, spans, traces, message, examples = g
+    return ErrorSignature(
+        name=name,
+        template=template,
+        spans=spans,
+        traces=traces,
+        example_message=message,
+        examples=[SpanRef(trace_id=t, span_id=s) for t, s in examples],
+    )
 
-    The message is the exception text, else the status message. Messages are
-    grouped exactly first (by hash), so each distinct message is templated once.
-    Returns the `limit` largest groups (most traces first); with `with_total`,
-    also the number of groups.
-    """
-    s = ds.spans
-    status, flags = np.asarray(s.status), np.asarray(s.flags)
-    rows = np.flatnonzero((status == SpanStatus.ERROR) | ((flags & Flag.EXCEPTION) != 0))
-    if len(rows) == 0:
-        return ([], 0) if with_total else []
-    exc = s.exception.select(rows)
-    exc_hash = hash_strings(exc)
-    has_exc = np.asarray(exc.lengths) > 0
-    msg_codes = np.asarray(s.status_message.codes)[rows]
-    # one message id per row: exception text when present, else the status message code
-    message_key = np.where(has_exc, exc_hash, msg_codes.astype(np.int64).astype(np.uint64))
-    kind_bit = has_exc.astype(np.uint64)
-    _, first, inverse = np.unique(np.stack([message_key, kind_bit]), axis=1, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    messages = []
-    for i in first.tolist():
-        if has_exc[i]:
-            messages.append(exc[i] or "")
-        else:
-            code = int(msg_codes[i])
-            messages.append(s.status_message.categories[code] if code >= 0 else "")
-    templates = [message_template(m) if m else "(no message)" for m in messages]
-    template_ids = {tpl: j for j, tpl in enumerate(dict.fromkeys(templates))}
-    row_template = np.asarray([template_ids[templates[k]] for k in range(len(templates))], dtype=np.int64)[inverse]
-    name_codes = np.asarray(s.name.codes)[rows].astype(np.int64)
-    group_key = name_codes * len(template_ids) + row_template
-    groups, group_of_row = np.unique(group_key, return_inverse=True)
-    trace = np.asarray(s.trace)[rows].astype(np.int64)
-    span_counts = np.bincount(group_of_row, minlength=len(groups))
-    trace_pairs = np.unique(group_of_row.astype(np.int64) * max(ds.n_traces, 1) + trace)
-    trace_counts = np.bincount(trace_pairs // max(ds.n_traces, 1), minlength=len(groups))
-    order = sorted(range(len(groups)), key=lambda g: (-trace_counts[g], -span_counts[g], int(groups[g])))
-    template_list = list(template_ids)
-    names = s.name.categories
-    out = []
-    for g in order[:limit]:
-        members = np.flatnonzero(group_of_row == g)
-        name_code = int(groups[g] // len(template_ids))
-        first_row = int(members[0])
-        examples = []
-        seen_traces: set[int] = set()
-        for m in members.tolist():
-            if int(trace[m]) in seen_traces:
-                continue
-            seen_traces.add(int(trace[m]))
-            r = int(rows[m])
-            examples.append(SpanRef(trace_id=ds.trace_id_of_row(r), span_id=s.span_id[r] or ""))
-            if len(examples) >= SIGNATURE_EXAMPLES:
-                break
-        out.append(
-            ErrorSignature(
-                name=names[name_code] if name_code >= 0 else "",
-                template=template_list[int(groups[g] % len(template_ids))],
-                spans=int(span_counts[g]),
-                traces=int(trace_counts[g]),
-                example_message=messages[int(inverse[first_row])][:500],
-                examples=examples,
-            )
-        )
-    return (out, len(groups)) if with_total else out
+
+def error_signatures(ds: Dataset, limit: int = TOP_SIGNATURES) -> list[ErrorSignature]:
+    """Error spans (status ERROR or an exception event) grouped by span name and message
+    template, most traces first (see `summary` for the grouping rule)."""
+    return [_signature(g) for g in ds.summary["signatures"][:limit]]

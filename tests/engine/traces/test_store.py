@@ -37,6 +37,12 @@ def _tool(trace: str, sid: str, parent: str, tool: str, *, start: float, error: 
 @pytest.fixture
 def agents(tmp_path: Path) -> Dataset:
     """Four runs of a small agent: two tools, errors whose messages differ only in numbers and ids."""
+    path = tmp_path / "agents.jsonl"
+    path.write_bytes(jsonl(*_agent_runs()))
+    return Dataset.open([path])
+
+
+def _agent_runs() -> list[dict]:
     spans = []
     for i in range(4):
         t = f"run-{i}"
@@ -49,9 +55,7 @@ def agents(tmp_path: Path) -> Dataset:
         error = f"Timeout after {10 + i}s calling https://api.example/v{i} (req {i:04x}abcdef12)" if i < 3 else ""
         spans.append(_tool(t, f"{t}-search", f"{t}-root", "search", start=i * 100 + 2, error=error))
         spans.append(_tool(t, f"{t}-fetch", f"{t}-root", "fetch", start=i * 100 + 3))
-    path = tmp_path / "agents.jsonl"
-    path.write_bytes(jsonl(*spans))
-    return Dataset.open([path])
+    return spans
 
 
 def test_overview_counts_what_the_tiny_fixture_holds(tiny: Dataset) -> None:
@@ -82,6 +86,16 @@ def test_overview_counts_tool_calls_and_errors_per_tool(agents: Dataset) -> None
     tools = {t.name: t for t in store.overview(agents).tools}
     assert (tools["search"].calls, tools["search"].errors, tools["search"].traces) == (4, 3, 4)
     assert (tools["fetch"].calls, tools["fetch"].errors) == (4, 0)
+
+
+def test_the_overview_of_several_files_adds_their_counts_by_name(tmp_path: Path, agents: Dataset) -> None:
+    runs = _agent_runs()
+    (tmp_path / "one.jsonl").write_bytes(jsonl(*runs[:8]))
+    (tmp_path / "two.jsonl").write_bytes(jsonl(*runs[8:]))
+    split = store.overview(Dataset.open([tmp_path / "one.jsonl", tmp_path / "two.jsonl"]))
+    whole = store.overview(agents)
+    assert split.model_dump(exclude={"files", "quality"}) == whole.model_dump(exclude={"files", "quality"})
+    assert split.error_signatures[0].spans == 3 and split.tools_total == 2
 
 
 @pytest.mark.parametrize(

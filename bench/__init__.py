@@ -1,0 +1,1 @@
+"""Benchmarks of halo-mcp (never run by the tests): `python -m bench --help`."""

@@ -1,0 +1,197 @@
+"""Data-layer benchmark: `python -m bench [--mb 1024]` prints build speed, reopen, overview, views, search.
+
+Each phase runs in a fresh child process so imports, page cache warm-up of our
+own objects and memory of one phase do not flatter the next; build memory is the
+child's peak RSS (VmHWM) plus its worker processes' peak. Numbers on a shared
+machine are noisy: run twice and read the better one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+
+# Targets from the issue (2-core machine) and the reference numbers quoted there.
+TARGETS = {
+    "build_mb_s": (">=", 130.0, "halo-engine 0.3.5: 13.4 MB/s on 200 MB"),
+    "reopen_s_per_1m_spans": ("<=", 0.1, "HALO: 1.6 s"),
+    "overview_ms": ("<=", 50.0, "HALO: 500 ms"),
+    "view_trace_p50_ms": ("<=", 5.0, ""),
+    "build_peak_rss_mb": ("<=", 1024.0, "HALO: 510 MB on 200 MB"),
+}
+VIEW_SAMPLES = 300
+
+
+def _vmhwm_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
+    from engine.traces.index import Builder, ensure_segment
+
+    started = time.perf_counter()
+    with Builder(workers) as builder:
+        seg = ensure_segment(path, cache, builder=builder)
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "spans": seg.spans,
+        "traces": seg.traces,
+        "bytes": path.stat().st_size,
+        "main_rss_mb": _vmhwm_mb(),
+        "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "workers": builder.workers,
+        "malformed": seg.meta["malformed"],
+    }
+
+
+def child_query(path: Path, cache: Path) -> dict[str, Any]:
+    import numpy as np
+
+    from engine.traces import store
+    from engine.traces.dataset import Dataset
+
+    t0 = time.perf_counter()
+    ds = Dataset.open([path], cache_dir=cache)
+    reopen = time.perf_counter() - t0
+    assert all(f.index == "fresh" for f in ds.files), "the index was rebuilt instead of reopened"
+
+    t0 = time.perf_counter()
+    ov = store.overview(ds)
+    overview_ms = (time.perf_counter() - t0) * 1e3
+
+    rng = random.Random(7)
+    picks = [rng.randrange(ds.n_traces) for _ in range(VIEW_SAMPLES)]
+    ids = [ds.traces.trace_id[t] for t in picks]
+    times = []
+    for trace_id in ids:
+        t0 = time.perf_counter()
+        store.view_trace(ds, trace_id)
+        times.append((time.perf_counter() - t0) * 1e3)
+
+    t0 = time.perf_counter()
+    page = store.query_traces(ds, store.TraceFilter(has_errors=True), sort="duration", descending=True, limit=20)
+    query_ms = (time.perf_counter() - t0) * 1e3
+
+    t0 = time.perf_counter()
+    in_trace = store.search(ds, "rate limit|timeout", trace_id=ids[0], ignore_case=True)
+    search_trace_ms = (time.perf_counter() - t0) * 1e3
+
+    t0 = time.perf_counter()
+    everywhere = store.search(ds, "rate limited", limit=20, timeout_s=60)
+    search_all_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    details = store.get_spans(ds, ids[1], [v.span_id for v in store.view_trace(ds, ids[1])][:5])
+    get_spans_ms = (time.perf_counter() - t0) * 1e3
+
+    return {
+        "spans": ds.n_spans,
+        "traces": ds.n_traces,
+        "reopen_s": reopen,
+        "overview_ms": overview_ms,
+        "error_signatures": len(ov.error_signatures),
+        "view_trace_p50_ms": float(np.percentile(times, 50)),
+        "view_trace_p95_ms": float(np.percentile(times, 95)),
+        "query_errors_by_duration_ms": query_ms,
+        "query_total": page.total,
+        "search_one_trace_ms": search_trace_ms,
+        "search_all_s": search_all_s,
+        "search_all_matches": everywhere.total_matches,
+        "search_all_truncated": everywhere.truncated_by_time,
+        "get_spans_5_ms": get_spans_ms,
+        "details": len(details),
+        "rss_mb": _vmhwm_mb(),
+    }
+
+
+def _in_child(phase: str, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--child", phase, *args],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemExit(f"{phase} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _check(name: str, value: float) -> str:
+    op, target, reference = TARGETS[name]
+    ok = value >= target if op == ">=" else value <= target
+    ref = f"  ({reference})" if reference else ""
+    return f"  {name:<26} {value:>10.3f}   target {op} {target:<8} {'OK' if ok else 'MISSED'}{ref}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--mb", type=int, default=1024, help="size of the generated HALO JSONL file (default 1024)")
+    parser.add_argument("--workers", type=int, default=None, help="build worker processes (default: CPU count)")
+    parser.add_argument("--keep-cache", action="store_true", help="reuse the index built by an earlier run")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        phase, path, cache, *rest = args.child
+        if phase == "build":
+            out = child_build(Path(path), Path(cache), int(rest[0]) if rest and rest[0] != "None" else None)
+        else:
+            out = child_query(Path(path), Path(cache))
+        print(json.dumps(out))
+        return 0
+
+    from bench.generate import generate
+
+    path = DATA / f"halo_{args.mb}mb.jsonl"
+    t0 = time.perf_counter()
+    generate(path, args.mb << 20)
+    print(f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    cache = DATA / f"cache_{args.mb}mb"
+    if not args.keep_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work makes numbers noisy)")
+
+    build = _in_child("build", str(path), str(cache), str(args.workers))
+    mb = build["bytes"] / 1e6
+    mb_s = mb / build["seconds"]
+    peak = build["main_rss_mb"] + build["workers"] * build["worker_rss_mb"]
+    print(f"build: {mb:,.0f} MB, {build['spans']:,} spans, {build['traces']:,} traces in {build['seconds']:.1f} s "
+          f"= {mb_s:.1f} MB/s, {build['spans'] / build['seconds']:,.0f} spans/s ({build['workers']} workers)")
+    print(f"build memory: main {build['main_rss_mb']:.0f} MB peak, each worker <= {build['worker_rss_mb']:.0f} MB "
+          f"-> at most {peak:.0f} MB together")
+
+    q = _in_child("query", str(path), str(cache))
+    per_million = q["reopen_s"] / (q["spans"] / 1e6)
+    print(f"reopen: {q['reopen_s'] * 1e3:.1f} ms for {q['spans']:,} spans ({per_million * 1e3:.1f} ms per 1M spans)")
+    print(f"overview: {q['overview_ms']:.1f} ms ({q['error_signatures']} error signatures)")
+    print(f"view_trace: p50 {q['view_trace_p50_ms']:.2f} ms, p95 {q['view_trace_p95_ms']:.2f} ms ({VIEW_SAMPLES} random traces)")
+    print(f"query has_errors sorted by duration: {q['query_errors_by_duration_ms']:.1f} ms ({q['query_total']:,} traces)")
+    print(f"get_spans (5 spans): {q['get_spans_5_ms']:.1f} ms")
+    print(f"search in one trace: {q['search_one_trace_ms']:.1f} ms; whole dataset: {q['search_all_s']:.2f} s "
+          f"({q['search_all_matches']:,} matches{', TRUNCATED' if q['search_all_truncated'] else ''})")
+    print(f"query process peak RSS: {q['rss_mb']:.0f} MB")
+    print("targets:")
+    print(_check("build_mb_s", mb_s))
+    print(_check("reopen_s_per_1m_spans", per_million))
+    print(_check("overview_ms", q["overview_ms"]))
+    print(_check("view_trace_p50_ms", q["view_trace_p50_ms"]))
+    print(_check("build_peak_rss_mb", peak))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
