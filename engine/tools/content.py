@@ -18,6 +18,7 @@ __all__ = [
     "input_of",
     "output_of",
     "as_text",
+    "readable",
 ]
 
 # Where shapes keep what went into a span / came out of it, most specific first.
@@ -103,3 +104,48 @@ def _first(attributes: dict[str, Any], keys: tuple[str, ...]) -> tuple[str, str]
         if value is not None and value != "":
             return key, as_text(value)
     return None
+
+
+def readable(text: str) -> str:
+    """A chat-shaped JSON value as plain lines a model skims; anything else as is.
+
+    An LLM call's input repeats the whole conversation, so a preview shows what is
+    new in it: the number of messages and the last one. An assistant message shows
+    its content and the tool calls it asks for.
+    """
+    if not text or text[0] not in "[{" or len(text) > READABLE_MAX_CHARS:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    messages = None
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        messages = value["messages"]
+    elif isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+        messages = value
+    elif isinstance(value, dict) and "role" in value and ("content" in value or "tool_calls" in value):
+        return _message(value)
+    if not messages or not isinstance(messages[-1], dict):
+        return text
+    head = f"({len(messages)} messages) " if len(messages) > 1 else ""
+    return head + _message(messages[-1])
+
+
+READABLE_MAX_CHARS = 2_000_000
+
+
+def _message(message: dict[str, Any]) -> str:
+    role = message.get("role", "?")
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(
+            p.get("text", "") if isinstance(p, dict) else str(p) for p in content if p is not None
+        )
+    out = f"{role}: {content}" if content not in (None, "") else f"{role}:"
+    calls = message.get("tool_calls") or []
+    for call in calls if isinstance(calls, list) else []:
+        fn = call.get("function", call) if isinstance(call, dict) else {}
+        if isinstance(fn, dict):
+            out += f" → {fn.get('name', '?')}({as_text(fn.get('arguments', ''))})"
+    return out

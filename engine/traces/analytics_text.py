@@ -68,7 +68,11 @@ TURN_LIMIT = re.compile(
 )
 
 # Tools whose call *is* the run's answer: offered but never called means no answer.
-FINAL_ANSWER_TOOLS = frozenset({"final_answer", "finalanswer", "final_result", "submit_final_answer"})
+# (smolagents final_answer, pydantic-ai final_result, any-agent final_output, Cline attempt_completion.)
+FINAL_ANSWER_TOOLS = frozenset(
+    {"final_answer", "finalanswer", "final_result", "final_output", "submit_final_answer", "attempt_completion",
+     "task_complete"}
+)  # fmt: skip
 
 
 def find_quote(raw: str, needle: str | None) -> str | None:

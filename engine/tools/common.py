@@ -1,0 +1,84 @@
+"""What every trace tool shares: the dataset argument, descriptions, cursors, threads.
+
+Handlers are async but the store is plain Python over numpy; heavy calls run in a
+worker thread so one slow query does not stall every other caller of the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio.to_thread
+import orjson
+from pydantic import Field
+
+from engine.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from engine.tools.context import ToolContext
+    from engine.traces.dataset import Dataset
+
+__all__ = [
+    "DATASET_DESCRIPTION",
+    "dataset_field",
+    "description",
+    "open_dataset",
+    "in_thread",
+    "encode_cursor",
+    "decode_cursor",
+    "FIND_TRACES_HINT",
+]
+
+T = TypeVar("T")
+
+DATASET_DESCRIPTION = (
+    "Trace file, directory or glob to analyse. Omit it to use the default dataset "
+    "(the one the server was started with)."
+)
+FIND_TRACES_HINT = 'use query(...) to list trace ids, or search(pattern="...") to find them by content'
+
+
+def dataset_field() -> Any:
+    return Field(default=None, description=DATASET_DESCRIPTION)
+
+
+@cache
+def description(name: str) -> str:
+    """The model-facing description of a tool, from `descriptions/<name>.md`."""
+    return resources.files("engine.tools").joinpath("descriptions", f"{name}.md").read_text("utf-8").strip()
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+
+async def open_dataset(ctx: ToolContext, dataset: str | None) -> Dataset:
+    """The caller's dataset (opened, and indexed when needed, off the event loop)."""
+    return await in_thread(ctx.open_dataset, dataset)
+
+
+def encode_cursor(tool: str, state: dict[str, Any]) -> str:
+    """An opaque cursor: the tool's name plus the state it needs to resume."""
+    raw = orjson.dumps({"t": tool, **state})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(tool: str, cursor: str) -> dict[str, Any]:
+    """The state inside a cursor this tool issued; anything else is refused with a reason."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        state = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        state = None
+    if not isinstance(state, dict) or state.get("t") != tool:
+        raise InvalidArgumentError(
+            f"cursor {cursor[:40]!r} was not issued by {tool}; pass the next_cursor of a previous "
+            f"{tool} answer unchanged, or omit cursor to start from the beginning"
+        )
+    state.pop("t")
+    return state

@@ -1,0 +1,162 @@
+"""patterns: the failure analytics as a pageable list of measured hypotheses.
+
+`overview` shows the top patterns; this tool shows all of them, filtered by kind
+or subject, each with its frequency and example trace / span ids to open next.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from engine.tools import render
+from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.common import (
+    dataset_field,
+    decode_cursor,
+    description,
+    encode_cursor,
+    in_thread,
+    open_dataset,
+)
+from engine.tools.context import ToolContext
+from engine.tools.registry import ToolResult, ToolSpec, register
+from engine.traces.analytics import Evidence, Pattern, PatternKind, analyze
+
+__all__ = ["PatternsArgs", "PatternsResult", "PatternView", "SPEC", "pattern_view", "render_pattern"]
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+DETAIL_CHARS = 400
+
+
+class PatternsArgs(BaseModel):
+    kinds: list[PatternKind] | None = Field(
+        default=None, description="only these pattern kinds (default: all kinds)"
+    )
+    subject: str | None = Field(
+        default=None,
+        description="only patterns about this tool or span name (case-insensitive substring)",
+    )
+    limit: int = Field(default=DEFAULT_LIMIT, description=f"patterns per page (1-{MAX_LIMIT})")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    dataset: str | None = dataset_field()
+
+
+class PatternView(BaseModel):
+    """A pattern as shown: its frequency spelled out, examples with quotes."""
+
+    kind: PatternKind
+    title: str
+    detail: str = ""
+    subject: str | None = None
+    traces_affected: int
+    total_traces: int
+    spans_affected: int
+    examples: list[Evidence] = Field(default_factory=list)
+
+
+class PatternsResult(ToolResult):
+    total_traces: int
+    total_spans: int
+    total_patterns: int = Field(description="patterns matching the filter, across all pages")
+    patterns: list[PatternView] = Field(default_factory=list)
+    next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
+    notes: list[str] = Field(default_factory=list)
+
+    def render(self) -> str:
+        shown = len(self.patterns)
+        head = f"{render.num(self.total_traces)} traces, {render.num(self.total_spans)} spans; "
+        head += f"{self.total_patterns} failure patterns"
+        if self.total_patterns and shown < self.total_patterns:
+            head += f" ({shown} shown)"
+        lines = [head]
+        for n, p in enumerate(self.patterns, start=1):
+            lines.append(render_pattern(p, n))
+        if self.total_patterns == 0:
+            lines.append("no pattern matched: nothing measured points at a failure here")
+        if self.next_cursor:
+            lines.append(f"more: {render.call('patterns', cursor=self.next_cursor)}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def render_pattern(p: PatternView, n: int | None = None) -> str:
+    """A pattern in two to five lines: what, how often, where to look."""
+    lead = f"{n}. " if n is not None else "- "
+    lines = [
+        f"{lead}[{p.kind}] {p.title} — {p.traces_affected}/{p.total_traces} traces "
+        f"({render.pct(p.traces_affected, p.total_traces)}), {render.num(p.spans_affected)} spans"
+    ]
+    if p.detail:
+        lines.append(f"   {render.quote(p.detail)}")
+    for e in p.examples:
+        q = f' "{render.quote(e.quote)}"' if e.quote else ""
+        lines.append(f"   e.g. trace {e.trace_id} span {e.span_id}{q}")
+    return "\n".join(lines)
+
+
+def pattern_view(p: Pattern, chars: int, *, examples: int = 3) -> PatternView:
+    """`p` with its detail and quotes cut to `chars` and at most `examples` examples."""
+    more = render.call("patterns", subject=p.subject) if p.subject else "patterns(...)"
+    return PatternView(
+        kind=p.kind,
+        title=p.title if len(p.title) <= max(chars, 120) else cut(p.title, max(chars, 120), more),
+        detail=cut(p.detail, chars, more) if p.detail else "",
+        subject=p.subject,
+        traces_affected=p.traces_affected,
+        total_traces=p.total_traces,
+        spans_affected=p.spans_affected,
+        examples=[
+            e if not e.quote or len(e.quote) <= chars else e.model_copy(update={"quote": e.quote[:chars]})
+            for e in p.examples[:examples]
+        ],
+    )
+
+
+async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> PatternsResult:
+    notes: list[str] = []
+    limit = clamp(args.limit, 1, MAX_LIMIT, "limit", notes)
+    start = 0
+    kinds, subject = args.kinds, args.subject
+    if args.cursor:
+        state = decode_cursor("patterns", args.cursor)
+        start, kinds, subject = int(state["o"]), state.get("k"), state.get("s")
+    ds = await open_dataset(ctx, args.dataset)
+    analytics = await in_thread(analyze, ds)
+    chosen = [
+        p
+        for p in analytics.patterns
+        if (not kinds or p.kind in kinds)
+        and (not subject or subject.lower() in (p.subject or p.title).lower())
+    ]
+    notes += analytics.notes
+    page = chosen[start : start + limit]
+
+    def build(n: int, chars: int) -> PatternsResult:
+        shown = page[:n]
+        end = start + len(shown)
+        cursor = None
+        if end < len(chosen):
+            cursor = encode_cursor("patterns", {"o": end, "k": kinds, "s": subject})
+        return PatternsResult(
+            total_traces=analytics.total_traces,
+            total_spans=analytics.total_spans,
+            total_patterns=len(chosen),
+            patterns=[pattern_view(p, chars) for p in shown],
+            next_cursor=cursor,
+            notes=notes,
+        )
+
+    return fit(build, items=len(page), chars=DETAIL_CHARS, limit=answer_limit(budget), min_items=0)
+
+
+SPEC = register(
+    ToolSpec(
+        name="patterns",
+        title="Failure patterns (measured, no model)",
+        description=description("patterns"),
+        args=PatternsArgs,
+        result=PatternsResult,
+        handler=patterns,
+    )
+)

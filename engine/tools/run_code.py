@@ -1,0 +1,109 @@
+"""run_code: Python over the dataset's span and trace tables, in the sandbox.
+
+For the questions the other tools cannot phrase: joins, group-bys, custom
+heuristics. The sandbox (`sandbox.run_code`) does the isolation; this module only
+passes the code and fits the answer into the budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from engine.errors import SandboxError
+from engine.tools import render
+from engine.tools.budget import answer_limit, cut, fit
+from engine.tools.common import dataset_field, description, open_dataset
+from engine.tools.context import ToolContext
+from engine.tools.registry import ToolResult, ToolSpec, register
+
+__all__ = ["RunCodeArgs", "RunCodeResult", "SPEC"]
+
+MAX_CODE_CHARS = 50_000
+OUTPUT_CHARS = 12_000
+_MORE = "print less: aggregate in the code (value_counts, head(20), describe()) and run again"
+
+
+class RunCodeArgs(BaseModel):
+    code: str = Field(
+        max_length=MAX_CODE_CHARS,
+        description="Python 3 source. The last expression's value is returned (like a notebook cell); "
+        "print() output is returned too.",
+    )
+    dataset: str | None = dataset_field()
+
+
+class RunCodeResult(ToolResult):
+    ok: bool
+    value: str | None = Field(default=None, description="repr of the last expression, if any")
+    stdout: str = ""
+    stderr: str = ""
+    error: str | None = Field(default=None, description="traceback when the code failed")
+    truncated: bool = Field(default=False, description="output was cut, by the sandbox or to fit the budget")
+    duration_s: float = 0.0
+    protections: dict[str, str] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    def render(self) -> str:
+        head = f"{'ok' if self.ok else 'FAILED'} in {self.duration_s:.2f}s"
+        if self.truncated:
+            head += " (output truncated)"
+        lines = [head]
+        if self.value is not None:
+            lines.append(f"value:\n{self.value}")
+        if self.stdout:
+            lines.append(f"stdout:\n{self.stdout}")
+        if self.stderr:
+            lines.append(f"stderr:\n{self.stderr}")
+        if self.error:
+            lines.append(f"error:\n{self.error}")
+        if self.protections:
+            lines.append("sandbox: " + ", ".join(f"{k}={v}" for k, v in self.protections.items()))
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeResult:
+    if ctx.run_code is None:
+        raise SandboxError(
+            "run_code is not available here: this server was started without a sandbox. "
+            "Use query, search, view_trace and patterns instead."
+        )
+    ds = await open_dataset(ctx, args.dataset)
+    out: Any = await ctx.run_code(args.code, dataset=ds)
+
+    def build(_: int, chars: int) -> RunCodeResult:
+        fields = {}
+        truncated = bool(getattr(out, "truncated", False))
+        for name in ("value", "stdout", "stderr", "error"):
+            text = getattr(out, name, None)
+            if text is not None and len(text) > chars:
+                truncated = True
+                text = cut(text, chars, _MORE)
+            fields[name] = text
+        return RunCodeResult(
+            ok=bool(out.ok),
+            value=fields["value"],
+            stdout=fields["stdout"] or "",
+            stderr=fields["stderr"] or "",
+            error=fields["error"],
+            truncated=truncated,
+            duration_s=float(getattr(out, "duration_s", 0.0) or 0.0),
+            protections=dict(getattr(out, "protections", {}) or {}),
+        )
+
+    return fit(build, items=1, chars=OUTPUT_CHARS, limit=answer_limit(budget), min_items=1, prefer="chars")
+
+
+SPEC = register(
+    ToolSpec(
+        name="run_code",
+        title="Run Python over the trace tables",
+        description=description("run_code"),
+        args=RunCodeArgs,
+        result=RunCodeResult,
+        handler=run_code,
+        read_only=True,
+    )
+)

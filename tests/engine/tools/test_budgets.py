@@ -1,0 +1,70 @@
+"""No answer over the budget, ever: every tool, on every fixture, at the default
+budget and at small ones, asked for as much as its arguments allow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.tools.registry import DEFAULT_BUDGET_TOKENS, REGISTRY
+from engine.traces import store
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+DATASETS = {
+    "halo-tiny": FIXTURES / "halo" / "tiny_traces.jsonl",
+    "halo-realistic": FIXTURES / "halo" / "realistic_traces.jsonl",
+    "halo-medium": FIXTURES / "halo" / "medium_traces.jsonl",
+    "trail-largest": max((FIXTURES / "trail").glob("*.json"), key=lambda p: p.stat().st_size),
+    "trail": FIXTURES / "trail",
+    "any-agent": FIXTURES / "any_agent",
+    "analytics": FIXTURES / "analytics" / "patterns.jsonl",
+}
+BUDGETS = [DEFAULT_BUDGET_TOKENS, 2_000, 600]
+
+
+def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Calls that ask for the most each tool can give on this dataset."""
+    big = store.query_traces(ds, store.TraceFilter(), sort="spans", descending=True, limit=20)
+    trace_id = big.items[0].trace_id
+    views = store.view_trace(ds, trace_id)
+    largest = max(views, key=lambda v: v.raw_size)
+    attributes = store.get_spans(ds, trace_id, [largest.span_id])[0].attributes
+    longest_key = max(attributes, key=lambda k: len(str(attributes[k])), default=None)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("overview", {"top": 50}),
+        ("patterns", {"limit": 100}),
+        ("query", {"limit": 100}),
+        ("query", {"count_only": True, "has_errors": True}),
+        ("search", {"pattern": "e", "limit": 100, "context_chars": 1000}),
+        ("search", {"pattern": "e", "trace_id": trace_id, "limit": 100, "context_chars": 1000}),
+        ("view_trace", {"trace_id": trace_id, "max_chars": 4000}),
+        ("view_spans", {"trace_id": trace_id, "span_ids": [v.span_id for v in views[:20]], "max_chars": 50_000}),
+        ("synthesize", {"trace_ids": [t.trace_id for t in big.items], "digest_tokens": 100_000}),
+    ]
+    if longest_key is not None:
+        calls.append(
+            ("view_spans", {"trace_id": trace_id, "span_ids": [largest.span_id], "attribute": longest_key, "max_chars": 50_000})
+        )
+    return calls
+
+
+def test_every_registered_trace_tool_is_covered() -> None:
+    covered = {"overview", "patterns", "query", "search", "view_trace", "view_spans", "synthesize", "run_code"}
+    ours = {name for name, spec in REGISTRY.items() if spec.handler.__module__.startswith("engine.tools")}
+    assert ours == covered
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("name", list(DATASETS))
+async def test_no_answer_exceeds_the_budget(name: str, budget: int, context_for, tool) -> None:
+    ctx = context_for(DATASETS[name])
+    ds = ctx.open_dataset(None)
+    for name_of, arguments in _greedy_calls(ds):
+        answer = await tool(name_of, ctx, budget_tokens=budget, **arguments)
+        size = len(answer.text) + len(orjson.dumps(answer.structured()))
+        assert size <= budget * 4, f"{name_of}({arguments}) answered {size} chars on {name}, budget {budget * 4}"
+        assert answer.text.strip()
