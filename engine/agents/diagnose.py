@@ -5,16 +5,16 @@ events ending with the report; `diagnose`, `diagnose_sync` and `iterate_sync`
 wrap it. With no model configured the report comes from the deterministic
 analytics, labelled so, and the run never fails for lack of a model.
 
-Structure: the engine runs in a task of a task group owned by the stream, and
-sends events through a memory stream that the stream yields from. That task
-never raises into the group (failures become an `error` event and are re-raised
-after the group closes), so the group never cancels the caller mid-iteration.
-Stop a run by cancelling the scope around the iteration; a consumer that may
-break out early should wrap the stream in `contextlib.aclosing`.
+Structure: the engine runs in its own asyncio task and sends events through a
+memory stream that the stream yields from; no cancel scope is held across a
+`yield`, so a consumer may break out at any point, and closing or cancelling
+the stream cancels every agent. Failures inside become an `error` event and
+are re-raised to the consumer once the events have been read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -193,17 +193,22 @@ async def diagnose_stream(
                 await _execute(question, context, config, dataset, send)
             except anyio.get_cancelled_exc_class():
                 raise
-            except Exception as exc:  # re-raised to the caller below, outside the group
+            except Exception as exc:  # re-raised to the caller below
                 failure.append(exc)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(engine)
-        try:
-            async with receive:
-                async for event in receive:
-                    yield event
-        finally:
-            tg.cancel_scope.cancel()  # the caller stopped reading: stop every agent
+    # The engine runs as its own task, not in a task group held across `yield`: a
+    # consumer that breaks out early (and leaves the generator to the garbage
+    # collector) must not have a cancel scope exited from another task.
+    task = asyncio.get_running_loop().create_task(engine(), name="diagnose")
+    try:
+        async with receive:
+            async for event in receive:
+                yield event
+    finally:
+        if not task.done():
+            task.cancel()  # the caller stopped reading or was cancelled: stop every agent
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait([task])
     if failure:
         raise failure[0]
 

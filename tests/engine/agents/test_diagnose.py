@@ -293,3 +293,21 @@ async def test_with_max_depth_zero_the_root_works_alone(
     first, second = llm.requests_matching(ROOT)
     assert "call_subagent" not in first.tool_names
     assert "no tool named 'call_subagent'" in second.tool_results[0]
+
+
+async def test_breaking_out_of_the_stream_early_stops_the_run_without_disturbing_the_caller(
+    llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], context: ToolContext
+) -> None:
+    llm.respond(lambda request: reply.call("query", {}, delay_s=30))  # the model hangs
+    config = make_config()
+    async for event in diagnose_stream("q", context, config):  # no aclosing: left to the collector
+        if event.type == "run_started":
+            break
+    del event
+    await anyio.sleep(0.5)  # the caller's own awaits are not cancelled
+
+    store = RunStore(config.runs_dir)
+    with anyio.fail_after(3):
+        while store.list()[0].state == "running":
+            await anyio.sleep(0.05)
+    assert store.list()[0].state == "cancelled"
