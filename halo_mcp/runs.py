@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 
 # Runs going at once; more would share one model endpoint's rate limit anyway.
 MAX_ACTIVE_RUNS = 4
-# How long `start` waits for the engine to name its run before giving up.
-START_TIMEOUT_S = 10.0
+# How long `start` waits for the engine to name its run (it first opens, and if need be
+# indexes, the dataset); the run goes on in the background if this runs out.
+START_TIMEOUT_S = 30.0
 # Longest long-poll: under Cursor's 60 s tool-call limit with room to answer.
 MAX_WAIT_S = 45.0
 # Characters of the latest agent message kept as "what it is doing now".
@@ -150,7 +151,11 @@ class RunManager:
         with anyio.move_on_after(START_TIMEOUT_S):
             await named.wait()
         if "run" not in holder:
-            raise InvalidArgumentError(holder.get("error") or "the diagnose engine did not start in time")
+            raise InvalidArgumentError(
+                holder.get("error")
+                or f"the run has not started after {START_TIMEOUT_S:.0f}s (the dataset is probably still being "
+                "indexed); it starts by itself when the index is ready: find it with diagnose_runs"
+            )
         return holder["run"]
 
     async def _drive(

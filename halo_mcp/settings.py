@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.agents import DiagnoseConfig
 from engine.errors import InvalidArgumentError
-from engine.llm import LLMConfig
+
+if TYPE_CHECKING:  # imported when used: `halo-mcp config` should not pay for openai
+    from engine.agents import DiagnoseConfig
+    from engine.llm import LLMConfig
 
 __all__ = [
     "add_dataset_arguments",
@@ -87,6 +89,8 @@ def _headers(values: list[str]) -> dict[str, str]:
 
 def llm_config(args: argparse.Namespace) -> LLMConfig:
     """The environment's model configuration with the command line's flags on top."""
+    from engine.llm import LLMConfig
+
     config = LLMConfig.from_env()
     changes: dict[str, Any] = {}
     for flag, field in (
@@ -108,6 +112,8 @@ def llm_config(args: argparse.Namespace) -> LLMConfig:
 
 def diagnose_config_factory(args: argparse.Namespace, llm: LLMConfig) -> Callable[..., DiagnoseConfig]:
     """A factory for per-run configs: the flags' values, then per-run overrides on top."""
+    from engine.agents import DiagnoseConfig
+
     base: dict[str, Any] = {"llm": llm}
     for flag, field in _DIAGNOSE_FLAGS.items():
         value = getattr(args, flag, None)

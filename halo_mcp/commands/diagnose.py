@@ -10,17 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
-from engine.agents import Report, diagnose_stream
 from engine.errors import HaloError
 
-from halo_mcp.datasets import DatasetCatalog
-from halo_mcp.server import sandbox_run_code
 from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
-from halo_mcp.tools import ServerState, tool_context
+
+if TYPE_CHECKING:  # the engine (openai, pandas) is imported by `run`, not by `--help`
+    from engine.agents import Report
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "describe_event"]
 
@@ -72,6 +71,12 @@ def describe_event(event: Any) -> str | None:
 
 
 async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | None:
+    from engine.agents import diagnose_stream
+
+    from halo_mcp.datasets import DatasetCatalog
+    from halo_mcp.server import sandbox_run_code
+    from halo_mcp.tools import ServerState, tool_context
+
     catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
     llm = llm_config(args)
     state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=sandbox_run_code(None))

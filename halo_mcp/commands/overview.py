@@ -8,13 +8,9 @@ import sys
 import anyio
 import orjson
 
-import engine.tools  # noqa: F401  (fills REGISTRY)
 from engine.errors import HaloError
-from engine.tools.registry import call_tool
 
-from halo_mcp.datasets import DatasetCatalog
 from halo_mcp.settings import add_dataset_arguments
-from halo_mcp.tools import ServerState, tool_context
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -29,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import engine.tools  # noqa: F401  (fills REGISTRY)
+    from engine.tools.registry import call_tool
+
+    from halo_mcp.datasets import DatasetCatalog
+    from halo_mcp.tools import ServerState, tool_context
+
     catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
     context = tool_context(ServerState(catalog=catalog))
     try:

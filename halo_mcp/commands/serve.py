@@ -14,10 +14,11 @@ import os
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from halo_mcp.server import HaloServer, ServerConfig, build_server
 from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "BearerTokenMiddleware", "LOCAL_HOSTS", "http_app"]
@@ -28,6 +29,9 @@ HELP = "run the MCP server (stdio by default; --http for streamable HTTP)"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_PORT = 8765
 TOKEN_ENV = "HALO_MCP_TOKEN"
+
+if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
+    from halo_mcp.server import HaloServer, ServerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
+    from halo_mcp.server import ServerConfig
+
     llm = llm_config(args)
     return ServerConfig(
         datasets=list(args.datasets),
@@ -109,14 +115,30 @@ async def _serve_http(server: HaloServer, host: str, port: int, token: str | Non
     await uvicorn.Server(config).serve()
 
 
+async def _warm(server: HaloServer) -> None:
+    """Index the default dataset before the first call needs it."""
+    if not server.state.catalog.default:
+        return
+    try:
+        await anyio.to_thread.run_sync(server.state.catalog.open, None, abandon_on_cancel=True)
+    except Exception as exc:  # the first tool call reports it properly
+        logger.warning("could not open the default dataset: %s", exc)
+
+
 async def _serve(server: HaloServer, args: argparse.Namespace, token: str | None) -> None:
     # Runs belong to the process, not to a connection: enter the manager here.
-    async with server.runs:
-        if args.http:
-            print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
-            await _serve_http(server, args.host, args.port, token)
-        else:
-            await server.mcp.run_stdio_async()
+    async with server.runs, anyio.create_task_group() as tg:
+        tg.start_soon(_warm, server)
+        await _transport(server, args, token)
+        tg.cancel_scope.cancel()
+
+
+async def _transport(server: HaloServer, args: argparse.Namespace, token: str | None) -> None:
+    if args.http:
+        print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
+        await _serve_http(server, args.host, args.port, token)
+    else:
+        await server.mcp.run_stdio_async()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         if not Path(root).expanduser().is_dir():
             print(f"halo-mcp: --root {root!r} is not a directory", file=sys.stderr)
             return 2
+    from halo_mcp.server import build_server
+
     server = build_server(server_config(args))
     try:
         anyio.run(_serve, server, args, token)

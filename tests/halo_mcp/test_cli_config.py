@@ -23,7 +23,7 @@ def _config(tmp_path: Path, server_env, *args: str, **env: str) -> subprocess.Co
 
 
 def _json_block(stdout: str) -> dict:
-    return json.loads(stdout[stdout.index("{") :])
+    return json.loads(stdout[stdout.index("\n{") + 1 :] if not stdout.startswith("{") else stdout)
 
 
 def test_claude_code_config_prints_the_command_and_the_json(tmp_path: Path, traces_dir: Path, server_env) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -52,9 +53,12 @@ def http_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) ->
         proc.stderr.close()
 
 
-def _client(url: str, token: str | None = TOKEN) -> Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return Client(streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60)))
+@asynccontextmanager
+async def _client(url: str, token: str = TOKEN) -> AsyncIterator[Client]:
+    # The SDK leaves a client it was given open: close it here.
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            yield client
 
 
 async def test_http_serves_tools_to_a_client_with_the_token(http_server: str) -> None:

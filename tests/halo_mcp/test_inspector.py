@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(shutil.which("npm") is None or shutil.which("npx
 def _inspect(tmp_path: Path, server_env, dataset: Path, *method: str) -> dict:
     env_flags: list[str] = []
     for key, value in server_env(tmp_path).items():
-        env_flags += ["-e", f"{key}={value}"]
+        if value:  # the inspector refuses KEY= with nothing after it
+            env_flags += ["-e", f"{key}={value}"]
     script = Path(sys.executable).parent / "halo-mcp"
     proc = subprocess.run(
         ["npx", "-y", INSPECTOR, "--cli", *env_flags, str(script), "serve", "--stdio", str(dataset), *method],
