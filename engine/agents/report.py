@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, computed_field, field_validator
 
 __all__ = [
     "CATEGORIES",
@@ -121,6 +121,7 @@ class RunFacts(BaseModel):
     compactions: int = 0
     duration_s: float = 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens

@@ -311,3 +311,16 @@ async def test_breaking_out_of_the_stream_early_stops_the_run_without_disturbing
         while store.list()[0].state == "running":
             await anyio.sleep(0.05)
     assert store.list()[0].state == "cancelled"
+
+
+async def test_an_endpoint_that_keeps_failing_ends_the_run_with_a_partial_report_naming_the_failure(
+    llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
+) -> None:
+    llm.script(*[reply.error(503, "upstream overloaded")] * 3)
+    events = await collect(make_config(llm_kw={"max_retries": 2}))
+
+    assert len(of_type(events, "retry")) == 2
+    report = events[-1].report
+    assert report.partial and "HTTP 503: upstream overloaded" in (report.partial_reason or "")
+    assert report.findings and report.findings[0].source == "analytics"  # the analytics still stand
+    assert report.facts.model_calls == 0
