@@ -58,7 +58,8 @@ async def _tool_answer(run: Run, name: str, args: dict[str, Any]) -> tuple[str |
 def _analytics_text(analytics: Analytics) -> str:
     lines = [f"{analytics.total_traces} traces, {analytics.total_spans} spans; {len(analytics.patterns)} patterns"]
     for n, p in enumerate(analytics.patterns[:20], 1):
-        lines.append(f"{n}. [{p.kind}] {p.title}: {p.traces_affected}/{p.total_traces} traces, {p.spans_affected} spans")
+        frequency = f"{p.traces_affected}/{p.total_traces} traces, {p.spans_affected} spans"
+        lines.append(f"{n}. [{p.kind}] {p.title}: {frequency}")
         if p.detail:
             lines.append(f"   {p.detail[:300]}")
         for e in p.examples[:2]:
@@ -99,7 +100,8 @@ def partial_report(run: Run, reason: str, analytics: Analytics | None, last_note
     """What a run that ended early still knows: recorded findings, then the analytics'."""
     recorded = list(run.findings)
     known = {f.title.strip().lower() for f in recorded}
-    measured = [f for f in (deterministic_findings(analytics) if analytics else []) if f.title.strip().lower() not in known]
+    measured = deterministic_findings(analytics) if analytics is not None else []
+    measured = [f for f in measured if f.title.strip().lower() not in known]
     summary = [
         f"This run ended before the lead agent wrote its report: {reason}.",
         f"It had recorded {len(recorded)} finding(s); {len(measured)} more come from the deterministic "

@@ -128,8 +128,10 @@ async def _execute(
         run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config), ds=ds,
         dataset_label=label, send=send, store=store, status=status, on_progress=context.progress,
     )  # fmt: skip
-    run.emit(RunStarted, question=question, dataset=label, mode=mode,
-             model=config.llm.model if mode == "model" else None, run_dir=str(run_dir) if run_dir else None)  # fmt: skip
+    run.emit(
+        RunStarted, question=question, dataset=label, mode=mode,
+        model=config.llm.model if mode == "model" else None, run_dir=str(run_dir) if run_dir else None,
+    )  # fmt: skip
 
     def finish(state: str, **update: Any) -> None:
         if store is not None and run.status is not None:
@@ -155,14 +157,16 @@ async def _execute(
             )
         else:
             report = await _engine_report(run, analytics)
-            report = report.model_copy(update={"facts": run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})})
+            facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
+            report = report.model_copy(update={"facts": facts})
         if store is not None:
             store.save_report(report)
         run.emit(ReportEvent, report=report)
         finish("done", partial=report.partial)
     except anyio.get_cancelled_exc_class():
         if store is not None:
-            store.append_event(run_id, ErrorEvent(run_id=run_id, t=round(run.elapsed(), 3), message="run cancelled", fatal=True))
+            cancelled = ErrorEvent(run_id=run_id, t=round(run.elapsed(), 3), message="run cancelled", fatal=True)
+            store.append_event(run_id, cancelled)  # the log only: nobody reads the stream any more
         finish("cancelled", error="cancelled")
         raise
     except Exception as exc:

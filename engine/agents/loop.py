@@ -89,7 +89,8 @@ def _planned(message: Any, turn: int) -> list[PlannedCall]:
         if function is None:  # a custom (non-function) tool call: nothing we offered
             continue
         args, error = parse_arguments(function.arguments)
-        calls.append(PlannedCall(call.id or f"call_{turn}_{i}", function.name or "", args, error, function.arguments or ""))
+        call_id = call.id or f"call_{turn}_{i}"  # some servers send no ids
+        calls.append(PlannedCall(call_id, function.name or "", args, error, function.arguments or ""))
     return calls
 
 

@@ -158,7 +158,13 @@ def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]
 
 
 async def execute(
-    run: Run, agent: AgentState, box: Toolbox, call_id: str, name: str, arguments: dict[str, Any] | None, error: str | None
+    run: Run,
+    agent: AgentState,
+    box: Toolbox,
+    call_id: str,
+    name: str,
+    arguments: dict[str, Any] | None,
+    error: str | None,
 ) -> CallOutcome:
     """Run one tool call; every problem comes back as text for the model."""
     shown: dict[str, Any] | str = arguments if arguments is not None else (error or "")
@@ -183,7 +189,10 @@ async def execute(
         return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
     except Exception as exc:  # a tool bug must not end the run; it is logged and shown
         log.exception("tool %s failed", name)
-        text = f"error: the {name} tool failed internally ({type(exc).__name__}: {exc}). Try other arguments or another tool."
+        text = (
+            f"error: the {name} tool failed internally ({type(exc).__name__}: {exc}). "
+            "Try other arguments or another tool."
+        )
         return CallOutcome(call_id, name, arguments, text, ok=False)
     return CallOutcome(call_id, name, arguments, answer.text, ref=run.store_result(answer.text))
 
@@ -228,7 +237,8 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
     if name == "recall":
         text = run.results.get(args.ref.strip())
         if text is None:
-            return CallOutcome(call_id, name, shown, f"error: no tool result {args.ref!r}; refs look like r12.", ok=False)
+            text = f"error: no tool result {args.ref!r}; references look like r12."
+            return CallOutcome(call_id, name, shown, text, ok=False)
         limit = run.config.tool_result_tokens * CHARS_PER_TOKEN
         cut = f"\n…(cut at {limit:,} chars of {len(text):,})" if len(text) > limit else ""
         return CallOutcome(call_id, name, shown, text[:limit] + cut)
