@@ -45,11 +45,15 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
     from engine.traces.index import Builder, ensure_segment
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with Builder(workers) as builder:
         seg = ensure_segment(path, cache, builder=builder)
     seconds = time.perf_counter() - started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - cpu_started + children.ru_utime + children.ru_stime
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "spans": seg.spans,
         "traces": seg.traces,
         "bytes": path.stat().st_size,
@@ -171,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = build["main_rss_mb"] + build["workers"] * build["worker_rss_mb"]
     print(f"build: {mb:,.0f} MB, {build['spans']:,} spans, {build['traces']:,} traces in {build['seconds']:.1f} s "
           f"= {mb_s:.1f} MB/s, {build['spans'] / build['seconds']:,.0f} spans/s ({build['workers']} workers)")
+    cpus = min(build["workers"], os.cpu_count() or 1)
+    print(f"build CPU: {build['cpu_seconds']:.1f} s = {mb / build['cpu_seconds']:.1f} MB per CPU-second "
+          f"(on {cpus} idle CPUs at most {cpus * mb / build['cpu_seconds']:.0f} MB/s)")
     print(f"build memory: main {build['main_rss_mb']:.0f} MB peak, each worker <= {build['worker_rss_mb']:.0f} MB "
           f"-> at most {peak:.0f} MB together")
 

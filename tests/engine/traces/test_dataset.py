@@ -147,3 +147,19 @@ def test_span_frame_has_the_canonical_columns(tmp_path: Path, fixtures: Path) ->
     trace_df = ds.trace_frame()
     assert list(trace_df.trace_id) == ["t-aaaa", "t-bbbb", "t-cccc"]
     assert trace_df.set_index("trace_id").loc["t-bbbb", "error_count"] == 2
+
+
+@pytest.mark.parametrize("folder", ["any_agent", "trail", "otlp", "otel_sdk", "openai_agents"])
+def test_every_fixture_shape_is_indexed_with_readable_raw_spans_and_trees(fixtures: Path, folder: str) -> None:
+    from engine.traces import store
+
+    ds = Dataset.open([fixtures / folder])
+    assert ds.n_spans > 0 and ds.quality.malformed_lines == 0
+    assert all(isinstance(ds.raw(r), dict) for r in range(ds.n_spans))
+    for t in range(ds.n_traces):
+        trace_id = ds.traces.trace_id[t]
+        view = store.view_trace(ds, trace_id)  # every file's part of the trace, each as a tree
+        assert sorted(v.row for v in view) == sorted(ds.trace_rows(trace_id).tolist())
+    assert ds.traces.span_count.sum() == ds.n_spans
+    if folder in ("trail", "otlp"):
+        assert ds.spans.depth.max() >= 1  # parents linked, not all roots

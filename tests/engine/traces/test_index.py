@@ -213,3 +213,25 @@ def test_an_unusable_cache_directory_is_explained(tmp_path: Path, monkeypatch: p
     path.write_bytes(jsonl(span("t1", "a")))
     with pytest.raises(DatasetError, match="HALO_MCP_CACHE_DIR"):
         Dataset.open([path])
+
+
+def test_a_grown_otlp_file_keeps_every_raw_span_readable_across_merged_chunks(tmp_path: Path, fixtures: Path) -> None:
+    first, second = (fixtures / "otlp" / "collector.jsonl").read_bytes().splitlines(keepends=True)
+    path = tmp_path / "otlp.jsonl"
+    path.write_bytes(first)
+    assert _segment(path).chunks[0].raw_path is not None  # OTLP spans are re-serialised: copies in the cache
+    with open(path, "ab") as f:
+        f.write(second)  # new trace: a second chunk
+    assert len(_segment(path).chunks) == 2
+    with open(path, "ab") as f:
+        f.write(first)  # the first trace again: merged with the chunk that holds it
+    grown = _segment(path)
+    assert grown.built == "appended" and grown.spans == 15
+    ds = Dataset.open([path])
+    for row in range(ds.n_spans):
+        raw = ds.raw(row)
+        assert raw["spanId"] == ds.spans.span_id[row] or raw["spanId"].lower() == ds.spans.span_id[row]
+        assert "resource" in raw
+    assert ds.quality.duplicate_span_ids == 10
+    repeated = orjson.loads(first)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"].lower()
+    assert sorted(ds.spans.line[ds.trace_rows(repeated)].tolist()) == [1] * 5 + [3] * 5
