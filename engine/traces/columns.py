@@ -44,6 +44,8 @@ NONE = -1  # code / length meaning "no value"
 _ALIGN = 64
 # Rows decoded per block when gathering string bytes, to bound temporary memory.
 _GATHER_BLOCK = 1 << 16
+# From this many rows on, `take` decodes a shared blob region at once.
+_BULK_MIN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,27 @@ class StringColumn:
         return self.blob[start : start + length].tobytes().decode("utf-8", "surrogatepass")
 
     def take(self, rows: Iterable[int] | np.ndarray) -> list[str | None]:
-        return [self[int(r)] for r in rows]
+        """The strings of many rows; decodes the blob region they share in one go when it is dense."""
+        idx = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
+        if len(idx) < _BULK_MIN:
+            return [self[int(r)] for r in idx]
+        starts = self.starts[idx]
+        lengths = self.lengths[idx].astype(np.int64)
+        sizes = np.maximum(lengths, 0)
+        lo = int(starts.min())
+        hi = int((starts + sizes).max())
+        rel, lens = (starts - lo).tolist(), lengths.tolist()
+        if hi - lo <= 8 * int(sizes.sum()) + (1 << 16):
+            region = self.blob[lo:hi].tobytes()
+            if region.isascii():
+                text = region.decode("ascii")
+                return [None if n < 0 else text[a : a + n] for a, n in zip(rel, lens)]
+            return [None if n < 0 else region[a : a + n].decode("utf-8", "surrogatepass") for a, n in zip(rel, lens)]
+        view = memoryview(self.blob)
+        return [
+            None if n < 0 else bytes(view[lo + a : lo + a + n]).decode("utf-8", "surrogatepass")
+            for a, n in zip(rel, lens)
+        ]
 
     def __iter__(self) -> Iterator[str | None]:
         return iter(self.take(range(len(self))))
@@ -298,7 +320,13 @@ class ListColumn:
         return [cats[c] for c in self.codes_at(row).tolist()]
 
     def take(self, rows: Iterable[int] | np.ndarray) -> list[list[str]]:
-        return [self[int(r)] for r in rows]
+        idx = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
+        lengths = self.lengths[idx]
+        if not lengths.any():
+            return [[] for _ in range(len(idx))]
+        cats = self.categories
+        names = [cats[c] for c in self.items.tolist()]
+        return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist())]
 
     def select(self, rows: np.ndarray) -> ListColumn:
         return ListColumn(self.starts[rows], self.lengths[rows], self.items, self.values)

@@ -107,3 +107,14 @@ def test_combined_keys_depend_on_scope_and_keep_none() -> None:
     b = combine_keys(np.array([2, 2], dtype=np.uint64), keys)
     assert a[0] != b[0]
     assert a[1] == 0 and b[1] == 0
+
+
+def test_bulk_take_matches_row_by_row_access_for_ascii_unicode_and_none() -> None:
+    values = [None if i % 7 == 0 else (f"id-{i}" if i % 3 else f"ü-{i}") for i in range(500)]
+    col = StringColumn.from_values(values)
+    rows = np.array([5, 499, 0, 3, 3, 250] * 20)
+    assert col.take(rows) == [values[r] for r in rows]
+    shuffled = col.select(np.arange(499, -1, -1))
+    assert shuffled.take(np.arange(500)) == values[::-1]
+    lists = ListColumn.from_lists([("a", "b") if i % 2 else () for i in range(100)])
+    assert lists.take(np.arange(100)) == [["a", "b"] if i % 2 else [] for i in range(100)]
