@@ -24,6 +24,7 @@ from engine.tools.common import (
     open_dataset,
 )
 from engine.tools.context import ToolContext
+from engine.tools.regex_guard import guarded
 from engine.tools.registry import ToolResult, ToolSpec, register
 
 __all__ = ["QueryArgs", "QueryResult", "TraceRow", "SPEC", "trace_row"]
@@ -196,14 +197,21 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     )
     ds = await open_dataset(ctx, args.dataset)
     shown_filter = _filter_text(spec)
+    pattern = spec.get("pattern")
     if args.count_only:
-        total = await in_thread(store.count_traces, ds, trace_filter)
+        if pattern:  # counted through a one-item page, so the regex runs under the guard
+            page = await in_thread(
+                guarded, ds, pattern, store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter, limit=1
+            )
+            total = page.total
+        else:
+            total = await in_thread(store.count_traces, ds, trace_filter)
         if args.limit != DEFAULT_LIMIT or args.sort != "start":
             notes.append("count_only: limit and sort do not apply")
         return QueryResult(total=total, filter=shown_filter, notes=notes)
     page = await in_thread(
-        store.query_traces, ds, trace_filter, sort=sort, descending=descending,
-        limit=skip + limit, cursor=store_cursor,
+        guarded, ds, pattern or "", store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter,
+        sort=sort, descending=descending, limit=skip + limit, cursor=store_cursor,
     )  # fmt: skip
     if page.truncated_by_time:
         notes.append("the pattern filter stopped at its time limit: total is a lower bound; narrow the filter")

@@ -23,6 +23,7 @@ from engine.tools.common import (
     open_dataset,
 )
 from engine.tools.context import ToolContext
+from engine.tools.regex_guard import guarded
 from engine.tools.registry import ToolResult, ToolSpec, register
 
 __all__ = ["SearchArgs", "SearchResult", "Match", "SpanCount", "SPEC"]
@@ -38,7 +39,8 @@ SPAN_COUNTS_SHOWN = 20
 
 
 class SearchArgs(BaseModel):
-    pattern: str = Field(
+    pattern: str | None = Field(
+        default=None,
         max_length=MAX_PATTERN_CHARS,
         description="Python regular expression searched in each span's raw JSON text "
         '(e.g. "rate.?limit", "Traceback", "\\"status\\": 4\\d\\d")',
@@ -121,6 +123,8 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
     }  # fmt: skip
     if args.cursor:
         state = decode_cursor("search", args.cursor)
+    elif not args.pattern:
+        raise InvalidArgumentError('search needs a pattern, e.g. search(pattern="rate limit"), or a cursor')
     if state["sp"] and not state["tr"]:
         raise InvalidArgumentError("span_id needs trace_id: search(trace_id=..., span_id=..., pattern=...)")
     skip = int(state["k"])
@@ -132,8 +136,9 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
     ds = await open_dataset(ctx, args.dataset)
     timeout = float(ctx.settings.get("search_timeout_s", DEFAULT_TIMEOUT_S))
     found = await in_thread(
-        store.search, ds, state["p"], trace_id=state["tr"], span_id=state["sp"], limit=min(skip + limit, store.MAX_LIMIT),
-        context_chars=state["cx"], ignore_case=state["i"], timeout_s=timeout,
+        guarded, ds, state["p"], timeout, "search", store.SearchResult, state["p"], trace_id=state["tr"],
+        span_id=state["sp"], limit=min(skip + limit, store.MAX_LIMIT), context_chars=state["cx"],
+        ignore_case=state["i"], timeout_s=timeout,
     )  # fmt: skip
     matches = [
         Match(
