@@ -137,3 +137,17 @@ async def test_diagnose_refuses_a_dataset_outside_the_roots(server: HaloServer, 
     async with Client(server.mcp) as client:
         result = await client.call_tool("diagnose", {"question": "Why?", "dataset": str(outside_dir)})
     assert result.is_error and "outside" in result.content[0].text
+
+
+async def test_cancelling_a_diagnose_call_that_waits_stops_its_run(model_server: HaloServer, llm: ScriptedLLM) -> None:
+    llm.script(reply.call("overview", {}, delay_s=30), reply.call("final_report", FINAL))
+    async with Client(model_server.mcp) as client:
+        with anyio.move_on_after(2):
+            await client.call_tool("diagnose", {"question": "Why?", "wait_seconds": 40})
+        with anyio.fail_after(10):
+            while True:
+                runs = (await client.call_tool("diagnose_runs", {})).structured_content["items"]
+                if runs and runs[0]["status"] != "running":
+                    break
+                await anyio.sleep(0.1)
+    assert runs[0]["status"] == "cancelled"
