@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
-from mcp.server.mcpserver.resources import ResourceSecurity
+from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
 
 from engine.errors import HaloError, UnknownIdError
 from engine.tools.registry import REGISTRY, call_tool
 
-from halo_mcp.runs import RunManager
+from halo_mcp.runs import RunManager, RunState
 from halo_mcp.tools import ServerState, tool_context
 
 __all__ = ["register_resources", "OVERVIEW_URI", "RUNS_URI"]
@@ -47,6 +47,24 @@ def _with_dataset(arguments: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> None:
+    def list_report(run: RunState) -> None:
+        # Reports of this server's runs appear in resources/list, not only as a template.
+        report = run.report
+        if report is None:
+            return
+        mcp.add_resource(
+            FunctionResource.from_function(
+                fn=report.to_markdown,
+                uri=f"halo://runs/{run.run_id}/report",
+                name=f"report-{run.run_id}",
+                title=f"Diagnosis: {run.question[:80]}",
+                description=f"{len(report.findings)} findings on {run.dataset}",
+                mime_type="text/markdown",
+            )
+        )
+
+    runs.on_report = list_report
+
     @mcp.resource(
         OVERVIEW_URI,
         name="dataset-overview",

@@ -99,6 +99,8 @@ class RunManager:
         self._runs: dict[str, RunState] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
+        # Called once per run that ends with a report (the server lists it as a resource).
+        self.on_report: Callable[[RunState], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -201,6 +203,8 @@ class RunManager:
                 run.finished_at = time.time()
                 run.touch()
                 run.done.set()
+                if run.report is not None and self.on_report is not None:
+                    self.on_report(run)
             named.set()
 
     # -- reading --------------------------------------------------------------

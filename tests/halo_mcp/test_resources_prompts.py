@@ -53,6 +53,8 @@ async def test_a_finished_report_is_served_as_markdown_and_json(server: HaloServ
             await client.call_tool("diagnose_status", {"run_id": run_id, "wait_seconds": 30})
         md = await client.read_resource(f"halo://runs/{run_id}/report")
         index = await client.read_resource("halo://runs")
+        listed = {str(r.uri) for r in (await client.list_resources(cache_mode="refresh")).resources}
+    assert f"halo://runs/{run_id}/report" in listed
     assert md.contents[0].mime_type == "text/markdown"
     assert md.contents[0].text.startswith("# Diagnosis: What fails?")
     assert run_id in index.contents[0].text
