@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import orjson
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from engine.errors import InvalidArgumentError
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
 
 __all__ = [
+    "ToolArgs",
     "DATASET_DESCRIPTION",
     "dataset_field",
     "description",
@@ -41,6 +42,12 @@ DATASET_DESCRIPTION = (
     "(the one the server was started with)."
 )
 FIND_TRACES_HINT = 'use query(...) to list trace ids, or search(pattern="...") to find them by content'
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: a misspelt argument is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def dataset_field() -> Any:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, cut, fit
-from engine.tools.common import dataset_field, description, in_thread, open_dataset
+from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.patterns import PatternView, pattern_view, render_pattern
 from engine.tools.registry import ToolResult, ToolSpec, register
@@ -29,7 +29,7 @@ DETAIL_CHARS = 240
 QUALITY_SAMPLES = 5
 
 
-class OverviewArgs(BaseModel):
+class OverviewArgs(ToolArgs):
     top: int = Field(default=DEFAULT_TOP, description=f"entries per list: models, tools, patterns, ... (1-{MAX_TOP})")
     dataset: str | None = dataset_field()
 

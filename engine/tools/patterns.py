@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, cut, fit
 from engine.tools.common import (
+    ToolArgs,
     dataset_field,
     decode_cursor,
     description,
@@ -29,7 +30,7 @@ MAX_LIMIT = 100
 DETAIL_CHARS = 400
 
 
-class PatternsArgs(BaseModel):
+class PatternsArgs(ToolArgs):
     kinds: list[PatternKind] | None = Field(
         default=None, description="only these pattern kinds (default: all kinds)"
     )

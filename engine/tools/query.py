@@ -16,6 +16,7 @@ from engine.errors import InvalidArgumentError
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, fit
 from engine.tools.common import (
+    ToolArgs,
     dataset_field,
     decode_cursor,
     description,
@@ -42,7 +43,7 @@ _FILTER_FIELDS = (
 )  # fmt: skip
 
 
-class QueryArgs(BaseModel):
+class QueryArgs(ToolArgs):
     has_errors: bool | None = Field(default=None, description="true: only traces with an ERROR span; false: only without")
     model: str | None = Field(default=None, description="only traces that call this model (exact name)")
     service: str | None = Field(default=None, description="only traces of this service.name")

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from engine.errors import SandboxError
-from engine.tools import render
 from engine.tools.budget import answer_limit, cut, fit
-from engine.tools.common import dataset_field, description, open_dataset
+from engine.tools.common import ToolArgs, dataset_field, description, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
 
@@ -25,7 +24,7 @@ OUTPUT_CHARS = 12_000
 _MORE = "print less: aggregate in the code (value_counts, head(20), describe()) and run again"
 
 
-class RunCodeArgs(BaseModel):
+class RunCodeArgs(ToolArgs):
     code: str = Field(
         max_length=MAX_CODE_CHARS,
         description="Python 3 source. The last expression's value is returned (like a notebook cell); "

@@ -15,6 +15,7 @@ from engine.errors import InvalidArgumentError
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, cut, fit
 from engine.tools.common import (
+    ToolArgs,
     dataset_field,
     decode_cursor,
     description,
@@ -38,7 +39,7 @@ DEFAULT_TIMEOUT_S = 5.0
 SPAN_COUNTS_SHOWN = 20
 
 
-class SearchArgs(BaseModel):
+class SearchArgs(ToolArgs):
     pattern: str | None = Field(
         default=None,
         max_length=MAX_PATTERN_CHARS,

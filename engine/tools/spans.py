@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from engine.tools import render
 from engine.traces.model import SpanKind, SpanStatus
 
-__all__ = ["SpanHead", "span_head", "get", "kind_text", "status_text", "more_call"]
+__all__ = ["SpanHead", "span_head", "get", "kind_text", "status_text", "more_call", "details_of"]
 
 # Indentation stops growing past this depth (a 200-deep chain would be all spaces).
 MAX_INDENT_DEPTH = 12
@@ -136,3 +136,14 @@ def more_call(trace_id: str, span_id: str, attribute: str | None = None) -> Any:
         return render.call("view_spans", trace_id=trace_id, span_ids=[span_id], attribute=attribute, offset=offset)
 
     return hint
+
+
+def details_of(ds: Any, trace_id: str, span_ids: list[str]) -> list[Any]:
+    """`store.get_spans` for any number of ids (the store takes a bounded number per call)."""
+    from engine.traces import store_views
+
+    step = store_views.MAX_SPAN_IDS
+    out: list[Any] = []
+    for i in range(0, len(span_ids), step):
+        out += store_views.get_spans(ds, trace_id, span_ids[i : i + step])
+    return out

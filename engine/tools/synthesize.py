@@ -16,13 +16,14 @@ from typing import Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from engine.errors import LLMError
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, cut, fit
-from engine.tools.common import dataset_field, description, in_thread, open_dataset
+from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.content import fold_flat_messages, input_of, output_of, readable
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
-from engine.tools.spans import get, span_head
+from engine.tools.spans import details_of, get, span_head
 from engine.tools.view_trace import trace_spans
 
 __all__ = ["SynthesizeArgs", "SynthesizeResult", "TraceNote", "SPEC", "trace_digest"]
@@ -44,7 +45,7 @@ NO_MODEL = (
 )
 
 
-class SynthesizeArgs(BaseModel):
+class SynthesizeArgs(ToolArgs):
     trace_ids: list[str] = Field(min_length=1, description=f"traces to read (1-{MAX_TRACES})")
     question: str = Field(default=DEFAULT_QUESTION, max_length=2000, description="what to look for across the traces")
     digest_tokens: int = Field(
@@ -91,13 +92,11 @@ def _prompt(name: str) -> str:
 def trace_digest(ds: Any, trace_id: str, max_chars: int) -> str:
     """One trace as text a model can read: span headers in tree order, then under
     each its error, input and output, with values cut so the whole fits `max_chars`."""
-    from engine.traces import store
-
     views = trace_spans(ds, trace_id)
     starts = [s for v in views if (s := get(v, "start_ns", default=0))]
     t0 = min(starts) if starts else None
     heads = [span_head(v, t0, error_chars=1000) for v in views]
-    details = store.get_spans(ds, trace_id, [h.span_id for h in heads])
+    details = details_of(ds, trace_id, [h.span_id for h in heads])
     content: dict[str, list[tuple[str, str]]] = {}
     for d in details:
         attrs, _ = fold_flat_messages(get(d, "attributes", default={}) or {})
@@ -171,18 +170,23 @@ async def synthesize(ctx: ToolContext, args: SynthesizeArgs, budget: int) -> Syn
     parallel = int(ctx.settings.get("synthesis_parallel", DEFAULT_PARALLEL))
     limiter = anyio.CapacityLimiter(max(1, parallel))
     written: dict[str, str] = {}
+    failed: dict[str, LLMError] = {}
     async with open_client(config) as client:
 
         async def note_for(trace_id: str) -> None:
             async with limiter:
-                reply = await chat(
-                    config,
-                    [
-                        {"role": "system", "content": _prompt("synthesize_map")},
-                        {"role": "user", "content": f"Question: {args.question}\n\n{digests[trace_id]}"},
-                    ],
-                    model=model, max_tokens=MAP_MAX_TOKENS, client=client,
-                )  # fmt: skip
+                try:
+                    reply = await chat(
+                        config,
+                        [
+                            {"role": "system", "content": _prompt("synthesize_map")},
+                            {"role": "user", "content": f"Question: {args.question}\n\n{digests[trace_id]}"},
+                        ],
+                        model=model, max_tokens=MAP_MAX_TOKENS, client=client,
+                    )  # fmt: skip
+                except LLMError as exc:  # one trace failing does not lose the others
+                    failed[trace_id] = exc
+                    return
                 written[trace_id] = (reply.choices[0].message.content or "").strip() or "(the model wrote nothing)"
             if ctx.progress is not None:
                 await ctx.progress(len(written) / (len(ids) + 1), f"read {len(written)}/{len(ids)} traces")
@@ -190,17 +194,26 @@ async def synthesize(ctx: ToolContext, args: SynthesizeArgs, budget: int) -> Syn
         async with anyio.create_task_group() as group:
             for trace_id in ids:
                 group.start_soon(note_for, trace_id)
-        joined = "\n\n".join(f"### trace {t}\n{written[t]}" for t in ids)
+        if not written:
+            raise next(iter(failed.values()))
+        for trace_id, exc in failed.items():
+            notes.append(f"the model failed on trace {trace_id} ({exc}); its digest is shown instead")
+        joined = "\n\n".join(f"### trace {t}\n{written[t]}" for t in ids if t in written)
         reply = await chat(
             config,
             [
                 {"role": "system", "content": _prompt("synthesize_reduce")},
-                {"role": "user", "content": f"Question: {args.question}\n\nNotes on {len(ids)} traces:\n\n{joined}"},
+                {"role": "user", "content": f"Question: {args.question}\n\nNotes on {len(written)} traces:\n\n{joined}"},
             ],
             model=model, max_tokens=REDUCE_MAX_TOKENS, client=client,
         )  # fmt: skip
     summary = (reply.choices[0].message.content or "").strip() or "(the model wrote no summary)"
-    trace_notes = [TraceNote(trace_id=t, note=written[t], source="model") for t in ids]
+    trace_notes = [
+        TraceNote(trace_id=t, note=written[t], source="model")
+        if t in written
+        else TraceNote(trace_id=t, note=digests[t], source="digest")
+        for t in ids
+    ]
     return _fit(args.question, "model", model, summary, trace_notes, notes, budget)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.tools import render
 from engine.tools.budget import answer_limit, clamp, cut, fit
-from engine.tools.common import dataset_field, description, in_thread, open_dataset
+from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.content import as_text, fold_flat_messages
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
@@ -31,7 +31,7 @@ MAX_SPANS = 20
 RAW_EXTRA_KEYS = ("events", "logs")
 
 
-class ViewSpansArgs(BaseModel):
+class ViewSpansArgs(ToolArgs):
     trace_id: str = Field(description="the trace the spans belong to")
     span_ids: list[str] = Field(min_length=1, description=f"spans to show (1-{MAX_SPANS})")
     max_chars: int = Field(
@@ -68,7 +68,7 @@ class ViewSpansResult(ToolResult):
                 lines.append(f"  {key}{size}: {value}")
         if self.missing:
             lines.append(
-                "not shown (budget): "
+                "not shown: "
                 + render.call("view_spans", trace_id=self.trace_id, span_ids=self.missing)
             )
         lines += [f"note: {n}" for n in self.notes]

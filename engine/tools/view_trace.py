@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.tools import render
 from engine.tools.budget import MIN_FIELD_CHARS, answer_limit, answer_size, clamp, cut, fit
 from engine.tools.common import (
+    ToolArgs,
     FIND_TRACES_HINT,
     dataset_field,
     decode_cursor,
@@ -27,7 +28,7 @@ from engine.tools.common import (
 from engine.tools.content import fold_flat_messages, input_of, output_of, readable
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
-from engine.tools.spans import SpanHead, get, more_call, span_head
+from engine.tools.spans import SpanHead, details_of, get, more_call, span_head
 
 __all__ = ["ViewTraceArgs", "ViewTraceResult", "SpanNode", "SPEC", "trace_spans"]
 
@@ -37,10 +38,12 @@ MIN_PREVIEW = 80
 # Skeleton lines cost about this much; a trace with more lines than the budget
 # allows is not even tried in full.
 SKELETON_LINE_CHARS = 160
+# A cut preview's marker (it names the view_spans call that shows the rest).
+PREVIEW_MARKER_CHARS = 150
 PLAN_ITEMS = 3
 
 
-class ViewTraceArgs(BaseModel):
+class ViewTraceArgs(ToolArgs):
     trace_id: str = Field(description="the trace to show")
     root_span_id: str | None = Field(default=None, description="show only the subtree under this span")
     max_chars: int = Field(
@@ -149,8 +152,6 @@ def _plan(trace_id: str, heads: list[SpanHead], views: list[Any]) -> list[str]:
 
 
 async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> ViewTraceResult:
-    from engine.traces import store
-
     notes: list[str] = []
     preview = clamp(args.max_chars, MIN_PREVIEW, MAX_PREVIEW, "max_chars", notes)
     root_span_id, offset, force_skeleton = args.root_span_id, 0, False
@@ -179,8 +180,10 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
     )
     limit = answer_limit(budget)
 
-    if not force_skeleton and len(views) * SKELETON_LINE_CHARS <= limit:
-        details = await in_thread(store.get_spans, ds, args.trace_id, [h.span_id for h in heads])
+    # The smallest full view: each span's line plus two minimal previews (or its whole raw size).
+    least = sum(SKELETON_LINE_CHARS + min(h.raw_size or 0, 2 * (MIN_PREVIEW + PREVIEW_MARKER_CHARS)) for h in heads)
+    if not force_skeleton and least <= limit:
+        details = await in_thread(details_of, ds, args.trace_id, [h.span_id for h in heads])
         attrs = {get(d, "span_id"): get(d, "attributes", default={}) or {} for d in details}
 
         def full(chars: int) -> ViewTraceResult:
