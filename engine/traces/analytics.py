@@ -7,7 +7,8 @@ calls to tools never offered, turn limits, runs without a final answer,
 refusals, and latency / token outliers. Every pattern carries its frequency
 (traces affected / total) and example trace and span ids with a quote, so an
 analyst starts from evidence instead of rediscovering it. The detection rules
-live in `analytics_detect`; the text rules in `analytics_text`.
+live in `analytics_detect` (errors, tools) and `analytics_runs` (whole runs);
+the text rules in `analytics_text`.
 """
 
 from __future__ import annotations
@@ -126,20 +127,21 @@ def analyze(ds: Dataset) -> Analytics:
 def analyze_spans(data: SpanData) -> Analytics:
     """The analytics of spans already gathered into columns (what `analyze` runs)."""
     from engine.traces import analytics_detect as detect
+    from engine.traces import analytics_runs as runs
 
     patterns: list[Pattern] = []
     notes: list[str] = []
     patterns += detect.error_signatures(data)
     tools = detect.tool_stats(data)
     patterns += detect.tool_errors(data, tools)
-    patterns += detect.hidden_tool_errors(data)
+    patterns += detect.hidden_tool_errors(data, tools)
     patterns += detect.loops(data)
     patterns += detect.unoffered_tool_calls(data, notes)
-    patterns += detect.turn_limits(data)
-    patterns += detect.no_final_answer(data)
-    patterns += detect.refusals(data)
-    patterns += detect.outliers(data, "latency_outlier")
-    patterns += detect.outliers(data, "token_outlier")
+    patterns += runs.turn_limits(data)
+    patterns += runs.no_final_answer(data)
+    patterns += runs.refusals(data)
+    patterns += runs.outliers(data, "latency_outlier")
+    patterns += runs.outliers(data, "token_outlier")
     order = {kind: i for i, kind in enumerate(PATTERN_KINDS)}
     patterns.sort(key=lambda p: (-p.traces_affected, -p.spans_affected, order[p.kind], p.title))
     return Analytics(

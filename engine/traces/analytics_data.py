@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.traces.model import Span
+from engine.traces.model import Span, SpanKind
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -55,6 +56,8 @@ class SpanData:
     offered: list[tuple[str, ...]]
     requested: list[tuple[str, ...]]
     raw: Callable[[int], bytes]  # raw JSON of span i
+    # Raw JSON of many spans, (i, bytes) in any order: batched reads on big datasets.
+    raw_many: Callable[[list[int]], Iterable[tuple[int, bytes]]] | None = None
 
     @property
     def n_spans(self) -> int:
@@ -64,8 +67,38 @@ class SpanData:
     def n_traces(self) -> int:
         return len(self.trace_ids)
 
+    def iter_raw(self, spans: list[int]) -> Iterable[tuple[int, bytes]]:
+        if self.raw_many is not None:
+            return self.raw_many(spans)
+        return ((i, self.raw(i)) for i in spans)
+
     def raw_text(self, i: int) -> str:
         return self.raw(i).decode("utf-8", errors="replace")
+
+    @cached_property
+    def tool(self) -> list[str | None]:
+        """The tool each span calls: its tool name, or a TOOL span's own name; None for LLM spans."""
+        llm, tool = int(SpanKind.LLM), int(SpanKind.TOOL)
+        return [
+            None if k == llm else (t or (n if k == tool else None))
+            for k, t, n in zip(self.kind.tolist(), self.tool_name, self.name, strict=True)
+        ]
+
+    @cached_property
+    def tool_rows(self) -> np.ndarray:
+        """Spans that call a tool, grouped by trace, in start order within a trace."""
+        rows = np.asarray([i for i, t in enumerate(self.tool) if t is not None], dtype=np.int64)
+        return _by_trace_and_start(self, rows)
+
+    @cached_property
+    def last_llm(self) -> dict[int, int]:
+        """trace index -> its last LLM span (by end time, then start)."""
+        rows = np.flatnonzero(self.kind == int(SpanKind.LLM))
+        order = np.lexsort((rows, self.start_ns[rows], self.end_ns[rows], self.trace[rows]))
+        rows = rows[order]
+        traces = self.trace[rows]
+        last = np.flatnonzero(np.append(traces[1:] != traces[:-1], True)) if len(rows) else rows
+        return {int(traces[i]): int(rows[i]) for i in last.tolist()}
 
     def trace_slices(self) -> Iterable[tuple[int, int, int]]:
         """(trace index, first span, end span) for each trace with spans."""
@@ -137,6 +170,12 @@ class SpanData:
         return _from_dataset(ds)
 
 
+def _by_trace_and_start(data: SpanData, rows: np.ndarray) -> np.ndarray:
+    if not len(rows):
+        return rows
+    return rows[np.lexsort((rows, data.start_ns[rows], data.trace[rows]))]
+
+
 def _tok(value: int | None) -> int:
     return -1 if value is None else int(value)
 
@@ -175,6 +214,11 @@ def _from_dataset(ds: Any) -> SpanData:
     def raw(i: int) -> bytes:
         return ds.raw_bytes(row_list[i])
 
+    def raw_many(spans: list[int]) -> Iterable[tuple[int, bytes]]:
+        back = {row_list[i]: i for i in spans}
+        for row, data in ds.iter_raw(np.asarray(sorted(back), dtype=np.int64)):
+            yield back[int(row)], data
+
     return SpanData(
         trace_ids=[id_list[int(t)] for t in by_first],
         trace=trace,
@@ -197,6 +241,7 @@ def _from_dataset(ds: Any) -> SpanData:
         offered=[tuple(v) for v in _take(spans.offered_tools, rows)],
         requested=[tuple(v) for v in _take(spans.requested_tools, rows)],
         raw=raw,
+        raw_many=raw_many,
     )
 
 

@@ -1,44 +1,38 @@
-"""The detection rules of the failure analytics, one function per pattern kind.
+"""Detection rules about errors and tools: signatures, error rates, hidden errors,
+loops, calls to tools never offered. (Run-level rules: `analytics_runs`.)
 
 Each rule is deterministic and stated in its docstring, so a report can say
-exactly what was measured. Rules read `SpanData` columns; only quotes, refusal
-snippets and turn-limit phrases look at a span's raw JSON.
+exactly what was measured. Rules read `SpanData` columns and loop in Python only
+over the rows that matter (error spans, tool calls), so a million spans stay fast;
+only quotes look at a span's raw JSON.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from engine.traces.analytics import Evidence, Pattern, PatternKind, ToolStat
-from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, REFUSAL, SpanData
-from engine.traces.analytics_text import (
-    FINAL_ANSWER_TOOLS,
-    QUOTE_CHARS,
-    TURN_LIMIT,
-    find_quote,
-    message_template,
-)
+from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
+from engine.traces.analytics_text import QUOTE_CHARS, find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
     "MAX_EXAMPLES",
     "MAX_PER_KIND",
     "LOOP_MIN_RUN",
-    "OUTLIER_MIN_GROUP",
+    "examples",
+    "pattern",
+    "ranked",
+    "is_error",
     "error_signatures",
     "tool_stats",
     "tool_errors",
     "hidden_tool_errors",
     "loops",
     "unoffered_tool_calls",
-    "turn_limits",
-    "no_final_answer",
-    "refusals",
-    "outliers",
 ]
 
 MAX_EXAMPLES = 3
@@ -46,24 +40,11 @@ MAX_EXAMPLES = 3
 MAX_PER_KIND = 25
 # Identical tool calls in a row that make a loop.
 LOOP_MIN_RUN = 3
-# Spans of one name needed before outliers among them mean anything.
-OUTLIER_MIN_GROUP = 10
-# An outlier lies above both Q3 + OUTLIER_IQR * IQR and OUTLIER_MEDIAN_FACTOR * median.
-OUTLIER_IQR = 3.0
-OUTLIER_MEDIAN_FACTOR = 3.0
-# Raw bytes of one span scanned for turn-limit phrases (the rest is not read).
-RAW_SCAN_BYTES = 2_000_000
-QUOTE_CONTEXT = 40
-
-_REFUSAL_TEXT = re.compile(
-    r"I(?:'m| am)? (?:sorry|unable|not able)[^\"\\]{0,80}|I can(?:not|'t|’t) (?:help|assist|do|provide|comply)[^\"\\]{0,60}",
-    re.I,
-)
 
 Quote = Callable[[int], str | None]
 
 
-def _examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[Evidence]:
+def examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[Evidence]:
     """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first."""
     rows = list(rows)
     picked: list[int] = []
@@ -89,7 +70,7 @@ def _examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[
     ]
 
 
-def _pattern(
+def pattern(
     data: SpanData,
     kind: PatternKind,
     title: str,
@@ -108,11 +89,11 @@ def _pattern(
         traces_affected=traces if traces is not None else len({int(data.trace[i]) for i in rows}),
         total_traces=data.n_traces,
         spans_affected=len(rows),
-        examples=_examples(data, rows, quote),
+        examples=examples(data, rows, quote),
     )
 
 
-def _ranked(patterns: list[Pattern]) -> list[Pattern]:
+def ranked(patterns: list[Pattern]) -> list[Pattern]:
     patterns.sort(key=lambda p: (-p.traces_affected, -p.spans_affected, p.title))
     return patterns[:MAX_PER_KIND]
 
@@ -140,17 +121,9 @@ def _quote_error(data: SpanData) -> Quote:
     return quote
 
 
-def _tool_of(data: SpanData, i: int) -> str | None:
-    """The tool a span calls: its tool name, or a TOOL span's own name."""
-    if data.kind[i] == SpanKind.LLM:
-        return None
-    if data.tool_name[i]:
-        return data.tool_name[i]
-    return data.name[i] if data.kind[i] == SpanKind.TOOL else None
-
-
-def _is_error(data: SpanData) -> np.ndarray:
-    return (data.status == SpanStatus.ERROR) | ((data.flags & EXCEPTION) != 0)
+def is_error(data: SpanData) -> np.ndarray:
+    """Spans with status ERROR or an exception event."""
+    return (data.status == int(SpanStatus.ERROR)) | ((data.flags & EXCEPTION) != 0)
 
 
 def _top_templates(texts: Iterable[str | None], n: int = 3) -> str:
@@ -158,21 +131,26 @@ def _top_templates(texts: Iterable[str | None], n: int = 3) -> str:
     return "; ".join(f"{count}× {tpl}" for tpl, count in counts.most_common(n))
 
 
+def _error_message(data: SpanData, i: int) -> str | None:
+    return data.exception[i] or data.status_message[i]
+
+
 def error_signatures(data: SpanData) -> list[Pattern]:
     """Error spans (status ERROR or an exception event), grouped by span name and
     message template (exception text, else status message, masked)."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    message: list[str | None] = [None] * data.n_spans
-    for i in np.flatnonzero(_is_error(data)).tolist():
-        message[i] = data.exception[i] or data.status_message[i]
-        template = message_template(message[i]) if message[i] else "(no message)"
-        groups[(data.name[i], template)].append(i)
+    templates: dict[str, str] = {}  # message -> template, computed once per distinct message
+    for i in np.flatnonzero(is_error(data)).tolist():
+        message = _error_message(data, i) or ""
+        if message not in templates:
+            templates[message] = message_template(message) if message else "(no message)"
+        groups[(data.name[i], templates[message])].append(i)
     quote = _quote_error(data)
     patterns = []
     for (name, template), rows in groups.items():
-        first = next((message[i] for i in rows if message[i]), "")
+        first = next((m for i in rows if (m := _error_message(data, i))), "")
         patterns.append(
-            _pattern(
+            pattern(
                 data,
                 "error_signature",
                 f"{name}: {template}",
@@ -182,7 +160,7 @@ def error_signatures(data: SpanData) -> list[Pattern]:
                 quote=quote,
             )
         )
-    return _ranked(patterns)
+    return ranked(patterns)
 
 
 def tool_stats(data: SpanData) -> list[ToolStat]:
@@ -191,16 +169,16 @@ def tool_stats(data: SpanData) -> list[ToolStat]:
     errors: Counter[str] = Counter()
     hidden: Counter[str] = Counter()
     traces: dict[str, set[int]] = defaultdict(set)
-    is_error = _is_error(data)
-    for i in range(data.n_spans):
-        tool = _tool_of(data, i)
-        if tool is None:
-            continue
+    rows = data.tool_rows.tolist()
+    erring = is_error(data)[rows].tolist()
+    output_error = ((data.flags[rows] & OUTPUT_ERROR) != 0).tolist()
+    for i, err, out_err, t in zip(rows, erring, output_error, data.trace[rows].tolist(), strict=True):
+        tool = data.tool[i] or ""
         calls[tool] += 1
-        traces[tool].add(int(data.trace[i]))
-        if is_error[i]:
+        traces[tool].add(t)
+        if err:
             errors[tool] += 1
-        elif data.flags[i] & OUTPUT_ERROR:
+        elif out_err:
             hidden[tool] += 1
     stats = [
         ToolStat(tool=t, calls=n, errors=errors[t], hidden_errors=hidden[t], traces=len(traces[t]))
@@ -214,48 +192,40 @@ def tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
     """One pattern per tool with failing calls (status ERROR or exception), with its error rate."""
     failing = {s.tool: s for s in stats if s.errors}
     rows: dict[str, list[int]] = defaultdict(list)
-    is_error = _is_error(data)
-    for i in np.flatnonzero(is_error).tolist():
-        tool = _tool_of(data, i)
-        if tool in failing:
-            rows[tool].append(i)
-    message = [data.exception[i] or data.status_message[i] for i in range(data.n_spans)]
-    patterns = []
-    for tool, stat in failing.items():
-        patterns.append(
-            _pattern(
-                data,
-                "tool_errors",
-                f"tool {tool} fails in {_pct(stat.errors, stat.calls)} of its calls ({stat.errors}/{stat.calls})",
-                rows[tool],
-                detail=_top_templates(message[i] for i in rows[tool]),
-                subject=tool,
-                quote=_quote_error(data),
-            )
+    for i in np.flatnonzero(is_error(data)).tolist():
+        if data.tool[i] in failing:
+            rows[data.tool[i]].append(i)  # type: ignore[index]
+    patterns = [
+        pattern(
+            data,
+            "tool_errors",
+            f"tool {tool} fails in {_pct(stat.errors, stat.calls)} of its calls ({stat.errors}/{stat.calls})",
+            rows[tool],
+            detail=_top_templates(_error_message(data, i) for i in rows[tool]),
+            subject=tool,
+            quote=_quote_error(data),
         )
-    return _ranked(patterns)
+        for tool, stat in failing.items()
+    ]
+    return ranked(patterns)
 
 
-def hidden_tool_errors(data: SpanData) -> list[Pattern]:
+def hidden_tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
     """Tool calls whose output reads as an error (error payload, traceback, 'not found',
     HTTP 4xx/5xx; derived by the reader) while the OTel status is not ERROR."""
+    calls = {s.tool: s.calls for s in stats}
     rows: dict[str, list[int]] = defaultdict(list)
-    calls: Counter[str] = Counter()
-    is_error = _is_error(data)
-    for i in range(data.n_spans):
-        tool = _tool_of(data, i)
-        if tool is None:
-            continue
-        calls[tool] += 1
-        if data.flags[i] & OUTPUT_ERROR and not is_error[i]:
-            rows[tool].append(i)
+    erring = is_error(data)
+    for i in np.flatnonzero((data.flags & OUTPUT_ERROR) != 0).tolist():
+        if data.tool[i] is not None and not erring[i]:
+            rows[data.tool[i]].append(i)  # type: ignore[index]
     quote = _quote_text(data, data.output_error)
     patterns = [
-        _pattern(
+        pattern(
             data,
             "hidden_tool_error",
             f"tool {tool} returns an error in its output while its status says ok "
-            f"({len(found)}/{calls[tool]} calls)",
+            f"({len(found)}/{calls.get(tool, len(found))} calls)",
             found,
             detail=_top_templates(data.output_error[i] for i in found),
             subject=tool,
@@ -263,48 +233,43 @@ def hidden_tool_errors(data: SpanData) -> list[Pattern]:
         )
         for tool, found in rows.items()
     ]
-    return _ranked(patterns)
+    return ranked(patterns)
 
 
 def loops(data: SpanData) -> list[Pattern]:
     """The same tool called with the same arguments LOOP_MIN_RUN or more times in a row
     (tool calls of a trace in start order; calls without recorded arguments never match)."""
     runs: dict[str, list[list[int]]] = defaultdict(list)
-    for _, s, e in data.trace_slices():
-        calls = [i for i in range(s, e) if _tool_of(data, i) is not None]
-        calls.sort(key=lambda i: (int(data.start_ns[i]), i))
-        run: list[int] = []
-        for i in calls + [-1]:
-            same = (
-                i >= 0
-                and run
-                and data.tool_args[i] is not None
-                and _tool_of(data, i) == _tool_of(data, run[0])
-                and data.tool_args[i] == data.tool_args[run[0]]
-            )
-            if same:
-                run.append(i)
-                continue
-            if len(run) >= LOOP_MIN_RUN:
-                runs[_tool_of(data, run[0]) or "?"].append(run)
-            run = [i] if i >= 0 and data.tool_args[i] is not None else []
+    rows = data.tool_rows.tolist()
+    traces = data.trace[data.tool_rows].tolist()
+    run: list[int] = []
+    key: tuple[int, str | None, str | None] | None = None
+    for i, t in zip(rows + [-1], traces + [-1], strict=True):
+        args = data.tool_args[i] if i >= 0 else None
+        this = (t, data.tool[i], args) if i >= 0 and args is not None else None
+        if this is not None and this == key:
+            run.append(i)
+            continue
+        if len(run) >= LOOP_MIN_RUN:
+            runs[data.tool[run[0]] or "?"].append(run)
+        run, key = ([i], this) if this is not None else ([], None)
     patterns = []
     for tool, found in runs.items():
         longest = max(len(r) for r in found)
-        rows = [i for r in found for i in r]
+        calls = sum(len(r) for r in found)
         patterns.append(
-            _pattern(
+            pattern(
                 data,
                 "loop",
                 f"tool {tool} called with identical arguments {LOOP_MIN_RUN}+ times in a row "
                 f"(longest run {longest})",
                 [r[0] for r in found],
-                detail=f"{len(found)} runs, {len(rows)} calls in loops",
+                detail=f"{len(found)} runs, {calls} calls in loops",
                 subject=tool,
                 quote=_quote_text(data, data.tool_args),
-            ).model_copy(update={"spans_affected": len(rows)})
+            ).model_copy(update={"spans_affected": calls})
         )
-    return _ranked(patterns)
+    return ranked(patterns)
 
 
 def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
@@ -313,217 +278,53 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
     tool span whose tool is in no offered list of the trace. Agents of the trace count
     as offered (sub-agents are called like tools). Traces recording no offered list are
     not judged."""
-    found: dict[str, list[int]] = defaultdict(list)
-    unjudged = 0
-    for _, s, e in data.trace_slices():
-        offered = {t.lower() for i in range(s, e) for t in data.offered[i]}
-        if not offered:
-            if any(data.requested[i] or _tool_of(data, i) for i in range(s, e)):
-                unjudged += 1
-            continue
-        agents = {(data.agent_name[i] or "").lower() for i in range(s, e)}
-        agents |= {data.name[i].lower() for i in range(s, e) if data.kind[i] == SpanKind.AGENT}
-        for i in range(s, e):
-            if data.kind[i] == SpanKind.LLM:
-                own = {t.lower() for t in data.offered[i]} or offered
-                for tool in data.requested[i]:
-                    if tool.lower() not in own and tool.lower() not in agents:
-                        found[tool].append(i)
-            else:
-                tool = _tool_of(data, i)
-                if tool and tool.lower() not in offered and tool.lower() not in agents:
-                    found[tool].append(i)
+    offered: dict[int, set[str]] = defaultdict(set)
+    for i, tools in enumerate(data.offered):
+        if tools:
+            offered[int(data.trace[i])].update(t.lower() for t in tools)
+    calling = {int(data.trace[i]) for i in data.tool_rows.tolist()}
+    calling |= {int(data.trace[i]) for i, r in enumerate(data.requested) if r}
+    unjudged = len(calling - offered.keys())
     if unjudged:
         notes.append(
             f"{unjudged} traces with tool calls record no offered-tool list; "
             "calls to unoffered tools were not checked there"
         )
+    judged = np.zeros(data.n_traces, dtype=bool)
+    judged[list(offered)] = True
+    rows = np.flatnonzero(judged[data.trace]).tolist()
+    agents: dict[int, set[str]] = defaultdict(set)
+    agent_kind = int(SpanKind.AGENT)
+    for i in rows:
+        if data.agent_name[i]:
+            agents[int(data.trace[i])].add(data.agent_name[i].lower())  # type: ignore[union-attr]
+        if data.kind[i] == agent_kind:
+            agents[int(data.trace[i])].add(data.name[i].lower())
+    found: dict[str, list[int]] = defaultdict(list)
+    llm = int(SpanKind.LLM)
+    for i in rows:
+        t = int(data.trace[i])
+        if data.kind[i] == llm:
+            own = {x.lower() for x in data.offered[i]} or offered[t]
+            for tool in data.requested[i]:
+                if tool.lower() not in own and tool.lower() not in agents[t]:
+                    found[tool].append(i)
+        elif (tool := data.tool[i]) and tool.lower() not in offered[t] and tool.lower() not in agents[t]:
+            found[tool].append(i)
     patterns = [
-        _pattern(
+        pattern(
             data,
             "unoffered_tool_call",
             f"calls to tool {tool}, which was never offered to the model",
-            rows,
-            detail=f"{len(rows)} calls or requests",
+            found_rows,
+            detail=f"{len(found_rows)} calls or requests",
             subject=tool,
             quote=lambda i, t=tool: find_quote(data.raw_text(i), t),
         )
-        for tool, rows in found.items()
+        for tool, found_rows in found.items()
     ]
-    return _ranked(patterns)
-
-
-def turn_limits(data: SpanData) -> list[Pattern]:
-    """Runs stopped by a turn / step / iteration limit: a limit phrase (analytics_text.
-    TURN_LIMIT) in a status message, exception, output error, or the raw JSON of an
-    AGENT or root span."""
-    hits: dict[int, tuple[int, str | None]] = {}
-    for i in range(data.n_spans):
-        t = int(data.trace[i])
-        if t in hits:
-            continue
-        for text in (data.status_message[i], data.exception[i], data.output_error[i]):
-            if text and TURN_LIMIT.search(text.encode()):
-                hits[t] = (i, find_quote(data.raw_text(i), text))
-                break
-        else:
-            if data.kind[i] == SpanKind.AGENT or data.depth[i] == 0:
-                raw = data.raw(i)[:RAW_SCAN_BYTES]
-                match = TURN_LIMIT.search(raw)
-                if match:
-                    a, b = max(0, match.start() - QUOTE_CONTEXT), match.end() + QUOTE_CONTEXT
-                    hits[t] = (i, raw[a:b].decode("utf-8", errors="ignore"))
-    if not hits:
-        return []
-    rows = [i for i, _ in hits.values()]
-    quotes = {i: q for i, q in hits.values()}
-    return [
-        _pattern(
-            data,
-            "turn_limit",
-            "runs stopped by their turn / step limit",
-            rows,
-            detail="a max-turns / max-steps / iteration-limit message was recorded",
-            quote=quotes.get,
-        )
-    ]
-
-
-def no_final_answer(data: SpanData) -> list[Pattern]:
-    """Runs that end without a final answer: (a) the last model call of the trace asked
-    for tool calls (none of them a final-answer tool), so the model never answered;
-    (b) a final-answer tool (final_answer, final_result, …) was offered and never called."""
-    asked: list[int] = []
-    uncalled: list[int] = []
-    for _, s, e in data.trace_slices():
-        llm = [i for i in range(s, e) if data.kind[i] == SpanKind.LLM]
-        called = {(_tool_of(data, i) or "").lower() for i in range(s, e)}
-        called |= {t.lower() for i in llm for t in data.requested[i]}
-        if llm:
-            last = max(llm, key=lambda i: (int(data.end_ns[i]), int(data.start_ns[i]), i))
-            wanted = {t.lower() for t in data.requested[last]}
-            if wanted and not wanted & FINAL_ANSWER_TOOLS:
-                asked.append(last)
-        offered = {t.lower() for i in range(s, e) for t in data.offered[i]}
-        if offered & FINAL_ANSWER_TOOLS and not called & FINAL_ANSWER_TOOLS:
-            uncalled.append(next(i for i in range(s, e) if {t.lower() for t in data.offered[i]} & FINAL_ANSWER_TOOLS))
-    patterns = []
-    if asked:
-        patterns.append(
-            _pattern(
-                data,
-                "no_final_answer",
-                "runs end while the model is still asking for tool calls (no final answer)",
-                asked,
-                detail="the last model call of each trace requested tools: "
-                + ", ".join(sorted({t for i in asked for t in data.requested[i]})[:8]),
-                subject="last_call_requested_tools",
-                quote=lambda i: find_quote(data.raw_text(i), data.requested[i][0]),
-            )
-        )
-    if uncalled:
-        patterns.append(
-            _pattern(
-                data,
-                "no_final_answer",
-                "runs end without calling the final-answer tool they were offered",
-                uncalled,
-                detail="final-answer tool offered, never called or requested",
-                subject="final_answer_never_called",
-                quote=lambda i: next(
-                    (
-                        q
-                        for t in data.offered[i]
-                        if t.lower() in FINAL_ANSWER_TOOLS
-                        for q in [find_quote(data.raw_text(i), t)]
-                        if q
-                    ),
-                    None,
-                ),
-            )
-        )
-    return patterns
-
-
-def refusals(data: SpanData) -> list[Pattern]:
-    """Model calls whose output reads as a refusal (derived by the reader); the detail
-    says how many runs end in one (the refusal is the trace's last model call)."""
-    rows = np.flatnonzero((data.flags & REFUSAL) != 0).tolist()
-    if not rows:
-        return []
-    ending = 0
-    for _, s, e in data.trace_slices():
-        llm = [i for i in range(s, e) if data.kind[i] == SpanKind.LLM]
-        if llm and data.flags[max(llm, key=lambda i: (int(data.end_ns[i]), i))] & REFUSAL:
-            ending += 1
-
-    def quote(i: int) -> str | None:
-        match = _REFUSAL_TEXT.search(data.raw_text(i))
-        return match.group(0)[:QUOTE_CHARS] if match else None
-
-    return [
-        _pattern(
-            data,
-            "refusal",
-            "model refusals",
-            rows,
-            detail=f"{ending} runs end in a refusal (it is their last model call)",
-            quote=quote,
-        )
-    ]
-
-
-def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
-    """Per span name with >= OUTLIER_MIN_GROUP spans: spans whose duration
-    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed both
-    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name."""
-    if kind == "latency_outlier":
-        valid = (data.start_ns > 0) & (data.end_ns >= data.start_ns)
-        values = (data.end_ns - data.start_ns) / 1e6
-    else:
-        inp, out = data.input_tokens, data.output_tokens
-        valid = (data.kind == SpanKind.LLM) & ((inp >= 0) | (out >= 0))
-        values = (np.maximum(inp, 0) + np.maximum(out, 0)).astype(np.float64)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i in np.flatnonzero(valid).tolist():
-        groups[data.name[i]].append(i)
-    patterns = []
-    for name, rows in groups.items():
-        if len(rows) < OUTLIER_MIN_GROUP:
-            continue
-        v = values[rows]
-        q1, median, q3 = np.percentile(v, [25, 50, 75])
-        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median)
-        if threshold <= 0:
-            continue
-        found = [r for r, x in zip(rows, v.tolist(), strict=True) if x > threshold]
-        if not found:
-            continue
-        found.sort(key=lambda i: -values[i])
-        top = float(values[found[0]])
-        if kind == "latency_outlier":
-            title = f"slow {name} spans: {len(found)} over {_ms(threshold)} (median {_ms(median)}, max {_ms(top)})"
-        else:
-            title = (
-                f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
-                f"(median {median:,.0f}, max {top:,.0f})"
-            )
-        patterns.append(
-            _pattern(
-                data,
-                kind,
-                title,
-                found,
-                detail=f"{len(rows)} {name} spans measured",
-                subject=name,
-            )
-        )
-    return _ranked(patterns)
+    return ranked(patterns)
 
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "0%"
-
-
-def _ms(value: float) -> str:
-    return f"{value:.0f}ms" if value < 1000 else f"{value / 1000:.1f}s"

@@ -1,0 +1,201 @@
+"""Detection rules about whole runs: turn limits, missing final answers, refusals,
+and latency / token outliers. (Error and tool rules: `analytics_detect`.)"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from engine.traces.analytics import Pattern, PatternKind
+from engine.traces.analytics_data import REFUSAL, SpanData
+from engine.traces.analytics_detect import pattern, ranked
+from engine.traces.analytics_text import FINAL_ANSWER_TOOLS, QUOTE_CHARS, TURN_LIMIT, find_quote
+from engine.traces.model import SpanKind
+
+__all__ = [
+    "OUTLIER_MIN_GROUP",
+    "OUTLIER_IQR",
+    "OUTLIER_MEDIAN_FACTOR",
+    "turn_limits",
+    "no_final_answer",
+    "refusals",
+    "outliers",
+]
+
+# Spans of one name needed before outliers among them mean anything.
+OUTLIER_MIN_GROUP = 10
+# An outlier lies above both Q3 + OUTLIER_IQR * IQR and OUTLIER_MEDIAN_FACTOR * median.
+OUTLIER_IQR = 3.0
+OUTLIER_MEDIAN_FACTOR = 3.0
+# Raw bytes of one span scanned for turn-limit phrases (the rest is not read).
+RAW_SCAN_BYTES = 2_000_000
+QUOTE_CONTEXT = 40
+# Cheap first test before the turn-limit regex runs on a raw span.
+_LIMIT_WORDS = (b"max", b"limit", b"recursion")
+
+_REFUSAL_TEXT = re.compile(
+    r"I(?:'m| am)? (?:sorry|unable|not able)[^\"\\]{0,80}|I can(?:not|'t|’t) (?:help|assist|do|provide|comply)[^\"\\]{0,60}",
+    re.I,
+)
+
+
+def turn_limits(data: SpanData) -> list[Pattern]:
+    """Runs stopped by a turn / step / iteration limit: a limit phrase (analytics_text.
+    TURN_LIMIT) in a status message, exception, output error, or the raw JSON of an
+    AGENT or root span."""
+    hits: dict[int, tuple[int, str | None]] = {}
+    texts = zip(data.status_message, data.exception, data.output_error, strict=True)
+    for i, candidates in enumerate(texts):
+        for text in candidates:
+            if text and TURN_LIMIT.search(text.encode()):
+                hits.setdefault(int(data.trace[i]), (i, find_quote(data.raw_text(i), text)))
+                break
+    scan = np.flatnonzero((data.kind == int(SpanKind.AGENT)) | (data.depth == 0)).tolist()
+    for i, whole in data.iter_raw([i for i in scan if int(data.trace[i]) not in hits]):
+        t = int(data.trace[i])
+        if t in hits:
+            continue
+        raw = whole[:RAW_SCAN_BYTES]
+        low = raw.lower()
+        if not any(word in low for word in _LIMIT_WORDS):
+            continue
+        match = TURN_LIMIT.search(raw)
+        if match:
+            a, b = max(0, match.start() - QUOTE_CONTEXT), match.end() + QUOTE_CONTEXT
+            hits[t] = (i, raw[a:b].decode("utf-8", errors="ignore"))
+    if not hits:
+        return []
+    rows = [i for i, _ in hits.values()]
+    quotes = {i: q for i, q in hits.values()}
+    return [
+        pattern(
+            data,
+            "turn_limit",
+            "runs stopped by their turn / step limit",
+            rows,
+            detail="a max-turns / max-steps / iteration-limit message was recorded",
+            quote=quotes.get,
+        )
+    ]
+
+
+def no_final_answer(data: SpanData) -> list[Pattern]:
+    """Runs that end without a final answer: (a) the last model call of the trace asked
+    for tool calls (none of them a final-answer tool), so the model never answered;
+    (b) a final-answer tool (final_answer, final_result, …) was offered and never called."""
+    asked = [
+        i
+        for i in data.last_llm.values()
+        if data.requested[i] and not {t.lower() for t in data.requested[i]} & FINAL_ANSWER_TOOLS
+    ]
+    asked.sort()
+    offered_at: dict[int, int] = {}
+    for i, tools in enumerate(data.offered):
+        if tools and {t.lower() for t in tools} & FINAL_ANSWER_TOOLS:
+            offered_at.setdefault(int(data.trace[i]), i)
+    called = {int(data.trace[i]) for i in data.tool_rows.tolist() if (data.tool[i] or "").lower() in FINAL_ANSWER_TOOLS}
+    called |= {
+        int(data.trace[i]) for i, req in enumerate(data.requested) if req and {t.lower() for t in req} & FINAL_ANSWER_TOOLS
+    }
+    uncalled = sorted(i for t, i in offered_at.items() if t not in called)
+    patterns = []
+    if asked:
+        patterns.append(
+            pattern(
+                data,
+                "no_final_answer",
+                "runs end while the model is still asking for tool calls (no final answer)",
+                asked,
+                detail="the last model call of each trace requested tools: "
+                + ", ".join(sorted({t for i in asked for t in data.requested[i]})[:8]),
+                subject="last_call_requested_tools",
+                quote=lambda i: find_quote(data.raw_text(i), data.requested[i][0]),
+            )
+        )
+    if uncalled:
+
+        def quote(i: int) -> str | None:
+            finals = [t for t in data.offered[i] if t.lower() in FINAL_ANSWER_TOOLS]
+            return next((q for t in finals if (q := find_quote(data.raw_text(i), t))), None)
+
+        patterns.append(
+            pattern(
+                data,
+                "no_final_answer",
+                "runs end without calling the final-answer tool they were offered",
+                uncalled,
+                detail="final-answer tool offered, never called or requested",
+                subject="final_answer_never_called",
+                quote=quote,
+            )
+        )
+    return patterns
+
+
+def refusals(data: SpanData) -> list[Pattern]:
+    """Model calls whose output reads as a refusal (derived by the reader); the detail
+    says how many runs end in one (the refusal is the trace's last model call)."""
+    rows = np.flatnonzero((data.flags & REFUSAL) != 0).tolist()
+    if not rows:
+        return []
+    ending = sum(1 for i in data.last_llm.values() if data.flags[i] & REFUSAL)
+
+    def quote(i: int) -> str | None:
+        match = _REFUSAL_TEXT.search(data.raw_text(i))
+        return match.group(0)[:QUOTE_CHARS] if match else None
+
+    return [
+        pattern(
+            data,
+            "refusal",
+            "model refusals",
+            rows,
+            detail=f"{ending} runs end in a refusal (it is their last model call)",
+            quote=quote,
+        )
+    ]
+
+
+def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
+    """Per span name with >= OUTLIER_MIN_GROUP spans: spans whose duration
+    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed both
+    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name."""
+    if kind == "latency_outlier":
+        valid = (data.start_ns > 0) & (data.end_ns >= data.start_ns)
+        values = (data.end_ns - data.start_ns) / 1e6
+    else:
+        inp, out = data.input_tokens, data.output_tokens
+        valid = (data.kind == int(SpanKind.LLM)) & ((inp >= 0) | (out >= 0))
+        values = (np.maximum(inp, 0) + np.maximum(out, 0)).astype(np.float64)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(valid).tolist():
+        groups[data.name[i]].append(i)
+    patterns = []
+    for name, rows in groups.items():
+        if len(rows) < OUTLIER_MIN_GROUP:
+            continue
+        v = values[rows]
+        q1, median, q3 = np.percentile(v, [25, 50, 75])
+        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median)
+        if threshold <= 0:
+            continue
+        found = [r for r, x in zip(rows, v.tolist(), strict=True) if x > threshold]
+        if not found:
+            continue
+        found.sort(key=lambda i: -values[i])
+        top = float(values[found[0]])
+        if kind == "latency_outlier":
+            title = f"slow {name} spans: {len(found)} over {_ms(threshold)} (median {_ms(median)}, max {_ms(top)})"
+        else:
+            title = (
+                f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
+                f"(median {median:,.0f}, max {top:,.0f})"
+            )
+        patterns.append(pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name))
+    return ranked(patterns)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.0f}ms" if value < 1000 else f"{value / 1000:.1f}s"
