@@ -11,7 +11,9 @@ InvalidPatternError that says why.
 
 from __future__ import annotations
 
-import multiprocessing
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel
 
 from engine.errors import InvalidPatternError
 
-__all__ = ["risky", "guarded", "CHILD_STARTUP_S"]
+__all__ = ["risky", "guarded", "child_main", "CHILD_STARTUP_S"]
 
 # Time a child needs to start and reopen the (already built) index.
 CHILD_STARTUP_S = 5.0
@@ -93,28 +95,29 @@ def guarded(ds: Any, pattern: str, limit_s: float, fn: str, result: type[M], /, 
         store.compile_pattern(pattern)  # a bad pattern is explained here, without a child
     if not risky(pattern):
         return getattr(store, fn)(ds, *args, **kwargs)
-    spec = _dataset_spec(ds)
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, spec, fn, args, kwargs), daemon=True)
-    child.start()
-    send.close()
+    request = pickle.dumps((_dataset_spec(ds), fn, args, kwargs))
+    # A plain interpreter, not multiprocessing: nothing of the caller's __main__ is
+    # re-imported, and the child's stdout is a pipe (never an MCP stdio stream).
+    child = subprocess.Popen(
+        [sys.executable, "-c", "from engine.tools.regex_guard import child_main; child_main()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        if not receive.poll(limit_s + CHILD_STARTUP_S):
-            raise InvalidPatternError(
-                f"the pattern {pattern!r} ran past its time limit ({limit_s:g}s) and was stopped: it can "
-                "backtrack catastrophically (nested or repeated quantifiers such as (a+)+ or .*.*). "
-                "Use a simpler pattern: a literal phrase, or one quantifier, e.g. 'rate limit' or 'Error: .{0,80}'"
-            )
-        try:
-            ok, payload = receive.recv()
-        except EOFError:
-            raise InvalidPatternError(f"the search for {pattern!r} stopped unexpectedly; try a simpler pattern") from None
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join(5)
-        receive.close()
+        out, _ = child.communicate(request, timeout=limit_s + CHILD_STARTUP_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        raise InvalidPatternError(
+            f"the pattern {pattern!r} ran past its time limit ({limit_s:g}s) and was stopped: it can "
+            "backtrack catastrophically (nested or repeated quantifiers such as (a+)+ or .*.*). "
+            "Use a simpler pattern: a literal phrase, or one quantifier, e.g. 'rate limit' or 'Error: .{0,80}'"
+        ) from None
+    try:
+        ok, payload = pickle.loads(out)
+    except Exception:  # noqa: BLE001 - the child died without answering
+        raise InvalidPatternError(
+            f"the search for {pattern!r} stopped unexpectedly (exit {child.returncode}); try a simpler pattern"
+        ) from None
     if not ok:
         raise payload
     return result.model_validate(payload)
@@ -132,17 +135,18 @@ def _dataset_spec(ds: Any) -> dict[str, Any]:
     }
 
 
-def _child(send: Any, spec: dict[str, Any], fn: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def child_main() -> None:
+    """The child: read (dataset spec, function, arguments) pickled on stdin, answer on stdout."""
     from engine.errors import HaloError
     from engine.traces import store
     from engine.traces.dataset import Dataset
 
+    spec, fn, args, kwargs = pickle.loads(sys.stdin.buffer.read())
     try:
-        ds = Dataset.open(spec["paths"], cache_dir=Path(spec["cache_dir"]) if spec["cache_dir"] else None,
-                          shape=spec["shape"])  # fmt: skip
-        send.send((True, getattr(store, fn)(ds, *args, **kwargs).model_dump()))
+        cache_dir = Path(spec["cache_dir"]) if spec["cache_dir"] else None
+        ds = Dataset.open(spec["paths"], cache_dir=cache_dir, shape=spec["shape"])
+        answer: tuple[bool, Any] = (True, getattr(store, fn)(ds, *args, **kwargs).model_dump())
     except HaloError as exc:
-        send.send((False, exc))
-    finally:
-        send.close()
-
+        answer = (False, exc)
+    sys.stdout.buffer.write(pickle.dumps(answer))
+    sys.stdout.buffer.flush()
