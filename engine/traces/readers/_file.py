@@ -116,19 +116,24 @@ class FileReader:
         return Malformed(str(self.path), line, reason, sample_of(data))
 
     def _lines(self) -> Iterator[tuple[int, bytes]]:
-        """(line number, line bytes); a gzip stream's complete unterminated tail included."""
+        """(line number, line bytes); a gzip stream's complete unterminated tail included.
+
+        `end` and `lines` are settled when the iteration ends or is abandoned.
+        """
         progress = Progress(self.start)
         lineno = self.first_line - 1
-        for lineno, data in enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1):
-            self.end, self.lines = progress.end, lineno
-            if data[:3] == b"\xef\xbb\xbf" and lineno == 1:
-                data = data[3:]  # a UTF-8 byte order mark
-            yield lineno, data
-        if progress.tail and _complete_json(progress.tail):
-            self.end, self.lines = progress.end + len(progress.tail), lineno + 1
-            yield lineno + 1, progress.tail
-        self.end = max(self.end, progress.end)
-        self._stream_error = (lineno + 1, progress.error) if progress.error else None
+        try:
+            yield from enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1)
+            lineno = self.first_line - 1 + progress.count
+            if progress.tail and _complete_json(progress.tail):
+                progress.end += len(progress.tail)
+                lineno += 1
+                progress.count += 1
+                yield lineno, progress.tail
+            self._stream_error = (lineno + 1, progress.error) if progress.error else None
+        finally:
+            self.end = max(self.end, progress.end)
+            self.lines = self.first_line - 1 + progress.count
 
     def _stream_problem(self) -> Iterator[Malformed]:
         """A corrupt gzip stream, reported once where the readable lines ended."""

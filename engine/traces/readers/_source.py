@@ -39,6 +39,7 @@ BLOCK_SIZE = 4 << 20
 # Longest excerpt of a bad record kept in a `Malformed.sample`.
 SAMPLE_CHARS = 200
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
 # Compressed bytes read per step from a gzip file: small enough that the lines before
 # a corrupt spot are delivered before the error is.
 GZIP_CHUNK = 1 << 14
@@ -142,10 +143,11 @@ def last_newline_end(path: Path, start: int, end: int) -> int:
 class Progress:
     """How far a line iteration got: `end` offset past the last full line, and any stream error."""
 
-    __slots__ = ("end", "error", "tail")
+    __slots__ = ("end", "count", "error", "tail")
 
     def __init__(self, end: int) -> None:
         self.end = end
+        self.count = 0  # lines yielded
         self.error: str | None = None
         # gzip only: bytes after the last newline at the end of the stream.
         self.tail = b""
@@ -166,10 +168,13 @@ def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Prog
         return
     assert end is not None
     with open(path, "rb") as f:
+        if start == 0 and f.read(3) == BOM:
+            start = 3  # a UTF-8 byte order mark is not part of the first record
         f.seek(start)
         left = end - start
         carry = b""
         pos = start
+        count = 0
         while left > 0:
             block = f.read(min(BLOCK_SIZE, left))
             if not block:
@@ -182,20 +187,27 @@ def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Prog
                 carry = block
                 continue
             carry = block[cut + 1 :]
-            for line in block[:cut].split(b"\n"):
-                pos += len(line) + 1
-                progress.end = pos
+            lines = block[:cut].split(b"\n")
+            for line in lines:
                 yield line
+            count += len(lines)
+            pos += cut + 1
+            progress.end, progress.count = pos, count
         if carry:
-            progress.end = pos + len(carry)
+            progress.end, progress.count = pos + len(carry), count + 1
             yield carry
 
 
 def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
     carry = b""
     pos = skip = start
+    first = start == 0
     try:
         for block in gzip_blocks(path):
+            if first:
+                first = False
+                if block[:3] == BOM:
+                    pos = skip = 3
             if skip:  # resuming: drop what an earlier read consumed
                 if len(block) <= skip:
                     skip -= len(block)
@@ -208,10 +220,12 @@ def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
                 carry = block
                 continue
             carry = block[cut + 1 :]
-            for line in block[:cut].split(b"\n"):
-                pos += len(line) + 1
-                progress.end = pos
+            lines = block[:cut].split(b"\n")
+            for line in lines:
                 yield line
+            progress.count += len(lines)
+            pos += cut + 1
+            progress.end = pos
         progress.tail = carry
     except GzipCorrupt as exc:
         progress.error = f"corrupt gzip stream after decompressed byte {pos}: {exc}"
