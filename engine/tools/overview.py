@@ -70,6 +70,7 @@ class OverviewResult(ToolResult):
     spans: int
     files: list[FileLine] = Field(default_factory=list)
     files_total: int = 0
+    shapes: dict[str, int] = Field(default_factory=dict, description="files per trace shape")
     start: str | None = None
     end: str | None = None
     kinds: dict[str, int] = Field(default_factory=dict, description="spans per kind")
@@ -95,10 +96,10 @@ class OverviewResult(ToolResult):
     notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
-        shapes = sorted({f.shape for f in self.files})
+        shapes = ", ".join(f"{shape} ×{n}" if n > 1 else shape for shape, n in self.shapes.items())
         lines = [
             f"dataset: {render.num(self.traces)} traces, {render.num(self.spans)} spans in "
-            f"{self.files_total} files ({', '.join(shapes) or 'no spans'}); {self.start or '?'} → {self.end or '?'}"
+            f"{self.files_total} files ({shapes or 'none'}); {self.start or '?'} → {self.end or '?'}"
         ]
         if self.kinds:
             lines.append("span kinds: " + ", ".join(f"{k} {render.num(v)}" for k, v in self.kinds.items()))
@@ -184,6 +185,9 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
         for t in analytics.tools
     ]
     files = [FileLine(**{k: get(f, k) for k in FileLine.model_fields}) for f in ov.files]
+    shapes: dict[str, int] = {}
+    for f in files:
+        shapes[f.shape] = shapes.get(f.shape, 0) + 1
 
     def names(items: list[Any], n: int) -> list[NameUse]:
         return [NameUse(name=i.name, spans=i.spans, traces=i.traces) for i in items[:n]]
@@ -202,6 +206,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             spans=ov.spans,
             files=files[:n],
             files_total=len(files),
+            shapes=shapes,
             start=render.when(ov.start_ns) if ov.start_ns else None,
             end=render.when(ov.end_ns) if ov.end_ns else None,
             kinds=dict(ov.kinds),

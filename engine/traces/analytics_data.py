@@ -192,14 +192,18 @@ def _depth(span: Span, spans: dict[str, Span]) -> tuple[int, bool]:
 
 def _from_dataset(ds: Any) -> SpanData:
     spans = ds.spans
-    flags_all = np.asarray(spans.flags)
+
+    def num(column: Any, dtype: Any) -> np.ndarray:  # empty tables come back as float64
+        return np.asarray(column).astype(dtype, copy=False)
+
+    flags_all = num(spans.flags, np.uint8)
     rows = np.flatnonzero((flags_all & DUPLICATE) == 0)
     # A trace written to several files has one trace row per file: key by trace id.
     trace_row_ids = _take(ds.traces.trace_id, np.arange(len(ds.traces.trace_id)))
     ids: dict[str, int] = {}
     per_row = np.fromiter((ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids))
-    trace = per_row[np.asarray(spans.trace)[rows]] if len(rows) else np.zeros(0, np.int64)
-    start = np.asarray(spans.start_ns)[rows]
+    trace = per_row[num(spans.trace, np.int64)[rows]] if len(rows) else np.zeros(0, np.int64)
+    start = num(spans.start_ns, np.int64)[rows]
     order = np.lexsort((rows, start, trace))
     rows, trace = rows[order], trace[order]
     # Keep only ids that still have spans, in order of first appearance.
@@ -224,20 +228,20 @@ def _from_dataset(ds: Any) -> SpanData:
         trace=trace,
         span_id=_take(spans.span_id, rows),
         name=[n or "" for n in _take(spans.name, rows)],
-        kind=np.asarray(spans.kind)[rows],
-        status=np.asarray(spans.status)[rows],
+        kind=num(spans.kind, np.int8)[rows],
+        status=num(spans.status, np.int8)[rows],
         status_message=[m or None for m in _take(spans.status_message, rows)],
         exception=_take(spans.exception, rows),
         output_error=_take(spans.output_error, rows),
-        start_ns=np.asarray(spans.start_ns)[rows],
-        end_ns=np.asarray(spans.end_ns)[rows],
-        input_tokens=np.asarray(spans.input_tokens)[rows],
-        output_tokens=np.asarray(spans.output_tokens)[rows],
+        start_ns=num(spans.start_ns, np.int64)[rows],
+        end_ns=num(spans.end_ns, np.int64)[rows],
+        input_tokens=num(spans.input_tokens, np.int64)[rows],
+        output_tokens=num(spans.output_tokens, np.int64)[rows],
         tool_name=_take(spans.tool_name, rows),
         tool_args=_take(spans.tool_args, rows),
         agent_name=_take(spans.agent_name, rows),
         flags=flags_all[rows],
-        depth=np.asarray(spans.depth)[rows],
+        depth=num(spans.depth, np.int16)[rows],
         offered=[tuple(v) for v in _take(spans.offered_tools, rows)],
         requested=[tuple(v) for v in _take(spans.requested_tools, rows)],
         raw=raw,

@@ -21,6 +21,10 @@ DATASETS = {
     "trail": FIXTURES / "trail",
     "any-agent": FIXTURES / "any_agent",
     "analytics": FIXTURES / "analytics" / "patterns.jsonl",
+    "otlp": FIXTURES / "otlp",
+    "otel-sdk": FIXTURES / "otel_sdk",
+    "openai-agents": FIXTURES / "openai_agents",
+    "bad-inputs": FIXTURES / "bad",
 }
 BUDGETS = [DEFAULT_BUDGET_TOKENS, 2_000, 600]
 
@@ -28,6 +32,8 @@ BUDGETS = [DEFAULT_BUDGET_TOKENS, 2_000, 600]
 def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
     """Calls that ask for the most each tool can give on this dataset."""
     big = store.query_traces(ds, store.TraceFilter(), sort="spans", descending=True, limit=20)
+    if not big.items:
+        return [("overview", {"top": 50}), ("patterns", {"limit": 100}), ("query", {"limit": 100})]
     trace_id = big.items[0].trace_id
     views = store.view_trace(ds, trace_id)
     largest = max(views, key=lambda v: v.raw_size)
@@ -55,6 +61,16 @@ def test_every_registered_trace_tool_is_covered() -> None:
     covered = {"overview", "patterns", "query", "search", "view_trace", "view_spans", "synthesize", "run_code"}
     ours = {name for name, spec in REGISTRY.items() if spec.handler.__module__.startswith("engine.tools")}
     assert ours == covered
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("name", ["empty"])
+async def test_an_empty_dataset_answers_within_budget_too(name: str, budget: int, context_for, tool) -> None:
+    ctx = context_for(FIXTURES / "bad" / "empty.jsonl")
+    for name_of, arguments in _greedy_calls(ctx.open_dataset(None)):
+        answer = await tool(name_of, ctx, budget_tokens=budget, **arguments)
+        assert len(answer.text) + len(orjson.dumps(answer.structured())) <= budget * 4
 
 
 @pytest.mark.anyio
