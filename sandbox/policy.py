@@ -1,0 +1,95 @@
+"""Which isolation layers must be active before a model's code may run.
+
+The child applies every layer the kernel offers and reports each one; the
+policy decides whether what it got is enough. The default (`strict`) needs all
+three kernel layers, so on macOS or an old kernel run_code refuses with a
+message naming what is missing and the setting that would accept it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from engine.errors import InvalidArgumentError
+
+__all__ = ["Policy", "KERNEL_LAYERS", "PARENT_LAYERS", "POLICY_ENV", "is_active"]
+
+# Layers the child applies in the kernel; a policy may require any of them.
+KERNEL_LAYERS = ("rlimits", "landlock", "seccomp", "capabilities")
+# Always applied by the parent, on every platform: never missing, never required.
+PARENT_LAYERS = ("wall_timeout", "output_cap", "scratch_cap", "clean_env", "bwrap")
+
+POLICY_ENV = "HALO_SANDBOX_POLICY"
+
+_NAMED = {
+    "strict": ("rlimits", "landlock", "seccomp"),
+    "limits-only": ("rlimits",),
+    "none": (),
+}
+
+
+def is_active(status: str) -> bool:
+    """An entry reads "active ..." once applied, "available ..." when the probe found it."""
+    return status.startswith(("active", "available"))
+
+
+class Policy(BaseModel):
+    """The layers that must be active; anything less makes run_code refuse.
+
+    `Policy.from_setting` reads a level name (`strict`, `limits-only`, `none`)
+    or a comma list of layer names (`rlimits,seccomp`). `use_bwrap` wraps the
+    child in `bwrap --unshare-all` where bubblewrap is installed and works; it
+    adds namespaces on top and is never required.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    required: frozenset[str] = frozenset(_NAMED["strict"])
+    use_bwrap: bool = True
+
+    @classmethod
+    def from_setting(cls, text: str) -> Policy:
+        text = text.strip().lower()
+        if text in _NAMED:
+            return cls(required=frozenset(_NAMED[text]))
+        layers = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [layer for layer in layers if layer not in KERNEL_LAYERS]
+        if unknown or not layers:
+            raise InvalidArgumentError(
+                f"unknown sandbox policy {text!r}: use one of {', '.join(_NAMED)} "
+                f"or a comma list of layers from {', '.join(KERNEL_LAYERS)}"
+            )
+        return cls(required=frozenset(layers))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Policy:
+        """`HALO_SANDBOX_POLICY` if set, else strict."""
+        environ = os.environ if environ is None else environ
+        text = environ.get(POLICY_ENV, "").strip()
+        return cls.from_setting(text) if text else cls()
+
+    def missing(self, protections: Mapping[str, str]) -> list[str]:
+        """Required layers that the report does not show as active, in a stable order."""
+        return [
+            layer for layer in KERNEL_LAYERS
+            if layer in self.required and not is_active(protections.get(layer, "unavailable"))
+        ]
+
+    def refusal(self, protections: Mapping[str, str]) -> str:
+        """The message a caller sees when the policy refuses: what is missing and why."""
+        missing = self.missing(protections)
+        lines = [
+            "run_code refused: the sandbox policy requires "
+            + ", ".join(sorted(self.required))
+            + " but these protections are not available here:"
+        ]
+        lines += [f"  {layer}: {protections.get(layer, 'unavailable')}" for layer in missing]
+        lines.append(
+            f"To run with weaker isolation, set {POLICY_ENV}=limits-only (resource limits, "
+            "wall-clock timeout and output cap only) or a comma list of the layers you require."
+        )
+        return "\n".join(lines)
+

@@ -1,0 +1,33 @@
+"""What one run_code call returns: output, value or traceback, and the protections in force."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+__all__ = ["RunResult", "StopReason"]
+
+# Why the parent stopped the child before it finished, if it did.
+StopReason = Literal["wall_time", "cpu_time", "scratch", "killed"]
+
+
+class RunResult(BaseModel):
+    """The outcome of one call. Code that fails is a normal result (ok=False, error set).
+
+    `truncated` is true when stdout, stderr, the value or the error was cut at the
+    output cap. `protections` maps each layer to "active (...)" or to why it is
+    not. `stopped_by` names the limit that ended the run early; `exit_code` is the
+    child's exit status (negative: killed by that signal).
+    """
+
+    ok: bool
+    stdout: str
+    stderr: str
+    value: str | None
+    error: str | None
+    truncated: bool
+    duration_s: float
+    protections: dict[str, str]
+    stopped_by: StopReason | None = None
+    exit_code: int | None = None
