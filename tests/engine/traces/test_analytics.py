@@ -152,3 +152,27 @@ def test_find_quote_finds_a_json_escaped_needle() -> None:
     raw = json.dumps({"output.value": 'He said "no"\nthen left'})
     quote = find_quote(raw, 'He said "no"\nthen left')
     assert quote is not None and quote in raw
+
+
+FIXTURES = ANALYTICS.parent
+
+
+def test_on_the_trail_traces_only_one_slow_token_heavy_model_call_stands_out() -> None:
+    result = analyze(Dataset.open([FIXTURES / "trail"]))
+    assert (result.total_traces, result.total_spans) == (3, 33)
+    assert sorted(p.kind for p in result.patterns) == ["latency_outlier", "token_outlier"]
+    for p in result.patterns:
+        assert p.subject == "LiteLLMModel.__call__" and p.traces_affected == 1
+        assert (p.examples[0].trace_id, p.examples[0].span_id) == ("f39aec9b8a61fd2aaed5849cc00bc165", "b5dd8eb7f514a817")
+    assert any("no offered-tool list" in n for n in result.notes)  # smolagents CodeAgent lists no tools to the model
+
+
+def test_on_halo_medium_the_three_error_signatures_are_measured() -> None:
+    result = analyze(Dataset.open([FIXTURES / "halo" / "medium_traces.jsonl"]))
+    found = {(p.title, p.traces_affected, p.spans_affected) for p in result.of_kind("error_signature")}
+    assert found == {
+        ("root: boom", 46, 46),
+        ("anthropic.chat.completions.create: rate limited", 45, 49),
+        ("openai.chat.completions.create: rate limited", 39, 39),
+    }
+    assert [p.kind for p in result.patterns] == ["error_signature"] * 3
