@@ -8,12 +8,13 @@ and derives the failure signals analytics need (`output_error`, `refusal`,
 offered / requested tools, `exception`) once, at read time.
 
 The first vocabulary that answers wins; nothing is summed or rolled up here.
-`read_semantics` is on the HALO hot path: plain dict lookups, no regex unless a
-span is a TOOL/LLM span with output text to judge.
+`read_fields` is on the indexing hot path: lookups planned once per attribute
+key set, no regex unless a TOOL/LLM span has output text to judge.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NamedTuple
 
@@ -286,8 +287,16 @@ def _first_text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         value = attrs.get(key)
         if value is not None and value != "":
-            return value if type(value) is str else orjson.dumps(value).decode()
+            return value if type(value) is str else _dumps(value)
     return None
+
+
+def _dumps(value: Any) -> str:
+    """Non-text attribute values as JSON text (integers past 64 bits through the stdlib)."""
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str, ensure_ascii=False)
 
 
 def _cost_from_parts(attrs: dict[str, Any]) -> float | None:

@@ -9,9 +9,10 @@ records become `Malformed` items in file order and the read goes on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import orjson
 
@@ -22,6 +23,7 @@ from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, det
 from engine.traces.readers._source import (
     BadRecord,
     DocumentLocator,
+    Locate,
     Progress,
     is_gzip,
     iter_lines,
@@ -43,6 +45,8 @@ SHAPE_MODULES: dict[str, ModuleType] = {
     "openinference_nested": openinference_nested,
     "openai_agents": openai_agents,
 }
+# What every shape module provides: one parsed JSON value (a line, a document) -> its spans.
+SpansFromValue = Callable[[Any, int, "Locate | None"], Iterator["Span | BadRecord"]]
 # Errors a shape reader may raise on a record it cannot read: the record is reported, the read goes on.
 RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
 
@@ -166,7 +170,9 @@ class FileReader:
             yield from self._convert(spans_from_value, value, lineno, None, data)
         yield from self._stream_problem()
 
-    def _convert(self, spans_from_value, value, line, locate, data) -> Iterator[Span | Malformed]:  # type: ignore[no-untyped-def]
+    def _convert(
+        self, spans_from_value: SpansFromValue, value: Any, line: int, locate: Locate | None, data: bytes | str
+    ) -> Iterator[Span | Malformed]:
         try:
             for item in spans_from_value(value, line, locate):
                 if isinstance(item, BadRecord):
