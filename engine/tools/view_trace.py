@@ -122,31 +122,44 @@ def _subtree(views: list[Any], root_span_id: str, trace_id: str) -> list[Any]:
     )
 
 
-def _plan(trace_id: str, heads: list[SpanHead], views: list[Any]) -> list[str]:
+def _subtree_sizes(heads: list[SpanHead]) -> list[int]:
+    """Spans in each span's subtree (itself included), from the DFS order and depths."""
+    sizes = [1] * len(heads)
+    stack: list[int] = []  # open subtrees; one closes where a span at its depth or above starts
+    for i, h in enumerate(heads):
+        while stack and heads[stack[-1]].depth >= h.depth:
+            j = stack.pop()
+            sizes[j] = i - j
+        stack.append(i)
+    for j in stack:
+        sizes[j] = len(heads) - j
+    return sizes
+
+
+def _branches(heads: list[SpanHead]) -> list[int]:
+    """Children of the first span that has several, walking down single-child chains from the top."""
+    if not heads:
+        return []
+    sizes = _subtree_sizes(heads)
+    top = [i for i, h in enumerate(heads) if h.depth == heads[0].depth]
+    while len(top) == 1 and sizes[top[0]] > 1:
+        i = top[0]
+        top = [j for j in range(i + 1, i + sizes[i]) if heads[j].depth == heads[i].depth + 1]
+    return sorted(top, key=lambda i: -sizes[i])
+
+
+def _plan(trace_id: str, heads: list[SpanHead]) -> list[str]:
     plan: list[str] = []
     errors = [h.span_id for h in heads if h.error][:10]
     if errors:
         plan.append(render.call("view_spans", trace_id=trace_id, span_ids=errors) + "  # spans with errors")
-    # The biggest subtrees of the top level, to open one at a time.
-    if heads:
-        top = min(h.depth for h in heads)
-        sizes: list[tuple[int, str, str]] = []
-        current: tuple[str, str] | None = None
-        count = 0
-        for h in heads:
-            if h.depth == top + 1:
-                if current:
-                    sizes.append((count, *current))
-                current, count = (h.span_id, h.name), 0
-            if current and h.depth > top:
-                count += 1
-        if current:
-            sizes.append((count, *current))
-        for count, span_id, name in sorted(sizes, reverse=True)[:PLAN_ITEMS]:
-            if count > 1:
-                plan.append(
-                    render.call("view_trace", trace_id=trace_id, root_span_id=span_id) + f"  # {name}: {count} spans"
-                )
+    sizes = _subtree_sizes(heads)
+    for i in _branches(heads)[:PLAN_ITEMS]:  # the biggest subtrees, to open one at a time
+        if sizes[i] > 1:
+            plan.append(
+                render.call("view_trace", trace_id=trace_id, root_span_id=heads[i].span_id)
+                + f"  # {heads[i].name}: {sizes[i]} spans"
+            )
     plan.append(render.call("search", trace_id=trace_id, pattern="error|exception|fail") + "  # find content inside")
     return plan
 
@@ -206,7 +219,7 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
                     notes.append(f"previews cut to {chars} chars to fit the answer budget")
                 return full(chars)
 
-    plan = _plan(args.trace_id, heads, views)
+    plan = _plan(args.trace_id, heads)
     rest = heads[offset:]
 
     def skeleton(n: int, _: int) -> ViewTraceResult:

@@ -91,3 +91,19 @@ async def test_previews_are_cut_with_a_marker_naming_the_call_that_shows_the_res
     out = answer.result.spans[1].output
     assert len(out) <= 200
     assert 'chars cut; view_spans(trace_id="big", span_ids=["s0001"], attribute="output.value", offset=' in out
+
+
+def test_the_plan_opens_the_biggest_subtrees_below_a_single_child_chain() -> None:
+    from engine.tools.spans import SpanHead
+    from engine.tools.view_trace import _plan
+
+    def head(span_id: str, depth: int) -> SpanHead:
+        return SpanHead(span_id=span_id, depth=depth, name=span_id, kind="chain", status="ok")
+
+    # main -> run -> {a (3 spans), b (1 span), c (2 spans)}
+    heads = [head("main", 0), head("run", 1), head("a", 2), head("a1", 3), head("a2", 3), head("b", 2),
+             head("c", 2), head("c1", 3)]  # fmt: skip
+    plan = _plan("t", heads)
+    assert plan[0].startswith('view_trace(trace_id="t", root_span_id="a")  # a: 3 spans')
+    assert plan[1].startswith('view_trace(trace_id="t", root_span_id="c")  # c: 2 spans')
+    assert len(plan) == 3 and plan[2].startswith("search(")
