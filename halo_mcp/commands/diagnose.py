@@ -1,4 +1,4 @@
-"""`halo-mcp diagnose DATASET -p QUESTION`: a diagnosis from the command line.
+"""`halo-mcp diagnose DATASET [-p QUESTION]`: a diagnosis from the command line.
 
 The same engine as the MCP `diagnose` tool. Progress goes to stderr as it
 happens; the Markdown report goes to stdout (or `-o FILE`), so the command
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the engine (openai, pandas) is imported by `run`, not by `-
 __all__ = ["NAME", "HELP", "add_arguments", "run", "describe_event"]
 
 NAME = "diagnose"
+DEFAULT_QUESTION = "Why do these agent runs fail, and what in the harness should change?"
 HELP = "diagnose why the agent in a trace dataset fails; Markdown report on stdout"
 
 # Characters of a model message or task shown per progress line.
@@ -32,7 +33,13 @@ LINE_CHARS = 160
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="trace files, directories or globs")
-    parser.add_argument("-p", "--prompt", required=True, metavar="QUESTION", help="the diagnostic question")
+    parser.add_argument(
+        "-p",
+        "--prompt",
+        default=DEFAULT_QUESTION,
+        metavar="QUESTION",
+        help=f"the diagnostic question (default: {DEFAULT_QUESTION!r})",
+    )
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown report here instead of stdout")
     parser.add_argument("--json", action="store_true", help="write the report as JSON instead of Markdown")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
