@@ -8,6 +8,7 @@ arbitrary point. A skeleton too long for one answer is paged by cursor.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import Field
@@ -148,13 +149,14 @@ def _branches(heads: list[SpanHead]) -> list[int]:
     return sorted(top, key=lambda i: -sizes[i])
 
 
-def _plan(trace_id: str, heads: list[SpanHead]) -> list[str]:
+def _plan(trace_id: str, heads: list[SpanHead], *, short: bool = False) -> list[str]:
+    """Next calls for a trace shown as a skeleton; `short` for the tightest budgets."""
     plan: list[str] = []
-    errors = [h.span_id for h in heads if h.error][:10]
+    errors = list(dict.fromkeys(h.span_id for h in heads if h.error))[: 3 if short else 10]
     if errors:
         plan.append(render.call("view_spans", trace_id=trace_id, span_ids=errors) + "  # spans with errors")
     sizes = _subtree_sizes(heads)
-    for i in _branches(heads)[:PLAN_ITEMS]:  # the biggest subtrees, to open one at a time
+    for i in _branches(heads)[: 1 if short else PLAN_ITEMS]:  # the biggest subtrees, to open one at a time
         if sizes[i] > 1:
             plan.append(
                 render.call("view_trace", trace_id=trace_id, root_span_id=heads[i].span_id)
@@ -170,8 +172,10 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
     root_span_id, offset, force_skeleton = args.root_span_id, 0, False
     if args.cursor:
         state = decode_cursor("view_trace", args.cursor)
-        if state["tr"] != args.trace_id:
-            raise InvalidArgumentError(f"this cursor belongs to trace {state['tr']}, not {args.trace_id}")
+        if state["tr"] != _short_hash(args.trace_id):
+            raise InvalidArgumentError(
+                f"this cursor belongs to another trace, not {args.trace_id}; pass the trace_id it was issued with"
+            )
         root_span_id, offset, force_skeleton = state.get("r"), int(state["o"]), True
     ds = await open_dataset(ctx, args.dataset)
     views = await in_thread(trace_spans, ds, args.trace_id)
@@ -219,16 +223,19 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
                     notes.append(f"previews cut to {chars} chars to fit the answer budget")
                 return full(chars)
 
-    plan = _plan(args.trace_id, heads)
+    plan, short_plan = _plan(args.trace_id, heads), _plan(args.trace_id, heads, short=True)
     rest = heads[offset:]
 
     def skeleton(n: int, _: int) -> ViewTraceResult:
         cursor = None
         if offset + n < len(heads):
-            cursor = encode_cursor("view_trace", {"tr": args.trace_id, "r": root_span_id, "o": offset + n})
+            cursor = encode_cursor("view_trace", {"tr": _short_hash(args.trace_id), "r": root_span_id, "o": offset + n})
         shown = [SpanNode(**h.model_dump(exclude={"error"}), error=h.error[:120] if h.error else None) for h in rest[:n]]
         skel_notes = notes + ([f"skeleton spans {offset + 1}-{offset + n} of {len(heads)}"] if cursor or offset else [])
-        return ViewTraceResult(mode="skeleton", spans=shown, next_cursor=cursor, plan=plan, notes=skel_notes, **base)
+        result = ViewTraceResult(mode="skeleton", spans=shown, next_cursor=cursor, plan=plan, notes=skel_notes, **base)
+        if answer_size(result) > limit:  # tight budgets: fewer next calls, more spans
+            result = result.model_copy(update={"plan": short_plan})
+        return result
 
     return fit(skeleton, items=len(rest), chars=MIN_FIELD_CHARS, limit=limit, min_items=0)
 
@@ -242,6 +249,10 @@ def _preview(found: tuple[str, str] | None, chars: int, trace_id: str, span_id: 
     if shown is text:  # unchanged: an offset into the raw value is meaningful
         return cut(text, chars, more_call(trace_id, span_id, key))
     return cut(shown, chars, render.call("view_spans", trace_id=trace_id, span_ids=[span_id], attribute=key))
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
 
 def _descending(high: int, low: int) -> list[int]:

@@ -107,3 +107,12 @@ def test_the_plan_opens_the_biggest_subtrees_below_a_single_child_chain() -> Non
     assert plan[0].startswith('view_trace(trace_id="t", root_span_id="a")  # a: 3 spans')
     assert plan[1].startswith('view_trace(trace_id="t", root_span_id="c")  # c: 2 spans')
     assert len(plan) == 3 and plan[2].startswith("search(")
+
+
+async def test_a_skeleton_cursor_is_refused_for_another_trace(context_for, tool, tmp_path: Path) -> None:
+    from engine.errors import InvalidArgumentError
+
+    ctx = context_for(_big_trace(tmp_path / "big.jsonl", 300))
+    answer = await tool("view_trace", ctx, trace_id="big", budget_tokens=1500)
+    with pytest.raises(InvalidArgumentError, match="belongs to another trace"):
+        await tool("view_trace", ctx, trace_id="other", cursor=answer.result.next_cursor)
