@@ -92,7 +92,7 @@ def _apply_layers(request: dict[str, Any]) -> dict[str, str]:
 
 
 def _load_namespace(request: dict[str, Any]) -> dict[str, Any]:
-    """Globals for the code: pd, np and, with a dataset, spans, traces and load_raw."""
+    """Globals for the code: pd, np and, with a dataset, spans, traces and load_raw (alias raw)."""
     import numpy
     import pandas
 
@@ -107,11 +107,11 @@ def _load_namespace(request: dict[str, Any]) -> dict[str, Any]:
     dataset = open_dataset(spec)
     code = request["code"]
     # Building a frame costs time on big datasets: only build the ones the code names.
-    if "spans" in code or "load_raw" in code:
+    if "spans" in code:
         namespace["spans"] = dataset.span_frame()
     if "traces" in code:
         namespace["traces"] = dataset.trace_frame()
-    namespace["load_raw"] = raw_loader(dataset, namespace.get("spans"))
+    namespace["load_raw"] = namespace["raw"] = raw_loader(dataset)
     return namespace
 
 
@@ -157,10 +157,23 @@ def _flush() -> None:
             pass
 
 
+def _warm_up() -> None:
+    """Import what every call needs; a spare child waits, warm, right after this."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+
+    import sandbox.capabilities  # noqa: F401
+    import sandbox.landlock  # noqa: F401
+    import sandbox.rlimits  # noqa: F401
+    import sandbox.seccomp  # noqa: F401
+    import sandbox.data  # noqa: F401
+    import engine.traces.dataset  # noqa: F401
+    import engine.traces.frames  # noqa: F401
+
+
 def main(message_fd: int) -> None:
     """Serve exactly one request, then exit without running user atexit hooks."""
-    import numpy  # noqa: F401  (warm phase: a spare child waits after this)
-    import pandas  # noqa: F401
+    _warm_up()
 
     raw = sys.stdin.buffer.read()
     if not raw.strip():

@@ -1,13 +1,19 @@
-"""The dataset inside the child: reopen the parent's index read-only, expose frames and raw spans.
+"""The dataset inside the child: the parent's index reopened, frames and raw spans.
 
-The parent passes the file list and the cache directory of its already-built
-index; the child opens the same index (nothing is reparsed) before lock-down,
-after which the data files and the index are readable and nothing is writable.
+The parent passes its dataset's files and the cache holding their index; the
+child opens that index with `Dataset.open` before lock-down (fresh segments are
+only mapped, nothing is parsed) and builds the frames from its columns. After
+lock-down the data files and the index directories stay readable, so raw spans
+load on demand, and nothing there is writable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from engine.errors import InvalidArgumentError, SandboxError, UnknownIdError
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -16,13 +22,67 @@ __all__ = ["dataset_spec", "open_dataset", "raw_loader"]
 
 
 def dataset_spec(dataset: Dataset) -> dict[str, Any]:
-    """What the child needs to reopen `dataset`: its files, shapes and index location."""
-    raise NotImplementedError("waiting for engine.traces.dataset")
+    """What the child needs to reopen `dataset`: its files, the cache root, the index dirs."""
+    from engine.traces import cache
+
+    files = [Path(info.path) for info in dataset.files]
+    index_dirs = [Path(directory) for directory, _chunks in dataset.fingerprint]
+    # A segment lives at <root>/v<format>/segments/<key>: recover the root, then check it.
+    root = index_dirs[0].parents[2] if index_dirs else None
+    if root is None or any(cache.segment_dir(root, f) != d for f, d in zip(files, index_dirs)):
+        raise SandboxError("run_code could not locate the dataset's index cache; reopen the dataset")
+    return {
+        "files": [str(f) for f in files],
+        "cache_dir": str(root),
+        "index_dirs": [str(d) for d in index_dirs],
+        "fingerprint": [[d, list(chunks)] for d, chunks in dataset.fingerprint],
+    }
 
 
 def open_dataset(spec: dict[str, Any]) -> Dataset:
-    raise NotImplementedError("waiting for engine.traces.dataset")
+    """Reopen the parent's dataset from its index (mapped, not rebuilt, when unchanged)."""
+    from engine.traces.dataset import Dataset
+
+    return Dataset.open(spec["files"], cache_dir=Path(spec["cache_dir"]))
 
 
-def raw_loader(dataset: Dataset, spans: Any) -> Any:
-    raise NotImplementedError("waiting for engine.traces.dataset")
+def raw_loader(dataset: Dataset) -> Callable[..., dict[str, Any]]:
+    """`load_raw(span_id)`, `load_raw(trace_id, span_id)` or `load_raw(row)`: a span's JSON.
+
+    Each call parses a fresh dict from the source file (or the index's copy), so
+    nothing the code does to it reaches the data.
+    """
+    by_span_id: dict[str, list[int]] | None = None
+
+    def rows_of(span_id: str) -> list[int]:
+        nonlocal by_span_id
+        if by_span_id is None:
+            by_span_id = {}
+            for row, sid in enumerate(dataset.spans.span_id.to_list()):
+                by_span_id.setdefault(sid or "", []).append(row)
+        return by_span_id.get(span_id, [])
+
+    def load_raw(*ids: Any) -> dict[str, Any]:
+        if len(ids) == 1 and isinstance(ids[0], tuple):
+            ids = ids[0]
+        if len(ids) == 2:
+            return dataset.raw(dataset.span_row(str(ids[0]), str(ids[1])))
+        if len(ids) != 1:
+            raise InvalidArgumentError("load_raw takes a span id, (trace_id, span_id), or a row of spans")
+        key = ids[0]
+        if isinstance(key, int) and not isinstance(key, bool):
+            if not 0 <= key < dataset.n_spans:
+                raise UnknownIdError(f"row {key} is not in spans (it has {dataset.n_spans} rows)")
+            return dataset.raw(key)
+        rows = rows_of(str(key))
+        if not rows:
+            raise UnknownIdError(f"span id {key!r} is not in the dataset; spans.span_id lists them")
+        if len(rows) > 1:
+            traces = sorted({dataset.trace_id_of_row(r) for r in rows})
+            raise InvalidArgumentError(
+                f"span id {key!r} occurs {len(rows)} times (traces {', '.join(traces[:5])}); "
+                "call load_raw(trace_id, span_id)"
+            )
+        return dataset.raw(rows[0])
+
+    return load_raw

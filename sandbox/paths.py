@@ -35,14 +35,13 @@ def interpreter_paths() -> list[Path]:
     return [Path(p) for p in sorted(found)]
 
 
-def child_read_only(data_files: Iterable[Path], cache_dir: Path | None) -> list[Path]:
-    """Everything the child may read, resolved and de-duplicated, in a stable order."""
+def child_read_only(data: Iterable[Path] = ()) -> list[Path]:
+    """Everything the child may read (plus `data`: trace files, index directories),
+    resolved and de-duplicated, in a stable order."""
     root = package_root()
     paths = [*interpreter_paths(), root / "sandbox", root / "engine"]
     paths += [Path(p) for p in SYSTEM_READ_ONLY]
-    paths += list(data_files)
-    if cache_dir is not None:
-        paths.append(cache_dir)
+    paths += list(data)
     seen: dict[str, Path] = {}
     for path in paths:
         try:

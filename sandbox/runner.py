@@ -102,9 +102,8 @@ async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, polic
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="halo-run-"))
     try:
-        data_files = [Path(p) for p in spec["files"]] if spec else []
-        cache_dir = Path(spec["cache_dir"]) if spec and spec.get("cache_dir") else None
-        read_only = child_read_only(data_files, cache_dir)
+        data_paths = [Path(p) for p in [*spec["files"], *spec["index_dirs"]]] if spec else []
+        read_only = child_read_only(data_paths)
         request = {
             "code": code,
             "scratch": str(scratch),

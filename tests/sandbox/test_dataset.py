@@ -1,0 +1,141 @@
+"""run_code over a real dataset: the frames match the store, raw spans load, the data stays untouched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.traces.dataset import Dataset
+from engine.traces.store import overview
+from sandbox import Limits, run_code
+
+pytestmark = pytest.mark.anyio
+
+# Span counts per kind, per-tool calls / errors / traces, error spans and error traces,
+# computed with pandas alone (an error: status ERROR or an exception event, flag 4).
+GROUPBY = """
+import json
+errors = (spans.status == 'ERROR') | ((spans['flags'] & 4) != 0)  # spans.flags is pandas' own
+tools = spans[spans.kind == 'TOOL'].assign(error=errors)
+per_tool = tools.groupby('tool_name', observed=True).agg(
+    calls=('span_id', 'size'), errors=('error', 'sum'), traces=('trace_id', 'nunique'))
+json.dumps({
+    'kinds': {k.lower(): int(n) for k, n in spans.groupby('kind', observed=True).size().items() if n},
+    'tools': {name: [int(r.calls), int(r.errors), int(r.traces)] for name, r in per_tool.iterrows()},
+    'error_spans': int((spans.status == 'ERROR').sum()),
+    'error_traces': int(spans[errors].trace_id.nunique()),
+    'spans': len(spans), 'traces': len(traces),
+})
+"""
+
+
+def open_copy(fixtures: Path, folder: str, tmp_path: Path) -> Dataset:
+    """A private copy of a fixture folder, so a failed escape could not harm the shared one."""
+    target = tmp_path / folder
+    shutil.copytree(fixtures / folder, target)
+    return Dataset.open([target])
+
+
+@pytest.mark.parametrize("folder", ["trail", "halo"])
+async def test_a_pandas_groupby_gives_the_numbers_of_the_store_overview(
+    fixtures: Path, tmp_path: Path, folder: str
+) -> None:
+    ds = open_copy(fixtures, folder, tmp_path)
+    result = await run_code(GROUPBY, dataset=ds)
+    assert result.ok, result.error
+    got = json.loads(eval(result.value or ""))
+    ov = overview(ds)
+    assert got["kinds"] == ov.kinds
+    assert got["tools"] == {t.name: [t.calls, t.errors, t.traces] for t in ov.tools}
+    assert (got["error_spans"], got["error_traces"]) == (ov.error_spans, ov.error_traces)
+    assert (got["spans"], got["traces"]) == (ov.spans, ov.traces)
+
+
+async def test_load_raw_returns_the_spans_original_json(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    row = 5
+    span_id = ds.spans.span_id[row]
+    trace_id = ds.trace_id_of_row(row)
+    code = (
+        "import json\n"
+        f"by_id = load_raw({span_id!r})\n"
+        f"by_pair = load_raw({trace_id!r}, {span_id!r})\n"
+        f"by_row = load_raw({row})\n"
+        "by_id['mutated'] = True  # a copy: the data does not change\n"
+        f"json.dumps([by_pair, by_row == by_pair, 'mutated' in load_raw({row})], sort_keys=True)"
+    )
+    result = await run_code(code, dataset=ds, limits=Limits(output_bytes=1 << 22))
+    assert result.ok, result.error
+    by_pair, same, still_mutated = json.loads(eval(result.value or ""))
+    assert by_pair == ds.raw(row) and same and not still_mutated
+
+
+async def test_load_raw_names_an_unknown_span_id(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    result = await run_code("load_raw('no-such-span')", dataset=ds)
+    assert not result.ok and "UnknownIdError" in (result.error or "") and "no-such-span" in (result.error or "")
+
+
+async def test_the_trace_file_cannot_be_written(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    path = Path(ds.files[0].path)
+    before = path.read_bytes()
+    result = await run_code(f"open({str(path)!r}, 'r+b').write(b'x')", dataset=ds)
+    assert not result.ok and "PermissionError" in (result.error or "")
+    assert path.read_bytes() == before
+
+
+async def test_the_index_cannot_be_written_or_removed(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    index_dir = Path(ds.fingerprint[0][0])
+    files = sorted(p for p in index_dir.iterdir() if p.is_file())
+    before = {p: p.read_bytes() for p in files}
+    code = (
+        "import os\n"
+        "denied = 0\n"
+        f"for name in {[str(p) for p in files]!r}:\n"
+        "    for attempt in (lambda: open(name, 'r+b').write(b'x'), lambda: os.remove(name)):\n"
+        "        try: attempt()\n"
+        "        except PermissionError: denied += 1\n"
+        "denied"
+    )
+    result = await run_code(code, dataset=ds)
+    assert result.ok and result.value == str(2 * len(files))
+    assert {p: p.read_bytes() for p in files} == before
+
+
+async def test_files_beside_the_data_are_not_readable(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    licence = tmp_path / "trail" / "LICENSE"  # in the folder, not a trace file of the dataset
+    result = await run_code(f"open({str(licence)!r}).read()", dataset=ds)
+    assert not result.ok and "PermissionError" in (result.error or "")
+
+
+async def test_another_datasets_index_is_not_readable(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    other = open_copy(fixtures, "halo", tmp_path)
+    other_index = Path(other.fingerprint[0][0])
+    result = await run_code(f"import os; os.listdir({str(other_index)!r})", dataset=ds)
+    assert not result.ok and "PermissionError" in (result.error or "")
+
+
+async def test_the_child_reuses_the_index_without_rebuilding_it(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    cache_root = Path(ds.fingerprint[0][0]).parents[2]
+
+    def snapshot() -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in cache_root.rglob("*")}
+
+    before = snapshot()
+    result = await run_code("len(spans)", dataset=ds)
+    assert result.ok and result.value == str(ds.n_spans)
+    assert snapshot() == before
+
+
+async def test_traces_holds_one_row_per_trace(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "halo", tmp_path)
+    result = await run_code("int(traces.span_count.sum()), len(traces)", dataset=ds)
+    assert result.ok and result.value == f"({ds.n_spans}, {ds.n_traces})"

@@ -1,0 +1,173 @@
+"""run_code's ordinary behaviour: values, output, errors, scratch, limits, parallel calls."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from engine.errors import InvalidArgumentError
+from sandbox import Limits, run_code
+from sandbox.result import RunResult
+
+pytestmark = pytest.mark.anyio
+
+
+async def run(code: str, limits: Limits) -> RunResult:
+    return await run_code(code, dataset=None, limits=limits)
+
+
+async def test_the_value_of_the_last_expression_is_shown(limits: Limits) -> None:
+    result = await run("x = 20\nx + 22", limits)
+    assert result.ok and result.value == "42" and result.error is None
+
+
+async def test_a_statement_at_the_end_shows_no_value(limits: Limits) -> None:
+    result = await run("x = 1", limits)
+    assert result.ok and result.value is None
+
+
+async def test_printed_output_and_stderr_are_captured(limits: Limits) -> None:
+    result = await run("import sys\nprint('out')\nprint('err', file=sys.stderr)", limits)
+    assert result.stdout == "out\n" and result.stderr == "err\n"
+
+
+async def test_pandas_and_numpy_are_ready_as_pd_and_np(limits: Limits) -> None:
+    result = await run("int(pd.DataFrame({'a': np.arange(4)}).a.sum())", limits)
+    assert result.ok and result.value == "6"
+
+
+async def test_a_failure_returns_the_traceback_of_the_users_code(limits: Limits) -> None:
+    result = await run("def f(x):\n    return x / 0\n\nf(1)", limits)
+    assert not result.ok and result.value is None
+    assert result.error is not None
+    assert 'File "<run_code>", line 4' in result.error and 'line 2, in f' in result.error
+    assert "return x / 0" in result.error and "ZeroDivisionError" in result.error
+    assert "sandbox" not in result.error  # harness frames are cut
+
+
+async def test_a_syntax_error_is_reported_with_its_line(limits: Limits) -> None:
+    result = await run("x = 1\nif x\n    pass", limits)
+    assert not result.ok and result.error is not None
+    assert "SyntaxError" in result.error and "line 2" in result.error
+
+
+async def test_output_before_a_failure_is_kept(limits: Limits) -> None:
+    result = await run("print('partial')\nraise ValueError('bad')", limits)
+    assert not result.ok and result.stdout == "partial\n" and "ValueError: bad" in (result.error or "")
+
+
+async def test_exit_with_status_zero_is_success_and_nonzero_is_failure(limits: Limits) -> None:
+    assert (await run("print('a'); raise SystemExit(0)", limits)).ok
+    failed = await run("import sys; sys.exit(3)", limits)
+    assert not failed.ok and "SystemExit: 3" in (failed.error or "")
+
+
+async def test_ending_the_process_early_is_reported_not_hidden(limits: Limits) -> None:
+    result = await run("import os; os._exit(0)", limits)
+    assert not result.ok and "before a result was reported" in (result.error or "")
+
+
+async def test_a_huge_value_is_cut_at_the_cap(limits: Limits) -> None:
+    result = await run("'x' * 10_000_000", limits)
+    assert result.ok and result.truncated
+    assert result.value is not None and len(result.value) == limits.output_bytes
+
+
+async def test_the_scratch_directory_is_writable_private_and_removed(limits: Limits) -> None:
+    code = (
+        "import os, tempfile\n"
+        "open('notes.txt', 'w').write('kept')\n"
+        "with tempfile.NamedTemporaryFile('w', delete=False) as f: f.write('tmp')\n"
+        "os.makedirs('sub/dir'); os.rename('notes.txt', 'sub/dir/notes.txt')\n"
+        "(os.getcwd(), open('sub/dir/notes.txt').read(), os.path.dirname(f.name) == os.getcwd())"
+    )
+    result = await run(code, limits)
+    assert result.ok and result.value is not None
+    scratch, text, tmp_in_scratch = eval(result.value)
+    assert text == "kept" and tmp_in_scratch
+    assert not Path(scratch).exists()
+
+
+async def test_threads_are_allowed(limits: Limits) -> None:
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool: total = sum(pool.map(lambda x: x * x, range(10)))\n"
+        "total"
+    )
+    result = await run(code, limits)
+    assert result.ok and result.value == "285"
+
+
+async def test_every_call_gets_a_fresh_process(limits: Limits) -> None:
+    first = await run("import os; os.getpid()", limits)
+    second = await run("import os; os.getpid()", limits)
+    assert first.ok and second.ok and first.value != second.value
+
+
+async def test_the_result_reports_every_protection_layer(limits: Limits) -> None:
+    result = await run("1", limits)
+    for layer in ("rlimits", "landlock", "seccomp", "capabilities", "wall_timeout", "output_cap", "bwrap"):
+        assert layer in result.protections
+    assert result.protections["rlimits"].startswith("active")
+
+
+async def test_code_longer_than_the_limit_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="longer than"):
+        await run("#" * 5000, Limits(code_bytes=1024))
+
+
+async def _intervals(count: int, limits: Limits) -> list[tuple[float, float]]:
+    code = "import time; a = time.time(); time.sleep(0.6); (a, time.time())"
+    results: list[RunResult] = []
+
+    async def one() -> None:
+        results.append(await run(code, limits))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(one)
+    assert all(r.ok for r in results)
+    return sorted(eval(r.value or "") for r in results)
+
+
+def _overlapping(intervals: list[tuple[float, float]]) -> bool:
+    return any(later[0] < earlier[1] for earlier, later in zip(intervals, intervals[1:]))
+
+
+async def test_calls_run_in_parallel_up_to_the_cap() -> None:
+    intervals = await _intervals(3, Limits(max_parallel=3))
+    assert _overlapping(intervals)
+
+
+async def test_a_cap_of_one_runs_calls_one_after_another() -> None:
+    intervals = await _intervals(3, Limits(max_parallel=1))
+    assert not _overlapping(intervals)
+
+
+async def test_the_event_loop_stays_responsive_while_code_runs(limits: Limits) -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.05)
+            ticks += 1
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        started = time.monotonic()
+        result = await run("import time; time.sleep(1.0)", limits)
+        elapsed = time.monotonic() - started
+        group.cancel_scope.cancel()
+    assert result.ok
+    # the ticker ran all along (it would stall if the call blocked the loop)
+    assert ticks >= int(elapsed / 0.05) // 2
+
+
+async def test_limits_come_from_the_environment_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HALO_SANDBOX_WALL_S", "1")
+    result = await run_code("import time; time.sleep(30)", dataset=None)
+    assert result.stopped_by == "wall_time"
