@@ -125,9 +125,8 @@ def guarded(ds: Any, pattern: str, limit_s: float, fn: str, result: type[M], /, 
 
 def _dataset_spec(ds: Any) -> dict[str, Any]:
     shapes = {f.shape for f in ds.files}
-    cache_dir = getattr(ds, "cache_dir", None)
-    if cache_dir is None and getattr(ds, "_segments", None):
-        cache_dir = Path(ds._segments[0].directory).parents[2]  # <root>/v<N>/segments/<key>
+    index_dirs = [Path(directory) for directory, _chunks in ds.fingerprint]
+    cache_dir = index_dirs[0].parents[2] if index_dirs else None  # <root>/v<N>/segments/<key>
     return {
         "paths": [f.path for f in ds.files],
         "cache_dir": str(cache_dir) if cache_dir else None,
