@@ -84,3 +84,16 @@ async def test_no_answer_exceeds_the_budget(name: str, budget: int, context_for,
         size = len(answer.text) + len(orjson.dumps(answer.structured()))
         assert size <= budget * 4, f"{name_of}({arguments}) answered {size} chars on {name}, budget {budget * 4}"
         assert answer.text.strip()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("name", ["trail-largest", "halo-medium"])
+async def test_run_code_output_never_exceeds_the_budget(name: str, budget: int, context_for, tool) -> None:
+    from sandbox import run_code
+
+    ctx = context_for(DATASETS[name], run_code=run_code)
+    code = "print(spans.to_string())\nspans.to_dict('records')"
+    answer = await tool("run_code", ctx, budget_tokens=budget, code=code)
+    assert len(answer.text) + len(orjson.dumps(answer.structured())) <= budget * 4
+    assert answer.result.ok
