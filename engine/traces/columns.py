@@ -32,6 +32,7 @@ __all__ = [
     "CategoricalColumn",
     "ListColumn",
     "Interner",
+    "ColumnWriter",
     "write_column_file",
     "read_column_file",
     "mix64",
@@ -474,27 +475,50 @@ def combine_keys(scope: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Write `arrays` back to back into `path`; return the directory to keep in meta.
+class ColumnWriter:
+    """Writes named arrays back to back into one file, one at a time; `close()` gives the directory.
 
-    The caller makes it visible atomically (writes to a temporary name and renames).
+    The directory (dtype, shape, offset per name) is kept in the segment's meta;
+    the caller makes the file visible atomically (a fresh name, then meta.json).
     """
-    directory: dict[str, Any] = {}
-    offset = 0
-    with open(path, "wb") as f:
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._f = open(path, "wb")
+        self._offset = 0
+        self.directory: dict[str, Any] = {}
+
+    def add(self, name: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array)
+        pad = -self._offset % _ALIGN
+        if pad:
+            self._f.write(b"\0" * pad)
+            self._offset += pad
+        self.directory[name] = [array.dtype.str, list(array.shape), self._offset]
+        if array.nbytes:
+            self._f.write(memoryview(array).cast("B"))
+        self._offset += array.nbytes
+
+    def add_all(self, arrays: dict[str, np.ndarray]) -> None:
         for name, array in arrays.items():
-            array = np.ascontiguousarray(array)
-            pad = -offset % _ALIGN
-            if pad:
-                f.write(b"\0" * pad)
-                offset += pad
-            directory[name] = [array.dtype.str, list(array.shape), offset]
-            if array.nbytes:
-                f.write(memoryview(array).cast("B"))
-            offset += array.nbytes
-        f.flush()
-        os.fsync(f.fileno())
-    return directory
+            self.add(name, array)
+
+    def close(self) -> dict[str, Any]:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        return self.directory
+
+    def abort(self) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)
+
+
+def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Write `arrays` into `path`; return the directory to keep in meta."""
+    writer = ColumnWriter(path)
+    writer.add_all(arrays)
+    return writer.close()
 
 
 def read_column_file(path: Path, directory: dict[str, Any]) -> dict[str, np.ndarray]:

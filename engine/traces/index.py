@@ -37,7 +37,7 @@ import orjson
 from engine.traces import cache
 from engine.traces.build import MALFORMED_SAMPLES, Piece, PieceBuilder
 from engine.traces.model import Span
-from engine.traces.columns import read_column_file, write_column_file
+from engine.traces.columns import read_column_file
 from engine.traces.segment import ChunkArrays, finalize, piece_from_chunk, trace_keys
 from engine.traces.summary import summarize
 from engine.traces.tables import Part, SpanTable, TraceTable
@@ -329,6 +329,9 @@ class Builder:
         finally:
             for f in pending:
                 f.cancel()
+            # Workers keep their heap until they exit: end them before the merge
+            # (which needs the memory); the next big file starts new ones.
+            self.close()
 
 
 def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
@@ -478,11 +481,11 @@ class _ChunkWriter:
         if not any(p.n for p in self.pieces):
             self.raw_path.unlink(missing_ok=True)
             return None
-        arrays, counts = finalize(self.pieces)
+        path = self.directory / f"{self.id}.cols"
+        columns, counts = finalize(self.pieces, path)
         self.pieces = []
-        part = Part(0, arrays, None, 0, 0)
+        part = Part(0, read_column_file(path, columns), None, 0, 0)
         summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
-        columns = write_column_file(self.directory / f"{self.id}.cols", arrays)
         return {"id": self.id, "columns": columns, "raw": has_raw, **counts, "summary": summary}
 
 

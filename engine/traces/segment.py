@@ -9,11 +9,13 @@ that grows adds its new traces at the end. Parents are linked by 64-bit keys of
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
-from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn, hash_strings
+from engine.traces.columns import CategoricalColumn, ColumnWriter, ListColumn, StringColumn, hash_strings
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "finalize", "piece_from_chunk", "trace_keys"]
@@ -35,56 +37,95 @@ def trace_keys(trace_ids: Sequence[str]) -> np.ndarray:
     return hash_strings(StringColumn.from_values(list(trace_ids)))
 
 
-def finalize(pieces: Sequence[Piece]) -> tuple[ChunkArrays, dict[str, int]]:
-    """Merge pieces (already rebased) into the arrays of one chunk, plus counts for meta."""
+def finalize(pieces: Sequence[Piece], out: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Merge pieces (already rebased) into one chunk written to `out`: its column directory and counts.
+
+    Columns are merged, sorted and written one at a time, and each piece's part
+    of a column is dropped as soon as it is merged, so memory stays near the size
+    of the pieces instead of three copies of them.
+    """
+    writer = ColumnWriter(out)
+    try:
+        trace, trace_ids = _merge_traces(pieces)
+        start_ns = _drain_numbers(pieces, "start_ns")
+        order = np.lexsort((np.arange(len(trace)), start_ns, trace))
+        trace, start_ns = trace[order], start_ns[order]
+        key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
+        parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
+        parent_row, flags = _link(key, parent_key, _drain_numbers(pieces, "flags")[order])
+        depth, cut = _depth(parent_row)
+        flags[cut] |= Flag.ORPHAN
+        writer.add_all({"trace": trace, "key": key, "parent_key": parent_key, "parent_row": parent_row,
+                        "depth": depth, "start_ns": start_ns, "flags": flags})  # fmt: skip
+        del key, parent_key, depth
+        kept: ChunkArrays = {"trace": trace, "start_ns": start_ns, "flags": flags, "parent_row": parent_row}
+        for k in _SPAN_NUMBERS:
+            if k not in kept:
+                column = _drain_numbers(pieces, k)[order]
+                writer.add(k, column)
+                if k in _ROLLUP_NUMBERS:
+                    kept[k] = column
+                del column
+        for name in ("span_id", "parent_id"):
+            col = StringColumn.concat([getattr(p, name) for p in pieces])
+            for p in pieces:
+                setattr(p, name, _NO_STRINGS)
+            writer.add_all(col.select(order).compact().arrays(name))
+            del col
+        categorical: dict[str, CategoricalColumn] = {}
+        for f in CATEGORICAL_FIELDS:
+            cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
+            writer.add_all(cat.arrays(f))
+            if f in _ROLLUP_CATEGORICAL:
+                categorical[f] = cat
+        for f in STRING_FIELDS:
+            col = StringColumn.concat([p.strings.pop(f) for p in pieces])
+            writer.add_all(col.select(order).compact().arrays(f))
+            del col
+        for f in LIST_FIELDS:
+            writer.add_all(_compact_list(ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order)).arrays(f))
+        del order
+        writer.add_all(_rollups(kept, categorical, trace_ids))
+        counts = {
+            "spans": int(len(trace)),
+            "traces": len(trace_ids),
+            "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
+            "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
+        }
+        return writer.close(), counts
+    except BaseException:
+        writer.abort()
+        raise
+
+
+# Span number columns the per-trace rollups read (kept in memory until then).
+_ROLLUP_NUMBERS = frozenset({"kind", "status", "end_ns", "input_tokens", "output_tokens", "cost"})
+_ROLLUP_CATEGORICAL = frozenset({"service", "model", "agent_name", "tool_name"})
+_NO_STRINGS = StringColumn.empty()
+
+
+def _merge_traces(pieces: Sequence[Piece]) -> tuple[np.ndarray, list[str]]:
+    """Per span, the trace's number in order of first appearance over all pieces; and the trace ids."""
     trace_index: dict[str, int] = {}
-    trace_parts = []
+    parts = []
     for p in pieces:
         remap = np.fromiter(
             (trace_index.setdefault(t, len(trace_index)) for t in p.trace_ids), dtype=np.int32, count=len(p.trace_ids)
         )
-        trace_parts.append(remap[p.trace_local] if len(remap) else p.trace_local)
-    trace = _cat([np.asarray(t, np.int32) for t in trace_parts], np.int32)
-    numbers = {k: _cat([p.numbers[k] for p in pieces], pieces[0].numbers[k].dtype if pieces else np.int64) for k in _SPAN_NUMBERS}
-    key = _cat([p.key for p in pieces], np.uint64)
-    parent_key = _cat([p.parent_key for p in pieces], np.uint64)
+        parts.append(remap[p.trace_local] if len(remap) else np.asarray(p.trace_local, dtype=np.int32))
+        p.trace_local = np.zeros(0, dtype=np.int32)
+    return _cat(parts, np.int32), list(trace_index)
 
-    # Sort: trace (first appearance), start time, file order.
-    order = np.lexsort((np.arange(len(trace)), numbers["start_ns"], trace))
-    trace = trace[order]
-    numbers = {k: v[order] for k, v in numbers.items()}
-    key, parent_key = key[order], parent_key[order]
-    span_id = StringColumn.concat([p.span_id for p in pieces]).select(order).compact()
-    parent_id = StringColumn.concat([p.parent_id for p in pieces]).select(order).compact()
-    categorical = {f: CategoricalColumn.concat([p.categorical[f] for p in pieces]).select(order) for f in CATEGORICAL_FIELDS}
-    strings = {f: StringColumn.concat([p.strings[f] for p in pieces]).select(order).compact() for f in STRING_FIELDS}
-    lists = {f: _compact_list(ListColumn.concat([p.lists[f] for p in pieces]).select(order)) for f in LIST_FIELDS}
 
-    parent_row, flags = _link(key, parent_key, numbers["flags"])
-    depth, cut = _depth(parent_row)
-    flags[cut] |= Flag.ORPHAN
-    numbers["flags"] = flags
+def _drain(pieces: Sequence[Piece], get: Any, name: str, dtype: Any) -> np.ndarray:
+    parts = [get(p) for p in pieces]
+    for p in pieces:
+        setattr(p, name, np.zeros(0, dtype=dtype))
+    return _cat(parts, dtype)
 
-    arrays: ChunkArrays = {"trace": trace, "key": key, "parent_key": parent_key, "parent_row": parent_row, "depth": depth}
-    arrays.update(numbers)
-    arrays.update(span_id.arrays("span_id"))
-    arrays.update(parent_id.arrays("parent_id"))
-    for f, col in categorical.items():
-        arrays.update(col.arrays(f))
-    for f, col in strings.items():
-        arrays.update(col.arrays(f))
-    for f, col in lists.items():
-        arrays.update(col.arrays(f))
 
-    trace_ids = list(trace_index)
-    arrays.update(_rollups(arrays, categorical, trace_ids))
-    counts = {
-        "spans": int(len(trace)),
-        "traces": len(trace_ids),
-        "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
-        "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
-    }
-    return arrays, counts
+def _drain_numbers(pieces: Sequence[Piece], name: str) -> np.ndarray:
+    return _cat([p.numbers.pop(name) for p in pieces], np.int64)
 
 
 def _cat(parts: list[np.ndarray], dtype: np.dtype | type) -> np.ndarray:
