@@ -36,6 +36,8 @@ MAP_MAX_TOKENS = 600
 REDUCE_MAX_TOKENS = 1_200
 DEFAULT_PARALLEL = 4
 MIN_CONTENT_CHARS = 60
+# Length of a cut marker in a digest ("[… 12,345 chars cut; cut for the digest]" plus spaces).
+CUT_MARKER_CHARS = 45
 DEFAULT_QUESTION = "What went wrong in these runs, and why?"
 NO_MODEL = (
     "No model is configured, so nothing was synthesised. To enable it, set OPENAI_API_KEY "
@@ -96,7 +98,13 @@ def trace_digest(ds: Any, trace_id: str, max_chars: int) -> str:
     starts = [s for v in views if (s := get(v, "start_ns", default=0))]
     t0 = min(starts) if starts else None
     heads = [span_head(v, t0, error_chars=1000) for v in views]
-    details = details_of(ds, trace_id, [h.span_id for h in heads])
+    # Spans that can fit at all (header plus two minimal values each); only their content is read.
+    per_span = [len(h.line()) + 2 * (MIN_CONTENT_CHARS + CUT_MARKER_CHARS) for h in heads]
+    keep = len(heads)
+    while keep > 1 and sum(per_span[i] for i, _ in _keep(heads, keep)) > max_chars:
+        keep = keep * 3 // 4
+    shown = _keep(heads, keep)
+    details = details_of(ds, trace_id, [h.span_id for _, h in shown])
     content: dict[str, list[tuple[str, str]]] = {}
     for d in details:
         attrs, _ = fold_flat_messages(get(d, "attributes", default={}) or {})
@@ -106,11 +114,10 @@ def trace_digest(ds: Any, trace_id: str, max_chars: int) -> str:
                 parts.append((label, readable(found[1])))
         content[get(d, "span_id")] = parts
 
-    def text(chars: int, keep_spans: int) -> str:
+    def text(chars: int, spans: list[tuple[int, Any]]) -> str:
         lines = [f"trace {trace_id} ({len(heads)} spans)"]
-        shown = list(enumerate(heads)) if keep_spans >= len(heads) else _keep(heads, keep_spans)
         last = -1
-        for i, h in shown:
+        for i, h in spans:
             if i != last + 1:
                 lines.append(f"[… {i - last - 1} spans omitted]")
             last = i
@@ -122,17 +129,13 @@ def trace_digest(ds: Any, trace_id: str, max_chars: int) -> str:
             lines.append(f"[… {len(heads) - 1 - last} spans omitted]")
         return "\n".join(lines)
 
-    n = len(heads)
+    while len(shown) > 1 and len(text(MIN_CONTENT_CHARS, shown)) > max_chars:
+        shown = _keep(heads, len(shown) * 3 // 4)
     low, high = MIN_CONTENT_CHARS, max(MIN_CONTENT_CHARS, max_chars)
-    if len(text(low, n)) <= max_chars:
-        while low < high:  # the largest per-value cap that fits
-            mid = (low + high + 1) // 2
-            low, high = (mid, high) if len(text(mid, n)) <= max_chars else (low, mid - 1)
-        return text(low, n)
-    keep = n
-    while keep > 1 and len(text(MIN_CONTENT_CHARS, keep)) > max_chars:
-        keep //= 2
-    out = text(MIN_CONTENT_CHARS, keep)
+    while low < high:  # the largest per-value cap that fits
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if len(text(mid, shown)) <= max_chars else (low, mid - 1)
+    out = text(low, shown)
     return out if len(out) <= max_chars else out[: max_chars - 1] + "…"
 
 
@@ -145,6 +148,8 @@ def _keep(heads: list[Any], keep: int) -> list[tuple[int, Any]]:
         if len(chosen) < keep:
             chosen.add(j)
         i, j = i + 1, j - 1
+    if keep >= len(heads):
+        return list(enumerate(heads))
     return [(i, heads[i]) for i in sorted(chosen)[: max(keep, 1)]]
 
 

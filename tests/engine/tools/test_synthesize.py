@@ -85,3 +85,23 @@ async def test_one_trace_failing_keeps_the_others_and_shows_its_digest(context_f
     sources = sorted(t.source for t in answer.result.traces)
     assert sources == ["digest", "model"]
     assert any("the model failed on trace" in n for n in answer.result.notes)
+
+
+def test_a_huge_trace_digest_keeps_the_error_span_and_fits(context_for, tmp_path) -> None:
+    import json
+
+    lines = []
+    for i in range(400):
+        failing = i == 200
+        lines.append(json.dumps({
+            "trace_id": "big", "span_id": f"s{i:04d}", "parent_span_id": "" if i == 0 else "s0000", "name": "fetch",
+            "start_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
+            "status": {"code": "STATUS_CODE_ERROR" if failing else "STATUS_CODE_OK", "message": "disk full" if failing else ""},
+            "attributes": {"openinference.span.kind": "TOOL", "tool.name": "fetch", "output.value": "y" * 3000},
+        }))  # fmt: skip
+    (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")
+    ds = context_for(tmp_path / "big.jsonl").open_dataset(None)
+    digest = trace_digest(ds, "big", 8000)
+    assert len(digest) <= 8000
+    assert "s0200" in digest and "disk full" in digest
+    assert "spans omitted]" in digest
