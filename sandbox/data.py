@@ -40,10 +40,41 @@ def dataset_spec(dataset: Dataset) -> dict[str, Any]:
 
 
 def open_dataset(spec: dict[str, Any]) -> Dataset:
-    """Reopen the parent's dataset from its index (mapped, not rebuilt, when unchanged)."""
+    """Reopen the parent's dataset: the very segments it mapped, never rebuilt.
+
+    `Dataset.open` would rebuild a segment whose code version or fingerprint no
+    longer matches (the package was upgraded, the file grew), writing into the
+    cache and showing the code other data than the caller sees. So the child maps
+    the parent's chunks as they are; only if they are gone (rebuilt meanwhile by
+    someone else) does it fall back to `Dataset.open`.
+    """
     from engine.traces.dataset import Dataset
 
-    return Dataset.open(spec["files"], cache_dir=Path(spec["cache_dir"]))
+    try:
+        return _open_snapshot(spec)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, ImportError):
+        return Dataset.open(spec["files"], cache_dir=Path(spec["cache_dir"]))
+
+
+def _open_snapshot(spec: dict[str, Any]) -> Dataset:
+    """The parent's segments as listed in its fingerprint, mapped without checks or writes."""
+    import orjson
+
+    from engine.traces import index
+    from engine.traces.dataset import Dataset, FileInfo
+
+    segments, infos = [], []
+    for path, (directory, chunk_ids) in zip(spec["files"], spec["fingerprint"], strict=True):
+        meta = orjson.loads((Path(directory) / "meta.json").read_bytes())
+        if [c["id"] for c in meta["chunks"]] != list(chunk_ids):
+            raise ValueError(f"the index of {path} changed since the caller opened it")
+        segment = index._open(Path(path), Path(directory), meta, "fresh")
+        segments.append(segment)
+        infos.append(FileInfo(
+            path=str(path), shape=meta["shape"], size=int(meta["fingerprint"]["size"]),
+            spans=int(meta["spans"]), traces=int(meta["traces"]), malformed=int(meta["malformed"]),
+        ))
+    return Dataset([Path(p) for p in spec["files"]], segments, infos, [])
 
 
 def raw_loader(dataset: Dataset) -> Callable[..., dict[str, Any]]:

@@ -139,3 +139,15 @@ async def test_traces_holds_one_row_per_trace(fixtures: Path, tmp_path: Path) ->
     ds = open_copy(fixtures, "halo", tmp_path)
     result = await run_code("int(traces.span_count.sum()), len(traces)", dataset=ds)
     assert result.ok and result.value == f"({ds.n_spans}, {ds.n_traces})"
+
+
+async def test_the_child_sees_the_callers_snapshot_after_the_file_grew(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "halo", tmp_path)
+    path = Path(ds.files[0].path)
+    with open(path, "ab") as f:  # the file grows after the caller opened it
+        f.write(path.read_bytes().splitlines(keepends=True)[0])
+    cache_root = Path(ds.fingerprint[0][0]).parents[2]
+    before = {str(p): p.stat().st_mtime_ns for p in cache_root.rglob("*")}
+    result = await run_code("len(spans)", dataset=ds)
+    assert result.ok and result.value == str(ds.n_spans)
+    assert {str(p): p.stat().st_mtime_ns for p in cache_root.rglob("*")} == before
