@@ -38,7 +38,7 @@ from engine.traces import cache
 from engine.traces.build import MALFORMED_SAMPLES, Piece, PieceBuilder
 from engine.traces.model import Span
 from engine.traces.columns import read_column_file
-from engine.traces.segment import ChunkArrays, finalize, piece_from_chunk, trace_keys
+from engine.traces.segment import ChunkArrays, TraceNumbering, finalize, piece_from_chunk, trace_keys
 from engine.traces.summary import summarize
 from engine.traces.tables import Part, SpanTable, TraceTable
 
@@ -431,6 +431,8 @@ class _ChunkWriter:
         self._raw = open(self.raw_path, "wb")
         self.raw_size = 0
         self.pieces: list[Piece] = []
+        self.numbering = TraceNumbering()
+        self.tail_trace_ids: list[str] = []
         self.spans = 0  # new spans (not counting merged chunks)
         self.lines = lines
         self.malformed = malformed
@@ -441,6 +443,8 @@ class _ChunkWriter:
             piece.rebase(1, self.raw_size)
             self._write(piece.raw)
             piece.raw = b""
+        self.tail_trace_ids += piece.trace_ids
+        self.numbering.number(piece)
         self.pieces.append(piece)
         self.spans += piece.n
         self.lines += piece.lines
@@ -468,7 +472,8 @@ class _ChunkWriter:
         self.raw_size += len(data)
 
     def trace_ids(self) -> list[str]:
-        return [t for p in self.pieces for t in p.trace_ids]
+        """Trace ids of the pieces added with `add` (the new tail)."""
+        return self.tail_trace_ids
 
     def finish(self) -> dict[str, Any] | None:
         """Write the column file; the chunk's meta entry, or None when there are no spans."""
@@ -482,7 +487,7 @@ class _ChunkWriter:
             self.raw_path.unlink(missing_ok=True)
             return None
         path = self.directory / f"{self.id}.cols"
-        columns, counts = finalize(self.pieces, path)
+        columns, counts = finalize(self.pieces, path, self.numbering)
         self.pieces = []
         part = Part(0, read_column_file(path, columns), None, 0, 0)
         summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))

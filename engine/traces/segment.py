@@ -18,7 +18,7 @@ from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, 
 from engine.traces.columns import CategoricalColumn, ColumnWriter, ListColumn, StringColumn, hash_strings
 from engine.traces.model import SpanKind, SpanStatus
 
-__all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "finalize", "piece_from_chunk", "trace_keys"]
+__all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece_from_chunk", "trace_keys"]
 
 # Parent chains deeper than this are cut (and flagged ORPHAN): only a cycle of
 # parent ids gets here, and it must not loop forever.
@@ -37,7 +37,9 @@ def trace_keys(trace_ids: Sequence[str]) -> np.ndarray:
     return hash_strings(StringColumn.from_values(list(trace_ids)))
 
 
-def finalize(pieces: Sequence[Piece], out: Path) -> tuple[dict[str, Any], dict[str, int]]:
+def finalize(
+    pieces: Sequence[Piece], out: Path, numbering: TraceNumbering | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
     """Merge pieces (already rebased) into one chunk written to `out`: its column directory and counts.
 
     Columns are merged, sorted and written one at a time, and each piece's part
@@ -46,7 +48,7 @@ def finalize(pieces: Sequence[Piece], out: Path) -> tuple[dict[str, Any], dict[s
     """
     writer = ColumnWriter(out)
     try:
-        trace, trace_ids = _merge_traces(pieces)
+        trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
         start_ns = _drain_numbers(pieces, "start_ns")
         order = np.lexsort((np.arange(len(trace)), start_ns, trace))
         trace, start_ns = trace[order], start_ns[order]
@@ -104,17 +106,39 @@ _ROLLUP_CATEGORICAL = frozenset({"service", "model", "agent_name", "tool_name"})
 _NO_STRINGS = StringColumn.empty()
 
 
-def _merge_traces(pieces: Sequence[Piece]) -> tuple[np.ndarray, list[str]]:
-    """Per span, the trace's number in order of first appearance over all pieces; and the trace ids."""
-    trace_index: dict[str, int] = {}
-    parts = []
+class TraceNumbering:
+    """Numbers trace ids in order of first appearance across pieces, as the pieces arrive.
+
+    The chunk writer feeds it each piece while workers are still parsing, so
+    this per-trace Python work overlaps with parsing instead of following it.
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def number(self, piece: Piece) -> None:
+        """Replace the piece's local trace numbers by global ones (trace_ids becomes empty)."""
+        index = self.index
+        if piece.trace_ids:
+            remap = np.fromiter(
+                (index.setdefault(t, len(index)) for t in piece.trace_ids), dtype=np.int32, count=len(piece.trace_ids)
+            )
+            piece.trace_local = remap[piece.trace_local]
+        piece.trace_ids = []
+
+    def trace_ids(self) -> list[str]:
+        return list(self.index)
+
+
+def _merge_traces(pieces: Sequence[Piece], numbering: TraceNumbering) -> tuple[np.ndarray, list[str]]:
+    """Per span, the trace's global number (see TraceNumbering); and the trace ids."""
     for p in pieces:
-        remap = np.fromiter(
-            (trace_index.setdefault(t, len(trace_index)) for t in p.trace_ids), dtype=np.int32, count=len(p.trace_ids)
-        )
-        parts.append(remap[p.trace_local] if len(remap) else np.asarray(p.trace_local, dtype=np.int32))
+        if p.trace_ids:
+            numbering.number(p)
+    parts = [np.asarray(p.trace_local, dtype=np.int32) for p in pieces]
+    for p in pieces:
         p.trace_local = np.zeros(0, dtype=np.int32)
-    return _cat(parts, np.int32), list(trace_index)
+    return _cat(parts, np.int32), numbering.trace_ids()
 
 
 def _drain(pieces: Sequence[Piece], get: Any, name: str, dtype: Any) -> np.ndarray:
@@ -196,8 +220,10 @@ def _rollups(arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], tra
     trace = arrays["trace"]
     n_traces = len(trace_ids)
     n = len(trace)
-    row_start = np.searchsorted(trace, np.arange(n_traces, dtype=np.int32), side="left").astype(np.int64)
-    row_end = np.searchsorted(trace, np.arange(n_traces, dtype=np.int32), side="right").astype(np.int64)
+    # rows are sorted by trace and every trace number 0..n_traces-1 has rows:
+    # the places where the number changes are the trace starts, in order
+    row_start = np.flatnonzero(np.concatenate(([True], trace[1:] != trace[:-1]))).astype(np.int64) if n else np.zeros(0, np.int64)
+    row_end = np.append(row_start[1:], n).astype(np.int64)
     kind, status, flags = arrays["kind"], arrays["status"], arrays["flags"]
     start_ns, end_ns = arrays["start_ns"], arrays["end_ns"]
 
