@@ -128,7 +128,7 @@ PLAN_CACHE_MAX = 4096
 _KIND_KEYS = (("openinference.span.kind", KIND_BY_LABEL), ("inference.observation_kind", KIND_BY_LABEL),
               ("gen_ai.operation.name", KIND_BY_OPERATION))  # fmt: skip
 _OFFERED_KEYS = ("llm.tools.0.tool.json_schema", "llm.tools.0.tool.name", "agent.tools", "gen_ai.tool.definitions",
-                 "gen_ai.agent.tools")  # fmt: skip
+                 "gen_ai.agent.tools", "smolagents.tools_names", "smolagents.managed_agents.0.name")  # fmt: skip
 _REQUESTED_KEYS = ("llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
                    "llm.output_messages.1.message.role", "gen_ai.output", "gen_ai.output.messages")  # fmt: skip
 _COST_PART_KEYS = ("gen_ai.usage.input_cost", "gen_ai.usage.output_cost", "llm.cost.prompt", "llm.cost.completion")
@@ -339,10 +339,16 @@ def offered_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
         if name:
             names.append(name)
         i += 1
-    for key in ("gen_ai.tool.definitions", "agent.tools", "gen_ai.agent.tools"):
+    for key in ("gen_ai.tool.definitions", "agent.tools", "gen_ai.agent.tools", "smolagents.tools_names"):
         defs = _loads(attrs.get(key))
         if isinstance(defs, list):
             names.extend(n for d in defs if (n := _tool_def_name(d)))
+    # smolagents offers its managed agents to the model as callable tools too.
+    i = 0
+    while (agent := attrs.get(f"smolagents.managed_agents.{i}.name")) is not None:
+        if isinstance(agent, str) and agent:
+            names.append(agent)
+        i += 1
     return tuple(dict.fromkeys(names))
 
 

@@ -100,3 +100,13 @@ def test_exception_text_from_otel_and_trail_style_events() -> None:
     assert exception_text(trail) == "AgentError: boom"
     assert exception_text([{"name": "log"}]) is None
     assert exception_text(None, {"exception.message": "flat"}) == "flat"
+
+
+def test_smolagents_agent_spans_offer_their_tools_and_managed_agents() -> None:
+    attrs = {
+        "openinference.span.kind": "AGENT",
+        "smolagents.tools_names": '["visualizer","inspect_file_as_text","final_answer"]',
+        "smolagents.managed_agents.0.name": "search_agent",
+    }
+    sem = read_semantics(attrs, "CodeAgent.run", SpanStatus.OK)
+    assert sem.offered_tools == ("visualizer", "inspect_file_as_text", "final_answer", "search_agent")
