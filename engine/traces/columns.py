@@ -17,9 +17,10 @@ a segment is one `mmap`, not one file per column.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "Interner",
     "ColumnWriter",
     "write_column_file",
+    "MappedColumns",
     "read_column_file",
     "mix64",
     "hash_strings",
@@ -168,7 +170,7 @@ class StringColumn:
         return {f"{prefix}.starts": self.starts, f"{prefix}.lengths": self.lengths, f"{prefix}.blob": self.blob}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> StringColumn:
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> StringColumn:
         return cls(arrays[f"{prefix}.starts"], arrays[f"{prefix}.lengths"], arrays[f"{prefix}.blob"])
 
 
@@ -252,7 +254,7 @@ class CategoricalColumn:
         return {f"{prefix}.codes": self.codes, **self.values.arrays(f"{prefix}.values")}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> CategoricalColumn:
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> CategoricalColumn:
         return cls(arrays[f"{prefix}.codes"], StringColumn.from_arrays(arrays, f"{prefix}.values"))
 
     @staticmethod
@@ -357,7 +359,7 @@ class ListColumn:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> ListColumn:
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> ListColumn:
         return cls(
             arrays[f"{prefix}.starts"],
             arrays[f"{prefix}.lengths"],
@@ -521,14 +523,39 @@ def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, An
     return writer.close()
 
 
-def read_column_file(path: Path, directory: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Memory-map a column file and return read-only views of its arrays (nothing is read yet)."""
+class MappedColumns(Mapping[str, np.ndarray]):
+    """The arrays of a memory-mapped column file, each made into a numpy view on first access.
+
+    A chunk has about a hundred arrays and a query touches a few, so opening a
+    dataset of many files does not build views nobody reads.
+    """
+
+    def __init__(self, buffer: Any, directory: dict[str, Any]) -> None:
+        self._buffer = buffer
+        self._directory = directory
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None:
+            dtype, shape, offset = self._directory[name]
+            count = math.prod(shape)
+            array = np.frombuffer(self._buffer, dtype=np.dtype(dtype), count=count, offset=offset)
+            if len(shape) != 1:
+                array = array.reshape(shape)
+            self._arrays[name] = array
+        return array
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._directory)
+
+    def __len__(self) -> int:
+        return len(self._directory)
+
+
+def read_column_file(path: Path, directory: dict[str, Any]) -> MappedColumns:
+    """Memory-map a column file; its arrays are read-only views made when first used."""
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    arrays: dict[str, np.ndarray] = {}
-    for name, (dtype, shape, offset) in directory.items():
-        dt = np.dtype(dtype)
-        count = int(np.prod(shape)) if shape else 1
-        arrays[name] = np.frombuffer(buf, dtype=dt, count=count, offset=offset).reshape(shape)
-    return arrays
+    return MappedColumns(buf, directory)

@@ -120,7 +120,7 @@ class Dataset:
         """Index (or reuse the index of) every trace file under `paths` and map it."""
         found = resolve_paths(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
-        total = sum(path.stat().st_size for path, _ in found)
+        total = sum(_size(path) for path, _ in found)
         done = 0
         segments: list[Segment] = []
         files: list[FileInfo] = []
@@ -139,7 +139,9 @@ class Dataset:
                         raise
                     skipped.append(f"{path}: {exc}")
                     continue
-                done += path.stat().st_size
+                except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+                    raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+                done += _size(path)
                 if progress is not None:
                     progress(min(done, total), total)
                 segments.append(seg)
@@ -394,6 +396,13 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
         else:
             raise DatasetError(f"{path} does not exist")
     return list(out.items())
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _walk(directory: Path) -> list[Path]:

@@ -8,7 +8,7 @@ that grows adds its new traces at the end. Parents are linked by 64-bit keys of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ __all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece
 # parent ids gets here, and it must not loop forever.
 MAX_TREE_DEPTH = 4096
 
-ChunkArrays = dict[str, np.ndarray]
+ChunkArrays = Mapping[str, np.ndarray]
 
 _SPAN_NUMBERS = (
     "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens",
@@ -60,7 +60,7 @@ def finalize(
         writer.add_all({"trace": trace, "key": key, "parent_key": parent_key, "parent_row": parent_row,
                         "depth": depth, "start_ns": start_ns, "flags": flags})  # fmt: skip
         del key, parent_key, depth
-        kept: ChunkArrays = {"trace": trace, "start_ns": start_ns, "flags": flags, "parent_row": parent_row}
+        kept: dict[str, np.ndarray] = {"trace": trace, "start_ns": start_ns, "flags": flags, "parent_row": parent_row}
         for k in _SPAN_NUMBERS:
             if k not in kept:
                 column = _drain_numbers(pieces, k)[order]
@@ -215,7 +215,9 @@ def _depth(parent_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(depth, np.iinfo(np.int16).max).astype(np.int16), cut
 
 
-def _rollups(arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], trace_ids: list[str]) -> ChunkArrays:
+def _rollups(
+    arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], trace_ids: list[str]
+) -> dict[str, np.ndarray]:
     """Per-trace rows: bounds, counts, tokens, and the distinct services/models/agents/tools."""
     trace = arrays["trace"]
     n_traces = len(trace_ids)
@@ -264,7 +266,7 @@ def _rollups(arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], tra
     first = np.concatenate(([True], root_traces[1:] != root_traces[:-1])) if len(root_rows) else np.zeros(0, bool)
     root_row[root_traces[first]] = root_rows[first]
 
-    out_arrays: ChunkArrays = {
+    out_arrays: dict[str, np.ndarray] = {
         "t.trace_key": trace_keys(trace_ids),
         "t.row_start": row_start,
         "t.row_end": row_end,

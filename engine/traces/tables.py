@@ -8,7 +8,7 @@ once (row and trace indexes shifted) and kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ class Part:
 
     __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces")
 
-    def __init__(self, file: int, arrays: dict[str, np.ndarray], raw_path: Path | None, row0: int, trace0: int):
+    def __init__(self, file: int, arrays: Mapping[str, np.ndarray], raw_path: Path | None, row0: int, trace0: int):
         self.file = file
         self.arrays = arrays
         self.raw_path = raw_path
