@@ -46,6 +46,8 @@ MAX_MATCH_CHARS = 500
 MAX_SPAN_COUNTS = 100
 # Spans searched between two looks at the clock.
 _CLOCK_EVERY = 64
+# Span texts searched together (see `spans_with_matches`).
+_BATCH = 1024
 # Source bytes read at once when many spans lie close together in a file.
 _READ_BLOCK = 8 << 20
 
@@ -126,6 +128,51 @@ def iter_texts(ds: Dataset, rows: np.ndarray) -> Iterator[tuple[int, str]]:
         yield row, searchable_text(raw)
 
 
+def batch_safe(regex: re.Pattern[str]) -> bool:
+    """Whether a match inside one span's text is also a match inside a concatenation of texts.
+
+    True for patterns without anchors, word boundaries or lookarounds (whose
+    result depends on what surrounds the match): then one search over a batch of
+    joined texts tells which spans can be skipped.
+    """
+    return not any(m.group(1) for m in _PATTERN_TOKENS.finditer(regex.pattern))
+
+
+# Tokens of a pattern: an anchor, word boundary or lookaround (group 1), or any other escape.
+_PATTERN_TOKENS = re.compile(r"(\\[AZbBzG]|[$^]|\(\?<?[=!])|\\.")
+
+
+def spans_with_matches(
+    ds: Dataset, rows: np.ndarray, regex: re.Pattern[str], deadline: float
+) -> Iterator[tuple[int, str] | None]:
+    """(row, text) of the rows whose text may match, in order; yields None when time ran out.
+
+    Batches of texts are joined with NUL and searched at once; only the spans a
+    match lands in are yielded (the caller runs the regex on each).
+    """
+    safe = batch_safe(regex)
+    for lo in range(0, len(rows), _BATCH):
+        if time.perf_counter() > deadline:
+            yield None
+            return
+        texts = list(iter_texts(ds, rows[lo : lo + _BATCH]))
+        if not safe:
+            for i, (row, text) in enumerate(texts):
+                if i % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
+                    yield None
+                    return
+                if regex.search(text) is not None:
+                    yield row, text
+            continue
+        joined = "\0".join(text for _, text in texts)
+        starts = np.cumsum([0] + [len(text) + 1 for _, text in texts])
+        pos = 0
+        while (m := regex.search(joined, pos)) is not None:
+            i = int(np.searchsorted(starts, m.start(), "right")) - 1
+            yield texts[i]
+            pos = int(starts[i + 1])
+
+
 def scope_rows(ds: Dataset, trace_id: str | None, span_id: str | None) -> np.ndarray:
     if span_id is not None:
         if trace_id is None:
@@ -155,16 +202,16 @@ def search(
     regex = compile_pattern(pattern, ignore_case=ignore_case)
     rows = scope_rows(ds, trace_id, span_id)
     deadline = time.perf_counter() + timeout_s
-    total = searched = 0
+    total = 0
     per_span: list[tuple[int, int]] = []  # (row, count)
     matches: list[SearchMatch] = []
     truncated = False
     names = ds.spans.name
-    for row, text in iter_texts(ds, rows):
-        searched += 1
-        if searched % _CLOCK_EVERY == 0 and time.perf_counter() > deadline:
+    for item in spans_with_matches(ds, rows, regex, deadline):
+        if item is None:
             truncated = True
             break
+        row, text = item
         count = 0
         for m in regex.finditer(text):
             count += 1
@@ -193,7 +240,7 @@ def search(
         total_matches=total,
         spans_matched=len(per_span),
         traces_matched=int(len(np.unique(trace_rows))),
-        spans_searched=searched,
+        spans_searched=_searched(rows, per_span, truncated),
         span_counts=[
             SpanMatchCount(trace_id=ds.trace_id_of_row(r), span_id=ds.spans.span_id[r] or "", count=c) for r, c in top
         ],
@@ -203,20 +250,29 @@ def search(
     )
 
 
+def _searched(rows: np.ndarray, per_span: list[tuple[int, int]], truncated: bool) -> int:
+    """Spans searched: all of the scope, or (cut by time) up to the batch of the last match found."""
+    if not truncated:
+        return int(len(rows))
+    if not per_span:
+        return 0
+    last = int(np.flatnonzero(rows == per_span[-1][0])[0])
+    return min(len(rows), (last // _BATCH + 1) * _BATCH)
+
+
 def traces_matching(ds: Dataset, regex: re.Pattern[str], candidates: np.ndarray, timeout_s: float) -> tuple[np.ndarray, bool]:
     """Which candidate traces (TraceTable rows) have a span matching `regex`; and whether time ran out."""
     deadline = time.perf_counter() + timeout_s
     hit = np.zeros(ds.n_traces, dtype=bool)
+    if len(candidates) == 0:
+        return hit, False
     starts, ends = np.asarray(ds.traces.row_start), np.asarray(ds.traces.row_end)
-    checked = 0
-    for t in candidates.tolist():
-        for _row, text in iter_texts(ds, np.arange(starts[t], ends[t])):
-            checked += 1
-            if regex.search(text) is not None:
-                hit[t] = True
-                break
-        if checked >= _CLOCK_EVERY:
-            checked = 0
-            if time.perf_counter() > deadline:
-                return hit, True
+    rows = np.concatenate([np.arange(starts[t], ends[t]) for t in candidates.tolist()])
+    trace_of = np.asarray(ds.spans.trace)
+    for item in spans_with_matches(ds, rows, regex, deadline):
+        if item is None:
+            return hit, True
+        row, text = item
+        if regex.search(text) is not None:
+            hit[trace_of[row]] = True
     return hit, False

@@ -228,3 +228,19 @@ def test_a_search_out_of_time_says_so(medium: Dataset) -> None:
     result = store.search(medium, "agent", timeout_s=0)
     assert result.truncated_by_time
     assert result.spans_searched < medium.n_spans
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"agent-[bc]", r"^\{", r"\}$", r"\bllm\b", r"(?<=model_name\":\")claude", r"\}.\{", r"STATUS_CODE_(OK|ERROR)"],  # \}.\{ only matches across two joined spans
+)
+def test_batched_search_counts_the_same_as_span_by_span(medium: Dataset, pattern: str) -> None:
+    regex = re.compile(pattern)
+    texts = [searchable_text(medium.raw_bytes(r)) for r in range(medium.n_spans)]
+    expected_total = sum(len(regex.findall(t)) for t in texts)
+    expected_spans = sum(1 for t in texts if regex.search(t))
+    result = store.search(medium, pattern, limit=3)
+    assert (result.total_matches, result.spans_matched) == (expected_total, expected_spans)
+    assert store.count_traces(medium, store.TraceFilter(pattern=pattern)) == len(
+        {medium.trace_id_of_row(r) for r, t in enumerate(texts) if regex.search(t)}
+    )
