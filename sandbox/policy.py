@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from engine.errors import InvalidArgumentError
 
-__all__ = ["Policy", "KERNEL_LAYERS", "PARENT_LAYERS", "POLICY_ENV", "is_active"]
+__all__ = ["Policy", "KERNEL_LAYERS", "PARENT_LAYERS", "POLICY_ENV", "BWRAP_ENV", "is_active"]
 
 # Layers the child applies in the kernel; a policy may require any of them.
 KERNEL_LAYERS = ("rlimits", "landlock", "seccomp", "capabilities")
@@ -23,6 +24,7 @@ KERNEL_LAYERS = ("rlimits", "landlock", "seccomp", "capabilities")
 PARENT_LAYERS = ("wall_timeout", "output_cap", "scratch_cap", "clean_env", "bwrap")
 
 POLICY_ENV = "HALO_SANDBOX_POLICY"
+BWRAP_ENV = "HALO_SANDBOX_BWRAP"
 
 _NAMED = {
     "strict": ("rlimits", "landlock", "seccomp"),
@@ -40,15 +42,17 @@ class Policy(BaseModel):
     """The layers that must be active; anything less makes run_code refuse.
 
     `Policy.from_setting` reads a level name (`strict`, `limits-only`, `none`)
-    or a comma list of layer names (`rlimits,seccomp`). `use_bwrap` wraps the
-    child in `bwrap --unshare-all` where bubblewrap is installed and works; it
-    adds namespaces on top and is never required.
+    or a comma list of layer names (`rlimits,seccomp`). `bwrap` decides when the
+    child is wrapped in `bwrap --unshare-all` (where bubblewrap is installed and
+    works; it is never required): `auto` only when Landlock is unavailable (then
+    bwrap's mount namespace hides the filesystem instead), `always` as an extra
+    layer (each call then starts cold: no warm spares), `never`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     required: frozenset[str] = frozenset(_NAMED["strict"])
-    use_bwrap: bool = True
+    bwrap: Literal["auto", "always", "never"] = "auto"
 
     @classmethod
     def from_setting(cls, text: str) -> Policy:
@@ -66,10 +70,16 @@ class Policy(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Policy:
-        """`HALO_SANDBOX_POLICY` if set, else strict."""
+        """`HALO_SANDBOX_POLICY` if set, else strict; `HALO_SANDBOX_BWRAP` if set, else auto."""
         environ = os.environ if environ is None else environ
         text = environ.get(POLICY_ENV, "").strip()
-        return cls.from_setting(text) if text else cls()
+        policy = cls.from_setting(text) if text else cls()
+        bwrap = environ.get(BWRAP_ENV, "").strip().lower()
+        if bwrap:
+            if bwrap not in ("auto", "always", "never"):
+                raise InvalidArgumentError(f"{BWRAP_ENV} must be auto, always or never, not {bwrap!r}")
+            policy = policy.model_copy(update={"bwrap": bwrap})
+        return policy
 
     def missing(self, protections: Mapping[str, str]) -> list[str]:
         """Required layers that the report does not show as active, in a stable order."""

@@ -12,7 +12,9 @@ import shutil
 import subprocess
 import sys
 
-__all__ = ["protections_available", "bwrap_usable"]
+from sandbox.policy import is_active
+
+__all__ = ["protections_available", "bwrap_usable", "bwrap_choice"]
 
 
 @functools.cache
@@ -52,11 +54,15 @@ def bwrap_usable() -> str | None:
     return path if probe.returncode == 0 else None
 
 
-def bwrap_status(use_bwrap: bool) -> str:
-    if not use_bwrap:
-        return "off (disabled by the policy)"
+def bwrap_choice(setting: str) -> tuple[str | None, str]:
+    """(bwrap path to wrap with or None, the report line) for a policy's `bwrap` setting."""
+    if setting == "never":
+        return None, "off (HALO_SANDBOX_BWRAP=never)"
+    if setting == "auto" and is_active(protections_available()["landlock"]):
+        return None, "off (Landlock isolates the filesystem; HALO_SANDBOX_BWRAP=always adds it)"
     if shutil.which("bwrap") is None:
-        return "unavailable: bwrap not installed"
-    if bwrap_usable() is None:
-        return "unavailable: bwrap cannot create namespaces here (user namespaces denied?)"
-    return "active (--unshare-all: no network, own PID/IPC/UTS namespaces)"
+        return None, "unavailable: bwrap not installed"
+    path = bwrap_usable()
+    if path is None:
+        return None, "unavailable: bwrap cannot create namespaces here (user namespaces denied?)"
+    return path, "active (--unshare-all: own mount, network, PID, IPC and UTS namespaces)"

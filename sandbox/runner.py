@@ -27,7 +27,7 @@ from sandbox.capture import CappedBuffer, drain, wait_exit, write_all
 from sandbox.limits import Limits
 from sandbox.paths import READ_WRITE_FILES, child_read_only
 from sandbox.policy import KERNEL_LAYERS, Policy, is_active
-from sandbox.probe import bwrap_status, bwrap_usable, protections_available
+from sandbox.probe import bwrap_choice, protections_available
 from sandbox.result import RunResult, StopReason
 from sandbox.spawn import SPARES, Child, bwrap_prefix, start_child
 
@@ -113,15 +113,16 @@ async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, polic
             "read_write_files": list(READ_WRITE_FILES),
             "dataset": spec,
         }
-        bwrap = bwrap_usable() if policy.use_bwrap else None
+        bwrap, _ = bwrap_choice(policy.bwrap)
         if bwrap is not None:
-            wrap_paths = [*read_only, *(Path(p) for p in READ_WRITE_FILES)]
-            child = start_child(bwrap_prefix(bwrap, wrap_paths, scratch))
+            child = start_child(bwrap_prefix(bwrap, read_only, scratch))
         else:
             child = SPARES.take()
         try:
             payload = json.dumps(request).encode()
             outcome = await _supervise(child, payload, limits, scratch, refill=bwrap is None)
+            if bwrap is not None and outcome.exit_code is not None and outcome.exit_code > 128:
+                outcome.exit_code = 128 - outcome.exit_code  # bwrap reports a signal as 128 + n
         finally:
             child.kill()
             with anyio.move_on_after(_REAP_TIMEOUT_S, shield=True):
@@ -205,7 +206,7 @@ def _parent_layers(limits: Limits, policy: Policy) -> dict[str, str]:
         "output_cap": f"active ({limits.output_bytes} bytes each for stdout, stderr, value)",
         "scratch_cap": f"active (private directory, {limits.scratch_bytes >> 20} MiB, removed after)",
         "clean_env": "active (no inherited environment variables or file descriptors)",
-        "bwrap": bwrap_status(policy.use_bwrap),
+        "bwrap": bwrap_choice(policy.bwrap)[1],
     }
 
 

@@ -71,12 +71,19 @@ class Child:
             self.message_fd = -1
 
 
+_ROOT_SYMLINKS = ("/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
+
+
 def bwrap_prefix(bwrap: str, read_only: list[Path], scratch: Path) -> list[str]:
     """`bwrap --unshare-all` with only what the child needs mounted, read-only but scratch."""
     args = [bwrap, "--unshare-all", "--die-with-parent",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in read_only:
-        args += ["--ro-bind", str(path), str(path)]
+        if not str(path).startswith("/dev/"):  # --dev provides null, urandom, ...
+            args += ["--ro-bind", str(path), str(path)]
+    for link in _ROOT_SYMLINKS:  # merged-/usr systems: the ELF loader is reached via /lib64
+        if os.path.islink(link):
+            args += ["--symlink", os.readlink(link), link]
     args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch), "--"]
     return args
 

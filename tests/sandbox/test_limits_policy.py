@@ -100,3 +100,24 @@ def test_without_landlock_strict_refuses_and_a_weaker_policy_runs_and_says_so() 
     assert ok and value == "2"
     assert protections["landlock"].startswith("unavailable") and "ENOSYS" in protections["landlock"]
     assert protections["seccomp"].startswith("active")
+
+
+def test_bwrap_setting_is_read_from_the_environment() -> None:
+    assert Policy.from_env({}).bwrap == "auto"
+    assert Policy.from_env({"HALO_SANDBOX_BWRAP": "always"}).bwrap == "always"
+    with pytest.raises(InvalidArgumentError, match="auto, always or never"):
+        Policy.from_env({"HALO_SANDBOX_BWRAP": "sometimes"})
+
+
+@pytest.mark.anyio
+async def test_with_bwrap_always_the_child_runs_in_its_own_namespaces() -> None:
+    from sandbox import run_code
+    from sandbox.probe import bwrap_usable
+
+    if bwrap_usable() is None:
+        pytest.skip("bwrap is not installed or cannot create namespaces here")
+    code = "import os; (os.getpid() < 10, os.path.exists('/etc/passwd'))"
+    result = await run_code(code, dataset=None, policy=Policy(bwrap="always"))
+    assert result.ok and result.value == "(True, False)"
+    assert result.protections["bwrap"].startswith("active")
+    assert result.protections["landlock"].startswith("active")

@@ -102,9 +102,10 @@ async def test_threads_are_allowed(limits: Limits) -> None:
 
 
 async def test_every_call_gets_a_fresh_process(limits: Limits) -> None:
-    first = await run("import os; os.getpid()", limits)
-    second = await run("import os; os.getpid()", limits)
-    assert first.ok and second.ok and first.value != second.value
+    code = "import sys; seen = hasattr(sys, 'left_by_a_call'); sys.left_by_a_call = True; seen"
+    first = await run(code, limits)
+    second = await run(code, limits)
+    assert (first.value, second.value) == ("False", "False")
 
 
 async def test_the_result_reports_every_protection_layer(limits: Limits) -> None:
