@@ -175,9 +175,12 @@ def main(message_fd: int) -> None:
     """Serve exactly one request, then exit without running user atexit hooks."""
     _warm_up()
 
-    raw = sys.stdin.buffer.read()
-    if not raw.strip():
+    # "<length>\n<json>": a length, not end of file, ends the request, because a process
+    # the parent forks meanwhile may hold a copy of the pipe's write end for a long time.
+    header = sys.stdin.buffer.readline()
+    if not header.strip():
         os._exit(0)  # a spare the parent no longer needs
+    raw = sys.stdin.buffer.read(int(header))
     channel = _Channel(message_fd)
     request = json.loads(raw)
     scratch = request["scratch"]

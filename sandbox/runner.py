@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -119,7 +120,8 @@ async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, polic
         else:
             child = SPARES.take()
         try:
-            payload = json.dumps(request).encode()
+            body = json.dumps(request).encode()
+            payload = b"%d\n%s" % (len(body), body)
             outcome = await _supervise(child, payload, limits, scratch, refill=bwrap is None)
             if bwrap is not None and outcome.exit_code is not None and outcome.exit_code > 128:
                 outcome.exit_code = 128 - outcome.exit_code  # bwrap reports a signal as 128 + n
@@ -145,7 +147,7 @@ async def _supervise(child: Child, payload: bytes, limits: Limits, scratch: Path
     async def watch_scratch() -> None:
         while True:
             await anyio.sleep(_SCRATCH_POLL_S)
-            used, entries = await anyio.to_thread.run_sync(_usage, scratch)
+            used, entries = await anyio.to_thread.run_sync(_usage, scratch, proc.pid)
             if used > limits.scratch_bytes or entries > _SCRATCH_MAX_ENTRIES:
                 outcome.stopped_by.append("scratch")
                 child.kill()
@@ -173,8 +175,9 @@ async def _supervise(child: Child, payload: bytes, limits: Limits, scratch: Path
     return outcome
 
 
-def _usage(scratch: Path) -> tuple[int, int]:
-    """Bytes allocated under `scratch` and entries seen (stops counting past the entry cap)."""
+def _usage(scratch: Path, pid: int) -> tuple[int, int]:
+    """Bytes the run holds on disk: files under `scratch` plus files it keeps open that no
+    directory shows (unlinked, O_TMPFILE); and entries seen (counting stops past the cap)."""
     used = entries = 0
     for root, dirs, files in os.walk(scratch):
         for name in files:
@@ -185,7 +188,35 @@ def _usage(scratch: Path) -> tuple[int, int]:
         entries += len(dirs) + len(files)
         if entries > _SCRATCH_MAX_ENTRIES:
             break
+    for proc in _process_tree(pid):
+        try:
+            fds = os.listdir(f"/proc/{proc}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            link = f"/proc/{proc}/fd/{fd}"
+            try:
+                if os.readlink(link).endswith(" (deleted)"):
+                    info = os.stat(link)
+                    used += info.st_blocks * 512 if stat.S_ISREG(info.st_mode) else 0
+            except OSError:
+                pass
     return used, entries
+
+
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (bwrap puts the child two levels down), where /proc says."""
+    found, queue = [], [pid]
+    while queue and len(found) < 16:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    queue += [int(c) for c in children.read().split()]
+        except OSError:
+            continue
+    return found
 
 
 def _messages(buffer: CappedBuffer) -> list[dict[str, Any]]:
@@ -272,11 +303,11 @@ def _stop_message(stopped: list[StopReason], code: int | None, limits: Limits) -
         return (f"stopped: the code used more than the CPU limit of {limits.cpu_s} s "
                 "and was killed (SIGXCPU)")
     if "scratch" in stopped:
-        return (f"stopped: the scratch directory grew past {limits.scratch_bytes >> 20} MiB "
+        return (f"stopped: the files the code wrote grew past {limits.scratch_bytes >> 20} MiB "
                 f"or {_SCRATCH_MAX_ENTRIES} entries and the code was killed")
     if code == -signal.SIGSYS:
         return "killed by the seccomp filter: the code made a system call through a forbidden ABI"
     if code == -signal.SIGKILL:
         return ("killed (SIGKILL): the CPU hard limit or the kernel's out-of-memory killer "
                 f"ended the process; memory limit is {limits.memory_bytes >> 20} MiB")
-    return f"the code ended the process before a result was reported ({_signal_name(code)})"
+    return f"the process crashed or was ended before a result was reported ({_signal_name(code)})"

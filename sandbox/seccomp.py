@@ -11,8 +11,8 @@ A classic-BPF program, assembled here, runs on every syscall of the child:
 - kill and tgkill may only target the child itself; other signal senders,
   ptrace, process_vm_*, io_uring (which would bypass this filter), mounts,
   namespaces, modules, keyrings, bpf, SysV/POSIX IPC objects that outlive the
-  process, raising rlimits (setrlimit, prlimit64 with a new limit) and capset
-  fail with EPERM.
+  process, memory files (memfd: RAM outside the address-space limit), raising
+  rlimits (setrlimit, prlimit64 with a new limit) and capset fail with EPERM.
 The filter is installed with TSYNC (every thread), after no_new_privs; it can
 only ever be tightened, never removed.
 """
@@ -70,7 +70,7 @@ DENIED = (
     "add_key", "request_key", "init_module", "finit_module", "delete_module", "kexec_load",
     "kexec_file_load", "reboot", "swapon", "swapoff", "iopl", "ioperm", "personality",
     "syslog", "name_to_handle_at", "open_by_handle_at", "uselib", "acct",
-    "shmget", "semget", "msgget", "mq_open",
+    "shmget", "semget", "msgget", "mq_open", "memfd_create", "memfd_secret",
 )
 
 

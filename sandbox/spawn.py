@@ -76,15 +76,16 @@ _ROOT_SYMLINKS = ("/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin")
 
 def bwrap_prefix(bwrap: str, read_only: list[Path], scratch: Path) -> list[str]:
     """`bwrap --unshare-all` with only what the child needs mounted, read-only but scratch."""
-    args = [bwrap, "--unshare-all", "--die-with-parent",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # No writable tmpfs anywhere (it would be RAM outside every limit): /dev is remounted
+    # read-only after bwrap populated it, /tmp is not mounted at all.
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--proc", "/proc", "--dev", "/dev"]
     for path in read_only:
         if not str(path).startswith("/dev/"):  # --dev provides null, urandom, ...
             args += ["--ro-bind", str(path), str(path)]
     for link in _ROOT_SYMLINKS:  # merged-/usr systems: the ELF loader is reached via /lib64
         if os.path.islink(link):
             args += ["--symlink", os.readlink(link), link]
-    args += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch), "--"]
+    args += ["--bind", str(scratch), str(scratch), "--remount-ro", "/dev", "--chdir", str(scratch), "--"]
     return args
 
 

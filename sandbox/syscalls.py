@@ -33,7 +33,7 @@ _COMMON_NEW = {  # numbers allocated after 4.x are the same on every architectur
     "pidfd_send_signal": 424, "io_uring_setup": 425, "io_uring_enter": 426,
     "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430,
     "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434, "clone3": 435,
-    "pidfd_getfd": 438, "mount_setattr": 442, "landlock_create_ruleset": 444,
+    "pidfd_getfd": 438, "mount_setattr": 442, "memfd_secret": 447, "landlock_create_ruleset": 444,
     "landlock_add_rule": 445, "landlock_restrict_self": 446,
 }
 
@@ -53,7 +53,7 @@ X86_64 = Arch(
         "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310,
         "process_vm_writev": 311, "finit_module": 313, "seccomp": 317, "kexec_file_load": 320,
         "bpf": 321, "execveat": 322, "userfaultfd": 323, "shmget": 29, "semget": 64,
-        "msgget": 68, "mq_open": 240, **_COMMON_NEW,
+        "msgget": 68, "mq_open": 240, "memfd_create": 319, **_COMMON_NEW,
     },
 )
 
@@ -71,7 +71,7 @@ AARCH64 = Arch(  # asm-generic numbering; there is no fork, vfork, iopl or ioper
         "open_by_handle_at": 265, "setns": 268, "process_vm_readv": 270,
         "process_vm_writev": 271, "finit_module": 273, "seccomp": 277, "bpf": 280,
         "execveat": 281, "userfaultfd": 282, "kexec_file_load": 294, "mq_open": 180,
-        "msgget": 186, "semget": 190, "shmget": 194, **_COMMON_NEW,
+        "msgget": 186, "semget": 190, "shmget": 194, "memfd_create": 279, **_COMMON_NEW,
     },
 )
 

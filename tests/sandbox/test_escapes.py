@@ -308,3 +308,20 @@ async def test_new_namespaces_are_denied(limits: Limits) -> None:
     code = LIBC + f"r = libc.syscall({nr}, 0x10000000); (r, ctypes.get_errno())"  # CLONE_NEWUSER
     result = await run(code, limits)
     assert result.ok and result.value == "(-1, 1)"
+
+
+async def test_memory_files_outside_the_address_space_limit_are_denied(limits: Limits) -> None:
+    assert_denied(await run("import os; os.memfd_create('ram')", limits))
+
+
+async def test_unlinked_files_still_count_against_the_scratch_cap() -> None:
+    limits = Limits(wall_s=20, scratch_bytes=8 << 20)
+    code = (
+        "import os, time\n"
+        "held = []\n"
+        "for i in range(64):\n"
+        "    f = open(f'f{i}', 'wb'); f.write(b'x' * (4 << 20)); f.flush(); os.unlink(f'f{i}'); held.append(f)\n"
+        "    time.sleep(0.05)\n"
+    )
+    result = await run(code, limits)
+    assert not result.ok and result.stopped_by == "scratch"

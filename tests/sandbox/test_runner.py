@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -172,3 +173,22 @@ async def test_limits_come_from_the_environment_when_not_given(monkeypatch: pyte
     monkeypatch.setenv("HALO_SANDBOX_WALL_S", "1")
     result = await run_code("import time; time.sleep(30)", dataset=None)
     assert result.stopped_by == "wall_time"
+
+
+async def test_a_forked_copy_of_the_request_pipe_does_not_stall_the_call(limits: Limits) -> None:
+    # A process forked by the server (an index worker pool) inherits the pipe ends of
+    # parked spares; the request must still be complete without end of file.
+    from sandbox.spawn import SPARES
+
+    SPARES.refill(1)
+    holder = os.fork()
+    if holder == 0:
+        time.sleep(30)
+        os._exit(0)
+    try:
+        with anyio.fail_after(15):
+            result = await run("1 + 1", limits)
+    finally:
+        os.kill(holder, 9)
+        os.waitpid(holder, 0)
+    assert result.ok and result.value == "2"
