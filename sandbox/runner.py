@@ -115,23 +115,24 @@ async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, polic
             "dataset": spec,
         }
         bwrap, _ = bwrap_choice(policy.bwrap)
-        if bwrap is not None:
-            child = start_child(bwrap_prefix(bwrap, read_only, scratch))
-        else:
-            child = SPARES.take()
+        try:
+            child = start_child(bwrap_prefix(bwrap, read_only, scratch)) if bwrap else SPARES.take()
+        except OSError as err:
+            raise SandboxError(f"run_code could not start its child process: {err}") from err
         try:
             body = json.dumps(request).encode()
             payload = b"%d\n%s" % (len(body), body)
             outcome = await _supervise(child, payload, limits, scratch, refill=bwrap is None)
             if bwrap is not None and outcome.exit_code is not None and outcome.exit_code > 128:
                 outcome.exit_code = 128 - outcome.exit_code  # bwrap reports a signal as 128 + n
-        finally:
+        finally:  # also when the caller is cancelled: the child never outlives the call
             child.kill()
             with anyio.move_on_after(_REAP_TIMEOUT_S, shield=True):
                 await wait_exit(child.proc)
             child.close()
     finally:
-        await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
     return _result(outcome, limits, policy, time.monotonic() - started)
 
 

@@ -192,3 +192,31 @@ async def test_a_forked_copy_of_the_request_pipe_does_not_stall_the_call(limits:
         os.kill(holder, 9)
         os.waitpid(holder, 0)
     assert result.ok and result.value == "2"
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as children:
+            found.update(int(pid) for pid in children.read().split())
+    return found
+
+
+async def test_cancelling_a_call_kills_its_child_and_removes_its_scratch() -> None:
+    from sandbox.spawn import SPARES
+
+    SPARES.close()
+    before = _children()
+    limits = Limits(warm_spares=0, wall_s=60)
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, "import time; time.sleep(60)", limits)
+        with anyio.fail_after(10):
+            while not (new := _children() - before):
+                await anyio.sleep(0.05)
+        (pid,) = new
+        await anyio.sleep(1.5)  # let it reach the user's code (cwd = scratch)
+        scratch = Path(os.readlink(f"/proc/{pid}/cwd"))
+        assert scratch.name.startswith("halo-run-")
+        group.cancel_scope.cancel()
+    assert not Path(f"/proc/{pid}").exists()
+    assert not scratch.exists()
