@@ -297,28 +297,36 @@ class Dataset:
     def iter_raw(self, rows: np.ndarray) -> Iterator[tuple[int, bytes]]:
         """(row, raw bytes) for many rows, in order; neighbouring source spans are read in one go."""
         rows = np.asarray(rows, dtype=np.int64)
-        all_offsets, all_sizes = np.asarray(self.spans.raw_offset), np.asarray(self.spans.raw_size)
         for lo in range(0, len(rows), _RAW_BATCH):
             batch = rows[lo : lo + _RAW_BATCH]
-            offsets, sizes = all_offsets[batch], all_sizes[batch].astype(np.int64)
-            parts = np.searchsorted(self._part_rows, batch, "right") - 1
-            block, block_start, block_file = b"", 0, -1
-            in_source = offsets >= 0
-            files = np.asarray([self._parts[p].file for p in np.unique(parts).tolist()])
-            if in_source.all() and len(files) == 1:
-                first, last = int(offsets.min()), int((offsets + sizes).max())
-                if last - first <= _READ_BLOCK and last - first <= 4 * int(sizes.sum()) + 4096:
-                    block_file, block_start = int(files[0]), first
-                    block = self._pread(block_file, first, last - first)
-            for i in range(len(batch)):
-                row, off, size = int(batch[i]), int(offsets[i]), int(sizes[i])
-                if off < 0:
-                    start = -off - 1
-                    yield row, self._raw_map(self._parts[parts[i]])[start : start + size].tobytes()
-                elif block_file >= 0:
-                    yield row, block[off - block_start : off - block_start + size]
-                else:
-                    yield row, self._pread(self._parts[parts[i]].file, off, size)
+            yield from zip(batch.tolist(), self.raw_batch(batch))
+
+    def raw_batch(self, rows: np.ndarray) -> list[bytes]:
+        """Raw bytes of `rows` (a few thousand at most), reading a shared file region once when dense."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        offsets = np.asarray(self.spans.raw_offset)[rows]
+        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
+        parts = np.searchsorted(self._part_rows, rows, "right") - 1
+        first_part = int(parts[0])
+        if (parts == first_part).all():
+            part = self._parts[first_part]
+            if (offsets >= 0).all():
+                lo, hi = int(offsets.min()), int((offsets + sizes).max())
+                if hi - lo <= _READ_BLOCK and hi - lo <= 4 * int(sizes.sum()) + 4096:
+                    block = self._pread(part.file, lo, hi - lo)
+                    return [block[a : a + n] for a, n in zip((offsets - lo).tolist(), sizes.tolist())]
+            elif (offsets < 0).all():
+                raw = self._raw_map(part)
+                return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
+        return [self._raw_at(int(p), int(o), int(n)) for p, o, n in zip(parts.tolist(), offsets.tolist(), sizes.tolist())]
+
+    def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
+        part = self._parts[part_index]
+        if offset >= 0:
+            return self._pread(part.file, offset, size)
+        return self._raw_map(part)[-offset - 1 : -offset - 1 + size].tobytes()
 
     def _pread(self, file: int, offset: int, size: int) -> bytes:
         fd = self._fds.get(file)

@@ -1,9 +1,10 @@
 """Regex search over span content: in one span, one trace, or the whole dataset.
 
 The text searched is each span's raw JSON as a model reads it: UTF-8 decoded,
-with JSON string escapes undone (`\\"` -> `"`, `\\n` -> newline, `\\u00e9` -> `é`),
-so a pattern copied from a displayed attribute value matches. Match counts are
-exact; the matches returned are bounded and carry context. A time limit is
+with JSON string escapes undone (`\\"` -> `"`, `\\n` -> newline, `\\u00e9` -> `é`;
+`\\u0000` reads as U+FFFD), so a pattern copied from a displayed attribute value
+matches. Match counts are exact; the matches returned are bounded and carry
+context. A time limit is
 checked between spans, so a search that runs long stops and says so; one
 pathological regex on one huge span can still take its own time before the
 check comes round (Python's `re` cannot be interrupted).
@@ -51,8 +52,6 @@ _BATCH = 1024
 # Source bytes read at once when many spans lie close together in a file.
 _READ_BLOCK = 8 << 20
 
-_ESCAPE = re.compile(r'\\(["\\/bfnrt]|u[0-9a-fA-F]{4})')
-_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -107,25 +106,56 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> re.Pattern[st
 
 
 def searchable_text(raw: bytes) -> str:
-    """A span's raw JSON as searched: decoded, JSON string escapes undone."""
+    """A span's raw JSON as searched: decoded, JSON string escapes undone.
+
+    Done with `str.split` / `str.replace` (C speed): escaped backslashes split
+    the text first, so what remains in each part are genuine escapes.
+    """
     text = raw.decode("utf-8", "replace")
     if "\\" not in text:
         return text
-    text = _ESCAPE.sub(_unescape, text)
-    if _SURROGATE.search(text):  # \ud83d\ude00 pairs -> one character
+    parts = text.split("\\\\")
+    for i, part in enumerate(parts):
+        if "\\" in part:
+            for escape, char in _SIMPLE_ESCAPES:
+                if escape in part:
+                    part = part.replace(escape, char)
+            if "\\u" in part:
+                part = _UNICODE_ESCAPE.sub(_unicode_char, part)
+            parts[i] = part
+    text = "\\".join(parts)
+    if not text.isascii() and _SURROGATE.search(text):  # \ud83d\ude00 pairs -> one character
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
 
 
-def _unescape(m: re.Match[str]) -> str:
-    code = m.group(1)
-    return _SIMPLE[code] if len(code) == 1 else chr(int(code[1:], 16))
+_SIMPLE_ESCAPES = (('\\"', '"'), ("\\/", "/"), ("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\b", "\b"), ("\\f", "\f"))
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unicode_char(m: re.Match[str]) -> str:
+    code = int(m.group(1), 16)
+    return chr(code) if code else "\ufffd"  # NUL separates joined texts (see `texts_of`)
+
+
+def texts_of(ds: Dataset, rows: np.ndarray) -> list[str]:
+    """Searchable texts of a batch of rows: joined, decoded and unescaped at once, then split.
+
+    Raw JSON holds no NUL byte (JSON escapes control characters, and `\u0000`
+    is read as U+FFFD), so NUL can join the texts and split them again.
+    """
+    raws = ds.raw_batch(rows)
+    texts = searchable_text(b"\0".join(raws)).split("\0")
+    if len(texts) != len(raws):  # a raw NUL byte after all: one by one
+        texts = [searchable_text(raw) for raw in raws]
+    return texts
 
 
 def iter_texts(ds: Dataset, rows: np.ndarray) -> Iterator[tuple[int, str]]:
     """(row, searchable text) for `rows`, in the given order."""
-    for row, raw in ds.iter_raw(rows):
-        yield row, searchable_text(raw)
+    for lo in range(0, len(rows), _BATCH):
+        batch = rows[lo : lo + _BATCH]
+        yield from zip(batch.tolist(), texts_of(ds, batch))
 
 
 def batch_safe(regex: re.Pattern[str]) -> bool:
@@ -142,35 +172,100 @@ def batch_safe(regex: re.Pattern[str]) -> bool:
 _PATTERN_TOKENS = re.compile(r"(\\[AZbBzG]|[$^]|\(\?<?[=!])|\\.")
 
 
+def required_literal(regex: re.Pattern[str]) -> bytes | None:
+    """A run of plain characters every match of `regex` contains, as UTF-8 bytes (None if none).
+
+    Only characters JSON never needs to escape count (printable ASCII except
+    `"`, backslash and `/`), so the run can be looked for in a span's raw bytes.
+    """
+    if regex.flags & re.IGNORECASE:
+        return None
+    try:
+        from re import _constants, _parser  # the stdlib's own regex parser (3.11+)
+
+        items = list(_parser.parse(regex.pattern, regex.flags))
+    except Exception:
+        return None
+    runs: list[str] = []
+    current: list[str] = []
+    for op, arg in items:
+        if op is _constants.LITERAL and 0x20 <= arg < 0x7F and chr(arg) not in '"\\/':
+            current.append(chr(arg))
+        else:
+            runs.append("".join(current))
+            current = []
+    runs.append("".join(current))
+    best = max(runs, key=len)
+    return best.encode() if len(best) >= _MIN_LITERAL else None
+
+
+_MIN_LITERAL = 3
+
+
 def spans_with_matches(
     ds: Dataset, rows: np.ndarray, regex: re.Pattern[str], deadline: float
 ) -> Iterator[tuple[int, str] | None]:
-    """(row, text) of the rows whose text may match, in order; yields None when time ran out.
+    """(row, text) of the rows whose text matches `regex`, in order; yields None when time ran out.
 
-    Batches of texts are joined with NUL and searched at once; only the spans a
-    match lands in are yielded (the caller runs the regex on each).
+    Batches of spans are screened at once: by a literal every match must
+    contain, looked for in the raw bytes (`bytes.find`), when the pattern has
+    one; else, for a context-free pattern, by one regex search over the joined
+    texts. Only spans that pass are searched on their own.
     """
+    need = required_literal(regex)
     safe = batch_safe(regex)
     for lo in range(0, len(rows), _BATCH):
         if time.perf_counter() > deadline:
             yield None
             return
-        texts = list(iter_texts(ds, rows[lo : lo + _BATCH]))
-        if not safe:
-            for i, (row, text) in enumerate(texts):
-                if i % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
-                    yield None
-                    return
-                if regex.search(text) is not None:
-                    yield row, text
-            continue
-        joined = "\0".join(text for _, text in texts)
-        starts = np.cumsum([0] + [len(text) + 1 for _, text in texts])
-        pos = 0
-        while (m := regex.search(joined, pos)) is not None:
-            i = int(np.searchsorted(starts, m.start(), "right")) - 1
-            yield texts[i]
-            pos = int(starts[i + 1])
+        batch = rows[lo : lo + _BATCH].tolist()
+        raws = ds.raw_batch(rows[lo : lo + _BATCH])
+        if need is not None:
+            joined_raw = b"\0".join(raws)
+            if b"\\u00" not in joined_raw:  # else a \u00XX escape might spell part of the literal
+                for index in _hits(joined_raw, need, raws):
+                    text = searchable_text(raws[index])
+                    if regex.search(text) is not None:
+                        yield batch[index], text
+                continue
+        if safe:
+            joined = searchable_text(b"\0".join(raws))
+            if joined.count("\0") == len(raws) - 1:
+                for index, text in _text_hits(joined, regex):
+                    yield batch[index], text
+                continue
+        for i, (row, raw) in enumerate(zip(batch, raws)):
+            if i % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
+                yield None
+                return
+            text = searchable_text(raw)
+            if regex.search(text) is not None:
+                yield row, text
+
+
+def _hits(joined: bytes, needle: bytes, parts: list[bytes]) -> Iterator[int]:
+    """Indexes of the `parts` (joined by one byte each into `joined`) that contain `needle`."""
+    starts = np.cumsum([0] + [len(p) + 1 for p in parts])
+    pos = 0
+    while (at := joined.find(needle, pos)) >= 0:
+        index = int(np.searchsorted(starts, at, "right")) - 1
+        if at + len(needle) <= starts[index + 1] - 1:  # inside the part, not across the separator
+            yield index
+        pos = int(starts[index + 1])
+
+
+def _text_hits(joined: str, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    """(index, text) of the NUL-separated texts in which `regex` may match (a match starts there)."""
+    pos = index = 0
+    while (m := regex.search(joined, pos)) is not None:
+        at = m.start()
+        index += joined.count("\0", pos, at)
+        begin = joined.rfind("\0", 0, at) + 1
+        end = joined.find("\0", at)
+        yield index, joined[begin : len(joined) if end < 0 else end]
+        if end < 0:
+            return
+        pos, index = end + 1, index + 1
 
 
 def scope_rows(ds: Dataset, trace_id: str | None, span_id: str | None) -> np.ndarray:

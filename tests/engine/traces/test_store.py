@@ -244,3 +244,35 @@ def test_batched_search_counts_the_same_as_span_by_span(medium: Dataset, pattern
     assert store.count_traces(medium, store.TraceFilter(pattern=pattern)) == len(
         {medium.trace_id_of_row(r) for r, t in enumerate(texts) if regex.search(t)}
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['say "hi"', "back\\slash\\n and \\\\", "line\nnext\ttab\r", "é ü 😀 /path", "nul \x00 here", '\\"quoted\\"'],
+)
+def test_searchable_text_undoes_json_escapes_whatever_wrote_them(value: str) -> None:
+    import json
+
+    expected = value.replace("\x00", "\ufffd")
+    for raw in (orjson.dumps({"v": value}), json.dumps({"v": value}, ensure_ascii=True).encode()):
+        assert searchable_text(raw) == '{"v":"' + expected + '"}' or searchable_text(raw) == '{"v": "' + expected + '"}'
+
+
+def test_a_literal_spelled_with_unicode_escapes_is_still_found(tmp_path: Path) -> None:
+    path = tmp_path / "esc.jsonl"
+    plain = orjson.dumps(span("t", "plain", attributes={"output.value": "rate limited"}))
+    escaped = plain.replace(b'"t","span_id":"plain"', b'"t","span_id":"esc"').replace(b"rate limited", b"\\u0072ate limited")
+    path.write_bytes(plain + b"\n" + escaped + b"\n")
+    ds = Dataset.open([path])
+    result = store.search(ds, "rate limited")
+    assert (result.total_matches, sorted(c.span_id for c in result.span_counts)) == (2, ["esc", "plain"])
+
+
+def test_required_literals_are_taken_only_from_what_every_match_contains() -> None:
+    from engine.traces.store_search import required_literal
+
+    assert required_literal(re.compile("rate.?limited")) == b"limited"
+    assert required_literal(re.compile(r"Timeout(Error)?: after \d+s")) == b": after "
+    assert required_literal(re.compile("abc|defgh")) is None
+    assert required_literal(re.compile("rate limited", re.IGNORECASE)) is None
+    assert required_literal(re.compile('say "hello"')) == b"hello"  # quotes are escaped in raw JSON
