@@ -308,19 +308,40 @@ class Dataset:
             return []
         offsets = np.asarray(self.spans.raw_offset)[rows]
         sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
+        block = self.raw_block(rows)
+        if block is not None:
+            data, starts, sizes = block
+            return [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
         parts = np.searchsorted(self._part_rows, rows, "right") - 1
         first_part = int(parts[0])
         if (parts == first_part).all():
             part = self._parts[first_part]
-            if (offsets >= 0).all():
-                lo, hi = int(offsets.min()), int((offsets + sizes).max())
-                if hi - lo <= _READ_BLOCK and hi - lo <= 4 * int(sizes.sum()) + 4096:
-                    block = self._pread(part.file, lo, hi - lo)
-                    return [block[a : a + n] for a, n in zip((offsets - lo).tolist(), sizes.tolist())]
-            elif (offsets < 0).all():
+            if (offsets < 0).all():
                 raw = self._raw_map(part)
                 return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
         return [self._raw_at(int(p), int(o), int(n)) for p, o, n in zip(parts.tolist(), offsets.tolist(), sizes.tolist())]
+
+    def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+        """One read of the source region holding all `rows`' raw bytes: (data, start in data, size) per row.
+
+        None unless the rows sit in one source file close together (the region
+        may also hold bytes of other spans between them).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return None
+        offsets = np.asarray(self.spans.raw_offset)[rows]
+        if not (offsets >= 0).all():
+            return None
+        parts = np.searchsorted(self._part_rows, rows, "right") - 1
+        files = {self._parts[p].file for p in np.unique(parts).tolist()}
+        if len(files) != 1:
+            return None
+        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
+        lo, hi = int(offsets.min()), int((offsets + sizes).max())
+        if hi - lo > _READ_BLOCK or hi - lo > 4 * int(sizes.sum()) + 4096:
+            return None
+        return self._pread(files.pop(), lo, hi - lo), offsets - lo, sizes
 
     def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
         part = self._parts[part_index]

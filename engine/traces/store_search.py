@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_right
+from itertools import accumulate
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -200,6 +202,8 @@ def required_literal(regex: re.Pattern[str]) -> bytes | None:
 
 
 _MIN_LITERAL = 3
+# Past this share of a batch's spans holding the literal, screening stops.
+_SCREEN_USELESS = 0.5
 
 
 def spans_with_matches(
@@ -218,15 +222,26 @@ def spans_with_matches(
         if time.perf_counter() > deadline:
             yield None
             return
-        batch = rows[lo : lo + _BATCH].tolist()
-        raws = ds.raw_batch(rows[lo : lo + _BATCH])
+        batch_rows = rows[lo : lo + _BATCH]
+        batch = batch_rows.tolist()
+        block = ds.raw_block(batch_rows) if need is not None else None
+        if block is not None:
+            data, starts, sizes = block
+            if need not in data and b"\\u00" not in data:
+                continue  # no span of the batch can match
+            raws = [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
+        else:
+            raws = ds.raw_batch(batch_rows)
         if need is not None:
             joined_raw = b"\0".join(raws)
             if b"\\u00" not in joined_raw:  # else a \u00XX escape might spell part of the literal
-                for index in _hits(joined_raw, need, raws):
+                hits = list(_hits(joined_raw, need, raws))
+                for index in hits:
                     text = searchable_text(raws[index])
                     if regex.search(text) is not None:
                         yield batch[index], text
+                if len(hits) > len(raws) * _SCREEN_USELESS:
+                    need = None  # the literal is in most spans: screening only costs time
                 continue
         if safe:
             joined = searchable_text(b"\0".join(raws))
@@ -245,13 +260,13 @@ def spans_with_matches(
 
 def _hits(joined: bytes, needle: bytes, parts: list[bytes]) -> Iterator[int]:
     """Indexes of the `parts` (joined by one byte each into `joined`) that contain `needle`."""
-    starts = np.cumsum([0] + [len(p) + 1 for p in parts])
+    starts = list(accumulate((len(p) + 1 for p in parts), initial=0))
     pos = 0
     while (at := joined.find(needle, pos)) >= 0:
-        index = int(np.searchsorted(starts, at, "right")) - 1
-        if at + len(needle) <= starts[index + 1] - 1:  # inside the part, not across the separator
+        index = bisect_right(starts, at) - 1
+        if at + len(needle) < starts[index + 1]:  # inside the part, not across the separator
             yield index
-        pos = int(starts[index + 1])
+        pos = starts[index + 1]
 
 
 def _text_hits(joined: str, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
