@@ -145,22 +145,45 @@ class Dataset:
                 if progress is not None:
                     progress(min(done, total), total)
                 segments.append(seg)
-                m = seg.meta
-                files.append(
-                    FileInfo(
-                        path=str(path),
-                        shape=m["shape"],
-                        size=int(m["fingerprint"]["size"]),
-                        spans=int(m["spans"]),
-                        traces=int(m["traces"]),
-                        malformed=int(m["malformed"]),
-                        index=seg.built,
-                    )
-                )
+                files.append(_file_info(path, seg))
         if not segments:
             reasons = "; ".join(skipped[:5])
             raise DatasetError(f"no trace files could be read under {', '.join(map(str, paths))}: {reasons}")
         return cls([p for p, _ in found], segments, files, skipped)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What another process needs to map exactly this dataset's index (see `open_snapshot`)."""
+        return {
+            "files": [f.path for f in self.files],
+            "segments": [[str(s.directory), [c.id for c in s.chunks]] for s in self._segments],
+            "skipped": list(self._skipped),
+        }
+
+    @classmethod
+    def open_snapshot(cls, snapshot: dict[str, Any]) -> Dataset:
+        """Map the very chunks a `snapshot()` lists: no fingerprint check, no rebuild, no write.
+
+        For a child process (run_code) that must see what its parent sees even if
+        a file changed since. Raises DatasetError when a listed chunk is gone (the
+        segment was rebuilt since): open the files again then.
+        """
+        from engine.traces.index import open_segment
+
+        segments, files = [], []
+        for path, (directory, chunk_ids) in zip(snapshot["files"], snapshot["segments"], strict=True):
+            try:
+                meta = orjson.loads((Path(directory) / "meta.json").read_bytes())
+                by_id = {c["id"]: c for c in meta["chunks"]}
+                chunks = [by_id[i] for i in chunk_ids]  # KeyError: the segment was rebuilt since
+                meta = dict(meta, chunks=chunks)
+                for key in ("spans", "traces", "orphans", "duplicates"):
+                    meta[key] = sum(int(c[key]) for c in chunks)
+                segment = open_segment(Path(path), Path(directory), meta)
+            except (OSError, ValueError, KeyError) as exc:
+                raise DatasetError(f"the index of {path} changed since the snapshot was taken; open it again") from exc
+            segments.append(segment)
+            files.append(_file_info(Path(path), segment))
+        return cls([Path(p) for p in snapshot["files"]], segments, files, list(snapshot.get("skipped", [])))
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -425,6 +448,19 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
         else:
             raise DatasetError(f"{path} does not exist")
     return list(out.items())
+
+
+def _file_info(path: Path, seg: Segment) -> FileInfo:
+    m = seg.meta
+    return FileInfo(
+        path=str(path),
+        shape=m["shape"],
+        size=int(m["fingerprint"]["size"]),
+        spans=int(m["spans"]),
+        traces=int(m["traces"]),
+        malformed=int(m["malformed"]),
+        index=seg.built,
+    )
 
 
 def _size(path: Path) -> int:

@@ -163,3 +163,21 @@ def test_every_fixture_shape_is_indexed_with_readable_raw_spans_and_trees(fixtur
     assert ds.traces.span_count.sum() == ds.n_spans
     if folder in ("trail", "otlp"):
         assert ds.spans.depth.max() >= 1  # parents linked, not all roots
+
+
+
+def test_a_snapshot_maps_the_same_chunks_even_after_the_file_grew(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(jsonl(span("t1", "a")))
+    parent = Dataset.open([path])
+    snap = parent.snapshot()
+    with open(path, "ab") as f:
+        f.write(jsonl(span("t2", "b")))
+    child = Dataset.open_snapshot(snap)
+    assert child.n_spans == 1 and child.fingerprint == parent.fingerprint
+    Dataset.open([path])  # appends a chunk: the snapshot still names only the old one
+    assert Dataset.open_snapshot(snap).n_spans == 1
+    path.write_bytes(jsonl(span("t9", "z"), span("t9", "y")))  # rewritten: rebuilt, old chunk deleted
+    Dataset.open([path])
+    with pytest.raises(DatasetError, match="changed since the snapshot"):
+        Dataset.open_snapshot(snap)
