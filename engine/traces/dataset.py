@@ -92,7 +92,7 @@ class Dataset:
         row0 = trace0 = 0
         for i, seg in enumerate(segments):
             for chunk in seg.chunks:
-                part = Part(i, chunk.arrays, chunk.raw_path, row0, trace0)
+                part = Part(i, chunk.arrays, chunk.raw_path, row0, trace0, chunk.raw)
                 parts.append(part)
                 row0 += part.n_rows
                 trace0 += part.n_traces
@@ -391,7 +391,8 @@ class Dataset:
         array = self._raw_maps.get(key)
         if array is None:
             assert part.raw_path is not None
-            array = self._raw_maps[key] = np.memmap(part.raw_path, dtype=np.uint8, mode="r")
+            source = part.raw if part.raw is not None else np.memmap(part.raw_path, dtype=np.uint8, mode="r")
+            array = self._raw_maps[key] = source
         return array
 
     # -- frames -------------------------------------------------------------

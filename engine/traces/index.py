@@ -79,6 +79,7 @@ class Chunk:
     spans: int
     traces: int
     summary: dict[str, Any] = field(default_factory=dict)
+    raw: np.ndarray | None = None  # the mapped raw copies (when raw_path is set)
 
 
 @dataclass
@@ -182,9 +183,9 @@ def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segmen
     for c in meta["chunks"]:
         arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
         raw_path = directory / f"{c['id']}.raw" if c["raw"] else None
-        if raw_path is not None and not raw_path.exists():
-            raise FileNotFoundError(raw_path)
-        chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"]), c["summary"]))
+        # mapped now: a writer may delete the file later, a mapping survives that
+        raw = np.memmap(raw_path, dtype=np.uint8, mode="r") if raw_path is not None else None
+        chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"]), c["summary"], raw))
     return Segment(path, directory, meta, chunks, how)
 
 

@@ -32,12 +32,21 @@ _TRACE_NUMBERS = (
 class Part:
     """One chunk of one file, placed in the dataset's global row numbering."""
 
-    __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces")
+    __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces", "raw")
 
-    def __init__(self, file: int, arrays: Mapping[str, np.ndarray], raw_path: Path | None, row0: int, trace0: int):
+    def __init__(
+        self,
+        file: int,
+        arrays: Mapping[str, np.ndarray],
+        raw_path: Path | None,
+        row0: int,
+        trace0: int,
+        raw: np.ndarray | None = None,
+    ):
         self.file = file
         self.arrays = arrays
         self.raw_path = raw_path
+        self.raw = raw
         self.row0 = row0
         self.trace0 = trace0
         self.n_rows = len(arrays["trace"])
