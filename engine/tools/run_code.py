@@ -58,9 +58,24 @@ class RunCodeResult(ToolResult):
         if self.error:
             lines.append(f"error:\n{self.error}")
         if self.protections:
-            lines.append("sandbox: " + ", ".join(f"{k}={v}" for k, v in self.protections.items()))
+            lines += _protection_lines(self.protections)
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _protection_lines(protections: dict[str, str]) -> list[str]:
+    """One line naming the active layers; a line of detail for each layer that is not.
+
+    The full statuses stay in `protections`; the text only spells out what is
+    missing, so a model reading many calls does not pay for the same lines each time.
+    """
+    active = [name for name, status in protections.items() if status.startswith("active")]
+    off = [name for name, status in protections.items() if status.startswith("off")]  # by choice
+    missing = {n: s for n, s in protections.items() if n not in active and n not in off}
+    head = "sandbox: " + (", ".join(active) + " active" if active else "no layer active")
+    if off:
+        head += "; off: " + ", ".join(off)
+    return [head] + [f"  {name} NOT active: {status}" for name, status in missing.items()]
 
 
 async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.tools.run_code import RunCodeResult
 from sandbox import run_code
 
 pytestmark = pytest.mark.anyio
@@ -34,3 +35,51 @@ async def test_a_huge_output_is_cut_to_the_budget_and_says_how_to_print_less(con
     assert answer.result.truncated
     assert len(answer.text) < 4000
     assert "chars cut; print less: aggregate in the code" in answer.result.stdout
+
+
+async def test_the_text_names_active_layers_in_one_line_while_the_result_keeps_every_status(
+    context_for, tool, fixture_dir
+) -> None:
+    ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl", run_code=run_code)
+    answer = await tool("run_code", ctx, code="1 + 1")
+    r = answer.result
+    assert {"rlimits", "landlock", "seccomp", "capabilities", "wall_timeout", "output_cap"} <= set(r.protections)
+    assert all(status for status in r.protections.values())
+    sandbox_text = answer.text[answer.text.index("sandbox:"):]
+    active = [name for name, status in r.protections.items() if status.startswith("active")]
+    assert active and all(name in sandbox_text for name in active)
+    assert len(sandbox_text) < 250 + 200 * (len(r.protections) - len(active))
+    assert "(" not in sandbox_text.splitlines()[0]  # statuses' details are left to the structured result
+
+
+def test_a_layer_that_is_not_active_is_spelled_out_with_its_reason() -> None:
+    result = RunCodeResult(
+        ok=True,
+        value="2",
+        protections={
+            "rlimits": "active (memory 2048 MiB)",
+            "landlock": "unavailable: kernel without Landlock (ENOSYS)",
+            "seccomp": "active (filter)",
+            "bwrap": "off (HALO_SANDBOX_BWRAP=never)",
+        },
+    )
+    text = result.render()
+    assert "sandbox: rlimits, seccomp active; off: bwrap" in text
+    assert "  landlock NOT active: unavailable: kernel without Landlock (ENOSYS)" in text
+    assert "memory 2048 MiB" not in text and "HALO_SANDBOX_BWRAP" not in text
+
+
+def test_the_description_lists_every_column_of_both_tables_and_the_helpers(fixture_dir) -> None:
+    from engine.tools.run_code import SPEC
+    from engine.traces.dataset import Dataset
+    from engine.traces.frames import span_frame, trace_frame
+
+    ds = Dataset.open([str(fixture_dir / "analytics" / "patterns.jsonl")])
+    text = SPEC.description
+    spans_line = next(line for line in text.splitlines() if line.startswith("- `spans`"))
+    traces_line = next(line for line in text.splitlines() if line.startswith("- `traces`"))
+    assert [c for c in span_frame(ds).columns if c not in spans_line] == []
+    assert [c for c in trace_frame(ds).columns if c not in traces_line] == []
+    for name in ("load_raw(span_id)", "load_raw(trace_id, span_id)", "`raw`", "`pd`", "`np`"):
+        assert name in text
+    assert "spans['flags']" in text and "last expression" in text
