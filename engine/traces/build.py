@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn, combine_keys, hash_strings
+from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
+from engine.traces.hashing import combine_keys, hash_strings
 from engine.traces.model import Malformed, Span
 
 __all__ = [

@@ -10,20 +10,14 @@ Three kinds cover every span and trace field:
 - `ListColumn`: per-row (start, length) into a flat int32 array of codes into
   a values `StringColumn` (tool names offered to a model, services of a trace).
 
-`ColumnFile` packs named arrays into one file with a JSON directory, so opening
-a segment is one `mmap`, not one file per column.
+Writing and mapping them is `column_file`; stable hashes of string columns are
+`hashing`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import mmap
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,18 +27,9 @@ __all__ = [
     "CategoricalColumn",
     "ListColumn",
     "Interner",
-    "ColumnWriter",
-    "write_column_file",
-    "MappedColumns",
-    "read_column_file",
-    "mix64",
-    "hash_strings",
-    "combine_keys",
 ]
 
 NONE = -1  # code / length meaning "no value"
-# Arrays in a column file start at multiples of this, so every dtype is aligned.
-_ALIGN = 64
 # Rows decoded per block when gathering string bytes, to bound temporary memory.
 _GATHER_BLOCK = 1 << 16
 # From this many rows on, `take` decodes a shared blob region at once.
@@ -410,152 +395,3 @@ class Interner:
 
     def column(self) -> StringColumn:
         return StringColumn.from_values(list(self._codes))
-
-
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_S33 = np.uint64(33)
-# Strings up to this many bytes are hashed in numpy; longer ones (rare) one by one.
-_VECTOR_HASH_BYTES = 64
-
-
-def mix64(h: np.ndarray) -> np.ndarray:
-    """A bijective 64-bit finaliser (MurmurHash3's), applied element-wise."""
-    with np.errstate(over="ignore"):
-        h = h ^ (h >> _S33)
-        h = h * _M1
-        h = h ^ (h >> _S33)
-        h = h * _M2
-        return h ^ (h >> _S33)
-
-
-def hash_strings(col: StringColumn) -> np.ndarray:
-    """Stable 64-bit hashes of a string column's rows (0 for None), computed in numpy.
-
-    Plain arithmetic on the UTF-8 bytes, so hashes agree across processes,
-    runs and library versions (they are stored in the index).
-    """
-    n = len(col)
-    lengths = col.lengths.astype(np.int64)
-    out = np.zeros(n, dtype=np.uint64)
-    if n == 0:
-        return out
-    short = (lengths >= 0) & (lengths <= _VECTOR_HASH_BYTES)
-    rows = np.flatnonzero(short)
-    if len(rows):
-        width = max(8, int(-(-int(lengths[rows].max()) // 8) * 8))
-        for lo in range(0, len(rows), _GATHER_BLOCK):
-            block = rows[lo : lo + _GATHER_BLOCK]
-            lens = lengths[block]
-            cols = np.arange(width, dtype=np.int64)
-            inside = cols[None, :] < lens[:, None]
-            pos = np.where(inside, col.starts[block][:, None] + cols[None, :], 0)
-            matrix = np.where(inside, col.blob[pos] if len(col.blob) else 0, 0).astype(np.uint8)
-            words = matrix.view("<u8")
-            with np.errstate(over="ignore"):
-                h = mix64(lens.astype(np.uint64) + _GOLDEN)
-                for j in range(words.shape[1]):
-                    # only words inside the string count: the hash must not depend on
-                    # the longest string of the column (padding)
-                    h = np.where(lens > 8 * j, mix64(h ^ words[:, j]), h)
-            out[block] = h
-    for r in np.flatnonzero(lengths > _VECTOR_HASH_BYTES).tolist():
-        data = col.blob[col.starts[r] : col.starts[r] + lengths[r]].tobytes()
-        out[r] = np.frombuffer(hashlib.blake2b(data, digest_size=8).digest(), dtype=np.uint64)[0]
-    out[out == 0] = 1  # 0 is reserved for None
-    out[lengths < 0] = 0
-    return out
-
-
-def combine_keys(scope: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Keys of (scope, key) pairs; 0 stays 0 (no id)."""
-    with np.errstate(over="ignore"):
-        out = mix64(scope * _GOLDEN ^ mix64(keys))
-    out[out == 0] = 1
-    out[keys == 0] = 0
-    return out
-
-
-class ColumnWriter:
-    """Writes named arrays back to back into one file, one at a time; `close()` gives the directory.
-
-    The directory (dtype, shape, offset per name) is kept in the segment's meta;
-    the caller makes the file visible atomically (a fresh name, then meta.json).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._f = open(path, "wb")
-        self._offset = 0
-        self.directory: dict[str, Any] = {}
-
-    def add(self, name: str, array: np.ndarray) -> None:
-        array = np.ascontiguousarray(array)
-        pad = -self._offset % _ALIGN
-        if pad:
-            self._f.write(b"\0" * pad)
-            self._offset += pad
-        self.directory[name] = [array.dtype.str, list(array.shape), self._offset]
-        if array.nbytes:
-            self._f.write(memoryview(array).cast("B"))
-        self._offset += array.nbytes
-
-    def add_all(self, arrays: dict[str, np.ndarray]) -> None:
-        for name, array in arrays.items():
-            self.add(name, array)
-
-    def close(self) -> dict[str, Any]:
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        return self.directory
-
-    def abort(self) -> None:
-        self._f.close()
-        self.path.unlink(missing_ok=True)
-
-
-def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Write `arrays` into `path`; return the directory to keep in meta."""
-    writer = ColumnWriter(path)
-    writer.add_all(arrays)
-    return writer.close()
-
-
-class MappedColumns(Mapping[str, np.ndarray]):
-    """The arrays of a memory-mapped column file, each made into a numpy view on first access.
-
-    A chunk has about a hundred arrays and a query touches a few, so opening a
-    dataset of many files does not build views nobody reads.
-    """
-
-    def __init__(self, buffer: Any, directory: dict[str, Any]) -> None:
-        self._buffer = buffer
-        self._directory = directory
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        array = self._arrays.get(name)
-        if array is None:
-            dtype, shape, offset = self._directory[name]
-            count = math.prod(shape)
-            array = np.frombuffer(self._buffer, dtype=np.dtype(dtype), count=count, offset=offset)
-            if len(shape) != 1:
-                array = array.reshape(shape)
-            self._arrays[name] = array
-        return array
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._directory)
-
-    def __len__(self) -> int:
-        return len(self._directory)
-
-
-def read_column_file(path: Path, directory: dict[str, Any]) -> MappedColumns:
-    """Memory-map a column file; its arrays are read-only views made when first used."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    return MappedColumns(buf, directory)

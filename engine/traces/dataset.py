@@ -9,9 +9,6 @@ concatenated lazily, column by column, when a column is first used.
 
 from __future__ import annotations
 
-import glob
-import os
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -24,8 +21,11 @@ from pydantic import BaseModel, Field
 from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
 from engine.traces import cache
 from engine.traces.build import Flag
-from engine.traces.columns import StringColumn, hash_strings
+from engine.traces.columns import StringColumn
+from engine.traces.hashing import hash_strings
 from engine.traces.index import Builder, Segment, ensure_segment
+from engine.traces.paths import TRACE_SUFFIXES, resolve_paths
+from engine.traces.raw import RawReader
 from engine.traces.tables import Part, SpanTable, TraceTable
 
 if TYPE_CHECKING:
@@ -42,15 +42,8 @@ __all__ = [
     "resolve_paths",
 ]
 
-# What a file found inside a directory must end with to be read as traces.
-TRACE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 # Examples kept per data-quality problem (counts are exact).
 QUALITY_EXAMPLES = 10
-# Source files kept open for reading raw spans.
-_OPEN_FILES = 32
-# Spans whose raw bytes are fetched together (one read when they sit close in a file).
-_RAW_BATCH = 512
-_READ_BLOCK = 8 << 20
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -97,13 +90,11 @@ class Dataset:
                 row0 += part.n_rows
                 trace0 += part.n_traces
         self._parts = parts
-        self._part_rows = np.asarray([p.row0 for p in parts], dtype=np.int64)
         self.n_spans = row0
         self.n_traces = trace0
         self.spans = SpanTable(parts, row0)
         self.traces = TraceTable(parts, trace0)
-        self._fds: OrderedDict[int, int] = OrderedDict()
-        self._raw_maps: dict[int, np.ndarray] = {}
+        self._raw = RawReader(self.spans, parts, [f.path for f in files])
         self.fingerprint = tuple((str(s.directory), tuple(c.id for c in s.chunks)) for s in segments)
 
     # -- opening ------------------------------------------------------------
@@ -186,9 +177,8 @@ class Dataset:
         return cls([Path(p) for p in snapshot["files"]], segments, files, list(snapshot.get("skipped", [])))
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        """Close the source files kept open for raw reads (mappings go with the object)."""
+        self._raw.close()
 
     def __enter__(self) -> Dataset:
         return self
@@ -296,104 +286,28 @@ class Dataset:
 
     # -- raw JSON -----------------------------------------------------------
 
-    def _part_of(self, row: int) -> Part:
-        return self._parts[int(np.searchsorted(self._part_rows, row, "right")) - 1]
-
     def raw_bytes(self, row: int) -> bytes:
         """The span's original JSON, as bytes (from the source file or the index's copy)."""
-        part = self._part_of(row)
-        offset = int(self.spans.raw_offset[row])
-        size = int(self.spans.raw_size[row])
-        if offset >= 0:
-            return self._pread(part.file, offset, size)
-        start = -offset - 1
-        return self._raw_map(part)[start : start + size].tobytes()
+        return self._raw.raw_bytes(row)
 
     def raw(self, row: int) -> dict[str, Any]:
         """The span's original JSON, parsed."""
-        value = orjson.loads(self.raw_bytes(row))
-        return value if isinstance(value, dict) else {"value": value}
+        return self._raw.raw(row)
 
     def raw_text(self, row: int) -> str:
-        return self.raw_bytes(row).decode("utf-8", "replace")
+        return self._raw.raw_text(row)
 
     def iter_raw(self, rows: np.ndarray) -> Iterator[tuple[int, bytes]]:
         """(row, raw bytes) for many rows, in order; neighbouring source spans are read in one go."""
-        rows = np.asarray(rows, dtype=np.int64)
-        for lo in range(0, len(rows), _RAW_BATCH):
-            batch = rows[lo : lo + _RAW_BATCH]
-            yield from zip(batch.tolist(), self.raw_batch(batch))
+        return self._raw.iter_raw(rows)
 
     def raw_batch(self, rows: np.ndarray) -> list[bytes]:
         """Raw bytes of `rows` (a few thousand at most), reading a shared file region once when dense."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) == 0:
-            return []
-        offsets = np.asarray(self.spans.raw_offset)[rows]
-        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
-        block = self.raw_block(rows)
-        if block is not None:
-            data, starts, sizes = block
-            return [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
-        parts = np.searchsorted(self._part_rows, rows, "right") - 1
-        first_part = int(parts[0])
-        if (parts == first_part).all():
-            part = self._parts[first_part]
-            if (offsets < 0).all():
-                raw = self._raw_map(part)
-                return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
-        return [self._raw_at(int(p), int(o), int(n)) for p, o, n in zip(parts.tolist(), offsets.tolist(), sizes.tolist())]
+        return self._raw.raw_batch(rows)
 
     def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
-        """One read of the source region holding all `rows`' raw bytes: (data, start in data, size) per row.
-
-        None unless the rows sit in one source file close together (the region
-        may also hold bytes of other spans between them).
-        """
-        rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) == 0:
-            return None
-        offsets = np.asarray(self.spans.raw_offset)[rows]
-        if not (offsets >= 0).all():
-            return None
-        parts = np.searchsorted(self._part_rows, rows, "right") - 1
-        files = {self._parts[p].file for p in np.unique(parts).tolist()}
-        if len(files) != 1:
-            return None
-        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
-        lo, hi = int(offsets.min()), int((offsets + sizes).max())
-        if hi - lo > _READ_BLOCK or hi - lo > 4 * int(sizes.sum()) + 4096:
-            return None
-        return self._pread(files.pop(), lo, hi - lo), offsets - lo, sizes
-
-    def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
-        part = self._parts[part_index]
-        if offset >= 0:
-            return self._pread(part.file, offset, size)
-        return self._raw_map(part)[-offset - 1 : -offset - 1 + size].tobytes()
-
-    def _pread(self, file: int, offset: int, size: int) -> bytes:
-        fd = self._fds.get(file)
-        if fd is None:
-            fd = os.open(self.files[file].path, os.O_RDONLY)
-            self._fds[file] = fd
-            if len(self._fds) > _OPEN_FILES:
-                os.close(self._fds.popitem(last=False)[1])
-        else:
-            self._fds.move_to_end(file)
-        data = os.pread(fd, size, offset)
-        if len(data) != size:
-            raise DatasetError(f"{self.files[file].path} changed after it was indexed; open the dataset again")
-        return data
-
-    def _raw_map(self, part: Part) -> np.ndarray:
-        key = id(part)
-        array = self._raw_maps.get(key)
-        if array is None:
-            assert part.raw_path is not None
-            source = part.raw if part.raw is not None else np.memmap(part.raw_path, dtype=np.uint8, mode="r")
-            array = self._raw_maps[key] = source
-        return array
+        """One read of the source region holding all `rows`' raw bytes (see `RawReader.raw_block`)."""
+        return self._raw.raw_block(rows)
 
     # -- frames -------------------------------------------------------------
 
@@ -408,47 +322,6 @@ class Dataset:
         from engine.traces.frames import trace_frame
 
         return trace_frame(self)
-
-
-def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
-    """Files to read, each with whether it was named explicitly (not found in a directory or glob).
-
-    Directories are walked recursively for `TRACE_SUFFIXES` files (hidden entries
-    skipped); globs may use `**`. Raises DatasetError for a path that does not
-    exist or a directory / glob that matches no trace file.
-    """
-    if not paths:
-        raise DatasetError("no dataset path given: pass trace files, directories or globs")
-    out: dict[Path, bool] = {}
-    for item in paths:
-        text = os.path.expanduser(str(item))
-        if any(ch in text for ch in "*?[") and not Path(text).exists():
-            matches = sorted(glob.glob(text, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            for d in (Path(m) for m in matches if Path(m).is_dir()):
-                files.extend(_walk(d))
-            if not files:
-                raise DatasetError(f"the pattern {text!r} matches no files")
-            for f in files:
-                out.setdefault(f.resolve(), False)
-            continue
-        path = Path(text)
-        if path.is_dir():
-            files = _walk(path)
-            if not files:
-                raise DatasetError(
-                    f"no trace files under {path} (looked for {', '.join('*' + s for s in TRACE_SUFFIXES[:3])}, "
-                    "optionally gzip-compressed)"
-                )
-            for f in files:
-                out.setdefault(f.resolve(), False)
-        elif path.is_file():
-            out[path.resolve()] = True
-        elif path.exists():
-            raise DatasetError(f"{path} is not a regular file or directory")
-        else:
-            raise DatasetError(f"{path} does not exist")
-    return list(out.items())
 
 
 def _file_info(path: Path, seg: Segment) -> FileInfo:
@@ -469,13 +342,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _walk(directory: Path) -> list[Path]:
-    found = []
-    for base, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(TRACE_SUFFIXES):
-                found.append(Path(base) / name)
-    return found

@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -35,12 +34,11 @@ import numpy as np
 import orjson
 
 from engine.traces import cache
-from engine.traces.build import MALFORMED_SAMPLES, Piece, PieceBuilder
-from engine.traces.model import Span
-from engine.traces.columns import read_column_file
-from engine.traces.segment import ChunkArrays, TraceNumbering, finalize, piece_from_chunk, trace_keys
-from engine.traces.summary import summarize
-from engine.traces.tables import Part, SpanTable, TraceTable
+from engine.traces.build import Piece
+from engine.traces.chunk_writer import ChunkWriter, commit
+from engine.traces.column_file import read_column_file
+from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
+from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
 
 __all__ = [
     "PIECE_BYTES",
@@ -62,9 +60,6 @@ PIECE_BYTES = 16 << 20
 PARALLEL_MIN_BYTES = 24 << 20
 # Appends add chunks; past this many, the segment is merged back into one.
 MAX_CHUNKS = 8
-# A sequential read (gzip, nested JSON) hands over its spans in pieces this big,
-# so the Python objects of a whole file never exist at once.
-PIECE_SPANS = 50_000
 
 Progress = Callable[[int], None]  # bytes of source read so far (for this file)
 
@@ -242,17 +237,17 @@ class Builder:
         meta = _new_meta(path, fp)
         if fp.size == 0:
             meta.update(shape=shape or "empty", line_based=True, gzip=False)
-            return _commit(directory, meta, _ChunkWriter(directory), [], started)
+            return commit(directory, meta, ChunkWriter(directory), [], started)
         shape = shape or detect_shape(path)
         gz = is_gzip(path)
         line_based = bool(FileReader(path, shape=shape).line_based)
         meta.update(shape=shape, gzip=gz, line_based=line_based)
-        writer = _ChunkWriter(directory)
+        writer = ChunkWriter(directory)
         try:
             for piece in self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress):
                 writer.add(piece)
                 meta["end"] = piece.end
-            return _commit(directory, meta, writer, [], started)
+            return commit(directory, meta, writer, [], started)
         except BaseException:
             writer.abort()
             raise
@@ -264,14 +259,14 @@ class Builder:
         started = time.perf_counter()
         meta = dict(meta, fingerprint=fp.to_json())
         start, first_line = int(meta["end"]), int(meta["lines"]) + 1
-        writer = _ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
+        writer = ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
         writer.samples = [tuple(s) for s in meta["samples"]]
         try:
             for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
                 writer.add(piece)
                 meta["end"] = piece.end
             if writer.spans == 0:
-                return _commit(directory, meta, writer, list(meta["chunks"]), started)
+                return commit(directory, meta, writer, list(meta["chunks"]), started)
             old = meta["chunks"]
             tail_keys = trace_keys(writer.trace_ids())
             keep = []
@@ -281,7 +276,7 @@ class Builder:
                     writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
                 else:
                     keep.append(c)
-            return _commit(directory, meta, writer, keep, started)
+            return commit(directory, meta, writer, keep, started)
         except BaseException:
             writer.abort()
             raise
@@ -307,7 +302,7 @@ class Builder:
             return
         source_raw = shape == "halo"
         big = size - start >= self.parallel_min_bytes
-        ranges = _split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
+        ranges = split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
         if len(ranges) > 1 and self.workers > 1:
             results = self._map_parallel(str(path), shape, ranges, source_raw)
         else:
@@ -341,70 +336,6 @@ class Builder:
             self.close()
 
 
-def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
-    """Read the spans of lines [start, end) of a plain file into a piece (runs in workers).
-
-    Line numbers are relative to `start` (the caller rebases them). With
-    `source_raw` the rows point at the spans' bytes in the source file.
-    """
-    from engine.traces.readers import FileReader
-
-    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
-    builder = PieceBuilder()
-    if source_raw:
-        with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read() if end is None else f.read(end - start)
-        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-        line_starts = np.concatenate([[0], newlines + 1]).astype(np.int64)
-        builder = PieceBuilder(data, start, line_starts)
-    builder.add_all(reader)
-    return builder.finish(lines=reader.lines, end=reader.end)
-
-
-def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:
-    """One sequential read, cut into pieces of `PIECE_SPANS` spans (absolute line numbers).
-
-    Only the last piece carries `lines` (all lines read), so rebasing is a no-op.
-    """
-    from engine.traces.readers import FileReader
-
-    reader = FileReader(Path(path), shape=shape, start=start, first_line=first_line)
-    builder = PieceBuilder()
-    for item in reader:
-        if isinstance(item, Span):
-            builder.add(item)
-            if len(builder) >= PIECE_SPANS:
-                yield builder.finish(lines=0, end=reader.end)
-                builder = PieceBuilder()
-        else:
-            builder.add_malformed(item)
-    yield builder.finish(lines=reader.lines - (first_line - 1), end=reader.end)
-
-
-def _split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tuple[int, int | None]]:
-    """[start, size) cut into ranges of about `step` bytes, each ending just after a newline."""
-    cuts = [start]
-    with open(path, "rb") as f:
-        pos = start + step
-        while pos < size:
-            f.seek(pos)
-            block = f.read(1 << 20)
-            i = block.find(b"\n")
-            while i < 0 and block:
-                pos += len(block)
-                block = f.read(1 << 20)
-                i = block.find(b"\n")
-            if i < 0:
-                break
-            cut = pos + i + 1
-            if cut >= size:
-                break
-            cuts.append(cut)
-            pos = cut + step
-    return [(a, b) for a, b in zip(cuts, cuts[1:])] + [(cuts[-1], None)]
-
-
 def _new_meta(path: Path, fp: cache.Fingerprint) -> dict[str, Any]:
     return {
         "format": cache.INDEX_FORMAT,
@@ -421,103 +352,3 @@ def _new_meta(path: Path, fp: cache.Fingerprint) -> dict[str, Any]:
         "duplicates": 0,
         "chunks": [],
     }
-
-
-class _ChunkWriter:
-    """Collects the pieces of one new chunk; raw copies go to disk as they arrive.
-
-    Streaming the raw bytes keeps memory at the size of the columns, not of the
-    file (a 1 GB gzip file must not be held in memory).
-    """
-
-    def __init__(self, directory: Path, *, lines: int = 0, malformed: int = 0) -> None:
-        cache.ensure_dir(directory)
-        self.directory = directory
-        self.id = uuid.uuid4().hex[:16]
-        self.raw_path = directory / f"{self.id}.raw"
-        self._raw = open(self.raw_path, "wb")
-        self.raw_size = 0
-        self.pieces: list[Piece] = []
-        self.numbering = TraceNumbering()
-        self.tail_trace_ids: list[str] = []
-        self.spans = 0  # new spans (not counting merged chunks)
-        self.lines = lines
-        self.malformed = malformed
-        self.samples: list[tuple[int, str]] = []
-
-    def add(self, piece: Piece) -> None:
-        if piece.raw:
-            piece.rebase(1, self.raw_size)
-            self._write(piece.raw)
-            piece.raw = b""
-        self.tail_trace_ids += piece.trace_ids
-        self.numbering.number(piece)
-        self.pieces.append(piece)
-        self.spans += piece.n
-        self.lines += piece.lines
-        self.malformed += piece.malformed
-        room = MALFORMED_SAMPLES - len(self.samples)
-        self.samples.extend(piece.samples[: max(0, room)])
-
-    def add_old(self, piece: Piece, raw_path: Path | None) -> None:
-        """A stored chunk merged into this one (its raw file is copied, offsets shifted)."""
-        if raw_path is not None:
-            piece.rebase(1, self.raw_size)
-            with open(raw_path, "rb") as src:
-                while block := src.read(1 << 22):
-                    self._write(block)
-        self.pieces.append(piece)
-
-    def abort(self) -> None:
-        """Drop the chunk being written (the segment keeps its previous version)."""
-        self._raw.close()
-        self.raw_path.unlink(missing_ok=True)
-        (self.directory / f"{self.id}.cols").unlink(missing_ok=True)
-
-    def _write(self, data: bytes) -> None:
-        self._raw.write(data)
-        self.raw_size += len(data)
-
-    def trace_ids(self) -> list[str]:
-        """Trace ids of the pieces added with `add` (the new tail)."""
-        return self.tail_trace_ids
-
-    def finish(self) -> dict[str, Any] | None:
-        """Write the column file; the chunk's meta entry, or None when there are no spans."""
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        has_raw = self.raw_size > 0
-        if not has_raw:
-            self.raw_path.unlink(missing_ok=True)
-        if not any(p.n for p in self.pieces):
-            self.raw_path.unlink(missing_ok=True)
-            return None
-        path = self.directory / f"{self.id}.cols"
-        columns, counts = finalize(self.pieces, path, self.numbering)
-        self.pieces = []
-        part = Part(0, read_column_file(path, columns), None, 0, 0)
-        summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
-        return {"id": self.id, "columns": columns, "raw": has_raw, **counts, "summary": summary}
-
-
-def _commit(
-    directory: Path, meta: dict[str, Any], writer: _ChunkWriter, keep: list[dict[str, Any]], started: float
-) -> dict[str, Any]:
-    """Finish the new chunk and replace meta.json atomically: the segment's new version."""
-    entry = writer.finish()
-    chunks = list(keep) + ([entry] if entry else [])
-    meta = dict(meta)
-    meta.update(
-        lines=writer.lines,
-        malformed=writer.malformed,
-        samples=[list(s) for s in writer.samples],
-        chunks=chunks,
-        spans=sum(int(c["spans"]) for c in chunks),
-        traces=sum(int(c["traces"]) for c in chunks),
-        orphans=sum(int(c["orphans"]) for c in chunks),
-        duplicates=sum(int(c["duplicates"]) for c in chunks),
-        seconds=round(time.perf_counter() - started, 3),
-    )
-    cache.atomic_write_bytes(directory / "meta.json", orjson.dumps(meta))
-    return meta

@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.traces.analytics_text import message_template
 from engine.traces.build import Flag
-from engine.traces.columns import hash_strings, mix64
+from engine.traces.hashing import hash_strings, mix64
 from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.tables import SpanTable, TraceTable
 

@@ -4,15 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.traces.columns import (
-    CategoricalColumn,
-    ListColumn,
-    StringColumn,
-    combine_keys,
-    hash_strings,
-    read_column_file,
-    write_column_file,
-)
+from engine.traces.column_file import read_column_file, write_column_file
+from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
+from engine.traces.hashing import combine_keys, hash_strings
 
 
 def test_string_column_keeps_none_empty_and_non_ascii_apart() -> None:

@@ -1,0 +1,87 @@
+"""Reading a file's byte ranges into pieces: the work the build's worker processes do.
+
+`parse_range` reads lines [start, end) of a plain line-based file (one worker
+task); `iter_pieces` reads a file sequentially (gzip, whole documents) and hands
+its spans over in bounded pieces; `split_at_newlines` cuts a big file into
+ranges for the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from engine.traces.build import Piece, PieceBuilder
+from engine.traces.model import Span
+
+__all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
+
+# A sequential read (gzip, nested JSON) hands over its spans in pieces this big,
+# so the Python objects of a whole file never exist at once.
+PIECE_SPANS = 50_000
+
+
+def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
+    """Read the spans of lines [start, end) of a plain file into a piece (runs in workers).
+
+    Line numbers are relative to `start` (the caller rebases them). With
+    `source_raw` the rows point at the spans' bytes in the source file.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
+    builder = PieceBuilder()
+    if source_raw:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read() if end is None else f.read(end - start)
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        line_starts = np.concatenate([[0], newlines + 1]).astype(np.int64)
+        builder = PieceBuilder(data, start, line_starts)
+    builder.add_all(reader)
+    return builder.finish(lines=reader.lines, end=reader.end)
+
+
+def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:
+    """One sequential read, cut into pieces of `PIECE_SPANS` spans (absolute line numbers).
+
+    Only the last piece carries `lines` (all lines read), so rebasing is a no-op.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, first_line=first_line)
+    builder = PieceBuilder()
+    for item in reader:
+        if isinstance(item, Span):
+            builder.add(item)
+            if len(builder) >= PIECE_SPANS:
+                yield builder.finish(lines=0, end=reader.end)
+                builder = PieceBuilder()
+        else:
+            builder.add_malformed(item)
+    yield builder.finish(lines=reader.lines - (first_line - 1), end=reader.end)
+
+
+def split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tuple[int, int | None]]:
+    """[start, size) cut into ranges of about `step` bytes, each ending just after a newline."""
+    cuts = [start]
+    with open(path, "rb") as f:
+        pos = start + step
+        while pos < size:
+            f.seek(pos)
+            block = f.read(1 << 20)
+            i = block.find(b"\n")
+            while i < 0 and block:
+                pos += len(block)
+                block = f.read(1 << 20)
+                i = block.find(b"\n")
+            if i < 0:
+                break
+            cut = pos + i + 1
+            if cut >= size:
+                break
+            cuts.append(cut)
+            pos = cut + step
+    return [(a, b) for a, b in zip(cuts, cuts[1:])] + [(cuts[-1], None)]

@@ -1,0 +1,145 @@
+"""Reading spans' original JSON: from the source file (pread) or the index's raw copies (mmap).
+
+Plain HALO lines are not copied into the index: a row holds (offset, size) in
+the source file, read with `pread` through a few cached descriptors (never
+mapped: a file truncated under a mapping would crash the reader). Everything
+else points into the chunk's `.raw` file, mapped when the segment was opened.
+Offsets >= 0 are in the source; < 0 are `-(offset + 1)` in the raw copy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.errors import DatasetError
+from engine.traces.tables import Part, SpanTable
+
+__all__ = ["RawReader"]
+
+# Source files kept open for reading raw spans.
+_OPEN_FILES = 32
+# Spans whose raw bytes are fetched together (one read when they sit close in a file).
+_RAW_BATCH = 512
+_READ_BLOCK = 8 << 20
+
+
+class RawReader:
+    """Raw span bytes of a dataset's rows."""
+
+    def __init__(self, spans: SpanTable, parts: list[Part], paths: list[str]) -> None:
+        self.spans = spans
+        self._parts = parts
+        self._part_rows = np.asarray([p.row0 for p in parts], dtype=np.int64)
+        self._paths = paths
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._raw_maps: dict[int, np.ndarray] = {}
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _part_of(self, row: int) -> Part:
+        return self._parts[int(np.searchsorted(self._part_rows, row, "right")) - 1]
+
+    def raw_bytes(self, row: int) -> bytes:
+        """The span's original JSON, as bytes (from the source file or the index's copy)."""
+        part = self._part_of(row)
+        offset = int(self.spans.raw_offset[row])
+        size = int(self.spans.raw_size[row])
+        if offset >= 0:
+            return self._pread(part.file, offset, size)
+        start = -offset - 1
+        return self._raw_map(part)[start : start + size].tobytes()
+
+    def raw(self, row: int) -> dict[str, Any]:
+        """The span's original JSON, parsed."""
+        value = orjson.loads(self.raw_bytes(row))
+        return value if isinstance(value, dict) else {"value": value}
+
+    def raw_text(self, row: int) -> str:
+        return self.raw_bytes(row).decode("utf-8", "replace")
+
+    def iter_raw(self, rows: np.ndarray) -> Iterator[tuple[int, bytes]]:
+        """(row, raw bytes) for many rows, in order; neighbouring source spans are read in one go."""
+        rows = np.asarray(rows, dtype=np.int64)
+        for lo in range(0, len(rows), _RAW_BATCH):
+            batch = rows[lo : lo + _RAW_BATCH]
+            yield from zip(batch.tolist(), self.raw_batch(batch))
+
+    def raw_batch(self, rows: np.ndarray) -> list[bytes]:
+        """Raw bytes of `rows` (a few thousand at most), reading a shared file region once when dense."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        offsets = np.asarray(self.spans.raw_offset)[rows]
+        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
+        block = self.raw_block(rows)
+        if block is not None:
+            data, starts, sizes = block
+            return [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
+        parts = np.searchsorted(self._part_rows, rows, "right") - 1
+        first_part = int(parts[0])
+        if (parts == first_part).all():
+            part = self._parts[first_part]
+            if (offsets < 0).all():
+                raw = self._raw_map(part)
+                return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
+        return [self._raw_at(int(p), int(o), int(n)) for p, o, n in zip(parts.tolist(), offsets.tolist(), sizes.tolist())]
+
+    def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+        """One read of the source region holding all `rows`' raw bytes: (data, start in data, size) per row.
+
+        None unless the rows sit in one source file close together (the region
+        may also hold bytes of other spans between them).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return None
+        offsets = np.asarray(self.spans.raw_offset)[rows]
+        if not (offsets >= 0).all():
+            return None
+        parts = np.searchsorted(self._part_rows, rows, "right") - 1
+        files = {self._parts[p].file for p in np.unique(parts).tolist()}
+        if len(files) != 1:
+            return None
+        sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
+        lo, hi = int(offsets.min()), int((offsets + sizes).max())
+        if hi - lo > _READ_BLOCK or hi - lo > 4 * int(sizes.sum()) + 4096:
+            return None
+        return self._pread(files.pop(), lo, hi - lo), offsets - lo, sizes
+
+    def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
+        part = self._parts[part_index]
+        if offset >= 0:
+            return self._pread(part.file, offset, size)
+        return self._raw_map(part)[-offset - 1 : -offset - 1 + size].tobytes()
+
+    def _pread(self, file: int, offset: int, size: int) -> bytes:
+        fd = self._fds.get(file)
+        if fd is None:
+            fd = os.open(self._paths[file], os.O_RDONLY)
+            self._fds[file] = fd
+            if len(self._fds) > _OPEN_FILES:
+                os.close(self._fds.popitem(last=False)[1])
+        else:
+            self._fds.move_to_end(file)
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise DatasetError(f"{self._paths[file]} changed after it was indexed; open the dataset again")
+        return data
+
+    def _raw_map(self, part: Part) -> np.ndarray:
+        key = id(part)
+        array = self._raw_maps.get(key)
+        if array is None:
+            assert part.raw_path is not None
+            source = part.raw if part.raw is not None else np.memmap(part.raw_path, dtype=np.uint8, mode="r")
+            array = self._raw_maps[key] = source
+        return array
