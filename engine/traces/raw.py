@@ -10,6 +10,7 @@ Offsets >= 0 are in the source; < 0 are `-(offset + 1)` in the raw copy.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -39,11 +40,13 @@ class RawReader:
         self._paths = paths
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._raw_maps: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
 
     def _part_of(self, row: int) -> Part:
         return self._parts[int(np.searchsorted(self._part_rows, row, "right")) - 1]
@@ -122,15 +125,18 @@ class RawReader:
         return self._raw_map(part)[-offset - 1 : -offset - 1 + size].tobytes()
 
     def _pread(self, file: int, offset: int, size: int) -> bytes:
-        fd = self._fds.get(file)
-        if fd is None:
-            fd = os.open(self._paths[file], os.O_RDONLY)
-            self._fds[file] = fd
-            if len(self._fds) > _OPEN_FILES:
-                os.close(self._fds.popitem(last=False)[1])
-        else:
-            self._fds.move_to_end(file)
-        data = os.pread(fd, size, offset)
+        # Tools call the store from worker threads: the lock keeps one thread from
+        # closing a descriptor (evicting it) while another reads through it.
+        with self._lock:
+            fd = self._fds.get(file)
+            if fd is None:
+                fd = os.open(self._paths[file], os.O_RDONLY)
+                self._fds[file] = fd
+                if len(self._fds) > _OPEN_FILES:
+                    os.close(self._fds.popitem(last=False)[1])
+            else:
+                self._fds.move_to_end(file)
+            data = os.pread(fd, size, offset)
         if len(data) != size:
             raise DatasetError(f"{self._paths[file]} changed after it was indexed; open the dataset again")
         return data

@@ -181,3 +181,24 @@ def test_a_snapshot_maps_the_same_chunks_even_after_the_file_grew(tmp_path: Path
     Dataset.open([path])
     with pytest.raises(DatasetError, match="changed since the snapshot"):
         Dataset.open_snapshot(snap)
+
+
+def test_raw_spans_read_from_many_threads_over_many_files_come_back_intact(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.traces import raw
+
+    paths = []
+    for i in range(raw._OPEN_FILES + 8):  # more files than descriptors kept open: evictions happen
+        path = tmp_path / f"f{i}.jsonl"
+        path.write_bytes(jsonl(*(span(f"t{i}", f"s{i}-{j}", start=j) for j in range(20))))
+        paths.append(path)
+    ds = Dataset.open(paths)
+    expected = {r: f"s{r // 20}-{r % 20}" for r in range(ds.n_spans)}
+
+    def check(seed: int) -> int:
+        rows = [(seed * 7919 + k * 104729) % ds.n_spans for k in range(400)]
+        return sum(ds.raw(r)["span_id"] == expected[r] for r in rows)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(check, range(16))) == 16 * 400
