@@ -132,6 +132,10 @@ def ensure_segment(
                 if builder is None:
                     own.close()
             _collect_garbage(directory, meta)
+            log.info(
+                "%s %s: %d spans, %d traces, %d malformed in %.2f s",
+                how, path, meta["spans"], meta["traces"], meta["malformed"], meta.get("seconds", 0.0),
+            )  # fmt: skip
             return _open(path, directory, meta, how)
     raise RuntimeError(f"segment of {path} kept changing while it was opened")
 
