@@ -51,6 +51,7 @@ class ServerConfig:
     cache_dir: Path | None = None
     shape: str | None = None
     sandbox_limits: Any | None = None
+    sandbox_policy: Any | None = None  # sandbox.Policy; None: from $HALO_SANDBOX_POLICY per call
     cwd: Path | None = None
 
 
@@ -63,10 +64,12 @@ class HaloServer:
     runs: RunManager
 
 
-def sandbox_run_code(limits: Any | None) -> Callable[..., Any]:
+def sandbox_run_code(limits: Any | None = None, policy: Any | None = None) -> Callable[..., Any]:
+    """`sandbox.run_code` with this server's limits and policy (None: the environment's)."""
     from sandbox import run_code
 
-    return functools.partial(run_code, limits=limits) if limits is not None else run_code
+    fixed = {name: value for name, value in (("limits", limits), ("policy", policy)) if value is not None}
+    return functools.partial(run_code, **fixed) if fixed else run_code
 
 
 def build_server(config: ServerConfig | None = None) -> HaloServer:
@@ -80,7 +83,7 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
     state = ServerState(
         catalog=catalog,
         llm=llm if llm.configured else None,
-        run_code=sandbox_run_code(config.sandbox_limits),
+        run_code=sandbox_run_code(config.sandbox_limits, config.sandbox_policy),
     )
     runs = RunManager(runs_dir, lambda **kw: make_config(**{"runs_dir": runs_dir, **kw}))
     state.settings["runs"] = runs

@@ -18,10 +18,13 @@ from engine.errors import InvalidArgumentError
 if TYPE_CHECKING:  # imported when used: `halo-mcp config` should not pay for openai
     from engine.agents import DiagnoseConfig
     from engine.llm import LLMConfig
+    from sandbox import Policy
 
 __all__ = [
     "add_dataset_arguments",
     "add_engine_arguments",
+    "add_sandbox_arguments",
+    "sandbox_policy",
     "llm_config",
     "diagnose_config_factory",
 ]
@@ -75,6 +78,40 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--wall-clock", type=float, metavar="SECONDS", help="time one run may take")
     engine.add_argument("--context-limit", type=int, metavar="TOKENS", help="context window to stay under")
     engine.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
+
+
+def _policy_setting(text: str) -> str:
+    """argparse check: a policy level or layer list that `sandbox.Policy` accepts."""
+    from sandbox.policy import Policy
+
+    try:
+        Policy.from_setting(text)
+    except InvalidArgumentError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sandbox-policy",
+        type=_policy_setting,
+        default=None,
+        metavar="POLICY",
+        help="kernel layers run_code requires, or it refuses: strict (rlimits, landlock, seccomp), "
+        "limits-only, none, or a comma list of rlimits, landlock, seccomp, capabilities "
+        "(default: $HALO_SANDBOX_POLICY, else strict)",
+    )
+
+
+def sandbox_policy(args: argparse.Namespace) -> Policy:
+    """The environment's sandbox policy, with `--sandbox-policy` replacing its required layers."""
+    from sandbox.policy import Policy
+
+    policy = Policy.from_env()
+    flag = getattr(args, "sandbox_policy", None)
+    if flag is not None:
+        policy = policy.model_copy(update={"required": Policy.from_setting(flag).required})
+    return policy
 
 
 def _headers(values: list[str]) -> dict[str, str]:

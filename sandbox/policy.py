@@ -81,6 +81,14 @@ class Policy(BaseModel):
             policy = policy.model_copy(update={"bwrap": bwrap})
         return policy
 
+    @property
+    def setting(self) -> str:
+        """The setting that gives this policy: a level name when one matches, else the layers."""
+        for name, layers in _NAMED.items():
+            if self.required == frozenset(layers):
+                return name
+        return ",".join(layer for layer in KERNEL_LAYERS if layer in self.required)
+
     def missing(self, protections: Mapping[str, str]) -> list[str]:
         """Required layers that the report does not show as active, in a stable order."""
         return [

@@ -17,7 +17,8 @@ class RunResult(BaseModel):
 
     `truncated` is true when stdout, stderr, the value or the error was cut at the
     output cap. `protections` maps each layer to "active (...)" or to why it is
-    not. `stopped_by` names the limit that ended the run early; `exit_code` is the
+    not. `policy` is the setting the run was held to (`strict`, `none`, a layer
+    list). `stopped_by` names the limit that ended the run early; `exit_code` is the
     child's exit status (negative: killed by that signal).
     """
 
@@ -29,5 +30,6 @@ class RunResult(BaseModel):
     truncated: bool
     duration_s: float
     protections: dict[str, str]
+    policy: str | None = None
     stopped_by: StopReason | None = None
     exit_code: int | None = None

@@ -290,6 +290,7 @@ def _result(outcome: _Outcome, limits: Limits, policy: Policy, duration: float) 
         or bool(final and final.get("truncated")),
         duration_s=round(duration, 4),
         protections=protections,
+        policy=policy.setting,
         stopped_by=stopped[0] if stopped else None,
         exit_code=outcome.exit_code,
     )

@@ -42,6 +42,7 @@ class RunCodeResult(ToolResult):
     truncated: bool = Field(default=False, description="output was cut, by the sandbox or to fit the budget")
     duration_s: float = 0.0
     protections: dict[str, str] = Field(default_factory=dict)
+    policy: str | None = Field(default=None, description="the sandbox policy the run was held to")
     notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
@@ -58,12 +59,12 @@ class RunCodeResult(ToolResult):
         if self.error:
             lines.append(f"error:\n{self.error}")
         if self.protections:
-            lines += _protection_lines(self.protections)
+            lines += _protection_lines(self.protections, self.policy)
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
 
-def _protection_lines(protections: dict[str, str]) -> list[str]:
+def _protection_lines(protections: dict[str, str], policy: str | None) -> list[str]:
     """One line naming the active layers; a line of detail for each layer that is not.
 
     The full statuses stay in `protections`; the text only spells out what is
@@ -72,7 +73,8 @@ def _protection_lines(protections: dict[str, str]) -> list[str]:
     active = [name for name, status in protections.items() if status.startswith("active")]
     off = [name for name, status in protections.items() if status.startswith("off")]  # by choice
     missing = {n: s for n, s in protections.items() if n not in active and n not in off}
-    head = "sandbox: " + (", ".join(active) + " active" if active else "no layer active")
+    head = f"sandbox (policy {policy}): " if policy else "sandbox: "
+    head += ", ".join(active) + " active" if active else "no layer active"
     if off:
         head += "; off: " + ", ".join(off)
     return [head] + [f"  {name} NOT active: {status}" for name, status in missing.items()]
@@ -105,6 +107,7 @@ async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeR
             truncated=truncated,
             duration_s=float(getattr(out, "duration_s", 0.0) or 0.0),
             protections=dict(getattr(out, "protections", {}) or {}),
+            policy=getattr(out, "policy", None),
         )
 
     return fit(build, items=1, chars=OUTPUT_CHARS, limit=answer_limit(budget), min_items=1, prefer="chars")

@@ -16,7 +16,14 @@ import anyio
 
 from engine.errors import HaloError
 
-from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
+from halo_mcp.settings import (
+    add_dataset_arguments,
+    add_engine_arguments,
+    add_sandbox_arguments,
+    diagnose_config_factory,
+    llm_config,
+    sandbox_policy,
+)
 
 if TYPE_CHECKING:  # the engine (openai, pandas) is imported by `run`, not by `--help`
     from engine.agents import Report
@@ -44,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="write the report as JSON instead of Markdown")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_dataset_arguments(parser)
+    add_sandbox_arguments(parser)
     add_engine_arguments(parser)
 
 
@@ -86,7 +94,8 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | No
 
     catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
     llm = llm_config(args)
-    state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=sandbox_run_code(None))
+    run_code = sandbox_run_code(None, sandbox_policy(args))
+    state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=run_code)
     # Index (or refresh the index) before the clock of the run starts.
     await anyio.to_thread.run_sync(catalog.open, None)
     config = diagnose_config_factory(args, llm)()

@@ -19,9 +19,26 @@ from typing import TYPE_CHECKING
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, diagnose_config_factory, llm_config
+from engine.errors import InvalidArgumentError
+from halo_mcp.settings import (
+    add_dataset_arguments,
+    add_engine_arguments,
+    add_sandbox_arguments,
+    diagnose_config_factory,
+    llm_config,
+    sandbox_policy,
+)
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "BearerTokenMiddleware", "LOCAL_HOSTS", "http_app"]
+__all__ = [
+    "NAME",
+    "HELP",
+    "add_arguments",
+    "run",
+    "BearerTokenMiddleware",
+    "LOCAL_HOSTS",
+    "http_app",
+    "log_sandbox_protections",
+]
 
 NAME = "serve"
 HELP = "run the MCP server (stdio by default; --http for streamable HTTP)"
@@ -32,6 +49,7 @@ TOKEN_ENV = "HALO_MCP_TOKEN"
 
 if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
     from halo_mcp.server import HaloServer, ServerConfig
+    from sandbox import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="another directory tools may read datasets from (repeatable)",
     )
     add_dataset_arguments(parser)
+    add_sandbox_arguments(parser)
     add_engine_arguments(parser)
 
 
@@ -64,6 +83,7 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
 
     llm = llm_config(args)
     return ServerConfig(
+        sandbox_policy=sandbox_policy(args),
         datasets=list(args.datasets),
         roots=list(args.root),
         llm=llm,
@@ -72,6 +92,29 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
         cache_dir=args.cache_dir,
         shape=args.shape,
     )
+
+
+def log_sandbox_protections(policy: Policy) -> None:
+    """One stderr line: the kernel layers run_code gets here, and whether the policy refuses.
+
+    WARNING when a layer is unavailable, so a weaker sandbox (macOS, old kernels,
+    locked-down containers) is visible before the first model call finds out.
+    """
+    from sandbox import protections_available
+    from sandbox.policy import is_active
+
+    available = protections_available()
+    unavailable = [layer for layer, status in available.items() if not is_active(status)]
+    line = f"run_code sandbox (policy {policy.setting}): " + "; ".join(
+        f"{layer} {status}" for layer, status in available.items()
+    )
+    missing = policy.missing(available)
+    if missing:
+        line += (
+            f"; run_code will refuse: the policy requires {', '.join(missing)} "
+            "(--sandbox-policy limits-only or none accepts less)"
+        )
+    logger.log(logging.WARNING if unavailable else logging.INFO, "%s", line)
 
 
 class BearerTokenMiddleware:
@@ -156,7 +199,13 @@ def run(args: argparse.Namespace) -> int:
             return 2
     from halo_mcp.server import build_server
 
-    server = build_server(server_config(args))
+    try:
+        config = server_config(args)
+    except InvalidArgumentError as err:  # a bad HALO_SANDBOX_* setting
+        print(f"halo-mcp: {err}", file=sys.stderr)
+        return 2
+    log_sandbox_protections(config.sandbox_policy)
+    server = build_server(config)
     try:
         anyio.run(_serve, server, args, token)
     except KeyboardInterrupt:

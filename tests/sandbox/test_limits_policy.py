@@ -37,6 +37,22 @@ def test_policy_levels_and_layer_lists_are_understood() -> None:
     assert Policy.from_env({"HALO_SANDBOX_POLICY": "limits-only"}).required == {"rlimits"}
 
 
+def test_a_policy_names_itself_by_the_setting_that_gives_it() -> None:
+    for text in ("strict", "limits-only", "none", "seccomp,rlimits", "landlock,capabilities"):
+        setting = Policy.from_setting(text).setting
+        assert Policy.from_setting(setting) == Policy.from_setting(text)
+    assert Policy.from_setting("rlimits,landlock,seccomp").setting == "strict"
+    assert Policy.from_setting("seccomp,rlimits").setting == "rlimits,seccomp"
+
+
+@pytest.mark.anyio
+async def test_a_result_reports_the_policy_it_was_held_to() -> None:
+    from sandbox import run_code
+
+    result = await run_code("1 + 1", dataset=None, policy=Policy.from_setting("limits-only"))
+    assert result.ok and result.policy == "limits-only"
+
+
 def test_an_unknown_policy_names_the_choices() -> None:
     with pytest.raises(InvalidArgumentError, match="strict, limits-only, none"):
         Policy.from_setting("paranoid")

@@ -45,7 +45,9 @@ async def test_the_text_names_active_layers_in_one_line_while_the_result_keeps_e
     r = answer.result
     assert {"rlimits", "landlock", "seccomp", "capabilities", "wall_timeout", "output_cap"} <= set(r.protections)
     assert all(status for status in r.protections.values())
-    sandbox_text = answer.text[answer.text.index("sandbox:"):]
+    assert r.policy  # the setting the sandbox held the run to
+    head = f"sandbox (policy {r.policy}): "
+    sandbox_text = answer.text[answer.text.index(head) + len(head):]
     active = [name for name, status in r.protections.items() if status.startswith("active")]
     assert active and all(name in sandbox_text for name in active)
     assert len(sandbox_text) < 250 + 200 * (len(r.protections) - len(active))
