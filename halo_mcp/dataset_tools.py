@@ -76,7 +76,7 @@ def _list_files(state: ServerState, path: str | None, extra_roots: tuple[Path, .
     if catalog.default:
         return list(catalog.resolve(None, extra_roots))
     dirs = [r for r in (*catalog.roots, *extra_roots) if r.is_dir()]
-    return [Path(p) for p in resolve_paths(dirs)] if dirs else []
+    return [path for path, _explicit in resolve_paths(dirs)] if dirs else []
 
 
 async def _datasets(ctx: ToolContext, args: DatasetsArgs, budget: int) -> DatasetList:

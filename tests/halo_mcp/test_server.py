@@ -149,3 +149,11 @@ async def test_a_dataset_that_grows_is_reread(make_server, tmp_path: Path) -> No
         after = (await client.call_tool("datasets", {})).structured_content
     assert before["opened"] == []
     assert after["opened"][-1]["spans"] == len(lines)
+
+
+async def test_without_a_default_dataset_the_datasets_tool_lists_the_root_files(make_server, traces_dir: Path) -> None:
+    halo = make_server([], roots=[str(traces_dir)])
+    async with Client(halo.mcp) as client:
+        result = await client.call_tool("datasets", {})
+    assert not result.is_error, result.content
+    assert {Path(f["path"]).name for f in result.structured_content["files"]} == {"realistic.jsonl", "tiny.jsonl"}
