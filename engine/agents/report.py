@@ -32,6 +32,7 @@ Category = Literal[
     "refusal",
     "bad_arguments",
     "context_overflow",
+    "provider_error",
     "wrong_final_answer",
     "no_final_answer",
     "turn_limit",

@@ -77,3 +77,57 @@ def test_closing_the_sync_iterator_early_stops_the_run(fixtures: Path, tmp_path:
     events.close()
     (status,) = RunStore(tmp_path / "runs").list()
     assert status.state in ("cancelled", "done")  # done if it finished before the close arrived
+
+
+def findings_of(path: Path, with_span_kinds: bool = True) -> list:
+    from engine.agents.deterministic import deterministic_findings, llm_span_names
+    from engine.traces.analytics import analyze
+
+    ds = Dataset.open([path])
+    return deterministic_findings(analyze(ds), llm_names=llm_span_names(ds) if with_span_kinds else frozenset())
+
+
+def test_a_tool_failure_seen_as_a_signature_and_as_an_error_rate_is_one_finding(fixtures: Path) -> None:
+    findings = findings_of(fixtures / "halo" / "realistic_traces.jsonl")
+    [finding] = [f for f in findings if "list_files" in f.title or "list_files" in (f.detail or "")]
+    assert finding.title == "tool list_files fails in 27% of its calls (3/11)"
+    assert finding.category == "tool_error"
+    assert "function.list_files: Error running tool (non-fatal)" in finding.detail  # the signature's facts stay
+    assert len({(e.trace_id, e.span_id) for e in finding.evidence}) == 3
+
+
+def test_rate_limited_model_calls_are_provider_errors_and_other_errors_are_not(fixtures: Path) -> None:
+    findings = {f.title: f.category for f in findings_of(fixtures / "halo" / "medium_traces.jsonl")}
+    assert findings["anthropic.chat.completions.create: rate limited"] == "provider_error"
+    assert findings["openai.chat.completions.create: rate limited"] == "provider_error"
+    assert findings["root: boom"] == "other"  # the root span is no model call
+
+
+def test_without_span_kinds_a_rate_limit_message_still_reads_as_a_provider_error(fixtures: Path) -> None:
+    findings = findings_of(fixtures / "halo" / "medium_traces.jsonl", with_span_kinds=False)
+    assert {f.category for f in findings if "rate limited" in f.title} == {"provider_error"}
+
+
+def test_a_span_both_slow_and_token_heavy_is_one_finding_naming_both(fixtures: Path) -> None:
+    [finding] = findings_of(fixtures / "trail")
+    assert finding.title.startswith("slow LiteLLMModel.__call__ spans") and finding.category == "latency"
+    assert "token-heavy LiteLLMModel.__call__ calls" in finding.detail
+    assert len(finding.evidence) == 1
+
+
+def test_a_rare_signature_is_not_merged_into_a_tool_that_mostly_fails_otherwise() -> None:
+    from engine.agents.deterministic import merge_patterns, same_failure
+    from engine.traces.analytics import Evidence as Example, Pattern
+
+    def made(kind: str, spans: int, cited: str) -> Pattern:
+        return Pattern(
+            kind=kind, title=f"{kind} {spans}", traces_affected=spans, total_traces=50, spans_affected=spans,
+            examples=[Example(trace_id=f"t{c}", span_id=f"s{c}") for c in cited],
+        )
+
+    tool = made("tool_errors", 20, "abc")
+    assert not same_failure(tool, made("error_signature", 2, "ab"))  # 2 of the tool's 20 failures
+    assert not same_failure(tool, made("error_signature", 18, "axy"))  # one shared example of three
+    main = made("error_signature", 18, "abx")
+    assert same_failure(tool, main)
+    assert [[p.kind for p in g] for g in merge_patterns([main, tool])] == [["tool_errors", "error_signature"]]
