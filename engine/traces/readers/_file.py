@@ -154,7 +154,7 @@ class FileReader:
                 if data.strip():
                     yield self._malformed(lineno, f"invalid JSON: {exc}", data)
             except RECORD_ERRORS as exc:
-                yield self._malformed(lineno, _reason(exc), data)
+                yield self._malformed(lineno, record_error_reason(exc), data)
         yield from self._stream_problem()
 
     def _value_lines(self) -> Iterator[Span | Malformed]:
@@ -180,7 +180,7 @@ class FileReader:
                 else:
                     yield item
         except RECORD_ERRORS as exc:
-            yield self._malformed(line, _reason(exc), data)
+            yield self._malformed(line, record_error_reason(exc), data)
 
     def _document(self) -> Iterator[Span | Malformed]:
         """A whole document: one JSON value, or several concatenated ones."""
@@ -218,7 +218,8 @@ class FileReader:
             pos = after
 
 
-def _reason(exc: Exception) -> str:
+def record_error_reason(exc: Exception) -> str:
+    """The malformed-record reason for an error a shape reader raised on one record."""
     if isinstance(exc, ValueProblem):
         return str(exc)
     return f"unreadable span ({type(exc).__name__}: {exc})"

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.traces.build import Piece, PieceBuilder
+from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
+from engine.traces.parse import parse_range, split_at_newlines
+from engine.traces.readers import FileReader
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def _reader_piece(path: Path, start: int, end: int | None) -> Piece:
+    """The general path: FileReader's spans, one by one, into a PieceBuilder pointing at the source."""
+    reader = FileReader(path, shape="halo", start=start, end=end, first_line=1)
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read() if end is None else f.read(end - start)
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    builder.add_all(reader)
+    return builder.finish(lines=reader.lines, end=reader.end)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return (str(value.dtype), value.tobytes())
+    if isinstance(value, StringColumn):
+        return [_plain(a) for a in (value.starts, value.lengths, value.blob)]
+    if isinstance(value, CategoricalColumn):
+        return [_plain(value.codes), _plain(value.values)]
+    if isinstance(value, ListColumn):
+        return [_plain(a) for a in (value.starts, value.lengths, value.items, value.values)]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _fields(piece: Piece) -> dict[str, Any]:
+    return {name: _plain(getattr(piece, name)) for name in Piece.__dataclass_fields__}
+
+
+def _malformed_file(tmp_path: Path) -> Path:
+    good = (FIXTURES / "halo" / "tiny_traces.jsonl").read_bytes().splitlines()
+    lines = [
+        b"\xef\xbb\xbf" + good[0],
+        b"",
+        b"{not json",
+        b"[1, 2]",
+        b'{"trace_id": "t", "span_id": ""}',
+        b'{"trace_id": "t", "span_id": "s", "start_time": "yesterday"}',
+        b'{"trace_id": "t", "span_id": "s", "attributes": 5}',
+        *good[1:],
+        b"   ",
+        good[0] + b"\r",
+        good[1],  # no newline after the last line: a complete record all the same
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("name", ["halo/medium_traces.jsonl", "halo/realistic_traces.jsonl", "halo/tiny_traces.jsonl"])
+def test_the_halo_fast_path_gives_the_same_piece_as_the_reader_for_every_range(name: str) -> None:
+    path = FIXTURES / name
+    size = path.stat().st_size
+    for start, end in [(0, None), *split_at_newlines(path, 0, size, 4096)]:
+        assert _fields(parse_range(str(path), "halo", start, end, True)) == _fields(_reader_piece(path, start, end))
+
+
+def test_the_halo_fast_path_reports_bad_lines_like_the_reader(tmp_path: Path) -> None:
+    path = _malformed_file(tmp_path)
+    fast = parse_range(str(path), "halo", 0, None, True)
+    assert _fields(fast) == _fields(_reader_piece(path, 0, None))
+    assert fast.malformed == 5 and [line for line, _ in fast.samples] == [3, 4, 5, 6, 7]
+    for start, end in split_at_newlines(path, 0, path.stat().st_size, 700):
+        assert _fields(parse_range(str(path), "halo", start, end, True)) == _fields(_reader_piece(path, start, end))
+
+
+def test_the_halo_fast_path_leaves_an_unfinished_last_line_for_the_next_read(tmp_path: Path) -> None:
+    good = (FIXTURES / "halo" / "tiny_traces.jsonl").read_bytes()
+    path = tmp_path / "growing.jsonl"
+    path.write_bytes(good + good[:40])
+    fast = parse_range(str(path), "halo", 0, None, True)
+    assert fast.end == len(good) and fast.malformed == 0
+    assert _fields(fast) == _fields(_reader_piece(path, 0, None))
