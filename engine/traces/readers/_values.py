@@ -4,7 +4,7 @@ Timestamps arrive as ISO-8601 text (with 0 to 9 fraction digits, `Z` or an
 offset), as integer nanoseconds, or as numeric strings; ids as hex, `0x` hex,
 base64 (proto3 JSON bytes) or decimal integers. Everything leaves as epoch
 nanoseconds and lower-case hex. The ISO path is on the HALO hot path, so the
-common `...:SS.fffffffffZ` form is parsed by slicing with a per-day cache.
+common `...:SS.fffffffffZ` form is parsed by slicing with a per-minute cache.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import binascii
 import re
 from datetime import datetime, timezone
 
-__all__ = ["SECOND_CACHE", "ValueProblem", "to_ns", "iso_to_ns", "iso_duration_ns", "hex_id", "parent_id_of"]
+__all__ = ["MINUTE_CACHE", "ValueProblem", "to_ns", "iso_to_ns", "iso_duration_ns", "hex_id", "parent_id_of"]
 
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _day_ns: dict[str, int] = {}
-# "YYYY-MM-DDTHH:MM:SS" -> epoch ns: spans cluster in time, so most lookups hit.
-SECOND_CACHE: dict[str, int] = {}
-_SECOND_CACHE_MAX = 1 << 18
+# "YYYY-MM-DDTHH:MM" -> epoch ns: spans cluster in time, so nearly all lookups hit.
+MINUTE_CACHE: dict[str, int] = {}
+_MINUTE_CACHE_MAX = 1 << 16
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?\s*(Z|z|[+-]\d\d:?\d\d)?$"
 )
@@ -47,29 +47,36 @@ def _day(date: str) -> int:
 _ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
 
 
-def _second(text: str) -> int:
-    """Epoch ns of the whole second of a `...THH:MM:SS` prefix, or -1 when it is not well formed."""
+def _minute(text: str) -> int:
+    """Epoch ns of the whole minute of a `...THH:MM` prefix, or -1 when it is not well formed."""
     try:
         day = _day_ns.get(text[:10]) or _day(text[:10])
-        if text[10] not in "Tt " or text[13] != ":" or text[16] != ":":
+        if text[10] not in "Tt " or text[13] != ":":
             return -1
-        ns = day + (int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])) * _NS
+        ns = day + (int(text[11:13]) * 3600 + int(text[14:16]) * 60) * _NS
     except ValueError:
         return -1
-    if len(SECOND_CACHE) >= _SECOND_CACHE_MAX:
-        SECOND_CACHE.clear()
-    SECOND_CACHE[text[:19]] = ns
+    if ns < 0:
+        return -1  # before 1970: the general parser's business (the cache holds only what it agrees with)
+    if len(MINUTE_CACHE) >= _MINUTE_CACHE_MAX:
+        MINUTE_CACHE.clear()
+    MINUTE_CACHE[text[:16]] = ns
     return ns
 
 
 def iso_to_ns(text: str) -> int:
     """ISO-8601 timestamp to epoch ns; no zone means UTC."""
-    if len(text) == 30 and text[29] == "Z" and text[19] == ".":  # 2026-04-23T05:32:00.123456789Z
-        second = SECOND_CACHE.get(text[:19])
-        if second is None:
-            second = _second(text)
-        if second >= 0:
-            return second + int(text[20:29])
+    if len(text) == 30 and text[29] == "Z" and text[19] == "." and text[16] == ":":  # 2026-04-23T05:32:00.123456789Z
+        minute = MINUTE_CACHE.get(text[:16])
+        if minute is None:
+            minute = _minute(text)
+        if minute >= 0:
+            try:
+                second = int(text[17:19])
+            except ValueError:
+                pass  # not digits: the general parser explains
+            else:
+                return minute + second * _NS + int(text[20:29])
     m = _ISO.match(text.strip())
     if m is None:
         raise ValueProblem(f"not an ISO-8601 time: {text[:40]!r}")

@@ -17,7 +17,7 @@ import orjson
 
 from engine.traces.model import Span, SpanStatus
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import SECOND_CACHE, ValueProblem, parent_id_of, to_ns
+from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, parent_id_of, to_ns
 from engine.traces.semconv import read_fields
 
 __all__ = [
@@ -95,15 +95,17 @@ def fields_from_object(obj: dict[str, Any], raw: bytes, line: int) -> tuple[Any,
     name = obj.get("name") or ""
     if type(name) is not str:
         name = str(name)
-    # Times: the `...SS.fffffffffZ` form through the per-second cache, inline; the rest via to_ns.
+    # Times: the `...SS.fffffffffZ` form through the per-minute cache, inline; the rest via to_ns.
     t = obj.get("start_time")
-    if type(t) is str and len(t) == 30 and (sec := SECOND_CACHE.get(t[:19])) is not None and t[29] == "Z":
-        start = sec + int(t[20:29])
+    if type(t) is str and len(t) == 30 and t[29] == "Z" and t[19] == "." and t[16] == ":" and (
+        (minute := MINUTE_CACHE.get(t[:16])) is not None) and (sec := t[17:19]).isdecimal():
+        start = minute + int(sec) * 1_000_000_000 + int(t[20:29])
     else:
         start = to_ns(t, "start_time")
     t = obj.get("end_time")
-    if type(t) is str and len(t) == 30 and (sec := SECOND_CACHE.get(t[:19])) is not None and t[29] == "Z":
-        end = sec + int(t[20:29])
+    if type(t) is str and len(t) == 30 and t[29] == "Z" and t[19] == "." and t[16] == ":" and (
+        (minute := MINUTE_CACHE.get(t[:16])) is not None) and (sec := t[17:19]).isdecimal():
+        end = minute + int(sec) * 1_000_000_000 + int(t[20:29])
     else:
         end = start if t is None else to_ns(t, "end_time")
     events = obj.get("events")
