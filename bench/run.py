@@ -1,4 +1,4 @@
-"""Data-layer benchmark: `python -m bench [--mb 1024]` prints build speed, reopen, overview, views, search.
+"""Data-layer benchmark: `python -m bench [--mb 1024] [--dataset halo|mixed|both]` prints build speed, reopen, overview, views, search.
 
 Each phase runs in a fresh child process so imports, page cache warm-up of our
 own objects and memory of one phase do not flatter the next; build memory is the
@@ -73,14 +73,26 @@ class _RssSampler(threading.Thread):
 
 
 def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
+    """Index one file (with `workers`) or a folder (as `Dataset.open` does: file by file, default workers)."""
+    from engine.traces.dataset import Dataset
     from engine.traces.index import Builder, ensure_segment
 
     sampler = _RssSampler()
     sampler.start()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    with Builder(workers) as builder:
-        seg = ensure_segment(path, cache, builder=builder)
+    if path.is_dir():
+        with Builder() as builder:
+            n_workers = builder.workers
+        ds = Dataset.open([path], cache_dir=cache)
+        spans, traces, malformed = ds.n_spans, ds.n_traces, sum(f.malformed for f in ds.files)
+        size, files = sum(f.size for f in ds.files), len(ds.files)
+        ds.close()
+    else:
+        with Builder(workers) as builder:
+            seg = ensure_segment(path, cache, builder=builder)
+        n_workers, spans, traces, malformed = builder.workers, seg.spans, seg.traces, seg.meta["malformed"]
+        size, files = path.stat().st_size, 1
     seconds = time.perf_counter() - started
     sampler.stop.set()
     sampler.join()
@@ -91,14 +103,15 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
         "seconds": seconds,
         "cpu_seconds": cpu,
         "main_cpu_seconds": main_cpu,
-        "spans": seg.spans,
-        "traces": seg.traces,
-        "bytes": path.stat().st_size,
+        "spans": spans,
+        "traces": traces,
+        "bytes": size,
+        "files": files,
         "main_rss_mb": _vmhwm_mb(),
         "tree_rss_peak_mb": sampler.peak,
         "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-        "workers": builder.workers,
-        "malformed": seg.meta["malformed"],
+        "workers": n_workers,
+        "malformed": malformed,
     }
 
 
@@ -183,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--mb", type=int, default=1024, help="size of the generated HALO JSONL file (default 1024)")
     parser.add_argument("--workers", type=int, default=None, help="build worker processes (default: CPU count)")
+    parser.add_argument("--dataset", choices=("halo", "mixed", "both"), default="both",
+                        help="HALO-only file (worst case), mixed folder of every shape, or both (default)")
     parser.add_argument("--keep-cache", action="store_true", help="reuse the index built by an earlier run")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -197,28 +212,48 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from bench.generate import generate
+    from bench.mixed import dataset_bytes, generate_mixed
 
-    path = DATA / f"halo_{args.mb}mb.jsonl"
-    t0 = time.perf_counter()
-    generate(path, args.mb << 20)
-    print(f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-    cache = DATA / f"cache_{args.mb}mb"
-    if not args.keep_cache:
-        shutil.rmtree(cache, ignore_errors=True)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other work makes numbers noisy)")
+    if args.dataset in ("halo", "both"):
+        path = DATA / f"halo_{args.mb}mb.jsonl"
+        t0 = time.perf_counter()
+        generate(path, args.mb << 20)
+        print(f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print("\n== HALO-only: one HALO JSONL file, the smallest spans (worst case for the build) ==")
+        _run_dataset(path, DATA / f"cache_{args.mb}mb", args.workers, args.keep_cache)
+    if args.dataset in ("mixed", "both"):
+        folder = DATA / f"mixed_{args.mb}mb"
+        t0 = time.perf_counter()
+        generate_mixed(folder, args.mb << 20)
+        size, files = dataset_bytes(folder)
+        print(f"data: {folder} ({size / 1e6:,.0f} MB in {files:,} files, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print(f"\n== mixed: every fixture shape re-keyed, {files:,} files "
+              f"(JSONL per line-based shape + many small JSON documents; bench/mixed.py SHARES) ==")
+        _run_dataset(folder, DATA / f"cache_mixed_{args.mb}mb", None, args.keep_cache)
+    return 0
 
-    build = _in_child("build", str(path), str(cache), str(args.workers))
+
+def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool) -> None:
+    """Build then query one dataset (a file or a folder) in fresh child processes; print the figures."""
+    if not keep_cache:
+        shutil.rmtree(cache, ignore_errors=True)
+    print(f"load average now {os.getloadavg()[0]:.2f}")
+    build = _in_child("build", str(path), str(cache), str(workers))
     mb = build["bytes"] / 1e6
     mb_s = mb / build["seconds"]
     peak = build["tree_rss_peak_mb"]
-    print(f"build: {mb:,.0f} MB, {build['spans']:,} spans, {build['traces']:,} traces in {build['seconds']:.1f} s "
-          f"= {mb_s:.1f} MB/s, {build['spans'] / build['seconds']:,.0f} spans/s ({build['workers']} workers)")
+    print(f"build: {mb:,.0f} MB in {build['files']:,} files, {build['spans']:,} spans, {build['traces']:,} traces "
+          f"in {build['seconds']:.1f} s = {mb_s:.1f} MB/s, {build['spans'] / build['seconds']:,.0f} spans/s "
+          f"({build['workers']} workers, {build['malformed']} malformed)")
     cpus = min(build["workers"], os.cpu_count() or 1)
-    print(f"build CPU: {build['cpu_seconds']:.1f} s = {mb / build['cpu_seconds']:.1f} MB per CPU-second "
+    print(f"build CPU: {build['cpu_seconds']:.1f} s = {mb / build['cpu_seconds']:.1f} MB per CPU-second, "
+          f"{build['cpu_seconds'] / build['spans'] * 1e6:.1f} us per span "
           f"(on {cpus} idle CPUs at most {cpus * mb / build['cpu_seconds']:.0f} MB/s); "
           f"{build['main_cpu_seconds']:.1f} s of it in the main process (split, merge, write)")
     print(f"build memory: {peak:.0f} MB peak of main + workers together (sampled every 20 ms); "
           f"main alone {build['main_rss_mb']:.0f} MB, largest worker {build['worker_rss_mb']:.0f} MB")
+    print(f"load average after the build {os.getloadavg()[0]:.2f}")
 
     q = _in_child("query", str(path), str(cache))
     per_million = q["reopen_s"] / (q["spans"] / 1e6)
@@ -236,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
     print(_check("overview_ms", q["overview_ms"]))
     print(_check("view_trace_p50_ms", q["view_trace_p50_ms"]))
     print(_check("build_peak_rss_mb", peak))
-    return 0
 
 
 if __name__ == "__main__":
