@@ -230,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {folder} ({size / 1e6:,.0f} MB in {files:,} files, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         print(f"\n== mixed: every fixture shape re-keyed, {files:,} files "
               f"(JSONL per line-based shape + many small JSON documents; bench/mixed.py SHARES) ==")
-        _run_dataset(folder, DATA / f"cache_mixed_{args.mb}mb", None, args.keep_cache)
+        try:
+            _run_dataset(folder, DATA / f"cache_mixed_{args.mb}mb", None, args.keep_cache)
+        except SystemExit as exc:  # e.g. too many open files: say so, keep the HALO figures above
+            print(f"mixed FAILED: {str(exc).strip().splitlines()[-1]}")
+            return 1
     return 0
 
 
