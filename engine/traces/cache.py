@@ -136,13 +136,15 @@ def segment_lock(directory: Path) -> Iterator[None]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` so that readers see the old file or the new one, never a part."""
+    """Write `data` so that readers see the old file or the new one, never a part.
+
+    Not fsynced: the index is a cache. After a crash the file may be empty or
+    cut short; it then fails to parse (meta.json) and the segment is rebuilt.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,8 +1,14 @@
-"""Column files: named numpy arrays back to back in one file, memory-mapped back.
+"""Column files: named numpy arrays back to back in one file, read or memory-mapped back.
 
 A chunk of the index is one such file plus a JSON directory (dtype, shape,
-offset per array) kept in the segment's meta, so opening a chunk is one `mmap`
-and its arrays are views made on first use.
+offset per array) kept in the segment's meta, so opening a chunk is one read
+(small files) or one `mmap` (big ones) and its arrays are views made on first use.
+
+Small files are read, not mapped: CPython's `mmap` keeps a duplicated file
+descriptor per mapping, and a folder of tens of thousands of one-trace files
+would run out of descriptors. Files are written without fsync (the index is a
+cache); their sizes are kept in the segment's meta and checked here, so a file
+cut short by a crash raises `TornFileError` and the segment is rebuilt.
 """
 
 from __future__ import annotations
@@ -16,10 +22,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ColumnWriter", "write_column_file", "MappedColumns", "read_column_file"]
+__all__ = [
+    "SMALL_FILE_BYTES",
+    "TornFileError",
+    "ColumnWriter",
+    "write_column_file",
+    "MappedColumns",
+    "read_column_file",
+    "read_buffer",
+]
 
 # Arrays in a column file start at multiples of this, so every dtype is aligned.
 _ALIGN = 64
+# Cache files smaller than this are read into memory instead of mapped (no
+# descriptor stays open for them); bigger ones are mapped (one descriptor each).
+SMALL_FILE_BYTES = 1 << 20
+
+
+class TornFileError(OSError):
+    """A cache file does not have the size its segment's meta recorded (cut short by a crash)."""
 
 
 class ColumnWriter:
@@ -50,9 +71,14 @@ class ColumnWriter:
         for name, array in arrays.items():
             self.add(name, array)
 
+    @property
+    def size(self) -> int:
+        """Bytes written so far (the file's size once closed)."""
+        return self._offset
+
     def close(self) -> dict[str, Any]:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        # No fsync: the index is a cache; a file torn by a crash is caught by its
+        # recorded size (`read_buffer`) and rebuilt.
         self._f.close()
         return self.directory
 
@@ -98,9 +124,24 @@ class MappedColumns(Mapping[str, np.ndarray]):
         return len(self._directory)
 
 
-def read_column_file(path: Path, directory: dict[str, Any]) -> MappedColumns:
-    """Memory-map a column file; its arrays are read-only views made when first used."""
+def read_buffer(path: Path, size: int | None = None) -> bytes | mmap.mmap:
+    """The bytes of a cache file: read when small, mapped read-only when big.
+
+    `size` is the size recorded when the file was written: a file of another
+    size raises `TornFileError` (FileNotFoundError when it is gone).
+    """
     with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    return MappedColumns(buf, directory)
+        actual = os.fstat(f.fileno()).st_size
+        if size is not None and actual != size:
+            raise TornFileError(f"{path}: {actual} bytes, {size} expected")
+        if actual < SMALL_FILE_BYTES:
+            data = f.read()
+            if len(data) != actual:
+                raise TornFileError(f"{path}: read {len(data)} bytes of {actual}")
+            return data
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def read_column_file(path: Path, directory: dict[str, Any], size: int | None = None) -> MappedColumns:
+    """Read or map a column file (see `read_buffer`); its arrays are read-only views made when first used."""
+    return MappedColumns(read_buffer(path, size), directory)

@@ -2,14 +2,17 @@
 
 A segment is a directory in the cache holding `meta.json` (fingerprint, shape,
 how far the file was read, counts, malformed samples, the list of chunks) and
-one column file (`<id>.cols`, memory-mapped) per chunk, plus `<id>.raw` when the
-spans' original JSON is not a verbatim slice of the source file.
+one column file (`<id>.cols`) per chunk, plus `<id>.raw` when the spans'
+original JSON is not a verbatim slice of the source file. Small chunk files are
+read into memory on open, big ones memory-mapped (see `column_file.read_buffer`):
+no descriptor stays open per small file, so folders of many files open.
 
 - Fresh (fingerprint matches): nothing is read.
 - Only grew (same head, bigger, line-based, not gzip): the new tail is read from
   where the last build stopped and added as a chunk; chunks sharing a trace
   with the tail are merged with it at column level (no reparse).
-- Anything else: rebuilt from scratch.
+- Anything else, or a chunk file whose size differs from the one meta.json
+  recorded (cut short by a crash; nothing is fsynced): rebuilt from scratch.
 
 Writers hold a per-segment `flock`; new files get fresh names and `meta.json` is
 replaced atomically, so readers see the old segment or the new one, and two
@@ -36,7 +39,7 @@ import orjson
 from engine.traces import cache
 from engine.traces.build import Piece
 from engine.traces.chunk_writer import ChunkWriter, commit
-from engine.traces.column_file import read_column_file
+from engine.traces.column_file import TornFileError, read_buffer, read_column_file
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
 
@@ -66,7 +69,7 @@ Progress = Callable[[int], None]  # bytes of source read so far (for this file)
 
 @dataclass
 class Chunk:
-    """One column file of a segment, memory-mapped (and its raw copy, if any)."""
+    """One column file of a segment, read or mapped (and its raw copy, if any)."""
 
     id: str
     arrays: ChunkArrays
@@ -74,7 +77,7 @@ class Chunk:
     spans: int
     traces: int
     summary: dict[str, Any] = field(default_factory=dict)
-    raw: np.ndarray | None = None  # the mapped raw copies (when raw_path is set)
+    raw: np.ndarray | None = None  # the raw copies, read or mapped (when raw_path is set)
 
 
 @dataclass
@@ -115,11 +118,17 @@ def ensure_segment(
                 return _open(path, directory, meta, "fresh")
             except FileNotFoundError:
                 continue  # a writer replaced the chunks since we read meta
+            except TornFileError:
+                pass  # rebuilt below, under the lock
         with cache.segment_lock(directory):
             fp = cache.fingerprint(path)
             meta = _load_meta(directory)
             if meta is not None and _is_fresh(meta, fp, shape):
-                return _open(path, directory, meta, "fresh")
+                try:
+                    return _open(path, directory, meta, "fresh")
+                except (FileNotFoundError, TornFileError) as exc:
+                    log.warning("rebuilding the index of %s: %s", path, exc)
+                    meta = None
             own = builder or Builder()
             try:
                 if meta is not None and _only_grew(path, meta, fp, shape):
@@ -173,17 +182,20 @@ def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: s
 
 
 def open_segment(path: Path, directory: Path, meta: dict[str, Any], how: str = "fresh") -> Segment:
-    """Map the chunks `meta` lists (no fingerprint check); FileNotFoundError if one is gone."""
+    """Open the chunks `meta` lists (no fingerprint check).
+
+    FileNotFoundError if one is gone, TornFileError if one has not the size meta recorded.
+    """
     return _open(path, directory, meta, how)
 
 
 def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segment:
     chunks = []
     for c in meta["chunks"]:
-        arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
+        arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"], c.get("cols_bytes"))
         raw_path = directory / f"{c['id']}.raw" if c["raw"] else None
-        # mapped now: a writer may delete the file later, a mapping survives that
-        raw = np.memmap(raw_path, dtype=np.uint8, mode="r") if raw_path is not None else None
+        # read or mapped now: a writer may delete the file later, a mapping survives that
+        raw = np.frombuffer(read_buffer(raw_path, c.get("raw_bytes")), np.uint8) if raw_path is not None else None
         chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"]), c["summary"], raw))
     return Segment(path, directory, meta, chunks, how)
 
@@ -275,7 +287,7 @@ class Builder:
             tail_keys = trace_keys(writer.trace_ids())
             keep = []
             for c in old:
-                arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"])
+                arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"], c.get("cols_bytes"))
                 if len(old) + 1 > MAX_CHUNKS or np.isin(arrays["t.trace_key"], tail_keys).any():
                     writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
                 else:

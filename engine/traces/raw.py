@@ -1,9 +1,10 @@
 """Reading spans' original JSON: from the source file (pread) or the index's raw copies (mmap).
 
 Plain HALO lines are not copied into the index: a row holds (offset, size) in
-the source file, read with `pread` through a few cached descriptors (never
-mapped: a file truncated under a mapping would crash the reader). Everything
-else points into the chunk's `.raw` file, mapped when the segment was opened.
+the source file, read with `pread` through at most `OPEN_SOURCE_FILES` cached
+descriptors (never mapped: a file truncated under a mapping would crash the
+reader). Everything else points into the chunk's `.raw` file, read (small) or
+mapped (big) when the segment was opened.
 Offsets >= 0 are in the source; < 0 are `-(offset + 1)` in the raw copy.
 """
 
@@ -19,12 +20,14 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError
+from engine.traces.column_file import read_buffer
 from engine.traces.tables import Part, SpanTable
 
-__all__ = ["RawReader"]
+__all__ = ["OPEN_SOURCE_FILES", "RawReader"]
 
-# Source files kept open for reading raw spans.
-_OPEN_FILES = 32
+# Source files kept open for reading raw spans (least recently used closed
+# first), so a dataset of many files holds a bounded number of descriptors.
+OPEN_SOURCE_FILES = 32
 # Spans whose raw bytes are fetched together (one read when they sit close in a file).
 _RAW_BATCH = 512
 _READ_BLOCK = 8 << 20
@@ -132,7 +135,7 @@ class RawReader:
             if fd is None:
                 fd = os.open(self._paths[file], os.O_RDONLY)
                 self._fds[file] = fd
-                if len(self._fds) > _OPEN_FILES:
+                if len(self._fds) > OPEN_SOURCE_FILES:
                     os.close(self._fds.popitem(last=False)[1])
             else:
                 self._fds.move_to_end(file)
@@ -146,6 +149,6 @@ class RawReader:
         array = self._raw_maps.get(key)
         if array is None:
             assert part.raw_path is not None
-            source = part.raw if part.raw is not None else np.memmap(part.raw_path, dtype=np.uint8, mode="r")
+            source = part.raw if part.raw is not None else np.frombuffer(read_buffer(part.raw_path), np.uint8)
             array = self._raw_maps[key] = source
         return array

@@ -189,7 +189,7 @@ def test_raw_spans_read_from_many_threads_over_many_files_come_back_intact(tmp_p
     from engine.traces import raw
 
     paths = []
-    for i in range(raw._OPEN_FILES + 8):  # more files than descriptors kept open: evictions happen
+    for i in range(raw.OPEN_SOURCE_FILES + 8):  # more files than descriptors kept open: evictions happen
         path = tmp_path / f"f{i}.jsonl"
         path.write_bytes(jsonl(*(span(f"t{i}", f"s{i}-{j}", start=j) for j in range(20))))
         paths.append(path)

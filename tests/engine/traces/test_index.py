@@ -235,3 +235,19 @@ def test_a_grown_otlp_file_keeps_every_raw_span_readable_across_merged_chunks(tm
     assert ds.quality.duplicate_span_ids == 10
     repeated = orjson.loads(first)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"].lower()
     assert sorted(ds.spans.line[ds.trace_rows(repeated)].tolist()) == [1] * 5 + [3] * 5
+
+
+@pytest.mark.parametrize("suffix", [".cols", ".raw"])
+def test_a_chunk_file_cut_short_by_a_crash_is_rebuilt_not_trusted(tmp_path: Path, fixtures: Path, suffix: str) -> None:
+    path = tmp_path / "trace.json"
+    shutil.copy(fixtures / "any_agent" / "OPENAI_trace.json", path)
+    first = _segment(path)
+    (cut,) = [p for p in first.directory.iterdir() if p.suffix == suffix]
+    with open(cut, "r+b") as f:  # what an unsynced file can look like after a crash
+        f.truncate(cut.stat().st_size // 2)
+    again = _segment(path)
+    assert again.built == "built"
+    assert [c.id for c in again.chunks] != [c.id for c in first.chunks]
+    assert not cut.exists()
+    assert _segment(path).built == "fresh"
+    assert Dataset.open([path]).raw(0)
