@@ -23,7 +23,7 @@ from engine.traces import cache
 from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
 from engine.traces.hashing import hash_strings
-from engine.traces.index import Builder, Segment, ensure_segment
+from engine.traces.index import PARALLEL_MIN_FILES, SMALL_BUILD_BYTES, Builder, Segment, ensure_segment, is_fresh
 from engine.traces.paths import TRACE_SUFFIXES, resolve_paths
 from engine.traces.raw import RawReader
 from engine.traces.tables import Part, SpanTable, TraceTable
@@ -117,11 +117,13 @@ class Dataset:
         files: list[FileInfo] = []
         skipped: list[str] = []
         with Builder() as builder:
+            prebuilt = _build_small_files([p for p, _ in found], root, shape, builder, total, progress)
+            floor = sum(map(_size, prebuilt))
             for path, explicit in found:
 
                 def file_progress(at: int, base: int = done) -> None:
                     if progress is not None:
-                        progress(min(base + at, total), total)
+                        progress(max(floor, min(base + at, total)), total)
 
                 try:
                     seg = ensure_segment(path, root, shape=shape, progress=file_progress, builder=builder)
@@ -132,9 +134,11 @@ class Dataset:
                     continue
                 except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
                     raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+                if path in prebuilt:
+                    seg.built = "built"
                 done += _size(path)
                 if progress is not None:
-                    progress(min(done, total), total)
+                    progress(max(floor, min(done, total)), total)
                 segments.append(seg)
                 files.append(_file_info(path, seg))
         if not segments:
@@ -335,6 +339,45 @@ def _file_info(path: Path, seg: Segment) -> FileInfo:
         malformed=int(m["malformed"]),
         index=seg.built,
     )
+
+
+def _build_small_files(
+    paths: list[Path], root: Path, shape: str | None, builder: Builder, total: int, progress: ProgressFn | None
+) -> set[Path]:
+    """Build stale small files in worker processes when there are many; the files built.
+
+    A folder of thousands of one-trace files costs a few ms per file, nearly
+    all in per-file work: spread over the CPUs. Problems are left to the caller,
+    which opens every file again (fresh ones are then only mapped).
+    """
+    if builder.workers < 2 or len(paths) < PARALLEL_MIN_FILES:
+        return set()
+    stale = []
+    for path in paths:
+        size = _size(path)
+        if 0 < size < SMALL_BUILD_BYTES and not _fresh(path, root, shape):
+            stale.append(path)
+    if len(stale) < PARALLEL_MIN_FILES:
+        return set()
+    built: set[Path] = set()
+    done = 0
+
+    def one_done(path: Path) -> None:
+        nonlocal done
+        built.add(path)
+        done += _size(path)
+        if progress is not None:
+            progress(min(done, total), total)
+
+    builder.build_files(stale, root, shape, one_done)
+    return built
+
+
+def _fresh(path: Path, root: Path, shape: str | None) -> bool:
+    try:
+        return is_fresh(path, root, shape)
+    except OSError:
+        return True  # not ours to report here: the caller's open does
 
 
 def _size(path: Path) -> int:

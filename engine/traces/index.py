@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,13 @@ __all__ = [
     "PIECE_BYTES",
     "PARALLEL_MIN_BYTES",
     "MAX_CHUNKS",
+    "SMALL_BUILD_BYTES",
+    "PARALLEL_MIN_FILES",
     "Segment",
     "Chunk",
     "Builder",
     "ensure_segment",
+    "is_fresh",
     "open_segment",
 ]
 
@@ -63,6 +67,12 @@ PIECE_BYTES = 16 << 20
 PARALLEL_MIN_BYTES = 24 << 20
 # Appends add chunks; past this many, the segment is merged back into one.
 MAX_CHUNKS = 8
+# Files smaller than this are each built whole by one worker process, several
+# files at once (`Builder.build_files`), when a folder has many to build: their
+# cost is per file (numpy calls, file writes), not per byte.
+SMALL_BUILD_BYTES = PARALLEL_MIN_BYTES
+# Fewer files to build than this are built in this process (workers cost more to start).
+PARALLEL_MIN_FILES = 64
 
 Progress = Callable[[int], None]  # bytes of source read so far (for this file)
 
@@ -149,6 +159,26 @@ def ensure_segment(
     raise RuntimeError(f"segment of {path} kept changing while it was opened")
 
 
+def is_fresh(path: Path, root: Path, shape: str | None = None) -> bool:
+    """True when `path` has a segment that matches it (the chunk files are not checked here)."""
+    path = path.resolve()
+    meta = _load_meta(cache.segment_dir(root, path))
+    return meta is not None and _is_fresh(meta, cache.fingerprint(path), shape)
+
+
+def _build_alone(path: str, root: str, shape: str | None) -> int:
+    """Worker: bring one small file's segment up to date; its size (0 when it failed or was empty).
+
+    Failures are not reported here: the caller opens every file again and
+    reports each problem where it knows whether the file was named explicitly.
+    """
+    try:
+        ensure_segment(Path(path), Path(root), shape=shape, builder=Builder(workers=1))
+        return os.stat(path).st_size
+    except Exception:
+        return 0
+
+
 def _load_meta(directory: Path) -> dict[str, Any] | None:
     try:
         meta = orjson.loads((directory / "meta.json").read_bytes())
@@ -233,6 +263,21 @@ class Builder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def build_files(
+        self, paths: list[Path], root: Path, shape: str | None, done: Callable[[Path], None] | None = None
+    ) -> None:
+        """Build the segments of many small files in worker processes, one file per task.
+
+        Every file goes through `ensure_segment` (with its lock), so a later
+        `ensure_segment` here finds them fresh; `done(path)` is called for each
+        file built (not for those that failed).
+        """
+        pool = self._executor()
+        sizes = pool.map(_build_alone, [str(p) for p in paths], repeat(str(root)), repeat(shape), chunksize=8)
+        for path, size in zip(paths, sizes):
+            if done is not None and size > 0:
+                done(path)
 
     def _executor(self) -> Executor:
         if self._pool is None:
