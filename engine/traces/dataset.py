@@ -23,7 +23,7 @@ from engine.traces import cache
 from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
 from engine.traces.hashing import hash_strings
-from engine.traces.index import PARALLEL_MIN_FILES, SMALL_BUILD_BYTES, Builder, Segment, ensure_segment, is_fresh
+from engine.traces.index import PARALLEL_MIN_FILES, SMALL_BUILD_BYTES, Builder, Segment, ensure_segment, fresh_segment
 from engine.traces.paths import TRACE_SUFFIXES, resolve_paths
 from engine.traces.raw import RawReader
 from engine.traces.tables import Part, SpanTable, TraceTable
@@ -117,7 +117,7 @@ class Dataset:
         files: list[FileInfo] = []
         skipped: list[str] = []
         with Builder() as builder:
-            prebuilt = _build_small_files([p for p, _ in found], root, shape, builder, total, progress)
+            fresh, prebuilt = _build_small_files([p for p, _ in found], root, shape, builder, total, progress)
             floor = sum(map(_size, prebuilt))
             for path, explicit in found:
 
@@ -126,7 +126,9 @@ class Dataset:
                         progress(max(floor, min(base + at, total)), total)
 
                 try:
-                    seg = ensure_segment(path, root, shape=shape, progress=file_progress, builder=builder)
+                    seg = fresh.pop(path, None) or ensure_segment(
+                        path, root, shape=shape, progress=file_progress, builder=builder
+                    )
                 except UnknownShapeError as exc:
                     if explicit:
                         raise
@@ -343,22 +345,27 @@ def _file_info(path: Path, seg: Segment) -> FileInfo:
 
 def _build_small_files(
     paths: list[Path], root: Path, shape: str | None, builder: Builder, total: int, progress: ProgressFn | None
-) -> set[Path]:
-    """Build stale small files in worker processes when there are many; the files built.
+) -> tuple[dict[Path, Segment], set[Path]]:
+    """Build stale small files in worker processes when there are many: (fresh segments opened, files built).
 
     A folder of thousands of one-trace files costs a few ms per file, nearly
     all in per-file work: spread over the CPUs. Problems are left to the caller,
-    which opens every file again (fresh ones are then only mapped).
+    which opens every file not returned as fresh (built ones are then only read).
     """
+    fresh: dict[Path, Segment] = {}
     if builder.workers < 2 or len(paths) < PARALLEL_MIN_FILES:
-        return set()
+        return fresh, set()
     stale = []
     for path in paths:
         size = _size(path)
-        if 0 < size < SMALL_BUILD_BYTES and not _fresh(path, root, shape):
-            stale.append(path)
+        if 0 < size < SMALL_BUILD_BYTES:
+            seg = _fresh(path, root, shape)
+            if seg is None:
+                stale.append(path)
+            else:
+                fresh[path] = seg
     if len(stale) < PARALLEL_MIN_FILES:
-        return set()
+        return fresh, set()
     built: set[Path] = set()
     done = 0
 
@@ -370,14 +377,14 @@ def _build_small_files(
             progress(min(done, total), total)
 
     builder.build_files(stale, root, shape, one_done)
-    return built
+    return fresh, built
 
 
-def _fresh(path: Path, root: Path, shape: str | None) -> bool:
+def _fresh(path: Path, root: Path, shape: str | None) -> Segment | None:
     try:
-        return is_fresh(path, root, shape)
+        return fresh_segment(path, root, shape)
     except OSError:
-        return True  # not ours to report here: the caller's open does
+        return None  # not ours to report here: the caller's open does
 
 
 def _size(path: Path) -> int:

@@ -54,7 +54,7 @@ __all__ = [
     "Chunk",
     "Builder",
     "ensure_segment",
-    "is_fresh",
+    "fresh_segment",
     "open_segment",
 ]
 
@@ -159,11 +159,17 @@ def ensure_segment(
     raise RuntimeError(f"segment of {path} kept changing while it was opened")
 
 
-def is_fresh(path: Path, root: Path, shape: str | None = None) -> bool:
-    """True when `path` has a segment that matches it (the chunk files are not checked here)."""
+def fresh_segment(path: Path, root: Path, shape: str | None = None) -> Segment | None:
+    """The segment of `path` if it is up to date and whole, else None (nothing is built or locked)."""
     path = path.resolve()
-    meta = _load_meta(cache.segment_dir(root, path))
-    return meta is not None and _is_fresh(meta, cache.fingerprint(path), shape)
+    directory = cache.segment_dir(root, path)
+    meta = _load_meta(directory)
+    if meta is None or not _is_fresh(meta, cache.fingerprint(path), shape):
+        return None
+    try:
+        return _open(path, directory, meta, "fresh")
+    except (FileNotFoundError, TornFileError):
+        return None
 
 
 def _build_alone(path: str, root: str, shape: str | None) -> int:
