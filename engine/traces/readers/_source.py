@@ -9,8 +9,9 @@ are read from the start, in decompressed offsets, and are never split.
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -171,64 +172,62 @@ def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Prog
         if start == 0 and f.read(3) == BOM:
             start = 3  # a UTF-8 byte order mark is not part of the first record
         f.seek(start)
-        left = end - start
-        carry = b""
-        pos = start
-        count = 0
-        while left > 0:
-            block = f.read(min(BLOCK_SIZE, left))
-            if not block:
-                break
-            left -= len(block)
-            if carry:
-                block = carry + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                carry = block
-                continue
-            carry = block[cut + 1 :]
-            lines = block[:cut].split(b"\n")
-            for line in lines:
-                yield line
-            count += len(lines)
-            pos += cut + 1
-            progress.end, progress.count = pos, count
+        progress.end = start
+        carry = yield from _complete_lines(_file_blocks(f, end - start), start, progress)
         if carry:
-            progress.end, progress.count = pos + len(carry), count + 1
+            progress.end, progress.count = progress.end + len(carry), progress.count + 1
             yield carry
 
 
-def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
+def _file_blocks(f: Any, left: int) -> Iterator[bytes]:
+    while left > 0:
+        block = f.read(min(BLOCK_SIZE, left))
+        if not block:
+            return
+        left -= len(block)
+        yield block
+
+
+def _complete_lines(blocks: Iterable[bytes], pos: int, progress: Progress) -> Generator[bytes, None, bytes]:
+    """Yield the complete lines of `blocks` (a stream starting at offset `pos`),
+    advancing `progress` after each block; return the bytes after the last newline."""
     carry = b""
-    pos = skip = start
-    first = start == 0
+    for block in blocks:
+        if carry:
+            block = carry + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            carry = block
+            continue
+        carry = block[cut + 1 :]
+        lines = block[:cut].split(b"\n")
+        yield from lines
+        progress.count += len(lines)
+        pos += cut + 1
+        progress.end = pos
+    return carry
+
+
+def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
+    blocks = gzip_blocks(path)
     try:
-        for block in gzip_blocks(path):
-            if first:
-                first = False
-                if block[:3] == BOM:
-                    pos = skip = 3
-            if skip:  # resuming: drop what an earlier read consumed
-                if len(block) <= skip:
-                    skip -= len(block)
-                    continue
-                block, skip = block[skip:], 0
-            if carry:
-                block = carry + block
-            cut = block.rfind(b"\n")
-            if cut < 0:
-                carry = block
-                continue
-            carry = block[cut + 1 :]
-            lines = block[:cut].split(b"\n")
-            for line in lines:
-                yield line
-            progress.count += len(lines)
-            pos += cut + 1
-            progress.end = pos
-        progress.tail = carry
+        first = next(blocks, b"")
+        if start == 0 and first[:3] == BOM:
+            start = 3
+        progress.tail = yield from _complete_lines(_skip(itertools.chain([first], blocks), start), start, progress)
     except GzipCorrupt as exc:
-        progress.error = f"corrupt gzip stream after decompressed byte {pos}: {exc}"
+        progress.error = f"corrupt gzip stream after decompressed byte {progress.end}: {exc}"
+
+
+def _skip(blocks: Iterable[bytes], skip: int) -> Iterator[bytes]:
+    """Drop the first `skip` bytes of a block stream (what an earlier read consumed)."""
+    for block in blocks:
+        if skip:
+            if len(block) <= skip:
+                skip -= len(block)
+                continue
+            block, skip = block[skip:], 0
+        yield block
 
 
 class DocumentLocator:
