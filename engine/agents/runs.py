@@ -12,10 +12,8 @@ later session can read a run it did not start.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +25,7 @@ from pydantic import BaseModel, Field
 from engine.agents.events import EVENT_ADAPTER, Event
 from engine.agents.report import Report
 from engine.errors import UnknownIdError
+from engine.traces.cache import atomic_write_bytes
 
 __all__ = ["RunStore", "RunStatus", "RunProgress", "RunState", "new_run_id"]
 
@@ -66,17 +65,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class RunStore:
     """Reads and writes runs under `runs_dir`."""
 
@@ -105,7 +93,7 @@ class RunStore:
 
     def write_status(self, status: RunStatus) -> None:
         status = status.model_copy(update={"updated_at": _now()})
-        _write_atomic(self.path(status.run_id) / "status.json", status.model_dump_json(indent=2).encode())
+        atomic_write_bytes(self.path(status.run_id) / "status.json", status.model_dump_json(indent=2).encode())
 
     def append_event(self, run_id: str, event: BaseModel) -> None:
         line = event.model_dump_json().encode() + b"\n"
@@ -114,8 +102,8 @@ class RunStore:
 
     def save_report(self, report: Report) -> None:
         path = self.path(report.run_id)
-        _write_atomic(path / "report.json", report.model_dump_json(indent=2).encode())
-        _write_atomic(path / "report.md", report.to_markdown().encode())
+        atomic_write_bytes(path / "report.json", report.model_dump_json(indent=2).encode())
+        atomic_write_bytes(path / "report.md", report.to_markdown().encode())
 
     # reading ----------------------------------------------------------------
 
