@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import InvalidArgumentError, SandboxError, UnknownIdError
+from engine.errors import InvalidArgumentError, UnknownIdError
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -22,59 +22,31 @@ __all__ = ["dataset_spec", "open_dataset", "raw_loader"]
 
 
 def dataset_spec(dataset: Dataset) -> dict[str, Any]:
-    """What the child needs to reopen `dataset`: its files, the cache root, the index dirs."""
-    from engine.traces import cache
-
-    files = [Path(info.path) for info in dataset.files]
-    index_dirs = [Path(directory) for directory, _chunks in dataset.fingerprint]
-    # A segment lives at <root>/v<format>/segments/<key>: recover the root, then check it.
-    root = index_dirs[0].parents[2] if index_dirs else None
-    if root is None or any(cache.segment_dir(root, f) != d for f, d in zip(files, index_dirs)):
-        raise SandboxError("run_code could not locate the dataset's index cache; reopen the dataset")
+    """What the child needs to reopen `dataset`: its files, the cache root, the index dirs, the snapshot."""
     return {
-        "files": [str(f) for f in files],
-        "cache_dir": str(root),
-        "index_dirs": [str(d) for d in index_dirs],
-        "fingerprint": [[d, list(chunks)] for d, chunks in dataset.fingerprint],
+        "files": [info.path for info in dataset.files],
+        "cache_dir": str(dataset.cache_root),
+        "index_dirs": [str(d) for d in dataset.index_dirs],
+        "snapshot": dataset.snapshot(),
     }
 
 
 def open_dataset(spec: dict[str, Any]) -> Dataset:
-    """Reopen the parent's dataset: the very segments it mapped, never rebuilt.
+    """Reopen the parent's dataset: the very segments and packs it mapped, never rebuilt.
 
-    `Dataset.open` would rebuild a segment whose code version or fingerprint no
+    `Dataset.open` would rebuild an index whose code version or fingerprint no
     longer matches (the package was upgraded, the file grew), writing into the
     cache and showing the code other data than the caller sees. So the child maps
     the parent's chunks as they are; only if they are gone (rebuilt meanwhile by
     someone else) does it fall back to `Dataset.open`.
     """
+    from engine.errors import DatasetError
     from engine.traces.dataset import Dataset
 
     try:
-        return _open_snapshot(spec)
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, ImportError):
+        return Dataset.open_snapshot(spec["snapshot"])
+    except (DatasetError, OSError, KeyError, ValueError, TypeError):
         return Dataset.open(spec["files"], cache_dir=Path(spec["cache_dir"]))
-
-
-def _open_snapshot(spec: dict[str, Any]) -> Dataset:
-    """The parent's segments as listed in its fingerprint, mapped without checks or writes."""
-    import orjson
-
-    from engine.traces import index
-    from engine.traces.dataset import Dataset, FileInfo
-
-    segments, infos = [], []
-    for path, (directory, chunk_ids) in zip(spec["files"], spec["fingerprint"], strict=True):
-        meta = orjson.loads((Path(directory) / "meta.json").read_bytes())
-        if [c["id"] for c in meta["chunks"]] != list(chunk_ids):
-            raise ValueError(f"the index of {path} changed since the caller opened it")
-        segment = index._open(Path(path), Path(directory), meta, "fresh")
-        segments.append(segment)
-        infos.append(FileInfo(
-            path=str(path), shape=meta["shape"], size=int(meta["fingerprint"]["size"]),
-            spans=int(meta["spans"]), traces=int(meta["traces"]), malformed=int(meta["malformed"]),
-        ))
-    return Dataset([Path(p) for p in spec["files"]], segments, infos, [])
 
 
 def raw_loader(dataset: Dataset) -> Callable[..., dict[str, Any]]:

@@ -124,14 +124,7 @@ def guarded(ds: Any, pattern: str, limit_s: float, fn: str, result: type[M], /, 
 
 
 def _dataset_spec(ds: Any) -> dict[str, Any]:
-    shapes = {f.shape for f in ds.files}
-    index_dirs = [Path(directory) for directory, _chunks in ds.fingerprint]
-    cache_dir = index_dirs[0].parents[2] if index_dirs else None  # <root>/v<N>/segments/<key>
-    return {
-        "paths": [f.path for f in ds.files],
-        "cache_dir": str(cache_dir) if cache_dir else None,
-        "shape": shapes.pop() if len(shapes) == 1 else None,
-    }
+    return ds.snapshot()
 
 
 def child_main() -> None:
@@ -142,8 +135,7 @@ def child_main() -> None:
 
     spec, fn, args, kwargs = pickle.loads(sys.stdin.buffer.read())
     try:
-        cache_dir = Path(spec["cache_dir"]) if spec["cache_dir"] else None
-        ds = Dataset.open(spec["paths"], cache_dir=cache_dir, shape=spec["shape"])
+        ds = Dataset.open_snapshot(spec)
         answer: tuple[bool, Any] = (True, getattr(store, fn)(ds, *args, **kwargs).model_dump())
     except HaloError as exc:
         answer = (False, exc)

@@ -72,6 +72,7 @@ class Piece:
     samples: list[tuple[int, str]] = field(default_factory=list)
     lines: int = 0
     end: int = 0
+    file: int = 0  # which file of a pack the range is from (0 in a one-file segment)
 
     @property
     def n(self) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "INDEX_FORMAT",
     "Fingerprint",
     "cache_root",
+    "path_key",
     "segment_dir",
     "fingerprint",
     "code_version",
@@ -39,14 +40,14 @@ CACHE_ENV = "HALO_MCP_CACHE_DIR"
 # from one that only grew, cheap enough to check on every open.
 HEAD_BYTES = 64 * 1024
 # Bump when the on-disk layout changes; older segments are then rebuilt.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 
 _PACKAGE = Path(__file__).resolve().parent
 # Sources whose behaviour decides what a segment contains: a change to any of
 # them invalidates every segment (so a reader fix is never hidden by a cache).
 _CODE_GLOBS = (
     "model.py", "semconv*.py", "analytics_text.py", "columns.py", "column_file.py", "hashing.py", "build.py",
-    "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "readers/*.py",
+    "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "pack.py", "readers/*.py",
 )  # fmt: skip
 _code_version: str | None = None
 
@@ -78,10 +79,14 @@ def cache_root() -> Path:
     return base / "halo-mcp"
 
 
+def path_key(path: Path) -> str:
+    """A fixed-length directory name for an absolute path."""
+    return hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
+
+
 def segment_dir(root: Path, path: Path) -> Path:
     """The directory holding the segment of one source file (keyed by its absolute path)."""
-    key = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:32]
-    return root / f"v{INDEX_FORMAT}" / "segments" / key
+    return root / f"v{INDEX_FORMAT}" / "segments" / path_key(path)
 
 
 def head_hash(path: Path, length: int) -> str:

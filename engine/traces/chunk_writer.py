@@ -97,7 +97,7 @@ class ChunkWriter:
         columns, counts = finalize(self.pieces, path, self.numbering)
         self.pieces = []
         cols_bytes = path.stat().st_size
-        part = Part(0, read_column_file(path, columns, cols_bytes), None, 0, 0)
+        part = Part([0], read_column_file(path, columns, cols_bytes), None, 0, 0)
         summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
         return {
             "id": self.id, "columns": columns, "raw": has_raw, **counts, "summary": summary,

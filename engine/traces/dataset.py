@@ -1,32 +1,33 @@
 """A dataset: the indexed spans of a set of trace files, as memory-mapped columns.
 
 `Dataset.open(paths)` resolves files, directories and globs, brings each file's
-index segment up to date (see `index`), and maps the segments. Nothing is
-parsed on a reopen: columns are numpy views of the cache files, and strings are
-decoded only when asked for. Several files (or chunks of one grown file) are
-concatenated lazily, column by column, when a column is first used.
+index up to date (its own segment, see `index`, or a pack of many small files,
+see `pack`), and maps it. Nothing is parsed on a reopen: columns are numpy
+views of the cache files, and strings are decoded only when asked for. Parts
+(segment chunks, pack runs) are concatenated lazily, column by column, when a
+column is first used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 from pydantic import BaseModel, Field
 
-from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
+from engine.errors import DatasetError, UnknownIdError
 from engine.traces import cache
 from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
 from engine.traces.hashing import hash_strings
-from engine.traces.index import PARALLEL_MIN_FILES, SMALL_BUILD_BYTES, Builder, Segment, ensure_segment, fresh_segment
 from engine.traces.paths import TRACE_SUFFIXES, resolve_paths
 from engine.traces.raw import RawReader
-from engine.traces.tables import Part, SpanTable, TraceTable
+from engine.traces.sources import FileInfo, Location, Opened, open_locations, open_sources
+from engine.traces.tables import SpanTable, TraceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,18 +49,6 @@ QUALITY_EXAMPLES = 10
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
-class FileInfo(BaseModel):
-    """One source file of a dataset."""
-
-    path: str
-    shape: str
-    size: int
-    spans: int
-    traces: int
-    malformed: int
-    index: str = Field(default="fresh", description="what opening did: fresh (reused), built, appended")
-
-
 class DataQuality(BaseModel):
     """What was odd about the input; nothing here was dropped, only noted."""
 
@@ -76,26 +65,25 @@ class DataQuality(BaseModel):
 class Dataset:
     """The indexed spans of some trace files. Open with `Dataset.open(paths)`."""
 
-    def __init__(self, paths: list[Path], segments: list[Segment], files: list[FileInfo], skipped: list[str]):
+    def __init__(self, paths: list[Path], opened: Opened, cache_root: Path):
         self.paths = paths
-        self.files = files
-        self._segments = segments
-        self._skipped = skipped
-        parts: list[Part] = []
-        row0 = trace0 = 0
-        for i, seg in enumerate(segments):
-            for chunk in seg.chunks:
-                part = Part(i, chunk.arrays, chunk.raw_path, row0, trace0, chunk.raw)
-                parts.append(part)
-                row0 += part.n_rows
-                trace0 += part.n_traces
+        self.files = opened.files
+        self.cache_root = cache_root
+        self._opened = opened
+        parts = opened.parts
         self._parts = parts
-        self.n_spans = row0
-        self.n_traces = trace0
-        self.spans = SpanTable(parts, row0)
-        self.traces = TraceTable(parts, trace0)
-        self._raw = RawReader(self.spans, parts, [f.path for f in files])
-        self.fingerprint = tuple((str(s.directory), tuple(c.id for c in s.chunks)) for s in segments)
+        self.n_spans = sum(p.n_rows for p in parts)
+        self.n_traces = sum(p.n_traces for p in parts)
+        self.spans = SpanTable(parts, self.n_spans)
+        self.traces = TraceTable(parts, self.n_traces)
+        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files])
+        # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).
+        self.fingerprint = tuple((loc.directory, loc.chunk, loc.rows) for loc in opened.locations)
+
+    @property
+    def index_dirs(self) -> list[Path]:
+        """The cache directories holding this dataset's columns (segments and packs)."""
+        return sorted({Path(loc.directory) for loc in self._opened.locations})
 
     # -- opening ------------------------------------------------------------
 
@@ -111,49 +99,22 @@ class Dataset:
         """Index (or reuse the index of) every trace file under `paths` and map it."""
         found = resolve_paths(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
-        total = sum(_size(path) for path, _ in found)
-        done = 0
-        segments: list[Segment] = []
-        files: list[FileInfo] = []
-        skipped: list[str] = []
-        with Builder() as builder:
-            fresh, prebuilt = _build_small_files([p for p, _ in found], root, shape, builder, total, progress)
-            floor = sum(map(_size, prebuilt))
-            for path, explicit in found:
-
-                def file_progress(at: int, base: int = done) -> None:
-                    if progress is not None:
-                        progress(max(floor, min(base + at, total)), total)
-
-                try:
-                    seg = fresh.pop(path, None) or ensure_segment(
-                        path, root, shape=shape, progress=file_progress, builder=builder
-                    )
-                except UnknownShapeError as exc:
-                    if explicit:
-                        raise
-                    skipped.append(f"{path}: {exc}")
-                    continue
-                except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-                    raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-                if path in prebuilt:
-                    seg.built = "built"
-                done += _size(path)
-                if progress is not None:
-                    progress(max(floor, min(done, total)), total)
-                segments.append(seg)
-                files.append(_file_info(path, seg))
-        if not segments:
-            reasons = "; ".join(skipped[:5])
+        opened = open_sources(found, root, shape, progress)
+        if not opened.files:
+            reasons = "; ".join(opened.skipped[:5])
             raise DatasetError(f"no trace files could be read under {', '.join(map(str, paths))}: {reasons}")
-        return cls([p for p, _ in found], segments, files, skipped)
+        return cls([p for p, _ in found], opened, root)
 
     def snapshot(self) -> dict[str, Any]:
         """What another process needs to map exactly this dataset's index (see `open_snapshot`)."""
+        o = self._opened
         return {
-            "files": [f.path for f in self.files],
-            "segments": [[str(s.directory), [c.id for c in s.chunks]] for s in self._segments],
-            "skipped": list(self._skipped),
+            "cache_root": str(self.cache_root),
+            "paths": [str(p) for p in self.paths],
+            "files": [f.model_dump() for f in o.files],
+            "samples": [[list(s) for s in samples] for samples in o.samples],
+            "locations": [asdict(loc) for loc in o.locations],
+            "skipped": list(o.skipped),
         }
 
     @classmethod
@@ -164,23 +125,23 @@ class Dataset:
         a file changed since. Raises DatasetError when a listed chunk is gone (the
         segment was rebuilt since): open the files again then.
         """
-        from engine.traces.index import open_segment
-
-        segments, files = [], []
-        for path, (directory, chunk_ids) in zip(snapshot["files"], snapshot["segments"], strict=True):
-            try:
-                meta = orjson.loads((Path(directory) / "meta.json").read_bytes())
-                by_id = {c["id"]: c for c in meta["chunks"]}
-                chunks = [by_id[i] for i in chunk_ids]  # KeyError: the segment was rebuilt since
-                meta = dict(meta, chunks=chunks)
-                for key in ("spans", "traces", "orphans", "duplicates"):
-                    meta[key] = sum(int(c[key]) for c in chunks)
-                segment = open_segment(Path(path), Path(directory), meta)
-            except (OSError, ValueError, KeyError) as exc:
-                raise DatasetError(f"the index of {path} changed since the snapshot was taken; open it again") from exc
-            segments.append(segment)
-            files.append(_file_info(Path(path), segment))
-        return cls([Path(p) for p in snapshot["files"]], segments, files, list(snapshot.get("skipped", [])))
+        locations = [
+            Location(
+                loc["directory"], loc["chunk"], tuple(loc["files"]),
+                tuple(loc["rows"]) if loc["rows"] else None, tuple(loc["traces"]) if loc["traces"] else None,
+            )
+            for loc in snapshot["locations"]
+        ]  # fmt: skip
+        parts, summaries = open_locations(locations)
+        opened = Opened(
+            files=[FileInfo(**f) for f in snapshot["files"]],
+            samples=[[(int(a), str(b)) for a, b in s] for s in snapshot["samples"]],
+            parts=parts,
+            summaries=summaries,
+            locations=locations,
+            skipped=list(snapshot.get("skipped", [])),
+        )
+        return cls([Path(p) for p in snapshot["paths"]], opened, Path(snapshot["cache_root"]))
 
     def close(self) -> None:
         """Close the source files kept open for raw reads (mappings go with the object)."""
@@ -203,25 +164,26 @@ class Dataset:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """The chunks' build-time summaries merged (see `summary`): what `overview` reads."""
+        """The parts' build-time summaries merged (see `summary`): what `overview` reads."""
         from engine.traces.summary import merge
 
-        return merge([c.summary for s in self._segments for c in s.chunks])
+        return merge(self._opened.summaries)
 
     # -- quality ------------------------------------------------------------
 
     @cached_property
     def quality(self) -> DataQuality:
-        q = DataQuality(skipped_files=self._skipped[:QUALITY_EXAMPLES])
-        for seg, info in zip(self._segments, self.files):
+        q = DataQuality(skipped_files=self._opened.skipped[:QUALITY_EXAMPLES])
+        for info, samples in zip(self.files, self._opened.samples):
             q.malformed_lines += info.malformed
-            for line, reason in seg.meta["samples"]:
+            for line, reason in samples:
                 if len(q.malformed_samples) < QUALITY_EXAMPLES:
                     q.malformed_samples.append(f"{info.path}:{line}: {reason}")
-            q.orphan_spans += int(seg.meta["orphans"])
-            q.duplicate_span_ids += int(seg.meta["duplicates"])
+        flags = np.asarray(self.spans.flags) if self.n_spans else np.zeros(0, np.uint8)
+        q.orphan_spans = int(np.count_nonzero(flags & Flag.ORPHAN))
+        q.duplicate_span_ids = int(np.count_nonzero(flags & Flag.DUPLICATE))
         if q.duplicate_span_ids:
-            rows = np.flatnonzero(self.spans.flags & Flag.DUPLICATE)[: QUALITY_EXAMPLES * 2]
+            rows = np.flatnonzero(flags & Flag.DUPLICATE)[: QUALITY_EXAMPLES * 2]
             seen: list[str] = []
             for r in rows.tolist():
                 label = f"{self.trace_id_of_row(r)}/{self.spans.span_id[r]}"
@@ -328,67 +290,3 @@ class Dataset:
         from engine.traces.frames import trace_frame
 
         return trace_frame(self)
-
-
-def _file_info(path: Path, seg: Segment) -> FileInfo:
-    m = seg.meta
-    return FileInfo(
-        path=str(path),
-        shape=m["shape"],
-        size=int(m["fingerprint"]["size"]),
-        spans=int(m["spans"]),
-        traces=int(m["traces"]),
-        malformed=int(m["malformed"]),
-        index=seg.built,
-    )
-
-
-def _build_small_files(
-    paths: list[Path], root: Path, shape: str | None, builder: Builder, total: int, progress: ProgressFn | None
-) -> tuple[dict[Path, Segment], set[Path]]:
-    """Build stale small files in worker processes when there are many: (fresh segments opened, files built).
-
-    A folder of thousands of one-trace files costs a few ms per file, nearly
-    all in per-file work: spread over the CPUs. Problems are left to the caller,
-    which opens every file not returned as fresh (built ones are then only read).
-    """
-    fresh: dict[Path, Segment] = {}
-    if builder.workers < 2 or len(paths) < PARALLEL_MIN_FILES:
-        return fresh, set()
-    stale = []
-    for path in paths:
-        size = _size(path)
-        if 0 < size < SMALL_BUILD_BYTES:
-            seg = _fresh(path, root, shape)
-            if seg is None:
-                stale.append(path)
-            else:
-                fresh[path] = seg
-    if len(stale) < PARALLEL_MIN_FILES:
-        return fresh, set()
-    built: set[Path] = set()
-    done = 0
-
-    def one_done(path: Path) -> None:
-        nonlocal done
-        built.add(path)
-        done += _size(path)
-        if progress is not None:
-            progress(min(done, total), total)
-
-    builder.build_files(stale, root, shape, one_done)
-    return fresh, built
-
-
-def _fresh(path: Path, root: Path, shape: str | None) -> Segment | None:
-    try:
-        return fresh_segment(path, root, shape)
-    except OSError:
-        return None  # not ours to report here: the caller's open does
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0

@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,6 @@ __all__ = [
     "PIECE_BYTES",
     "PARALLEL_MIN_BYTES",
     "MAX_CHUNKS",
-    "SMALL_BUILD_BYTES",
-    "PARALLEL_MIN_FILES",
     "Segment",
     "Chunk",
     "Builder",
@@ -67,12 +64,6 @@ PIECE_BYTES = 16 << 20
 PARALLEL_MIN_BYTES = 24 << 20
 # Appends add chunks; past this many, the segment is merged back into one.
 MAX_CHUNKS = 8
-# Files smaller than this are each built whole by one worker process, several
-# files at once (`Builder.build_files`), when a folder has many to build: their
-# cost is per file (numpy calls, file writes), not per byte.
-SMALL_BUILD_BYTES = PARALLEL_MIN_BYTES
-# Fewer files to build than this are built in this process (workers cost more to start).
-PARALLEL_MIN_FILES = 64
 
 Progress = Callable[[int], None]  # bytes of source read so far (for this file)
 
@@ -172,19 +163,6 @@ def fresh_segment(path: Path, root: Path, shape: str | None = None) -> Segment |
         return None
 
 
-def _build_alone(path: str, root: str, shape: str | None) -> int:
-    """Worker: bring one small file's segment up to date; its size (0 when it failed or was empty).
-
-    Failures are not reported here: the caller opens every file again and
-    reports each problem where it knows whether the file was named explicitly.
-    """
-    try:
-        ensure_segment(Path(path), Path(root), shape=shape, builder=Builder(workers=1))
-        return os.stat(path).st_size
-    except Exception:
-        return 0
-
-
 def _load_meta(directory: Path) -> dict[str, Any] | None:
     try:
         meta = orjson.loads((directory / "meta.json").read_bytes())
@@ -270,22 +248,7 @@ class Builder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def build_files(
-        self, paths: list[Path], root: Path, shape: str | None, done: Callable[[Path], None] | None = None
-    ) -> None:
-        """Build the segments of many small files in worker processes, one file per task.
-
-        Every file goes through `ensure_segment` (with its lock), so a later
-        `ensure_segment` here finds them fresh; `done(path)` is called for each
-        file built (not for those that failed).
-        """
-        pool = self._executor()
-        sizes = pool.map(_build_alone, [str(p) for p in paths], repeat(str(root)), repeat(shape), chunksize=8)
-        for path, size in zip(paths, sizes):
-            if done is not None and size > 0:
-                done(path)
-
-    def _executor(self) -> Executor:
+    def executor(self) -> Executor:
         if self._pool is None:
             # fork is fast and safe while this process runs no other thread;
             # otherwise start clean interpreters.
@@ -385,7 +348,7 @@ class Builder:
     def _map_parallel(
         self, path: str, shape: str, ranges: list[tuple[int, int | None]], source_raw: bool
     ) -> Iterator[Piece]:
-        pool = self._executor()
+        pool = self.executor()
         pending: deque[Future[Piece]] = deque()
         todo = deque(ranges)
         in_flight = self.workers + 1  # bounded: finished pieces wait in memory

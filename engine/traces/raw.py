@@ -56,13 +56,12 @@ class RawReader:
 
     def raw_bytes(self, row: int) -> bytes:
         """The span's original JSON, as bytes (from the source file or the index's copy)."""
-        part = self._part_of(row)
         offset = int(self.spans.raw_offset[row])
         size = int(self.spans.raw_size[row])
         if offset >= 0:
-            return self._pread(part.file, offset, size)
+            return self._pread(int(self.spans.file[row]), offset, size)
         start = -offset - 1
-        return self._raw_map(part)[start : start + size].tobytes()
+        return self._raw_map(self._part_of(row))[start : start + size].tobytes()
 
     def raw(self, row: int) -> dict[str, Any]:
         """The span's original JSON, parsed."""
@@ -97,7 +96,11 @@ class RawReader:
             if (offsets < 0).all():
                 raw = self._raw_map(part)
                 return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
-        return [self._raw_at(int(p), int(o), int(n)) for p, o, n in zip(parts.tolist(), offsets.tolist(), sizes.tolist())]
+        files = np.asarray(self.spans.file)[rows]
+        return [
+            self._pread(int(f), int(o), int(n)) if o >= 0 else self._raw_at(int(p), int(o), int(n))
+            for p, f, o, n in zip(parts.tolist(), files.tolist(), offsets.tolist(), sizes.tolist())
+        ]
 
     def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
         """One read of the source region holding all `rows`' raw bytes: (data, start in data, size) per row.
@@ -111,21 +114,18 @@ class RawReader:
         offsets = np.asarray(self.spans.raw_offset)[rows]
         if not (offsets >= 0).all():
             return None
-        parts = np.searchsorted(self._part_rows, rows, "right") - 1
-        files = {self._parts[p].file for p in np.unique(parts).tolist()}
-        if len(files) != 1:
+        files = np.asarray(self.spans.file)[rows]
+        if (files != files[0]).any():
             return None
         sizes = np.asarray(self.spans.raw_size)[rows].astype(np.int64)
         lo, hi = int(offsets.min()), int((offsets + sizes).max())
         if hi - lo > _READ_BLOCK or hi - lo > 4 * int(sizes.sum()) + 4096:
             return None
-        return self._pread(files.pop(), lo, hi - lo), offsets - lo, sizes
+        return self._pread(int(files[0]), lo, hi - lo), offsets - lo, sizes
 
     def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
-        part = self._parts[part_index]
-        if offset >= 0:
-            return self._pread(part.file, offset, size)
-        return self._raw_map(part)[-offset - 1 : -offset - 1 + size].tobytes()
+        """Bytes of the index's raw copy of `part_index` (offset < 0, as stored)."""
+        return self._raw_map(self._parts[part_index])[-offset - 1 : -offset - 1 + size].tobytes()
 
     def _pread(self, file: int, offset: int, size: int) -> bytes:
         # Tools call the store from worker threads: the lock keeps one thread from

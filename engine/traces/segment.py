@@ -4,6 +4,11 @@ Rows are sorted by (trace in order of first appearance in the file, start time,
 file order), so the spans of a trace are one contiguous row range and a file
 that grows adds its new traces at the end. Parents are linked by 64-bit keys of
 (trace id, span id) in numpy, never through a per-span Python dict.
+
+A chunk may hold several files (a pack, see `pack`): every span records its
+file (`file`, 0 in a one-file segment), traces are numbered per file, so a trace
+id found in two files stays two traces, and parents link within a file only.
+The files' rows are then contiguous and in file order.
 """
 
 from __future__ import annotations
@@ -50,19 +55,22 @@ def finalize(
     """
     writer = ColumnWriter(out)
     try:
+        file = _cat([np.full(p.n, p.file, dtype=np.int32) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
         start_ns = _drain_numbers(pieces, "start_ns")
         order = np.lexsort((np.arange(len(trace)), start_ns, trace))
-        trace, start_ns = trace[order], start_ns[order]
+        trace, start_ns, file = trace[order], start_ns[order], file[order]
         key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
         parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
-        parent_row, flags = _link(key, parent_key, _drain_numbers(pieces, "flags")[order])
+        parent_row, flags = _link(key, parent_key, _drain_numbers(pieces, "flags")[order], file)
         depth, cut = _depth(parent_row)
         flags[cut] |= Flag.ORPHAN
-        writer.add_all({"trace": trace, "key": key, "parent_key": parent_key, "parent_row": parent_row,
+        writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "parent_row": parent_row,
                         "depth": depth, "start_ns": start_ns, "flags": flags})  # fmt: skip
         del key, parent_key, depth
-        kept: dict[str, np.ndarray] = {"trace": trace, "start_ns": start_ns, "flags": flags, "parent_row": parent_row}
+        kept: dict[str, np.ndarray] = {
+            "trace": trace, "file": file, "start_ns": start_ns, "flags": flags, "parent_row": parent_row,
+        }  # fmt: skip
         for k in _SPAN_NUMBERS:
             if k not in kept:
                 column = _drain_numbers(pieces, k)[order]
@@ -109,27 +117,34 @@ _NO_STRINGS = StringColumn.empty()
 
 
 class TraceNumbering:
-    """Numbers trace ids in order of first appearance across pieces, as the pieces arrive.
+    """Numbers (file, trace id) in order of first appearance across pieces, as the pieces arrive.
 
     The chunk writer feeds it each piece while workers are still parsing, so
     this per-trace Python work overlaps with parsing instead of following it.
+    Each file of a pack has its own numbers: the same id in two files is two traces.
     """
 
     def __init__(self) -> None:
-        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        self._by_file: dict[int, dict[str, int]] = {}
 
     def number(self, piece: Piece) -> None:
         """Replace the piece's local trace numbers by global ones (trace_ids becomes empty)."""
-        index = self.index
+        index = self._by_file.setdefault(piece.file, {})
+        ids = self.ids
         if piece.trace_ids:
-            remap = np.fromiter(
-                (index.setdefault(t, len(index)) for t in piece.trace_ids), dtype=np.int32, count=len(piece.trace_ids)
-            )
-            piece.trace_local = remap[piece.trace_local]
+            numbers = []
+            for t in piece.trace_ids:
+                at = index.get(t)
+                if at is None:
+                    at = index[t] = len(ids)
+                    ids.append(t)
+                numbers.append(at)
+            piece.trace_local = np.asarray(numbers, dtype=np.int32)[piece.trace_local]
         piece.trace_ids = []
 
     def trace_ids(self) -> list[str]:
-        return list(self.index)
+        return list(self.ids)
 
 
 def _merge_traces(pieces: Sequence[Piece], numbering: TraceNumbering) -> tuple[np.ndarray, list[str]]:
@@ -174,12 +189,27 @@ def _compact_list(col: ListColumn) -> ListColumn:
     return ListColumn(starts, col.lengths.astype(np.int32), items.astype(np.int32), col.values)
 
 
-def _link(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Parent row per span (-1 for roots and orphans), and flags with DUPLICATE / ORPHAN set."""
+# Multiplies a span's file number into its link keys (file 0 keeps its keys).
+_FILE_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _link(
+    key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parent row per span (-1 for roots and orphans), and flags with DUPLICATE / ORPHAN set.
+
+    Keys are mixed with the span's file, so spans of two files of a pack never
+    link to each other or count as duplicates of each other.
+    """
     n = len(key)
     flags = flags.copy()
     if n == 0:
         return np.zeros(0, np.int32), flags
+    has_parent = parent_key != 0
+    if file.any():
+        mix = file.astype(np.uint64) * _FILE_MIX  # wraps modulo 2**64, as meant
+        key = key ^ mix
+        parent_key = np.where(has_parent, parent_key ^ mix, np.uint64(0))
     by_key = np.argsort(key, kind="stable")  # stable: among duplicates, the earliest row comes first
     sorted_keys = key[by_key]
     same = sorted_keys[1:] == sorted_keys[:-1]
@@ -190,7 +220,6 @@ def _link(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray) -> tuple[n
         flags[by_key[dup]] |= Flag.DUPLICATE
     pos = np.searchsorted(sorted_keys, parent_key)
     pos_ok = np.minimum(pos, n - 1)
-    has_parent = parent_key != 0
     found = has_parent & (sorted_keys[pos_ok] == parent_key)
     parent_row = np.where(found, by_key[pos_ok], -1).astype(np.int32)
     rows = np.arange(n, dtype=np.int32)
@@ -270,6 +299,7 @@ def _rollups(
 
     out_arrays: dict[str, np.ndarray] = {
         "t.trace_key": trace_keys(trace_ids),
+        "t.file": arrays["file"][row_start] if n else np.zeros(0, np.int32),
         "t.row_start": row_start,
         "t.row_end": row_end,
         "t.span_count": (row_end - row_start).astype(np.int32),
@@ -319,6 +349,7 @@ def piece_from_chunk(arrays: ChunkArrays) -> Piece:
         categorical={f: CategoricalColumn.from_arrays(arrays, f) for f in CATEGORICAL_FIELDS},
         strings={f: StringColumn.from_arrays(arrays, f) for f in STRING_FIELDS},
         lists={f: ListColumn.from_arrays(arrays, f) for f in LIST_FIELDS},
+        file=0,
         numbers={
             **{k: np.array(arrays[k]) for k in _SPAN_NUMBERS},
             # links are recomputed on merge: a parent may have arrived in the tail

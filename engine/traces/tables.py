@@ -8,7 +8,7 @@ once (row and trace indexes shifted) and kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
 from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
 
-__all__ = ["Part", "SpanTable", "TraceTable"]
+__all__ = ["Part", "SpanTable", "TraceTable", "slice_arrays"]
 
 _SPAN_NUMBERS = (
     "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens", "cost",
@@ -30,27 +30,62 @@ _TRACE_NUMBERS = (
 
 
 class Part:
-    """One chunk of one file, placed in the dataset's global row numbering."""
+    """Rows of one chunk, placed in the dataset's global row and trace numbering.
 
-    __slots__ = ("file", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces", "raw")
+    `files[f]` is the dataset's index of the chunk's file number f (its `file`
+    column; a one-file segment has only file 0). A part is the whole chunk, or,
+    when a dataset uses only some files of a pack, the contiguous `rows` and
+    `traces` ranges of those files: the arrays are then views of that range.
+    """
+
+    __slots__ = ("files", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces", "raw", "row_shift", "trace_shift")
 
     def __init__(
         self,
-        file: int,
+        files: Sequence[int] | np.ndarray,
         arrays: Mapping[str, np.ndarray],
         raw_path: Path | None,
         row0: int,
         trace0: int,
         raw: np.ndarray | None = None,
+        rows: tuple[int, int] | None = None,
+        traces: tuple[int, int] | None = None,
     ):
-        self.file = file
+        self.files = np.asarray(files, dtype=np.int32)
+        row_lo = trace_lo = 0
+        if rows is not None and traces is not None:
+            arrays = slice_arrays(arrays, rows, traces)
+            row_lo, trace_lo = rows[0], traces[0]
         self.arrays = arrays
         self.raw_path = raw_path
         self.raw = raw
         self.row0 = row0
         self.trace0 = trace0
+        # added to stored row / trace numbers to make them global
+        self.row_shift = row0 - row_lo
+        self.trace_shift = trace0 - trace_lo
         self.n_rows = len(arrays["trace"])
         self.n_traces = len(arrays["t.row_start"])
+
+
+def slice_arrays(
+    arrays: Mapping[str, np.ndarray], rows: tuple[int, int], traces: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """A chunk's columns cut to a row range and its trace range (views; shared blobs stay whole).
+
+    Per-row arrays (numbers, string starts / lengths, codes, list starts /
+    lengths) are sliced; what rows point into (string blobs, categorical and
+    list values, list items) is kept whole. `t.` columns are per trace.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, array in arrays.items():
+        if ".values." in name or name.endswith((".blob", ".items")):
+            out[name] = array
+        elif name.startswith("t."):
+            out[name] = array[traces[0] : traces[1]]
+        else:
+            out[name] = array[rows[0] : rows[1]]
+    return out
 
 
 class _Table:
@@ -90,8 +125,7 @@ class _Table:
         if name in self._lists:
             return ListColumn.concat([ListColumn.from_arrays(p.arrays, key) for p in parts])
         if name == "file":
-            counts = [p.n_traces if self._prefix else p.n_rows for p in parts]
-            return np.repeat(np.asarray([p.file for p in parts], dtype=np.int32), counts)
+            return _concat([p.files[p.arrays[key]] for p in parts], np.int32)
         return self._special(name)
 
     def _special(self, name: str) -> Any:
@@ -133,9 +167,9 @@ class SpanTable(_Table):
 
     def _special(self, name: str) -> Any:
         if name == "trace":
-            return self._shifted("trace", lambda p: p.trace0).astype(np.int32, copy=False)
+            return self._shifted("trace", lambda p: p.trace_shift).astype(np.int32, copy=False)
         if name == "parent_row":
-            return self._shifted("parent_row", lambda p: p.row0)
+            return self._shifted("parent_row", lambda p: p.row_shift)
         return super()._special(name)
 
 
@@ -156,5 +190,5 @@ class TraceTable(_Table):
 
     def _special(self, name: str) -> Any:
         if name in ("row_start", "row_end", "root_row"):
-            return self._shifted("t." + name, lambda p: p.row0)
+            return self._shifted("t." + name, lambda p: p.row_shift)
         return super()._special(name)
