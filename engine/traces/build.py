@@ -73,6 +73,9 @@ class Piece:
     lines: int = 0
     end: int = 0
     file: int = 0  # which file of a pack the range is from (0 in a one-file segment)
+    # A piece of several files of a pack: the file of each local trace (and
+    # numbers["file"] that of each span); `file` is then unused.
+    trace_files: np.ndarray | None = None
 
     @property
     def n(self) -> int:

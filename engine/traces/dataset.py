@@ -25,6 +25,7 @@ from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
 from engine.traces.hashing import hash_strings
 from engine.traces.paths import TRACE_SUFFIXES, resolve_paths
+from engine.traces.prune import maybe_prune
 from engine.traces.raw import RawReader
 from engine.traces.sources import FileInfo, Location, Opened, open_locations, open_sources
 from engine.traces.tables import SpanTable, TraceTable
@@ -100,6 +101,7 @@ class Dataset:
         found = resolve_paths(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         opened = open_sources(found, root, shape, progress)
+        maybe_prune(root)
         if not opened.files:
             reasons = "; ".join(opened.skipped[:5])
             raise DatasetError(f"no trace files could be read under {', '.join(map(str, paths))}: {reasons}")

@@ -34,13 +34,13 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
         text = os.path.expanduser(str(item))
         if any(ch in text for ch in "*?[") and not Path(text).exists():
             matches = sorted(glob.glob(text, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
+            files = [Path(m).resolve() for m in matches if Path(m).is_file()]
             for d in (Path(m) for m in matches if Path(m).is_dir()):
                 files.extend(_walk(d))
             if not files:
                 raise DatasetError(f"the pattern {text!r} matches no files")
             for f in files:
-                out.setdefault(f.resolve(), False)
+                out.setdefault(f, False)
             continue
         path = Path(text)
         if path.is_dir():
@@ -51,7 +51,7 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
                     "optionally gzip-compressed)"
                 )
             for f in files:
-                out.setdefault(f.resolve(), False)
+                out.setdefault(f, False)
         elif path.is_file():
             out[path.resolve()] = True
         elif path.exists():
@@ -62,10 +62,27 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
 
 
 def _walk(directory: Path) -> list[Path]:
-    found = []
-    for base, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(TRACE_SUFFIXES):
-                found.append(Path(base) / name)
+    """Trace files under `directory`, resolved, in sorted order: a directory's files before its subdirectories.
+
+    Entries are typed from the directory listing (no stat per file), and only
+    symlinks are resolved one by one: a folder of many thousand files lists fast.
+    Symlinked directories are not followed.
+    """
+    found: list[Path] = []
+    stack = [directory.resolve()]
+    while stack:
+        base = stack.pop()
+        try:
+            entries = sorted(os.scandir(base), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(Path(entry.path))
+            elif entry.name.lower().endswith(TRACE_SUFFIXES) and entry.is_file():
+                found.append(Path(entry.path).resolve() if entry.is_symlink() else Path(entry.path))
+        stack.extend(reversed(subdirs))
     return found

@@ -55,7 +55,7 @@ def finalize(
     """
     writer = ColumnWriter(out)
     try:
-        file = _cat([np.full(p.n, p.file, dtype=np.int32) for p in pieces], np.int32)
+        file = _cat([_files_of(p) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
         start_ns = _drain_numbers(pieces, "start_ns")
         order = np.lexsort((np.arange(len(trace)), start_ns, trace))
@@ -130,11 +130,15 @@ class TraceNumbering:
 
     def number(self, piece: Piece) -> None:
         """Replace the piece's local trace numbers by global ones (trace_ids becomes empty)."""
-        index = self._by_file.setdefault(piece.file, {})
+        by_file = self._by_file
+        index = by_file.setdefault(piece.file, {})
+        files = piece.trace_files.tolist() if piece.trace_files is not None else None
         ids = self.ids
         if piece.trace_ids:
             numbers = []
-            for t in piece.trace_ids:
+            for i, t in enumerate(piece.trace_ids):
+                if files is not None:
+                    index = by_file.setdefault(files[i], {})
                 at = index.get(t)
                 if at is None:
                     at = index[t] = len(ids)
@@ -156,6 +160,12 @@ def _merge_traces(pieces: Sequence[Piece], numbering: TraceNumbering) -> tuple[n
     for p in pieces:
         p.trace_local = np.zeros(0, dtype=np.int32)
     return _cat(parts, np.int32), numbering.trace_ids()
+
+
+def _files_of(piece: Piece) -> np.ndarray:
+    """The file number of each span of a piece (taken out of the piece)."""
+    files = piece.numbers.pop("file", None)
+    return np.full(piece.n, piece.file, dtype=np.int32) if files is None else files.astype(np.int32, copy=False)
 
 
 def _drain(pieces: Sequence[Piece], get: Any, name: str, dtype: Any) -> np.ndarray:

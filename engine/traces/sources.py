@@ -229,7 +229,7 @@ def _assemble(
                 pu = uses[pack.id] = _PackUse(pack)
                 order.append((file_index, pu))
             pu.members[no] = file_index
-            out.files.append(FileInfo(
+            out.files.append(FileInfo.model_construct(  # checked types already: no validation per file
                 path=str(path), shape=entry["shape"], size=entry["size"], spans=entry["spans"],
                 traces=entry["traces"][1] - entry["traces"][0], malformed=entry["malformed"],
                 index="built" if pack.id in built else "fresh",
