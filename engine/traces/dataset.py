@@ -197,19 +197,18 @@ class Dataset:
         return q
 
     def _traces_in_several_files(self) -> tuple[int, list[str]]:
-        keys = np.asarray(self.traces.trace_key)
-        files = self.traces.file
-        order = np.lexsort((files, keys))
-        k, f = keys[order], files[order]
-        same_key = k[1:] == k[:-1]
-        other_file = same_key & (f[1:] != f[:-1])
-        if not other_file.any():
+        keys, order = self._trace_lookup  # sorted keys; rows of equal keys in row order
+        files = np.asarray(self.traces.file)[order]
+        # a key found in two files has two neighbours (in key order) from different files
+        split = (keys[1:] == keys[:-1]) & (files[1:] != files[:-1])
+        if not split.any():
             return 0, []
-        starts = np.flatnonzero(other_file)
-        groups = np.unique(k[starts])
+        groups = keys[1:][split]
+        groups = groups[np.concatenate(([True], groups[1:] != groups[:-1]))]
         examples = []
         for key in groups[:QUALITY_EXAMPLES].tolist():
-            rows = order[k == key]
+            lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+            rows = order[lo:hi]
             tid = self.traces.trace_id[int(rows[0])]
             names = sorted({Path(self.files[int(self.traces.file[int(r)])].path).name for r in rows.tolist()})
             examples.append(f"{tid}: {', '.join(names)}")

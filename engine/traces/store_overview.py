@@ -128,7 +128,7 @@ def _overview(ds: Dataset) -> Overview:
     tools = sorted(summary["tools"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_NAMES]
     signatures = summary["signatures"]
     return Overview(
-        files=[f.model_dump() for f in ds.files],
+        files=list(ds.files),
         traces=ds.n_traces,
         spans=ds.n_spans,
         start_ns=summary["start_ns"],
