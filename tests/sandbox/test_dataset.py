@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -36,13 +37,27 @@ json.dumps({
 
 
 def open_copy(fixtures: Path, folder: str, tmp_path: Path) -> Dataset:
-    """A private copy of a fixture folder, so a failed escape could not harm the shared one."""
+    """A private copy of a fixture folder, so a failed escape could not harm the shared one.
+
+    "packed": enough re-keyed copies of the TRAIL files to be indexed as a pack (see `engine.traces.pack`).
+    """
     target = tmp_path / folder
+    if folder == "packed":
+        target.mkdir()
+        for i in range(6):
+            for src in sorted((fixtures / "trail").glob("*.json")):
+                text = src.read_text()
+                for trace_id in set(re.findall(r'"trace_id": *"([0-9a-f]{32})"', text)):
+                    text = text.replace(trace_id, f"{i:x}{trace_id[1:]}")
+                (target / f"{i}_{src.name}").write_text(text)
+        ds = Dataset.open([target])
+        assert all("/packs/" in str(d) for d in ds.index_dirs)
+        return ds
     shutil.copytree(fixtures / folder, target)
     return Dataset.open([target])
 
 
-@pytest.mark.parametrize("folder", ["trail", "halo"])
+@pytest.mark.parametrize("folder", ["trail", "halo", "packed"])
 async def test_a_pandas_groupby_gives_the_numbers_of_the_store_overview(
     fixtures: Path, tmp_path: Path, folder: str
 ) -> None:
