@@ -21,7 +21,7 @@ TRACE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjso
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
-    """Files to read, each with whether it was named explicitly (not found in a directory or glob).
+    """Files to read, real paths (symlinks and `..` resolved), each with whether it was named explicitly.
 
     Directories are walked recursively for `TRACE_SUFFIXES` files (hidden entries
     skipped); globs may use `**`. Raises DatasetError for a path that does not
