@@ -20,6 +20,7 @@ and uncovered by a newer pack is deleted (readers that mapped it keep their copy
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -70,6 +71,9 @@ PACK_ABSORB_BYTES = PACK_BYTES // 4
 BATCH_MIN_BYTES = 4 << 20
 # `.tmp-*` directories older than this are a build that died: removed.
 STALE_TMP_SECONDS = 3600.0
+# A file modified this recently may change again within the same timestamp tick
+# (same size, same mtime): its content hash is kept and checked too.
+RACY_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,21 @@ def _same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
     )
 
 
+def _same_content(entry: dict[str, Any], member: Member) -> bool:
+    """False for a file read while it changed; for one written just before it was read, its hash decides."""
+    if entry.get("changing"):
+        return False
+    digest = entry.get("sha256")
+    return digest is None or _sha256(member.path) == digest
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def load_packs(home: Path) -> list[Pack]:
     """The packs of a directory, newest first (unreadable or foreign ones left out)."""
     packs = []
@@ -180,7 +199,7 @@ def plan(home: Path, members: list[Member], shape: str | None, *, absorb: bool =
             m = wanted.get(entry["name"])
             if m is None or entry["name"] in covered or entry.get("error_kind") == "io":
                 continue
-            if _same_file(entry, m.stat) and (shape is None or entry["shape"] == shape):
+            if _same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
                 covered[entry["name"]] = (pack, no)
     stale = [m for m in members if m.path.name not in covered]
     if stale and absorb:
@@ -271,6 +290,8 @@ class _MemberReader:
             return {"name": path.name, "size": 0, "mtime_ns": 0, "ctime_ns": 0, "ino": 0, "shape": shape,
                     "error": f"cannot read {path}: {exc.strerror or exc}", "error_kind": "io"}  # fmt: skip
         entry: dict[str, Any] = {"name": path.name, **stat_key(st), "shape": shape or "empty"}
+        racy = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < RACY_NS
+        digest = _sha256(path) if racy else None
         samples: list[tuple[int, str]] = []
         lines = spans = malformed = 0
         try:
@@ -300,6 +321,11 @@ class _MemberReader:
             reason = str(exc) if isinstance(exc, HaloError) else f"cannot read {path}: {exc.strerror or exc}"
             return dict(entry, error=reason, error_kind="io")
         entry.update(lines=lines, spans=spans, malformed=malformed, samples=[list(s) for s in samples])
+        if racy:
+            if digest is None or _sha256(path) != digest:
+                entry["changing"] = True  # changed while read: never fresh, read again next time
+            else:
+                entry["sha256"] = digest
         return entry
 
     def _add(self, span: Span, no: int) -> None:
