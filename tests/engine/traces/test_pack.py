@@ -217,3 +217,21 @@ def test_a_same_size_rewrite_that_left_the_stat_unchanged_is_caught_by_the_conte
     (pack_dir / "meta.json").write_bytes(orjson.dumps(meta))
     ds = Dataset.open([folder])
     assert ds.spans.span_id[int(ds.trace_rows("t3")[0])] == "ROOT"
+
+
+def test_a_folder_over_the_pack_size_is_split_into_packs_built_by_worker_processes(
+    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.traces import pack
+
+    folder = _mixed_folder(tmp_path, fixtures, copies=3)
+    total = sum(p.stat().st_size for p in folder.iterdir())
+    monkeypatch.setattr(pack, "PACK_BYTES", total // 4)
+    monkeypatch.setattr(pack, "PACK_ABSORB_BYTES", 0)
+    ds = Dataset.open([folder])
+    assert len(_pack_dirs(folder)) >= 4
+    assert len({(loc.directory) for loc in ds._opened.locations}) >= 4
+    for i, info in enumerate(ds.files):
+        alone = Dataset.open([info.path], cache_dir=tmp_path / "alone")
+        assert _records(ds, i) == _records(alone, 0), info.path
+    assert {f.index for f in Dataset.open([folder]).files} == {"fresh"}
