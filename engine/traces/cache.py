@@ -47,7 +47,7 @@ _PACKAGE = Path(__file__).resolve().parent
 # them invalidates every segment (so a reader fix is never hidden by a cache).
 _CODE_GLOBS = (
     "model.py", "semconv*.py", "analytics_text.py", "columns.py", "column_file.py", "hashing.py", "build.py",
-    "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "pack.py", "readers/*.py",
+    "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "pack_build.py", "readers/*.py",
 )  # fmt: skip
 _code_version: str | None = None
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,13 @@ from engine.traces.pack import (
     Member,
     Pack,
     batches,
-    build_pack,
     collect_garbage,
     open_pack,
     pack_home,
     plan,
     raise_member_error,
 )
+from engine.traces.pack_build import build_pack
 from engine.traces.tables import Part, SpanTable, TraceTable
 
 __all__ = ["FileInfo", "Location", "Opened", "open_sources", "open_locations"]
@@ -256,28 +257,31 @@ def _assemble(
         order.append((file_index, seg))
         out.files.append(_segment_info(path, seg))
         out.samples.append([(int(line), str(reason)) for line, reason in seg.meta["samples"]])
-    # Parts in file order: a pack gives one part per run of members that are
-    # neighbours both in the pack and in the dataset (usually one run).
-    sources: list[tuple[int, Segment | _PackUse, tuple[int, int, int, int] | None]] = []
+    _place(order, out)
+    return out
+
+
+PartMaker = Callable[[int, int], tuple[Part, dict[str, Any], Location]]  # (row0, trace0) -> part
+
+
+def _place(order: list[tuple[int, Segment | _PackUse]], out: Opened) -> None:
+    """The sources' parts in file order, numbered: a segment gives a part per chunk, a pack
+    one per run of members that are neighbours both in the pack and in the dataset (usually one)."""
+    makers: list[tuple[int, PartMaker]] = []
     for file_index, source in order:
         if isinstance(source, Segment):
-            sources.append((file_index, source, None))
+            makers += [(file_index, partial(_segment_part, source, chunk, file_index)) for chunk in source.chunks]
         else:
-            sources += [(first, source, run) for first, run in _runs(source)]
-    sources.sort(key=lambda item: item[0])
+            makers += [(first, partial(_pack_part, source, run)) for first, run in _runs(source)]
+    makers.sort(key=lambda item: item[0])  # stable: a segment's chunks keep their order
     row0 = trace0 = 0
-    for file_index, source, run in sources:
-        for chunk in source.chunks if isinstance(source, Segment) else [run]:
-            if isinstance(source, Segment):
-                part, summary, location = _segment_part(source, chunk, file_index, row0, trace0)
-            else:
-                part, summary, location = _pack_part(source, chunk, row0, trace0)
-            out.parts.append(part)
-            out.summaries.append(summary)
-            out.locations.append(location)
-            row0 += part.n_rows
-            trace0 += part.n_traces
-    return out
+    for _first, make in makers:
+        part, summary, location = make(row0, trace0)
+        out.parts.append(part)
+        out.summaries.append(summary)
+        out.locations.append(location)
+        row0 += part.n_rows
+        trace0 += part.n_traces
 
 
 def _segment_info(path: Path, seg: Segment) -> FileInfo:
@@ -288,7 +292,9 @@ def _segment_info(path: Path, seg: Segment) -> FileInfo:
     )  # fmt: skip
 
 
-def _segment_part(seg: Segment, chunk: Any, file_index: int, row0: int, trace0: int) -> tuple[Part, dict, Location]:
+def _segment_part(
+    seg: Segment, chunk: Any, file_index: int, row0: int, trace0: int
+) -> tuple[Part, dict[str, Any], Location]:
     part = Part([file_index], chunk.arrays, chunk.raw_path, row0, trace0, chunk.raw)
     return part, chunk.summary, Location(str(seg.directory), chunk.id, (file_index,))
 
