@@ -132,11 +132,28 @@ class StringColumn:
         if len(self):
             np.cumsum(lengths[:-1], out=starts[1:])
         blob = np.empty(int(lengths.sum()), dtype=np.uint8)
+        if self._gather_fixed_width(lengths, blob):
+            return StringColumn(starts, self.lengths.copy(), blob)
         for lo in range(0, len(self), _GATHER_BLOCK):
             hi = min(lo + _GATHER_BLOCK, len(self))
             idx = _byte_index(self.starts[lo:hi], lengths[lo:hi])
             blob[starts[lo] : starts[lo] + len(idx)] = self.blob[idx]
         return StringColumn(starts, self.lengths.copy(), blob)
+
+    def _gather_fixed_width(self, lengths: np.ndarray, out: np.ndarray) -> bool:
+        """`compact` for rows of one byte width (ids) lying on a grid of that width: rows of a matrix.
+
+        False (nothing done) when the rows are not like that.
+        """
+        present = self.lengths >= 0
+        if not present.any():
+            return False
+        width = int(lengths[present][0]) if len(lengths) else 0
+        starts = self.starts[present]
+        if width == 0 or len(self.blob) % width or (lengths[present] != width).any() or (starts % width).any():
+            return False
+        out.reshape(-1, width)[:] = self.blob.reshape(-1, width)[starts // width]
+        return True
 
     @staticmethod
     def concat(columns: Sequence[StringColumn]) -> StringColumn:

@@ -220,10 +220,12 @@ def _link(
         mix = file.astype(np.uint64) * _FILE_MIX  # wraps modulo 2**64, as meant
         key = key ^ mix
         parent_key = np.where(has_parent, parent_key ^ mix, np.uint64(0))
-    by_key = np.argsort(key, kind="stable")  # stable: among duplicates, the earliest row comes first
+    by_key = np.argsort(key)
     sorted_keys = key[by_key]
     same = sorted_keys[1:] == sorted_keys[:-1]
     if same.any():
+        by_key = np.argsort(key, kind="stable")  # among duplicates, the earliest row comes first
+        sorted_keys = key[by_key]
         dup = np.zeros(n, dtype=bool)
         dup[1:] |= same
         dup[:-1] |= same
@@ -307,8 +309,9 @@ def _rollups(
     first = np.concatenate(([True], root_traces[1:] != root_traces[:-1])) if len(root_rows) else np.zeros(0, bool)
     root_row[root_traces[first]] = root_rows[first]
 
+    trace_id_column = StringColumn.from_values(trace_ids)
     out_arrays: dict[str, np.ndarray] = {
-        "t.trace_key": trace_keys(trace_ids),
+        "t.trace_key": hash_strings(trace_id_column),
         "t.file": arrays["file"][row_start] if n else np.zeros(0, np.int32),
         "t.row_start": row_start,
         "t.row_end": row_end,
@@ -325,7 +328,7 @@ def _rollups(
         "t.tool_calls": per_trace((kind == SpanKind.TOOL).astype(np.int32)),
         "t.flags": flags_any,
     }
-    out_arrays.update(StringColumn.from_values(trace_ids).arrays("t.trace_id"))
+    out_arrays.update(trace_id_column.arrays("t.trace_id"))
     for name, field in (("services", "service"), ("models", "model"), ("agents", "agent_name"), ("tools", "tool_name")):
         out_arrays.update(_distinct_per_trace(trace, categorical[field], n_traces).arrays(f"t.{name}"))
     return out_arrays
@@ -341,9 +344,11 @@ def _distinct_per_trace(trace: np.ndarray, col: CategoricalColumn, n_traces: int
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     pair_trace = pairs // width
     items = (pairs % width).astype(np.int32)
-    starts = np.searchsorted(pair_trace, np.arange(n_traces), side="left").astype(np.int64)
-    ends = np.searchsorted(pair_trace, np.arange(n_traces), side="right").astype(np.int64)
-    return ListColumn(starts, (ends - starts).astype(np.int32), items, col.values)
+    lengths = np.bincount(pair_trace, minlength=n_traces)  # pairs are sorted by trace
+    starts = np.zeros(n_traces, dtype=np.int64)
+    if n_traces:
+        np.cumsum(lengths[:-1], out=starts[1:])
+    return ListColumn(starts, lengths.astype(np.int32), items, col.values)
 
 
 def piece_from_chunk(arrays: ChunkArrays) -> Piece:

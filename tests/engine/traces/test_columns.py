@@ -112,3 +112,14 @@ def test_bulk_take_matches_row_by_row_access_for_ascii_unicode_and_none() -> Non
     assert shuffled.take(np.arange(500)) == values[::-1]
     lists = ListColumn.from_lists([("a", "b") if i % 2 else () for i in range(100)])
     assert lists.take(np.arange(100)) == [["a", "b"] if i % 2 else [] for i in range(100)]
+
+
+def test_compacting_fixed_width_ids_gives_the_same_column_as_the_general_gather() -> None:
+    rng = np.random.default_rng(3)
+    ids = [None if i % 7 == 0 else f"{i:016x}" for i in range(5000)]
+    col = StringColumn.from_values(ids).select(rng.permutation(5000))
+    compacted = col.compact()
+    assert compacted.to_list() == col.to_list()
+    assert len(compacted.blob) == 16 * sum(1 for v in ids if v is not None)
+    mixed = StringColumn.from_values(["a", "bb", None, "ccc"]).select(np.array([3, 2, 1, 0]))
+    assert mixed.compact().to_list() == ["ccc", None, "bb", "a"]
