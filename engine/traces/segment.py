@@ -230,7 +230,7 @@ def _link(
         dup[1:] |= same
         dup[:-1] |= same
         flags[by_key[dup]] |= Flag.DUPLICATE
-    pos = np.searchsorted(sorted_keys, parent_key)
+    pos = _lookup(sorted_keys, parent_key)
     pos_ok = np.minimum(pos, n - 1)
     found = has_parent & (sorted_keys[pos_ok] == parent_key)
     parent_row = np.where(found, by_key[pos_ok], -1).astype(np.int32)
@@ -238,6 +238,20 @@ def _link(
     parent_row[parent_row == rows] = -1  # a span naming itself as parent is a root
     flags[has_parent & (parent_row < 0)] |= Flag.ORPHAN
     return parent_row, flags
+
+
+def _lookup(sorted_keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(sorted_keys, needles)`, with the needles searched in sorted order.
+
+    Random needles into a big sorted array miss the CPU cache at every step; sorted
+    ones walk it forwards (an argsort and a scatter cost less than the misses).
+    """
+    if len(needles) < 1 << 16:
+        return np.searchsorted(sorted_keys, needles)
+    order = np.argsort(needles)
+    pos = np.empty(len(needles), dtype=np.intp)
+    pos[order] = np.searchsorted(sorted_keys, needles[order])
+    return pos
 
 
 def _depth(parent_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
