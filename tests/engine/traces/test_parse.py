@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from engine.traces.build import Piece, PieceBuilder
@@ -88,3 +89,21 @@ def test_the_halo_fast_path_leaves_an_unfinished_last_line_for_the_next_read(tmp
     fast = parse_range(str(path), "halo", 0, None, True)
     assert fast.end == len(good) and fast.malformed == 0
     assert _fields(fast) == _fields(_reader_piece(path, 0, None))
+
+
+def test_a_halo_span_whose_service_name_or_tool_names_are_not_text_still_builds(tmp_path: Path) -> None:
+    good = (FIXTURES / "halo" / "tiny_traces.jsonl").read_bytes().splitlines()[0]
+    lines = []
+    for service in (7, {"a": 1}, ["x"], 1.5, None, ""):
+        obj = orjson.loads(good)
+        obj["resource"]["attributes"]["service.name"] = service
+        obj["attributes"]["llm.tools.0.tool.name"] = service
+        obj["attributes"]["openinference.span.kind"] = "LLM"
+        lines.append(orjson.dumps(obj))
+    path = tmp_path / "odd_services.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    piece = parse_range(str(path), "halo", 0, None, True)
+    assert piece.n == 6 and piece.malformed == 0
+    assert piece.categorical["service"].to_list() == ["7", "{'a': 1}", "['x']", "1.5", None, None]
+    assert piece.lists["offered_tools"].take(range(6)) == [[]] * 6
+    assert _fields(piece) == _fields(_reader_piece(path, 0, None))
