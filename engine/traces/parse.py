@@ -22,6 +22,7 @@ from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
+from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
 
 __all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
 
@@ -73,7 +74,7 @@ def _no_gc() -> Iterator[None]:
 
 
 def _halo_lines_into(builder: PieceBuilder, path: str, data: bytes) -> int:
-    """HALO JSONL lines straight into `builder` as field tuples (no `Span`, no generators).
+    """HALO JSONL lines straight into `builder`, a block of columns at a time (no `Span`, no generators).
 
     Gives exactly what `FileReader` + `PieceBuilder.add_all` give for the same
     bytes (same spans, same malformed lines and reasons); returns the line count.
@@ -83,23 +84,33 @@ def _halo_lines_into(builder: PieceBuilder, path: str, data: bytes) -> int:
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()
+    with _no_gc():
+        for lo in range(0, len(lines), BLOCK_LINES):
+            block = lines[lo : lo + BLOCK_LINES]
+            columns = columns_from_lines(block, lo + 1)
+            if columns is not None:
+                builder.add_columns(columns)
+            else:  # a block with a line that is not a clean span: line by line, reporting the bad ones
+                _halo_line_by_line(builder, path, block, lo + 1)
+    return len(lines)
+
+
+def _halo_line_by_line(builder: PieceBuilder, path: str, lines: list[bytes], first_line: int) -> None:
     loads, fields, append = orjson.loads, halo.fields_from_object, builder.rows.append
     decode_error = orjson.JSONDecodeError
-    with _no_gc():
-        for lineno, line in enumerate(lines, 1):
-            try:
-                obj = loads(line)
-            except decode_error as exc:
-                if line.strip():
-                    builder.add_malformed(Malformed(path, lineno, f"invalid JSON: {exc}", ""))
-                continue
-            try:
-                if type(obj) is not dict:
-                    raise ValueProblem(f"expected a JSON object per line, got {type(obj).__name__}")
-                append(fields(obj, line, lineno))
-            except RECORD_ERRORS as exc:
-                builder.add_malformed(Malformed(path, lineno, record_error_reason(exc), ""))
-    return len(lines)
+    for lineno, line in enumerate(lines, first_line):
+        try:
+            obj = loads(line)
+        except decode_error as exc:
+            if line.strip():
+                builder.add_malformed(Malformed(path, lineno, f"invalid JSON: {exc}", ""))
+            continue
+        try:
+            if type(obj) is not dict:
+                raise ValueProblem(f"expected a JSON object per line, got {type(obj).__name__}")
+            append(fields(obj, line, lineno))
+        except RECORD_ERRORS as exc:
+            builder.add_malformed(Malformed(path, lineno, record_error_reason(exc), ""))
 
 
 def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:

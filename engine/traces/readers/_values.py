@@ -12,9 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
-__all__ = ["MINUTE_CACHE", "ValueProblem", "to_ns", "iso_to_ns", "iso_duration_ns", "hex_id", "parent_id_of"]
+import numpy as np
+
+__all__ = [
+    "MINUTE_CACHE",
+    "ValueProblem",
+    "to_ns",
+    "iso_to_ns",
+    "iso_column_ns",
+    "iso_duration_ns",
+    "hex_id",
+    "parent_id_of",
+]
 
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -29,6 +41,7 @@ _DURATION = re.compile(
     r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
 _HEX = frozenset("0123456789abcdef")
+_STR_ONLY = {str}
 _NO_PARENT = frozenset(("", "None", "none", "null", "0", "0000000000000000", "0x0000000000000000"))
 
 
@@ -109,6 +122,78 @@ def to_ns(value: object, field: str) -> int:
     if type(value) is float:
         return int(value)
     raise ValueProblem(f"{field} is missing or not a time" if value is None else f"{field} is not a time: {value!r:.40}")
+
+
+# Years `iso_column_ns` converts: every time of them fits int64 nanoseconds, whatever HH:MM:SS say.
+_COLUMN_YEARS = (1678, 2261)
+_DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_LEAP_DAYS_TO_1970 = 1969 // 4 - 1969 // 100 + 1969 // 400
+_COLUMN_FORMS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`YYYY-MM-DDTHH:MM:SS[.f...]Z` of `width` characters: digit and separator columns, digit weights.
+
+    The weights turn a row of character codes into (year, month, day, hour,
+    minute, second, fraction in ns) with one matrix product; float64 holds these
+    sums exactly (they stay far below 2**53).
+    """
+    if width not in _COLUMN_FORMS:
+        fraction = width - 21 if width > 20 else 0
+        digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, 20 + fraction)]
+        separators = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", width - 1: "Z", **({19: "."} if fraction else {})}
+        weights = np.zeros((width, 7), dtype=np.float64)
+        for part, cols in enumerate([(0, 1, 2, 3), (5, 6), (8, 9), (11, 12), (14, 15), (17, 18)]):
+            for power, col in enumerate(reversed(cols)):
+                weights[col, part] = 10.0**power
+        for power, col in enumerate(reversed(range(20, 20 + fraction))):
+            weights[col, 6] = 10.0 ** (power + 9 - fraction)
+        at = sorted(separators)
+        _COLUMN_FORMS[width] = (
+            np.array(digits, dtype=np.intp),
+            np.array(at, dtype=np.intp),
+            np.array([ord(separators[c]) for c in at], dtype=np.uint8),
+            weights,
+            48.0 * weights.sum(axis=0),  # what the character code of "0" adds to each part
+        )
+    return _COLUMN_FORMS[width]
+
+
+def iso_column_ns(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Many `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z` times at once: (epoch ns, which rows were read).
+
+    Reads rows whose text has exactly that form (ASCII digits, `T`, `Z`, a real
+    date from 1678 to 2261) with numpy, giving what `iso_to_ns` gives for
+    them; other rows are left to `to_ns` (`ok` is False there, ns 0). None when
+    the values are not all texts of one such length (nothing read).
+    """
+    n = len(values)
+    if not n or set(map(type, values)) != _STR_ONLY:
+        return None
+    widths = set(map(len, values))
+    width = widths.pop()
+    if widths or not (width == 20 or 22 <= width <= 30):
+        return None
+    text = "".join(values)  # type: ignore[arg-type]
+    if not text.isascii():
+        return None
+    chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n, width)
+    digit_at, separator_at, separators, weights, zeros = _column_form(width)
+    ok = ((chars[:, digit_at] - np.uint8(48)) < 10).all(axis=1)  # below "0" wraps around to >= 208
+    ok &= (chars[:, separator_at] == separators).all(axis=1)
+    parts = (chars @ weights - zeros).astype(np.int64)
+    year, month, day = parts[:, 0], parts[:, 1], parts[:, 2]
+    ok &= (year >= _COLUMN_YEARS[0]) & (year <= _COLUMN_YEARS[1]) & (month >= 1) & (month <= 12) & (day >= 1)
+    month = np.where(ok, month, 0)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok &= day <= _DAYS_IN_MONTH[month] + (leap & (month == 2))
+    # days since 1970-01-01: whole years with their leap days, then this year's months and days
+    before = year - 1
+    days = (year - 1970) * 365 + (before // 4 - before // 100 + before // 400 - _LEAP_DAYS_TO_1970)
+    days += _DAYS_BEFORE_MONTH[month] + (leap & (month > 2)) + day - 1
+    seconds = days * 86400 + parts[:, 3] * 3600 + parts[:, 4] * 60 + parts[:, 5]
+    return np.where(ok, seconds * _NS + parts[:, 6], 0), ok
 
 
 def iso_duration_ns(text: str) -> int:
