@@ -286,21 +286,21 @@ _NAN_FOR_NONE: dict[Any, float] = {None: math.nan}
 def _new_codes(index: dict[Any, int], distinct: list[Any] | None, values: Sequence[Any]) -> np.ndarray:
     """int32 codes of `values` in `index`, adding values not seen yet in order of first appearance.
 
-    New values get the next code (`len(distinct)`, or `len(index)` without a
-    `distinct` list) and are appended to `distinct`.
+    New values get the next codes (counting `distinct`, or `index` when there is
+    no `distinct` list) and are appended to `distinct`.
     """
     n = len(values)
     try:
         return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=n)
     except KeyError:
         pass
-    for value in dict.fromkeys(values):
-        if value not in index:
-            if distinct is None:
-                index[value] = len(index)
-            else:
-                index[value] = len(distinct)
-                distinct.append(value)
+    fresh = dict.fromkeys(values)
+    for known in fresh.keys() & index.keys():
+        del fresh[known]
+    first = len(index) if distinct is None else len(distinct)
+    index.update(zip(fresh, range(first, first + len(fresh))))
+    if distinct is not None:
+        distinct.extend(fresh)
     return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=n)
 
 
