@@ -47,18 +47,41 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    line_starts = np.concatenate([[0], newlines + 1]).astype(np.int64)
-    builder = PieceBuilder(data, start, line_starts)
     if shape == "halo" and not reader.gzip:
         # The reader settled where the range's last complete record ends (`reader.end`).
         skip = 3 if start == 0 and data[:3] == BOM else 0
-        lines = _halo_lines_into(builder, str(reader.path), data[skip : reader.end - start])
+        lines = _split_lines(data[skip : reader.end - start])
+        builder = PieceBuilder(data, start, _line_starts(lines, skip))
+        _halo_lines_into(builder, str(reader.path), lines)
         with _no_gc():
-            piece = builder.finish(lines=lines, end=reader.end)
+            piece = builder.finish(lines=len(lines), end=reader.end)
         return piece
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
     builder.add_all(reader)
     return builder.finish(lines=reader.lines, end=reader.end)
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """The lines of `data` without their newlines (no empty last line after a final newline)."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return lines
+
+
+def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
+    """Offsets of the lines (and of what follows the last) in bytes that hold `skip` bytes, then `lines`.
+
+    The first line starts at 0: the skipped bytes (a BOM) count as part of it.
+    """
+    starts = np.empty(len(lines) + 1, dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
+    starts[1:] += skip
+    return starts
 
 
 @contextmanager
@@ -73,17 +96,12 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _halo_lines_into(builder: PieceBuilder, path: str, data: bytes) -> int:
+def _halo_lines_into(builder: PieceBuilder, path: str, lines: list[bytes]) -> None:
     """HALO JSONL lines straight into `builder`, a block of columns at a time (no `Span`, no generators).
 
     Gives exactly what `FileReader` + `PieceBuilder.add_all` give for the same
-    bytes (same spans, same malformed lines and reasons); returns the line count.
+    lines (same spans, same malformed lines and reasons).
     """
-    if not data:
-        return 0
-    lines = data.split(b"\n")
-    if data.endswith(b"\n"):
-        lines.pop()
     with _no_gc():
         for lo in range(0, len(lines), BLOCK_LINES):
             block = lines[lo : lo + BLOCK_LINES]
@@ -92,7 +110,6 @@ def _halo_lines_into(builder: PieceBuilder, path: str, data: bytes) -> int:
                 builder.add_columns(columns)
             else:  # a block with a line that is not a clean span: line by line, reporting the bad ones
                 _halo_line_by_line(builder, path, block, lo + 1)
-    return len(lines)
 
 
 def _halo_line_by_line(builder: PieceBuilder, path: str, lines: list[bytes], first_line: int) -> None:
