@@ -176,10 +176,12 @@ class PieceBuilder:
             parts[f].append(StringColumn.from_values(column(f)))
         for f in LIST_FIELDS:
             lists = column(f)
-            parts[f].append(np.fromiter(map(len, lists), dtype=np.int64, count=n))
             if any(lists):
+                parts[f].append(np.fromiter(map(len, lists), dtype=np.int64, count=n))
                 code = self._tool_lists[f].code
                 parts[f + ".items"].append(np.fromiter([code(v) for row in lists for v in row], dtype=np.int32))
+            else:
+                parts[f].append(np.zeros(n, dtype=np.int64))
         for f, convert in _NUMBERS.items():
             values = column(f)
             parts[f].append(values if isinstance(values, np.ndarray) else convert(values))
@@ -316,6 +318,8 @@ def _int8(values: Sequence[Any]) -> np.ndarray:
 
 
 def _booleans(values: Sequence[Any]) -> np.ndarray:
+    if not any(values):
+        return np.zeros(len(values), dtype=bool)
     return np.fromiter(values, dtype=bool, count=len(values))
 
 

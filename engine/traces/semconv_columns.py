@@ -11,7 +11,7 @@ go through `read_fields` itself. Every row's values equal `read_fields`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, is_
 from typing import Any
@@ -98,16 +98,11 @@ def read_fields_columns(
     block_plans = [_COLUMN_PLANS[k] for k in distinct]
 
     kinds = _kinds(attrs, names, plans)
-    model = _text_column(attrs, list(map(_get, attrs, map(_A_MODEL0, plans))), plans, _A_MODEL_REST)
-    tin = _int_column(attrs, list(map(_get, attrs, map(_A_TIN0, plans))), plans, _A_TIN_REST)
-    tout = _int_column(attrs, list(map(_get, attrs, map(_A_TOUT0, plans))), plans, _A_TOUT_REST)
-    cost = list(map(_get, attrs, map(_A_COST0, plans)))
-    if not (_FLOAT_NONE.issuperset(map(type, cost)) and not _goes_on(cost, plans, _A_COST_MORE)):
-        cost = [
-            v if type(v) is float else _as_float(v) if v is not None else _cost_after_first(a, p)
-            for v, a, p in zip(cost, attrs, plans)
-        ]  # fmt: skip
-    agent = _text_column(attrs, list(map(_get, attrs, map(_A_AGENT0, plans))), plans, _A_AGENT_REST)
+    model = _text_column(attrs, list(map(_get, attrs, map(_A_MODEL0, plans))), plans, block_plans, _A_MODEL_REST)
+    tin = _int_column(attrs, list(map(_get, attrs, map(_A_TIN0, plans))), plans, block_plans, _A_TIN_REST)
+    tout = _int_column(attrs, list(map(_get, attrs, map(_A_TOUT0, plans))), plans, block_plans, _A_TOUT_REST)
+    cost = _cost_column(attrs, list(map(_get, attrs, map(_A_COST0, plans))), plans, block_plans)
+    agent = _text_column(attrs, list(map(_get, attrs, map(_A_AGENT0, plans))), plans, block_plans, _A_AGENT_REST)
 
     tool = [None] * n
     args = [None] * n
@@ -148,14 +143,21 @@ def _kind_of(attrs: dict[str, Any], name: str, plan: _ColumnPlan) -> SpanKind:
     return _kind_from_name(name)
 
 
-def _goes_on(values: list[Any], plans: list[_ColumnPlan], more: attrgetter[Any]) -> bool:
-    """Whether a row whose first value is missing (None) has more keys to try."""
-    return None in values and any(compress(map(more, plans), map(is_, values, repeat(None))))
+def _missing_rows(values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan], more: Any) -> Iterator[int]:
+    """Rows whose first value is missing (None) and whose plan has more keys to try."""
+    if None not in values or not any(map(more, block_plans)):
+        return iter(())
+    return (i for i in compress(range(len(values)), map(is_, values, repeat(None))) if more(plans[i]))
 
 
-def _text_column(attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], rest: attrgetter[Any]) -> list[Any]:
+def _text_column(
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan],
+    rest: attrgetter[Any],
+) -> list[Any]:
     """The first non-empty text among the plan's keys (model, agent name); `values` are the first key's."""
-    if _STR_NONE.issuperset(map(type, values)) and "" not in values and not _goes_on(values, plans, rest):
+    if _STR_NONE.issuperset(map(type, values)) and "" not in values:
+        for i in _missing_rows(values, plans, block_plans, rest):
+            values[i] = _first_text_of(attrs[i], rest(plans[i]))
         return values
     return [
         v if v and type(v) is str else _first_text_of(a, keys) if (keys := rest(p)) else None
@@ -170,9 +172,14 @@ def _first_text_of(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def _int_column(attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], rest: attrgetter[Any]) -> list[Any]:
+def _int_column(
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan],
+    rest: attrgetter[Any],
+) -> list[Any]:
     """The first present value among the plan's keys, as an int (token counts); `values` are the first key's."""
-    if _INT_NONE.issuperset(map(type, values)) and not _goes_on(values, plans, rest):
+    if _INT_NONE.issuperset(map(type, values)):
+        for i in _missing_rows(values, plans, block_plans, rest):
+            values[i] = _first_int_of(attrs[i], rest(plans[i]))
         return values
     return [
         v if type(v) is int else as_int(v) if v is not None else _first_int_of(a, keys) if (keys := rest(p)) else None
@@ -185,6 +192,20 @@ def _first_int_of(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
         if (v := attrs[key]) is not None:
             return v if type(v) is int else as_int(v)
     return None
+
+
+def _cost_column(
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan]
+) -> list[Any]:
+    """The first present cost among the plan's keys as a float, else the sum of its parts; `values` are the first key's."""
+    if _FLOAT_NONE.issuperset(map(type, values)):
+        for i in _missing_rows(values, plans, block_plans, _A_COST_MORE):
+            values[i] = _cost_after_first(attrs[i], plans[i])
+        return values
+    return [
+        v if type(v) is float else _as_float(v) if v is not None else _cost_after_first(a, p)
+        for v, a, p in zip(values, attrs, plans)
+    ]  # fmt: skip
 
 
 def _cost_after_first(attrs: dict[str, Any], plan: _ColumnPlan) -> float | None:

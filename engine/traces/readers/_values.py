@@ -129,11 +129,12 @@ _COLUMN_YEARS = (1678, 2261)
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 _LEAP_DAYS_TO_1970 = 1969 // 4 - 1969 // 100 + 1969 // 400
-_COLUMN_FORMS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+_COLUMN_FORMS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
-def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`YYYY-MM-DDTHH:MM:SS[.f...]Z` of `width` characters: digit and separator columns, digit weights.
+def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`YYYY-MM-DDTHH:MM:SS[.f...]Z` of `width` characters: per column the lowest character and the
+    range it may take ("0" and 9 for a digit, the separator and 0 for the others), and digit weights.
 
     The weights turn a row of character codes into (year, month, day, hour,
     minute, second, fraction in ns) with one matrix product; float64 holds these
@@ -141,7 +142,6 @@ def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     """
     if width not in _COLUMN_FORMS:
         fraction = width - 21 if width > 20 else 0
-        digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, 20 + fraction)]
         separators = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", width - 1: "Z", **({19: "."} if fraction else {})}
         weights = np.zeros((width, 7), dtype=np.float64)
         for part, cols in enumerate([(0, 1, 2, 3), (5, 6), (8, 9), (11, 12), (14, 15), (17, 18)]):
@@ -149,11 +149,9 @@ def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
                 weights[col, part] = 10.0**power
         for power, col in enumerate(reversed(range(20, 20 + fraction))):
             weights[col, 6] = 10.0 ** (power + 9 - fraction)
-        at = sorted(separators)
         _COLUMN_FORMS[width] = (
-            np.array(digits, dtype=np.intp),
-            np.array(at, dtype=np.intp),
-            np.array([ord(separators[c]) for c in at], dtype=np.uint8),
+            np.array([ord(separators.get(c, "0")) for c in range(width)], dtype=np.uint8),
+            np.array([0 if c in separators else 9 for c in range(width)], dtype=np.uint8),
             weights,
             48.0 * weights.sum(axis=0),  # what the character code of "0" adds to each part
         )
@@ -179,9 +177,8 @@ def iso_column_ns(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray] | N
     if not text.isascii():
         return None
     chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n, width)
-    digit_at, separator_at, separators, weights, zeros = _column_form(width)
-    ok = ((chars[:, digit_at] - np.uint8(48)) < 10).all(axis=1)  # below "0" wraps around to >= 208
-    ok &= (chars[:, separator_at] == separators).all(axis=1)
+    lowest, spread, weights, zeros = _column_form(width)
+    ok = ((chars - lowest) <= spread).all(axis=1)  # below the lowest wraps around to a large uint8
     parts = (chars @ weights - zeros).astype(np.int64)
     year, month, day = parts[:, 0], parts[:, 1], parts[:, 2]
     ok &= (year >= _COLUMN_YEARS[0]) & (year <= _COLUMN_YEARS[1]) & (month >= 1) & (month <= 12) & (day >= 1)
