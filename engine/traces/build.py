@@ -32,6 +32,8 @@ __all__ = [
 
 # file:line samples of malformed records kept per file (the count is exact).
 MALFORMED_SAMPLES = 20
+# Spans added one by one are converted to columns this many at a time (while they are in cache).
+_ROWS_PER_BLOCK = 1024
 
 CATEGORICAL_FIELDS = ("name", "service", "model", "tool_name", "agent_name", "status_message")
 STRING_FIELDS = ("tool_args", "exception", "output_error")
@@ -125,6 +127,8 @@ class PieceBuilder:
 
     def add(self, span: Span) -> None:
         self.rows.append(_ROW(span))
+        if len(self.rows) >= _ROWS_PER_BLOCK:
+            self._flush_rows()
 
     def add_malformed(self, item: Malformed) -> None:
         self.malformed += 1
@@ -132,10 +136,13 @@ class PieceBuilder:
             self.samples.append((item.line, item.reason))
 
     def add_all(self, items: Iterable[Span | Malformed]) -> None:
-        append = self.rows.append
+        rows = self.rows
+        append = rows.append
         for item in items:
             if type(item) is Span:
                 append(_ROW(item))
+                if len(rows) >= _ROWS_PER_BLOCK:
+                    self._flush_rows()
             else:
                 self.add_malformed(item)  # type: ignore[arg-type]
 
@@ -149,9 +156,11 @@ class PieceBuilder:
         self._convert(columns)
 
     def _flush_rows(self) -> None:
+        """Convert the spans added as tuples (the list object stays: readers may hold its `append`)."""
         if self.rows:
-            rows, self.rows = self.rows, []
-            self._convert(list(zip(*rows)))
+            fields = list(zip(*self.rows))
+            self.rows.clear()
+            self._convert(fields)
 
     def _convert(self, fields: Sequence[Any]) -> None:
         """One block of spans into the builder's per-block arrays (and its running code tables)."""

@@ -72,6 +72,7 @@ _A_MODEL0, _A_TIN0, _A_TOUT0 = attrgetter("model0"), attrgetter("tin0"), attrget
 _A_COST0, _A_AGENT0 = attrgetter("cost0"), attrgetter("agent0")
 _A_MODEL_REST, _A_TIN_REST, _A_TOUT_REST = attrgetter("model_rest"), attrgetter("tin_rest"), attrgetter("tout_rest")
 _A_COST_MORE, _A_AGENT_REST = attrgetter("cost_more"), attrgetter("agent_rest")
+_A_JUDGE = attrgetter("judge")
 
 
 def read_fields_columns(
@@ -86,16 +87,10 @@ def read_fields_columns(
     """
     n = len(attrs)
     keys = list(map(tuple, attrs))
-    distinct = dict.fromkeys(keys)
-    missing = [k for k in distinct if k not in _COLUMN_PLANS]
-    if missing:
-        if len(_COLUMN_PLANS) + len(missing) > PLAN_CACHE_MAX:
-            _COLUMN_PLANS.clear()
-            missing = list(distinct)
-        for key in missing:
-            _COLUMN_PLANS[key] = _ColumnPlan(_PLANS.get(key) or _make_plan(attrs[keys.index(key)], key))
-    plans = list(map(_COLUMN_PLANS.__getitem__, keys))
-    block_plans = [_COLUMN_PLANS[k] for k in distinct]
+    plans = list(map(_COLUMN_PLANS.get, keys))
+    if None in plans:
+        plans = _new_plans(keys, attrs)
+    block_plans = set(plans)
 
     kinds = _kinds(attrs, names, plans)
     model = _text_column(attrs, list(map(_get, attrs, map(_A_MODEL0, plans))), plans, block_plans, _A_MODEL_REST)
@@ -119,6 +114,18 @@ def read_fields_columns(
             for column, value in zip(columns, read_fields(attrs[i], names[i], statuses[i], event_list)):
                 column[i] = value
     return columns
+
+
+def _new_plans(keys: list[tuple[str, ...]], attrs: Sequence[dict[str, Any]]) -> list[_ColumnPlan]:
+    """Plans for every row, planning the key sets not met yet."""
+    distinct = dict.fromkeys(keys)
+    missing = [k for k in distinct if k not in _COLUMN_PLANS]
+    if len(_COLUMN_PLANS) + len(missing) > PLAN_CACHE_MAX:
+        _COLUMN_PLANS.clear()
+        missing = list(distinct)
+    for key in missing:
+        _COLUMN_PLANS[key] = _ColumnPlan(_PLANS.get(key) or _make_plan(attrs[keys.index(key)], key))
+    return list(map(_COLUMN_PLANS.__getitem__, keys))
 
 
 def _kinds(attrs: Sequence[dict[str, Any]], names: Sequence[str], plans: list[_ColumnPlan]) -> list[SpanKind]:
@@ -218,10 +225,11 @@ def _cost_after_first(attrs: dict[str, Any], plan: _ColumnPlan) -> float | None:
 
 def _rows_to_judge(kinds: list[SpanKind], plans: list[_ColumnPlan], events: Sequence[Any] | None) -> list[int]:
     """Rows `read_fields` does more for than read keys: tool spans, outputs and tools to judge, exceptions."""
-    rows = [
-        i for i, (kind, p) in enumerate(zip(kinds, plans))
-        if kind is _TOOL or p.plan.exception or (kind is _LLM and p.llm_judge) or (kind is _AGENT and p.agent_judge)
-    ]  # fmt: skip
+    rows = set(compress(range(len(kinds)), map(is_, kinds, repeat(_TOOL))))
+    for i in compress(range(len(kinds)), map(_A_JUDGE, plans)):
+        p, kind = plans[i], kinds[i]
+        if p.plan.exception or (kind is _LLM and p.llm_judge) or (kind is _AGENT and p.agent_judge):
+            rows.add(i)
     if events is not None:
-        rows = sorted(set(rows).union(i for i, e in enumerate(events) if e and type(e) is list))
-    return rows
+        rows.update(i for i, e in enumerate(events) if e and type(e) is list)
+    return sorted(rows)

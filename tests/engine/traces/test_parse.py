@@ -130,11 +130,12 @@ def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(tmp_p
         assert _fields(parse_range(str(path), "halo", start, end, True)) == _fields(_reader_piece(path, start, end))
 
 
-def test_a_piece_holds_each_span_s_values(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source_raw", [True, False])  # the HALO fast path; spans one by one (other shapes)
+def test_a_piece_holds_each_span_s_values(tmp_path: Path, source_raw: bool) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=4, count=3000, rate=0.3, bad=0.0)) + b"\n")
     spans = [s for s in FileReader(path, shape="halo") if isinstance(s, Span)]
-    piece = parse_range(str(path), "halo", 0, None, True)
+    piece = parse_range(str(path), "halo", 0, None, source_raw)
     assert piece.n == len(spans) > 1000
 
     def int64(v: int) -> int:
@@ -159,6 +160,7 @@ def test_a_piece_holds_each_span_s_values(tmp_path: Path) -> None:
     assert numbers["cost"] == pytest.approx([math.nan if s.cost is None else s.cost for s in spans], nan_ok=True)
     assert numbers["line"] == [s.line for s in spans]
     assert numbers["raw_size"] == [len(s.raw) for s in spans]
+    assert piece.raw == (b"" if source_raw else b"".join(s.raw for s in spans))
     flags = [(Flag.EXCEPTION if s.exception else 0) | (Flag.OUTPUT_ERROR if s.output_error else 0)
              | (Flag.REFUSAL if s.refusal else 0) for s in spans]  # fmt: skip
     assert numbers["flags"] == flags
