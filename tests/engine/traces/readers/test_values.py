@@ -83,3 +83,14 @@ def test_a_column_of_iso_times_reads_nothing_unless_all_are_texts_of_one_width()
     assert iso_column_ns(["2026-04-23T05:32:07.123456789Z", 5]) is None
     assert iso_column_ns(["2026-04-23T05:32:07.12345678\u00e9Z"]) is None
     assert iso_column_ns(["2026-04-23T05:32:07.Z"]) is None
+
+
+@pytest.mark.parametrize("day", ["2023-02-29", "1677-12-31", "2262-01-01", "2024-02-29"])
+def test_a_column_of_times_on_one_day_reads_only_a_real_day_of_the_supported_years(day: str) -> None:
+    read = iso_column_ns([f"{day}T05:32:0{i}.123456789Z" for i in range(5)])
+    assert read is not None
+    ns, ok = read
+    if day == "2024-02-29":
+        assert ok.all() and ns.tolist() == [iso_to_ns(f"{day}T05:32:0{i}.123456789Z") for i in range(5)]
+    else:
+        assert not ok.any() and not ns.any()
