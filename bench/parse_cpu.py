@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         best = min(best, time.process_time() - t0)
         n = piece.n
         del piece
-    print(f"{size / 1e6:.1f} MB, {n:,} spans: {best * 1e6 / n:.2f} us CPU per span, {size / 1e6 / best:.1f} MB per CPU-second")
+    per_span, rate = best * 1e6 / n, size / 1e6 / best
+    print(f"{size / 1e6:.1f} MB, {n:,} spans: {per_span:.2f} us CPU per span, {rate:.1f} MB per CPU-second")
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()

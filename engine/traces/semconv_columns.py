@@ -150,7 +150,9 @@ def _kind_of(attrs: dict[str, Any], name: str, plan: _ColumnPlan) -> SpanKind:
     return _kind_from_name(name)
 
 
-def _missing_rows(values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan], more: Any) -> Iterator[int]:
+def _missing_rows(
+    values: list[Any], plans: list[_ColumnPlan], block_plans: set[_ColumnPlan], more: Any
+) -> Iterator[int]:
     """Rows whose first value is missing (None) and whose plan has more keys to try."""
     if None not in values or not any(map(more, block_plans)):
         return iter(())
@@ -158,7 +160,7 @@ def _missing_rows(values: list[Any], plans: list[_ColumnPlan], block_plans: list
 
 
 def _text_column(
-    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan],
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: set[_ColumnPlan],
     rest: attrgetter[Any],
 ) -> list[Any]:
     """The first non-empty text among the plan's keys (model, agent name); `values` are the first key's."""
@@ -180,7 +182,7 @@ def _first_text_of(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 
 
 def _int_column(
-    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan],
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: set[_ColumnPlan],
     rest: attrgetter[Any],
 ) -> list[Any]:
     """The first present value among the plan's keys, as an int (token counts); `values` are the first key's."""
@@ -202,9 +204,12 @@ def _first_int_of(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 
 
 def _cost_column(
-    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: list[_ColumnPlan]
+    attrs: Sequence[dict[str, Any]], values: list[Any], plans: list[_ColumnPlan], block_plans: set[_ColumnPlan]
 ) -> list[Any]:
-    """The first present cost among the plan's keys as a float, else the sum of its parts; `values` are the first key's."""
+    """The first present cost among the plan's keys as a float, else the sum of its parts.
+
+    `values` are the first key's.
+    """
     if _FLOAT_NONE.issuperset(map(type, values)):
         for i in _missing_rows(values, plans, block_plans, _A_COST_MORE):
             values[i] = _cost_after_first(attrs[i], plans[i])

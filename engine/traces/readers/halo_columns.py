@@ -179,7 +179,9 @@ def _start_end(start: Any, end: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return start_ns, _times(end, "end_time", start_ns, *(iso_column_ns(end) or (None, None)))
 
 
-def _times(values: Any, field: str, default: np.ndarray | None, ns: np.ndarray | None, ok: np.ndarray | None) -> np.ndarray:
+def _times(
+    values: Any, field: str, default: np.ndarray | None, ns: np.ndarray | None, ok: np.ndarray | None
+) -> np.ndarray:
     """A time column: `ns` where `ok`, the per-span rule for the other rows (`default` when None)."""
     if ns is None or ok is None:
         out, rows = np.zeros(len(values), dtype=np.int64), range(len(values))

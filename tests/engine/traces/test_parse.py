@@ -122,7 +122,9 @@ def _odd_halo() -> ModuleType:
 
 
 @pytest.mark.parametrize(("rate", "bad"), [(0.005, 0.0), (0.05, 0.002), (0.5, 0.03)])
-def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(tmp_path: Path, rate: float, bad: float) -> None:
+def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(
+    tmp_path: Path, rate: float, bad: float
+) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=3, count=6000, rate=rate, bad=bad)) + b"\n")
     size = path.stat().st_size

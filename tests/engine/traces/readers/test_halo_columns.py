@@ -49,7 +49,8 @@ def test_clean_fixture_lines_are_read_as_columns_not_line_by_line() -> None:
         for lo in range(0, len(lines), BLOCK_LINES):
             columns = columns_from_lines(lines[lo : lo + BLOCK_LINES], lo + 1)
             assert columns is not None
-            assert _rows(columns) == [_row_fields(line, lo + i) for i, line in enumerate(lines[lo : lo + BLOCK_LINES], 1)]
+            block = lines[lo : lo + BLOCK_LINES]
+            assert _rows(columns) == [_row_fields(line, lo + i) for i, line in enumerate(block, 1)]
 
 
 @pytest.mark.parametrize(("rate", "size"), [(0.01, 100), (0.05, 50), (0.5, 6)])
