@@ -69,9 +69,7 @@ def columns_from_lines(lines: list[bytes], first_line: int) -> list[Any] | None:
 def _columns(lines: list[bytes], first_line: int) -> list[Any]:
     n = len(lines)
     objs = list(map(orjson.loads, lines))
-    if set(map(type, objs)) != _DICT:
-        raise _LineByLine
-    try:
+    try:  # a line that is no object raises TypeError here: not a span
         trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = zip(*map(_TOP, objs))
     except KeyError:  # some span leaves a field out: read each field on its own
         trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = (
@@ -120,11 +118,13 @@ def _attributes(value: Any) -> dict[str, Any]:
 
 
 def _statuses(status_obj: Any, n: int) -> tuple[list[SpanStatus], list[str]]:
-    if set(map(type, status_obj)) != _DICT:
+    try:  # dict.get refuses anything but a dict (orjson makes no dict subclasses)
+        codes = list(map(_get, status_obj, repeat("code", n)))
+        messages = list(map(_get, status_obj, repeat("message", n)))
+    except TypeError:
         pairs = list(map(_status, status_obj))
         return [p[0] for p in pairs], [p[1] for p in pairs]
-    statuses = list(map(STATUS_BY_CODE.get, map(_get, status_obj, repeat("code", n)), repeat(_UNSET, n)))
-    messages = list(map(_get, status_obj, repeat("message", n)))
+    statuses = list(map(STATUS_BY_CODE.get, codes, repeat(_UNSET, n)))
     if set(map(type, messages)) != _STR:
         messages = list(map(_text, messages))
     return statuses, messages
@@ -146,12 +146,12 @@ _name = _text
 
 
 def _services(resource: Any, n: int) -> list[str | None]:
-    if set(map(type, resource)) == _DICT:
-        rattrs = list(map(_get, resource, repeat("attributes", n)))
-        if set(map(type, rattrs)) == _DICT:
-            services = list(map(_get, rattrs, repeat("service.name", n)))
-            if _STR_NONE.issuperset(map(type, services)):
-                return services
+    try:  # dict.get refuses anything but a dict (orjson makes no dict subclasses)
+        services = list(map(_get, map(_get, resource, repeat("attributes", n)), repeat("service.name", n)))
+    except TypeError:
+        return list(map(_service, resource))
+    if _STR_NONE.issuperset(map(type, services)):
+        return services
     return list(map(_service, resource))
 
 
