@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import is_
 
 import numpy as np
 
@@ -47,22 +49,25 @@ class StringColumn:
     @classmethod
     def from_values(cls, values: Sequence[str | None]) -> StringColumn:
         n = len(values)
-        has_none = None in values
-        texts = [v or "" for v in values] if has_none else values
+        nones = values.count(None)
+        if nones == n and n:
+            return cls(np.zeros(n, dtype=np.int64), np.full(n, NONE, dtype=np.int32), np.zeros(0, dtype=np.uint8))
+        texts = list(map(_EMPTY_FOR_NONE.get, values, values)) if nones else values
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-        blob_bytes = "".join(texts).encode("utf-8", "surrogatepass")
+        blob_bytes = "".join(texts).encode("utf-8", "surrogatepass")  # type: ignore[arg-type]
         if len(blob_bytes) != int(lengths.sum()):  # not all ASCII: byte lengths differ
-            return cls.from_bytes([t.encode("utf-8", "surrogatepass") for t in texts], _nulls(values) if has_none else None)
+            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+            return cls.from_bytes(encoded, _nulls(values) if nones else None)
         starts = np.zeros(n, dtype=np.int64)
         if n:
             np.cumsum(lengths[:-1], out=starts[1:])
         lengths = lengths.astype(np.int32)
-        if has_none:
+        if nones:
             lengths[np.fromiter(_nulls(values), dtype=bool, count=n)] = NONE
         return cls(starts, lengths, np.frombuffer(blob_bytes, dtype=np.uint8))
 
     @classmethod
-    def from_bytes(cls, encoded: Sequence[bytes], nulls: Sequence[bool] | None = None) -> StringColumn:
+    def from_bytes(cls, encoded: Sequence[bytes], nulls: Iterable[bool] | None = None) -> StringColumn:
         n = len(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         starts = np.zeros(n, dtype=np.int64)
@@ -176,8 +181,11 @@ class StringColumn:
         return cls(arrays[f"{prefix}.starts"], arrays[f"{prefix}.lengths"], arrays[f"{prefix}.blob"])
 
 
-def _nulls(values: Sequence[str | None]) -> list[bool]:
-    return [v is None for v in values]
+_EMPTY_FOR_NONE: dict[str | None, str] = {None: ""}
+
+
+def _nulls(values: Sequence[str | None]) -> Iterator[bool]:
+    return map(is_, values, repeat(None))
 
 
 def _byte_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -50,7 +50,9 @@ def hash_strings(col: StringColumn) -> np.ndarray:
         return out
     short = (lengths >= 0) & (lengths <= _VECTOR_HASH_BYTES)
     rows = np.flatnonzero(short)
-    if len(rows):
+    if len(rows) and (fixed := _fixed_width(col, rows, lengths[rows])) is not None:
+        out[rows] = fixed
+    elif len(rows):
         width = max(8, int(-(-int(lengths[rows].max()) // 8) * 8))
         for lo in range(0, len(rows), _GATHER_BLOCK):
             block = rows[lo : lo + _GATHER_BLOCK]
@@ -73,6 +75,29 @@ def hash_strings(col: StringColumn) -> np.ndarray:
     out[out == 0] = 1  # 0 is reserved for None
     out[lengths < 0] = 0
     return out
+
+
+def _fixed_width(col: StringColumn, rows: np.ndarray, lens: np.ndarray) -> np.ndarray | None:
+    """Hashes of `rows` when they all have one length and lie back to back in the blob (ids), else None.
+
+    The same arithmetic as the general path, on the blob itself as a matrix
+    instead of a gathered copy: the common case of fixed-width hex ids.
+    """
+    size = int(lens[0])
+    starts = col.starts[rows]
+    if (lens != size).any() or (len(rows) > 1 and (np.diff(starts) != size).any()):
+        return None
+    n, first = len(rows), int(starts[0])
+    width = max(8, -(-size // 8) * 8)
+    matrix = np.zeros((n, width), dtype=np.uint8)
+    if size:
+        matrix[:, :size] = col.blob[first : first + n * size].reshape(n, size)
+    words = matrix.view("<u8")
+    with np.errstate(over="ignore"):
+        h = mix64(np.full(n, size, dtype=np.uint64) + _GOLDEN)
+        for j in range(-(-size // 8)):
+            h = mix64(h ^ words[:, j])
+    return h
 
 
 def combine_keys(scope: np.ndarray, keys: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ def offered_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
     i = 0
     while (schema := attrs.get(f"llm.tools.{i}.tool.json_schema")) is not None or f"llm.tools.{i}.tool.name" in attrs:
         name = _tool_def_name(schema) if schema is not None else attrs.get(f"llm.tools.{i}.tool.name")
-        if name:
+        if name and type(name) is str:  # a number or an object is no tool name
             names.append(name)
         i += 1
     for key in ("gen_ai.tool.definitions", "agent.tools", "gen_ai.agent.tools", "smolagents.tools_names"):

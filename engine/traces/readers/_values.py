@@ -12,9 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
 
-__all__ = ["MINUTE_CACHE", "ValueProblem", "to_ns", "iso_to_ns", "iso_duration_ns", "hex_id", "parent_id_of"]
+import numpy as np
+
+__all__ = [
+    "MINUTE_CACHE",
+    "ValueProblem",
+    "to_ns",
+    "iso_to_ns",
+    "iso_column_ns",
+    "iso_duration_ns",
+    "hex_id",
+    "parent_id_of",
+]
 
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -29,6 +41,7 @@ _DURATION = re.compile(
     r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
 )
 _HEX = frozenset("0123456789abcdef")
+_STR_ONLY = {str}
 _NO_PARENT = frozenset(("", "None", "none", "null", "0", "0000000000000000", "0x0000000000000000"))
 
 
@@ -109,6 +122,94 @@ def to_ns(value: object, field: str) -> int:
     if type(value) is float:
         return int(value)
     raise ValueProblem(f"{field} is missing or not a time" if value is None else f"{field} is not a time: {value!r:.40}")
+
+
+# Years `iso_column_ns` converts: every time of them fits int64 nanoseconds, whatever HH:MM:SS say.
+_COLUMN_YEARS = (1678, 2261)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_COLUMN_FORMS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+_EPOCH_DAYS: dict[int, int | None] = {}  # YYYYMMDD -> days since 1970-01-01 (None: no such date)
+
+
+def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`YYYY-MM-DDTHH:MM:SS[.f...]Z` of `width` characters: per column the lowest character and the
+    range it may take ("0" and 9 for a digit, the separator and 0 for the others), and digit weights.
+
+    The weights turn a row of character codes into (YYYYMMDD, seconds of the
+    day as HH * 3600 + MM * 60 + SS, fraction in ns) with one matrix product;
+    float64 holds these sums exactly (they stay far below 2**53).
+    """
+    if width not in _COLUMN_FORMS:
+        fraction = width - 21 if width > 20 else 0
+        separators = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", width - 1: "Z", **({19: "."} if fraction else {})}
+        weights = np.zeros((width, 3), dtype=np.float64)
+        for col, weight in zip((0, 1, 2, 3, 5, 6, 8, 9), (10**7, 10**6, 10**5, 10**4, 1000, 100, 10, 1)):
+            weights[col, 0] = weight
+        for col, weight in zip((11, 12, 14, 15, 17, 18), (36000, 3600, 600, 60, 10, 1)):
+            weights[col, 1] = weight
+        for power, col in enumerate(reversed(range(20, 20 + fraction))):
+            weights[col, 2] = 10.0 ** (power + 9 - fraction)
+        _COLUMN_FORMS[width] = (
+            np.array([ord(separators.get(c, "0")) for c in range(width)], dtype=np.uint8),
+            np.array([0 if c in separators else 9 for c in range(width)], dtype=np.uint8),
+            weights,
+            48.0 * weights.sum(axis=0),  # what the character code of "0" adds to each part
+        )
+    return _COLUMN_FORMS[width]
+
+
+def _epoch_day(yyyymmdd: int) -> int | None:
+    """Days from 1970-01-01 to a real date of `_COLUMN_YEARS` (what `_day` gives), else None."""
+    if yyyymmdd not in _EPOCH_DAYS:
+        year, month_day = divmod(yyyymmdd, 10000)
+        try:
+            days = date(year, *divmod(month_day, 100)).toordinal() - _EPOCH_ORDINAL
+        except ValueError:
+            days = None
+        if not _COLUMN_YEARS[0] <= year <= _COLUMN_YEARS[1]:
+            days = None
+        if len(_EPOCH_DAYS) >= _MINUTE_CACHE_MAX:
+            _EPOCH_DAYS.clear()
+        _EPOCH_DAYS[yyyymmdd] = days
+    return _EPOCH_DAYS[yyyymmdd]
+
+
+def iso_column_ns(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Many `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z` texts at once: (epoch ns, which rows were read).
+
+    Reads rows whose text has exactly that form (ASCII digits, `T`, `Z`, a real
+    date from 1678 to 2261) with numpy, giving what `iso_to_ns` gives for
+    them; other rows are left to `to_ns` (`ok` is False there, ns 0). None when
+    the values are not all texts (`str`) of one such length (nothing read).
+    """
+    n = len(values)
+    try:
+        widths = set(map(len, values))
+        text = "".join(values)  # TypeError when a value is no text
+    except TypeError:
+        return None
+    width = widths.pop() if len(widths) == 1 else 0
+    if not (width == 20 or 22 <= width <= 30) or not text.isascii() or set(map(type, values)) != _STR_ONLY:
+        return None
+    chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n, width)
+    lowest, spread, weights, zeros = _column_form(width)
+    fits = (chars - lowest) <= spread  # below the lowest wraps around to a large uint8
+    ok = np.ones(n, dtype=bool) if fits.all() else fits.all(axis=1)
+    day, seconds, fraction = (chars @ weights - zeros).astype(np.int64).T
+    if not ok.all():
+        day = np.where(ok, day, day[ok][0] if ok.any() else 19700101)  # other rows' digits are not digits
+    first = int(day[0])
+    if (day == first).all():  # the usual block: one day
+        days = _epoch_day(first)
+        if days is None:
+            ok[:] = False
+            days = 0
+    else:
+        distinct, where = np.unique(day, return_inverse=True)
+        found = [_epoch_day(d) for d in distinct.tolist()]
+        ok &= np.array([d is not None for d in found])[where]
+        days = np.array([d or 0 for d in found], dtype=np.int64)[where]
+    return np.where(ok, (days * 86400 + seconds) * _NS + fraction, 0), ok
 
 
 def iso_duration_ns(text: str) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces.model import Span, SpanStatus
+from engine.traces.readers._build import text_or_none
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, parent_id_of, to_ns
 from engine.traces.semconv import read_fields
@@ -92,6 +93,8 @@ def fields_from_object(obj: dict[str, Any], raw: bytes, line: int) -> tuple[Any,
         rattrs = resource.get("attributes")
         if type(rattrs) is dict:
             service = rattrs.get("service.name")
+            if type(service) is not str and service is not None:
+                service = text_or_none(service)  # a number or an object: its text, like the other shapes
     name = obj.get("name") or ""
     if type(name) is not str:
         name = str(name)

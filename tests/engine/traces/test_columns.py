@@ -89,6 +89,18 @@ def test_hash_strings_is_deterministic_and_tells_strings_apart() -> None:
     assert alone == int(hash_strings(StringColumn.from_values(["x" * 500, "trace-1"]))[1])
 
 
+def test_hash_strings_of_fixed_width_ids_are_the_stored_values_whatever_the_column_layout() -> None:
+    pinned = {"": 11286133854226296554, "4f2d4e7d00000000": 9707074683893646570,
+              "4f2d4e7da75f0bb19fa22788a0844319": 14474948227863732928, "abc": 6185474064104772507}  # fmt: skip
+    for value, expected in pinned.items():
+        ids = [value] * 5  # one width, back to back: read as a matrix of the blob
+        assert hash_strings(StringColumn.from_values(ids)).tolist() == [expected] * 5
+        mixed = StringColumn.from_values([value, None, "x" * 70, value, "yz"])  # the general path
+        assert hash_strings(mixed).tolist()[::3] == [expected] * 2
+        reordered = StringColumn.from_values([value, "q" * len(value), value]).select(np.array([2, 1, 0]))
+        assert hash_strings(reordered).tolist()[::2] == [expected] * 2
+
+
 def test_hash_strings_has_no_collisions_on_many_similar_ids() -> None:
     ids = [f"{i:032x}" for i in range(200_000)]
     h = hash_strings(StringColumn.from_values(ids))

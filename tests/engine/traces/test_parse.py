@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import importlib.util
+import math
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
-from engine.traces.build import Piece, PieceBuilder
+from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece, PieceBuilder
 from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
 from engine.traces.parse import parse_range, split_at_newlines
+from engine.traces.model import Span
 from engine.traces.readers import FileReader
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -88,3 +93,91 @@ def test_the_halo_fast_path_leaves_an_unfinished_last_line_for_the_next_read(tmp
     fast = parse_range(str(path), "halo", 0, None, True)
     assert fast.end == len(good) and fast.malformed == 0
     assert _fields(fast) == _fields(_reader_piece(path, 0, None))
+
+
+def test_a_halo_span_whose_service_name_or_tool_names_are_not_text_still_builds(tmp_path: Path) -> None:
+    good = (FIXTURES / "halo" / "tiny_traces.jsonl").read_bytes().splitlines()[0]
+    lines = []
+    for service in (7, {"a": 1}, ["x"], 1.5, None, ""):
+        obj = orjson.loads(good)
+        obj["resource"]["attributes"]["service.name"] = service
+        obj["attributes"]["llm.tools.0.tool.name"] = service
+        obj["attributes"]["openinference.span.kind"] = "LLM"
+        lines.append(orjson.dumps(obj))
+    path = tmp_path / "odd_services.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    piece = parse_range(str(path), "halo", 0, None, True)
+    assert piece.n == 6 and piece.malformed == 0
+    assert piece.categorical["service"].to_list() == ["7", "{'a': 1}", "['x']", "1.5", None, None]
+    assert piece.lists["offered_tools"].take(range(6)) == [[]] * 6
+    assert _fields(piece) == _fields(_reader_piece(path, 0, None))
+
+
+def _odd_halo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("odd_halo", Path(__file__).with_name("odd_halo.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("rate", "bad"), [(0.005, 0.0), (0.05, 0.002), (0.5, 0.03)])
+def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(
+    tmp_path: Path, rate: float, bad: float
+) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=3, count=6000, rate=rate, bad=bad)) + b"\n")
+    size = path.stat().st_size
+    for start, end in [(0, None), *split_at_newlines(path, 0, size, size // 5)]:
+        assert _fields(parse_range(str(path), "halo", start, end, True)) == _fields(_reader_piece(path, start, end))
+
+
+@pytest.mark.parametrize("source_raw", [True, False])  # the HALO fast path; spans one by one (other shapes)
+def test_a_piece_holds_each_span_s_values(tmp_path: Path, source_raw: bool) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=4, count=3000, rate=0.3, bad=0.0)) + b"\n")
+    spans = [s for s in FileReader(path, shape="halo") if isinstance(s, Span)]
+    piece = parse_range(str(path), "halo", 0, None, source_raw)
+    assert piece.n == len(spans) > 1000
+
+    def int64(v: int) -> int:
+        return v if -(2**63) <= v < 2**63 else 0
+
+    assert [piece.trace_ids[i] for i in piece.trace_local.tolist()] == [s.trace_id for s in spans]
+    assert piece.span_id.to_list() == [s.span_id for s in spans]
+    assert piece.parent_id.to_list() == [s.parent_id or None for s in spans]
+    for f in CATEGORICAL_FIELDS:
+        assert piece.categorical[f].to_list() == [getattr(s, f) or None for s in spans], f
+    for f in STRING_FIELDS:
+        assert piece.strings[f].to_list() == [getattr(s, f) for s in spans], f
+    for f in LIST_FIELDS:
+        assert piece.lists[f].take(range(piece.n)) == [list(getattr(s, f)) for s in spans], f
+    numbers = {k: v.tolist() for k, v in piece.numbers.items()}
+    assert numbers["kind"] == [int(s.kind) for s in spans]
+    assert numbers["status"] == [int(s.status) for s in spans]
+    assert numbers["start_ns"] == [int64(s.start_ns) for s in spans]
+    assert numbers["end_ns"] == [int64(s.end_ns) for s in spans]
+    for f in ("input_tokens", "output_tokens"):
+        assert numbers[f] == [-1 if v is None or int64(v) != v else v for v in (getattr(s, f) for s in spans)], f
+    assert numbers["cost"] == pytest.approx([math.nan if s.cost is None else s.cost for s in spans], nan_ok=True)
+    assert numbers["line"] == [s.line for s in spans]
+    assert numbers["raw_size"] == [len(s.raw) for s in spans]
+    assert piece.raw == (b"" if source_raw else b"".join(s.raw for s in spans))
+    flags = [(Flag.EXCEPTION if s.exception else 0) | (Flag.OUTPUT_ERROR if s.output_error else 0)
+             | (Flag.REFUSAL if s.refusal else 0) for s in spans]  # fmt: skip
+    assert numbers["flags"] == flags
+
+
+def test_spans_added_as_columns_and_one_by_one_keep_their_order() -> None:
+    path = FIXTURES / "halo" / "realistic_traces.jsonl"
+    spans = [s for s in FileReader(path, shape="halo") if isinstance(s, Span)]
+    one_by_one = PieceBuilder()
+    one_by_one.add_all(spans)
+    mixed = PieceBuilder()
+    mixed.add_all(spans[:10])
+    rows = [tuple(getattr(s, f) for f in Span.__slots__) for s in spans[10:30]]  # type: ignore[attr-defined]
+    mixed.add_columns(list(zip(*rows)))
+    for span in spans[30:]:
+        mixed.add(span)
+    assert len(mixed) == len(spans)
+    assert _fields(mixed.finish(lines=58, end=9)) == _fields(one_by_one.finish(lines=58, end=9))

@@ -45,6 +45,12 @@ def test_offered_and_requested_tools_from_openinference_flat_attributes() -> Non
     assert sem.requested_tools == ("web_search", "visit_page")
 
 
+def test_offered_tool_names_that_are_not_text_are_left_out() -> None:
+    attrs = {"openinference.span.kind": "LLM", "llm.tools.0.tool.name": 7, "llm.tools.1.tool.name": ["a"],
+             "llm.tools.2.tool.name": "grep"}  # fmt: skip
+    assert read_semantics(attrs, "x", SpanStatus.OK).offered_tools == ("grep",)
+
+
 def test_requested_tools_from_gen_ai_output() -> None:
     attrs = {"gen_ai.operation.name": "call_llm",
              "gen_ai.output": '[{"tool.name": "get_current_time", "tool.args": "{}"}]'}  # fmt: skip

@@ -1,13 +1,14 @@
-"""Time values: the cached ISO fast path agrees with the general parser, cache warm or cold."""
+"""Time values: the cached ISO fast path and the numpy column reader agree with the general parser."""
 
 from __future__ import annotations
 
+import random
 from datetime import datetime, timezone
 
 import pytest
 
 from engine.traces.readers import halo
-from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, to_ns
+from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, iso_column_ns, iso_to_ns, to_ns
 
 
 def _expected(text: str) -> int:
@@ -42,3 +43,54 @@ def test_times_before_1970_take_the_general_path_and_are_not_cached() -> None:
     MINUTE_CACHE.clear()
     assert to_ns("1969-12-31T23:59:59.000000000Z", "start_time") == -(10**9)
     assert MINUTE_CACHE == {}
+
+
+def _random_iso(rng: random.Random, width: int) -> str:
+    year = rng.choice([rng.randrange(1, 10000), rng.randrange(1600, 2300), rng.randrange(1960, 2100)])
+    fields = (year, rng.randrange(0, 14), rng.randrange(0, 33), rng.randrange(0, 100), rng.randrange(0, 100),
+              rng.randrange(0, 100))  # fmt: skip
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % fields
+    if width > 20:
+        text += "." + "".join(rng.choice("0123456789") for _ in range(width - 21))
+    text += "Z"
+    if rng.random() < 0.1:  # one character replaced: mostly no longer the strict form
+        at = rng.randrange(width)
+        text = text[:at] + rng.choice("0aT:-.Z +/") + text[at + 1 :]
+    return text
+
+
+@pytest.mark.parametrize("width", [20, 22, 24, 27, 29, 30])
+def test_a_column_of_iso_times_reads_like_iso_to_ns_row_by_row(width: int) -> None:
+    rng = random.Random(width)
+    texts = [_random_iso(rng, width) for _ in range(4000)]
+    texts += ["2000-02-29T00:00:00" + texts[0][19:], "2100-02-29T00:00:00" + texts[0][19:],
+              "1970-01-01T00:00:00" + texts[0][19:], "2261-12-31T99:99:99" + texts[0][19:]]  # fmt: skip
+    texts = [t for t in texts if len(t) == width]
+    read = iso_column_ns(texts)
+    assert read is not None
+    ns, ok = read
+    assert 0.3 < ok.mean() < 0.9  # both kinds of rows are here
+    for text, value, was_read in zip(texts, ns.tolist(), ok.tolist()):
+        if was_read:  # a row the column read is exactly what the per-span parser gives
+            assert value == iso_to_ns(text), text
+        else:
+            assert value == 0
+
+
+def test_a_column_of_iso_times_reads_nothing_unless_all_are_texts_of_one_width() -> None:
+    assert iso_column_ns([]) is None
+    assert iso_column_ns(["2026-04-23T05:32:07.123456789Z", "2026-04-23T05:32:07.123Z"]) is None
+    assert iso_column_ns(["2026-04-23T05:32:07.123456789Z", 5]) is None
+    assert iso_column_ns(["2026-04-23T05:32:07.12345678\u00e9Z"]) is None
+    assert iso_column_ns(["2026-04-23T05:32:07.Z"]) is None
+
+
+@pytest.mark.parametrize("day", ["2023-02-29", "1677-12-31", "2262-01-01", "2024-02-29"])
+def test_a_column_of_times_on_one_day_reads_only_a_real_day_of_the_supported_years(day: str) -> None:
+    read = iso_column_ns([f"{day}T05:32:0{i}.123456789Z" for i in range(5)])
+    assert read is not None
+    ns, ok = read
+    if day == "2024-02-29":
+        assert ok.all() and ns.tolist() == [iso_to_ns(f"{day}T05:32:0{i}.123456789Z") for i in range(5)]
+    else:
+        assert not ok.any() and not ns.any()
