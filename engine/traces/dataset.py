@@ -176,8 +176,8 @@ class Dataset:
     @cached_property
     def quality(self) -> DataQuality:
         q = DataQuality(skipped_files=self._opened.skipped[:QUALITY_EXAMPLES])
+        q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
         for info, samples in zip(self.files, self._opened.samples):
-            q.malformed_lines += info.malformed
             for line, reason in samples:
                 if len(q.malformed_samples) < QUALITY_EXAMPLES:
                     q.malformed_samples.append(f"{info.path}:{line}: {reason}")
