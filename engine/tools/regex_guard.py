@@ -14,7 +14,6 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel

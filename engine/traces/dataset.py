@@ -113,7 +113,7 @@ class Dataset:
         return {
             "cache_root": str(self.cache_root),
             "paths": [str(p) for p in self.paths],
-            "files": [f.model_dump() for f in o.files],
+            "files": [asdict(f) for f in o.files],
             "samples": [[list(s) for s in samples] for samples in o.samples],
             "locations": [asdict(loc) for loc in o.locations],
             "skipped": list(o.skipped),

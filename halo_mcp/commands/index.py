@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 import time
 from typing import Any, TextIO
 
@@ -82,7 +83,7 @@ def summary(ds: Dataset, seconds: float) -> dict[str, Any]:
         "mb_per_s": round(size / 1e6 / seconds, 1) if seconds > 0 else None,
         "built": sum(1 for f in ds.files if f.index != "fresh"),
         "quality": q.model_dump(),
-        "file_list": [f.model_dump() for f in ds.files],
+        "file_list": [asdict(f) for f in ds.files],
     }
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def test_a_folder_of_many_small_files_is_one_pack_that_reads_exactly_like_one_se
     assert {f.index for f in ds.files} == {"built"}
     for i, info in enumerate(ds.files):
         alone = Dataset.open([info.path], cache_dir=tmp_path / "alone")  # one file: its own segment
-        assert alone.files[0].model_dump(exclude={"index"}) == info.model_dump(exclude={"index"})
+        assert replace(alone.files[0], index="") == replace(info, index="")
         assert _records(ds, i) == _records(alone, 0), info.path
     assert ds.quality.malformed_lines == 2 * Dataset.open([fixtures / "bad/malformed_lines.jsonl"]).quality.malformed_lines
     assert any("0_bad_malformed_lines.jsonl:" in s for s in ds.quality.malformed_samples)
