@@ -28,6 +28,7 @@ __all__ = [
     "fields_from_object",
     "spans_from_value",
     "looks_like_halo",
+    "service_of",
 ]
 
 # OTLP status codes as HALO (and most OTel JSON dumps) spell them.
@@ -87,14 +88,7 @@ def fields_from_object(obj: dict[str, Any], raw: bytes, line: int) -> tuple[Any,
             message = str(message)
     else:
         status, message = _UNSET, ""
-    resource = obj.get("resource")
-    service = None
-    if type(resource) is dict:
-        rattrs = resource.get("attributes")
-        if type(rattrs) is dict:
-            service = rattrs.get("service.name")
-            if type(service) is not str and service is not None:
-                service = text_or_none(service)  # a number or an object: its text, like the other shapes
+    service = service_of(obj.get("resource"))
     name = obj.get("name") or ""
     if type(name) is not str:
         name = str(name)
@@ -119,6 +113,18 @@ def fields_from_object(obj: dict[str, Any], raw: bytes, line: int) -> tuple[Any,
         trace_id, span_id, parent, name, kind, status, message, start, end, service, model, tin, tout, cost,
         tool, args, agent, raw, line, out_err, offered, requested, refusal, exc,
     )  # fmt: skip
+
+
+def service_of(resource: Any) -> str | None:
+    """`resource.attributes["service.name"]`; a number or an object gives its text, like the other shapes."""
+    service = None
+    if type(resource) is dict:
+        rattrs = resource.get("attributes")
+        if type(rattrs) is dict:
+            service = rattrs.get("service.name")
+            if type(service) is not str and service is not None:
+                service = text_or_none(service)
+    return service
 
 
 def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[Span | BadRecord]:

@@ -22,9 +22,8 @@ import numpy as np
 import orjson
 
 from engine.traces.model import SpanStatus
-from engine.traces.readers._build import text_or_none
 from engine.traces.readers._values import MINUTE_CACHE, iso_column_ns, parent_id_of, to_ns
-from engine.traces.readers.halo import STATUS_BY_CODE
+from engine.traces.readers.halo import STATUS_BY_CODE, service_of
 from engine.traces.semconv_columns import read_fields_columns
 
 __all__ = ["BLOCK_LINES", "columns_from_lines"]
@@ -149,21 +148,10 @@ def _services(resource: Any, n: int) -> list[str | None]:
     try:  # dict.get refuses anything but a dict (orjson makes no dict subclasses)
         services = list(map(_get, map(_get, resource, repeat("attributes", n)), repeat("service.name", n)))
     except TypeError:
-        return list(map(_service, resource))
+        return list(map(service_of, resource))
     if _STR_NONE.issuperset(map(type, services)):
         return services
-    return list(map(_service, resource))
-
-
-def _service(resource: Any) -> str | None:
-    service = None
-    if type(resource) is dict:
-        rattrs = resource.get("attributes")
-        if type(rattrs) is dict:
-            service = rattrs.get("service.name")
-            if type(service) is not str and service is not None:
-                service = text_or_none(service)
-    return service
+    return list(map(service_of, resource))
 
 
 def _start_end(start: Any, end: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from support.odd_halo import odd_halo_lines
 
-from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece, PieceBuilder
+from engine.traces.build import (
+    CATEGORICAL_FIELDS,
+    LIST_FIELDS,
+    STRING_FIELDS,
+    Flag,
+    Piece,
+    PieceBuilder,
+)
 from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
-from engine.traces.parse import parse_range, split_at_newlines
 from engine.traces.model import Span
+from engine.traces.parse import parse_range, split_at_newlines
 from engine.traces.readers import FileReader
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -113,20 +119,12 @@ def test_a_halo_span_whose_service_name_or_tool_names_are_not_text_still_builds(
     assert _fields(piece) == _fields(_reader_piece(path, 0, None))
 
 
-def _odd_halo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("odd_halo", Path(__file__).with_name("odd_halo.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(("rate", "bad"), [(0.005, 0.0), (0.05, 0.002), (0.5, 0.03)])
 def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(
     tmp_path: Path, rate: float, bad: float
 ) -> None:
     path = tmp_path / "odd.jsonl"
-    path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=3, count=6000, rate=rate, bad=bad)) + b"\n")
+    path.write_bytes(b"\n".join(odd_halo_lines(seed=3, count=6000, rate=rate, bad=bad)) + b"\n")
     size = path.stat().st_size
     for start, end in [(0, None), *split_at_newlines(path, 0, size, size // 5)]:
         assert _fields(parse_range(str(path), "halo", start, end, True)) == _fields(_reader_piece(path, start, end))
@@ -135,7 +133,7 @@ def test_the_halo_fast_path_reads_odd_values_and_bad_lines_like_the_reader(
 @pytest.mark.parametrize("source_raw", [True, False])  # the HALO fast path; spans one by one (other shapes)
 def test_a_piece_holds_each_span_s_values(tmp_path: Path, source_raw: bool) -> None:
     path = tmp_path / "odd.jsonl"
-    path.write_bytes(b"\n".join(_odd_halo().odd_halo_lines(seed=4, count=3000, rate=0.3, bad=0.0)) + b"\n")
+    path.write_bytes(b"\n".join(odd_halo_lines(seed=4, count=3000, rate=0.3, bad=0.0)) + b"\n")
     spans = [s for s in FileReader(path, shape="halo") if isinstance(s, Span)]
     piece = parse_range(str(path), "halo", 0, None, source_raw)
     assert piece.n == len(spans) > 1000

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import pytest
+from support.odd_halo import odd_halo_lines
 
 from engine.traces.model import SpanStatus
 from engine.traces.semconv import read_fields
 from engine.traces.semconv_columns import read_fields_columns
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-
-
-def _odd_halo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("odd_halo", Path(__file__).with_name("odd_halo.py"))
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _inputs(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[str], list[SpanStatus], list[Any]]:
@@ -50,7 +41,7 @@ def _expected(attrs: dict[str, Any], name: str, status: SpanStatus, events: Any)
 
 @pytest.mark.parametrize("rate", [0.02, 0.3, 1.0])
 def test_every_row_of_a_block_reads_like_read_fields_on_its_own(rate: float) -> None:
-    lines = _odd_halo().odd_halo_lines(seed=int(rate * 100), count=6000, rate=rate, bad=0.0)
+    lines = odd_halo_lines(seed=int(rate * 100), count=6000, rate=rate, bad=0.0)
     attrs, names, statuses, events = _inputs(lines)
     for lo in range(0, len(attrs), 300):
         block = slice(lo, lo + 300)

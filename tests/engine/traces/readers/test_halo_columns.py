@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import pytest
+from support.odd_halo import odd_halo_lines
 
 from engine.traces.readers.halo import fields_from_object
 from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
-
-
-def _odd_halo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("odd_halo", Path(__file__).parents[1] / "odd_halo.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row_fields(line: bytes, lineno: int) -> tuple[Any, ...] | None:
@@ -55,7 +46,7 @@ def test_clean_fixture_lines_are_read_as_columns_not_line_by_line() -> None:
 
 @pytest.mark.parametrize(("rate", "size"), [(0.01, 100), (0.05, 50), (0.5, 6)])
 def test_odd_values_read_exactly_like_fields_from_object(rate: float, size: int) -> None:
-    lines = _odd_halo().odd_halo_lines(seed=int(rate * 1000), count=8000, rate=rate, bad=0.0)
+    lines = odd_halo_lines(seed=int(rate * 1000), count=8000, rate=rate, bad=0.0)
     read_as_columns = 0
     for lo in range(0, len(lines), size):
         block = lines[lo : lo + size]

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 ODD_VALUES = [
     None, 0, 1, -1, 2**70, -(2**70), 1.5, True, False, "", "None", "none", "null", "0", "0x", "0x0000000000000000",
