@@ -50,6 +50,7 @@ __all__ = [
     "batches",
     "sha256_of",
     "stat_key",
+    "same_file",
     "collect_garbage",
 ]
 
@@ -136,7 +137,7 @@ def stat_key(st: os.stat_result) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
 
 
-def _same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
+def same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
     return (
         entry["size"] == st.st_size
         and entry["mtime_ns"] == st.st_mtime_ns
@@ -195,7 +196,7 @@ def plan(home: Path, members: list[Member], shape: str | None, *, absorb: bool =
             m = wanted.get(entry["name"])
             if m is None or entry["name"] in covered or entry.get("error_kind") == "io":
                 continue
-            if _same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
+            if same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
                 covered[entry["name"]] = (pack, no)
     stale = [m for m in members if m.path.name not in covered]
     if stale and absorb:
@@ -241,7 +242,7 @@ def collect_garbage(home: Path) -> int:
                 st = os.stat(Path(pack.meta["source_dir"]) / entry["name"])
             except OSError:
                 continue
-            if _same_file(entry, st) and entry.get("error_kind") != "io":
+            if same_file(entry, st) and entry.get("error_kind") != "io":
                 served.add(key)
                 alive = True
         if not alive:

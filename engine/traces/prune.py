@@ -2,8 +2,9 @@
 
 What goes:
 - whole `v<N>` trees of other index formats (written by older versions);
-- segments whose source file is gone, or written by other indexing code (every
-  upgrade of the readers makes all segments stale: they would never be read again);
+- segments whose source file is gone, or is now held by a pack (opening it uses
+  the pack), or written by other indexing code (every upgrade of the readers
+  makes all segments stale: they would never be read again);
 - packs none of whose members is still there unchanged (`pack.collect_garbage`),
   packs written by other code, and pack builds that died.
 
@@ -21,11 +22,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from engine.traces import cache
-from engine.traces.pack import collect_garbage, load_packs
+from engine.traces.pack import collect_garbage, load_packs, pack_home, same_file
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
 
@@ -65,7 +67,7 @@ def prune(root: Path, *, now: float | None = None) -> PruneReport:
         if tree.name != current:
             report.bytes += _remove(tree)
             report.old_formats += 1
-    _prune_segments(root / current / "segments", now, report)
+    _prune_segments(root, now, report)
     _prune_packs(root / current / "packs", now, report)
     return report
 
@@ -91,12 +93,13 @@ def maybe_prune(root: Path) -> PruneReport | None:
     return report
 
 
-def _prune_segments(segments: Path, now: float, report: PruneReport) -> None:
+def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
     try:
-        entries = list(os.scandir(segments))
+        entries = list(os.scandir(root / f"v{cache.INDEX_FORMAT}" / "segments"))
     except OSError:
         return
     code = cache.code_version()
+    packs: dict[Path, dict[str, dict[str, Any]]] = {}  # source directory -> member name -> entry
     for entry in entries:
         directory = Path(entry.path)
         meta_path = directory / "meta.json"
@@ -110,10 +113,27 @@ def _prune_segments(segments: Path, now: float, report: PruneReport) -> None:
         elif meta.get("code") != code:
             dead = age > GRACE_SECONDS
         else:
-            dead = not os.path.exists(meta.get("source", ""))
+            dead = not os.path.exists(meta.get("source", "")) or _served_by_a_pack(root, Path(meta["source"]), packs)
         if dead:
             report.bytes += _remove(directory)
             report.segments += 1
+
+
+def _served_by_a_pack(root: Path, source: Path, packs: dict[Path, dict[str, dict[str, Any]]]) -> bool:
+    """True when a pack holds `source` as it is now: opening it uses the pack, never this segment again."""
+    members = packs.get(source.parent)
+    if members is None:
+        members = packs[source.parent] = {}
+        for pack in reversed(load_packs(pack_home(root, source.parent))):  # newest last: it wins
+            for entry in pack.members:
+                members[entry["name"]] = entry
+    entry = members.get(source.name)
+    if entry is None or "error" in entry or entry.get("changing"):
+        return False
+    try:
+        return same_file(entry, os.stat(source))
+    except OSError:
+        return False
 
 
 def _prune_packs(packs: Path, now: float, report: PruneReport) -> None:

@@ -84,3 +84,17 @@ def test_the_prune_command_reports_what_it_removed(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3])),
     )  # fmt: skip
     assert json.loads(done.stdout)["segments"] == 1
+
+
+def test_a_segment_whose_file_a_pack_now_holds_is_pruned_and_the_file_opens_from_the_pack(tmp_path: Path) -> None:
+    root = cache.cache_root()
+    folder = _folder(tmp_path, "runs", PACK_MIN_FILES)
+    first = folder / "runs00.jsonl"
+    Dataset.open([first])  # alone: its own segment
+    Dataset.open([folder])  # all: a pack, which holds the first file too
+    assert cache.segment_dir(root, first).exists()
+    assert prune(root).segments == 1
+    assert not cache.segment_dir(root, first).exists()
+    again = Dataset.open([first])
+    assert again.files[0].index == "fresh" and all("/packs/" in str(d) for d in again.index_dirs)
+    assert not cache.segment_dir(root, first).exists()
