@@ -53,6 +53,7 @@ __all__ = [
     "ensure_segment",
     "fresh_segment",
     "open_segment",
+    "read_chunk",
 ]
 
 log = logging.getLogger(__name__)
@@ -203,13 +204,23 @@ def open_segment(path: Path, directory: Path, meta: dict[str, Any], how: str = "
     return _open(path, directory, meta, how)
 
 
+def read_chunk(directory: Path, chunk: dict[str, Any]) -> tuple[ChunkArrays, Path | None, np.ndarray | None]:
+    """A chunk's columns and its raw copies (path and bytes; None when the source holds them), as meta lists it.
+
+    Both are read or mapped now: a writer may delete the files later, a mapping
+    survives that. FileNotFoundError if one is gone, TornFileError if one has
+    not the size meta recorded.
+    """
+    arrays = read_column_file(directory / f"{chunk['id']}.cols", chunk["columns"], chunk.get("cols_bytes"))
+    raw_path = directory / f"{chunk['id']}.raw" if chunk["raw"] else None
+    raw = np.frombuffer(read_buffer(raw_path, chunk.get("raw_bytes")), np.uint8) if raw_path is not None else None
+    return arrays, raw_path, raw
+
+
 def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segment:
     chunks = []
     for c in meta["chunks"]:
-        arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"], c.get("cols_bytes"))
-        raw_path = directory / f"{c['id']}.raw" if c["raw"] else None
-        # read or mapped now: a writer may delete the file later, a mapping survives that
-        raw = np.frombuffer(read_buffer(raw_path, c.get("raw_bytes")), np.uint8) if raw_path is not None else None
+        arrays, raw_path, raw = read_chunk(directory, c)
         chunks.append(Chunk(c["id"], arrays, raw_path, int(c["spans"]), int(c["traces"]), c["summary"], raw))
     return Segment(path, directory, meta, chunks, how)
 

@@ -34,7 +34,8 @@ import orjson
 
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
-from engine.traces.column_file import TornFileError, read_buffer, read_column_file
+from engine.traces.column_file import TornFileError
+from engine.traces.index import read_chunk
 from engine.traces.segment import ChunkArrays
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "batches",
     "sha256_of",
     "stat_key",
-    "same_file",
     "collect_garbage",
 ]
 
@@ -112,10 +112,7 @@ class Pack:
         """Read or map the chunk. FileNotFoundError when the pack was deleted meanwhile."""
         chunk = self.chunk
         if chunk is not None and self.arrays is None:
-            self.arrays = read_column_file(self.directory / f"{chunk['id']}.cols", chunk["columns"], chunk["cols_bytes"])
-            raw_path = self.raw_path
-            if raw_path is not None:
-                self.raw = np.frombuffer(read_buffer(raw_path, chunk["raw_bytes"]), np.uint8)
+            self.arrays, _raw_path, self.raw = read_chunk(self.directory, chunk)
         return self
 
 
@@ -137,7 +134,7 @@ def stat_key(st: os.stat_result) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
 
 
-def same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
+def _same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
     return (
         entry["size"] == st.st_size
         and entry["mtime_ns"] == st.st_mtime_ns
@@ -196,7 +193,7 @@ def plan(home: Path, members: list[Member], shape: str | None, *, absorb: bool =
             m = wanted.get(entry["name"])
             if m is None or entry["name"] in covered or entry.get("error_kind") == "io":
                 continue
-            if same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
+            if _same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
                 covered[entry["name"]] = (pack, no)
     stale = [m for m in members if m.path.name not in covered]
     if stale and absorb:
@@ -242,7 +239,7 @@ def collect_garbage(home: Path) -> int:
                 st = os.stat(Path(pack.meta["source_dir"]) / entry["name"])
             except OSError:
                 continue
-            if same_file(entry, st) and entry.get("error_kind") != "io":
+            if _same_file(entry, st) and entry.get("error_kind") != "io":
                 served.add(key)
                 alive = True
         if not alive:

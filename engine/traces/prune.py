@@ -20,14 +20,14 @@ import logging
 import os
 import shutil
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from engine.traces import cache
-from engine.traces.pack import collect_garbage, load_packs, pack_home, same_file
+from engine.traces.pack import Member, collect_garbage, load_packs, pack_home, plan
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
 
@@ -99,7 +99,8 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
     except OSError:
         return
     code = cache.code_version()
-    packs: dict[Path, dict[str, dict[str, Any]]] = {}  # source directory -> member name -> entry
+    dead: list[Path] = []
+    live: dict[Path, list[tuple[Path, Member]]] = defaultdict(list)  # source directory -> (segment, its file)
     for entry in entries:
         directory = Path(entry.path)
         meta_path = directory / "meta.json"
@@ -108,32 +109,22 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
             age = now - meta_path.stat().st_mtime
         except (OSError, orjson.JSONDecodeError):
             meta, age = None, now - _mtime(directory)
-        if meta is None:
-            dead = age > GRACE_SECONDS  # never finished (or torn): not being built any more
-        elif meta.get("code") != code:
-            dead = age > GRACE_SECONDS
-        else:
-            dead = not os.path.exists(meta.get("source", "")) or _served_by_a_pack(root, Path(meta["source"]), packs)
-        if dead:
-            report.bytes += _remove(directory)
-            report.segments += 1
-
-
-def _served_by_a_pack(root: Path, source: Path, packs: dict[Path, dict[str, dict[str, Any]]]) -> bool:
-    """True when a pack holds `source` as it is now: opening it uses the pack, never this segment again."""
-    members = packs.get(source.parent)
-    if members is None:
-        members = packs[source.parent] = {}
-        for pack in reversed(load_packs(pack_home(root, source.parent))):  # newest last: it wins
-            for entry in pack.members:
-                members[entry["name"]] = entry
-    entry = members.get(source.name)
-    if entry is None or "error" in entry or entry.get("changing"):
-        return False
-    try:
-        return same_file(entry, os.stat(source))
-    except OSError:
-        return False
+        if meta is None or meta.get("code") != code:
+            if age > GRACE_SECONDS:  # never finished, torn, or other code's: not being built any more
+                dead.append(directory)
+            continue
+        try:
+            source = Path(meta["source"])
+            live[source.parent].append((directory, Member(source, source.stat(), False)))
+        except (KeyError, OSError):
+            dead.append(directory)  # the file is gone
+    # A file a pack holds as it is now opens from the pack: its segment is never read again.
+    for source_dir, segments in live.items():
+        held = plan(pack_home(root, source_dir), [m for _d, m in segments], None, absorb=False).covered
+        dead += [directory for directory, member in segments if member.path in held]
+    for directory in dead:
+        report.bytes += _remove(directory)
+        report.segments += 1
 
 
 def _prune_packs(packs: Path, now: float, report: PruneReport) -> None:

@@ -20,13 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
-from engine.traces.column_file import read_buffer, read_column_file
-from engine.traces.index import Builder, Segment, ensure_segment
+from engine.traces.index import Builder, Segment, ensure_segment, read_chunk
 from engine.traces.pack import (
     PACK_FILE_BYTES,
     PACK_MIN_FILES,
@@ -372,12 +370,7 @@ def open_locations(locations: list[Location]) -> tuple[list[Part], list[dict[str
             if meta is None:
                 meta = metas[loc.directory] = orjson.loads((Path(loc.directory) / "meta.json").read_bytes())
             chunk = _chunk_of(meta, loc.chunk)
-            directory = Path(loc.directory)
-            arrays = read_column_file(directory / f"{chunk['id']}.cols", chunk["columns"], chunk.get("cols_bytes"))
-            raw_path = directory / f"{chunk['id']}.raw" if chunk["raw"] else None
-            raw = None
-            if raw_path is not None:
-                raw = np.frombuffer(read_buffer(raw_path, chunk.get("raw_bytes")), np.uint8)
+            arrays, raw_path, raw = read_chunk(Path(loc.directory), chunk)
         except (OSError, ValueError, KeyError) as exc:
             raise DatasetError(
                 f"the index under {loc.directory} changed since the snapshot was taken; open the dataset again"
