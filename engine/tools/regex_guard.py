@@ -94,7 +94,7 @@ def guarded(ds: Any, pattern: str, limit_s: float, fn: str, result: type[M], /, 
         store.compile_pattern(pattern)  # a bad pattern is explained here, without a child
     if not risky(pattern):
         return getattr(store, fn)(ds, *args, **kwargs)
-    request = pickle.dumps((_dataset_spec(ds), fn, args, kwargs))
+    request = pickle.dumps((ds.snapshot(), fn, args, kwargs))
     # A plain interpreter, not multiprocessing: nothing of the caller's __main__ is
     # re-imported, and the child's stdout is a pipe (never an MCP stdio stream).
     child = subprocess.Popen(
@@ -120,10 +120,6 @@ def guarded(ds: Any, pattern: str, limit_s: float, fn: str, result: type[M], /, 
     if not ok:
         raise payload
     return result.model_validate(payload)
-
-
-def _dataset_spec(ds: Any) -> dict[str, Any]:
-    return ds.snapshot()
 
 
 def child_main() -> None:
