@@ -20,6 +20,7 @@ from engine.traces.build import Piece, PieceBuilder
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
+from engine.traces.readers._native import split_lines
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
 from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
@@ -64,6 +65,8 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
 
 def _split_lines(data: bytes) -> list[bytes]:
     """The lines of `data` without their newlines (no empty last line after a final newline)."""
+    if split_lines is not None:
+        return split_lines(data)
     if not data:
         return []
     lines = data.split(b"\n")
