@@ -14,6 +14,7 @@ The files' rows are then contiguous and in file order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +135,20 @@ class TraceNumbering:
         index = by_file.setdefault(piece.file, {})
         files = piece.trace_files.tolist() if piece.trace_files is not None else None
         ids = self.ids
-        if piece.trace_ids:
+        if piece.trace_ids and files is None:  # one file: its ids are distinct, so number them in bulk
+            numbers = np.fromiter(map(index.get, piece.trace_ids, repeat(-1)), dtype=np.int32,
+                                  count=len(piece.trace_ids))  # fmt: skip
+            new = numbers < 0
+            if new.any():  # ids not seen before: the next numbers, in order
+                fresh = list(compress(piece.trace_ids, new.tolist()))
+                numbers[new] = np.arange(len(ids), len(ids) + len(fresh), dtype=np.int32)
+                index.update(zip(fresh, range(len(ids), len(ids) + len(fresh))))
+                ids.extend(fresh)
+            piece.trace_local = numbers[piece.trace_local]
+        elif piece.trace_ids:  # several files of a pack: each id is numbered within its own file
             numbers = []
-            for i, t in enumerate(piece.trace_ids):
-                if files is not None:
-                    index = by_file.setdefault(files[i], {})
+            for file, t in zip(files, piece.trace_ids):  # type: ignore[arg-type]
+                index = by_file.setdefault(file, {})
                 at = index.get(t)
                 if at is None:
                     at = index[t] = len(ids)
