@@ -1,18 +1,20 @@
-"""The one compiled part: the HALO line scanner (engine/traces/readers/_halo_scan.c).
+"""The one compiled part: the index build's hot loops in C (engine/traces/csrc/).
 
 Everything else about the package is in pyproject.toml. The extension is
-optional: without a C compiler the install goes on, and the reader takes the
-same path on orjson alone (`engine/traces/readers/_native.py`).
+optional: without a C compiler the install goes on, and the build takes the
+same paths in Python (`engine/traces/native.py`), giving the same index.
 """
 
 from setuptools import Extension, setup
 
+CSRC = "engine/traces/csrc/"
+
 setup(
     ext_modules=[
         Extension(
-            "engine.traces.readers._halo_scan",
-            sources=["engine/traces/readers/_halo_scan.c", "engine/traces/readers/_json_values.c"],
-            depends=["engine/traces/readers/_json_values.h"],
+            "engine.traces._native",
+            sources=[CSRC + name for name in ("module.c", "halo_scan.c", "json_values.c", "columns.c")],
+            depends=[CSRC + "native.h", CSRC + "json_values.h"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
         )

@@ -19,6 +19,7 @@ import numpy as np
 from engine.traces.columns import NONE, CategoricalColumn, Interner, ListColumn, StringColumn
 from engine.traces.hashing import combine_keys, hash_strings
 from engine.traces.model import Malformed, Span
+from engine.traces.native import codes as native_codes
 
 __all__ = [
     "Flag",
@@ -304,6 +305,13 @@ def _new_codes(index: dict[Any, int], distinct: list[Any] | None, values: Sequen
     New values get the next codes (counting `distinct`, or `index` when there is
     no `distinct` list) and are appended to `distinct`.
     """
+    if native_codes is not None:
+        return np.frombuffer(native_codes(index, distinct, values), dtype=np.int32)
+    return new_codes_in_python(index, distinct, values)
+
+
+def new_codes_in_python(index: dict[Any, int], distinct: list[Any] | None, values: Sequence[Any]) -> np.ndarray:
+    """`_new_codes` without the C helper."""
     n = len(values)
     try:
         return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=n)

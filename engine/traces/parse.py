@@ -20,7 +20,7 @@ from engine.traces.build import Piece, PieceBuilder
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
-from engine.traces.readers._native import split_lines
+from engine.traces.native import split_lines
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
 from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pytest
 
-from engine.traces.readers._native import halo_scan, split_lines
+from engine.traces.native import halo_scan, split_lines
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 FIELDS = ("trace_id", "span_id", "parent_span_id", "name", "start_time", "end_time")
@@ -30,7 +30,7 @@ def test_the_scanner_is_compiled_where_a_c_compiler_and_python_headers_are() -> 
     headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
     if shutil.which(compiler) is None or not headers.exists() or os.environ.get("HALO_MCP_NATIVE") == "0":
         pytest.skip("no C compiler or Python headers here, or HALO_MCP_NATIVE=0: the orjson path runs")
-    assert halo_scan is not None, "engine/traces/readers/_halo_scan.c was not compiled at install time"
+    assert halo_scan is not None, "engine/traces/csrc was not compiled at install time"
 
 
 def _expected(line: bytes) -> dict[str, Any] | None:

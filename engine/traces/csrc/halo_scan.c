@@ -3,16 +3,17 @@
  * The index build's hot path (`readers/halo_columns.py`) parsed every line
  * with `orjson.loads`, then picked ten fields out of each dict. Most of a HALO
  * line is never read (`kind`, `scope`, `trace_state`, most of `resource`), yet
- * every value became a Python object. `scan` checks each line as strict JSON
+ * every value became a Python object. `scan_halo` checks each line as strict JSON
  * and builds objects only for the fields the index reads; times of the usual
  * `YYYY-MM-DDTHH:MM:SS.fffffffffZ` form become epoch nanoseconds directly.
  *
  * The contract is "what orjson gives, or no answer": every value returned
  * equals `orjson.loads(line).get(...)` for the same line, and a block with a
- * line this code does not reproduce exactly (see `_json_values.c`), or that is
+ * line this code does not reproduce exactly (see `json_values.c`), or that is
  * no JSON object, gives None: the caller then reads it with orjson.
  */
-#include "_json_values.h"
+#include "json_values.h"
+#include "native.h"
 
 enum { F_TRACE, F_SPAN, F_PARENT, F_NAME, F_START, F_END, F_CODE, F_MESSAGE, F_SERVICE, F_ATTRS, F_EVENTS, NF };
 
@@ -206,9 +207,9 @@ static PyObject *time_column(Out *o, int t) {
     return Py_NewRef(values);
 }
 
-static PyObject *scan(PyObject *module, PyObject *lines) {
+PyObject *scan_halo(PyObject *module, PyObject *lines) {
     if (!PyList_CheckExact(lines)) {
-        PyErr_SetString(PyExc_TypeError, "scan() takes a list of bytes");
+        PyErr_SetString(PyExc_TypeError, "scan_halo() takes a list of bytes");
         return NULL;
     }
     Out o = {PyList_GET_SIZE(lines), {NULL}, {NULL, NULL}, {NULL, NULL}, {1, 1}};
@@ -222,7 +223,7 @@ static PyObject *scan(PyObject *module, PyObject *lines) {
     for (Py_ssize_t i = 0; i < o.n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
         if (!PyBytes_CheckExact(line)) {
-            PyErr_SetString(PyExc_TypeError, "scan() takes a list of bytes");
+            PyErr_SetString(PyExc_TypeError, "scan_halo() takes a list of bytes");
             goto fail;
         }
         Row r = {{NULL}, {NULL, NULL}, {0, 0}};
@@ -254,7 +255,7 @@ fail:
 }
 
 /* `data.split(b"\n")` without the empty item after a final newline, by memchr (bytes.split goes byte by byte). */
-static PyObject *split_lines(PyObject *module, PyObject *data) {
+PyObject *split_lines(PyObject *module, PyObject *data) {
     if (!PyBytes_CheckExact(data)) {
         PyErr_SetString(PyExc_TypeError, "split_lines() takes bytes");
         return NULL;
@@ -276,28 +277,3 @@ static PyObject *split_lines(PyObject *module, PyObject *data) {
         s = nl + 1;
     }
 }
-
-PyDoc_STRVAR(split_lines_doc,
-"split_lines(data: bytes) -> list[bytes]\n\n"
-"The lines of data without their newlines; no empty last line after a final newline.");
-
-PyDoc_STRVAR(scan_doc,
-"scan(lines: list[bytes]) -> tuple | None\n\n"
-"The HALO span fields of each line: (trace_id, span_id, parent_span_id, name, start, end,\n"
-"status code, status message, resource service.name, attributes, events), each a list of what\n"
-"orjson gives for that field (None when absent). start and end are bytearrays of int64 epoch ns\n"
-"when every row's start and end times have the usual form, else both are lists of values. None when a line is not a JSON\n"
-"object, or holds something this reader leaves to orjson.");
-
-static PyMethodDef methods[] = {
-    {"scan", scan, METH_O, scan_doc},
-    {"split_lines", split_lines, METH_O, split_lines_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_halo_scan", "HALO JSONL lines to span field values (see scan).", -1, methods,
-    NULL, NULL, NULL, NULL,
-};
-
-PyMODINIT_FUNC PyInit__halo_scan(void) { return PyModule_Create(&module_def); }

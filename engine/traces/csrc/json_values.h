@@ -1,4 +1,4 @@
-/* Strict JSON to Python objects: what `_halo_scan` needs of a JSON parser. */
+/* Strict JSON to Python objects: what `halo_scan.c` needs of a JSON parser. */
 #ifndef HALO_JSON_VALUES_H
 #define HALO_JSON_VALUES_H
 

@@ -1,11 +1,11 @@
-/* Strict JSON values to Python objects, or only checked: the JSON half of `_halo_scan`.
+/* Strict JSON values to Python objects, or only checked: the JSON half of `halo_scan.c`.
  *
  * Built values equal what orjson builds for the same text. Where orjson's
  * answer is not reproduced exactly (integers past 18 digits, escaped lone
  * surrogates, nesting deeper than MAX_DEPTH) or orjson refuses the text, the
  * functions return BAIL and the caller leaves the line to orjson.
  */
-#include "_json_values.h"
+#include "json_values.h"
 
 #include <math.h>
 #ifdef __SSE2__

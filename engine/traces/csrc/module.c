@@ -1,0 +1,39 @@
+/* `engine.traces._native`: the index build's hot loops in C (optional; see engine/traces/native.py). */
+#include "native.h"
+
+PyDoc_STRVAR(scan_halo_doc,
+"scan_halo(lines: list[bytes]) -> tuple | None\n\n"
+"The HALO span fields of each line: (trace_id, span_id, parent_span_id, name, start, end,\n"
+"status code, status message, resource service.name, attributes, events), each a list of\n"
+"what orjson gives for that field (None when absent). start and end are bytearrays of int64\n"
+"epoch ns when every row's start and end times have the usual form, else both are lists of\n"
+"values. None when a line is no JSON object, or holds what this reader leaves to orjson.");
+
+PyDoc_STRVAR(split_lines_doc,
+"split_lines(data: bytes) -> list[bytes]\n\n"
+"The lines of data without their newlines; no empty last line after a final newline.");
+
+PyDoc_STRVAR(codes_doc,
+"codes(index: dict, distinct: list | None, values: list | tuple) -> bytearray\n\n"
+"int32 codes of values in index. A value not in it gets the next code (len(distinct),\n"
+"or len(index) when distinct is None), is added to index and appended to distinct.");
+
+PyDoc_STRVAR(string_column_doc,
+"string_column(values: list | tuple) -> (starts, lengths, blob) | None\n\n"
+"values (str or None) as bytearrays of int64 starts and int32 lengths (-1 for None) into\n"
+"blob, the bytes of their UTF-8 in row order. None when a value is neither, or cannot be\n"
+"encoded strictly.");
+
+static PyMethodDef methods[] = {
+    {"scan_halo", scan_halo, METH_O, scan_halo_doc},
+    {"split_lines", split_lines, METH_O, split_lines_doc},
+    {"codes", (PyCFunction)(void (*)(void))codes, METH_FASTCALL, codes_doc},
+    {"string_column", string_column, METH_O, string_column_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_native", "The index build's hot loops in C.", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module_def); }

@@ -1,0 +1,13 @@
+/* The functions of `engine.traces._native` (the method table is in module.c). */
+#ifndef HALO_NATIVE_H
+#define HALO_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+PyObject *scan_halo(PyObject *module, PyObject *lines);
+PyObject *split_lines(PyObject *module, PyObject *data);
+PyObject *codes(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *string_column(PyObject *module, PyObject *values);
+
+#endif
