@@ -362,7 +362,7 @@ class Builder:
         pool = self.executor()
         pending: deque[Future[Piece]] = deque()
         todo = deque(ranges)
-        in_flight = self.workers + 1  # bounded: finished pieces wait in memory
+        in_flight = 2 * self.workers + 2  # bounded: finished pieces wait in memory
         try:
             while todo or pending:
                 while todo and len(pending) < in_flight:

@@ -89,7 +89,10 @@ static int field_value(Cur *c, Row *r, int field) {
         }
         c->p = at; /* another form: its value as Python reads it */
     }
-    if ((rc = value(c, &o)) != OK) return rc;
+    c->share_values = field != F_SPAN; /* span ids are unique: sharing would only churn the cache */
+    rc = value(c, &o);
+    c->share_values = 1;
+    if (rc != OK) return rc;
     if (field == F_START || field == F_END) r->time[field - F_START] = NULL;
     set(r, field, o);
     return OK;
@@ -179,7 +182,7 @@ static int top_key(Cur *c, Row *r, const unsigned char *key, Py_ssize_t n) {
 }
 
 static int scan_line(const unsigned char *s, Py_ssize_t n, Row *r) {
-    Cur c = {s, s + n, 0};
+    Cur c = {s, s + n, 0, 1};
     skip_ws(&c);
     if (c.p >= c.end || *c.p != '{') return BAIL; /* blank, or not an object */
     int rc = each_key(&c, r, top_key);

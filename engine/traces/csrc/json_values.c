@@ -13,7 +13,7 @@
 #endif
 
 #define MAX_DEPTH 64
-#define CACHE_SIZE 2048 /* a power of two */
+#define CACHE_SIZE 512 /* a power of two; two tables of 8 KiB stay in the L1 cache */
 #define KEY_CACHE_MAX_LEN 64
 #define VALUE_CACHE_MAX_LEN 40
 
@@ -47,8 +47,14 @@ int valid_utf8(const unsigned char *s, const unsigned char *end) {
 /* ---- strings shared by value ------------------------------------------------ */
 
 /* Keys repeat on every line, and so do short values (trace ids, names, models, kinds): one str
- * object per distinct text, its hash computed once, saves an allocation and later hashing. */
-static PyObject *key_cache[CACHE_SIZE], *value_cache[CACHE_SIZE];
+ * object per distinct text, its hash computed once, saves an allocation and later hashing. Each
+ * entry keeps its text's hash beside the pointer, so a miss does not touch the (cold) object. */
+typedef struct {
+    uint64_t hash;
+    PyObject *str;
+} CacheEntry;
+
+static CacheEntry key_cache[CACHE_SIZE], value_cache[CACHE_SIZE];
 
 PyObject *ascii_str(const unsigned char *s, Py_ssize_t n) {
     PyObject *o = PyUnicode_New(n, 127);
@@ -56,23 +62,26 @@ PyObject *ascii_str(const unsigned char *s, Py_ssize_t n) {
     return o;
 }
 
-static PyObject *cached_str(PyObject **cache, const unsigned char *s, Py_ssize_t n) {
+static PyObject *cached_str(CacheEntry *cache, const unsigned char *s, Py_ssize_t n) {
     /* keys of a family share their start ("inference.llm."): hash the length and both ends */
     uint64_t head = 0, tail = 0;
     size_t k = n < 8 ? (size_t)n : 8;
     memcpy(&head, s, k);
     memcpy(&tail, s + n - k, k);
     uint64_t h = (head * 0x9E3779B97F4A7C15ULL) ^ (tail * 0xC2B2AE3D27D4EB4FULL) ^ (uint64_t)n;
-    PyObject **slot = &cache[(h ^ h >> 29) & (CACHE_SIZE - 1)];
-    PyObject *o = *slot;
-    if (o != NULL && PyUnicode_GET_LENGTH(o) == n && memcmp(PyUnicode_1BYTE_DATA(o), s, (size_t)n) == 0) {
+    h ^= h >> 29;
+    CacheEntry *e = &cache[h & (CACHE_SIZE - 1)];
+    PyObject *o = e->str;
+    if (e->hash == h && o != NULL && PyUnicode_GET_LENGTH(o) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(o), s, (size_t)n) == 0) {
         Py_INCREF(o);
         return o;
     }
     o = ascii_str(s, n);
     if (o == NULL) return NULL;
     if (PyObject_Hash(o) == -1) { Py_DECREF(o); return NULL; }
-    Py_XSETREF(*slot, Py_NewRef(o));
+    Py_XSETREF(e->str, Py_NewRef(o));
+    e->hash = h;
     return o;
 }
 
@@ -270,7 +279,7 @@ static int string(Cur *c, PyObject **out, int is_key) {
     Py_ssize_t n;
     int flags, rc = string_span(c, &body, &n, &flags);
     if (rc != OK || out == NULL) return rc;
-    if (!flags && n <= (is_key ? KEY_CACHE_MAX_LEN : VALUE_CACHE_MAX_LEN)) {
+    if (!flags && n <= (is_key ? KEY_CACHE_MAX_LEN : c->share_values ? VALUE_CACHE_MAX_LEN : -1)) {
         *out = cached_str(is_key ? key_cache : value_cache, body, n);
         return *out ? OK : FAIL;
     }

@@ -14,6 +14,7 @@ enum { ESCAPED = 1, NON_ASCII = 2 };   /* what `string_span` says of a string bo
 typedef struct {
     const unsigned char *p, *end;
     int depth;
+    int share_values; /* short string values come from the cache of shared str objects */
 } Cur;
 
 int valid_utf8(const unsigned char *s, const unsigned char *end);
