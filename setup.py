@@ -13,7 +13,7 @@ setup(
     ext_modules=[
         Extension(
             "engine.traces._native",
-            sources=[CSRC + name for name in ("module.c", "halo_scan.c", "json_values.c", "columns.c")],
+            sources=[CSRC + name for name in ("module.c", "halo_scan.c", "json_values.c", "columns.c", "link.c")],
             depends=[CSRC + "native.h", CSRC + "json_values.h"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,

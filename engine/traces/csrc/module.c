@@ -24,11 +24,18 @@ PyDoc_STRVAR(string_column_doc,
 "blob, the bytes of their UTF-8 in row order. None when a value is neither, or cannot be\n"
 "encoded strictly.");
 
+PyDoc_STRVAR(link_parents_doc,
+"link_parents(key: uint64 array, parent_key: uint64 array) -> (parent_row, duplicate)\n\n"
+"Per row: the earliest row whose key is its parent key (int32, -1 when none, when the\n"
+"parent key is 0, or when that row is itself), and whether its key is on another row\n"
+"too (one byte each), as bytearrays.");
+
 static PyMethodDef methods[] = {
     {"scan_halo", scan_halo, METH_O, scan_halo_doc},
     {"split_lines", split_lines, METH_O, split_lines_doc},
     {"codes", (PyCFunction)(void (*)(void))codes, METH_FASTCALL, codes_doc},
     {"string_column", string_column, METH_O, string_column_doc},
+    {"link_parents", (PyCFunction)(void (*)(void))link_parents, METH_FASTCALL, link_parents_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -16,8 +16,9 @@ import pytest
 from support.odd_halo import odd_halo_lines
 
 from engine.traces import native
-from engine.traces.build import _new_codes, new_codes_in_python
+from engine.traces.build import Flag, _new_codes, new_codes_in_python
 from engine.traces.columns import StringColumn
+from engine.traces.links import parent_rows_by_sorting
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 needs_native = pytest.mark.skipif(native.codes is None, reason="the C helpers are not compiled here")
@@ -93,3 +94,23 @@ def test_an_index_built_with_the_c_helpers_is_byte_identical_to_one_built_withou
     with_c = _index(folder, tmp_path / "with")
     without = _index(folder, tmp_path / "without", HALO_MCP_NATIVE="0")
     assert with_c == without
+
+
+@needs_native
+@pytest.mark.parametrize("n", [1, 2, 50, 5000])
+def test_parent_links_by_hash_table_equal_the_links_by_sorting(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(20):
+        key = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False)
+        key[rng.random(n) < 0.1] = key[rng.integers(0, n, 1)[0]]  # repeated span ids
+        parent_key = np.where(rng.random(n) < 0.8, key[rng.integers(0, n, n)], np.uint64(0))
+        parent_key[rng.random(n) < 0.1] = rng.integers(1, 2**63, 1)[0]  # parents never exported
+        self_parent = rng.random(n) < 0.05
+        parent_key[self_parent] = key[self_parent]
+        has_parent = parent_key != 0
+        flags_sorted = np.zeros(n, dtype=np.uint8)
+        expected = parent_rows_by_sorting(key, parent_key, has_parent, flags_sorted)
+        assert native.link_parents is not None
+        rows, dup = native.link_parents(key, parent_key)
+        assert np.frombuffer(rows, dtype=np.int32).tolist() == expected.tolist()
+        assert np.frombuffer(dup, dtype=np.bool_).tolist() == (flags_sorted & Flag.DUPLICATE).astype(bool).tolist()
