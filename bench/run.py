@@ -72,6 +72,19 @@ class _RssSampler(threading.Thread):
             self.peak = max(self.peak, _tree_rss_mb())
 
 
+def _cpu_ticks() -> list[int]:
+    """Machine-wide CPU time so far by kind (/proc/stat: user, nice, system, idle, iowait, irq, softirq, steal).
+
+    Empty where there is no /proc/stat. Steal is time the hypervisor gave this
+    VM's CPUs to someone else: wall-clock figures cannot beat it.
+    """
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
 def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
     """Index one file (with `workers`) or a folder (as `Dataset.open` does: file by file, default workers)."""
     from engine.traces.dataset import Dataset
@@ -79,6 +92,7 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
 
     sampler = _RssSampler()
     sampler.start()
+    ticks = _cpu_ticks()
     started = time.perf_counter()
     cpu_started = time.process_time()
     if path.is_dir():
@@ -94,6 +108,7 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
         n_workers, spans, traces, malformed = builder.workers, seg.spans, seg.traces, seg.meta["malformed"]
         size, files = path.stat().st_size, 1
     seconds = time.perf_counter() - started
+    ticks = [b - a for a, b in zip(ticks, _cpu_ticks())]
     sampler.stop.set()
     sampler.join()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -112,6 +127,9 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
         "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "workers": n_workers,
         "malformed": malformed,
+        # shares of the machine's CPU time during the build
+        "idle_share": (ticks[3] + ticks[4]) / sum(ticks) if ticks and sum(ticks) else None,
+        "steal_share": ticks[7] / sum(ticks) if ticks and sum(ticks) else None,
     }
 
 
@@ -255,6 +273,9 @@ def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool)
           f"{build['cpu_seconds'] / build['spans'] * 1e6:.1f} us per span "
           f"(on {cpus} idle CPUs at most {cpus * mb / build['cpu_seconds']:.0f} MB/s); "
           f"{build['main_cpu_seconds']:.1f} s of it in the main process (split, merge, write)")
+    if build["steal_share"] is not None:
+        print(f"machine CPU time during the build: {build['idle_share']:.0%} idle, "
+              f"{build['steal_share']:.0%} stolen by the hypervisor (given to other VMs)")
     print(f"build memory: {peak:.0f} MB peak of main + workers together (sampled every 20 ms); "
           f"main alone {build['main_rss_mb']:.0f} MB, largest worker {build['worker_rss_mb']:.0f} MB")
     print(f"load average after the build {os.getloadavg()[0]:.2f}")

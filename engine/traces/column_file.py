@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import queue
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ _ALIGN = 64
 # Cache files smaller than this are read into memory instead of mapped (no
 # descriptor stays open for them); bigger ones are mapped (one descriptor each).
 SMALL_FILE_BYTES = 1 << 20
+# Arrays a ColumnWriter holds while its thread writes earlier ones.
+_QUEUED = 4
 
 
 class TornFileError(OSError):
@@ -48,6 +52,8 @@ class ColumnWriter:
 
     The directory (dtype, shape, offset per name) is kept in the segment's meta;
     the caller makes the file visible atomically (a fresh name, then meta.json).
+    The bytes are written by a thread (a file write releases the GIL), so the
+    caller computes the next array meanwhile; at most `_QUEUED` wait in memory.
     """
 
     def __init__(self, path: Path) -> None:
@@ -55,16 +61,20 @@ class ColumnWriter:
         self._f = open(path, "wb")
         self._offset = 0
         self.directory: dict[str, Any] = {}
+        self._queue: queue.Queue[memoryview | bytes | None] = queue.Queue(_QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="column-writer", daemon=True)
+        self._thread.start()
 
     def add(self, name: str, array: np.ndarray) -> None:
         array = np.ascontiguousarray(array)
         pad = -self._offset % _ALIGN
         if pad:
-            self._f.write(b"\0" * pad)
+            self._put(b"\0" * pad)
             self._offset += pad
         self.directory[name] = [array.dtype.str, list(array.shape), self._offset]
         if array.nbytes:
-            self._f.write(memoryview(array).cast("B"))
+            self._put(memoryview(array).cast("B"))
         self._offset += array.nbytes
 
     def add_all(self, arrays: dict[str, np.ndarray]) -> None:
@@ -79,12 +89,33 @@ class ColumnWriter:
     def close(self) -> dict[str, Any]:
         # No fsync: the index is a cache; a file torn by a crash is caught by its
         # recorded size (`read_buffer`) and rebuilt.
-        self._f.close()
+        self._finish()
+        if self._error is not None:
+            raise self._error
         return self.directory
 
     def abort(self) -> None:
-        self._f.close()
+        self._finish()
         self.path.unlink(missing_ok=True)
+
+    def _put(self, data: memoryview | bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _write(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._f.write(data)
+                except BaseException as exc:  # raised in the caller's thread by the next add or close
+                    self._error = exc
+
+    def _finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._f.close()
 
 
 def write_column_file(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
