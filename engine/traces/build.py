@@ -19,6 +19,7 @@ import numpy as np
 from engine.traces.columns import NONE, CategoricalColumn, Interner, ListColumn, StringColumn
 from engine.traces.hashing import combine_keys, hash_strings
 from engine.traces.model import Malformed, Span
+from engine.traces.native import byte_lengths as native_byte_lengths
 from engine.traces.native import codes as native_codes
 
 __all__ = [
@@ -201,7 +202,11 @@ class PieceBuilder:
             parts[f].append(values if isinstance(values, np.ndarray) else convert(values))
         raws = column("raw")
         self._raws.extend(raws)
-        parts["raw_size"].append(np.fromiter(map(len, raws), dtype=np.int32, count=n))
+        sizes = native_byte_lengths(raws) if native_byte_lengths is not None else None
+        if sizes is not None:
+            parts["raw_size"].append(np.frombuffer(sizes, dtype=np.int32))
+        else:
+            parts["raw_size"].append(np.fromiter(map(len, raws), dtype=np.int32, count=n))
         flags = _present(column("exception"), n) * np.uint8(Flag.EXCEPTION)
         flags |= _present(column("output_error"), n) * np.uint8(Flag.OUTPUT_ERROR)
         flags |= parts["refusal"].pop() * np.uint8(Flag.REFUSAL)

@@ -11,11 +11,12 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["codes", "halo_scan", "link_parents", "split_lines", "string_column"]
+__all__ = ["byte_lengths", "codes", "halo_scan", "link_parents", "split_lines", "string_column"]
 
 halo_scan: Callable[[list[bytes]], tuple[Any, ...] | None] | None = None
 split_lines: Callable[[bytes], list[bytes]] | None = None
 codes: Callable[[dict[Any, int], list[Any] | None, Sequence[Any]], bytearray] | None = None
+byte_lengths: Callable[[Sequence[Any]], bytearray | None] | None = None
 link_parents: Callable[[Any, Any], tuple[bytearray, bytearray]] | None = None
 string_column: Callable[[Sequence[str | None]], tuple[bytearray, bytearray, bytes] | None] | None = None
 
@@ -27,4 +28,4 @@ if os.environ.get("HALO_MCP_NATIVE", "1") != "0":
     else:
         halo_scan, split_lines = _native.scan_halo, _native.split_lines
         codes, string_column = _native.codes, _native.string_column
-        link_parents = _native.link_parents
+        link_parents, byte_lengths = _native.link_parents, _native.byte_lengths

@@ -108,3 +108,24 @@ fail:
     Py_DECREF(seq);
     return NULL;
 }
+
+PyObject *byte_lengths(PyObject *module, PyObject *values) {
+    PyObject *seq = PySequence_Fast(values, "byte_lengths() takes a list or tuple of bytes");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int32_t));
+    if (out != NULL) {
+        int32_t *length = (int32_t *)PyByteArray_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!PyBytes_Check(items[i]) || PyBytes_GET_SIZE(items[i]) > INT32_MAX) { /* for the Python path */
+                Py_DECREF(out);
+                out = Py_NewRef(Py_None);
+                break;
+            }
+            length[i] = (int32_t)PyBytes_GET_SIZE(items[i]);
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+}

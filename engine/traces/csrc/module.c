@@ -24,6 +24,10 @@ PyDoc_STRVAR(string_column_doc,
 "blob, the bytes of their UTF-8 in row order. None when a value is neither, or cannot be\n"
 "encoded strictly.");
 
+PyDoc_STRVAR(byte_lengths_doc,
+"byte_lengths(values: list | tuple) -> bytearray | None\n\n"
+"The length of each value, as int32; None when a value is not bytes.");
+
 PyDoc_STRVAR(link_parents_doc,
 "link_parents(key: uint64 array, parent_key: uint64 array) -> (parent_row, duplicate)\n\n"
 "Per row: the earliest row whose key is its parent key (int32, -1 when none, when the\n"
@@ -35,6 +39,7 @@ static PyMethodDef methods[] = {
     {"split_lines", split_lines, METH_O, split_lines_doc},
     {"codes", (PyCFunction)(void (*)(void))codes, METH_FASTCALL, codes_doc},
     {"string_column", string_column, METH_O, string_column_doc},
+    {"byte_lengths", byte_lengths, METH_O, byte_lengths_doc},
     {"link_parents", (PyCFunction)(void (*)(void))link_parents, METH_FASTCALL, link_parents_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -114,3 +114,11 @@ def test_parent_links_by_hash_table_equal_the_links_by_sorting(n: int) -> None:
         rows, dup = native.link_parents(key, parent_key)
         assert np.frombuffer(rows, dtype=np.int32).tolist() == expected.tolist()
         assert np.frombuffer(dup, dtype=np.bool_).tolist() == (flags_sorted & Flag.DUPLICATE).astype(bool).tolist()
+
+
+@needs_native
+def test_byte_lengths_are_the_lengths_of_bytes_and_no_answer_for_anything_else() -> None:
+    assert native.byte_lengths is not None
+    values = [b"", b"a", b"\x00" * 300, "text".encode()]
+    assert np.frombuffer(native.byte_lengths(values), dtype=np.int32).tolist() == [0, 1, 300, 4]  # type: ignore[arg-type]
+    assert native.byte_lengths([b"a", "a"]) is None
