@@ -203,19 +203,17 @@ def test_two_processes_opening_a_new_folder_at_once_agree_and_leave_one_pack(tmp
 def test_a_same_size_rewrite_that_left_the_stat_unchanged_is_caught_by_the_content_hash(tmp_path: Path) -> None:
     """Coarse filesystem clocks can give a rewrite the same mtime and ctime: files written
     just before they were packed keep a content hash, checked on open."""
-    import orjson
-
     folder = _runs_folder(tmp_path, PACK_MIN_FILES)
     Dataset.open([folder])
     target = folder / "run03.jsonl"
     target.write_bytes(target.read_bytes().replace(b'"root"', b'"ROOT"'))  # same size, new content
-    (pack_dir,) = _pack_dirs(folder)
-    meta = orjson.loads((pack_dir / "meta.json").read_bytes())
-    st = target.stat()
-    for entry in meta["members"]:  # as if the filesystem had not moved the timestamps
-        if entry["name"] == target.name:
-            entry.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino)
-    (pack_dir / "meta.json").write_bytes(orjson.dumps(meta))
+    (pack,) = load_packs(pack_home(cache.cache_root(), folder))
+    members = pack.members
+    members.table = members.table.copy()
+    row = members.table[members.index[target.name] :][:1]
+    st = target.stat()  # as if the filesystem had not moved the timestamps:
+    row["size"], row["mtime_ns"], row["ctime_ns"], row["ino"] = st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+    members.write(pack.directory)
     ds = Dataset.open([folder])
     assert ds.spans.span_id[int(ds.trace_rows("t3")[0])] == "ROOT"
 
