@@ -10,7 +10,9 @@ column is first used.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
@@ -63,11 +65,28 @@ class DataQuality(BaseModel):
     skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a dataset is opened.
+
+    Opening a folder of 20,000 files makes tens of thousands of acyclic objects
+    (names, FileInfos) that all live on; the collections their allocation
+    triggers find nothing and cost a tenth of the reopen. Re-enabled after (if it was).
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class Dataset:
     """The indexed spans of some trace files. Open with `Dataset.open(paths)`."""
 
     def __init__(self, paths: Sequence[str | Path], opened: Opened, cache_root: Path):
-        self._paths = [str(p) for p in paths]
+        self._paths: list[str] = list(map(str, paths))
         self.files = opened.files
         self.cache_root = cache_root
         self._opened = opened
@@ -105,7 +124,8 @@ class Dataset:
         """Index (or reuse the index of) every trace file under `paths` and map it."""
         found = find_files(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
-        opened = open_sources(found, root, shape, progress)
+        with _gc_paused():
+            opened = open_sources(found, root, shape, progress)
         maybe_prune(root)
         if not opened.files:
             reasons = "; ".join(opened.skipped[:5])

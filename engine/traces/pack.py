@@ -11,8 +11,9 @@ Packs live under `<root>/v<format>/packs/<key of the source directory>/<pack id>
 and never change once written: a pack is built in a `.tmp-*` directory and
 renamed into place. Its members are a table of arrays (`pack_members`), so
 matching 20,000 files against their packs is a few array comparisons. A member
-is fresh while its `os.stat` (size, mtime, ctime, inode) is what the pack recorded; ctime moves on every write, so this is the
-check a head hash would give without reading thousands of files on each open.
+is fresh while its `os.stat` (size, mtime, ctime, inode) is what the pack
+recorded; ctime moves on every write, so this is the check a head hash would
+give without reading thousands of files on each open.
 Files that changed, or are new, go into a new pack; packs smaller than
 `PACK_ABSORB_BYTES` are rebuilt together with them, so a folder that gains a
 few files a day keeps a handful of packs. A pack none of whose members is fresh
@@ -27,6 +28,8 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ import orjson
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
 from engine.traces.column_file import TornFileError
+from engine.traces.fs import STAT_DTYPE
 from engine.traces.index import read_chunk
 from engine.traces.pack_members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
 from engine.traces.segment import ChunkArrays
@@ -52,8 +56,10 @@ __all__ = [
     "pack_home",
     "plan",
     "batches",
+    "pick",
     "sha256_of",
     "stat_key",
+    "stat_table",
     "collect_garbage",
 ]
 
@@ -78,11 +84,10 @@ RACY_NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class Member:
-    """A small file a dataset asks for, with the stat it was found with."""
+    """A small file to pack, with the size it was found with."""
 
     path: Path
-    stat: os.stat_result
-    explicit: bool
+    size: int
 
 
 @dataclass
@@ -95,13 +100,13 @@ class Asked:
 
     directory: str
     names: list[str]
-    stats: list[os.stat_result]
+    stats: np.ndarray  # fs.STAT_DTYPE rows (size, mtime_ns, ctime_ns, ino), one per name
 
     def __len__(self) -> int:
         return len(self.names)
 
     def member(self, i: int) -> Member:
-        return Member(Path(self.directory, self.names[i]), self.stats[i], False)
+        return Member(Path(self.directory, self.names[i]), int(self.stats["size"][i]))
 
 
 @dataclass
@@ -165,13 +170,10 @@ def stat_key(st: os.stat_result) -> dict[str, int]:
 
 
 def stat_table(stats: list[os.stat_result]) -> np.ndarray:
-    """size, mtime_ns, ctime_ns and inode of each stat, as a table shaped like a pack's member table."""
-    n = len(stats)
-    out = np.empty(n, [("size", "<i8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8"), ("ino", "<u8")])
-    out["size"] = np.fromiter([st.st_size for st in stats], np.int64, n)
-    out["mtime_ns"] = np.fromiter([st.st_mtime_ns for st in stats], np.int64, n)
-    out["ctime_ns"] = np.fromiter([st.st_ctime_ns for st in stats], np.int64, n)
-    out["ino"] = np.fromiter([st.st_ino for st in stats], np.uint64, n)
+    """Stat results as `fs.STAT_DTYPE` rows (what `Asked.stats` holds)."""
+    out = np.zeros(len(stats), STAT_DTYPE)
+    for name in ("size", "mtime_ns", "ctime_ns", "ino"):
+        out[name] = np.fromiter(map(attrgetter(f"st_{name}"), stats), STAT_DTYPE[name], len(stats))
     return out
 
 
@@ -216,14 +218,14 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
     pack_of = np.full(n, -1, np.int64)
     member_of = np.full(n, -1, np.int64)
     if packs and n:
-        found = stat_table(asked.stats)
+        found = asked.stats
         names = asked.names
         for k, pack in enumerate(packs):
             todo = np.flatnonzero(pack_of < 0)
             if not len(todo):
                 break
-            index = pack.members.index
-            nos = np.fromiter([index.get(names[i], -1) for i in todo.tolist()], np.int64, len(todo))
+            asked_names = names if len(todo) == n else pick(names, todo)
+            nos = np.fromiter(map(pack.members.index.get, asked_names, repeat(-1)), np.int64, len(todo))
             hit = nos >= 0
             todo, nos = todo[hit], nos[hit]
             table = pack.members.table[nos]
@@ -253,9 +255,16 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
     return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in np.asarray(stale).tolist()])
 
 
+def pick(items: list[Any], at: np.ndarray) -> list[Any]:
+    """items[i] for i in `at` (without a Python loop)."""
+    if len(at) == 1:
+        return [items[int(at[0])]]
+    return list(itemgetter(*at.tolist())(items)) if len(at) else []
+
+
 def batches(members: list[Member], workers: int) -> list[list[Member]]:
     """Stale files cut into packs: about PACK_BYTES each, at least one per worker when there is enough."""
-    total = sum(m.stat.st_size for m in members)
+    total = sum(m.size for m in members)
     count = max(-(-total // PACK_BYTES), min(workers, total // BATCH_MIN_BYTES), 1)
     target = total / count
     out: list[list[Member]] = [[]]
@@ -264,7 +273,7 @@ def batches(members: list[Member], workers: int) -> list[list[Member]]:
         if out[-1] and size >= target * len(out) and len(out) < count:
             out.append([])
         out[-1].append(m)
-        size += m.stat.st_size
+        size += m.size
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DatasetError
+from engine.traces.fs import scan_dir
 
 __all__ = ["TRACE_SUFFIXES", "Found", "resolve_paths", "find_files"]
 
@@ -119,41 +120,29 @@ def _dedupe(found: Found) -> Found:
 def _walk(directory: str, found: Found) -> None:
     """Add the trace files under `directory`, real paths, sorted: a directory's files before its subdirectories.
 
-    Entries are typed from the directory listing (no stat per file), and only
-    symlinks are resolved one by one: a folder of many thousand files lists fast.
-    Symlinked directories are not followed.
+    Entries are typed from the directory listing (`fs.scan_dir`: no stat, no
+    object per file), and only symlinks are resolved one by one: a folder of
+    many thousand files lists fast. Symlinked directories are not followed.
     """
     stack = [os.path.realpath(directory)]
     while stack:
         base = stack.pop()
         try:
-            with os.scandir(base) as it:
-                entries = list(it)
+            files, subdirs, others = scan_dir(base)
         except OSError:
             continue
-        names: list[str] = []
-        links: dict[str, str] = {}
-        subdirs: list[str] = []
-        for entry in entries:
-            name = entry.name
-            if name[0] == ".":
-                continue
-            if entry.is_file(follow_symlinks=False):
-                if name.lower().endswith(TRACE_SUFFIXES):
-                    names.append(name)
-            elif entry.is_dir(follow_symlinks=False):
-                subdirs.append(name)
-            elif entry.is_symlink() and name.lower().endswith(TRACE_SUFFIXES) and entry.is_file():
-                names.append(name)
-                links[name] = os.path.realpath(entry.path)
-        names.sort()
         prefix = base if base.endswith("/") else base + "/"
+        names = [name for name in files if name.lower().endswith(TRACE_SUFFIXES)]
+        links = {
+            name: os.path.realpath(prefix + name)
+            for name in others
+            if name.lower().endswith(TRACE_SUFFIXES) and os.path.islink(prefix + name) and os.path.isfile(prefix + name)
+        }
+        names += links
+        names.sort()
         if links:
             for name in names:
-                if name in links:
-                    found._add(links[name], False)
-                else:
-                    found._add(prefix + name, False)
+                found._add(links[name] if name in links else prefix + name, False)
         else:
             found.paths += [prefix + name for name in names]
             found.explicit += [False] * len(names)

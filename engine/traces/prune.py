@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from engine.traces import cache
-from engine.traces.pack import Asked, collect_garbage, load_packs, pack_home, plan
+from engine.traces.pack import Asked, collect_garbage, load_packs, pack_home, plan, stat_table
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
 
@@ -120,7 +120,7 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
             dead.append(directory)  # the file is gone
     # A file a pack holds as it is now opens from the pack: its segment is never read again.
     for source_dir, segments in live.items():
-        asked = Asked(str(source_dir), [f.name for _d, f, _st in segments], [st for _d, _f, st in segments])
+        asked = Asked(str(source_dir), [f.name for _d, f, _st in segments], stat_table([st for _d, _f, st in segments]))
         held = plan(pack_home(root, source_dir), asked, None, absorb=False).pack_of >= 0
         dead += [directory for (directory, _f, _st), is_held in zip(segments, held.tolist()) if is_held]
     for directory in dead:

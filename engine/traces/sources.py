@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import orjson
 
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
+from engine.traces.fs import STAT_DTYPE, stat_names
 from engine.traces.index import Builder, Segment, ensure_segment, read_chunk
 from engine.traces.pack import (
     PACK_FILE_BYTES,
@@ -34,6 +36,7 @@ from engine.traces.pack import (
     Pack,
     Plan,
     batches,
+    pick,
     collect_garbage,
     open_pack,
     pack_home,
@@ -49,6 +52,8 @@ __all__ = ["FileInfo", "Location", "Opened", "open_sources", "open_locations"]
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
+# The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
+_NO_SAMPLES: tuple[tuple[int, str], ...] = ()
 # Directories whose packs are built at once (each holds a lock while its packs build).
 _LOCKED_DIRS = 64
 
@@ -86,7 +91,7 @@ class Opened:
     """A dataset's files and the parts that hold their spans, in file order."""
 
     files: list[FileInfo] = field(default_factory=list)
-    samples: list[list[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
+    samples: list[Sequence[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
     parts: list[Part] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # per part
     locations: list[Location] = field(default_factory=list)  # per part
@@ -105,10 +110,10 @@ def open_sources(
     found: Found, root: Path, shape: str | None, progress: ProgressFn | None = None
 ) -> Opened:
     """Bring every file's index up to date and open it (see the module docstring)."""
-    stats = _stat_all(found.paths)
-    sizes = np.fromiter([st.st_size for st in stats], np.int64, len(stats))
-    total = int(sizes.sum())
-    groups = _small_files(found, stats, sizes)
+    runs = _runs_by_directory(found)
+    stats = _stat_all(found, runs)
+    total = int(stats["size"].sum())
+    groups = _small_files(found, stats, runs)
     with Builder() as builder:
         for _attempt in range(3):
             done = 0
@@ -133,35 +138,42 @@ def open_sources(
         return _assemble(found, stats, served, root, shape, builder, total, done, progress)
 
 
-def _stat_all(paths: list[str]) -> list[os.stat_result]:
-    try:
-        return [os.stat(p) for p in paths]
-    except OSError:
-        pass
-    for p in paths:  # which one, said as opening it would
-        try:
-            os.stat(p)
-        except OSError as exc:
-            raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from None
-    return [os.stat(p) for p in paths]  # it came back meanwhile
-
-
-def _small_files(found: Found, stats: list[os.stat_result], sizes: np.ndarray) -> dict[str, _Group]:
-    """Files under PACK_FILE_BYTES, by directory (a directory's files are mostly neighbours in `found`)."""
-    dirs, n = found.dirs, len(found)
-    cuts = [i for i in range(1, n) if dirs[i] is not dirs[i - 1] and dirs[i] != dirs[i - 1]]
+def _runs_by_directory(found: Found) -> dict[str, np.ndarray]:
+    """Positions of each directory's files (a directory's files are mostly neighbours in `found`)."""
     runs: dict[str, list[np.ndarray]] = defaultdict(list)
-    for lo, hi in zip([0, *cuts], [*cuts, n]):
-        runs[dirs[lo]].append(np.arange(lo, hi))
-    small = sizes < PACK_FILE_BYTES
+    lo = 0
+    for directory, run in groupby(found.dirs):
+        hi = lo + len(list(run))
+        runs[directory].append(np.arange(lo, hi))
+        lo = hi
+    return {d: r[0] if len(r) == 1 else np.concatenate(r) for d, r in runs.items()}
+
+
+def _names_at(found: Found, positions: np.ndarray) -> list[str]:
+    lo, hi = int(positions[0]), int(positions[-1]) + 1
+    return found.names[lo:hi] if hi - lo == len(positions) else pick(found.names, positions)
+
+
+def _stat_all(found: Found, runs: dict[str, np.ndarray]) -> np.ndarray:
+    """Every file's stat (`fs.STAT_DTYPE`), a directory at a time; DatasetError for one that fails."""
+    stats = np.zeros(len(found), STAT_DTYPE)
+    for directory, positions in runs.items():
+        stats[positions] = stat_names(directory, _names_at(found, positions))
+    failed = np.flatnonzero(stats["errno"])
+    if len(failed):
+        i = int(failed[0])
+        raise DatasetError(f"cannot read {found.paths[i]}: {os.strerror(int(stats['errno'][i]))}")
+    return stats
+
+
+def _small_files(found: Found, stats: np.ndarray, runs: dict[str, np.ndarray]) -> dict[str, _Group]:
+    """Files under PACK_FILE_BYTES, by directory."""
+    small = stats["size"] < PACK_FILE_BYTES
     groups = {}
-    for directory, ranges in runs.items():
-        positions = ranges[0] if len(ranges) == 1 else np.concatenate(ranges)
+    for directory, positions in runs.items():
         positions = positions[small[positions]]
         if len(positions):
-            at = positions.tolist()
-            names = [found.names[i] for i in at]
-            groups[directory] = _Group(positions, Asked(directory, names, [stats[i] for i in at]))
+            groups[directory] = _Group(positions, Asked(directory, _names_at(found, positions), stats[positions]))
     return groups
 
 
@@ -212,7 +224,7 @@ def _run(
 ) -> list[str]:
     """Build the packs, in worker processes when there are several; their ids."""
     args = [(str(home), str(directory), [m.path.name for m in batch], shape) for home, directory, batch in jobs]
-    sizes = [sum(m.stat.st_size for m in batch) for _h, _d, batch in jobs]
+    sizes = [sum(m.size for m in batch) for _h, _d, batch in jobs]
     if len(jobs) < 2 or builder.workers < 2:
         ids = []
         for a, size in zip(args, sizes):
@@ -253,7 +265,7 @@ class _Served:
 
 def _assemble(
     found: Found,
-    stats: list[os.stat_result],
+    stats: np.ndarray,
     served: _Served,
     root: Path,
     shape: str | None,
@@ -313,7 +325,7 @@ def _assemble(
             continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-        done += stats[i].st_size
+        done += int(stats["size"][i])
         if progress is not None:
             progress(max(floor, min(done, total)), total)
         segments[i] = seg
@@ -323,10 +335,10 @@ def _assemble(
     how = np.asarray(["fresh", "built"])[np.asarray([*served.built, False], np.int64)[served.pack[keep]]]
     paths = found.paths if len(keep) == n else [found.paths[i] for i in keep.tolist()]
     out.files = list(map(
-        FileInfo, paths, [shapes[s] for s in shape_of[keep].tolist()],
+        FileInfo, paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
         sizes[keep].tolist(), spans[keep].tolist(), traces[keep].tolist(), malformed[keep].tolist(), how.tolist(),
     ))  # fmt: skip
-    out.samples = [[] for _ in range(len(keep))]
+    out.samples = [_NO_SAMPLES] * len(keep)
     for k, pack in enumerate(served.packs):
         for i in np.flatnonzero((served.pack == k) & kept & (state & SAMPLES != 0)).tolist():
             samples = pack.members.extras[int(served.member[i])]["samples"]
