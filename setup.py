@@ -1,8 +1,10 @@
-"""The one compiled part: the index build's hot loops in C (engine/traces/csrc/).
+"""The compiled parts (engine/traces/csrc/): the index build's hot loops, and the
+directory lister that makes reopening many small files fast.
 
-Everything else about the package is in pyproject.toml. The extension is
-optional: without a C compiler the install goes on, and the build takes the
-same paths in Python (`engine/traces/native.py`), giving the same index.
+Everything else about the package is in pyproject.toml. Both extensions are
+optional: without a C compiler the install goes on, and every caller takes
+its Python path (`engine/traces/native.py`, `engine/traces/fs.py`), which
+gives the same index and the same answers.
 """
 
 from setuptools import Extension, setup
@@ -17,6 +19,12 @@ setup(
             depends=[CSRC + "native.h", CSRC + "json_values.h"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
-        )
+        ),
+        Extension(
+            "engine.traces._dirscan",
+            sources=[CSRC + "dirscan.c"],
+            extra_compile_args=["-O2", "-fvisibility=hidden"],
+            optional=True,
+        ),
     ]
 )

@@ -40,7 +40,7 @@ CACHE_ENV = "HALO_MCP_CACHE_DIR"
 # from one that only grew, cheap enough to check on every open.
 HEAD_BYTES = 64 * 1024
 # Bump when the on-disk layout changes; older segments are then rebuilt.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 _PACKAGE = Path(__file__).resolve().parent
 # Sources whose behaviour decides what a segment contains: a change to any of

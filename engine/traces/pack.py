@@ -9,9 +9,11 @@ within a file, so files stay apart).
 
 Packs live under `<root>/v<format>/packs/<key of the source directory>/<pack id>/`
 and never change once written: a pack is built in a `.tmp-*` directory and
-renamed into place. A member is fresh while its `os.stat` (size, mtime, ctime,
-inode) is what the pack recorded; ctime moves on every write, so this is the
-check a head hash would give without reading thousands of files on each open.
+renamed into place. Its members are a table of arrays (`pack_members`), so
+matching 20,000 files against their packs is a few array comparisons. A member
+is fresh while its `os.stat` (size, mtime, ctime, inode) is what the pack
+recorded; ctime moves on every write, so this is the check a head hash would
+give without reading thousands of files on each open.
 Files that changed, or are new, go into a new pack; packs smaller than
 `PACK_ABSORB_BYTES` are rebuilt together with them, so a folder that gains a
 few files a day keeps a handful of packs. A pack none of whose members is fresh
@@ -26,6 +28,8 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,9 @@ import orjson
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
 from engine.traces.column_file import TornFileError
+from engine.traces.fs import STAT_DTYPE
 from engine.traces.index import read_chunk
+from engine.traces.pack_members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
 from engine.traces.segment import ChunkArrays
 
 __all__ = [
@@ -44,13 +50,16 @@ __all__ = [
     "PACK_BYTES",
     "PACK_ABSORB_BYTES",
     "Member",
+    "Asked",
     "Pack",
     "Plan",
     "pack_home",
     "plan",
     "batches",
+    "pick",
     "sha256_of",
     "stat_key",
+    "stat_table",
     "collect_garbage",
 ]
 
@@ -75,29 +84,44 @@ RACY_NS = 1_000_000_000
 
 @dataclass(frozen=True)
 class Member:
-    """A small file a dataset asks for, with the stat it was found with."""
+    """A small file to pack, with the size it was found with."""
 
     path: Path
-    stat: os.stat_result
-    explicit: bool
+    size: int
+
+
+@dataclass
+class Asked:
+    """The small files of one source directory a dataset asks for, with the stats they were found with.
+
+    Names and stat results side by side (no object per file): a folder of
+    20,000 files is matched against its packs as arrays (`plan`).
+    """
+
+    directory: str
+    names: list[str]
+    stats: np.ndarray  # fs.STAT_DTYPE rows (size, mtime_ns, ctime_ns, ino), one per name
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def member(self, i: int) -> Member:
+        return Member(Path(self.directory, self.names[i]), int(self.stats["size"][i]))
 
 
 @dataclass
 class Pack:
-    """One pack's meta (and, once opened, its columns)."""
+    """One pack's meta and members (and, once opened, its columns)."""
 
     directory: Path
     meta: dict[str, Any]
+    members: Members
     arrays: ChunkArrays | None = None
     raw: np.ndarray | None = None
 
     @property
     def id(self) -> str:
         return self.directory.name
-
-    @property
-    def members(self) -> list[dict[str, Any]]:
-        return self.meta["members"]
 
     @property
     def chunk(self) -> dict[str, Any] | None:
@@ -118,10 +142,21 @@ class Pack:
 
 @dataclass
 class Plan:
-    """Which pack member serves each asked-for file, and which files need building."""
+    """Which pack member serves each asked-for file (by position in `Asked`), and which files need building."""
 
-    covered: dict[Path, tuple[Pack, int]] = field(default_factory=dict)
+    asked: Asked
+    packs: list[Pack]
+    pack_of: np.ndarray  # per asked file: its pack's index in `packs`, -1 when none serves it
+    member_of: np.ndarray  # per asked file: its member number in that pack (-1: none)
     stale: list[Member] = field(default_factory=list)
+
+    @property
+    def covered(self) -> dict[str, tuple[Pack, int]]:
+        """(pack, member number) by file name, for the files a pack serves."""
+        return {
+            self.asked.names[i]: (self.packs[int(self.pack_of[i])], int(self.member_of[i]))
+            for i in np.flatnonzero(self.pack_of >= 0).tolist()
+        }
 
 
 def pack_home(root: Path, source_dir: Path) -> Path:
@@ -134,21 +169,12 @@ def stat_key(st: os.stat_result) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "ino": st.st_ino}
 
 
-def _same_file(entry: dict[str, Any], st: os.stat_result) -> bool:
-    return (
-        entry["size"] == st.st_size
-        and entry["mtime_ns"] == st.st_mtime_ns
-        and entry["ctime_ns"] == st.st_ctime_ns
-        and entry["ino"] == st.st_ino
-    )
-
-
-def _same_content(entry: dict[str, Any], member: Member) -> bool:
-    """False for a file read while it changed; for one written just before it was read, its hash decides."""
-    if entry.get("changing"):
-        return False
-    digest = entry.get("sha256")
-    return digest is None or sha256_of(member.path) == digest
+def stat_table(stats: list[os.stat_result]) -> np.ndarray:
+    """Stat results as `fs.STAT_DTYPE` rows (what `Asked.stats` holds)."""
+    out = np.zeros(len(stats), STAT_DTYPE)
+    for name in ("size", "mtime_ns", "ctime_ns", "ino"):
+        out[name] = np.fromiter(map(attrgetter(f"st_{name}"), stats), STAT_DTYPE[name], len(stats))
+    return out
 
 
 def sha256_of(path: Path) -> str | None:
@@ -165,50 +191,80 @@ def load_packs(home: Path) -> list[Pack]:
         names = os.listdir(home)
     except OSError:
         return []  # none yet (or no usable cache: building says why)
+    code = cache.code_version()
     for name in names:
-        if name.startswith("."):
+        if name.startswith(".") or name == "lock":
             continue
         directory = home / name
         try:
             meta = orjson.loads((directory / "meta.json").read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        if meta.get("format") == cache.INDEX_FORMAT and meta.get("code") == cache.code_version():
-            packs.append(Pack(directory, meta))
+            if meta.get("format") != cache.INDEX_FORMAT or meta.get("code") != code:
+                continue
+            packs.append(Pack(directory, meta, Members.read(directory, meta)))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # orjson.JSONDecodeError is a ValueError
     packs.sort(key=lambda p: p.meta["created"], reverse=True)
     return packs
 
 
-def plan(home: Path, members: list[Member], shape: str | None, *, absorb: bool = True) -> Plan:
+def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) -> Plan:
     """Match asked-for files to fresh pack members (newest pack first); the rest are stale.
 
     With `absorb`, when anything is stale, the members of small packs join the
     stale files, so the next build replaces those packs instead of adding one more.
     """
     packs = load_packs(home)
-    wanted = {m.path.name: m for m in members}
-    covered: dict[str, tuple[Pack, int]] = {}
-    for pack in packs:
-        for no, entry in enumerate(pack.members):
-            m = wanted.get(entry["name"])
-            if m is None or entry["name"] in covered or entry.get("error_kind") == "io":
-                continue
-            if _same_file(entry, m.stat) and (shape is None or entry["shape"] == shape) and _same_content(entry, m):
-                covered[entry["name"]] = (pack, no)
-    stale = [m for m in members if m.path.name not in covered]
-    if stale and absorb:
-        small = {id(p) for p in packs if sum(e["size"] for e in p.members) < PACK_ABSORB_BYTES}
-        for name, (pack, _no) in list(covered.items()):
-            if id(pack) in small:
-                stale.append(wanted[name])
-                del covered[name]
-        stale.sort(key=lambda m: m.path.name)
-    return Plan({wanted[name].path: use for name, use in covered.items()}, stale)
+    n = len(asked)
+    pack_of = np.full(n, -1, np.int64)
+    member_of = np.full(n, -1, np.int64)
+    if packs and n:
+        found = asked.stats
+        names = asked.names
+        for k, pack in enumerate(packs):
+            todo = np.flatnonzero(pack_of < 0)
+            if not len(todo):
+                break
+            asked_names = names if len(todo) == n else pick(names, todo)
+            nos = np.fromiter(map(pack.members.index.get, asked_names, repeat(-1)), np.int64, len(todo))
+            hit = nos >= 0
+            todo, nos = todo[hit], nos[hit]
+            table = pack.members.table[nos]
+            mine = found[todo]
+            fresh = (
+                (table["size"] == mine["size"])
+                & (table["mtime_ns"] == mine["mtime_ns"])
+                & (table["ctime_ns"] == mine["ctime_ns"])
+                & (table["ino"] == mine["ino"])
+                & (table["state"] & (IO_ERROR | CHANGING) == 0)
+            )
+            if shape is not None:
+                code = pack.members.shape_code(shape)
+                fresh &= table["shape"] == (-1 if code is None else code)
+            for j in np.flatnonzero(fresh & (table["state"] & HASHED != 0)).tolist():
+                # written just before it was read: its content decides
+                digest = pack.members.extras[int(nos[j])]["sha256"]
+                fresh[j] = sha256_of(Path(asked.directory, names[int(todo[j])])) == digest
+            pack_of[todo[fresh]] = k
+            member_of[todo[fresh]] = nos[fresh]
+    stale = np.flatnonzero(pack_of < 0)
+    if len(stale) and absorb:
+        small = [k for k, p in enumerate(packs) if int(p.members.table["size"].sum()) < PACK_ABSORB_BYTES]
+        into = np.isin(pack_of, small)
+        pack_of[into], member_of[into] = -1, -1
+        stale = sorted(np.flatnonzero(pack_of < 0).tolist(), key=lambda i: asked.names[i])
+    return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in np.asarray(stale).tolist()])
+
+
+def pick(items: list[Any], at: np.ndarray) -> list[Any]:
+    """items[i] for i in `at` (without a Python loop)."""
+    if len(at) == 1:
+        return [items[int(at[0])]]
+    return list(itemgetter(*at.tolist())(items)) if len(at) else []
 
 
 def batches(members: list[Member], workers: int) -> list[list[Member]]:
     """Stale files cut into packs: about PACK_BYTES each, at least one per worker when there is enough."""
-    total = sum(m.stat.st_size for m in members)
+    total = sum(m.size for m in members)
     count = max(-(-total // PACK_BYTES), min(workers, total // BATCH_MIN_BYTES), 1)
     target = total / count
     out: list[list[Member]] = [[]]
@@ -217,7 +273,7 @@ def batches(members: list[Member], workers: int) -> list[list[Member]]:
         if out[-1] and size >= target * len(out) and len(out) < count:
             out.append([])
         out[-1].append(m)
-        size += m.stat.st_size
+        size += m.size
     return out
 
 
@@ -231,15 +287,21 @@ def collect_garbage(home: Path) -> int:
     served: set[tuple[str, int, int, int, int]] = set()
     for pack in load_packs(home):  # newest first
         alive = False
-        for entry in pack.members:
-            key = (entry["name"], entry["size"], entry["mtime_ns"], entry["ctime_ns"], entry["ino"])
+        members = pack.members
+        table = members.table
+        source_dir = pack.meta["source_dir"]
+        for name, size, mtime_ns, ctime_ns, ino, state in zip(
+            members.names, table["size"].tolist(), table["mtime_ns"].tolist(), table["ctime_ns"].tolist(),
+            table["ino"].tolist(), table["state"].tolist(),
+        ):  # fmt: skip
+            key = (name, size, mtime_ns, ctime_ns, ino)
             if key in served:
                 continue
             try:
-                st = os.stat(Path(pack.meta["source_dir"]) / entry["name"])
+                st = os.stat(os.path.join(source_dir, name))
             except OSError:
                 continue
-            if _same_file(entry, st) and entry.get("error_kind") != "io":
+            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == key[1:] and not state & IO_ERROR:
                 served.add(key)
                 alive = True
         if not alive:
@@ -268,8 +330,9 @@ def open_pack(pack: Pack) -> Pack:
         raise FileNotFoundError(str(exc)) from exc
 
 
-def raise_member_error(path: Path, entry: dict[str, Any]) -> None:
-    """A member's read error, raised as opening its own segment would have."""
-    if entry.get("error_kind") == "shape":
-        raise UnknownShapeError(entry["error"])
-    raise DatasetError(entry["error"])
+def raise_member_error(path: Path, pack: Pack, no: int) -> None:
+    """Member `no`'s read error, raised as opening its own segment would have."""
+    error = pack.members.extras[no]["error"]
+    if pack.members.table["state"][no] & SHAPE_ERROR:
+        raise UnknownShapeError(error)
+    raise DatasetError(error)

@@ -24,6 +24,7 @@ from engine.traces.chunk_writer import ChunkWriter
 from engine.traces.column_file import read_column_file
 from engine.traces.model import Span
 from engine.traces.pack import RACY_NS, sha256_of, stat_key
+from engine.traces.pack_members import Members
 from engine.traces.parse import PIECE_SPANS
 
 __all__ = ["build_pack"]
@@ -33,7 +34,8 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
     """Index files `names` of `source_dir` into a new pack under `home` (runs in workers); its id.
 
     A file that cannot be read is recorded as a member with an error, so the
-    caller can report it as it would for a file of its own segment.
+    caller can report it as it would for a file of its own segment. Members
+    are written as a table (`pack_members`), not listed in meta.json.
     """
     started = time.perf_counter()
     created = time.time_ns()
@@ -52,7 +54,7 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
             "code": cache.code_version(),
             "source_dir": source_dir,
             "created": created,
-            "members": entries,
+            **Members.from_entries(entries).write(tmp),
             "chunk": chunk,
             "seconds": round(time.perf_counter() - started, 3),
         }

@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from engine.traces import cache
-from engine.traces.pack import Member, collect_garbage, load_packs, pack_home, plan
+from engine.traces.pack import Asked, collect_garbage, load_packs, pack_home, plan, stat_table
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
 
@@ -100,7 +100,7 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
         return
     code = cache.code_version()
     dead: list[Path] = []
-    live: dict[Path, list[tuple[Path, Member]]] = defaultdict(list)  # source directory -> (segment, its file)
+    live: dict[Path, list[tuple[Path, Path, os.stat_result]]] = defaultdict(list)  # source directory -> (segment, its file, stat)
     for entry in entries:
         directory = Path(entry.path)
         meta_path = directory / "meta.json"
@@ -115,13 +115,14 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
             continue
         try:
             source = Path(meta["source"])
-            live[source.parent].append((directory, Member(source, source.stat(), False)))
+            live[source.parent].append((directory, source, source.stat()))
         except (KeyError, OSError):
             dead.append(directory)  # the file is gone
     # A file a pack holds as it is now opens from the pack: its segment is never read again.
     for source_dir, segments in live.items():
-        held = plan(pack_home(root, source_dir), [m for _d, m in segments], None, absorb=False).covered
-        dead += [directory for directory, member in segments if member.path in held]
+        asked = Asked(str(source_dir), [f.name for _d, f, _st in segments], stat_table([st for _d, _f, st in segments]))
+        held = plan(pack_home(root, source_dir), asked, None, absorb=False).pack_of >= 0
+        dead += [directory for (directory, _f, _st), is_held in zip(segments, held.tolist()) if is_held]
     for directory in dead:
         report.bytes += _remove(directory)
         report.segments += 1

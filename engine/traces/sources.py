@@ -12,31 +12,39 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError
 from engine.traces import cache
+from engine.traces.fs import STAT_DTYPE, stat_names
 from engine.traces.index import Builder, Segment, ensure_segment, read_chunk
 from engine.traces.pack import (
     PACK_FILE_BYTES,
     PACK_MIN_FILES,
+    Asked,
     Member,
     Pack,
+    Plan,
     batches,
+    pick,
     collect_garbage,
     open_pack,
     pack_home,
     plan,
     raise_member_error,
 )
+from engine.traces.pack_members import IO_ERROR, SAMPLES, SHAPE_ERROR
+from engine.traces.paths import Found
 from engine.traces.pack_build import build_pack
 from engine.traces.tables import Part, SpanTable, TraceTable
 
@@ -44,6 +52,8 @@ __all__ = ["FileInfo", "Location", "Opened", "open_sources", "open_locations"]
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
 
+# The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
+_NO_SAMPLES: tuple[tuple[int, str], ...] = ()
 # Directories whose packs are built at once (each holds a lock while its packs build).
 _LOCKED_DIRS = 64
 
@@ -81,7 +91,7 @@ class Opened:
     """A dataset's files and the parts that hold their spans, in file order."""
 
     files: list[FileInfo] = field(default_factory=list)
-    samples: list[list[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
+    samples: list[Sequence[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
     parts: list[Part] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # per part
     locations: list[Location] = field(default_factory=list)  # per part
@@ -89,26 +99,21 @@ class Opened:
 
 
 @dataclass
-class _PackUse:
-    pack: Pack
-    members: dict[int, int] = field(default_factory=dict)  # member number -> dataset file index
+class _Group:
+    """The small files of one source directory: their positions in the dataset, and as asked of its packs."""
+
+    positions: np.ndarray
+    asked: Asked
 
 
 def open_sources(
-    found: list[tuple[Path, bool]], root: Path, shape: str | None, progress: ProgressFn | None = None
+    found: Found, root: Path, shape: str | None, progress: ProgressFn | None = None
 ) -> Opened:
     """Bring every file's index up to date and open it (see the module docstring)."""
-    stats: dict[Path, os.stat_result] = {}
-    for path, _explicit in found:
-        try:
-            stats[path] = path.stat()
-        except OSError as exc:
-            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-    total = sum(st.st_size for st in stats.values())
-    groups: dict[Path, list[Member]] = defaultdict(list)
-    for path, explicit in found:
-        if stats[path].st_size < PACK_FILE_BYTES:
-            groups[path.parent].append(Member(path, stats[path], explicit))
+    runs = _runs_by_directory(found)
+    stats = _stat_all(found, runs)
+    total = int(stats["size"].sum())
+    groups = _small_files(found, stats, runs)
     with Builder() as builder:
         for _attempt in range(3):
             done = 0
@@ -119,61 +124,99 @@ def open_sources(
                 if progress is not None:
                     progress(min(done, total), total)
 
-            served, built = _refresh_packs(groups, root, shape, builder, packed)
+            plans, built = _refresh_packs(groups, root, shape, builder, packed)
             try:
-                for pack in {id(p): p for p, _no in served.values()}.values():
-                    open_pack(pack)
+                for plan_ in plans.values():
+                    for k in np.unique(plan_.pack_of[plan_.pack_of >= 0]).tolist():
+                        open_pack(plan_.packs[k])
             except FileNotFoundError:
                 continue  # another process replaced a pack meanwhile: plan again
             break
         else:
             raise DatasetError("the index of this dataset kept changing while it was opened; try again")
-        return _assemble(found, stats, served, built, root, shape, builder, total, done, progress)
+        served = _Served.of(len(found), groups, plans, built)
+        return _assemble(found, stats, served, root, shape, builder, total, done, progress)
+
+
+def _runs_by_directory(found: Found) -> dict[str, np.ndarray]:
+    """Positions of each directory's files (a directory's files are mostly neighbours in `found`)."""
+    runs: dict[str, list[np.ndarray]] = defaultdict(list)
+    lo = 0
+    for directory, run in groupby(found.dirs):
+        hi = lo + len(list(run))
+        runs[directory].append(np.arange(lo, hi))
+        lo = hi
+    return {d: r[0] if len(r) == 1 else np.concatenate(r) for d, r in runs.items()}
+
+
+def _names_at(found: Found, positions: np.ndarray) -> list[str]:
+    lo, hi = int(positions[0]), int(positions[-1]) + 1
+    return found.names[lo:hi] if hi - lo == len(positions) else pick(found.names, positions)
+
+
+def _stat_all(found: Found, runs: dict[str, np.ndarray]) -> np.ndarray:
+    """Every file's stat (`fs.STAT_DTYPE`), a directory at a time; DatasetError for one that fails."""
+    stats = np.zeros(len(found), STAT_DTYPE)
+    for directory, positions in runs.items():
+        stats[positions] = stat_names(directory, _names_at(found, positions))
+    failed = np.flatnonzero(stats["errno"])
+    if len(failed):
+        i = int(failed[0])
+        raise DatasetError(f"cannot read {found.paths[i]}: {os.strerror(int(stats['errno'][i]))}")
+    return stats
+
+
+def _small_files(found: Found, stats: np.ndarray, runs: dict[str, np.ndarray]) -> dict[str, _Group]:
+    """Files under PACK_FILE_BYTES, by directory."""
+    small = stats["size"] < PACK_FILE_BYTES
+    groups = {}
+    for directory, positions in runs.items():
+        positions = positions[small[positions]]
+        if len(positions):
+            groups[directory] = _Group(positions, Asked(directory, _names_at(found, positions), stats[positions]))
+    return groups
 
 
 def _refresh_packs(
-    groups: dict[Path, list[Member]],
+    groups: dict[str, _Group],
     root: Path,
     shape: str | None,
     builder: Builder,
     packed: Callable[[int], None],
-) -> tuple[dict[Path, tuple[Pack, int]], set[str]]:
-    """The pack member serving each small file; ids of the packs built.
+) -> tuple[dict[str, Plan], set[str]]:
+    """The plan of each directory's small files (which pack member serves each); ids of the packs built.
 
     Existing packs serve whatever they hold fresh. Files none serves are packed
     when there are at least PACK_MIN_FILES of them; fewer get a segment each
     (a file that changed in a big pack costs one small segment, not a repack).
     """
-    served: dict[Path, tuple[Pack, int]] = {}
+    plans: dict[str, Plan] = {}
     stale_dirs = []
     stale_files = 0
     for directory in sorted(groups):
-        found = plan(pack_home(root, directory), groups[directory], shape, absorb=False)
-        served.update(found.covered)
+        found = plans[directory] = plan(pack_home(root, Path(directory)), groups[directory].asked, shape, absorb=False)
         if found.stale:
             stale_dirs.append(directory)
             stale_files += len(found.stale)
     built: set[str] = set()
     if stale_files < PACK_MIN_FILES:
-        return served, built
+        return plans, built
     for lo in range(0, len(stale_dirs), _LOCKED_DIRS):
         window = stale_dirs[lo : lo + _LOCKED_DIRS]
         with ExitStack() as locks:
             jobs: list[tuple[Path, Path, list[Member]]] = []
             for directory in window:  # sorted: two processes lock in the same order
-                home = cache.ensure_dir(pack_home(root, directory))
+                home = cache.ensure_dir(pack_home(root, Path(directory)))
                 locks.enter_context(cache.segment_lock(home))
-                found = plan(home, groups[directory], shape)  # again: another process may have built them
-                jobs += [(home, directory, batch) for batch in batches(found.stale, builder.workers)]
+                found = plan(home, groups[directory].asked, shape)  # again: another process may have built them
+                jobs += [(home, Path(directory), batch) for batch in batches(found.stale, builder.workers)]
             built.update(_run(jobs, shape, builder, packed))
             for directory in window:
-                home = pack_home(root, directory)
+                home = pack_home(root, Path(directory))
                 collect_garbage(home)
-                for member in groups[directory]:
-                    served.pop(member.path, None)
-                served.update(plan(home, groups[directory], shape, absorb=False).covered)
+                plans[directory] = plan(home, groups[directory].asked, shape, absorb=False)
     builder.close()  # workers keep their heap until they exit
-    return served, built
+    return plans, built
 
 
 def _run(
@@ -181,7 +224,7 @@ def _run(
 ) -> list[str]:
     """Build the packs, in worker processes when there are several; their ids."""
     args = [(str(home), str(directory), [m.path.name for m in batch], shape) for home, directory, batch in jobs]
-    sizes = [sum(m.stat.st_size for m in batch) for _h, _d, batch in jobs]
+    sizes = [sum(m.size for m in batch) for _h, _d, batch in jobs]
     if len(jobs) < 2 or builder.workers < 2:
         ids = []
         for a, size in zip(args, sizes):
@@ -197,11 +240,33 @@ def _run(
     return ids
 
 
+@dataclass
+class _Served:
+    """Which pack member serves each file of the dataset, as arrays over its files."""
+
+    packs: list[Pack]  # the packs serving some file, each once
+    built: list[bool]  # per pack: built by this open
+    pack: np.ndarray  # per file: index in `packs`, -1 when no pack serves it
+    member: np.ndarray  # per file: member number in that pack
+
+    @classmethod
+    def of(cls, n: int, groups: dict[str, _Group], plans: dict[str, Plan], built: set[str]) -> _Served:
+        out = cls([], [], np.full(n, -1, np.int64), np.full(n, -1, np.int64))
+        for directory, p in plans.items():
+            positions = groups[directory].positions
+            for k in np.unique(p.pack_of[p.pack_of >= 0]).tolist():
+                mine = p.pack_of == k
+                out.pack[positions[mine]] = len(out.packs)
+                out.member[positions[mine]] = p.member_of[mine]
+                out.packs.append(p.packs[k])
+                out.built.append(p.packs[k].id in built)
+        return out
+
+
 def _assemble(
-    found: list[tuple[Path, bool]],
-    stats: dict[Path, os.stat_result],
-    served: dict[Path, tuple[Pack, int]],
-    built: set[str],
+    found: Found,
+    stats: np.ndarray,
+    served: _Served,
     root: Path,
     shape: str | None,
     builder: Builder,
@@ -209,72 +274,101 @@ def _assemble(
     done: int,
     progress: ProgressFn | None,
 ) -> Opened:
+    """The dataset's files and parts, in file order.
+
+    Files a pack serves are taken as arrays (a folder of 20,000 files makes no
+    Python object per file but its FileInfo); only files with a segment, and
+    pack members that recorded an error, are gone through one by one, in order.
+    """
     out = Opened()
-    uses: dict[str, _PackUse] = {}
-    order: list[tuple[int, Segment | _PackUse]] = []  # (first file index, source)
+    n = len(found)
+    # per file, from the member serving it (filled pack by pack)
+    sizes, spans, traces, malformed = (np.zeros(n, np.int64) for _ in range(4))
+    state = np.zeros(n, np.uint8)
+    shape_of = np.zeros(n, np.int64)  # index in `shapes`
+    shapes: list[str | None] = [None]  # 0: a segment's file (its FileInfo is made from the segment)
+    for k, pack in enumerate(served.packs):
+        files = np.flatnonzero(served.pack == k)
+        nos = served.member[files]
+        table = pack.members.table[nos]
+        sizes[files], spans[files], malformed[files] = table["size"], table["spans"], table["malformed"]
+        traces[files] = table["trace_hi"] - table["trace_lo"]
+        state[files] = table["state"]
+        codes = np.asarray([_shape_index(shapes, s) for s in pack.members.shapes] or [0], np.int64)
+        shape_of[files] = codes[table["shape"]]
+    kept = np.ones(n, bool)
+    segments: dict[int, Segment] = {}
     floor = done
-    for path, explicit in found:
-        file_index = len(out.files)
-        use = served.get(path)
-        if use is not None:
-            pack, no = use
-            entry = pack.members[no]
-            if "error" in entry:
-                try:
-                    raise_member_error(path, entry)
-                except UnknownShapeError as exc:
-                    if explicit:
-                        raise
-                    out.skipped.append(f"{path}: {exc}")
-                    continue
-            pu = uses.get(pack.id)
-            if pu is None:
-                pu = uses[pack.id] = _PackUse(pack)
-                order.append((file_index, pu))
-            pu.members[no] = file_index
-            out.files.append(FileInfo(
-                path=str(path), shape=entry["shape"], size=entry["size"], spans=entry["spans"],
-                traces=entry["traces"][1] - entry["traces"][0], malformed=entry["malformed"],
-                index="built" if pack.id in built else "fresh",
-            ))  # fmt: skip
-            out.samples.append([(int(line), str(reason)) for line, reason in entry["samples"]] if entry["samples"] else [])
-            continue
+    for i in np.flatnonzero((served.pack < 0) | (state & (IO_ERROR | SHAPE_ERROR) != 0)).tolist():
+        path = found.paths[i]
+        if served.pack[i] >= 0:
+            try:
+                raise_member_error(Path(path), served.packs[served.pack[i]], int(served.member[i]))
+            except UnknownShapeError as exc:
+                if found.explicit[i]:
+                    raise
+                out.skipped.append(f"{path}: {exc}")
+                kept[i] = False
+                continue
 
         def file_progress(at: int, base: int = done) -> None:
             if progress is not None:
                 progress(max(floor, min(base + at, total)), total)
 
         try:
-            seg = ensure_segment(path, root, shape=shape, progress=file_progress, builder=builder)
+            seg = ensure_segment(Path(path), root, shape=shape, progress=file_progress, builder=builder)
         except UnknownShapeError as exc:
-            if explicit:
+            if found.explicit[i]:
                 raise
             out.skipped.append(f"{path}: {exc}")
+            kept[i] = False
             continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-        done += stats[path].st_size
+        done += int(stats["size"][i])
         if progress is not None:
             progress(max(floor, min(done, total)), total)
-        order.append((file_index, seg))
-        out.files.append(_segment_info(path, seg))
-        out.samples.append([(int(line), str(reason)) for line, reason in seg.meta["samples"]])
-    _place(order, out)
+        segments[i] = seg
+    keep = np.flatnonzero(kept)
+    file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
+    # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
+    how = np.asarray(["fresh", "built"])[np.asarray([*served.built, False], np.int64)[served.pack[keep]]]
+    paths = found.paths if len(keep) == n else [found.paths[i] for i in keep.tolist()]
+    out.files = list(map(
+        FileInfo, paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
+        sizes[keep].tolist(), spans[keep].tolist(), traces[keep].tolist(), malformed[keep].tolist(), how.tolist(),
+    ))  # fmt: skip
+    out.samples = [_NO_SAMPLES] * len(keep)
+    for k, pack in enumerate(served.packs):
+        for i in np.flatnonzero((served.pack == k) & kept & (state & SAMPLES != 0)).tolist():
+            samples = pack.members.extras[int(served.member[i])]["samples"]
+            out.samples[file_index[i]] = [(int(line), str(reason)) for line, reason in samples]
+    makers: list[tuple[int, PartMaker]] = []
+    for i, seg in segments.items():
+        f = int(file_index[i])
+        out.files[f] = _segment_info(found.paths[i], seg)
+        out.samples[f] = [(int(line), str(reason)) for line, reason in seg.meta["samples"]]
+        makers += [(f, partial(_segment_part, seg, chunk, f)) for chunk in seg.chunks]
+    for k, pack in enumerate(served.packs):
+        files = np.flatnonzero((served.pack == k) & kept)
+        if len(files):
+            makers += _pack_makers(pack, served.member[files], file_index[files])
+    _place(makers, out)
     return out
+
+
+def _shape_index(shapes: list[str | None], shape: str | None) -> int:
+    if shape not in shapes:
+        shapes.append(shape)
+    return shapes.index(shape)
 
 
 PartMaker = Callable[[int, int], tuple[Part, dict[str, Any], Location]]  # (row0, trace0) -> part
 
 
-def _place(order: list[tuple[int, Segment | _PackUse]], out: Opened) -> None:
-    """The sources' parts in file order, numbered: a segment gives a part per chunk, a pack
-    one per run of members that are neighbours both in the pack and in the dataset (usually one)."""
-    makers: list[tuple[int, PartMaker]] = []
-    for file_index, source in order:
-        if isinstance(source, Segment):
-            makers += [(file_index, partial(_segment_part, source, chunk, file_index)) for chunk in source.chunks]
-        else:
-            makers += [(first, partial(_pack_part, source, run)) for first, run in _runs(source)]
+def _place(makers: list[tuple[int, PartMaker]], out: Opened) -> None:
+    """The parts in file order (by each one's first dataset file), numbered: a segment gives a part per
+    chunk, a pack one per run of members that are neighbours both in the pack and in the dataset (usually one)."""
     makers.sort(key=lambda item: item[0])  # stable: a segment's chunks keep their order
     row0 = trace0 = 0
     for _first, make in makers:
@@ -286,10 +380,10 @@ def _place(order: list[tuple[int, Segment | _PackUse]], out: Opened) -> None:
         trace0 += part.n_traces
 
 
-def _segment_info(path: Path, seg: Segment) -> FileInfo:
+def _segment_info(path: str, seg: Segment) -> FileInfo:
     m = seg.meta
     return FileInfo(
-        path=str(path), shape=m["shape"], size=int(m["fingerprint"]["size"]), spans=int(m["spans"]),
+        path=path, shape=m["shape"], size=int(m["fingerprint"]["size"]), spans=int(m["spans"]),
         traces=int(m["traces"]), malformed=int(m["malformed"]), index=seg.built,
     )  # fmt: skip
 
@@ -301,45 +395,53 @@ def _segment_part(
     return part, chunk.summary, Location(str(seg.directory), chunk.id, (file_index,))
 
 
-def _runs(use: _PackUse) -> list[tuple[int, tuple[int, int, int, int] | None]]:
-    """(first dataset file index, (row lo, row hi, trace lo, trace hi) or None for the whole pack) per run."""
-    pack = use.pack
+def _pack_makers(pack: Pack, nos: np.ndarray, file_index: np.ndarray) -> list[tuple[int, PartMaker]]:
+    """The parts of a pack a dataset uses: members `nos` are its files `file_index` (ascending).
+
+    One part when the dataset uses every member with rows, in pack order (the
+    usual case), else one per run of members that are neighbours both in the
+    pack and in the dataset.
+    """
     if pack.chunk is None:
         return []  # no member has spans
-    members = sorted(use.members.items(), key=lambda item: item[1])  # in dataset order
-    with_rows = [(no, f) for no, f in members if _has_rows(pack.members[no])]
-    if not with_rows:
+    files = np.full(len(pack.members), -1, np.int64)
+    files[nos] = file_index
+    location_files = tuple(files.tolist())
+    table = pack.members.table
+    with_rows = table["row_hi"][nos] > table["row_lo"][nos]
+    nos, first = nos[with_rows], file_index[with_rows]
+    if not len(nos):
         return []
-    if len(with_rows) == sum(1 for e in pack.members if _has_rows(e)) and all(
-        a[0] < b[0] for a, b in zip(with_rows, with_rows[1:])
-    ):
-        return [(with_rows[0][1], None)]  # every member with rows, in pack order
-    runs: list[tuple[int, list[int]]] = []
-    for no, f in with_rows:
-        (r0, r1), (t0, t1) = pack.members[no]["rows"], pack.members[no]["traces"]
-        if runs and runs[-1][1][1] == r0:
-            runs[-1][1][1], runs[-1][1][3] = r1, t1
-        else:
-            runs.append((f, [r0, r1, t0, t1]))
-    return [(f, (r[0], r[1], r[2], r[3])) for f, r in runs]
+    if len(nos) == int(np.count_nonzero(table["row_hi"] > table["row_lo"])) and bool(np.all(np.diff(nos) > 0)):
+        return [(int(first[0]), partial(_pack_part, pack, files, location_files, None))]
+    rows = table[nos]
+    starts = np.flatnonzero(np.concatenate(([True], rows["row_lo"][1:] != rows["row_hi"][:-1])))
+    ends = np.concatenate((starts[1:], [len(nos)])) - 1
+    return [
+        (int(first[a]), partial(_pack_part, pack, files, location_files, (
+            int(rows["row_lo"][a]), int(rows["row_hi"][b]), int(rows["trace_lo"][a]), int(rows["trace_hi"][b]),
+        )))  # fmt: skip
+        for a, b in zip(starts.tolist(), ends.tolist())
+    ]
 
 
 def _pack_part(
-    use: _PackUse, run: tuple[int, int, int, int] | None, row0: int, trace0: int
+    pack: Pack,
+    files: np.ndarray,
+    location_files: tuple[int, ...],
+    run: tuple[int, int, int, int] | None,
+    row0: int,
+    trace0: int,
 ) -> tuple[Part, dict[str, Any], Location]:
-    pack = use.pack
     chunk = pack.chunk
     assert chunk is not None and pack.arrays is not None
-    files = [-1] * len(pack.members)
-    for no, file_index in use.members.items():
-        files[no] = file_index
     where = str(pack.directory)
     if run is None:
         part = Part(files, pack.arrays, pack.raw_path, row0, trace0, pack.raw)
-        return part, chunk["summary"], Location(where, chunk["id"], tuple(files))
+        return part, chunk["summary"], Location(where, chunk["id"], location_files)
     rows, traces = (run[0], run[1]), (run[2], run[3])
     part = Part(files, pack.arrays, pack.raw_path, row0, trace0, pack.raw, rows=rows, traces=traces)
-    return part, _summary(part), Location(where, chunk["id"], tuple(files), rows, traces)
+    return part, _summary(part), Location(where, chunk["id"], location_files, rows, traces)
 
 
 def _summary(part: Part) -> dict[str, Any]:
@@ -349,11 +451,6 @@ def _summary(part: Part) -> dict[str, Any]:
     alone = Part(part.files, part.arrays, part.raw_path, 0, 0, part.raw)
     alone.row_shift, alone.trace_shift = part.row_shift - part.row0, part.trace_shift - part.trace0
     return summarize(SpanTable([alone], alone.n_rows), TraceTable([alone], alone.n_traces))
-
-
-def _has_rows(entry: dict[str, Any]) -> bool:
-    rows = entry.get("rows")
-    return bool(rows) and rows[1] > rows[0]
 
 
 def open_locations(locations: list[Location]) -> tuple[list[Part], list[dict[str, Any]]]:

@@ -203,19 +203,17 @@ def test_two_processes_opening_a_new_folder_at_once_agree_and_leave_one_pack(tmp
 def test_a_same_size_rewrite_that_left_the_stat_unchanged_is_caught_by_the_content_hash(tmp_path: Path) -> None:
     """Coarse filesystem clocks can give a rewrite the same mtime and ctime: files written
     just before they were packed keep a content hash, checked on open."""
-    import orjson
-
     folder = _runs_folder(tmp_path, PACK_MIN_FILES)
     Dataset.open([folder])
     target = folder / "run03.jsonl"
     target.write_bytes(target.read_bytes().replace(b'"root"', b'"ROOT"'))  # same size, new content
-    (pack_dir,) = _pack_dirs(folder)
-    meta = orjson.loads((pack_dir / "meta.json").read_bytes())
-    st = target.stat()
-    for entry in meta["members"]:  # as if the filesystem had not moved the timestamps
-        if entry["name"] == target.name:
-            entry.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino)
-    (pack_dir / "meta.json").write_bytes(orjson.dumps(meta))
+    (pack,) = load_packs(pack_home(cache.cache_root(), folder))
+    members = pack.members
+    members.table = members.table.copy()
+    row = members.table[members.index[target.name] :][:1]
+    st = target.stat()  # as if the filesystem had not moved the timestamps:
+    row["size"], row["mtime_ns"], row["ctime_ns"], row["ino"] = st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+    members.write(pack.directory)
     ds = Dataset.open([folder])
     assert ds.spans.span_id[int(ds.trace_rows("t3")[0])] == "ROOT"
 
@@ -236,3 +234,37 @@ def test_a_folder_over_the_pack_size_is_split_into_packs_built_by_worker_process
         alone = Dataset.open([info.path], cache_dir=tmp_path / "alone")
         assert _records(ds, i) == _records(alone, 0), info.path
     assert {f.index for f in Dataset.open([folder]).files} == {"fresh"}
+
+
+_DESCRIBE = """
+import sys
+from dataclasses import asdict
+from pathlib import Path
+import orjson
+from engine.traces import fs
+from engine.traces.dataset import Dataset
+ds = Dataset.open([sys.argv[1]], cache_dir=Path(sys.argv[2]))
+files = [dict(asdict(f), index="") for f in ds.files]
+sys.stdout.buffer.write(orjson.dumps([fs.NATIVE, files, ds.fingerprint, ds._opened.skipped]))
+"""
+
+
+def test_a_reopen_without_the_compiled_lister_finds_and_serves_the_same_files(tmp_path: Path, fixtures: Path) -> None:
+    import orjson
+
+    folder = _mixed_folder(tmp_path, fixtures)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "linked.jsonl").symlink_to(folder / "0_halo_tiny_traces.jsonl")
+    (folder / "package.json").write_text('{"name": "not-a-trace"}')
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    runs = []
+    for native in ("1", "0", "1"):
+        out = subprocess.run(
+            [sys.executable, "-c", _DESCRIBE, str(folder), str(tmp_path / "cache")],
+            env=dict(env, HALO_MCP_NATIVE=native), capture_output=True, check=True, timeout=120,
+        ).stdout  # fmt: skip
+        runs.append(orjson.loads(out))
+    assert runs[1][0] is False
+    assert runs[0][1:] == runs[1][1:] == runs[2][1:]
+    assert any(f["path"].endswith("0_halo_tiny_traces.jsonl") for f in runs[1][1])
+    assert any("package.json" in s for s in runs[1][3])
