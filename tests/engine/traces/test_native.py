@@ -9,13 +9,14 @@ import random
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 from support.odd_halo import odd_halo_lines
 
-from engine.traces import native
+from engine.traces import fs, native
 from engine.traces.build import Flag, _new_codes, new_codes_in_python
 from engine.traces.columns import StringColumn
 from engine.traces.links import parent_rows_by_sorting
@@ -24,6 +25,15 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 needs_native = pytest.mark.skipif(native.codes is None, reason="the C helpers are not compiled here")
 
 TEXTS = ["", "a", "agent-a", "名前", "é", "😀", "x" * 300, "STATUS_CODE_OK", "tool\x00name", "\ud800"]
+
+
+def test_the_c_extensions_are_compiled_where_a_c_compiler_and_python_headers_are() -> None:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if shutil.which(compiler) is None or not headers.exists() or os.environ.get("HALO_MCP_NATIVE") == "0":
+        pytest.skip("no C compiler or Python headers here, or HALO_MCP_NATIVE=0: the Python paths run")
+    assert native.halo_scan is not None, "engine/traces/csrc (engine.traces._native) was not compiled at install"
+    assert fs.NATIVE, "engine/traces/csrc/dirscan.c (engine.traces._dirscan) was not compiled at install"
 
 
 def _values(rng: random.Random, n: int) -> list[object]:
