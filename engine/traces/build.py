@@ -80,6 +80,8 @@ class Piece:
     # A piece of several files of a pack: the file of each local trace (and
     # numbers["file"] that of each span); `file` is then unused.
     trace_files: np.ndarray | None = None
+    # 64-bit keys of `trace_ids` (`segment.trace_keys`), hashed in the worker
+    trace_keys: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -234,6 +236,7 @@ class PieceBuilder:
         piece = Piece(
             trace_ids=trace_ids,
             trace_local=trace_local,
+            trace_keys=trace_hash,
             span_id=span_id,
             parent_id=parent_id,
             key=combine_keys(scope, hash_strings(span_id)),

@@ -12,14 +12,14 @@ import numpy as np
 from engine.traces.build import Flag
 from engine.traces.native import link_parents
 
-__all__ = ["MAX_TREE_DEPTH", "depths", "link", "parent_rows_by_sorting"]
+__all__ = ["FILE_MIX", "MAX_TREE_DEPTH", "depths", "link", "parent_rows_by_sorting"]
 
 # Parent chains deeper than this are cut (and flagged ORPHAN): only a cycle of
 # parent ids gets here, and it must not loop forever.
 MAX_TREE_DEPTH = 4096
 
 # Multiplies a span's file number into its link keys (file 0 keeps its keys).
-_FILE_MIX = np.uint64(0x9E3779B97F4A7C15)
+FILE_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def link(
@@ -36,7 +36,7 @@ def link(
         return np.zeros(0, np.int32), flags
     has_parent = parent_key != 0
     if file.any():
-        mix = file.astype(np.uint64) * _FILE_MIX  # wraps modulo 2**64, as meant
+        mix = file.astype(np.uint64) * FILE_MIX  # wraps modulo 2**64, as meant
         key = key ^ mix
         parent_key = np.where(has_parent, parent_key ^ mix, np.uint64(0))
     if link_parents is not None:

@@ -14,7 +14,6 @@ The files' rows are then contiguous and in file order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from engine.traces.column_file import ColumnWriter
 from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
 from engine.traces.hashing import hash_strings
 from engine.traces.model import SpanKind, SpanStatus
-from engine.traces.links import MAX_TREE_DEPTH, depths, link
+from engine.traces.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
 
 __all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece_from_chunk", "trace_keys"]
 
@@ -115,58 +114,69 @@ _NO_STRINGS = StringColumn.empty()
 
 
 class TraceNumbering:
-    """Numbers (file, trace id) in order of first appearance across pieces, as the pieces arrive.
+    """Numbers (file, trace id) in order of first appearance across pieces.
 
-    The chunk writer feeds it each piece while workers are still parsing, so
-    this per-trace Python work overlaps with parsing instead of following it.
+    Pieces arrive with their trace ids and 64-bit trace keys (hashed by the
+    workers). `number` only notes them; `resolve` numbers all of them at once
+    with numpy, checking every repeated key against its id, so two ids that
+    share a hash are never merged (then a dict numbers them, exactly).
     Each file of a pack has its own numbers: the same id in two files is two traces.
     """
 
     def __init__(self) -> None:
-        self.ids: list[str] = []
-        self._by_file: dict[int, dict[str, int]] = {}
+        self._ids: list[str] = []
+        self._keys: list[np.ndarray] = []
+        self._files: list[np.ndarray] = []
 
     def number(self, piece: Piece) -> None:
-        """Replace the piece's local trace numbers by global ones (trace_ids becomes empty)."""
-        by_file = self._by_file
-        index = by_file.setdefault(piece.file, {})
-        files = piece.trace_files.tolist() if piece.trace_files is not None else None
-        ids = self.ids
-        if piece.trace_ids and files is None:  # one file: its ids are distinct, so number them in bulk
-            numbers = np.fromiter(map(index.get, piece.trace_ids, repeat(-1)), dtype=np.int32,
-                                  count=len(piece.trace_ids))  # fmt: skip
-            new = numbers < 0
-            if new.any():  # ids not seen before: the next numbers, in order
-                fresh = list(compress(piece.trace_ids, new.tolist()))
-                numbers[new] = np.arange(len(ids), len(ids) + len(fresh), dtype=np.int32)
-                index.update(zip(fresh, range(len(ids), len(ids) + len(fresh))))
-                ids.extend(fresh)
-            piece.trace_local = numbers[piece.trace_local]
-        elif piece.trace_ids:  # several files of a pack: each id is numbered within its own file
-            numbers = []
-            for file, t in zip(files, piece.trace_ids):  # type: ignore[arg-type]
-                index = by_file.setdefault(file, {})
-                at = index.get(t)
-                if at is None:
-                    at = index[t] = len(ids)
-                    ids.append(t)
-                numbers.append(at)
-            piece.trace_local = np.asarray(numbers, dtype=np.int32)[piece.trace_local]
+        """Note the piece's traces; its local trace numbers become positions in the noted ids."""
+        if not piece.trace_ids:
+            return
+        n = len(piece.trace_ids)
+        files = piece.trace_files if piece.trace_files is not None else np.full(n, piece.file, dtype=np.int32)
+        keys = piece.trace_keys if piece.trace_keys is not None else trace_keys(piece.trace_ids)
+        self._keys.append(keys ^ (files.astype(np.uint64) * FILE_MIX))  # wraps modulo 2**64, as meant
+        self._files.append(files)
+        piece.trace_local = np.asarray(piece.trace_local, dtype=np.int32) + np.int32(len(self._ids))
+        self._ids.extend(piece.trace_ids)
         piece.trace_ids = []
+        piece.trace_keys = None
 
-    def trace_ids(self) -> list[str]:
-        return list(self.ids)
+    def resolve(self) -> tuple[np.ndarray, list[str]]:
+        """The trace number of each noted position, and the trace ids in number order."""
+        ids = self._ids
+        if not ids:
+            return np.zeros(0, dtype=np.int32), []
+        keys, files = np.concatenate(self._keys), np.concatenate(self._files)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        earlier = first[inverse]
+        again = np.flatnonzero(earlier != np.arange(len(ids)))
+        if any(ids[j] != ids[e] for j, e in zip(again.tolist(), earlier[again].tolist())) or (
+            files[again] != files[earlier[again]]
+        ).any():
+            return _numbers_by_dict(ids, files.tolist())  # two ids share a 64-bit key
+        order = np.argsort(first)
+        rank = np.empty(len(first), dtype=np.int32)
+        rank[order] = np.arange(len(first), dtype=np.int32)
+        return rank[inverse], [ids[i] for i in first[order].tolist()]
+
+
+def _numbers_by_dict(ids: list[str], files: list[int]) -> tuple[np.ndarray, list[str]]:
+    index: dict[tuple[int, str], int] = {}
+    numbers = [index.setdefault(pair, len(index)) for pair in zip(files, ids)]
+    return np.asarray(numbers, dtype=np.int32), [t for _, t in index]
 
 
 def _merge_traces(pieces: Sequence[Piece], numbering: TraceNumbering) -> tuple[np.ndarray, list[str]]:
-    """Per span, the trace's global number (see TraceNumbering); and the trace ids."""
+    """Per span, the trace's number (see TraceNumbering); and the trace ids."""
     for p in pieces:
-        if p.trace_ids:
-            numbering.number(p)
-    parts = [np.asarray(p.trace_local, dtype=np.int32) for p in pieces]
+        numbering.number(p)  # pieces merged from stored chunks were not noted on arrival
+    positions = _cat([np.asarray(p.trace_local, dtype=np.int32) for p in pieces], np.int32)
     for p in pieces:
         p.trace_local = np.zeros(0, dtype=np.int32)
-    return _cat(parts, np.int32), numbering.trace_ids()
+    number_of, trace_ids = numbering.resolve()
+    return number_of[positions], trace_ids
 
 
 def _files_of(piece: Piece) -> np.ndarray:
