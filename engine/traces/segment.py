@@ -14,6 +14,7 @@ The files' rows are then contiguous and in file order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def finalize(
     of the pieces instead of three copies of them.
     """
     writer = ColumnWriter(out)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="rollups")
+    rollups: Future[dict[str, np.ndarray]] | None = None
     try:
         file = _cat([_files_of(p) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
@@ -75,18 +78,21 @@ def finalize(
                 if k in _ROLLUP_NUMBERS:
                     kept[k] = column
                 del column
+        categorical: dict[str, CategoricalColumn] = {}
+        for f in sorted(CATEGORICAL_FIELDS, key=lambda f: f not in _ROLLUP_CATEGORICAL):  # what rollups read first
+            cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
+            writer.add_all(cat.arrays(f))
+            if f in _ROLLUP_CATEGORICAL:
+                categorical[f] = cat
+            if len(categorical) == len(_ROLLUP_CATEGORICAL) and rollups is None:
+                # numpy releases the GIL: the rollups run beside the string columns' compaction
+                rollups = pool.submit(_rollups, kept, categorical, trace_ids)
         for name in ("span_id", "parent_id"):
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
                 setattr(p, name, _NO_STRINGS)
             writer.add_all(col.select(order).compact().arrays(name))
             del col
-        categorical: dict[str, CategoricalColumn] = {}
-        for f in CATEGORICAL_FIELDS:
-            cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
-            writer.add_all(cat.arrays(f))
-            if f in _ROLLUP_CATEGORICAL:
-                categorical[f] = cat
         for f in STRING_FIELDS:
             col = StringColumn.concat([p.strings.pop(f) for p in pieces])
             writer.add_all(col.select(order).compact().arrays(f))
@@ -94,7 +100,7 @@ def finalize(
         for f in LIST_FIELDS:
             writer.add_all(_compact_list(ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order)).arrays(f))
         del order
-        writer.add_all(_rollups(kept, categorical, trace_ids))
+        writer.add_all(rollups.result() if rollups is not None else _rollups(kept, categorical, trace_ids))
         counts = {
             "spans": int(len(trace)),
             "traces": len(trace_ids),
@@ -105,6 +111,8 @@ def finalize(
     except BaseException:
         writer.abort()
         raise
+    finally:
+        pool.shutdown()
 
 
 # Span number columns the per-trace rollups read (kept in memory until then).
