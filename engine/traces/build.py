@@ -21,6 +21,8 @@ from engine.traces.hashing import combine_keys, hash_strings
 from engine.traces.model import Malformed, Span
 from engine.traces.native import byte_lengths as native_byte_lengths
 from engine.traces.native import codes as native_codes
+from engine.traces.native import floats as native_floats
+from engine.traces.native import integers as native_integers
 
 __all__ = [
     "Flag",
@@ -343,6 +345,8 @@ def _present(values: Sequence[Any], n: int) -> np.ndarray:
 
 
 def _int8(values: Sequence[Any]) -> np.ndarray:
+    if native_integers is not None and (packed := native_integers(values, 0, 1)) is not None:
+        return np.frombuffer(packed, dtype=np.int8)
     return np.fromiter(values, dtype=np.int8, count=len(values))
 
 
@@ -366,6 +370,8 @@ def _counts(values: Sequence[Any]) -> np.ndarray:
 
 def _floats(values: Sequence[Any]) -> np.ndarray:
     """Floats with None as NaN."""
+    if native_floats is not None and (packed := native_floats(values)) is not None:
+        return np.frombuffer(packed, dtype=np.float64)
     return np.fromiter(map(_NAN_FOR_NONE.get, values, values), dtype=np.float64, count=len(values))
 
 
@@ -375,6 +381,13 @@ _NUMBERS.update(kind=_int8, status=_int8, start_ns=_times, end_ns=_times, input_
 
 def _int64(values: Sequence[Any], missing: int) -> np.ndarray:
     """Integers as int64; None and absurd values (beyond int64) become `missing`."""
+    if native_integers is not None and (packed := native_integers(values, missing, 8)) is not None:
+        return np.frombuffer(packed, dtype=np.int64)
+    return int64_in_python(values, missing)
+
+
+def int64_in_python(values: Sequence[Any], missing: int) -> np.ndarray:
+    """`_int64` without the C helper."""
     n = len(values)
     try:
         if None not in values:

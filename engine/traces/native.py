@@ -11,12 +11,14 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["byte_lengths", "codes", "halo_scan", "link_parents", "split_lines", "string_column"]
+__all__ = ["byte_lengths", "codes", "floats", "halo_scan", "integers", "link_parents", "split_lines", "string_column"]
 
 halo_scan: Callable[[list[bytes]], tuple[Any, ...] | None] | None = None
 split_lines: Callable[[bytes], list[bytes]] | None = None
 codes: Callable[[dict[Any, int], list[Any] | None, Sequence[Any]], bytearray] | None = None
 byte_lengths: Callable[[Sequence[Any]], bytearray | None] | None = None
+integers: Callable[[Sequence[Any], int, int], bytearray | None] | None = None
+floats: Callable[[Sequence[Any]], bytearray | None] | None = None
 link_parents: Callable[[Any, Any], tuple[bytearray, bytearray]] | None = None
 string_column: Callable[[Sequence[str | None]], tuple[bytearray, bytearray, bytes] | None] | None = None
 
@@ -29,3 +31,4 @@ if os.environ.get("HALO_MCP_NATIVE", "1") != "0":
         halo_scan, split_lines = _native.scan_halo, _native.split_lines
         codes, string_column = _native.codes, _native.string_column
         link_parents, byte_lengths = _native.link_parents, _native.byte_lengths
+        integers, floats = _native.integers, _native.floats

@@ -20,7 +20,7 @@ from engine.traces.build import Piece, PieceBuilder
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
-from engine.traces.native import split_lines
+from engine.traces.native import byte_lengths, split_lines
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
 from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
@@ -82,7 +82,11 @@ def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
     """
     starts = np.empty(len(lines) + 1, dtype=np.int64)
     starts[0] = 0
-    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
+    sizes = byte_lengths(lines) if byte_lengths is not None else None
+    if sizes is not None:
+        np.cumsum(np.frombuffer(sizes, dtype=np.int32).astype(np.int64) + 1, out=starts[1:])
+    else:
+        np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
     starts[1:] += skip
     return starts
 

@@ -129,3 +129,76 @@ PyObject *byte_lengths(PyObject *module, PyObject *values) {
     Py_DECREF(seq);
     return out;
 }
+
+PyObject *integers(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "integers(values, missing, itemsize)");
+        return NULL;
+    }
+    long long missing = PyLong_AsLongLong(args[1]);
+    long itemsize = PyLong_AsLong(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    if (itemsize != 1 && itemsize != 8) {
+        PyErr_SetString(PyExc_ValueError, "integers() makes int8 or int64");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "integers() takes a list or tuple");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * itemsize);
+    if (out == NULL) goto done;
+    char *at = PyByteArray_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i];
+        long long x;
+        if (v == Py_None) {
+            x = missing;
+        } else if (PyLong_Check(v)) { /* bool and IntEnum too, as numpy takes them */
+            int overflow;
+            x = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (x == -1 && PyErr_Occurred()) { Py_CLEAR(out); goto done; }
+            if (overflow) x = missing; /* beyond int64: as missing, like the Python path */
+        } else {
+            goto python; /* a float or anything else: the Python path decides */
+        }
+        if (itemsize == 8) {
+            memcpy(at + i * 8, &x, 8);
+        } else {
+            if (x < -128 || x > 127) goto python;
+            at[i] = (char)x;
+        }
+    }
+    goto done;
+python:
+    Py_DECREF(out);
+    out = Py_NewRef(Py_None);
+done:
+    Py_DECREF(seq);
+    return out;
+}
+
+PyObject *floats(PyObject *module, PyObject *values) {
+    PyObject *seq = PySequence_Fast(values, "floats() takes a list or tuple");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(double));
+    if (out != NULL) {
+        double *at = (double *)PyByteArray_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *v = items[i];
+            if (v == Py_None) {
+                at[i] = Py_NAN;
+            } else if (PyFloat_CheckExact(v)) {
+                at[i] = PyFloat_AS_DOUBLE(v);
+            } else { /* an int or anything else: the Python path decides */
+                Py_DECREF(out);
+                out = Py_NewRef(Py_None);
+                break;
+            }
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+}

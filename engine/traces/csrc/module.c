@@ -28,6 +28,15 @@ PyDoc_STRVAR(byte_lengths_doc,
 "byte_lengths(values: list | tuple) -> bytearray | None\n\n"
 "The length of each value, as int32; None when a value is not bytes.");
 
+PyDoc_STRVAR(integers_doc,
+"integers(values: list | tuple, missing: int, itemsize: 1 | 8) -> bytearray | None\n\n"
+"ints (bool and IntEnum too) as int8 or int64; None, and ints beyond int64, as missing.\n"
+"None when a value is something else or does not fit int8.");
+
+PyDoc_STRVAR(floats_doc,
+"floats(values: list | tuple) -> bytearray | None\n\n"
+"floats as float64, None as NaN; None when a value is something else.");
+
 PyDoc_STRVAR(link_parents_doc,
 "link_parents(key: uint64 array, parent_key: uint64 array) -> (parent_row, duplicate)\n\n"
 "Per row: the earliest row whose key is its parent key (int32, -1 when none, when the\n"
@@ -40,6 +49,8 @@ static PyMethodDef methods[] = {
     {"codes", (PyCFunction)(void (*)(void))codes, METH_FASTCALL, codes_doc},
     {"string_column", string_column, METH_O, string_column_doc},
     {"byte_lengths", byte_lengths, METH_O, byte_lengths_doc},
+    {"integers", (PyCFunction)(void (*)(void))integers, METH_FASTCALL, integers_doc},
+    {"floats", floats, METH_O, floats_doc},
     {"link_parents", (PyCFunction)(void (*)(void))link_parents, METH_FASTCALL, link_parents_doc},
     {NULL, NULL, 0, NULL},
 };

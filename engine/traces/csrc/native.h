@@ -10,6 +10,8 @@ PyObject *split_lines(PyObject *module, PyObject *data);
 PyObject *codes(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 PyObject *string_column(PyObject *module, PyObject *values);
 PyObject *byte_lengths(PyObject *module, PyObject *values);
+PyObject *integers(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *floats(PyObject *module, PyObject *values);
 PyObject *link_parents(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

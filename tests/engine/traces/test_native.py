@@ -17,9 +17,10 @@ import pytest
 from support.odd_halo import odd_halo_lines
 
 from engine.traces import fs, native
-from engine.traces.build import Flag, _new_codes, new_codes_in_python
+from engine.traces.build import Flag, _floats, _int8, _int64, _new_codes, int64_in_python, new_codes_in_python
 from engine.traces.columns import StringColumn
 from engine.traces.links import parent_rows_by_sorting
+from engine.traces.model import SpanKind, SpanStatus
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 needs_native = pytest.mark.skipif(native.codes is None, reason="the C helpers are not compiled here")
@@ -132,3 +133,26 @@ def test_byte_lengths_are_the_lengths_of_bytes_and_no_answer_for_anything_else()
     values = [b"", b"a", b"\x00" * 300, "text".encode()]
     assert np.frombuffer(native.byte_lengths(values), dtype=np.int32).tolist() == [0, 1, 300, 4]  # type: ignore[arg-type]
     assert native.byte_lengths([b"a", "a"]) is None
+
+
+@needs_native
+def test_integer_and_float_columns_equal_the_python_paths() -> None:
+    rng = random.Random(9)
+    choices = [None, 0, 1, -1, 7, 2**62, 2**63, -(2**63) - 1, 2**70, True, SpanKind.LLM, 1.5, "3"]
+    for _ in range(200):
+        values = [rng.choice(choices) for _ in range(rng.randrange(0, 30))]
+        for missing in (-1, 0):
+            try:
+                expected = int64_in_python(values, missing).tolist()
+            except (TypeError, ValueError):
+                expected = None
+            try:
+                got = _int64(values, missing).tolist()
+            except (TypeError, ValueError):
+                got = None
+            assert got == expected, values
+    kinds = [SpanKind.LLM, SpanKind.TOOL, SpanStatus.ERROR, 0]
+    assert _int8(kinds).tolist() == np.fromiter(kinds, dtype=np.int8).tolist()
+    costs = [None, 0.25, -0.0, 1e300, None]
+    assert np.array_equal(_floats(costs), np.array([np.nan, 0.25, -0.0, 1e300, np.nan]), equal_nan=True)
+    assert _floats([0.5, 2]).tolist() == [0.5, 2.0]  # an int: the Python path
