@@ -52,7 +52,7 @@ def finalize(
     of the pieces instead of three copies of them.
     """
     writer = ColumnWriter(out)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="rollups")
+    pool = ThreadPoolExecutor(1, thread_name_prefix="finalize")
     rollups: Future[dict[str, np.ndarray]] | None = None
     try:
         file = _cat([_files_of(p) for p in pieces], np.int32)
@@ -62,17 +62,13 @@ def finalize(
         trace, start_ns, file = trace[order], start_ns[order], file[order]
         key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
         parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
-        parent_row, flags = link(key, parent_key, _drain_numbers(pieces, "flags")[order], file)
-        depth, cut = depths(parent_row)
-        flags[cut] |= Flag.ORPHAN
-        writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "parent_row": parent_row,
-                        "depth": depth, "start_ns": start_ns, "flags": flags})  # fmt: skip
-        del key, parent_key, depth
-        kept: dict[str, np.ndarray] = {
-            "trace": trace, "file": file, "start_ns": start_ns, "flags": flags, "parent_row": parent_row,
-        }  # fmt: skip
+        # Linking (C or numpy, without the GIL) runs in the thread while this one merges the other columns.
+        linked = pool.submit(_link_tree, key, parent_key, _drain_numbers(pieces, "flags")[order], file)
+        writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
+        del key, parent_key
+        kept: dict[str, np.ndarray] = {"trace": trace, "file": file, "start_ns": start_ns}
         for k in _SPAN_NUMBERS:
-            if k not in kept:
+            if k not in kept and k != "flags":  # flags: the links thread has them
                 column = _drain_numbers(pieces, k)[order]
                 writer.add(k, column)
                 if k in _ROLLUP_NUMBERS:
@@ -85,8 +81,8 @@ def finalize(
             if f in _ROLLUP_CATEGORICAL:
                 categorical[f] = cat
             if len(categorical) == len(_ROLLUP_CATEGORICAL) and rollups is None:
-                # numpy releases the GIL: the rollups run beside the string columns' compaction
-                rollups = pool.submit(_rollups, kept, categorical, trace_ids)
+                # after the links in the thread, beside the string columns' compaction here
+                rollups = pool.submit(lambda: _rollups({**kept, **linked.result()}, categorical, trace_ids))
         for name in ("span_id", "parent_id"):
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
@@ -100,7 +96,10 @@ def finalize(
         for f in LIST_FIELDS:
             writer.add_all(_compact_list(ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order)).arrays(f))
         del order
-        writer.add_all(rollups.result() if rollups is not None else _rollups(kept, categorical, trace_ids))
+        tree = linked.result()
+        writer.add_all(tree)
+        flags = tree["flags"]
+        writer.add_all(rollups.result() if rollups is not None else _rollups({**kept, **tree}, categorical, trace_ids))
         counts = {
             "spans": int(len(trace)),
             "traces": len(trace_ids),
@@ -113,6 +112,14 @@ def finalize(
         raise
     finally:
         pool.shutdown()
+
+
+def _link_tree(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray) -> dict[str, np.ndarray]:
+    """Parent rows, depths, and flags with DUPLICATE / ORPHAN set (see `links`)."""
+    parent_row, flags = link(key, parent_key, flags, file)
+    depth, cut = depths(parent_row)
+    flags[cut] |= Flag.ORPHAN
+    return {"parent_row": parent_row, "depth": depth, "flags": flags}
 
 
 # Span number columns the per-trace rollups read (kept in memory until then).
