@@ -19,8 +19,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import DatasetError, PathNotAllowedError
-from engine.traces.dataset import Dataset, resolve_paths
+from engine.traces.dataset import Dataset
+from engine.traces.fs import stat_names
+from engine.traces.paths import Found, find_files
 
 __all__ = ["DatasetCatalog", "is_glob", "MAX_FILES_PER_DATASET"]
 
@@ -56,8 +60,8 @@ def _within(path: Path, roots: Iterable[Path]) -> bool:
 
 @dataclass
 class _Entry:
-    files: tuple[Path, ...]
-    stamp: tuple[tuple[int, int], ...]
+    files: tuple[str, ...]
+    stamp: bytes
     dataset: Dataset
 
 
@@ -121,9 +125,9 @@ class DatasetCatalog:
         `None` means the server's default dataset. Raises `PathNotAllowedError` for
         anything outside the roots and `DatasetError` for a name that matches nothing.
         """
-        return self._resolve(spec, extra_roots)[1]
+        return tuple(map(Path, self._resolve(spec, extra_roots)[1].paths))
 
-    def _resolve(self, spec: str | None, extra_roots: Sequence[Path]) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    def _resolve(self, spec: str | None, extra_roots: Sequence[Path]) -> tuple[tuple[str, ...], Found]:
         """The absolute names to open and the real files they cover, checked.
 
         `None` means the server's default dataset. Raises `PathNotAllowedError` for
@@ -146,33 +150,32 @@ class DatasetCatalog:
         for one in specs:
             if not _within(self._spec_root(one), roots):
                 raise self._refuse(one, roots)
-        files: list[Path] = []
         prefixes = tuple(os.path.join(str(r), "") for r in roots)
         exact = {str(r) for r in roots}
-        for path, _explicit in resolve_paths(absolute):
-            # resolve_paths gives real paths: a symlink inside an allowed directory
+        found = find_files(absolute)
+        for text in found.paths:
+            # find_files gives real paths: a symlink inside an allowed directory
             # that points elsewhere is checked where it points.
-            text = str(path)
             if not text.startswith(prefixes) and text not in exact:
                 raise self._refuse(text, roots)
-            files.append(path)
-        if len(files) > MAX_FILES_PER_DATASET:
+        if len(found) > MAX_FILES_PER_DATASET:
             raise DatasetError(
-                f"dataset {spec!r} expands to {len(files):,} files, over the limit of "
+                f"dataset {spec!r} expands to {len(found):,} files, over the limit of "
                 f"{MAX_FILES_PER_DATASET:,}; name a narrower directory or glob"
             )
-        return absolute, tuple(files)
+        return absolute, found
 
     # -- opening --------------------------------------------------------------
 
     def open(self, spec: str | None = None, extra_roots: Sequence[Path] = ()) -> Dataset:
         """Open (or reuse) the dataset `spec` names; see `resolve` for the errors."""
-        names, files = self._resolve(spec, extra_roots)
+        names, found = self._resolve(spec, extra_roots)
+        files = tuple(found.paths)
         key = (names, files)
         with self._lock:
             build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
-            stamp = _stamp(files)
+            stamp = _stamp(found)
             entry = self._memo.get(key)
             if entry is not None and entry.stamp == stamp:
                 return entry.dataset
@@ -185,16 +188,22 @@ class DatasetCatalog:
     def opened(self) -> list[tuple[tuple[Path, ...], Dataset]]:
         """The datasets opened so far (for listing), most recent last."""
         with self._lock:
-            return [(e.files, e.dataset) for e in self._memo.values()]
+            return [(tuple(map(Path, e.files)), e.dataset) for e in self._memo.values()]
 
 
-def _stamp(files: Sequence[Path]) -> tuple[tuple[int, int], ...]:
-    out = []
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            out.append((-1, -1))
-            continue
-        out.append((st.st_size, st.st_mtime_ns))
-    return tuple(out)
+def _stamp(found: Found) -> bytes:
+    """Size and mtime of every file (-1, -1 where stat fails), as bytes to compare.
+
+    Every tool call checks it, so a directory's files are stat-ed in one call
+    (`fs.stat_names`) rather than one `Path.stat()` each: 0.5 s at 20,000 files.
+    """
+    by_dir: dict[str, list[int]] = {}
+    for i, directory in enumerate(found.dirs):
+        by_dir.setdefault(directory, []).append(i)
+    stamp = np.full((len(found), 2), -1, dtype=np.int64)
+    names = found.names
+    for directory, rows in by_dir.items():
+        stats = stat_names(directory, [names[i] for i in rows])
+        ok = stats["errno"] == 0
+        stamp[np.asarray(rows)[ok]] = np.stack([stats["size"][ok], stats["mtime_ns"][ok]], axis=1)
+    return stamp.tobytes()
