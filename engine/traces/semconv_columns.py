@@ -168,10 +168,11 @@ def _text_column(
         for i in _missing_rows(values, plans, block_plans, rest):
             values[i] = _first_text_of(attrs[i], rest(plans[i]))
         return values
-    return [
-        v if v and type(v) is str else _first_text_of(a, keys) if (keys := rest(p)) else None
-        for v, a, p in zip(values, attrs, plans)
-    ]  # fmt: skip
+    # some rows hold "" or no text: only those go on to the plan's other keys
+    for i in [i for i, v in enumerate(values) if not (v and type(v) is str)]:
+        keys = rest(plans[i])
+        values[i] = _first_text_of(attrs[i], keys) if keys else None
+    return values
 
 
 def _first_text_of(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -210,14 +211,13 @@ def _cost_column(
 
     `values` are the first key's.
     """
-    if _FLOAT_NONE.issuperset(map(type, values)):
-        for i in _missing_rows(values, plans, block_plans, _A_COST_MORE):
-            values[i] = _cost_after_first(attrs[i], plans[i])
-        return values
-    return [
-        v if type(v) is float else _as_float(v) if v is not None else _cost_after_first(a, p)
-        for v, a, p in zip(values, attrs, plans)
-    ]  # fmt: skip
+    missing = list(_missing_rows(values, plans, block_plans, _A_COST_MORE))
+    if not _FLOAT_NONE.issuperset(map(type, values)):  # a few costs as text or int: converted one by one
+        for i in [i for i, v in enumerate(values) if v is not None and type(v) is not float]:
+            values[i] = _as_float(values[i])
+    for i in missing:
+        values[i] = _cost_after_first(attrs[i], plans[i])
+    return values
 
 
 def _cost_after_first(attrs: dict[str, Any], plan: _ColumnPlan) -> float | None:
