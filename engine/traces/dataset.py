@@ -10,9 +10,7 @@ column is first used.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +23,7 @@ from engine.errors import DatasetError, UnknownIdError
 from engine.traces import cache
 from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
+from engine.traces.gc_pause import gc_paused
 from engine.traces.hashing import hash_strings
 from engine.traces.paths import TRACE_SUFFIXES, find_files, resolve_paths
 from engine.traces.prune import maybe_prune
@@ -63,23 +62,6 @@ class DataQuality(BaseModel):
     traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
     skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a dataset is opened.
-
-    Opening a folder of 20,000 files makes tens of thousands of acyclic objects
-    (names, FileInfos) that all live on; the collections their allocation
-    triggers find nothing and cost a tenth of the reopen. Re-enabled after (if it was).
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 class Dataset:
@@ -124,7 +106,7 @@ class Dataset:
         """Index (or reuse the index of) every trace file under `paths` and map it."""
         found = find_files(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
-        with _gc_paused():
+        with gc_paused():
             opened = open_sources(found, root, shape, progress)
         maybe_prune(root)
         if not opened.files:

@@ -8,19 +8,18 @@ ranges for the workers.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import orjson
 
 from engine.traces.build import Piece, PieceBuilder
+from engine.traces.gc_pause import gc_paused
 from engine.traces.model import Malformed, Span
+from engine.traces.native import byte_lengths, split_lines
 from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
-from engine.traces.native import byte_lengths, split_lines
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
 from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
@@ -54,7 +53,7 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
         lines = _split_lines(data[skip : reader.end - start])
         builder = PieceBuilder(data, start, _line_starts(lines, skip))
         _halo_lines_into(builder, str(reader.path), lines)
-        with _no_gc():
+        with gc_paused():
             piece = builder.finish(lines=len(lines), end=reader.end)
         return piece
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
@@ -91,25 +90,13 @@ def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
     return starts
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """No cyclic GC while a worker holds many fresh objects that are all alive (nothing to collect)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _halo_lines_into(builder: PieceBuilder, path: str, lines: list[bytes]) -> None:
     """HALO JSONL lines straight into `builder`, a block of columns at a time (no `Span`, no generators).
 
     Gives exactly what `FileReader` + `PieceBuilder.add_all` give for the same
     lines (same spans, same malformed lines and reasons).
     """
-    with _no_gc():
+    with gc_paused():
         for lo in range(0, len(lines), BLOCK_LINES):
             block = lines[lo : lo + BLOCK_LINES]
             columns = columns_from_lines(block, lo + 1)

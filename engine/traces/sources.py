@@ -305,10 +305,7 @@ def _assemble(
             try:
                 raise_member_error(Path(path), served.packs[served.pack[i]], int(served.member[i]))
             except UnknownShapeError as exc:
-                if found.explicit[i]:
-                    raise
-                out.skipped.append(f"{path}: {exc}")
-                kept[i] = False
+                kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
                 continue
 
         def file_progress(at: int, base: int = done) -> None:
@@ -318,10 +315,7 @@ def _assemble(
         try:
             seg = ensure_segment(Path(path), root, shape=shape, progress=file_progress, builder=builder)
         except UnknownShapeError as exc:
-            if found.explicit[i]:
-                raise
-            out.skipped.append(f"{path}: {exc}")
-            kept[i] = False
+            kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
             continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
@@ -489,3 +483,11 @@ def _chunk_of(meta: dict[str, Any], chunk_id: str) -> dict[str, Any]:
     elif meta.get("chunk") and meta["chunk"]["id"] == chunk_id:
         return meta["chunk"]
     raise KeyError(chunk_id)
+
+
+def _skipped(exc: UnknownShapeError, path: str, explicit: bool, out: Opened) -> bool:
+    """A file of no trace shape: an error when it was named itself, else noted as skipped (returns False)."""
+    if explicit:
+        raise exc
+    out.skipped.append(f"{path}: {exc}")
+    return False
