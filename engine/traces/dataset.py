@@ -25,10 +25,11 @@ from engine.traces.build import Flag
 from engine.traces.columns import StringColumn
 from engine.traces.gc_pause import gc_paused
 from engine.traces.hashing import hash_strings
+from engine.traces.parts import FileInfo, Location, Opened, open_locations
 from engine.traces.paths import TRACE_SUFFIXES, find_files, resolve_paths
 from engine.traces.prune import maybe_prune
 from engine.traces.raw import RawReader
-from engine.traces.sources import FileInfo, Location, Opened, open_locations, open_sources
+from engine.traces.sources import open_sources
 from engine.traces.tables import SpanTable, TraceTable
 
 if TYPE_CHECKING:

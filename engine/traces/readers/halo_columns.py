@@ -22,8 +22,8 @@ import numpy as np
 import orjson
 
 from engine.traces.model import SpanStatus
-from engine.traces.readers._build import text_or_none
 from engine.traces.native import halo_scan
+from engine.traces.readers._build import text_or_none
 from engine.traces.readers._values import MINUTE_CACHE, iso_column_ns, parent_id_of, to_ns
 from engine.traces.readers.halo import STATUS_BY_CODE, service_of
 from engine.traces.semconv_columns import read_fields_columns
