@@ -52,8 +52,9 @@ def finalize(
     of the pieces instead of three copies of them.
     """
     writer = ColumnWriter(out)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="finalize")
-    rollups: Future[dict[str, np.ndarray]] | None = None
+    # Threads for the parts that need only what is merged so far (numpy and the C helpers release the GIL).
+    pool = ThreadPoolExecutor(2, thread_name_prefix="finalize")
+    lists: Future[dict[str, np.ndarray]] | None = None
     try:
         file = _cat([_files_of(p) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
@@ -62,7 +63,7 @@ def finalize(
         trace, start_ns, file = trace[order], start_ns[order], file[order]
         key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
         parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
-        # Linking (C or numpy, without the GIL) runs in the thread while this one merges the other columns.
+        # the parent links, while this thread merges the other columns
         linked = pool.submit(_link_tree, key, parent_key, _drain_numbers(pieces, "flags")[order], file)
         writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
         del key, parent_key
@@ -80,9 +81,8 @@ def finalize(
             writer.add_all(cat.arrays(f))
             if f in _ROLLUP_CATEGORICAL:
                 categorical[f] = cat
-            if len(categorical) == len(_ROLLUP_CATEGORICAL) and rollups is None:
-                # after the links in the thread, beside the string columns' compaction here
-                rollups = pool.submit(lambda: _rollups({**kept, **linked.result()}, categorical, trace_ids))
+            if len(categorical) == len(_ROLLUP_CATEGORICAL) and lists is None:
+                lists = pool.submit(_trace_lists, trace, categorical, trace_ids)
         for name in ("span_id", "parent_id"):
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
@@ -99,7 +99,8 @@ def finalize(
         tree = linked.result()
         writer.add_all(tree)
         flags = tree["flags"]
-        writer.add_all(rollups.result() if rollups is not None else _rollups({**kept, **tree}, categorical, trace_ids))
+        writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
+        writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
         counts = {
             "spans": int(len(trace)),
             "traces": len(trace_ids),
@@ -231,12 +232,9 @@ def _compact_list(col: ListColumn) -> ListColumn:
     return ListColumn(starts, col.lengths.astype(np.int32), items.astype(np.int32), col.values)
 
 
-def _rollups(
-    arrays: ChunkArrays, categorical: dict[str, CategoricalColumn], trace_ids: list[str]
-) -> dict[str, np.ndarray]:
-    """Per-trace rows: bounds, counts, tokens, and the distinct services/models/agents/tools."""
+def _rollups(arrays: ChunkArrays, n_traces: int) -> dict[str, np.ndarray]:
+    """Per-trace rows: bounds, counts, tokens, root (`_trace_lists` has the rest)."""
     trace = arrays["trace"]
-    n_traces = len(trace_ids)
     n = len(trace)
     # rows are sorted by trace and every trace number 0..n_traces-1 has rows:
     # the places where the number changes are the trace starts, in order
@@ -282,9 +280,7 @@ def _rollups(
     first = np.concatenate(([True], root_traces[1:] != root_traces[:-1])) if len(root_rows) else np.zeros(0, bool)
     root_row[root_traces[first]] = root_rows[first]
 
-    trace_id_column = StringColumn.from_values(trace_ids)
-    out_arrays: dict[str, np.ndarray] = {
-        "t.trace_key": hash_strings(trace_id_column),
+    return {
         "t.file": arrays["file"][row_start] if n else np.zeros(0, np.int32),
         "t.row_start": row_start,
         "t.row_end": row_end,
@@ -301,10 +297,17 @@ def _rollups(
         "t.tool_calls": per_trace((kind == SpanKind.TOOL).astype(np.int32)),
         "t.flags": flags_any,
     }
-    out_arrays.update(trace_id_column.arrays("t.trace_id"))
+
+
+def _trace_lists(
+    trace: np.ndarray, categorical: dict[str, CategoricalColumn], trace_ids: list[str]
+) -> dict[str, np.ndarray]:
+    """Per-trace rows that do not need the parent links: ids, keys, distinct services/models/agents/tools."""
+    trace_id_column = StringColumn.from_values(trace_ids)
+    out = {"t.trace_key": hash_strings(trace_id_column), **trace_id_column.arrays("t.trace_id")}
     for name, field in (("services", "service"), ("models", "model"), ("agents", "agent_name"), ("tools", "tool_name")):
-        out_arrays.update(_distinct_per_trace(trace, categorical[field], n_traces).arrays(f"t.{name}"))
-    return out_arrays
+        out.update(_distinct_per_trace(trace, categorical[field], len(trace_ids)).arrays(f"t.{name}"))
+    return out
 
 
 def _distinct_per_trace(trace: np.ndarray, col: CategoricalColumn, n_traces: int) -> ListColumn:
