@@ -7,7 +7,7 @@ Their handlers find the server's `RunManager` and state in `ToolContext.settings
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 from pydantic import BaseModel, Field

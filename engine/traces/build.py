@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.columns import NONE, CategoricalColumn, Interner, ListColumn, StringColumn
+from engine.traces.columns import NONE, CategoricalColumn, Interner, StringColumn
 from engine.traces.hashing import combine_keys, hash_strings
+from engine.traces.list_column import ListColumn
 from engine.traces.model import Malformed, Span
 from engine.traces.native import byte_lengths as native_byte_lengths
 from engine.traces.native import codes as native_codes

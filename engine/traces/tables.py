@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
-from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
+from engine.traces.columns import CategoricalColumn, StringColumn
+from engine.traces.list_column import ListColumn
 
 __all__ = ["Part", "SpanTable", "TraceTable", "slice_arrays"]
 

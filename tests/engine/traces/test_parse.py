@@ -17,7 +17,8 @@ from engine.traces.build import (
     Piece,
     PieceBuilder,
 )
-from engine.traces.columns import CategoricalColumn, ListColumn, StringColumn
+from engine.traces.columns import CategoricalColumn, StringColumn
+from engine.traces.list_column import ListColumn
 from engine.traces.model import Span
 from engine.traces.parse import parse_range, split_at_newlines
 from engine.traces.readers import FileReader
