@@ -13,6 +13,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from engine.agents import Report
+from engine.tools.budget import fit, fits
 from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 
@@ -136,8 +137,13 @@ def _next_step(run: RunState) -> str:
     return "Start a new run with diagnose if you still need an answer."
 
 
-def run_view(run: RunState, budget_chars: int) -> RunView:
-    """The run as a tool result; a report too long for the budget is cut, visibly."""
+def run_view(run: RunState, budget_tokens: int) -> RunView:
+    """The run as a tool result; a report too long for the budget is cut, visibly.
+
+    The report travels twice (as markdown text and as structured content); when
+    both do not fit `budget_tokens`, the structured copy goes and the markdown is
+    cut to the longest start that fits, pointing at the report resource.
+    """
     view = RunView(
         run_id=run.run_id,
         status=run.status,
@@ -160,12 +166,20 @@ def run_view(run: RunState, budget_chars: int) -> RunView:
     markdown = run.report.to_markdown()
     view.finding_titles = [f.title for f in run.report.findings][:MAX_TITLES]
     view._markdown = markdown
-    if len(markdown) + len(view.model_dump_json(exclude_none=True)) > 2 * budget_chars - 1_000:
-        # Too long for one answer: keep the start of the text, drop the structured copy.
-        view.report, view.report_truncated = None, True
-        keep = max(0, budget_chars - 1_000)
-        view._markdown = markdown[:keep] + f"\n\n[… report cut at {keep:,} of {len(markdown):,} chars; read {view.report_uri} for all of it]"
-    return view
+    if fits(view, budget_tokens):
+        return view
+    # Too long for one answer: keep the start of the text, drop the structured copy.
+    view.report, view.report_truncated = None, True
+
+    def build(_n: int, keep: int) -> RunView:
+        shorter = view.model_copy()
+        shorter._markdown = markdown
+        if keep < len(markdown):
+            cut_note = f"[… report cut at {keep:,} of {len(markdown):,} chars; read {view.report_uri} for all of it]"
+            shorter._markdown = markdown[:keep] + "\n\n" + cut_note
+        return shorter
+
+    return fit(build, items=0, chars=len(markdown), limit=budget_tokens, min_items=0, min_chars=0, prefer="chars")
 
 
 class RunSummary(BaseModel):

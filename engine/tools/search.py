@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
@@ -183,7 +183,7 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
         )
 
     return fit(
-        build, items=len(matches), chars=2 * state["cx"] + 200, limit=answer_limit(budget), min_items=0, min_chars=60
+        build, items=len(matches), chars=2 * state["cx"] + 200, limit=budget, min_items=0, min_chars=60
     )
 
 
