@@ -63,7 +63,7 @@ class QueryArgs(ToolArgs):
     sort: SortKey = Field(default="start", description="order of the results")
     descending: bool = Field(default=False, description="largest / latest first")
     limit: int = Field(default=DEFAULT_LIMIT, description=f"traces per page (1-{MAX_LIMIT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments are then taken from the cursor)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
     count_only: bool = Field(default=False, description="only count matching traces, list none")
     dataset: str | None = dataset_field()
 

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.tools.schema import compact_schema
 from engine.tools.tokens import answer_tokens
 
 __all__ = [
@@ -71,9 +72,11 @@ class ToolSpec(Generic[A, R]):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def input_schema(self) -> dict[str, Any]:
-        return self.args.model_json_schema()
+        """The arguments' schema as clients and agents are shown it (see `schema.compact_schema`)."""
+        return compact_schema(self.args.model_json_schema())
 
     def output_schema(self) -> dict[str, Any]:
+        """The result's full schema; not published in tools/list (see `halo_mcp.tools`)."""
         return self.result.model_json_schema()
 
 

@@ -51,7 +51,7 @@ class SearchArgs(ToolArgs):
     ignore_case: bool = Field(default=False, description="case-insensitive match")
     limit: int = Field(default=DEFAULT_LIMIT, description=f"matches shown per page (1-{MAX_LIMIT}); counts are always exact")
     context_chars: int = Field(default=DEFAULT_CONTEXT, description=f"characters of context each side (0-{MAX_CONTEXT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments are then taken from the cursor)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
     dataset: str | None = dataset_field()
 
 
