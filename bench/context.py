@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.tools.registry import DEFAULT_BUDGET_TOKENS
 from engine.tools.tokens import ENCODING, count_tokens, structured_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,11 @@ def report_answers(answers: list[dict[str, Any]]) -> None:
     sized.sort(key=lambda s: s[0], reverse=True)
     if not sized:
         return
-    print(f"answers: {len(sized)} calls; largest {sized[0][0]:,} tokens ({sized[0][1]:,} chars, text + structured)")
+    over = [s for s in sized if s[0] > DEFAULT_BUDGET_TOKENS]
+    print(
+        f"answers: {len(sized)} calls; largest {sized[0][0]:,} tokens ({sized[0][1]:,} chars, text + structured); "
+        f"{len(over)} over {DEFAULT_BUDGET_TOKENS:,} tokens"
+    )
     for tokens, chars, tool, dataset, arguments in sized[:TOP_ANSWERS]:
         shown = _json(arguments)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
