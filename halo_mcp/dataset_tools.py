@@ -27,10 +27,9 @@ MAX_LISTED_FILES = 500
 class DatasetsArgs(BaseModel):
     path: str | None = Field(
         default=None,
-        description="Directory or glob to list trace files under (must be inside the allowed roots); "
-        "omit to list the server's default dataset and roots.",
+        description="directory or glob inside the allowed roots; omit for the default dataset and roots",
     )
-    limit: int = Field(default=50, ge=1, le=MAX_LISTED_FILES, description="Most files to list.")
+    limit: int = Field(default=50, ge=1, le=MAX_LISTED_FILES, description="most files to list")
 
 
 class FileEntry(BaseModel):
@@ -110,9 +109,8 @@ SPEC: ToolSpec[Any, Any] = ToolSpec(
     name="datasets",
     title="List trace datasets",
     description=(
-        "Where the traces are: the dataset this server was started with, the roots it may read, and the "
-        "trace files under a directory or glob inside those roots. Call it when you do not know which "
-        "`dataset` to pass to the other tools."
+        "Where the traces are: the server's default dataset, the roots it may read, and the trace files "
+        "under a directory or glob inside them. Call it when you do not know which `dataset` to pass."
     ),
     args=DatasetsArgs,
     result=DatasetList,

@@ -13,6 +13,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from engine.agents import Report
+from engine.tools.budget import fit, fits
 from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 
@@ -43,42 +44,39 @@ def report_uri(run_id: str) -> str:
 class DiagnoseArgs(BaseModel):
     question: str = Field(
         min_length=1,
-        description="The diagnostic question, e.g. 'Why do runs end without a final answer?' or "
-        "'What makes tool calls fail?'. Ask about the agent's behaviour across traces.",
+        description="one question about the agent's behaviour across traces, e.g. 'What makes tool calls fail?'",
     )
     dataset: str | None = Field(
         default=None,
-        description="Trace file, directory or glob to diagnose; omit for the dataset the server was started with.",
+        description="trace file, directory or glob; omit for the server's default dataset",
     )
-    max_turns: int | None = Field(default=None, ge=1, le=500, description="Turn limit of the root agent.")
-    max_depth: int | None = Field(default=None, ge=0, le=5, description="How deep subagents may nest.")
-    max_parallel: int | None = Field(default=None, ge=1, le=32, description="Subagents running at once.")
+    max_turns: int | None = Field(default=None, ge=1, le=500, description="turn limit of the root agent")
+    max_depth: int | None = Field(default=None, ge=0, le=5, description="how deep subagents may nest")
+    max_parallel: int | None = Field(default=None, ge=1, le=32, description="subagents running at once")
     wait_seconds: float = Field(
         default=0.0,
         ge=0,
         le=MAX_WAIT_S,
-        description="Wait this long for the run to finish before answering (0: answer at once). "
-        "Progress notifications are sent meanwhile; cancelling this call while it waits stops the run.",
+        description="wait up to this long for the end (0: answer at once); cancelling the wait stops the run",
     )
 
 
 class StatusArgs(BaseModel):
-    run_id: str | None = Field(default=None, description="Run to report on; omit for the most recent run.")
+    run_id: str | None = Field(default=None, description="omit for the most recent run")
     wait_seconds: float = Field(
         default=DEFAULT_STATUS_WAIT_S,
         ge=0,
         le=MAX_WAIT_S,
-        description="Long poll: wait up to this long for the run to finish before answering "
-        "(progress notifications are sent meanwhile). 0 answers at once.",
+        description="long poll: wait up to this long for the end (0: answer at once)",
     )
 
 
 class CancelArgs(BaseModel):
-    run_id: str = Field(description="The run to stop.")
+    run_id: str = Field(description="the run to stop")
 
 
 class RunsArgs(BaseModel):
-    limit: int = Field(default=20, ge=1, le=MAX_LISTED_RUNS, description="Most recent runs to list.")
+    limit: int = Field(default=20, ge=1, le=MAX_LISTED_RUNS, description="most recent runs to list")
 
 
 class RunView(ToolResult):
@@ -136,8 +134,13 @@ def _next_step(run: RunState) -> str:
     return "Start a new run with diagnose if you still need an answer."
 
 
-def run_view(run: RunState, budget_chars: int) -> RunView:
-    """The run as a tool result; a report too long for the budget is cut, visibly."""
+def run_view(run: RunState, budget_tokens: int) -> RunView:
+    """The run as a tool result; a report too long for the budget is cut, visibly.
+
+    The report travels twice (as markdown text and as structured content); when
+    both do not fit `budget_tokens`, the structured copy goes and the markdown is
+    cut to the longest start that fits, pointing at the report resource.
+    """
     view = RunView(
         run_id=run.run_id,
         status=run.status,
@@ -160,12 +163,20 @@ def run_view(run: RunState, budget_chars: int) -> RunView:
     markdown = run.report.to_markdown()
     view.finding_titles = [f.title for f in run.report.findings][:MAX_TITLES]
     view._markdown = markdown
-    if len(markdown) + len(view.model_dump_json(exclude_none=True)) > 2 * budget_chars - 1_000:
-        # Too long for one answer: keep the start of the text, drop the structured copy.
-        view.report, view.report_truncated = None, True
-        keep = max(0, budget_chars - 1_000)
-        view._markdown = markdown[:keep] + f"\n\n[… report cut at {keep:,} of {len(markdown):,} chars; read {view.report_uri} for all of it]"
-    return view
+    if fits(view, budget_tokens):
+        return view
+    # Too long for one answer: keep the start of the text, drop the structured copy.
+    view.report, view.report_truncated = None, True
+
+    def build(_n: int, keep: int) -> RunView:
+        shorter = view.model_copy()
+        shorter._markdown = markdown
+        if keep < len(markdown):
+            cut_note = f"[… report cut at {keep:,} of {len(markdown):,} chars; read {view.report_uri} for all of it]"
+            shorter._markdown = markdown[:keep] + "\n\n" + cut_note
+        return shorter
+
+    return fit(build, items=0, chars=len(markdown), limit=budget_tokens, min_items=0, min_chars=0, prefer="chars")
 
 
 class RunSummary(BaseModel):
@@ -278,13 +289,11 @@ _SPECS: list[ToolSpec[Any, Any]] = [
         name="diagnose",
         title="Diagnose failures across traces",
         description=(
-            "Start a diagnosis: a model-driven investigation over the traces (root agent plus subagents, "
-            "minutes long) that reports the agent's *systemic* failure modes, each with frequency, cited "
-            "trace/span evidence checked against the data, a root-cause hypothesis and a suggested change. "
-            "Returns within a second with a run_id; follow it with diagnose_status (long poll), read the "
-            "report from diagnose_status or the halo://runs/<run_id>/report resource. Ask one clear "
-            "question about behaviour across many traces. Without a configured model it returns the "
-            "deterministic failure analytics as a labelled report."
+            "Start a diagnosis: a model-driven investigation (root agent plus subagents, minutes long) "
+            "reporting the agent's systemic failure modes, each with frequency, checked trace/span "
+            "evidence, a root cause and a suggested change. Returns a run_id at once; follow it with "
+            "diagnose_status; the report is also at halo://runs/<run_id>/report. Without a configured "
+            "model it returns the measured failure analytics as a labelled report."
         ),
         args=DiagnoseArgs,
         result=RunView,
@@ -297,9 +306,8 @@ _SPECS: list[ToolSpec[Any, Any]] = [
         name="diagnose_status",
         title="Follow a diagnose run",
         description=(
-            "Progress of a diagnose run (turns, subagents, findings so far, what it is doing) and, once it "
-            "has finished, its full report. Waits up to wait_seconds (default 30, max 45) for the run to "
-            "finish before answering, so call it again while status is 'running'."
+            "Progress of a diagnose run (turns, subagents, findings so far, current activity) and, once "
+            "finished, its report. Waits up to wait_seconds for the end; call again while 'running'."
         ),
         args=StatusArgs,
         result=RunView,
@@ -309,7 +317,7 @@ _SPECS: list[ToolSpec[Any, Any]] = [
     ToolSpec(
         name="diagnose_cancel",
         title="Stop a diagnose run",
-        description="Stop a running diagnose run. Its events so far stay on disk; it produces no report.",
+        description="Stop a running diagnose run (no report; its events so far stay on disk).",
         args=CancelArgs,
         result=RunView,
         handler=_cancel,
@@ -319,8 +327,7 @@ _SPECS: list[ToolSpec[Any, Any]] = [
     ToolSpec(
         name="diagnose_runs",
         title="List diagnose runs",
-        description="Diagnose runs of this server and earlier ones saved on disk, newest first, with status "
-        "and report URI.",
+        description="Diagnose runs, this server's and earlier ones on disk, newest first, with status and report URI.",
         args=RunsArgs,
         result=RunList,
         handler=_list,

@@ -1,8 +1,16 @@
 """The registry -> MCP bridge: every `ToolSpec` becomes one MCP tool.
 
-The MCP tool publishes the spec's own pydantic schemas (input and output), its
-description and read-only annotations, and runs through `registry.call_tool`, so
-validation, budgets and results are the ones the diagnose engine's agents get.
+The MCP tool publishes the spec's description, its compact input schema and the
+annotations that differ from the spec's defaults, and runs through
+`registry.call_tool`, so validation, budgets and results are the ones the
+diagnose engine's agents get.
+
+No output schema is published. Every client pays for tools/list in every
+session, and the result schemas were 35k of its 61k characters; the MCP spec
+makes `outputSchema` optional, and `structuredContent` may be returned without
+one (the SDK's client validates structured content only against a declared
+schema). The model reads each answer's text; the structured content still
+comes with it for programs, and `ToolSpec.output_schema()` documents it.
 This module is the one place where a `HaloError` becomes the SDK's `ToolError`
 (the model reads the message); anything else is a bug and surfaces as one.
 
@@ -44,10 +52,14 @@ from engine.tools.registry import ToolSpec, call_tool
 
 from halo_mcp.datasets import DatasetCatalog
 
-__all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY"]
+__all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY", "TOOLS_LIST_TOKENS"]
 
 logger = logging.getLogger(__name__)
 
+# The most the whole tools/list result may cost a client, in o200k_base tokens
+# (`engine.tools.tokens`); a test holds it. It was ~15k before descriptions and
+# schemas were tightened and output schemas left out.
+TOOLS_LIST_TOKENS = 4_500
 # Key of our roots question in an `InputRequiredResult` (2026-07-28 clients).
 ROOTS_KEY = "halo-mcp/roots"
 _INPUT_REQUIRED_VERSION = "2026-07-28"
@@ -91,14 +103,15 @@ def tool_context(
 
 
 def annotations_for(spec: ToolSpec[Any, Any]) -> ToolAnnotations:
-    """Hints for clients: trace tools only read; a spec may say more in `extra`."""
-    hints: dict[str, Any] = {
-        "title": spec.title,
-        "read_only_hint": spec.read_only,
-        "destructive_hint": False,
-        "idempotent_hint": spec.read_only,
-        "open_world_hint": False,
-    }
+    """Hints for clients: trace tools only read; a spec may say more in `extra`.
+
+    Only what differs from the spec's defaults is sent (read-only is always
+    stated): the title is the tool's own `title`, and the destructive and
+    idempotent hints mean something only for a tool that writes.
+    """
+    hints: dict[str, Any] = {"read_only_hint": spec.read_only, "open_world_hint": False}
+    if not spec.read_only:
+        hints["destructive_hint"] = False
     hints.update(spec.extra.get("annotations", {}))
     return ToolAnnotations(**hints)
 
@@ -187,7 +200,7 @@ def mcp_tool(spec: ToolSpec[Any, Any], state: ServerState) -> RegistryTool:
         title=spec.title,
         description=spec.description,
         parameters=spec.input_schema(),
-        fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=spec.output_schema()),
+        fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
         is_async=True,
         annotations=annotations_for(spec),
         spec=spec,

@@ -4,10 +4,12 @@ Every tool answer must fit the smallest client (see `registry.DEFAULT_BUDGET_TOK
 Two mechanisms keep it there, and both say what they did:
 
 - `cut` keeps the head and the tail of a long string and puts a marker in the
-  middle naming how much went and which call shows it;
+  middle naming how much went and which call shows it (lengths of strings are
+  in characters: that is what a model asks for with `max_chars` / `offset`);
 - `fit` rebuilds a result with fewer items and shorter strings until its text
-  rendering plus its structured JSON fit the limit; the builder it calls is
-  responsible for setting `has_more` / cursors / notes for what it left out.
+  rendering plus its structured JSON fit the limit in tokens, counted by a
+  real tokenizer (`tokens.py`); the builder it calls is responsible for setting
+  `has_more` / cursors / notes for what it left out.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import TypeVar
 import orjson
 
 from engine.tools.registry import ToolResult
+from engine.tools.tokens import count_tokens
 
 __all__ = [
     "MIN_FIELD_CHARS",
     "HEAD_SHARE",
-    "answer_size",
-    "answer_limit",
+    "answer_tokens",
+    "fits",
     "cut",
     "cut_marker",
     "fit",
@@ -40,19 +43,27 @@ HEAD_SHARE = 0.6
 R = TypeVar("R", bound=ToolResult)
 
 
-def answer_size(result: ToolResult) -> int:
-    """Characters an answer costs: its text rendering plus its structured content."""
-    structured = orjson.dumps(result.model_dump(mode="json", exclude_none=True))
-    return len(result.render()) + len(structured)
+def _parts(result: ToolResult) -> tuple[str, str]:
+    structured = orjson.dumps(result.model_dump(mode="json", exclude_none=True)).decode("utf-8")
+    return result.render(), structured
 
 
-def answer_limit(handler_budget: int) -> int:
-    """The whole-answer limit for a handler given `handler_budget` characters.
+def answer_tokens(result: ToolResult) -> int:
+    """Tokens an answer costs: its text rendering plus its structured content."""
+    text, structured = _parts(result)
+    return count_tokens(text) + count_tokens(structured)
 
-    `registry.call_tool` hands a handler half the budget, because the text and
-    the structured content both travel; the answer as a whole may use both halves.
+
+def fits(result: ToolResult, limit: int) -> bool:
+    """Whether the answer costs at most `limit` tokens.
+
+    Every token stands for at least one byte of UTF-8, so an answer of at most
+    `limit` bytes fits without being counted; a longer one is counted.
     """
-    return 2 * handler_budget
+    text, structured = _parts(result)
+    if len(text.encode("utf-8", "surrogatepass")) + len(structured.encode("utf-8")) <= limit:
+        return True
+    return count_tokens(text) + count_tokens(structured) <= limit
 
 
 def cut_marker(n_cut: int, more: str) -> str:
@@ -99,7 +110,7 @@ def fit(
     min_chars: int = MIN_FIELD_CHARS,
     prefer: str = "items",
 ) -> R:
-    """The largest `build(n_items, field_chars)` whose answer fits `limit` characters.
+    """The largest `build(n_items, field_chars)` whose answer fits `limit` tokens.
 
     `build(n, c)` must produce a result showing at most `n` items with strings
     cut to about `c` characters, and must say in the result what it left out.
@@ -113,7 +124,7 @@ def fit(
     chars = max(chars, min_chars)
 
     def ok(result: ToolResult) -> bool:
-        return answer_size(result) <= limit
+        return fits(result, limit)
 
     best = build(items, chars)
     if ok(best):
@@ -138,7 +149,7 @@ def fit(
     last = build(0, min_chars)
     if ok(last):
         return last
-    raise RuntimeError(f"result cannot fit {limit} chars even with no items ({answer_size(last)})")
+    raise RuntimeError(f"result cannot fit {limit} tokens even with no items ({answer_tokens(last)})")
 
 
 def _largest(low: int, high: int, ok: Callable[[int], bool]) -> int | None:

@@ -37,10 +37,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-DATASET_DESCRIPTION = (
-    "Trace file, directory or glob to analyse. Omit it to use the default dataset "
-    "(the one the server was started with)."
-)
+DATASET_DESCRIPTION = "trace file, directory or glob; omit for the server's default dataset"
 FIND_TRACES_HINT = 'use query(...) to list trace ids, or search(pattern="...") to find them by content'
 
 

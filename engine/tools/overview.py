@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.patterns import PatternView, pattern_view, render_pattern
@@ -224,7 +224,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             agents_total=ov.agents_total,
             tools=tools[:n],
             tools_total=len(tools),
-            samples={k: v[: max(1, min(SAMPLES, n))] for k, v in samples.items()},
+            samples={k: v[: min(SAMPLES, n)] for k, v in samples.items() if n},
             quality=Quality(
                 malformed_lines=get(quality, "malformed_lines", default=0),
                 malformed_samples=[cut(s, chars, "the file itself") for s in get(quality, "malformed_samples", default=[])[: min(n, QUALITY_SAMPLES)]],
@@ -239,7 +239,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             notes=notes + ([f"lists cut to {n} entries to fit the answer budget"] if n < top else []),
         )
 
-    return fit(build, items=top, chars=DETAIL_CHARS, limit=answer_limit(budget), min_items=1, min_chars=80)
+    return fit(build, items=top, chars=DETAIL_CHARS, limit=budget, min_items=1, min_chars=80)
 
 
 SPEC = register(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
@@ -148,7 +148,7 @@ async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> Pattern
             notes=notes,
         )
 
-    return fit(build, items=len(page), chars=DETAIL_CHARS, limit=answer_limit(budget), min_items=0)
+    return fit(build, items=len(page), chars=DETAIL_CHARS, limit=budget, min_items=0)
 
 
 SPEC = register(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, fit
+from engine.tools.budget import clamp, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
@@ -63,7 +63,7 @@ class QueryArgs(ToolArgs):
     sort: SortKey = Field(default="start", description="order of the results")
     descending: bool = Field(default=False, description="largest / latest first")
     limit: int = Field(default=DEFAULT_LIMIT, description=f"traces per page (1-{MAX_LIMIT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments are then taken from the cursor)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
     count_only: bool = Field(default=False, description="only count matching traces, list none")
     dataset: str | None = dataset_field()
 
@@ -227,7 +227,7 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
             cursor = encode_cursor("query", {"f": spec, "s": sort, "d": descending, "c": page.next_cursor, "k": 0})
         return QueryResult(total=page.total, filter=shown_filter, traces=rows[:n], next_cursor=cursor, notes=notes)
 
-    return fit(build, items=len(rows), chars=0, limit=answer_limit(budget), min_items=0, min_chars=0)
+    return fit(build, items=len(rows), chars=0, limit=budget, min_items=0, min_chars=0)
 
 
 SPEC = register(

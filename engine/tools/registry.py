@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.tools.schema import compact_schema
+from engine.tools.tokens import answer_tokens
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -29,8 +30,11 @@ __all__ = [
     "call_tool",
 ]
 
+# A typical ratio, for estimates only (a first guess that a real count then checks):
+# budgets are counted with `tokens.count_tokens`.
 CHARS_PER_TOKEN = 4
-# Claude Code rejects answers over ~25k tokens; 20k leaves room for the envelope.
+# Claude Code rejects answers over ~25k tokens; 20k (counted in o200k_base, text
+# plus structured content) leaves room for the envelope and for tokenizers that differ.
 DEFAULT_BUDGET_TOKENS = 20_000
 
 
@@ -46,7 +50,8 @@ A = TypeVar("A", bound=BaseModel)
 R = TypeVar("R", bound=ToolResult)
 
 # A handler gets the context the caller provides (the server's or the engine's),
-# the validated arguments and the character budget it must fit its result into.
+# the validated arguments and the token budget its whole answer (text rendering
+# plus structured content, see `tokens.answer_tokens`) must fit into.
 Handler = Callable[[Any, A, int], Awaitable[R]]
 
 
@@ -67,9 +72,11 @@ class ToolSpec(Generic[A, R]):
     extra: dict[str, Any] = field(default_factory=dict)
 
     def input_schema(self) -> dict[str, Any]:
-        return self.args.model_json_schema()
+        """The arguments' schema as clients and agents are shown it (see `schema.compact_schema`)."""
+        return compact_schema(self.args.model_json_schema())
 
     def output_schema(self) -> dict[str, Any]:
+        """The result's full schema; not published in tools/list (see `halo_mcp.tools`)."""
         return self.result.model_json_schema()
 
 
@@ -100,9 +107,9 @@ async def call_tool(
 ) -> ToolAnswer:
     """Validate `arguments`, run the tool, and check its answer against the budget.
 
-    The handler is given half the budget in characters for its result, since the
-    structured content and its text rendering both travel to the client. A result
-    that still comes back over budget is a bug in the handler: it is refused here
+    The handler is given the whole budget in tokens; its text rendering and its
+    structured content both travel to the client and both count. A result that
+    still comes back over budget is a bug in the handler: it is refused here
     rather than sent to a client that would reject it.
     """
     spec = REGISTRY.get(name)
@@ -113,13 +120,13 @@ async def call_tool(
         args = spec.args.model_validate(arguments)
     except ValidationError as exc:
         raise InvalidArgumentError(_explain_validation(name, exc)) from None
-    budget_chars = (budget_tokens or spec.budget_tokens) * CHARS_PER_TOKEN
-    result = await spec.handler(context, args, budget_chars // 2)
-    text = result.render()
-    size = len(text) + len(orjson.dumps(result.model_dump(mode="json", exclude_none=True)))
-    if size > budget_chars:
-        raise RuntimeError(f"tool {name} answered {size} chars, over its budget of {budget_chars}")
-    return ToolAnswer(result=result, text=text)
+    budget = budget_tokens or spec.budget_tokens
+    result = await spec.handler(context, args, budget)
+    answer = ToolAnswer(result=result, text=result.render())
+    size = answer_tokens(answer.text, answer.structured())
+    if size > budget:
+        raise RuntimeError(f"tool {name} answered {size:,} tokens, over its budget of {budget:,}")
+    return answer
 
 
 def _explain_validation(tool: str, exc: ValidationError) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from engine.errors import SandboxError
-from engine.tools.budget import answer_limit, cut, fit
+from engine.tools.budget import cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
@@ -110,7 +110,7 @@ async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeR
             policy=getattr(out, "policy", None),
         )
 
-    return fit(build, items=1, chars=OUTPUT_CHARS, limit=answer_limit(budget), min_items=1, prefer="chars")
+    return fit(build, items=1, chars=OUTPUT_CHARS, limit=budget, min_items=1, prefer="chars")
 
 
 SPEC = register(

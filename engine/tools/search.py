@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
@@ -51,7 +51,7 @@ class SearchArgs(ToolArgs):
     ignore_case: bool = Field(default=False, description="case-insensitive match")
     limit: int = Field(default=DEFAULT_LIMIT, description=f"matches shown per page (1-{MAX_LIMIT}); counts are always exact")
     context_chars: int = Field(default=DEFAULT_CONTEXT, description=f"characters of context each side (0-{MAX_CONTEXT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments are then taken from the cursor)")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
     dataset: str | None = dataset_field()
 
 
@@ -183,7 +183,7 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
         )
 
     return fit(
-        build, items=len(matches), chars=2 * state["cx"] + 200, limit=answer_limit(budget), min_items=0, min_chars=60
+        build, items=len(matches), chars=2 * state["cx"] + 200, limit=budget, min_items=0, min_chars=60
     )
 
 

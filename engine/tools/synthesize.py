@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from engine.errors import LLMError
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.content import fold_flat_messages, input_of, output_of, readable
 from engine.tools.context import ToolContext
@@ -247,7 +247,7 @@ def _fit(
             notes=notes,
         )
 
-    return fit(build, items=len(trace_notes), chars=20_000, limit=answer_limit(budget), min_items=0, prefer="chars")
+    return fit(build, items=len(trace_notes), chars=20_000, limit=budget, min_items=0, prefer="chars")
 
 
 SPEC = register(

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.tools import render
-from engine.tools.budget import answer_limit, clamp, cut, fit
+from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.content import as_text, fold_flat_messages
 from engine.tools.context import ToolContext
@@ -155,7 +155,7 @@ async def view_spans(ctx: ToolContext, args: ViewSpansArgs, budget: int) -> View
 
     if args.attribute is not None and args.offset:
         notes.append(f"showing {args.attribute} from character {args.offset}")
-    return fit(build, items=len(prepared), chars=max_chars, limit=answer_limit(budget), min_items=0, prefer="chars")
+    return fit(build, items=len(prepared), chars=max_chars, limit=budget, min_items=0, prefer="chars")
 
 
 SPEC = register(

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.tools import render
-from engine.tools.budget import MIN_FIELD_CHARS, answer_limit, answer_size, clamp, cut, fit
+from engine.tools.budget import MIN_FIELD_CHARS, clamp, cut, fit, fits
 from engine.tools.common import (
     ToolArgs,
     FIND_TRACES_HINT,
@@ -28,7 +28,7 @@ from engine.tools.common import (
 )
 from engine.tools.content import fold_flat_messages, input_of, output_of, readable
 from engine.tools.context import ToolContext
-from engine.tools.registry import ToolResult, ToolSpec, register
+from engine.tools.registry import CHARS_PER_TOKEN, ToolResult, ToolSpec, register
 from engine.tools.spans import SpanHead, details_of, get, more_call, span_head
 
 __all__ = ["ViewTraceArgs", "ViewTraceResult", "SpanNode", "SPEC", "trace_spans"]
@@ -195,11 +195,12 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
         input_tokens=sum(tin) if tin else None,
         output_tokens=sum(tout) if tout else None,
     )
-    limit = answer_limit(budget)
+    limit = budget
 
-    # The smallest full view: each span's line plus two minimal previews (or its whole raw size).
+    # The smallest full view: each span's line plus two minimal previews (or its whole raw size),
+    # in characters; estimated in tokens only to skip views that cannot fit (the real count decides).
     least = sum(SKELETON_LINE_CHARS + min(h.raw_size or 0, 2 * (MIN_PREVIEW + PREVIEW_MARKER_CHARS)) for h in heads)
-    if not force_skeleton and least <= limit:
+    if not force_skeleton and least <= limit * CHARS_PER_TOKEN:
         details = await in_thread(details_of, ds, args.trace_id, [h.span_id for h in heads])
         attrs = {get(d, "span_id"): get(d, "attributes", default={}) or {} for d in details}
 
@@ -218,7 +219,7 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
 
         for chars in _descending(preview, MIN_PREVIEW):
             result = full(chars)
-            if answer_size(result) <= limit:
+            if fits(result, limit):
                 if chars < preview:
                     notes.append(f"previews cut to {chars} chars to fit the answer budget")
                 return full(chars)
@@ -233,7 +234,7 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
         shown = [SpanNode(**h.model_dump(exclude={"error"}), error=h.error[:120] if h.error else None) for h in rest[:n]]
         skel_notes = notes + ([f"skeleton spans {offset + 1}-{offset + n} of {len(heads)}"] if cursor or offset else [])
         result = ViewTraceResult(mode="skeleton", spans=shown, next_cursor=cursor, plan=plan, notes=skel_notes, **base)
-        if answer_size(result) > limit:  # tight budgets: fewer next calls, more spans
+        if not fits(result, limit):  # tight budgets: fewer next calls, more spans
             result = result.model_copy(update={"plan": short_plan})
         return result
 

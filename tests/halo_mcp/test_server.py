@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import orjson
 import pytest
 from mcp import Client
 from mcp_types import ListRootsResult, Root
 
 from engine.tools.registry import REGISTRY
+from engine.tools.tokens import count_tokens
 from halo_mcp.server import HaloServer
+from halo_mcp.tools import TOOLS_LIST_TOKENS
 
 FIXED_TOOLS = {"overview", "query", "search", "view_trace", "view_spans", "synthesize", "run_code", "diagnose"}
 SERVER_TOOLS = {"diagnose", "diagnose_status", "diagnose_cancel", "diagnose_runs", "datasets"}
@@ -26,11 +29,30 @@ async def test_every_registry_tool_is_listed_with_its_own_schemas_and_hints(serv
     for name, tool in listed.items():
         spec = REGISTRY[name]
         assert tool.input_schema == spec.input_schema()
-        assert tool.output_schema == spec.output_schema()
+        assert tool.output_schema is None  # optional in the spec; 35k of 61k characters when sent
         assert tool.description == spec.description
+        assert tool.title == spec.title
         assert tool.annotations is not None and tool.annotations.read_only_hint is spec.read_only
     assert listed["overview"].annotations.read_only_hint is True
+    assert listed["overview"].annotations.open_world_hint is False
     assert listed["diagnose"].annotations.read_only_hint is False
+    assert listed["diagnose"].annotations.destructive_hint is False
+
+
+async def test_tools_list_costs_a_client_at_most_its_token_budget(server: HaloServer) -> None:
+    """Every client pays for tools/list in every session, before the user asks anything."""
+    async with Client(server.mcp) as client:
+        listed = await client.list_tools()
+    wire = orjson.dumps({"tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]})
+    assert count_tokens(wire.decode()) <= TOOLS_LIST_TOKENS
+
+
+async def test_structured_content_still_comes_without_an_output_schema(server: HaloServer) -> None:
+    async with Client(server.mcp) as client:
+        await client.list_tools()
+        result = await client.call_tool("query", {"limit": 2})
+    assert not result.is_error
+    assert result.structured_content is not None and result.structured_content["total"] >= 1
 
 
 async def test_every_trace_tool_takes_an_optional_dataset(server: HaloServer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.tools.budget import answer_size, clamp, cut, fit
+from engine.tools.budget import answer_tokens, clamp, cut, fit, fits
 from engine.tools.registry import ToolResult
 
 
@@ -45,8 +45,8 @@ def test_fit_drops_items_before_shortening_strings_by_default() -> None:
     def build(n: int, chars: int) -> Items:
         return Items(items=[cut(v, chars, "more") for v in values[:n]], has_more=n < len(values))
 
-    result = fit(build, items=50, chars=1000, limit=4000)
-    assert answer_size(result) <= 4000
+    result = fit(build, items=50, chars=1000, limit=1000)
+    assert answer_tokens(result) <= 1000
     assert result.has_more
     assert 1 <= len(result.items) < 50
     assert all("chars cut" not in i for i in result.items)
@@ -58,7 +58,7 @@ def test_fit_shortens_strings_first_when_asked_and_keeps_every_item() -> None:
     def build(n: int, chars: int) -> Items:
         return Items(items=[cut(v, chars, "more") for v in values[:n]], has_more=n < len(values))
 
-    result = fit(build, items=4, chars=5000, limit=3000, prefer="chars")
-    assert answer_size(result) <= 3000
+    result = fit(build, items=4, chars=5000, limit=750, prefer="chars")
+    assert answer_tokens(result) <= 750
     assert len(result.items) == 4
     assert all("chars cut" in i for i in result.items)

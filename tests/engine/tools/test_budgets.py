@@ -1,5 +1,11 @@
 """No answer over the budget, ever: every tool, on every fixture, at the default
-budget and at small ones, asked for as much as its arguments allow."""
+budget and at small ones, asked for as much as its arguments allow.
+
+Sizes are counted the way a client pays for them: tokens of the text content
+plus tokens of the structured content, by o200k_base (quicktok, an oracle
+independent of the code under test). `dense` is JSON-dense content that runs at
+~2 characters per token: under the old 4-characters-per-token cap, twice over
+the token budget."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+import quicktok
 
 from engine.tools.registry import DEFAULT_BUDGET_TOKENS, REGISTRY
 from engine.traces import store
@@ -25,8 +32,16 @@ DATASETS = {
     "otel-sdk": FIXTURES / "otel_sdk",
     "openai-agents": FIXTURES / "openai_agents",
     "bad-inputs": FIXTURES / "bad",
+    "dense": FIXTURES / "dense" / "metrics.jsonl",
 }
-BUDGETS = [DEFAULT_BUDGET_TOKENS, 2_000, 600]
+# The tightest is ~2,400 characters of JSON-dense text (600 tokens at the old 4 chars per token).
+BUDGETS = [DEFAULT_BUDGET_TOKENS, 2_000, 1_000]
+_O200K = quicktok.get_encoding("o200k_base")
+
+
+def _tokens(answer: Any) -> int:
+    """What the client receives, in tokens: text content plus structured content."""
+    return _O200K.count(answer.text) + _O200K.count(orjson.dumps(answer.structured()).decode())
 
 
 def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -70,7 +85,7 @@ async def test_an_empty_dataset_answers_within_budget_too(name: str, budget: int
     ctx = context_for(FIXTURES / "bad" / "empty.jsonl")
     for name_of, arguments in _greedy_calls(ctx.open_dataset(None)):
         answer = await tool(name_of, ctx, budget_tokens=budget, **arguments)
-        assert len(answer.text) + len(orjson.dumps(answer.structured())) <= budget * 4
+        assert _tokens(answer) <= budget
 
 
 @pytest.mark.anyio
@@ -81,19 +96,19 @@ async def test_no_answer_exceeds_the_budget(name: str, budget: int, context_for,
     ds = ctx.open_dataset(None)
     for name_of, arguments in _greedy_calls(ds):
         answer = await tool(name_of, ctx, budget_tokens=budget, **arguments)
-        size = len(answer.text) + len(orjson.dumps(answer.structured()))
-        assert size <= budget * 4, f"{name_of}({arguments}) answered {size} chars on {name}, budget {budget * 4}"
+        size = _tokens(answer)
+        assert size <= budget, f"{name_of}({arguments}) answered {size} tokens on {name}, budget {budget}"
         assert answer.text.strip()
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("budget", BUDGETS)
-@pytest.mark.parametrize("name", ["trail-largest", "halo-medium"])
+@pytest.mark.parametrize("name", ["trail-largest", "halo-medium", "dense"])
 async def test_run_code_output_never_exceeds_the_budget(name: str, budget: int, context_for, tool) -> None:
     from sandbox import run_code
 
     ctx = context_for(DATASETS[name], run_code=run_code)
     code = "print(spans.to_string())\nspans.to_dict('records')"
     answer = await tool("run_code", ctx, budget_tokens=budget, code=code)
-    assert len(answer.text) + len(orjson.dumps(answer.structured())) <= budget * 4
+    assert _tokens(answer) <= budget
     assert answer.result.ok
