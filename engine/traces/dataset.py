@@ -243,7 +243,7 @@ class Dataset:
         if not found:
             raise UnknownIdError(
                 f"trace id {trace_id!r} is not in the dataset ({self.n_traces} traces); "
-                "list trace ids with query_traces"
+                'use query(...) to list trace ids, or search(pattern="...") to find them by content'
             )
         return np.concatenate([np.arange(self.traces.row_start[t], self.traces.row_end[t]) for t in found])
 
@@ -255,7 +255,7 @@ class Dataset:
                 return row
         raise UnknownIdError(
             f"span id {span_id!r} is not in trace {trace_id!r} (it has {len(rows)} spans); "
-            "view_trace lists its span ids"
+            f'view_trace(trace_id="{trace_id}") lists its span ids'
         )
 
     def trace_id_of_row(self, row: int) -> str:
