@@ -62,7 +62,8 @@ class DataQuality(BaseModel):
     duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
     traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
-    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
+    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
+    skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
 
 
 class Dataset:
@@ -183,7 +184,8 @@ class Dataset:
 
     @cached_property
     def quality(self) -> DataQuality:
-        q = DataQuality(skipped_files=self._opened.skipped[:QUALITY_EXAMPLES])
+        skipped = self._opened.skipped
+        q = DataQuality(skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped))
         q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
         for info, samples in zip(self.files, self._opened.samples):
             for line, reason in samples:

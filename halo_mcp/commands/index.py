@@ -23,6 +23,8 @@ __all__ = ["NAME", "HELP", "add_arguments", "run", "ProgressBar"]
 
 NAME = "index"
 HELP = "build or refresh the index of trace files (progress on stderr; --json prints the counts)"
+# Skipped (non-trace) files named in the text output; the count is always exact.
+SKIPPED_SHOWN = 5
 
 # Redraws per second on a terminal; lines per second when stderr is a file or pipe.
 _TTY_RATE = 10.0
@@ -119,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
             f"{q.traces_in_several_files:,} trace ids appear in several files, e.g. "
             + "; ".join(q.several_files_examples[:3])
         )
-    for skipped in q.skipped_files:
-        lines.append(f"skipped {skipped}")
+    if q.skipped_total:
+        lines.append(f"{q.skipped_total:,} files skipped: they hold no trace shape, e.g.")
+        lines += [f"  - {s}" for s in q.skipped_files[:SKIPPED_SHOWN]]
+        if q.skipped_total > SKIPPED_SHOWN:
+            lines.append(f"  … and {q.skipped_total - SKIPPED_SHOWN:,} more")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
