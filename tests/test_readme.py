@@ -29,7 +29,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     first = _blocks("bash")[0].strip().splitlines()
     assert len(first) == 2, "the README starts with two commands"
     install_and_run, test_command = first
-    assert "halo-mcp diagnose examples/traces" in install_and_run
+    assert install_and_run.endswith("halo-mcp demo")
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1] == test_command
     assert "pip install -q -e '.[test]'" in (ROOT / ".ci" / "run").read_text()

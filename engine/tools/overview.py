@@ -62,7 +62,8 @@ class Quality(BaseModel):
     orphan_spans: int = 0
     duplicate_span_ids: int = 0
     traces_in_several_files: int = 0
-    skipped_files: list[str] = Field(default_factory=list)
+    skipped_files: list[str] = Field(default_factory=list, description="the first few files of no trace shape")
+    skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
 
 
 class OverviewResult(ToolResult):
@@ -139,7 +140,11 @@ class OverviewResult(ToolResult):
             f"{q.duplicate_span_ids} duplicate span ids, {q.traces_in_several_files} traces split over files"
         )
         lines += [f"  {s}" for s in q.malformed_samples]
-        lines += [f"  skipped {s}" for s in q.skipped_files]
+        if q.skipped_total:
+            lines.append(f"  {render.num(q.skipped_total)} files skipped (no trace shape), e.g.:")
+            lines += [f"  - {s}" for s in q.skipped_files]
+            if q.skipped_total > len(q.skipped_files):
+                lines.append(f"  … and {render.num(q.skipped_total - len(q.skipped_files))} more")
         for why, ids in self.samples.items():
             if ids:
                 lines.append(f"sample traces {why}: {', '.join(ids)}")
@@ -231,7 +236,8 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
                 orphan_spans=get(quality, "orphan_spans", default=0),
                 duplicate_span_ids=get(quality, "duplicate_span_ids", default=0),
                 traces_in_several_files=get(quality, "traces_in_several_files", default=0),
-                skipped_files=[cut(s, chars, "the file itself") for s in get(quality, "skipped_files", default=[])[:n]],
+                skipped_files=[cut(s, chars, "the file itself") for s in get(quality, "skipped_files", default=[])[: min(n, QUALITY_SAMPLES)]],
+                skipped_total=get(quality, "skipped_total", default=0),
             ),
             patterns=shown_patterns,
             patterns_total=len(analytics.patterns),

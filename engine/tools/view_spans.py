@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engine.errors import InvalidArgumentError, UnknownIdError
+from engine.errors import InvalidArgumentError
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
@@ -76,13 +76,10 @@ class ViewSpansResult(ToolResult):
 
 
 def span_details(ds: Any, trace_id: str, span_ids: list[str]) -> list[Any]:
-    """The store's span details; an unknown id names the call that lists the right ones."""
+    """The store's span details; an unknown id's error already names the call that lists the right ones."""
     from engine.traces import store
 
-    try:
-        return list(store.get_spans(ds, trace_id, span_ids))
-    except UnknownIdError as exc:
-        raise UnknownIdError(f'{exc}; view_trace(trace_id="{trace_id}") lists the span ids of a trace') from None
+    return list(store.get_spans(ds, trace_id, span_ids))
 
 
 def _all_values(ds: Any, detail: Any) -> dict[str, str]:

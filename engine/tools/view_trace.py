@@ -18,7 +18,6 @@ from engine.tools import render
 from engine.tools.budget import MIN_FIELD_CHARS, clamp, cut, fit, fits
 from engine.tools.common import (
     ToolArgs,
-    FIND_TRACES_HINT,
     dataset_field,
     decode_cursor,
     description,
@@ -100,13 +99,10 @@ class ViewTraceResult(ToolResult):
 
 
 def trace_spans(ds: Any, trace_id: str) -> list[Any]:
-    """The store's tree view of a trace; an unknown id names the lookup calls."""
+    """The store's tree view of a trace; an unknown id's error already names the lookup calls."""
     from engine.traces import store
 
-    try:
-        return list(store.view_trace(ds, trace_id))
-    except UnknownIdError as exc:
-        raise UnknownIdError(f"{exc}; {FIND_TRACES_HINT}") from None
+    return list(store.view_trace(ds, trace_id))
 
 
 def _subtree(views: list[Any], root_span_id: str, trace_id: str) -> list[Any]:

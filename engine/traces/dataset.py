@@ -62,7 +62,8 @@ class DataQuality(BaseModel):
     duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
     traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
-    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files)')
+    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
+    skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
 
 
 class Dataset:
@@ -183,7 +184,8 @@ class Dataset:
 
     @cached_property
     def quality(self) -> DataQuality:
-        q = DataQuality(skipped_files=self._opened.skipped[:QUALITY_EXAMPLES])
+        skipped = self._opened.skipped
+        q = DataQuality(skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped))
         q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
         for info, samples in zip(self.files, self._opened.samples):
             for line, reason in samples:
@@ -243,7 +245,7 @@ class Dataset:
         if not found:
             raise UnknownIdError(
                 f"trace id {trace_id!r} is not in the dataset ({self.n_traces} traces); "
-                "list trace ids with query_traces"
+                'use query(...) to list trace ids, or search(pattern="...") to find them by content'
             )
         return np.concatenate([np.arange(self.traces.row_start[t], self.traces.row_end[t]) for t in found])
 
@@ -255,7 +257,7 @@ class Dataset:
                 return row
         raise UnknownIdError(
             f"span id {span_id!r} is not in trace {trace_id!r} (it has {len(rows)} spans); "
-            "view_trace lists its span ids"
+            f'view_trace(trace_id="{trace_id}") lists its span ids'
         )
 
     def trace_id_of_row(self, row: int) -> str:

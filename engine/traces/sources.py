@@ -53,6 +53,7 @@ from engine.traces.parts import (
     segment_part,
 )
 from engine.traces.paths import Found
+from engine.traces.readers._detect import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]
 
@@ -327,5 +328,8 @@ def _skipped(exc: UnknownShapeError, path: str, explicit: bool, out: Opened) -> 
     """A file of no trace shape: an error when it was named itself, else noted as skipped (returns False)."""
     if explicit:
         raise exc
-    out.skipped.append(f"{path}: {exc}")
+    # One short line per file: the reason without the list of supported shapes
+    # (the same ~700 characters for every file) and without the path twice.
+    reason = str(exc).replace(SUPPORTED_SHAPES_TEXT, "").strip()
+    out.skipped.append(reason if reason.startswith(path) else f"{path}: {reason}")
     return False

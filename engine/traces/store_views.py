@@ -189,7 +189,7 @@ def get_spans(ds: Dataset, trace_id: str, span_ids: list[str]) -> list[SpanDetai
         shown = ", ".join(repr(m) for m in missing[:10])
         raise UnknownIdError(
             f"span id(s) {shown} not in trace {trace_id!r} (it has {len(rows_of_trace)} spans); "
-            "view_trace lists its span ids"
+            f'view_trace(trace_id="{trace_id}") lists its span ids'
         )
     rows = [first_row[sid] for sid in span_ids]
     s = ds.spans

@@ -4,8 +4,9 @@ Prints the JSON entry (and for Claude Code the `claude mcp add` command) with
 absolute paths to this installation, so it works from any directory. With
 `--write` it merges the entry into the project's `.mcp.json` (Claude Code) or
 `.cursor/mcp.json` (Cursor; `~/.cursor/mcp.json` with `--global`), keeping every
-other server in the file. API keys are never written: the entry refers to
-the environment variable instead, in the client's own interpolation syntax.
+other server in the file. API keys are never written: the entry always refers
+to `OPENAI_API_KEY` instead, in the client's own interpolation syntax, whether
+or not it is set when `config` runs (unset, it expands to nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "server_entry", "config_path", "merge_entry"]
+__all__ = ["NAME", "HELP", "add_arguments", "run", "server_entry", "config_path", "merge_entry", "claude_command"]
 
 NAME = "config"
 HELP = "print (or --write) the config that adds halo-mcp to Claude Code or Cursor"
@@ -62,8 +63,9 @@ def server_entry(client: str, datasets: list[str], roots: list[str]) -> dict[str
         args += ["--root", str(Path(root).expanduser().resolve())]
     args += [str(Path(d).expanduser().resolve()) if not _is_glob(d) else d for d in datasets]
     env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
-    if os.environ.get(SECRET_ENV):
-        env[SECRET_ENV] = _secret_ref(client)
+    # Always a reference, never the key: the key may be set in the client's
+    # environment later, and an unset reference expands to nothing.
+    env[SECRET_ENV] = _secret_ref(client)
     entry: dict[str, Any] = {"command": command[0], "args": args}
     if client == "claude-code":
         entry = {"type": "stdio", **entry}
@@ -96,12 +98,17 @@ def merge_entry(path: Path, name: str, entry: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _claude_command(name: str, entry: dict[str, Any]) -> str:
-    parts = ["claude", "mcp", "add", "--scope", "project"]
+def claude_command(name: str, entry: dict[str, Any]) -> list[str]:
+    """The `claude mcp add` argv for `entry`.
+
+    The server name comes before `-e`: Claude Code's `-e/--env` takes every
+    following word up to `--` as another variable, so a name after it is read
+    as `KEY=VALUE` and refused ("Invalid environment variable format").
+    """
+    parts = ["claude", "mcp", "add", "--scope", "project", name]
     for key, value in entry.get("env", {}).items():
         parts += ["-e", f"{key}={value}"]
-    parts += [name, "--", entry["command"], *entry["args"]]
-    return shlex.join(parts)
+    return [*parts, "--", entry["command"], *entry["args"]]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             print("Cursor: enable the server under Settings → MCP if it is not on already.", file=sys.stderr)
         return 0
     if args.client == "claude-code":
-        out.write("# Either run:\n" + _claude_command(args.name, entry) + "\n\n")
+        out.write("# Either run:\n" + shlex.join(claude_command(args.name, entry)) + "\n\n")
         out.write(f"# or put this in {path}:\n")
     else:
         out.write(f"# Put this in {path} (or ~/.cursor/mcp.json for every project):\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -16,6 +17,7 @@ import anyio
 
 from engine.errors import HaloError
 
+from halo_mcp.progress import ProgressBar, progress_delay
 from halo_mcp.settings import (
     add_dataset_arguments,
     add_engine_arguments,
@@ -34,6 +36,8 @@ NAME = "diagnose"
 DEFAULT_QUESTION = "Why do these agent runs fail, and what in the harness should change?"
 HELP = "diagnose why the agent in a trace dataset fails; Markdown report on stdout"
 
+# The rendered report in a run's directory (see `engine.agents.runs`).
+REPORT_FILE = "report.md"
 # Characters of a model message or task shown per progress line.
 LINE_CHARS = 160
 
@@ -85,8 +89,10 @@ def describe_event(event: Any) -> str | None:
     return None
 
 
-async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | None:
+async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Report | None, Path | None]:
+    """The run's report, and where the run saved it (None when runs are not saved)."""
     from engine.agents import diagnose_stream
+    from engine.agents.runs import RunStore
 
     from halo_mcp.datasets import DatasetCatalog
     from halo_mcp.server import sandbox_run_code
@@ -97,7 +103,12 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | No
     run_code = sandbox_run_code(None, sandbox_policy(args))
     state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=run_code)
     # Index (or refresh the index) before the clock of the run starts.
-    await anyio.to_thread.run_sync(catalog.open, None)
+    bar = ProgressBar(log, delay_s=progress_delay()) if log is not None else None
+    try:
+        await anyio.to_thread.run_sync(partial(catalog.open, None, progress=bar))
+    finally:
+        if bar is not None:
+            bar.close()
     config = diagnose_config_factory(args, llm)()
     report: Report | None = None
     async for event in diagnose_stream(args.prompt, tool_context(state), config):
@@ -105,13 +116,16 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> Report | No
             print(line, file=log, flush=True)
         if getattr(event, "type", "") == "report":
             report = event.report
-    return report
+    saved = None
+    if report is not None and config.save:
+        saved = RunStore(config.resolved_runs_dir()).path(report.run_id) / REPORT_FILE
+    return report, saved
 
 
 def run(args: argparse.Namespace) -> int:
     log = None if args.quiet else sys.stderr
     try:
-        report = anyio.run(_diagnose, args, log)
+        report, saved = anyio.run(_diagnose, args, log)
     except HaloError as err:
         print(f"halo-mcp: {err}", file=sys.stderr)
         return 1
@@ -128,4 +142,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"report written to {args.output}", file=log)
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.stdout.flush()  # the report before the lines after it, when both go to one terminal
+    if saved is not None:  # not progress: printed with --quiet too
+        print(f"report saved to {saved}", file=sys.stderr)
     return 0

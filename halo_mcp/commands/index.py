@@ -11,55 +11,21 @@ import argparse
 import sys
 from dataclasses import asdict
 import time
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
 from engine.errors import HaloError
 from engine.traces.dataset import Dataset
+from halo_mcp.progress import ProgressBar
 from halo_mcp.settings import add_dataset_arguments
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "ProgressBar"]
+__all__ = ["NAME", "HELP", "add_arguments", "run"]
 
 NAME = "index"
 HELP = "build or refresh the index of trace files (progress on stderr; --json prints the counts)"
-
-# Redraws per second on a terminal; lines per second when stderr is a file or pipe.
-_TTY_RATE = 10.0
-_LOG_RATE = 0.5
-_BAR_WIDTH = 30
-
-
-class ProgressBar:
-    """`[#####.....] 52%  540/1,030 MB  131 MB/s` on stderr, redrawn in place on a terminal."""
-
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started = time.perf_counter()
-        self._last = 0.0
-        self._drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if done < total and now - self._last < 1.0 / (_TTY_RATE if self.tty else _LOG_RATE):
-            return
-        self._last = now
-        frac = done / total if total else 1.0
-        filled = int(frac * _BAR_WIDTH)
-        rate = done / 1e6 / max(now - self.started, 1e-9)
-        text = (
-            f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {frac:4.0%}  "
-            f"{done / 1e6:,.0f}/{total / 1e6:,.0f} MB  {rate:,.0f} MB/s"
-        )
-        self.stream.write(("\r" + text) if self.tty else (text + "\n"))
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        if self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+# Skipped (non-trace) files named in the text output; the count is always exact.
+SKIPPED_SHOWN = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
             f"{q.traces_in_several_files:,} trace ids appear in several files, e.g. "
             + "; ".join(q.several_files_examples[:3])
         )
-    for skipped in q.skipped_files:
-        lines.append(f"skipped {skipped}")
+    if q.skipped_total:
+        lines.append(f"{q.skipped_total:,} files skipped: they hold no trace shape, e.g.")
+        lines += [f"  - {s}" for s in q.skipped_files[:SKIPPED_SHOWN]]
+        if q.skipped_total > SKIPPED_SHOWN:
+            lines.append(f"  … and {q.skipped_total - SKIPPED_SHOWN:,} more")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -10,6 +10,7 @@ import orjson
 
 from engine.errors import HaloError
 
+from halo_mcp.progress import ProgressBar, progress_delay
 from halo_mcp.settings import add_dataset_arguments
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
@@ -33,9 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
     context = tool_context(ServerState(catalog=catalog))
+    bar = ProgressBar(delay_s=progress_delay())
     try:
+        # Index first, with progress: the tool then finds the dataset open.
+        catalog.open(None, progress=bar)
+        bar.close()
         answer = anyio.run(call_tool, "overview", context, {})
     except HaloError as err:
+        bar.close()
         print(f"halo-mcp: {err}", file=sys.stderr)
         return 1
     if args.json:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +76,45 @@ async def test_the_written_entry_starts_a_working_server(tmp_path: Path, traces_
     async with Client(params) as client:
         result = await client.call_tool("overview", {})
     assert not result.is_error
+
+
+def _printed_claude_command(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    return shlex.split(lines[lines.index("# Either run:") + 1])
+
+
+def test_the_server_name_comes_before_the_env_flags_claude_reads_as_a_list(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
+    proc = _config(tmp_path, server_env, "claude-code", "--dataset", str(traces_dir), HALO_MODEL="gpt-test")
+    argv = _printed_claude_command(proc.stdout)
+    assert argv[:6] == ["claude", "mcp", "add", "--scope", "project", "halo"]
+    assert argv[argv.index("-e") + 1] != "halo" and "HALO_MODEL=gpt-test" in argv
+
+
+@pytest.mark.skipif(shutil.which("claude") is None, reason="the Claude Code CLI (`claude`, from npm) is not on PATH")
+def test_the_real_claude_cli_accepts_the_printed_command_and_stores_the_printed_entry(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
+    proc = _config(tmp_path, server_env, "claude-code", "--dataset", str(traces_dir), HALO_MODEL="gpt-test")
+    assert proc.returncode == 0, proc.stderr
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {"HOME": str(tmp_path / "home"), "PATH": os.environ["PATH"], "DISABLE_AUTOUPDATER": "1"}
+    added = subprocess.run(
+        _printed_claude_command(proc.stdout), cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    stored = json.loads((project / ".mcp.json").read_text())["mcpServers"]["halo"]
+    assert stored == _json_block(proc.stdout)["mcpServers"]["halo"]
+    listed = subprocess.run(["claude", "mcp", "list"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert "halo:" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_the_entry_refers_to_the_api_key_even_when_it_is_not_set_yet(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    for client, ref in (("claude-code", "${OPENAI_API_KEY:-}"), ("cursor", "${env:OPENAI_API_KEY}")):
+        proc = _config(tmp_path, server_env, client, "--dataset", str(traces_dir), OPENAI_API_KEY="")
+        assert _json_block(proc.stdout)["mcpServers"]["halo"]["env"]["OPENAI_API_KEY"] == ref
+    assert "OPENAI_API_KEY=${OPENAI_API_KEY:-}" in _printed_claude_command(
+        _config(tmp_path, server_env, "claude-code", OPENAI_API_KEY="").stdout
+    )

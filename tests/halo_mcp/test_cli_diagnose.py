@@ -26,6 +26,8 @@ def test_without_a_model_the_report_is_the_labelled_deterministic_one(tmp_path: 
     assert proc.stdout.startswith("# Diagnosis: What fails?")
     assert "Produced without a model" in proc.stdout
     assert "run " in proc.stderr  # progress went to stderr
+    saved = Path(proc.stderr.split("report saved to ", 1)[1].splitlines()[0])
+    assert saved.is_relative_to(tmp_path / "runs") and saved.read_text().startswith("# Diagnosis: What fails?")
 
 
 def test_a_scripted_model_run_shows_progress_and_writes_the_report_file(tmp_path: Path, traces_dir: Path, server_env) -> None:

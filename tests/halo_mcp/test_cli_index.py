@@ -52,3 +52,20 @@ def test_index_of_a_missing_path_fails_with_a_message_and_no_output(tmp_path: Pa
     proc = _run(tmp_path, str(tmp_path / "nothing.jsonl"), "--json")
     assert proc.returncode == 1
     assert "does not exist" in proc.stderr and proc.stdout == ""
+
+
+def test_many_skipped_files_get_a_total_and_a_short_list(tmp_path: Path) -> None:
+    from halo_mcp.commands.index import SKIPPED_SHOWN
+
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    shutil.copy(FIXTURES / "halo" / "tiny_traces.jsonl", traces)
+    for n in range(148):
+        (traces / f"package{n:03}.json").write_text('{"name": "not-a-trace", "version": "1.0.0"}')
+    proc = _run(tmp_path, str(traces), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "148 files skipped: they hold no trace shape, e.g." in lines
+    assert sum("package" in line for line in lines) == SKIPPED_SHOWN
+    assert f"  … and {148 - SKIPPED_SHOWN} more" in lines
+    assert max(map(len, lines)) < len(str(traces)) + 150

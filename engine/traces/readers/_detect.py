@@ -26,7 +26,7 @@ HEAD_BYTES = 1 << 20
 PROBE_LINES = 5
 
 SUPPORTED_SHAPES_TEXT = (
-    "Supported trace shapes (pass one as `shape=` to skip detection): "
+    "Supported trace shapes (pass one with `--shape`, or `shape=` in Python, to skip detection): "
     "`halo` (HALO / inference.net flat JSONL, one span per line); "
     "`otlp` (OTLP/JSON ExportTraceServiceRequest with `resourceSpans`, as the OpenTelemetry "
     "Collector file exporter writes it, one per line or one document); "

@@ -70,6 +70,18 @@ async def test_unknown_span_ids_are_named(context_for, tool, fixture_dir) -> Non
         await tool("view_spans", ctx, trace_id=LLM_TRACE, span_ids=[LLM_SPAN, "nope"])
 
 
+async def test_an_unknown_id_gives_its_advice_once(context_for, tool, fixture_dir) -> None:
+    ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
+    with pytest.raises(UnknownIdError) as span_error:
+        await tool("view_spans", ctx, trace_id=LLM_TRACE, span_ids=["nope"])
+    assert str(span_error.value).count("view_trace") == 1
+    assert f'view_trace(trace_id="{LLM_TRACE}")' in str(span_error.value)
+    with pytest.raises(UnknownIdError) as trace_error:
+        await tool("view_spans", ctx, trace_id="nope", span_ids=["x"])
+    # an unknown trace has no span ids to list: the advice is how to find trace ids
+    assert "view_trace" not in str(trace_error.value) and str(trace_error.value).count("query(") == 1
+
+
 async def test_an_unknown_attribute_lists_the_ones_there_are(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     with pytest.raises(InvalidArgumentError, match="no attribute 'nope'.*input.value"):

@@ -81,6 +81,10 @@ async def test_unknown_ids_are_named_with_the_call_that_finds_them(context_for, 
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     with pytest.raises(UnknownIdError, match="'nope'.*query"):
         await tool("view_trace", ctx, trace_id="nope")
+    with pytest.raises(UnknownIdError) as unknown:
+        await tool("view_trace", ctx, trace_id="nope")
+    assert str(unknown.value).count("trace ids") == 1, "the advice is given once"
+    assert "query_traces" not in str(unknown.value)  # no such tool
     with pytest.raises(UnknownIdError, match="span 'nope' is not in trace"):
         await tool("view_trace", ctx, trace_id=LOOP_TRACE, root_span_id="nope")
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
-from engine.traces.dataset import Dataset, resolve_paths
+from engine.traces.dataset import QUALITY_EXAMPLES, Dataset, resolve_paths
 from engine.traces.model import SpanKind
 from support.halo_lines import jsonl, span
 
@@ -58,6 +58,21 @@ def test_a_non_trace_file_in_a_directory_is_skipped_and_reported_but_named_alone
     assert len(ds.quality.skipped_files) == 1 and "package.json" in ds.quality.skipped_files[0]
     with pytest.raises(UnknownShapeError):
         Dataset.open([d / "package.json"])
+
+
+def test_many_skipped_files_are_counted_and_listed_short_and_bounded(tmp_path: Path) -> None:
+    d = tmp_path / "mixed"
+    d.mkdir()
+    (d / "good.jsonl").write_bytes(jsonl(span("t1", "a")))
+    for n in range(QUALITY_EXAMPLES + 20):
+        (d / f"package{n:03}.json").write_text('{"name": "not-a-trace", "version": "1.0.0"}')
+    q = Dataset.open([d]).quality
+    assert q.skipped_total == QUALITY_EXAMPLES + 20
+    assert len(q.skipped_files) == QUALITY_EXAMPLES
+    first = q.skipped_files[0]
+    assert first.startswith(str((d / "package000.json").resolve()) + " is JSON but matches no supported trace shape")
+    assert first.count("package000.json") == 1 and "Supported trace shapes" not in first
+    assert all(len(s) < len(str(d)) + 150 for s in q.skipped_files)
 
 
 def test_a_trace_id_in_two_files_is_reported_and_kept_apart(tmp_path: Path) -> None:
