@@ -35,11 +35,13 @@ from engine.agents.citations import verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
 from engine.agents.events import ErrorEvent, Event, ReportEvent, RunStarted
+from engine.agents.fitting import prompt_budget, request_tokens
 from engine.agents.loop import AgentSpec, run_agent
 from engine.agents.prompts import prompt
 from engine.agents.report import Report
 from engine.agents.runs import RunStatus, RunStore, new_run_id
 from engine.agents.state import Run
+from engine.agents.toolbox import toolbox_for
 from engine.llm import open_client
 from engine.tools.context import ToolContext
 
@@ -92,8 +94,17 @@ def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
     return AgentSpec("root", 0, "root", prompt("root", max_turns=cfg.max_turns), task, cfg.max_turns)
 
 
+def _briefing_budget(run: Run) -> int:
+    """Estimated tokens the overview and analytics may take in the root's first request:
+    the prompt budget less the system prompt, the rest of the task and the tool list."""
+    bare = _root_spec(run, "", "")
+    box = toolbox_for(run, "root", 0)
+    messages = [{"role": "system", "content": bare.system}, {"role": "user", "content": bare.task}]
+    return prompt_budget(run.context_limit, run.output_cap()) - request_tokens(messages, box.definitions)
+
+
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
-    overview, patterns = await briefing(run, analytics)
+    overview, patterns = await briefing(run, analytics, _briefing_budget(run))
     spec = _root_spec(run, overview, patterns)
     async with open_client(run.config.llm) as client:
         run.client = client

@@ -19,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.agents.citations import check_evidence
+from engine.agents.fitting import TOOLS_SHARE, fit_tools, prompt_budget
 from engine.agents.report import Evidence, Finding
 from engine.agents.schemas import (
     FinalReportArgs,
@@ -77,8 +78,9 @@ class Toolbox:
     role: Role
     depth: int
     definitions: list[dict[str, Any]]
-    names: frozenset[str]
+    names: frozenset[str]  # every tool this agent may call, listed or not
     finish: str  # the tool that ends this agent's work
+    left_out: tuple[str, ...] = ()  # callable, but not listed: the context is too small for them
 
     def only_finish(self) -> list[dict[str, Any]]:
         """The definitions offered on the last turn: just the finishing tool."""
@@ -98,7 +100,10 @@ def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
     internal = [function_tool(n, _INTERNAL[n][1], _INTERNAL[n][0].model_json_schema()) for n in own]
     definitions = trace_tools + internal
     names = frozenset(d["function"]["name"] for d in definitions)
-    return Toolbox(role, depth, definitions, names, "final_report" if role == "root" else "submit_answer")
+    finish = "final_report" if role == "root" else "submit_answer"
+    budget = int(TOOLS_SHARE * prompt_budget(run.context_limit, run.output_cap()))
+    listed, left_out = fit_tools(definitions, budget, finish)
+    return Toolbox(role, depth, listed, names, finish, tuple(left_out))
 
 
 def _without_dataset(schema: dict[str, Any]) -> dict[str, Any]:
