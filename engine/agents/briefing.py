@@ -10,11 +10,12 @@ recorded and adds the deterministic findings, labelled partial.
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from engine.agents.deterministic import deterministic_findings
 from engine.agents.fitting import CHARS_PER_TOKEN_ESTIMATE
-from engine.agents.report import Report, rank_findings
+from engine.agents.report import Finding, Report, rank_findings
 from engine.agents.state import Run
 from engine.errors import HaloError
 from engine.tools.registry import CHARS_PER_TOKEN, REGISTRY, call_tool
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
     from engine.traces.analytics import Analytics
     from engine.traces.dataset import Dataset
 
-__all__ = ["dataset_label", "briefing", "model_report", "partial_report", "BRIEFING_TOKENS"]
+__all__ = [
+    "dataset_label",
+    "briefing",
+    "model_report",
+    "partial_report",
+    "completed_report",
+    "quoted_notes",
+    "BRIEFING_TOKENS",
+]
 
 # The overview and the analytics each get at most this much of the root's first message
 # (tool budget tokens); less when the context limit is small.
@@ -121,19 +130,24 @@ def model_report(run: Run, summary: str) -> Report:
     )
 
 
+def _measured(run: Run, analytics: Analytics | None, recorded: list[Finding]) -> list[Finding]:
+    """The analytics' findings not already among `recorded` (by title)."""
+    known = {f.title.strip().lower() for f in recorded}
+    measured = deterministic_findings(analytics) if analytics is not None else []
+    return [f for f in measured if f.title.strip().lower() not in known]
+
+
 def partial_report(run: Run, reason: str, analytics: Analytics | None, last_notes: list[str]) -> Report:
     """What a run that ended early still knows: recorded findings, then the analytics'."""
     recorded = list(run.findings)
-    known = {f.title.strip().lower() for f in recorded}
-    measured = deterministic_findings(analytics) if analytics is not None else []
-    measured = [f for f in measured if f.title.strip().lower() not in known]
+    measured = _measured(run, analytics, recorded)
     summary = [
         f"This run ended before the lead agent wrote its report: {reason}.",
         f"It had recorded {len(recorded)} finding(s); {len(measured)} more come from the deterministic "
         "failure analytics (frequencies and examples, no hypotheses).",
     ]
-    if last_notes:
-        summary.append("Last notes of the lead agent: " + " ".join(last_notes[-2:])[:1200])
+    if quoted := quoted_notes(last_notes[-2:]):
+        summary.append("Last notes of the lead agent:\n\n" + quoted)
     report = model_report(run, "\n\n".join(summary))
     return report.model_copy(
         update={
@@ -142,3 +156,36 @@ def partial_report(run: Run, reason: str, analytics: Analytics | None, last_note
             "findings": rank_findings(recorded) + measured,
         }
     )
+
+
+def completed_report(run: Run, summary: str, analytics: Analytics | None) -> Report:
+    """The root's report, completed with the analytics' findings when it has none of its own
+    (the same labelled findings a partial report carries)."""
+    report = model_report(run, summary)
+    if report.findings:
+        return report
+    measured = _measured(run, analytics, [])
+    if not measured:
+        return report
+    note = (
+        f"The lead agent reported no findings; the {len(measured)} below come from the deterministic "
+        "failure analytics (frequencies and examples, no hypotheses)."
+    )
+    return report.model_copy(update={"findings": measured, "notes": [*report.notes, note]})
+
+
+# Blocks that small models echo from their chat template into their text.
+_ECHOED = re.compile(r"<(tool_response|tool_call|think|function_call)>.*?(</\1>|$)", re.S | re.I)
+NOTES_CHARS = 1_200
+
+
+def quoted_notes(notes: list[str]) -> str:
+    """A model's own text, made safe to put in Markdown: echoed template blocks left out,
+    cut, and fenced with more backticks than it contains (so its fences cannot close ours)."""
+    text = "\n\n".join(_ECHOED.sub(" ", note).strip() for note in notes)
+    text = text.strip()[:NOTES_CHARS].strip()
+    if not text:
+        return ""
+    runs = [len(m) for m in re.findall(r"`+|~+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return f"{fence}text\n{text}\n{fence}"

@@ -30,7 +30,7 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
-from engine.agents.briefing import briefing, dataset_label, model_report, partial_report
+from engine.agents.briefing import briefing, completed_report, dataset_label, partial_report
 from engine.agents.citations import verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
@@ -104,6 +104,7 @@ def _briefing_budget(run: Run) -> int:
 
 
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
+    run.analytics = analytics
     overview, patterns = await briefing(run, analytics, _briefing_budget(run))
     spec = _root_spec(run, overview, patterns)
     async with open_client(run.config.llm) as client:
@@ -113,7 +114,7 @@ async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
     if clock.cancelled_caught:
         report = partial_report(run, f"the wall-clock budget of {run.config.wall_clock_s:g}s ran out", analytics, [])
     elif end.finished and run.final is not None:
-        report = model_report(run, run.final.summary)
+        report = completed_report(run, run.final.summary, analytics)
     else:
         report = partial_report(run, end.reason or "the lead agent stopped", analytics, end.notes)
     return await anyio.to_thread.run_sync(verify_report, report, run.ds)
@@ -144,10 +145,13 @@ async def _execute(
         model=config.llm.model if mode == "model" else None, run_dir=str(run_dir) if run_dir else None,
     )  # fmt: skip
 
-    def finish(state: str, **update: Any) -> None:
+    def finish(state: str, report: Report | None = None, **update: Any) -> None:
         if store is not None and run.status is not None:
             fields = {"state": state, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
-            run.status = run.status.model_copy(update={**fields, "progress": run.progress(), **update})
+            progress = run.progress()
+            if report is not None:  # the report's findings, the analytics' included
+                progress = progress.model_copy(update={"findings": len(report.findings)})
+            run.status = run.status.model_copy(update={**fields, "progress": progress, **update})
             store.write_status(run.status)
 
     try:
@@ -173,7 +177,7 @@ async def _execute(
         if store is not None:
             store.save_report(report)
         run.emit(ReportEvent, report=report)
-        finish("done", partial=report.partial)
+        finish("done", report, partial=report.partial)
     except anyio.get_cancelled_exc_class():
         if store is not None:
             cancelled = ErrorEvent(run_id=run_id, t=round(run.elapsed(), 3), message="run cancelled", fatal=True)

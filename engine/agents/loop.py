@@ -162,7 +162,7 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
     refs: dict[int, str] = {}  # position of a tool message -> reference of its full text
     notes: list[str] = []
     refusals = 0
-    shrunk = False  # a prompt refused as too long is shrunk and sent again once
+    shrunk = False  # whether the request being sent was already shrunk once
 
     def stop(reason: str) -> FinalStep:
         return FinalStep(finished=False, turns=agent.turns, reason=reason, notes=notes)
@@ -192,6 +192,7 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
                 continue  # the same turn again, smaller
             yield stop(f"the model endpoint failed: {exc}")
             return
+        shrunk = False  # each refused request is shrunk and sent again once
         agent.turns += 1
         run.facts.turns += 1
         choice = completion.choices[0]

@@ -26,6 +26,7 @@ GOOD = {
     "impact": "high", "traces_affected": 1, "total_traces": 3,
     "evidence": [{"trace_id": TRACE_C, "span_id": LLM_SPAN_C, "quote": QUOTE_C}],
 }  # fmt: skip
+REPORT = {"summary": "s", "findings": [GOOD]}
 
 Collect = Callable[..., Awaitable[list[Event]]]
 
@@ -53,7 +54,7 @@ async def test_a_refused_tool_choice_is_weakened_said_in_the_events_and_not_sent
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
 ) -> None:
     llm.gate(gate.refuses_tool_choice("required"))
-    llm.script_for(ROOT, reply.call("query", {"count_only": True}), reply.call("final_report", {"summary": "s"}))
+    llm.script_for(ROOT, reply.call("query", {"count_only": True}), reply.call("final_report", REPORT))
     events = await collect(make_config(max_turns=2))
 
     assert events[-1].report.summary == "s" and not events[-1].report.partial
@@ -67,7 +68,7 @@ async def test_no_agent_request_goes_without_an_output_cap_so_a_runaway_model_is
 ) -> None:
     llm.gate(gate.runaway_without_max_tokens(delay_s=30))
     llm.script_for("Task A", reply.call("submit_answer", {"answer": "a"}))
-    llm.script_for(ROOT, reply.call("call_subagent", {"task": "Task A"}), reply.call("final_report", {"summary": "s"}))
+    llm.script_for(ROOT, reply.call("call_subagent", {"task": "Task A"}), reply.call("final_report", REPORT))
     config = make_config(llm_kw={"timeout_s": 1, "max_retries": 1, "timeout_backoff_s": 0.01})
     events = await collect(config)
 
@@ -80,8 +81,8 @@ async def test_no_agent_request_goes_without_an_output_cap_so_a_runaway_model_is
 async def test_a_timed_out_call_is_counted_and_retried_only_after_the_server_had_time(
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
 ) -> None:
-    llm.script_for(ROOT, reply.call("final_report", {"summary": "late"}, delay_s=5),
-                   reply.call("final_report", {"summary": "ok"}))  # fmt: skip
+    llm.script_for(ROOT, reply.call("final_report", {**REPORT, "summary": "late"}, delay_s=5),
+                   reply.call("final_report", {**REPORT, "summary": "ok"}))  # fmt: skip
     config = make_config(llm_kw={"timeout_s": 0.3, "max_retries": 4, "backoff_s": 0.01, "timeout_backoff_s": 0.6})
     events = await collect(config)
 
@@ -112,7 +113,7 @@ async def test_with_a_small_context_limit_the_first_request_fits_a_4k_server(
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
 ) -> None:
     llm.gate(gate.context_window(4096))
-    llm.script_for(ROOT, reply.call("patterns", {}), reply.call("final_report", {"summary": "fits"}))
+    llm.script_for(ROOT, reply.call("patterns", {}), reply.call("final_report", {**REPORT, "summary": "fits"}))
     events = await collect(make_config(context_limit_tokens=4096))
 
     report = events[-1].report
@@ -130,7 +131,7 @@ async def test_an_endpoint_smaller_than_the_briefing_is_warned_about_and_the_pro
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect, style: str
 ) -> None:
     llm.gate(gate.context_window(4096, style))
-    llm.script_for(ROOT, reply.call("final_report", {"summary": "shrunk"}))
+    llm.script_for(ROOT, reply.call("final_report", {**REPORT, "summary": "shrunk"}))
     events = await collect(make_config())  # context limit left at its default, 100k
 
     report = events[-1].report
