@@ -12,8 +12,6 @@ import pytest
 from support.scripted_llm import ScriptedLLM, estimated_prompt_tokens, gate, reply
 
 from engine.agents import DiagnoseConfig, Event
-from engine.agents.fitting import count_tokens
-from engine.llm import EndpointRefusal, context_overflow
 
 pytestmark = pytest.mark.anyio
 
@@ -152,24 +150,3 @@ async def test_a_server_that_keeps_refusing_the_prompt_ends_the_run_after_one_sh
     report = events[-1].report
     assert report.partial and "context size" in (report.partial_reason or "")
     assert len(llm.requests_matching(ROOT)) == 2
-
-
-@pytest.mark.parametrize(
-    ("detail", "size"),
-    [
-        ("the request exceeds the available context size, try increasing it", None),
-        ("request (5000 tokens) exceeds the available context size (4096 tokens), try increasing it", 4096),
-        ("This model's maximum context length is 8192 tokens. However, you requested 9000 tokens", 8192),
-        ("input length exceeds the context length", None),
-        ('{"code": "context_length_exceeded"}', None),
-    ],
-)
-def test_the_context_overflow_messages_of_llama_cpp_ollama_vllm_and_openai_are_recognised(
-    detail: str, size: int | None
-) -> None:
-    assert context_overflow(EndpointRefusal("refused", status=400, detail=detail)) == (True, size)
-    assert context_overflow(EndpointRefusal("refused", status=400, detail="invalid model name")) == (False, None)
-
-
-def test_the_token_estimate_is_conservative() -> None:
-    assert count_tokens("x" * 300) == 100 and count_tokens("") == 0 and count_tokens("ab") == 1
