@@ -20,6 +20,7 @@ from openai.types.chat import ChatCompletion
 
 from engine.agents.config import DiagnoseConfig
 from engine.agents.events import ErrorEvent, EventBase, Progress, Retry
+from engine.agents.fitting import request_tokens
 from engine.agents.report import Finding, RunFacts
 from engine.agents.runs import RunProgress, RunStatus, RunStore
 from engine.llm import EndpointRefusal, chat, tool_choice_refused, usage_of
@@ -36,6 +37,11 @@ ToolChoice = str | dict[str, Any] | None
 # The output cap takes at most this share of the context limit, and never less than this.
 OUTPUT_SHARE = 0.25
 MIN_OUTPUT_TOKENS = 256
+# An endpoint that read fewer than this share of the prompt tokens we estimate (and at
+# least TRUNCATION_MIN_TOKENS: a context's worth, not a scripted or tiny count) most
+# likely cut the prompt to its context, as Ollama does silently.
+TRUNCATION_SHARE = 0.5
+TRUNCATION_MIN_TOKENS = 1_024
 
 
 def weaker_choice(choice: ToolChoice) -> ToolChoice:
@@ -81,6 +87,7 @@ class Run:
     analytics: Any = None  # the failure analytics, when they ran (frequency checks use them)
     context_limit: int = 0  # tokens; lowered when the endpoint turns out smaller than configured
     refused_choices: set[str] = field(default_factory=set)  # tool_choice kinds the endpoint refused
+    truncation_warned: bool = False
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -206,12 +213,26 @@ class Run:
                 raise
             break
         usage = usage_of(completion)
+        self._check_truncation(usage.input_tokens, request_tokens(messages, tools), agent, depth)
         self.facts.model_calls += 1
         self.facts.input_tokens += usage.input_tokens
         self.facts.output_tokens += usage.output_tokens
         if usage.cost is not None:
             self.facts.cost = (self.facts.cost or 0.0) + usage.cost
         return completion
+
+    def _check_truncation(self, read: int, sent: int, agent: str, depth: int) -> None:
+        """Warn (once) when the endpoint read far fewer prompt tokens than were sent."""
+        if self.truncation_warned or read < TRUNCATION_MIN_TOKENS or read >= TRUNCATION_SHARE * sent:
+            return
+        self.truncation_warned = True
+        warning = (
+            f"The model endpoint read {read:,} prompt tokens of the ~{sent:,} sent: it most likely cut the prompt "
+            "to its context (Ollama does so silently). Give it a larger context (Ollama: num_ctx or "
+            "OLLAMA_CONTEXT_LENGTH; llama.cpp: -c) or set --context-limit to its size."
+        )
+        self.note(warning)
+        self.emit(ErrorEvent, agent, depth, message=warning)
 
     def output_cap(self, role: str = "agent") -> int:
         """max_tokens of a request: the role's cap, held to a share of the context so the

@@ -150,3 +150,16 @@ async def test_a_server_that_keeps_refusing_the_prompt_ends_the_run_after_one_sh
     report = events[-1].report
     assert report.partial and "context size" in (report.partial_reason or "")
     assert len(llm.requests_matching(ROOT)) == 2
+
+
+async def test_an_endpoint_that_silently_reads_only_part_of_the_prompt_is_warned_about_once(
+    llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
+) -> None:
+    # Ollama with its default context: the prompt is cut to 2,048 tokens, and it says so only in usage
+    llm.script_for(ROOT, reply.call("query", {"count_only": True}, prompt_tokens=2048),
+                   reply.call("final_report", REPORT, prompt_tokens=2048))  # fmt: skip
+    events = await collect(make_config())
+
+    (warning,) = [m for m in errors(events) if "read 2,048 prompt tokens" in m]
+    assert "num_ctx" in warning and "--context-limit" in warning
+    assert any("read 2,048 prompt tokens" in note for note in events[-1].report.notes)
