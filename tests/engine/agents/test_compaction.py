@@ -52,6 +52,7 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
     assert all(c.by_model and c.chars_after < c.chars_before for c in compactions)
     asked = llm.requests_matching(COMPACTOR)
     assert [r.model for r in asked] == ["scripted-small"] * 3  # the compaction role's model
+    assert all(0 < r.body["max_tokens"] <= 2048 for r in llm.requests)  # compaction requests are capped too
     roots = llm.requests_matching(ROOT)
     original = without_countdown(roots[1].tool_results[0])
     compacted = roots[4].tool_results[0]

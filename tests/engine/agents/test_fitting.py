@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.agents.fitting import compact_tool, count_tokens, fit_tools, request_tokens, shrink_messages
-from engine.llm import EndpointRefusal, context_overflow
+from engine.llm import EndpointRefusal, context_overflow, tool_choice_refused
 
 
 def tool(name: str, size: int) -> dict:
@@ -49,3 +49,10 @@ def test_shrinking_cuts_the_longest_messages_but_never_the_system_prompt() -> No
     assert shrink_messages(messages, 3000, [])
     assert request_tokens(messages) <= 3000
     assert messages[0]["content"] == "s" * 3000 and messages[1]["content"].endswith("call the tools for the rest)")
+
+
+def test_refusals_of_a_tool_choice_are_recognised() -> None:
+    vllm = '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+    assert tool_choice_refused(EndpointRefusal("refused", status=400, detail=vllm))
+    assert tool_choice_refused(EndpointRefusal("refused", status=400, detail="tool_choice 'required' is not supported"))
+    assert not tool_choice_refused(EndpointRefusal("refused", status=401, detail="bad key"))

@@ -163,3 +163,14 @@ async def test_an_endpoint_that_silently_reads_only_part_of_the_prompt_is_warned
     (warning,) = [m for m in errors(events) if "read 2,048 prompt tokens" in m]
     assert "num_ctx" in warning and "--context-limit" in warning
     assert any("read 2,048 prompt tokens" in note for note in events[-1].report.notes)
+
+
+async def test_a_call_cut_by_the_wall_clock_is_counted_as_abandoned(
+    llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
+) -> None:
+    llm.script_for(ROOT, reply.call("query", {"count_only": True}), reply.call("query", {}, delay_s=30))
+    events = await collect(make_config(wall_clock_s=1.0))
+
+    report = events[-1].report
+    assert report.partial and (report.facts.model_calls, report.facts.abandoned_calls) == (1, 1)
+    assert "| 1 | 1 |" in report.to_markdown()  # model calls, abandoned calls
