@@ -178,11 +178,11 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
         tools = box.only_finish() if last_turn else box.definitions
         # "auto" always: some servers leave the tools out of the prompt without it.
         # On the last turn the finishing tool is required.
-        choice = "required" if last_turn else "auto"
+        tool_choice = "required" if last_turn else "auto"
         await compact_if_needed(run, spec.id, spec.depth, messages, refs, tools)
         try:
             completion = await run.complete(
-                messages, agent=spec.id, depth=spec.depth, tools=tools, tool_choice=choice
+                messages, agent=spec.id, depth=spec.depth, tools=tools, tool_choice=tool_choice
             )
         except LLMError as exc:
             overflow, stated = context_overflow(exc)
