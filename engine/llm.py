@@ -13,6 +13,7 @@ import email.utils
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -35,6 +36,9 @@ __all__ = [
     "Usage",
     "DEFAULT_MODEL",
     "RETRYABLE_STATUS",
+    "EndpointRefusal",
+    "context_overflow",
+    "tool_choice_refused",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,14 @@ DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_BACKOFF_S = 1.0
+# A timed-out request may still be running on the server (llama.cpp and Ollama keep
+# generating for a client that left): wait at least this long before asking again ...
+DEFAULT_TIMEOUT_BACKOFF_S = 30.0
+# ... and ask again at most this many times after timeouts (other retries are not counted).
+DEFAULT_MAX_TIMEOUT_RETRIES = 1
+# Output caps per role: a small local model may otherwise generate until its context is full.
+DEFAULT_AGENT_MAX_TOKENS = 4_096
+DEFAULT_COMPACTION_MAX_TOKENS = 2_048
 MAX_BACKOFF_S = 30.0
 # A provider asking for a longer wait than this is treated as "not now": we give up.
 MAX_RETRY_AFTER_S = 120.0
@@ -70,6 +82,10 @@ class LLMConfig(BaseModel):
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_s: float = DEFAULT_BACKOFF_S
+    timeout_backoff_s: float = DEFAULT_TIMEOUT_BACKOFF_S
+    max_timeout_retries: int = DEFAULT_MAX_TIMEOUT_RETRIES
+    agent_max_tokens: int = Field(default=DEFAULT_AGENT_MAX_TOKENS, ge=16)
+    compaction_max_tokens: int = Field(default=DEFAULT_COMPACTION_MAX_TOKENS, ge=16)
 
     @property
     def configured(self) -> bool:
@@ -84,11 +100,15 @@ class LLMConfig(BaseModel):
             return self.compaction_model or self.model
         return self.model
 
+    def max_tokens_for(self, role: str) -> int:
+        """The output cap of a role: every agent and compaction request carries one."""
+        return self.compaction_max_tokens if role == "compaction" else self.agent_max_tokens
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LLMConfig:
         """Read OPENAI_API_KEY, OPENAI_BASE_URL, HALO_MODEL, HALO_SYNTHESIS_MODEL,
-        HALO_COMPACTION_MODEL, HALO_EXTRA_HEADERS (a JSON object), HALO_LLM_TIMEOUT_S
-        and HALO_LLM_MAX_RETRIES."""
+        HALO_COMPACTION_MODEL, HALO_EXTRA_HEADERS (a JSON object), HALO_LLM_TIMEOUT_S,
+        HALO_LLM_MAX_RETRIES and HALO_MAX_OUTPUT_TOKENS (the agents' output cap)."""
         env = os.environ if environ is None else environ
         headers: dict[str, str] = {}
         raw_headers = env.get("HALO_EXTRA_HEADERS", "").strip()
@@ -109,7 +129,53 @@ class LLMConfig(BaseModel):
             compaction_model=env.get("HALO_COMPACTION_MODEL") or None,
             timeout_s=float(env.get("HALO_LLM_TIMEOUT_S") or DEFAULT_TIMEOUT_S),
             max_retries=int(env.get("HALO_LLM_MAX_RETRIES") or DEFAULT_MAX_RETRIES),
+            agent_max_tokens=int(env.get("HALO_MAX_OUTPUT_TOKENS") or DEFAULT_AGENT_MAX_TOKENS),
         )
+
+
+class EndpointRefusal(LLMError):
+    """The endpoint answered a request with a non-retryable status (400, 401, 404...).
+
+    `status` and `detail` (the provider's own message) let the engine react to the
+    refusals it can fix: a context too small for the prompt, an unsupported tool_choice.
+    """
+
+    def __init__(self, message: str, *, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+# How llama.cpp, Ollama, vLLM and OpenAI say a prompt is longer than the context.
+_CONTEXT_OVERFLOW = re.compile(
+    r"context (size|length|window)|maximum context|context_length_exceeded|exceed_context_size|n_ctx"
+    r"|prompt is too long|prompt too long|too many tokens|input length exceeds|reduce the length",
+    re.I,
+)
+_CONTEXT_SIZE = re.compile(
+    r"(?:maximum context length is|context size(?: is)?\s*\(?|context length(?: is| of)?|n_ctx\W*)\s*(\d{3,7})",
+    re.I,
+)
+
+
+def context_overflow(exc: BaseException) -> tuple[bool, int | None]:
+    """(whether the endpoint refused the prompt as longer than its context, the context
+    size it stated if it stated one)."""
+    if not isinstance(exc, EndpointRefusal) or exc.status not in (400, 413, 422, 500):
+        return False, None
+    if not _CONTEXT_OVERFLOW.search(exc.detail):
+        return False, None
+    size = _CONTEXT_SIZE.search(exc.detail)
+    return True, int(size.group(1)) if size else None
+
+
+def tool_choice_refused(exc: BaseException) -> bool:
+    """Whether the endpoint refused the request because of its `tool_choice`."""
+    return (
+        isinstance(exc, EndpointRefusal)
+        and exc.status in (400, 422, 500)
+        and bool(re.search(r"tool[_ ]choice", exc.detail, re.I))
+    )
 
 
 class Usage(BaseModel):
@@ -171,15 +237,21 @@ async def chat(
     temperature: float | None = None,
     client: AsyncOpenAI | None = None,
     on_retry: OnRetry | None = None,
+    on_timeout: Callable[[], None] | None = None,
 ) -> ChatCompletion:
     """One Chat Completions request, retried with backoff on 429, 5xx, timeouts and
-    connection errors. Raises `LLMError` when not configured, on a non-retryable
-    status (bad request, auth) or when the retries are used up."""
+    connection errors. Raises `LLMError` when not configured or when the retries are
+    used up, `EndpointRefusal` on a non-retryable status (bad request, auth).
+
+    A timeout is retried at most `max_timeout_retries` times and only after
+    `timeout_backoff_s`, since the server may still be busy with the request we left;
+    `on_timeout` is called for every request so abandoned."""
     if client is None:
         async with open_client(config) as own:
             return await chat(
                 config, messages, model=model, tools=tools, tool_choice=tool_choice,
                 max_tokens=max_tokens, temperature=temperature, client=own, on_retry=on_retry,
+                on_timeout=on_timeout,
             )  # fmt: skip
     request: dict[str, Any] = {"model": model or config.model, "messages": list(messages)}
     if tools:
@@ -191,17 +263,26 @@ async def chat(
     if temperature is not None:
         request["temperature"] = temperature
 
-    attempt = 0
+    attempt = timeouts = 0
     while True:
+        timed_out = False
         try:
             completion = await client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
-            reason = f"HTTP {exc.status_code}: {_error_message(exc)}"
-            if exc.status_code not in RETRYABLE_STATUS:
-                raise LLMError(f"model endpoint refused the request ({reason})") from None
+            detail = _error_message(exc)
+            reason = f"HTTP {exc.status_code}: {detail}"
+            if exc.status_code not in RETRYABLE_STATUS or (
+                exc.status_code == 500 and _CONTEXT_OVERFLOW.search(detail)  # llama.cpp says so with a 500
+            ):
+                raise EndpointRefusal(
+                    f"model endpoint refused the request ({reason})", status=exc.status_code, detail=detail
+                ) from None
             wait = _retry_after(exc.response.headers) if exc.response is not None else None
         except openai.APITimeoutError:
-            reason, wait = f"timed out after {config.timeout_s:g}s", None
+            reason, wait, timed_out = f"timed out after {config.timeout_s:g}s", None, True
+            timeouts += 1
+            if on_timeout is not None:
+                on_timeout()
         except openai.APIConnectionError as exc:
             reason, wait = f"connection failed: {exc.__cause__ or exc}", None
         except openai.APIResponseValidationError as exc:
@@ -213,7 +294,7 @@ async def chat(
                 return completion
         if wait is not None and wait > MAX_RETRY_AFTER_S:
             raise LLMError(f"model endpoint asked to wait {wait:g}s ({reason}); giving up")
-        if attempt >= config.max_retries:
+        if attempt >= config.max_retries or (timed_out and timeouts > config.max_timeout_retries):
             raise LLMError(
                 f"model endpoint failed after {attempt + 1} attempts; last error: {reason} "
                 f"(model {request['model']}, base URL {config.base_url or 'OpenAI default'})"
@@ -221,6 +302,8 @@ async def chat(
         attempt += 1
         if wait is None:
             wait = min(MAX_BACKOFF_S, config.backoff_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        if timed_out:
+            wait = max(wait, config.timeout_backoff_s)  # let the server finish what we abandoned
         log.warning("model call failed (%s); retry %d/%d in %.1fs", reason, attempt, config.max_retries, wait)
         if on_retry is not None:
             await on_retry(attempt, wait, reason)

@@ -21,7 +21,7 @@ from engine.agents.events import Compaction
 from engine.agents.prompts import prompt
 from engine.agents.state import Run
 from engine.errors import LLMError
-from engine.tools.registry import CHARS_PER_TOKEN
+from engine.agents.fitting import request_tokens
 
 __all__ = ["estimate_tokens", "compact_if_needed", "COMPACTED_MARK"]
 
@@ -36,9 +36,8 @@ _IDS = re.compile(r"\b[0-9a-f]{16,32}\b")
 
 
 def estimate_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-    """Characters / 4 over everything sent: cheap, tokenizer-free, a little pessimistic."""
-    size = len(orjson.dumps(messages)) + (len(orjson.dumps(tools)) if tools else 0)
-    return size // CHARS_PER_TOKEN
+    """Estimated tokens of everything sent (`fitting.request_tokens`)."""
+    return request_tokens(messages, tools)
 
 
 @dataclass
@@ -71,7 +70,7 @@ async def compact_if_needed(
     """Compact `messages` in place when they near the context limit; True if anything changed.
 
     `refs` maps the position of each tool message to the reference of its full text."""
-    limit = run.config.context_limit_tokens
+    limit = run.context_limit  # the configured limit, or the endpoint's when it proved smaller
     if estimate_tokens(messages, tools) < COMPACT_AT * limit:
         return False
     items = _candidates(messages, refs)

@@ -30,16 +30,18 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
-from engine.agents.briefing import briefing, dataset_label, model_report, partial_report
+from engine.agents.briefing import briefing, completed_report, dataset_label, partial_report
 from engine.agents.citations import verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
 from engine.agents.events import ErrorEvent, Event, ReportEvent, RunStarted
+from engine.agents.fitting import prompt_budget, request_tokens
 from engine.agents.loop import AgentSpec, run_agent
 from engine.agents.prompts import prompt
 from engine.agents.report import Report
 from engine.agents.runs import RunStatus, RunStore, new_run_id
 from engine.agents.state import Run
+from engine.agents.toolbox import toolbox_for
 from engine.llm import open_client
 from engine.tools.context import ToolContext
 
@@ -92,8 +94,18 @@ def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
     return AgentSpec("root", 0, "root", prompt("root", max_turns=cfg.max_turns), task, cfg.max_turns)
 
 
+def _briefing_budget(run: Run) -> int:
+    """Estimated tokens the overview and analytics may take in the root's first request:
+    the prompt budget less the system prompt, the rest of the task and the tool list."""
+    bare = _root_spec(run, "", "")
+    box = toolbox_for(run, "root", 0)
+    messages = [{"role": "system", "content": bare.system}, {"role": "user", "content": bare.task}]
+    return prompt_budget(run.context_limit, run.output_cap()) - request_tokens(messages, box.definitions)
+
+
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
-    overview, patterns = await briefing(run, analytics)
+    run.analytics = analytics
+    overview, patterns = await briefing(run, analytics, _briefing_budget(run))
     spec = _root_spec(run, overview, patterns)
     async with open_client(run.config.llm) as client:
         run.client = client
@@ -102,7 +114,7 @@ async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
     if clock.cancelled_caught:
         report = partial_report(run, f"the wall-clock budget of {run.config.wall_clock_s:g}s ran out", analytics, [])
     elif end.finished and run.final is not None:
-        report = model_report(run, run.final.summary)
+        report = completed_report(run, run.final.summary, analytics)
     else:
         report = partial_report(run, end.reason or "the lead agent stopped", analytics, end.notes)
     return await anyio.to_thread.run_sync(verify_report, report, run.ds)
@@ -133,10 +145,13 @@ async def _execute(
         model=config.llm.model if mode == "model" else None, run_dir=str(run_dir) if run_dir else None,
     )  # fmt: skip
 
-    def finish(state: str, **update: Any) -> None:
+    def finish(state: str, report: Report | None = None, **update: Any) -> None:
         if store is not None and run.status is not None:
             fields = {"state": state, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
-            run.status = run.status.model_copy(update={**fields, "progress": run.progress(), **update})
+            progress = run.progress()
+            if report is not None:  # the report's findings, the analytics' included
+                progress = progress.model_copy(update={"findings": len(report.findings)})
+            run.status = run.status.model_copy(update={**fields, "progress": progress, **update})
             store.write_status(run.status)
 
     try:
@@ -162,7 +177,7 @@ async def _execute(
         if store is not None:
             store.save_report(report)
         run.emit(ReportEvent, report=report)
-        finish("done", partial=report.partial)
+        finish("done", report, partial=report.partial)
     except anyio.get_cancelled_exc_class():
         if store is not None:
             cancelled = ErrorEvent(run_id=run_id, t=round(run.elapsed(), 3), message="run cancelled", fatal=True)

@@ -18,10 +18,12 @@ import anyio
 
 from engine.agents.compaction import compact_if_needed
 from engine.agents.events import AgentMessage, ErrorEvent, ToolCall, ToolResultEvent, preview
+from engine.agents.fitting import lowered_limit, prompt_budget, request_tokens, shrink_messages
 from engine.agents.report import Evidence
 from engine.agents.state import Run
-from engine.agents.toolbox import AgentState, CallOutcome, Role, execute, parse_arguments, toolbox_for
+from engine.agents.toolbox import AgentState, CallOutcome, Role, Toolbox, execute, parse_arguments, toolbox_for
 from engine.errors import LLMError
+from engine.llm import context_overflow
 
 __all__ = ["AgentSpec", "ModelStep", "ToolStep", "Correction", "FinalStep", "agent_steps", "run_agent"]
 
@@ -117,17 +119,50 @@ def _budget_line(turns_left: int, finish: str) -> str:
     return f"\n\n[turns left: {turns_left}]"
 
 
+def _left_out_line(left_out: tuple[str, ...]) -> str:
+    if not left_out:
+        return ""
+    return (
+        "\n\n(Tools not listed, to fit the model's context, but callable by name: "
+        + ", ".join(left_out) + ".)"
+    )
+
+
+def _shrink(
+    run: Run, spec: AgentSpec, box: Toolbox, messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]], stated: int | None,
+) -> Toolbox:
+    """After the endpoint refused a prompt as too long: lower the run's context limit,
+    refit the tool list and cut the longest messages; the new toolbox."""
+    sent = request_tokens(messages, tools)
+    before = run.context_limit
+    run.context_limit = lowered_limit(before, stated, sent)
+    size = f"{stated:,} tokens" if stated else "smaller than the prompt"
+    warning = (
+        f"The model endpoint's context ({size}) is smaller than the prompt (~{sent:,} tokens, with "
+        f"--context-limit {before:,}): the prompt was shrunk to ~{run.context_limit:,} tokens and sent again. "
+        "Set --context-limit to the server's context, or give the server a larger one "
+        "(llama.cpp: -c; Ollama: num_ctx or OLLAMA_CONTEXT_LENGTH)."
+    )
+    run.note(warning)
+    run.emit(ErrorEvent, spec.id, spec.depth, message=warning)
+    box = toolbox_for(run, spec.role, spec.depth)
+    shrink_messages(messages, prompt_budget(run.context_limit, run.output_cap()), box.definitions)
+    return box
+
+
 async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
     """The loop. Bounded by `spec.max_turns`; refusals and corrections use turns too."""
     box = toolbox_for(run, spec.role, spec.depth)
     agent = AgentState(spec.id, spec.depth, spec.role, spec.max_turns)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": spec.system},
-        {"role": "user", "content": spec.task},
+        {"role": "user", "content": spec.task + _left_out_line(box.left_out)},
     ]
     refs: dict[int, str] = {}  # position of a tool message -> reference of its full text
     notes: list[str] = []
     refusals = 0
+    shrunk = False  # whether the request being sent was already shrunk once
 
     def stop(reason: str) -> FinalStep:
         return FinalStep(finished=False, turns=agent.turns, reason=reason, notes=notes)
@@ -141,12 +176,23 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
             return
         last_turn = agent.turns_left == 1
         tools = box.only_finish() if last_turn else box.definitions
+        # "auto" always: some servers leave the tools out of the prompt without it.
+        # On the last turn the finishing tool is required.
+        tool_choice = "required" if last_turn else "auto"
         await compact_if_needed(run, spec.id, spec.depth, messages, refs, tools)
         try:
-            completion = await run.complete(messages, agent=spec.id, depth=spec.depth, tools=tools)
+            completion = await run.complete(
+                messages, agent=spec.id, depth=spec.depth, tools=tools, tool_choice=tool_choice
+            )
         except LLMError as exc:
+            overflow, stated = context_overflow(exc)
+            if overflow and not shrunk:
+                shrunk = True
+                box = _shrink(run, spec, box, messages, tools, stated)
+                continue  # the same turn again, smaller
             yield stop(f"the model endpoint failed: {exc}")
             return
+        shrunk = False  # each refused request is shrunk and sent again once
         agent.turns += 1
         run.facts.turns += 1
         choice = completion.choices[0]

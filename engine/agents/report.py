@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field, field_validator
 
+from engine.tools.render import pct
+
 __all__ = [
     "CATEGORIES",
     "Category",
@@ -23,6 +25,7 @@ __all__ = [
     "Report",
     "rank_findings",
     "render_markdown",
+    "NO_MODEL_LABEL",
 ]
 
 Category = Literal[
@@ -74,7 +77,7 @@ class Frequency(BaseModel):
         return self.traces_affected / self.total_traces if self.total_traces else 0.0
 
     def __str__(self) -> str:
-        return f"{self.traces_affected}/{self.total_traces} traces ({self.share:.0%})"
+        return f"{self.traces_affected}/{self.total_traces} traces ({pct(self.traces_affected, self.total_traces)})"
 
 
 class SuggestedChange(BaseModel):
@@ -114,6 +117,7 @@ class Finding(BaseModel):
 
 class RunFacts(BaseModel):
     model_calls: int = 0
+    abandoned_calls: int = 0  # requests given up on (timed out, or cut by the wall clock)
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float | None = None
@@ -155,6 +159,8 @@ def rank_findings(findings: list[Finding]) -> list[Finding]:
 
 
 _MARK = {True: "✓", False: "✗", None: "·"}
+# The label of a report made without a model; a note saying the same is not repeated.
+NO_MODEL_LABEL = "Produced without a model"
 
 
 def render_markdown(report: Report) -> str:
@@ -162,7 +168,7 @@ def render_markdown(report: Report) -> str:
     out: list[str] = [f"# Diagnosis: {report.question}", ""]
     if report.produced_by == "deterministic":
         out += [
-            "> **Produced without a model** from the deterministic failure analytics: findings have "
+            f"> **{NO_MODEL_LABEL}** from the deterministic failure analytics: findings have "
             "frequencies and evidence but no root-cause hypotheses. Configure a model "
             "(`OPENAI_API_KEY`, or `OPENAI_BASE_URL` for vLLM/llama.cpp/Ollama, and `HALO_MODEL`) "
             "to run the full diagnosis engine.",
@@ -183,20 +189,29 @@ def render_markdown(report: Report) -> str:
         + (" (marked ✗ above)." if report.citations_failed else "."),
         "",
     ]
+    out += _run_markdown(report)
+    notes = [n for n in report.notes if not (report.produced_by == "deterministic" and n.startswith(NO_MODEL_LABEL))]
+    if notes:
+        out += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
+    return "\n".join(out)
+
+
+def _run_markdown(report: Report) -> list[str]:
+    """The run's figures; a report made without a model has none but its duration."""
     f = report.facts
+    if report.produced_by == "deterministic" and f.model_calls == 0 and f.abandoned_calls == 0:
+        return ["## Run", "", f"No model was called: the analytics took {f.duration_s:.1f}s.", ""]
     cost = f"${f.cost:.4f}" if f.cost is not None else "unknown"
-    out += [
+    return [
         "## Run",
         "",
-        "| model calls | input tokens | output tokens | cost | turns | subagents | compactions | duration |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {f.model_calls} | {f.input_tokens} | {f.output_tokens} | {cost} | {f.turns} | {f.subagents} "
-        f"| {f.compactions} | {f.duration_s:.1f}s |",
+        "| model calls | abandoned calls | input tokens | output tokens | cost | turns | subagents | compactions "
+        "| duration |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {f.model_calls} | {f.abandoned_calls} | {f.input_tokens} | {f.output_tokens} | {cost} | {f.turns} "
+        f"| {f.subagents} | {f.compactions} | {f.duration_s:.1f}s |",
         "",
     ]
-    if report.notes:
-        out += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
-    return "\n".join(out)
 
 
 def _finding_markdown(n: int, finding: Finding) -> list[str]:

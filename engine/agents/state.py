@@ -19,18 +19,41 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
 from engine.agents.config import DiagnoseConfig
-from engine.agents.events import EventBase, Progress, Retry
+from engine.agents.events import ErrorEvent, EventBase, Progress, Retry
+from engine.agents.fitting import request_tokens
 from engine.agents.report import Finding, RunFacts
 from engine.agents.runs import RunProgress, RunStatus, RunStore
-from engine.llm import chat, usage_of
+from engine.llm import EndpointRefusal, chat, tool_choice_refused, usage_of
 from engine.tools.context import ToolContext
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
 
-__all__ = ["Run", "FinalDraft"]
+__all__ = ["Run", "FinalDraft", "weaker_choice"]
 
 log = logging.getLogger(__name__)
+
+ToolChoice = str | dict[str, Any] | None
+# The output cap takes at most this share of the context limit, and never less than this.
+OUTPUT_SHARE = 0.25
+MIN_OUTPUT_TOKENS = 256
+# An endpoint that read fewer than this share of the prompt tokens we estimate (and at
+# least TRUNCATION_MIN_TOKENS: a context's worth, not a scripted or tiny count) most
+# likely cut the prompt to its context, as Ollama does silently.
+TRUNCATION_SHARE = 0.5
+TRUNCATION_MIN_TOKENS = 1_024
+
+
+def weaker_choice(choice: ToolChoice) -> ToolChoice:
+    """The next `tool_choice` to try when an endpoint refuses one: a named function,
+    then "required", then "auto", then none at all."""
+    if isinstance(choice, dict):
+        return "required"
+    return "auto" if choice == "required" else None
+
+
+def _choice_key(choice: ToolChoice) -> str:
+    return "named" if isinstance(choice, dict) else str(choice)
 
 
 @dataclass
@@ -60,12 +83,23 @@ class Run:
     final: FinalDraft | None = None
     results: dict[str, str] = field(default_factory=dict)  # ref -> full tool result text
     limiters: list[anyio.CapacityLimiter] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the report should say about the run itself
+    analytics: Any = None  # the failure analytics, when they ran (frequency checks use them)
+    context_limit: int = 0  # tokens; lowered when the endpoint turns out smaller than configured
+    refused_choices: set[str] = field(default_factory=set)  # tool_choice kinds the endpoint refused
+    truncation_warned: bool = False
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Children of a depth-d agent wait on limiter d+1, never on their parent's own
         # level, so a parent holding a slot while it waits for its children cannot deadlock.
         self.limiters = [anyio.CapacityLimiter(self.config.max_parallel) for _ in range(self.config.max_depth + 1)]
+        self.context_limit = self.context_limit or self.config.context_limit_tokens
+
+    def note(self, text: str) -> None:
+        """A note for the report (said once)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     # time and budgets -------------------------------------------------------
 
@@ -132,28 +166,75 @@ class Run:
         agent: str = "root",
         depth: int = 0,
         tools: list[dict[str, Any]] | None = None,
-        tool_choice: str | dict[str, Any] | None = None,
+        tool_choice: ToolChoice = None,
     ) -> ChatCompletion:
-        """One model call for an agent, counted against the run's budgets."""
+        """One model call for an agent, counted against the run's budgets, always with
+        an output cap. A `tool_choice` the endpoint refuses is weakened (and not sent
+        again in this run), which the run's events say."""
 
         async def on_retry(attempt: int, wait_s: float, reason: str) -> None:
             self.emit(Retry, agent, depth, attempt=attempt, wait_s=round(wait_s, 3), reason=reason)
 
+        def on_timeout() -> None:
+            self.facts.abandoned_calls += 1
+
         llm = self.config.llm
-        completion = await chat(
-            llm,
-            messages,
-            model=llm.model_for(role),
-            tools=tools,
-            tool_choice=tool_choice,
-            temperature=self.config.temperature,
-            client=self.client,
-            on_retry=on_retry,
-        )
+        choice = tool_choice if tools else None
+        while choice is not None and _choice_key(choice) in self.refused_choices:
+            choice = weaker_choice(choice)
+        while True:
+            try:
+                completion = await chat(
+                    llm,
+                    messages,
+                    model=llm.model_for(role),
+                    tools=tools,
+                    tool_choice=choice,
+                    max_tokens=self.output_cap(role),
+                    temperature=self.config.temperature,
+                    client=self.client,
+                    on_retry=on_retry,
+                    on_timeout=on_timeout,
+                )
+            except EndpointRefusal as exc:
+                if choice is None or not tool_choice_refused(exc):
+                    raise
+                self.refused_choices.add(_choice_key(choice))
+                weaker = weaker_choice(choice)
+                self.emit(
+                    ErrorEvent, agent, depth,
+                    message=f"the endpoint refused tool_choice={_choice_key(choice)} ({exc.detail[:200]}); "
+                    f"sending {_choice_key(weaker) if weaker is not None else 'no tool_choice'} from now on",
+                )  # fmt: skip
+                choice = weaker
+                continue
+            except anyio.get_cancelled_exc_class():
+                self.facts.abandoned_calls += 1  # the wall clock (or the caller) ended it mid-call
+                raise
+            break
         usage = usage_of(completion)
+        self._check_truncation(usage.input_tokens, request_tokens(messages, tools), agent, depth)
         self.facts.model_calls += 1
         self.facts.input_tokens += usage.input_tokens
         self.facts.output_tokens += usage.output_tokens
         if usage.cost is not None:
             self.facts.cost = (self.facts.cost or 0.0) + usage.cost
         return completion
+
+    def _check_truncation(self, read: int, sent: int, agent: str, depth: int) -> None:
+        """Warn (once) when the endpoint read far fewer prompt tokens than were sent."""
+        if self.truncation_warned or read < TRUNCATION_MIN_TOKENS or read >= TRUNCATION_SHARE * sent:
+            return
+        self.truncation_warned = True
+        warning = (
+            f"The model endpoint read {read:,} prompt tokens of the ~{sent:,} sent: it most likely cut the prompt "
+            "to its context (Ollama does so silently). Give it a larger context (Ollama: num_ctx or "
+            "OLLAMA_CONTEXT_LENGTH; llama.cpp: -c) or set --context-limit to its size."
+        )
+        self.note(warning)
+        self.emit(ErrorEvent, agent, depth, message=warning)
+
+    def output_cap(self, role: str = "agent") -> int:
+        """max_tokens of a request: the role's cap, held to a share of the context so the
+        prompt keeps room (a 4k-token local model gets 1k of output, not 4k)."""
+        return max(MIN_OUTPUT_TOKENS, min(self.config.llm.max_tokens_for(role), int(self.context_limit * OUTPUT_SHARE)))

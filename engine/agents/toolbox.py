@@ -19,6 +19,8 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.agents.citations import check_evidence
+from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
+from engine.agents.fitting import CHARS_PER_TOKEN_ESTIMATE, TOOLS_SHARE, fit_tools, prompt_budget
 from engine.agents.report import Evidence, Finding
 from engine.agents.schemas import (
     FinalReportArgs,
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 Role = Literal["root", "subagent"]
 # Times the root may fix a final report whose citations failed before it is taken as is.
 MAX_REPORT_REVISIONS = 1
+# One tool result takes at most this share of the prompt budget, and never less than this
+# (call_tool tokens: a tool cannot answer in much less).
+RESULT_SHARE = 0.25
+MIN_RESULT_TOKENS = 500
 
 _INTERNAL: dict[str, tuple[type[BaseModel], str]] = {
     "call_subagent": (
@@ -77,8 +83,9 @@ class Toolbox:
     role: Role
     depth: int
     definitions: list[dict[str, Any]]
-    names: frozenset[str]
+    names: frozenset[str]  # every tool this agent may call, listed or not
     finish: str  # the tool that ends this agent's work
+    left_out: tuple[str, ...] = ()  # callable, but not listed: the context is too small for them
 
     def only_finish(self) -> list[dict[str, Any]]:
         """The definitions offered on the last turn: just the finishing tool."""
@@ -98,7 +105,10 @@ def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
     internal = [function_tool(n, _INTERNAL[n][1], _INTERNAL[n][0].model_json_schema()) for n in own]
     definitions = trace_tools + internal
     names = frozenset(d["function"]["name"] for d in definitions)
-    return Toolbox(role, depth, definitions, names, "final_report" if role == "root" else "submit_answer")
+    finish = "final_report" if role == "root" else "submit_answer"
+    budget = int(TOOLS_SHARE * prompt_budget(run.context_limit, run.output_cap()))
+    listed, left_out = fit_tools(definitions, budget, finish)
+    return Toolbox(role, depth, listed, names, finish, tuple(left_out))
 
 
 def _without_dataset(schema: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +146,8 @@ class AgentState:
     max_turns: int
     turns: int = 0
     revisions: int = 0
+    finding_corrections: int = 0  # corrective turns given for weak findings
+    asked_for_findings: bool = False  # an empty final report was sent back once
 
     @property
     def turns_left(self) -> int:
@@ -184,7 +196,7 @@ async def execute(
             return CallOutcome(call_id, name, arguments, _explain(name, exc), ok=False)
         return await _internal(run, agent, call_id, name, args)
     try:
-        answer = await call_tool(name, run.context, arguments, budget_tokens=run.config.tool_result_tokens)
+        answer = await call_tool(name, run.context, arguments, budget_tokens=_result_tokens(run))
     except HaloError as exc:
         return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
     except Exception as exc:  # a tool bug must not end the run; it is logged and shown
@@ -195,6 +207,14 @@ async def execute(
         )
         return CallOutcome(call_id, name, arguments, text, ok=False)
     return CallOutcome(call_id, name, arguments, answer.text, ref=run.store_result(answer.text))
+
+
+def _result_tokens(run: Run) -> int:
+    """The budget of one tool result (call_tool's tokens): the configured one, held to a
+    share of the prompt budget so a few results fit a small context."""
+    chars = RESULT_SHARE * prompt_budget(run.context_limit, run.output_cap()) * CHARS_PER_TOKEN_ESTIMATE
+    fitted = int(2 * chars / CHARS_PER_TOKEN)  # the budget covers the text and the structured result
+    return max(MIN_RESULT_TOKENS, min(run.config.tool_result_tokens, fitted))
 
 
 def _schema_of(box: Toolbox, name: str) -> dict[str, Any]:
@@ -232,6 +252,46 @@ def _merge(run: Run, finding: Finding) -> int:
     return len(run.findings)
 
 
+def _weak(run: Run, findings: list[Finding]) -> dict[str, list[str]]:
+    """Title -> why the finding is too weak to report, for the weak ones."""
+    weak = {}
+    for finding in findings:
+        reasons = weak_reasons(finding, n_traces=run.ds.n_traces, question=run.question,
+                               analytics=run.analytics, tool_names=frozenset(REGISTRY))  # fmt: skip
+        if reasons:
+            weak[finding.title] = reasons
+    return weak
+
+
+def _refuse_weak(run: Run, agent: AgentState, weak: dict[str, list[str]]) -> tuple[str, bool]:
+    """(text for the model, whether it is a corrective turn). Once the corrections are
+    used up weak findings are dropped, with a note in the report."""
+    described = [f"- {title!r}: " + "; ".join(reasons) + "." for title, reasons in weak.items()]
+    if agent.finding_corrections < MAX_FINDING_CORRECTIONS and agent.turns_left > 0:
+        agent.finding_corrections += 1
+        return "\n".join(
+            ["error: these findings were not recorded, because they are too weak to report:", *described,
+             "Fix them (a title naming the failure mode, a measured frequency within the dataset, citations "
+             "with span ids and exact quotes) and send them again; weak findings sent again are dropped."]
+        ), True  # fmt: skip
+    for title, reasons in weak.items():
+        run.note(f"Dropped the finding {title!r}: " + "; ".join(reasons) + ".")
+    return "\n".join(["Dropped these findings, still too weak to report (the report says so):", *described]), False
+
+
+def _ask_for_findings(run: Run) -> str:
+    measured = list(getattr(run.analytics, "patterns", None) or [])[:3]
+    lines = ["error: your report has no findings. A report's findings are what its reader acts on."]
+    if measured:
+        lines.append("The analytics measured, for example:")
+        lines += [f"- {p.title} ({p.traces_affected}/{p.total_traces} traces)" for p in measured]
+    lines.append(
+        "Record each failure mode you confirmed (record_finding, or findings in final_report), then call "
+        "final_report again. Calling it again with none completes the report with the analytics' findings."
+    )
+    return "\n".join(lines)
+
+
 async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: Any) -> CallOutcome:
     shown = args.model_dump(exclude_none=True)
     if name == "recall":
@@ -250,6 +310,9 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
     if name == "record_finding":
         finding = args.to_finding()
         finding = finding.model_copy(update={"evidence": await _checked(run, finding.evidence)})
+        weak = _weak(run, [finding])
+        if weak:
+            return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
         number = _merge(run, finding)
         failed = [e for e in finding.evidence if e.verified is False]
         lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
@@ -261,8 +324,19 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
     if name == "final_report":
         new = [f.to_finding() for f in args.findings]
         new = [f.model_copy(update={"evidence": await _checked(run, f.evidence)}) for f in new]
+        weak = _weak(run, new)
         for finding in new:
-            _merge(run, finding)
+            if finding.title not in weak:
+                _merge(run, finding)
+        dropped = ""
+        if weak:
+            text, corrective = _refuse_weak(run, agent, weak)
+            if corrective:  # the report is not taken yet: the model fixes them first
+                return CallOutcome(call_id, name, shown, text, ok=False)
+            dropped = text + "\n"
+        if not run.findings and not agent.asked_for_findings and agent.turns_left > 0:
+            agent.asked_for_findings = True
+            return CallOutcome(call_id, name, shown, _ask_for_findings(run), ok=False)
         failed = [e for f in run.findings for e in f.evidence if e.verified is False]
         if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
             agent.revisions += 1
@@ -274,7 +348,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
             )
             return CallOutcome(call_id, name, shown, "\n".join(lines), ok=False)
         run.final = FinalDraft(summary=args.summary, findings=list(run.findings))
-        return CallOutcome(call_id, name, shown, "Report accepted.", finished=True)
+        return CallOutcome(call_id, name, shown, dropped + "Report accepted.", finished=True)
     if name == "submit_answer":
         evidence = await _checked(run, [e.to_evidence() for e in args.evidence])
         lines = [args.answer]

@@ -32,11 +32,22 @@ def num(n: int | float | None) -> str:
 
 
 def pct(part: int, whole: int) -> str:
-    """'12%' of a whole; '0%' for an empty whole."""
-    if whole <= 0:
+    """'12%' of a whole, '0.4%' under 1%; '0%' only for nothing (or an empty whole) and
+    '100%' only for all: a share that is not zero never reads as zero ('<0.1%'), nor
+    one short of all as all ('99.8%', '>99.9%'). The one percentage format of the
+    tools and the reports."""
+    if whole <= 0 or part <= 0:
         return "0%"
+    if part >= whole:
+        return f"{100.0 * part / whole:.0f}%"
     value = 100.0 * part / whole
-    return f"{value:.0f}%" if value >= 1 or value == 0 else f"{value:.1f}%"
+    if value < 0.1:
+        return "<0.1%"
+    if value < 1:
+        return f"{value:.1f}%"
+    if value < 99.5:
+        return f"{value:.0f}%"
+    return f"{value:.1f}%" if value < 99.95 else ">99.9%"
 
 
 def ms(value: float | None) -> str:

@@ -20,6 +20,15 @@ in the order they were added, and an empty queue is skipped); otherwise the next
 reply of the `script` FIFO; otherwise the `respond` function; otherwise the
 server answers 418 "nothing scripted", which the client does not retry.
 
+Gates play servers and models that misbehave whatever is scripted: each is asked
+first and may answer in place of the script (the scripted reply then stays
+queued). `gate.*` builds the usual ones:
+
+    llm.gate(gate.ignores_tools_without_tool_choice)   # llama-cpp-python chatml-function-calling
+    llm.gate(gate.runaway_without_max_tokens())       # generates until its context is full
+    llm.gate(gate.context_window(4096))               # refuses longer prompts, as llama.cpp does
+    llm.gate(gate.refuses_tool_choice("required"))    # a server that rejects a tool_choice
+
 A `Reply` can carry tool calls (arguments as a dict or as a raw, possibly
 malformed, string), plain content, a refusal, an HTTP error with `Retry-After`,
 a raw body, a delay before answering, and the usage it reports.
@@ -36,7 +45,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ScriptedLLM", "Reply", "ToolCall", "RecordedRequest", "reply"]
+__all__ = ["ScriptedLLM", "Reply", "ToolCall", "RecordedRequest", "reply", "gate", "estimated_prompt_tokens"]
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,77 @@ def _text(message: dict[str, Any]) -> str:
 
 Responder = Callable[[RecordedRequest], Reply | None]
 
+# How the scripted servers count a prompt's tokens: characters / 3, as the engine estimates.
+CHARS_PER_TOKEN = 3
+
+
+def estimated_prompt_tokens(request: RecordedRequest) -> int:
+    """Tokens of a request's messages and tools, counted the way the scripted servers count."""
+    sent = json.dumps(request.body.get("messages", []), ensure_ascii=False)
+    sent += json.dumps(request.body.get("tools", []) or [], ensure_ascii=False)
+    return len(sent) // CHARS_PER_TOKEN
+
+
+class gate:  # noqa: N801 - a namespace of gate constructors, read as `gate.context_window(...)`
+    """Servers and models that misbehave whatever is scripted (see the module docstring)."""
+
+    @staticmethod
+    def ignores_tools_without_tool_choice(request: RecordedRequest) -> Reply | None:
+        """Without `tool_choice` the tools never reach the model's prompt: it answers in prose."""
+        if request.body.get("tools") and request.body.get("tool_choice") in (None, "none"):
+            return reply.text("I would look at the traces, but I have no tools to call.")
+        return None
+
+    @staticmethod
+    def runaway_without_max_tokens(delay_s: float = 30.0) -> Responder:
+        """A model that never stops: without `max_tokens` it answers only after `delay_s`
+        (the client gives up first); with it, the scripted reply is sent."""
+
+        def check(request: RecordedRequest) -> Reply | None:
+            cap = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
+            if not cap:
+                return reply.text("and so on " * 2000, delay_s=delay_s, finish_reason="length")
+            return None
+
+        return check
+
+    @staticmethod
+    def context_window(tokens: int, style: str = "llama.cpp") -> Responder:
+        """A server with a `tokens` context that refuses prompts (plus their output cap) longer
+        than it, with the message of llama.cpp, vLLM or OpenAI (`style`)."""
+
+        def check(request: RecordedRequest) -> Reply | None:
+            prompt = estimated_prompt_tokens(request)
+            wanted = prompt + int(request.body.get("max_tokens") or 0)
+            if wanted <= tokens:
+                return None
+            if style == "vllm":
+                message = (f"This model's maximum context length is {tokens} tokens. However, you requested "
+                           f"{wanted} tokens ({prompt} in the messages, {wanted - prompt} in the completion). "
+                           "Please reduce the length of the messages or completion.")  # fmt: skip
+            elif style == "openai":
+                message = (f"This model's maximum context length is {tokens} tokens. However, your messages "
+                           f"resulted in {prompt} tokens. Please reduce the length of the messages.")  # fmt: skip
+            else:
+                message = (f"the request exceeds the available context size ({tokens} tokens), try increasing "
+                           "the context size or enable context shift")  # fmt: skip
+            return reply.error(400, message)
+
+        return check
+
+    @staticmethod
+    def refuses_tool_choice(*refused: str) -> Responder:
+        """A server that answers 400 to the given tool_choice kinds ("auto", "required", "named")."""
+
+        def check(request: RecordedRequest) -> Reply | None:
+            choice = request.body.get("tool_choice")
+            kind = "named" if isinstance(choice, dict) else choice
+            if kind in refused:
+                return reply.error(400, f'tool_choice "{kind}" is not supported by this server')
+            return None
+
+        return check
+
 
 class ScriptedLLM:
     """The server. Use as a context manager, or call `start()` / `close()`."""
@@ -185,6 +265,7 @@ class ScriptedLLM:
         self._fifo: deque[Reply] = deque()
         self._routed: list[tuple[str, deque[Reply]]] = []
         self._responder: Responder | None = None
+        self._gates: list[Responder] = []
         self._closing = threading.Event()
         self.requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
@@ -211,6 +292,11 @@ class ScriptedLLM:
     def respond(self, responder: Responder) -> ScriptedLLM:
         """Answer requests nothing is queued for by calling `responder(request)`."""
         self._responder = responder
+        return self
+
+    def gate(self, check: Responder) -> ScriptedLLM:
+        """Ask `check(request)` before anything scripted; a Reply it returns is sent instead."""
+        self._gates.append(check)
         return self
 
     def pending(self) -> int:
@@ -255,6 +341,9 @@ class ScriptedLLM:
     # serving ---------------------------------------------------------------
 
     def _next_reply(self, request: RecordedRequest) -> Reply | None:
+        for check in self._gates:
+            if (answer := check(request)) is not None:
+                return answer
         with self._lock:
             for match, queue in self._routed:
                 if queue and (match in request.system or match in request.first_user):

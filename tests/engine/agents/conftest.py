@@ -36,9 +36,9 @@ def llm() -> Iterator[ScriptedLLM]:
 @pytest.fixture
 def make_config(llm: ScriptedLLM, tmp_path: Path) -> Callable[..., DiagnoseConfig]:
     def make(**kw: Any) -> DiagnoseConfig:
-        llm_kw = kw.pop("llm_kw", {})
+        llm_kw = {"backoff_s": 0.01, "timeout_s": 10, **kw.pop("llm_kw", {})}
         llm_config = LLMConfig(base_url=llm.base_url, model="scripted-agent", compaction_model="scripted-small",
-                               backoff_s=0.01, timeout_s=10, **llm_kw)  # fmt: skip
+                               **llm_kw)  # fmt: skip
         return DiagnoseConfig(llm=llm_config, runs_dir=tmp_path / "runs", **kw)
 
     return make

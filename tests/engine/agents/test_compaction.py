@@ -22,9 +22,11 @@ Collect = Callable[..., Awaitable[list[Event]]]
 
 
 def long_run(llm: ScriptedLLM) -> None:
-    """Four big tool results, then a recall of the first, then the report."""
+    """Four big tool results, then a recall of the first, then the report (sent twice: a
+    report without findings is sent back once)."""
     views = [reply.call("view_spans", {"trace_id": TRACE_A, "span_ids": [s]}) for s in LLM_SPANS_A]
-    llm.script_for(ROOT, *views, reply.call("recall", {"ref": "r1"}), reply.call("final_report", {"summary": "s"}))
+    report = reply.call("final_report", {"summary": "s"})
+    llm.script_for(ROOT, *views, reply.call("recall", {"ref": "r1"}), report, report)
 
 
 def summarise(request: RecordedRequest) -> Reply:
@@ -43,13 +45,14 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
 ) -> None:
     long_run(llm)
     llm.respond(summarise)
-    events = await collect(make_config(context_limit_tokens=1000, tool_result_tokens=1000))
+    events = await collect(make_config(context_limit_tokens=4000, tool_result_tokens=1000))
 
     compactions = [e for e in events if e.type == "compaction"]
-    assert [c.refs for c in compactions] == [["r1"], ["r2"]]  # the newest three results are kept
+    assert [c.refs for c in compactions] == [["r1"], ["r2"], ["r3"]]  # the newest three results are kept
     assert all(c.by_model and c.chars_after < c.chars_before for c in compactions)
     asked = llm.requests_matching(COMPACTOR)
-    assert [r.model for r in asked] == ["scripted-small", "scripted-small"]  # the compaction role's model
+    assert [r.model for r in asked] == ["scripted-small"] * 3  # the compaction role's model
+    assert all(0 < r.body["max_tokens"] <= 2048 for r in llm.requests)  # compaction requests are capped too
     roots = llm.requests_matching(ROOT)
     original = without_countdown(roots[1].tool_results[0])
     compacted = roots[4].tool_results[0]
@@ -57,7 +60,7 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
     assert 'recall(ref="r1")' in compacted
     assert without_countdown(roots[5].tool_results[-1]) == original  # recall gives the full text back
     report = events[-1].report
-    assert report.facts.compactions == 2 and not report.partial
+    assert report.facts.compactions == 3 and not report.partial
 
 
 async def test_when_the_compaction_model_answers_badly_results_are_cut_and_the_run_goes_on(
@@ -65,7 +68,7 @@ async def test_when_the_compaction_model_answers_badly_results_are_cut_and_the_r
 ) -> None:
     long_run(llm)
     llm.respond(lambda request: reply.text("Sure! Here is a summary of everything."))
-    events = await collect(make_config(context_limit_tokens=1000, tool_result_tokens=1000))
+    events = await collect(make_config(context_limit_tokens=4000, tool_result_tokens=1000))
 
     compactions = [e for e in events if e.type == "compaction"]
     assert compactions and not any(c.by_model for c in compactions)

@@ -47,6 +47,7 @@ GOOD_FINDING = finding(
     change_target="prompt",
     change="Require a second source before final_answer.",
 )
+GOOD_REPORT = {"summary": "ok", "findings": [GOOD_FINDING]}
 
 
 async def test_full_run_with_two_parallel_subagents_gives_a_checked_report_saved_with_its_events(
@@ -141,7 +142,7 @@ async def test_malformed_tool_arguments_get_a_corrective_result_and_the_run_goes
         ROOT,
         reply.call("query", '{"limit": 5, "has_errors": tru'),
         reply.call("view_spans", {"trace_id": TRACE_A}),  # valid JSON, missing span_ids
-        reply.call("final_report", {"summary": "done"}),
+        *[reply.call("final_report", {"summary": "done"})] * 2,  # no findings: asked once for them
     )
     events = await collect(make_config())
 
@@ -150,7 +151,7 @@ async def test_malformed_tool_arguments_get_a_corrective_result_and_the_run_goes
     sent_back = second.messages[-2]["tool_calls"][0]["function"]["arguments"]
     assert sent_back == "{}"  # unreadable arguments are not replayed to the server
     assert "invalid arguments for view_spans" in third.tool_results[1] and "span_ids" in third.tool_results[1]
-    assert [e.ok for e in of_type(events, "tool_result")] == [False, False, True]
+    assert [e.ok for e in of_type(events, "tool_result")] == [False, False, False, True]
     assert events[-1].report.summary == "done" and not events[-1].report.partial
 
 
@@ -161,7 +162,7 @@ async def test_unknown_tools_and_plain_text_answers_are_corrected_and_the_loop_g
         ROOT,
         reply.call("delete_traces", {}),
         reply.text("The traces look fine to me."),
-        reply.call("final_report", {"summary": "done"}),
+        *[reply.call("final_report", {"summary": "done"})] * 2,  # no findings: asked once for them
     )
     events = await collect(make_config())
 
@@ -175,7 +176,7 @@ async def test_unknown_tools_and_plain_text_answers_are_corrected_and_the_loop_g
 async def test_a_429_is_retried_after_its_retry_after_and_the_run_completes(
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
 ) -> None:
-    llm.script_for(ROOT, reply.error(429, "rate limited", retry_after=0.1), reply.call("final_report", {"summary": "ok"}))
+    llm.script_for(ROOT, reply.error(429, "rate limited", retry_after=0.1), reply.call("final_report", GOOD_REPORT))
     events = await collect(make_config())
 
     (retry,) = of_type(events, "retry")
@@ -288,7 +289,7 @@ async def test_concurrency_is_capped_per_level_and_depth_is_bounded(
 async def test_with_max_depth_zero_the_root_works_alone(
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
 ) -> None:
-    llm.script_for(ROOT, reply.call("call_subagent", {"task": "x"}), reply.call("final_report", {"summary": "s"}))
+    llm.script_for(ROOT, reply.call("call_subagent", {"task": "x"}), reply.call("final_report", GOOD_REPORT))
     await collect(make_config(max_depth=0))
     first, second = llm.requests_matching(ROOT)
     assert "call_subagent" not in first.tool_names

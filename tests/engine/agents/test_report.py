@@ -55,7 +55,7 @@ def test_markdown_shows_findings_failed_citations_counts_and_run_facts() -> None
     assert "- ✓ trace `t1` span `s1`: “TimeoutError”" in md
     assert "- ✗ trace `t9` (**not verified**: trace id 't9' is not in the dataset)" in md
     assert "2 checked against the dataset, 1 failed" in md
-    assert "| 3 | 100 | 20 | unknown | 3 | 1 | 0 | 2.5s |" in md
+    assert "| 3 | 0 | 100 | 20 | unknown | 3 | 1 | 0 | 2.5s |" in md
     assert "Produced without a model" not in md
 
 
@@ -74,3 +74,24 @@ def test_report_round_trips_through_json() -> None:
     again = Report.model_validate_json(report.model_dump_json())
     assert again == report
     assert len(again.findings[0].evidence[0].quote or "") == 300  # quotes are held short
+
+
+def test_percentages_use_the_tools_format_and_a_non_zero_share_never_reads_zero() -> None:
+    from engine.tools import render
+
+    assert str(Frequency(traces_affected=2, total_traces=513)) == "2/513 traces (0.4%)"
+    assert str(Frequency(traces_affected=2, total_traces=513)).endswith(f"({render.pct(2, 513)})")  # as overview
+    assert str(Frequency(traces_affected=1, total_traces=5000)) == "1/5000 traces (<0.1%)"
+    assert str(Frequency(traces_affected=0, total_traces=10)) == "0/10 traces (0%)"
+    assert str(Frequency(traces_affected=3, total_traces=3)) == "3/3 traces (100%)"
+    assert render.pct(998, 1000) == "99.8%" and render.pct(9999, 10000) == ">99.9%" and render.pct(1, 0) == "0%"
+
+
+def test_a_report_made_without_a_model_says_so_once_and_shows_no_all_zero_run_table() -> None:
+    note = "Produced without a model. To run the full diagnosis engine, set OPENAI_API_KEY."
+    report = Report(run_id="r", question="q", dataset="d", produced_by="deterministic", summary="s",
+                    facts=RunFacts(duration_s=1.25), notes=[note, "2 smaller failure patterns are not listed."])  # fmt: skip
+    md = report.to_markdown()
+    assert md.count("Produced without a model") == 1
+    assert "2 smaller failure patterns are not listed." in md  # other notes stay
+    assert "| model calls |" not in md and "No model was called: the analytics took 1.2s." in md
