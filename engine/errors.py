@@ -21,6 +21,7 @@ __all__ = [
     "UnknownShapeError",
     "DatasetError",
     "PathNotAllowedError",
+    "SourceChangedError",
     "UnknownIdError",
     "InvalidPatternError",
     "InvalidArgumentError",
@@ -39,6 +40,10 @@ class UnknownShapeError(HaloError):
 
 class DatasetError(HaloError):
     """Raised when a dataset path does not exist or matches no files."""
+
+
+class SourceChangedError(DatasetError):
+    """Raised when a trace file's bytes are no longer what its index points at; the index was dropped."""
 
 
 class PathNotAllowedError(DatasetError):

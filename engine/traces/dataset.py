@@ -79,7 +79,9 @@ class Dataset:
         self.n_traces = sum(p.n_traces for p in parts)
         self.spans = SpanTable(parts, self.n_spans)
         self.traces = TraceTable(parts, self.n_traces)
-        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files])
+        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files], self._source_changed)
+        # Set when a raw read found a file changed under its index: reopen before using it again.
+        self.stale = False
         # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).
         self.fingerprint = tuple((loc.directory, loc.chunk, loc.rows) for loc in opened.locations)
 
@@ -152,6 +154,13 @@ class Dataset:
             skipped=list(snapshot.get("skipped", [])),
         )
         return cls(snapshot["paths"], opened, Path(snapshot["cache_root"]))
+
+    def _source_changed(self, file: int) -> None:
+        """A raw read found file `file` no longer as indexed: drop the index entries holding it."""
+        self.stale = True
+        for loc in self._opened.locations:
+            if file in loc.files:
+                cache.drop_index(Path(loc.directory))
 
     def close(self) -> None:
         """Close the source files kept open for raw reads (mappings go with the object)."""

@@ -176,7 +176,18 @@ def _load_meta(directory: Path) -> dict[str, Any] | None:
 
 
 def _is_fresh(meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
-    return cache.Fingerprint.from_json(meta["fingerprint"]) == fp and (shape is None or shape == meta["shape"])
+    return cache.Fingerprint.from_json(meta["fingerprint"]) == fp and _serves_shape(meta, shape)
+
+
+def _serves_shape(meta: dict[str, Any], shape: str | None) -> bool:
+    """Whether a segment answers for `shape` (None: the detected one).
+
+    The shape is part of the cache key: a segment built with a forced shape
+    records the shape the content was detected as, and serves an open without
+    `shape` only when the two agree.
+    """
+    wanted = shape if shape is not None else meta.get("detected", meta["shape"])
+    return bool(wanted == meta["shape"])
 
 
 def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
@@ -184,10 +195,12 @@ def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: s
     old = cache.Fingerprint.from_json(meta["fingerprint"])
     if not meta.get("line_based") or meta.get("gzip") or fp.size <= old.size:
         return False
-    if shape is not None and shape != meta["shape"]:
+    if not _serves_shape(meta, shape):
         return False
     if cache.head_hash(path, old.head_len) != old.head_sha256:
         return False
+    if old.sampled_sha256 and cache.sampled_hash(path, old.size) != old.sampled_sha256:
+        return False  # the indexed bytes changed too
     end = int(meta["end"])
     if end > 0:
         with open(path, "rb") as f:
@@ -278,8 +291,10 @@ class Builder:
         started = time.perf_counter()
         meta = _new_meta(path, fp)
         if fp.size == 0:
-            meta.update(shape=shape or "empty", line_based=True, gzip=False)
+            meta.update(shape=shape or "empty", detected="empty", line_based=True, gzip=False)
             return commit(directory, meta, ChunkWriter(directory), [], started)
+        if shape is not None:
+            meta["detected"] = _detected(path)
         shape = shape or detect_shape(path)
         gz = is_gzip(path)
         line_based = bool(FileReader(path, shape=shape).line_based)
@@ -376,6 +391,17 @@ class Builder:
             # Workers keep their heap until they exit: end them before the merge
             # (which needs the memory); the next big file starts new ones.
             self.close()
+
+
+def _detected(path: Path) -> str | None:
+    """The shape the content is detected as (None: none), recorded beside a forced one."""
+    from engine.errors import UnknownShapeError
+    from engine.traces.readers import detect_shape
+
+    try:
+        return detect_shape(path)
+    except UnknownShapeError:
+        return None
 
 
 def _new_meta(path: Path, fp: cache.Fingerprint) -> dict[str, Any]:

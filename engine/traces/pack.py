@@ -224,6 +224,8 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
             todo = np.flatnonzero(pack_of < 0)
             if not len(todo):
                 break
+            if shape is None and pack.meta.get("forced_shape") is not None:
+                continue  # read as a forced shape: serves that shape only, never the detected one
             asked_names = names if len(todo) == n else pick(names, todo)
             nos = np.fromiter(map(pack.members.index.get, asked_names, repeat(-1)), np.int64, len(todo))
             hit = nos >= 0

@@ -54,6 +54,7 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
             "code": cache.code_version(),
             "source_dir": source_dir,
             "created": created,
+            "forced_shape": shape,  # the shape is part of the cache key (see `pack.plan`)
             **Members.from_entries(entries).write(tmp),
             "chunk": chunk,
             "seconds": round(time.perf_counter() - started, 3),

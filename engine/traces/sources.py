@@ -289,6 +289,7 @@ def _assemble(
         if progress is not None:
             progress(max(floor, min(done, total)), total)
         segments[i] = seg
+        out.skipped += _shape_note(path, seg)
     keep = np.flatnonzero(kept)
     file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
     # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
@@ -315,6 +316,15 @@ def _assemble(
             makers += pack_makers(pack, served.member[files], file_index[files])
     place(makers, out)
     return out
+
+
+def _shape_note(path: str, seg: Segment) -> list[str]:
+    """A forced shape that read nothing of a file whose content looks like another shape, said."""
+    m = seg.meta
+    detected = m.get("detected", m["shape"])
+    if m["spans"] or detected == m["shape"] or detected in (None, "empty"):
+        return []
+    return [f"{path}: 0 spans as {m['shape']}; the content looks like {detected} (drop the shape to read it so)"]
 
 
 def _shape_index(shapes: list[str | None], shape: str | None) -> int:
