@@ -22,6 +22,7 @@ __all__ = [
     "DatasetError",
     "PathNotAllowedError",
     "SourceChangedError",
+    "UnreadableFileError",
     "UnknownIdError",
     "InvalidPatternError",
     "InvalidArgumentError",
@@ -44,6 +45,10 @@ class DatasetError(HaloError):
 
 class SourceChangedError(DatasetError):
     """Raised when a trace file's bytes are no longer what its index points at; the index was dropped."""
+
+
+class UnreadableFileError(DatasetError):
+    """Raised when reading one trace file failed in a way no reader foresaw; the file is skipped, named."""
 
 
 class PathNotAllowedError(DatasetError):

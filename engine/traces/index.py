@@ -42,6 +42,7 @@ from engine.traces.chunk_writer import ChunkWriter, commit
 from engine.traces.column_file import TornFileError, read_buffer, read_column_file
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
+from engine.traces.unreadable import guarded, reading
 
 __all__ = [
     "PIECE_BYTES",
@@ -293,15 +294,16 @@ class Builder:
         if fp.size == 0:
             meta.update(shape=shape or "empty", detected="empty", line_based=True, gzip=False)
             return commit(directory, meta, ChunkWriter(directory), [], started)
-        if shape is not None:
-            meta["detected"] = _detected(path)
-        shape = shape or detect_shape(path)
-        gz = is_gzip(path)
-        line_based = bool(FileReader(path, shape=shape).line_based)
+        with reading(path):
+            if shape is not None:
+                meta["detected"] = _detected(path)
+            shape = shape or detect_shape(path)
+            gz = is_gzip(path)
+            line_based = bool(FileReader(path, shape=shape).line_based)
         meta.update(shape=shape, gzip=gz, line_based=line_based)
         writer = ChunkWriter(directory)
         try:
-            for piece in self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress):
+            for piece in guarded(path, self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress)):
                 writer.add(piece)
                 meta["end"] = piece.end
             return commit(directory, meta, writer, [], started)
@@ -319,7 +321,8 @@ class Builder:
         writer = ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
         writer.samples = [tuple(s) for s in meta["samples"]]
         try:
-            for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
+            pieces = self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress)
+            for piece in guarded(path, pieces):
                 writer.add(piece)
                 meta["end"] = piece.end
             if writer.spans == 0:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError, UnknownShapeError
+from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces import cache
 from engine.traces.fs import STAT_DTYPE, stat_names
 from engine.traces.index import Builder, Segment, ensure_segment
@@ -273,6 +273,10 @@ def _assemble(
             except UnknownShapeError as exc:
                 kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
                 continue
+            except UnreadableFileError as exc:
+                out.skipped.append(str(exc))
+                kept[i] = False
+                continue
 
         def file_progress(at: int, base: int = done) -> None:
             if progress is not None:
@@ -282,6 +286,10 @@ def _assemble(
             seg = ensure_segment(Path(path), root, shape=shape, progress=file_progress, builder=builder)
         except UnknownShapeError as exc:
             kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
+            continue
+        except UnreadableFileError as exc:  # named and skipped, even when named itself: the others are served
+            out.skipped.append(str(exc))
+            kept[i] = False
             continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None

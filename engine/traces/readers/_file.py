@@ -32,9 +32,9 @@ from engine.traces.readers._source import (
     read_head,
     sample_of,
 )
-from engine.traces.readers._values import ValueProblem
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem
 
-__all__ = ["FileReader", "SHAPE_MODULES"]
+__all__ = ["FileReader", "SHAPE_MODULES", "RECORD_ERRORS"]
 
 # shape name -> module with `spans_from_value(value, line, locate)` (and optionally its own
 # `loads`, when orjson's parsing would lose something, e.g. 128-bit integer ids).
@@ -47,8 +47,6 @@ SHAPE_MODULES: dict[str, ModuleType] = {
 }
 # What every shape module provides: one parsed JSON value (a line, a document) -> its spans.
 SpansFromValue = Callable[[Any, int, "Locate | None"], Iterator["Span | BadRecord"]]
-# Errors a shape reader may raise on a record it cannot read: the record is reported, the read goes on.
-RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
 
 
 def _complete_json(data: bytes) -> bool:
@@ -163,9 +161,9 @@ class FileReader:
         for lineno, data in self._lines():
             try:
                 value = loads(data)
-            except ValueError as exc:  # orjson.JSONDecodeError and json.JSONDecodeError both are
+            except (ValueError, RecursionError) as exc:  # orjson's and json's JSONDecodeError are ValueErrors
                 if data.strip():
-                    yield self._malformed(lineno, f"invalid JSON: {exc}", data)
+                    yield self._malformed(lineno, f"invalid JSON: {_json_problem(exc)}", data)
                 continue
             yield from self._convert(spans_from_value, value, lineno, None, data)
         yield from self._stream_problem()
@@ -193,7 +191,7 @@ class FileReader:
         locate = DocumentLocator(text, self.first_line)
         try:
             value = loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             yield from self._convert(spans_from_value, value, self.first_line, locate, text)
@@ -207,6 +205,9 @@ class FileReader:
                 return
             try:
                 value, after = decoder.raw_decode(text, pos)
+            except RecursionError as exc:
+                yield self._malformed(locate.line_at(pos), f"invalid JSON document: {_json_problem(exc)}", text[pos:])
+                return
             except json.JSONDecodeError as exc:
                 where = locate.line_at(exc.pos)
                 line_start = text.rfind("\n", 0, exc.pos) + 1
@@ -222,4 +223,13 @@ def record_error_reason(exc: Exception) -> str:
     """The malformed-record reason for an error a shape reader raised on one record."""
     if isinstance(exc, ValueProblem):
         return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"unreadable span ({_json_problem(exc)})"
     return f"unreadable span ({type(exc).__name__}: {exc})"
+
+
+def _json_problem(exc: BaseException) -> str:
+    """A parse error as a sentence (a RecursionError says how the value is odd, not where Python ran out)."""
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply to read"
+    return str(exc)
