@@ -20,6 +20,7 @@ from engine.errors import DatasetError, InvalidArgumentError
 from engine.traces.model import SHAPES, Malformed, Span
 from engine.traces.readers import halo, openai_agents, openinference_nested, otel_sdk, otlp
 from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
+from engine.traces.readers import _source
 from engine.traces.readers._source import (
     BadRecord,
     DocumentLocator,
@@ -94,6 +95,7 @@ class FileReader:
         self.end = start
         self._stop: int | None = None
         self._stream_error: tuple[int, str] | None = None
+        self._cut: list[tuple[int, int]] = []
         if not self.gzip and self.line_based:
             limit = self.path.stat().st_size if end is None else end
             stop = last_newline_end(self.path, start, limit)
@@ -123,10 +125,11 @@ class FileReader:
         `end` and `lines` are settled when the iteration ends or is abandoned.
         """
         progress = Progress(self.start)
-        lineno = self.first_line - 1
+        first = self.first_line
         try:
-            yield from enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1)
-            lineno = self.first_line - 1 + progress.count
+            for index, data in iter_lines(self.path, self.gzip, self.start, self._stop, progress):
+                yield first + index, data
+            lineno = first - 1 + progress.count
             if progress.tail and _complete_json(progress.tail):
                 progress.end += len(progress.tail)
                 lineno += 1
@@ -136,9 +139,16 @@ class FileReader:
         finally:
             self.end = max(self.end, progress.end)
             self.lines = self.first_line - 1 + progress.count
+            self._cut = progress.cut
 
     def _stream_problem(self) -> Iterator[Malformed]:
-        """A corrupt gzip stream, reported once where the readable lines ended."""
+        """Lines too long to read, and a corrupt or too big gzip stream (reported where the readable lines ended)."""
+        for index, size in self._cut:
+            yield self._malformed(
+                self.first_line + index,
+                f"line of {size:,} bytes not read: longer than {_source.MAX_LINE_BYTES:,} (MAX_LINE_BYTES)",
+                b"",
+            )
         if self._stream_error:
             line, reason = self._stream_error
             yield self._malformed(line, reason, b"")
