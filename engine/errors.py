@@ -23,6 +23,7 @@ __all__ = [
     "PathNotAllowedError",
     "SourceChangedError",
     "UnreadableFileError",
+    "CacheUnusableError",
     "UnknownIdError",
     "InvalidPatternError",
     "InvalidArgumentError",
@@ -49,6 +50,10 @@ class SourceChangedError(DatasetError):
 
 class UnreadableFileError(DatasetError):
     """Raised when reading one trace file failed in a way no reader foresaw; the file is skipped, named."""
+
+
+class CacheUnusableError(DatasetError):
+    """Raised when the index cache directory cannot be created or written; names it and `--cache-dir`."""
 
 
 class PathNotAllowedError(DatasetError):

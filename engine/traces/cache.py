@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DatasetError
+from engine.errors import CacheUnusableError
 
 __all__ = [
     "CACHE_ENV",
@@ -163,9 +163,9 @@ def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(
+        raise CacheUnusableError(
             f"cannot create the index cache directory {path}: {exc.strerror}. "
-            f"Point ${CACHE_ENV} at a writable directory."
+            f"Pass --cache-dir or point ${CACHE_ENV} at a writable directory."
         ) from exc
     return path
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from engine.errors import DatasetError, UnknownIdError
 from engine.traces import cache
 from engine.traces.build import Flag
+from engine.traces.cache_fallback import with_fallback
 from engine.traces.columns import StringColumn
 from engine.traces.gc_pause import gc_paused
 from engine.traces.hashing import hash_strings
@@ -110,7 +111,7 @@ class Dataset:
         found = find_files(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         with gc_paused():
-            opened = open_sources(found, root, shape, progress)
+            opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:
             reasons = "; ".join(opened.skipped[:5])
