@@ -43,6 +43,7 @@ from engine.traces.column_file import TornFileError, read_buffer, read_column_fi
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
 from engine.traces.unreadable import guarded, reading
+from engine.traces.worker_life import die_with_parent
 
 __all__ = [
     "PIECE_BYTES",
@@ -279,7 +280,10 @@ class Builder:
             # fork is fast and safe while this process runs no other thread;
             # otherwise start clean interpreters.
             method = "fork" if threading.active_count() == 1 else "spawn"
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method),
+                initializer=die_with_parent, initargs=(os.getpid(),),
+            )  # fmt: skip
         return self._pool
 
     def build(
