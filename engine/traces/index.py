@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from engine.traces import cache
 from engine.traces.build import Piece
 from engine.traces.chunk_writer import ChunkWriter, commit
 from engine.traces.column_file import TornFileError, read_buffer, read_column_file
+from engine.traces.freshness import is_fresh, load_meta, only_grew
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
 from engine.traces.unreadable import guarded, reading
@@ -117,8 +117,8 @@ def ensure_segment(
     directory = cache.segment_dir(root, path)
     for _attempt in range(3):
         fp = cache.fingerprint(path)
-        meta = _load_meta(directory)
-        if meta is not None and _is_fresh(meta, fp, shape):
+        meta = load_meta(directory)
+        if meta is not None and is_fresh(meta, fp, shape):
             try:
                 return _open(path, directory, meta, "fresh")
             except FileNotFoundError:
@@ -127,8 +127,8 @@ def ensure_segment(
                 pass  # rebuilt below, under the lock
         with cache.segment_lock(directory):
             fp = cache.fingerprint(path)
-            meta = _load_meta(directory)
-            if meta is not None and _is_fresh(meta, fp, shape):
+            meta = load_meta(directory)
+            if meta is not None and is_fresh(meta, fp, shape):
                 try:
                     return _open(path, directory, meta, "fresh")
                 except (FileNotFoundError, TornFileError) as exc:
@@ -136,7 +136,7 @@ def ensure_segment(
                     meta = None
             own = builder or Builder()
             try:
-                if meta is not None and _only_grew(path, meta, fp, shape):
+                if meta is not None and only_grew(path, meta, fp, shape):
                     meta = own.append(path, directory, meta, fp, progress)
                     how = "appended"
                 else:
@@ -158,58 +158,13 @@ def fresh_segment(path: Path, root: Path, shape: str | None = None) -> Segment |
     """The segment of `path` if it is up to date and whole, else None (nothing is built or locked)."""
     path = path.resolve()
     directory = cache.segment_dir(root, path)
-    meta = _load_meta(directory)
-    if meta is None or not _is_fresh(meta, cache.fingerprint(path), shape):
+    meta = load_meta(directory)
+    if meta is None or not is_fresh(meta, cache.fingerprint(path), shape):
         return None
     try:
         return _open(path, directory, meta, "fresh")
     except (FileNotFoundError, TornFileError):
         return None
-
-
-def _load_meta(directory: Path) -> dict[str, Any] | None:
-    try:
-        meta = orjson.loads((directory / "meta.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if meta.get("format") != cache.INDEX_FORMAT or meta.get("code") != cache.code_version():
-        return None
-    return meta
-
-
-def _is_fresh(meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
-    return cache.Fingerprint.from_json(meta["fingerprint"]) == fp and _serves_shape(meta, shape)
-
-
-def _serves_shape(meta: dict[str, Any], shape: str | None) -> bool:
-    """Whether a segment answers for `shape` (None: the detected one).
-
-    The shape is part of the cache key: a segment built with a forced shape
-    records the shape the content was detected as, and serves an open without
-    `shape` only when the two agree.
-    """
-    wanted = shape if shape is not None else meta.get("detected", meta["shape"])
-    return bool(wanted == meta["shape"])
-
-
-def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
-    """True when the file kept its indexed bytes and only has more after them."""
-    old = cache.Fingerprint.from_json(meta["fingerprint"])
-    if not meta.get("line_based") or meta.get("gzip") or fp.size <= old.size:
-        return False
-    if not _serves_shape(meta, shape):
-        return False
-    if cache.head_hash(path, old.head_len) != old.head_sha256:
-        return False
-    if old.sampled_sha256 and cache.sampled_hash(path, old.size) != old.sampled_sha256:
-        return False  # the indexed bytes changed too
-    end = int(meta["end"])
-    if end > 0:
-        with open(path, "rb") as f:
-            f.seek(end - 1)
-            if f.read(1) != b"\n":
-                return False
-    return True
 
 
 def open_segment(path: Path, directory: Path, meta: dict[str, Any], how: str = "fresh") -> Segment:
