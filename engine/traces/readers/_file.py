@@ -192,7 +192,10 @@ class FileReader:
 
     def _document(self) -> Iterator[Span | Malformed]:
         """A whole document: one JSON value, or several concatenated ones."""
-        data = read_all(self.path, self.gzip)
+        cut: list[str] = []
+        data = read_all(self.path, self.gzip, cut)
+        for reason in cut:  # said first: what follows is a document cut short
+            yield self._malformed(1, reason, b"")
         self.end = len(data)
         text = data.decode("utf-8", "replace").lstrip("\ufeff")
         self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)

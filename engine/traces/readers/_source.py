@@ -162,14 +162,20 @@ def read_head(path: Path, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def read_all(path: Path, gz: bool) -> bytes:
-    """The whole (decompressed) content; a broken gzip stream gives what it has."""
+def read_all(path: Path, gz: bool, cut: list[str] | None = None) -> bytes:
+    """The whole (decompressed) content; a broken gzip stream gives what it has.
+
+    A gzip stream past the bounds (`GzipTooBig`) gives what it has too, and says so in `cut`.
+    """
     if not gz:
         return path.read_bytes()
     out = bytearray()
     try:
         for block in gzip_blocks(path):
             out += block
+    except GzipTooBig as exc:
+        if cut is not None:
+            cut.append(str(exc))
     except GzipCorrupt:
         pass
     return bytes(out)

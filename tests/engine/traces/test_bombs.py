@@ -87,3 +87,12 @@ def test_blank_runs_are_skipped_and_counted_as_lines(tmp_path: Path, compressed:
     assert lines == [1, 2 + (4 << 20), 5 + (4 << 20)]
     if not compressed:
         assert ds.raw(ds.span_row("t2", "c"))["span_id"] == "c"
+
+
+def test_a_gzip_document_past_the_bound_says_it_was_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_source, "MAX_DECOMPRESSED_BYTES", 1 << 20)
+    doc = orjson.dumps([span(f"t{i}", "a") for i in range(10_000)], option=orjson.OPT_INDENT_2)
+    path = tmp_path / "doc.json.gz"
+    path.write_bytes(gzip.compress(doc))
+    ds = Dataset.open([path], shape="halo")
+    assert any("MAX_DECOMPRESSED_BYTES" in s for s in ds.quality.malformed_samples), ds.quality.malformed_samples
