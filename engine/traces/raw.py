@@ -9,7 +9,7 @@ Offsets >= 0 are in the source; < 0 are `-(offset + 1)` in the raw copy.
 
 Every read from the source is checked against what the index recorded: a
 span's bytes are one whole line (a newline, or the file's start, before them;
-a newline, or the end, after them; none inside). A file rewritten in a way the
+a newline, or the end, after them; none inside, for a span read on its own). A file rewritten in a way the
 fingerprint at open did not see (same stat, same sampled bytes) fails this
 check where it matters; then `on_changed` drops the file's index and
 `SourceChangedError` is raised: old bytes are never served.
@@ -137,9 +137,9 @@ class RawReader:
         before = min(lo, len(_BOM))  # the byte before (the whole BOM at the file's start)
         data = self._read(file, lo - before, hi - lo + before + 1)
         starts = offsets - lo + before
-        if not _whole_lines(data, starts, sizes, lo - before):
+        if not _whole_lines(data, starts, sizes, lo - before, inside=False):
             self._changed(file, lo)
-        return data[before : before + hi - lo], offsets - lo, sizes
+        return data, starts, sizes  # (the region and a byte around it: no copy of it)
 
     def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
         """Bytes of the index's raw copy of `part_index` (offset < 0, as stored)."""
@@ -187,11 +187,14 @@ class RawReader:
         return array
 
 
-def _whole_lines(data: bytes, starts: np.ndarray, sizes: np.ndarray, base: int) -> bool:
+def _whole_lines(data: bytes, starts: np.ndarray, sizes: np.ndarray, base: int, inside: bool = True) -> bool:
     """Whether each [start, start + size) of `data` (read at file offset `base`) is one whole line.
 
     A line starts at the file's start (or after a UTF-8 BOM there) or after a
-    newline, ends at a newline or at the end of the file, and holds none.
+    newline, ends at a newline or at the end of the file, and (checked when
+    `inside`) holds none. The edges alone are checked for a block of many rows
+    (the scan for newlines inside would cost as much as the read): bytes that
+    moved put some row's edge off a newline unless every line moved in step.
     """
     buf = np.frombuffer(data, np.uint8)
     starts = np.asarray(starts, np.int64)
@@ -207,6 +210,16 @@ def _whole_lines(data: bytes, starts: np.ndarray, sizes: np.ndarray, base: int) 
     prev = buf[np.maximum(starts - 1, 0)]
     if not (first | bom | (prev == _NEWLINE)).all():
         return False
-    newlines = np.flatnonzero(buf == _NEWLINE)
-    inside = np.searchsorted(newlines, ends, "left") - np.searchsorted(newlines, starts, "left")
-    return not inside.any()
+    if not inside:
+        return True
+    # no newline inside a row: each run of back-to-back rows holds exactly its rows' separating newlines
+    if len(starts) > 1 and not (np.diff(starts) > 0).all():
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+    cuts = np.flatnonzero(starts[1:] != ends[:-1] + 1) + 1
+    firsts = np.concatenate(([0], cuts)) if len(starts) else cuts
+    lasts = np.append(cuts - 1, len(starts) - 1) if len(starts) else cuts
+    return all(
+        data.count(b"\n", a, b) == n
+        for a, b, n in zip(starts[firsts].tolist(), ends[lasts].tolist(), (lasts - firsts).tolist())
+    )
