@@ -21,6 +21,9 @@ __all__ = [
     "UnknownShapeError",
     "DatasetError",
     "PathNotAllowedError",
+    "SourceChangedError",
+    "UnreadableFileError",
+    "CacheUnusableError",
     "UnknownIdError",
     "InvalidPatternError",
     "InvalidArgumentError",
@@ -39,6 +42,18 @@ class UnknownShapeError(HaloError):
 
 class DatasetError(HaloError):
     """Raised when a dataset path does not exist or matches no files."""
+
+
+class SourceChangedError(DatasetError):
+    """Raised when a trace file's bytes are no longer what its index points at; the index was dropped."""
+
+
+class UnreadableFileError(DatasetError):
+    """Raised when reading one trace file failed in a way no reader foresaw; the file is skipped, named."""
+
+
+class CacheUnusableError(DatasetError):
+    """Raised when the index cache directory cannot be created or written; names it and `--cache-dir`."""
 
 
 class PathNotAllowedError(DatasetError):

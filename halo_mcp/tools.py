@@ -46,7 +46,7 @@ from mcp_types import (
 from mcp_types.version import is_version_at_least
 from pydantic import Field
 
-from engine.errors import HaloError
+from engine.errors import HaloError, SourceChangedError
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
 
@@ -179,7 +179,11 @@ class RegistryTool(Tool):
 
             tool_ctx = tool_context(state, extra_roots=extra_roots, progress=progress)
             tool_ctx.settings["mcp_context"] = context
-            answer = await call_tool(spec.name, tool_ctx, arguments)
+            try:
+                answer = await call_tool(spec.name, tool_ctx, arguments)
+            except SourceChangedError:
+                # a file changed under its index: the index was dropped, the next open rebuilds it
+                answer = await call_tool(spec.name, tool_ctx, arguments)
         except HaloError as err:
             raise ToolError(str(err)) from err
         return CallToolResult(

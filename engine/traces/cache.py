@@ -1,9 +1,12 @@
 """Where index segments live and how we know one still matches its file.
 
 The index is a cache, never a second source of truth: every segment records the
-fingerprint of the file it was built from (size, mtime, a hash of the head),
-and a segment whose fingerprint no longer matches is rebuilt, or extended when
-the file only grew. The default location is a user cache directory, so trace
+fingerprint of the file it was built from (size, mtime, ctime, a hash of the
+head, of the tail and of a few sampled blocks), and a segment whose fingerprint
+no longer matches is rebuilt, or extended when the file only grew. ctime cannot
+be set back by `touch -r`, so a same-size rewrite with the old mtime is caught
+by the stat alone; the tail and sampled blocks catch one whose ctime was forged
+too (a clock set back), and `raw` checks every span read from the source. The default location is a user cache directory, so trace
 directories can be read-only.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DatasetError
+from engine.errors import CacheUnusableError
 
 __all__ = [
     "CACHE_ENV",
     "HEAD_BYTES",
+    "TAIL_BYTES",
+    "SAMPLE_BLOCKS",
+    "SAMPLE_BLOCK_BYTES",
     "INDEX_FORMAT",
     "Fingerprint",
     "cache_root",
@@ -33,12 +40,20 @@ __all__ = [
     "code_version",
     "segment_lock",
     "atomic_write_bytes",
+    "drop_index",
 ]
 
 CACHE_ENV = "HALO_MCP_CACHE_DIR"
 # Bytes of the file's start that are hashed: enough to tell a rewritten file
 # from one that only grew, cheap enough to check on every open.
 HEAD_BYTES = 64 * 1024
+# Bytes of the file's end that are hashed: a rewrite of the tail (where appends
+# and edits land) changes them. Read on every open, so small.
+TAIL_BYTES = 16 * 1024
+# Blocks at evenly spaced offsets between head and tail, hashed on every open:
+# a bounded spot check of the middle of a big file (a few preads of a cached file).
+SAMPLE_BLOCKS = 4
+SAMPLE_BLOCK_BYTES = 4 * 1024
 # Bump when the on-disk layout changes; older segments are then rebuilt.
 INDEX_FORMAT = 3
 
@@ -60,13 +75,19 @@ class Fingerprint:
     mtime_ns: int
     head_len: int
     head_sha256: str
+    ctime_ns: int = 0
+    # sha256 of the tail and of the sampled blocks (`sampled_hash`)
+    sampled_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fingerprint:
-        return cls(int(data["size"]), int(data["mtime_ns"]), int(data["head_len"]), str(data["head_sha256"]))
+        return cls(
+            int(data["size"]), int(data["mtime_ns"]), int(data["head_len"]), str(data["head_sha256"]),
+            int(data.get("ctime_ns", 0)), str(data.get("sampled_sha256", "")),
+        )  # fmt: skip
 
 
 def cache_root() -> Path:
@@ -94,10 +115,35 @@ def head_hash(path: Path, length: int) -> str:
         return hashlib.sha256(f.read(length)).hexdigest()
 
 
+def sample_offsets(size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the blocks `sampled_hash` reads: evenly spaced between head and tail, then the tail."""
+    lo, hi = min(size, HEAD_BYTES), max(size - TAIL_BYTES, 0)
+    blocks = []
+    if hi - lo > SAMPLE_BLOCK_BYTES:
+        step = (hi - lo) // (SAMPLE_BLOCKS + 1)
+        blocks = [(lo + k * step, SAMPLE_BLOCK_BYTES) for k in range(1, SAMPLE_BLOCKS + 1)]
+    return [*blocks, (max(hi, lo), size - max(hi, lo))]
+
+
+def sampled_hash(path: Path, size: int) -> str:
+    """sha256 of the sampled blocks and the tail of a file of `size` bytes (what follows the head)."""
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for offset, length in sample_offsets(size):
+            digest.update(os.pread(fd, length, offset))
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
 def fingerprint(path: Path) -> Fingerprint:
     st = path.stat()
     head_len = min(st.st_size, HEAD_BYTES)
-    return Fingerprint(st.st_size, st.st_mtime_ns, head_len, head_hash(path, head_len))
+    return Fingerprint(
+        st.st_size, st.st_mtime_ns, head_len, head_hash(path, head_len), st.st_ctime_ns,
+        sampled_hash(path, st.st_size),
+    )  # fmt: skip
 
 
 def code_version() -> str:
@@ -117,9 +163,9 @@ def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(
+        raise CacheUnusableError(
             f"cannot create the index cache directory {path}: {exc.strerror}. "
-            f"Point ${CACHE_ENV} at a writable directory."
+            f"Pass --cache-dir or point ${CACHE_ENV} at a writable directory."
         ) from exc
     return path
 
@@ -154,3 +200,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def drop_index(directory: Path) -> None:
+    """Make a segment or pack stale, so the next open rebuilds it (readers that mapped it keep their copy).
+
+    A segment loses its meta.json (its chunks are collected on the rebuild); a
+    pack, which never changes once written, is removed whole.
+    """
+    try:
+        if directory.parent.parent.name == "packs":
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            (directory / "meta.json").unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only cache: the stat check at the next open still sees the change

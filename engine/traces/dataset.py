@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from engine.errors import DatasetError, UnknownIdError
 from engine.traces import cache
 from engine.traces.build import Flag
+from engine.traces.cache_fallback import with_fallback
 from engine.traces.columns import StringColumn
 from engine.traces.gc_pause import gc_paused
 from engine.traces.hashing import hash_strings
@@ -80,7 +81,9 @@ class Dataset:
         self.n_traces = sum(p.n_traces for p in parts)
         self.spans = SpanTable(parts, self.n_spans)
         self.traces = TraceTable(parts, self.n_traces)
-        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files])
+        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files], self._source_changed)
+        # Set when a raw read found a file changed under its index: reopen before using it again.
+        self.stale = False
         # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).
         self.fingerprint = tuple((loc.directory, loc.chunk, loc.rows) for loc in opened.locations)
 
@@ -109,7 +112,7 @@ class Dataset:
         found = find_files(paths)
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         with gc_paused():
-            opened = open_sources(found, root, shape, progress)
+            opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:
             reasons = "; ".join(opened.skipped[:5])
@@ -153,6 +156,13 @@ class Dataset:
             skipped=list(snapshot.get("skipped", [])),
         )
         return cls(snapshot["paths"], opened, Path(snapshot["cache_root"]))
+
+    def _source_changed(self, file: int) -> None:
+        """A raw read found file `file` no longer as indexed: drop the index entries holding it."""
+        self.stale = True
+        for loc in self._opened.locations:
+            if file in loc.files:
+                cache.drop_index(Path(loc.directory))
 
     def close(self) -> None:
         """Close the source files kept open for raw reads (mappings go with the object)."""

@@ -34,14 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from engine.traces import cache
 from engine.traces.build import Piece
 from engine.traces.chunk_writer import ChunkWriter, commit
 from engine.traces.column_file import TornFileError, read_buffer, read_column_file
+from engine.traces.freshness import is_fresh, load_meta, only_grew
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
+from engine.traces.unreadable import guarded, reading
+from engine.traces.worker_life import die_with_parent
 
 __all__ = [
     "PIECE_BYTES",
@@ -115,8 +117,8 @@ def ensure_segment(
     directory = cache.segment_dir(root, path)
     for _attempt in range(3):
         fp = cache.fingerprint(path)
-        meta = _load_meta(directory)
-        if meta is not None and _is_fresh(meta, fp, shape):
+        meta = load_meta(directory)
+        if meta is not None and is_fresh(meta, fp, shape):
             try:
                 return _open(path, directory, meta, "fresh")
             except FileNotFoundError:
@@ -125,8 +127,8 @@ def ensure_segment(
                 pass  # rebuilt below, under the lock
         with cache.segment_lock(directory):
             fp = cache.fingerprint(path)
-            meta = _load_meta(directory)
-            if meta is not None and _is_fresh(meta, fp, shape):
+            meta = load_meta(directory)
+            if meta is not None and is_fresh(meta, fp, shape):
                 try:
                     return _open(path, directory, meta, "fresh")
                 except (FileNotFoundError, TornFileError) as exc:
@@ -134,7 +136,7 @@ def ensure_segment(
                     meta = None
             own = builder or Builder()
             try:
-                if meta is not None and _only_grew(path, meta, fp, shape):
+                if meta is not None and only_grew(path, meta, fp, shape):
                     meta = own.append(path, directory, meta, fp, progress)
                     how = "appended"
                 else:
@@ -156,45 +158,13 @@ def fresh_segment(path: Path, root: Path, shape: str | None = None) -> Segment |
     """The segment of `path` if it is up to date and whole, else None (nothing is built or locked)."""
     path = path.resolve()
     directory = cache.segment_dir(root, path)
-    meta = _load_meta(directory)
-    if meta is None or not _is_fresh(meta, cache.fingerprint(path), shape):
+    meta = load_meta(directory)
+    if meta is None or not is_fresh(meta, cache.fingerprint(path), shape):
         return None
     try:
         return _open(path, directory, meta, "fresh")
     except (FileNotFoundError, TornFileError):
         return None
-
-
-def _load_meta(directory: Path) -> dict[str, Any] | None:
-    try:
-        meta = orjson.loads((directory / "meta.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if meta.get("format") != cache.INDEX_FORMAT or meta.get("code") != cache.code_version():
-        return None
-    return meta
-
-
-def _is_fresh(meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
-    return cache.Fingerprint.from_json(meta["fingerprint"]) == fp and (shape is None or shape == meta["shape"])
-
-
-def _only_grew(path: Path, meta: dict[str, Any], fp: cache.Fingerprint, shape: str | None) -> bool:
-    """True when the file kept its indexed bytes and only has more after them."""
-    old = cache.Fingerprint.from_json(meta["fingerprint"])
-    if not meta.get("line_based") or meta.get("gzip") or fp.size <= old.size:
-        return False
-    if shape is not None and shape != meta["shape"]:
-        return False
-    if cache.head_hash(path, old.head_len) != old.head_sha256:
-        return False
-    end = int(meta["end"])
-    if end > 0:
-        with open(path, "rb") as f:
-            f.seek(end - 1)
-            if f.read(1) != b"\n":
-                return False
-    return True
 
 
 def open_segment(path: Path, directory: Path, meta: dict[str, Any], how: str = "fresh") -> Segment:
@@ -265,7 +235,10 @@ class Builder:
             # fork is fast and safe while this process runs no other thread;
             # otherwise start clean interpreters.
             method = "fork" if threading.active_count() == 1 else "spawn"
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context(method),
+                initializer=die_with_parent, initargs=(os.getpid(),),
+            )  # fmt: skip
         return self._pool
 
     def build(
@@ -278,15 +251,18 @@ class Builder:
         started = time.perf_counter()
         meta = _new_meta(path, fp)
         if fp.size == 0:
-            meta.update(shape=shape or "empty", line_based=True, gzip=False)
+            meta.update(shape=shape or "empty", detected="empty", line_based=True, gzip=False)
             return commit(directory, meta, ChunkWriter(directory), [], started)
-        shape = shape or detect_shape(path)
-        gz = is_gzip(path)
-        line_based = bool(FileReader(path, shape=shape).line_based)
+        with reading(path):
+            if shape is not None:
+                meta["detected"] = _detected(path)
+            shape = shape or detect_shape(path)
+            gz = is_gzip(path)
+            line_based = bool(FileReader(path, shape=shape).line_based)
         meta.update(shape=shape, gzip=gz, line_based=line_based)
         writer = ChunkWriter(directory)
         try:
-            for piece in self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress):
+            for piece in guarded(path, self._parse(path, shape, gz, line_based, 0, 1, fp.size, progress)):
                 writer.add(piece)
                 meta["end"] = piece.end
             return commit(directory, meta, writer, [], started)
@@ -304,7 +280,8 @@ class Builder:
         writer = ChunkWriter(directory, lines=int(meta["lines"]), malformed=int(meta["malformed"]))
         writer.samples = [tuple(s) for s in meta["samples"]]
         try:
-            for piece in self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress):
+            pieces = self._parse(path, meta["shape"], False, True, start, first_line, fp.size, progress)
+            for piece in guarded(path, pieces):
                 writer.add(piece)
                 meta["end"] = piece.end
             if writer.spans == 0:
@@ -376,6 +353,17 @@ class Builder:
             # Workers keep their heap until they exit: end them before the merge
             # (which needs the memory); the next big file starts new ones.
             self.close()
+
+
+def _detected(path: Path) -> str | None:
+    """The shape the content is detected as (None: none), recorded beside a forced one."""
+    from engine.errors import UnknownShapeError
+    from engine.traces.readers import detect_shape
+
+    try:
+        return detect_shape(path)
+    except UnknownShapeError:
+        return None
 
 
 def _new_meta(path: Path, fp: cache.Fingerprint) -> dict[str, Any]:

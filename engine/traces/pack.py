@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from engine.errors import DatasetError, UnknownShapeError
+from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces import cache
 from engine.traces.column_file import TornFileError
 from engine.traces.fs import STAT_DTYPE
@@ -224,6 +224,8 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
             todo = np.flatnonzero(pack_of < 0)
             if not len(todo):
                 break
+            if shape is None and pack.meta.get("forced_shape") is not None:
+                continue  # read as a forced shape: serves that shape only, never the detected one
             asked_names = names if len(todo) == n else pick(names, todo)
             nos = np.fromiter(map(pack.members.index.get, asked_names, repeat(-1)), np.int64, len(todo))
             hit = nos >= 0
@@ -333,6 +335,8 @@ def open_pack(pack: Pack) -> Pack:
 def raise_member_error(path: Path, pack: Pack, no: int) -> None:
     """Member `no`'s read error, raised as opening its own segment would have."""
     error = pack.members.extras[no]["error"]
+    if pack.members.extras[no].get("error_kind") == "unreadable":
+        raise UnreadableFileError(error)
     if pack.members.table["state"][no] & SHAPE_ERROR:
         raise UnknownShapeError(error)
     raise DatasetError(error)

@@ -26,6 +26,7 @@ from engine.traces.model import Span
 from engine.traces.pack import RACY_NS, sha256_of, stat_key
 from engine.traces.pack_members import Members
 from engine.traces.parse import PIECE_SPANS
+from engine.traces.unreadable import unreadable
 
 __all__ = ["build_pack"]
 
@@ -54,6 +55,7 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
             "code": cache.code_version(),
             "source_dir": source_dir,
             "created": created,
+            "forced_shape": shape,  # the shape is part of the cache key (see `pack.plan`)
             **Members.from_entries(entries).write(tmp),
             "chunk": chunk,
             "seconds": round(time.perf_counter() - started, 3),
@@ -124,6 +126,8 @@ class _MemberReader:
         except (HaloError, OSError) as exc:
             reason = str(exc) if isinstance(exc, HaloError) else f"cannot read {path}: {exc.strerror or exc}"
             return dict(entry, error=reason, error_kind="io")
+        except Exception as exc:  # a reader broke on this file: it is skipped, named, the others are served
+            return dict(entry, error=str(unreadable(path, exc)), error_kind="unreadable")
         entry.update(lines=lines, spans=spans, malformed=malformed, samples=[list(s) for s in samples])
         if racy:
             if digest is None or sha256_of(path) != digest:

@@ -41,7 +41,7 @@ MEMBER_DTYPE = np.dtype([
 
 # `state` bits. A member with an error has one of the first two (and its message in extras).
 IO_ERROR = 1  # could not be read: never fresh (read again next time)
-SHAPE_ERROR = 2  # not a trace file: fresh, and reported as skipped
+SHAPE_ERROR = 2  # not a trace file, or one no reader could read: fresh, and reported as skipped
 CHANGING = 4  # changed while it was read: never fresh
 HASHED = 8  # written just before it was read: its content hash (in extras) is checked too
 SAMPLES = 16  # has malformed samples (in extras)
@@ -107,7 +107,7 @@ class Members:
             extra = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
             state = 0
             if "error" in e:
-                state |= SHAPE_ERROR if e.get("error_kind") == "shape" else IO_ERROR
+                state |= SHAPE_ERROR if e.get("error_kind") in ("shape", "unreadable") else IO_ERROR
             if e.get("changing"):
                 state |= CHANGING
                 extra["changing"] = True

@@ -99,6 +99,8 @@ def _halo_lines_into(builder: PieceBuilder, path: str, lines: list[bytes]) -> No
     with gc_paused():
         for lo in range(0, len(lines), BLOCK_LINES):
             block = lines[lo : lo + BLOCK_LINES]
+            if not any(block):
+                continue  # blank lines only (a run of them is skipped at memory speed)
             columns = columns_from_lines(block, lo + 1)
             if columns is not None:
                 builder.add_columns(columns)
@@ -110,6 +112,8 @@ def _halo_line_by_line(builder: PieceBuilder, path: str, lines: list[bytes], fir
     loads, fields, append = orjson.loads, halo.fields_from_object, builder.rows.append
     decode_error = orjson.JSONDecodeError
     for lineno, line in enumerate(lines, first_line):
+        if not line:
+            continue  # blank: no record (and no costly decode error)
         try:
             obj = loads(line)
         except decode_error as exc:

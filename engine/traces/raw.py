@@ -6,6 +6,13 @@ descriptors (never mapped: a file truncated under a mapping would crash the
 reader). Everything else points into the chunk's `.raw` file, read (small) or
 mapped (big) when the segment was opened.
 Offsets >= 0 are in the source; < 0 are `-(offset + 1)` in the raw copy.
+
+Every read from the source is checked against what the index recorded: a
+span's bytes are one whole line (a newline, or the file's start, before them;
+a newline, or the end, after them; none inside, for a span read on its own). A file rewritten in a way the
+fingerprint at open did not see (same stat, same sampled bytes) fails this
+check where it matters; then `on_changed` drops the file's index and
+`SourceChangedError` is raised: old bytes are never served.
 """
 
 from __future__ import annotations
@@ -13,13 +20,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 
-from engine.errors import DatasetError
+from engine.errors import SourceChangedError
 from engine.traces.column_file import read_buffer
 from engine.traces.tables import Part, SpanTable
 
@@ -31,13 +38,18 @@ OPEN_SOURCE_FILES = 32
 # Spans whose raw bytes are fetched together (one read when they sit close in a file).
 _RAW_BATCH = 512
 _READ_BLOCK = 8 << 20
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE = 10
 
 
 class RawReader:
     """Raw span bytes of a dataset's rows."""
 
-    def __init__(self, spans: SpanTable, parts: list[Part], paths: list[str]) -> None:
+    def __init__(
+        self, spans: SpanTable, parts: list[Part], paths: list[str], on_changed: Callable[[int], None] | None = None
+    ) -> None:
         self.spans = spans
+        self._on_changed = on_changed
         self._parts = parts
         self._part_rows = np.asarray([p.row0 for p in parts], dtype=np.int64)
         self._paths = paths
@@ -121,13 +133,36 @@ class RawReader:
         lo, hi = int(offsets.min()), int((offsets + sizes).max())
         if hi - lo > _READ_BLOCK or hi - lo > 4 * int(sizes.sum()) + 4096:
             return None
-        return self._pread(int(files[0]), lo, hi - lo), offsets - lo, sizes
+        file = int(files[0])
+        before = min(lo, len(_BOM))  # the byte before (the whole BOM at the file's start)
+        data = self._read(file, lo - before, hi - lo + before + 1)
+        starts = offsets - lo + before
+        if not _whole_lines(data, starts, sizes, lo - before, inside=False):
+            self._changed(file, lo)
+        return data, starts, sizes  # (the region and a byte around it: no copy of it)
 
     def _raw_at(self, part_index: int, offset: int, size: int) -> bytes:
         """Bytes of the index's raw copy of `part_index` (offset < 0, as stored)."""
         return self._raw_map(self._parts[part_index])[-offset - 1 : -offset - 1 + size].tobytes()
 
     def _pread(self, file: int, offset: int, size: int) -> bytes:
+        """The bytes of one span in the source, checked to be still one whole line there."""
+        before = min(offset, len(_BOM))  # the byte before (the whole BOM at the file's start)
+        data = self._read(file, offset - before, size + before + 1)
+        if not _whole_lines(data, np.asarray([before]), np.asarray([size]), offset - before):
+            self._changed(file, offset)
+        return data[before : before + size]
+
+    def _changed(self, file: int, offset: int) -> None:
+        if self._on_changed is not None:
+            self._on_changed(file)
+        raise SourceChangedError(
+            f"{self._paths[file]} changed after it was indexed (the span indexed at byte {offset:,} is no "
+            "longer there); its index was dropped: call again to read the file anew"
+        )
+
+    def _read(self, file: int, offset: int, size: int) -> bytes:
+        """Up to `size` bytes at `offset` (fewer only at the end of the file)."""
         # Tools call the store from worker threads: the lock keeps one thread from
         # closing a descriptor (evicting it) while another reads through it.
         with self._lock:
@@ -140,8 +175,6 @@ class RawReader:
             else:
                 self._fds.move_to_end(file)
             data = os.pread(fd, size, offset)
-        if len(data) != size:
-            raise DatasetError(f"{self._paths[file]} changed after it was indexed; open the dataset again")
         return data
 
     def _raw_map(self, part: Part) -> np.ndarray:
@@ -152,3 +185,41 @@ class RawReader:
             source = part.raw if part.raw is not None else np.frombuffer(read_buffer(part.raw_path), np.uint8)
             array = self._raw_maps[key] = source
         return array
+
+
+def _whole_lines(data: bytes, starts: np.ndarray, sizes: np.ndarray, base: int, inside: bool = True) -> bool:
+    """Whether each [start, start + size) of `data` (read at file offset `base`) is one whole line.
+
+    A line starts at the file's start (or after a UTF-8 BOM there) or after a
+    newline, ends at a newline or at the end of the file, and (checked when
+    `inside`) holds none. The edges alone are checked for a block of many rows
+    (the scan for newlines inside would cost as much as the read): bytes that
+    moved put some row's edge off a newline unless every line moved in step.
+    """
+    buf = np.frombuffer(data, np.uint8)
+    starts = np.asarray(starts, np.int64)
+    ends = starts + np.asarray(sizes, np.int64)
+    if len(ends) and int(ends.max()) > len(buf):
+        return False  # cut short: the file shrank
+    at_end = ends == len(buf)  # only the last line of a file has nothing after it (one byte more was asked)
+    after = buf[np.minimum(ends, len(buf) - 1)] if len(buf) else np.zeros(len(ends), np.uint8)
+    if not ((after == _NEWLINE) | at_end).all():
+        return False
+    first = (starts + base) == 0
+    bom = (starts + base == len(_BOM)) & (base == 0 and data[: len(_BOM)] == _BOM)
+    prev = buf[np.maximum(starts - 1, 0)]
+    if not (first | bom | (prev == _NEWLINE)).all():
+        return False
+    if not inside:
+        return True
+    # no newline inside a row: each run of back-to-back rows holds exactly its rows' separating newlines
+    if len(starts) > 1 and not (np.diff(starts) > 0).all():
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+    cuts = np.flatnonzero(starts[1:] != ends[:-1] + 1) + 1
+    firsts = np.concatenate(([0], cuts)) if len(starts) else cuts
+    lasts = np.append(cuts - 1, len(starts) - 1) if len(starts) else cuts
+    return all(
+        data.count(b"\n", a, b) == n
+        for a, b, n in zip(starts[firsts].tolist(), ends[lasts].tolist(), (lasts - firsts).tolist())
+    )

@@ -16,6 +16,7 @@ key set, no regex unless a TOOL/LLM span has output text to judge.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, NamedTuple
 
 import orjson
@@ -273,15 +274,13 @@ def as_int(value: Any) -> int | None:
 
 
 def _as_float(value: Any) -> float | None:
+    """A finite float, else None: an integer too big for a float (400 digits) or inf is no amount."""
     t = type(value)
-    if t is float or t is int:
-        return float(value)
-    if t is str:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        out = float(value) if t is float or t is int or t is str else None
+    except (ValueError, OverflowError):
+        return None
+    return out if out is not None and math.isfinite(out) else None
 
 
 def _first_text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError, UnknownShapeError
+from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces import cache
 from engine.traces.fs import STAT_DTYPE, stat_names
 from engine.traces.index import Builder, Segment, ensure_segment
@@ -274,6 +274,10 @@ def _assemble(
             except UnknownShapeError as exc:
                 kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
                 continue
+            except UnreadableFileError as exc:
+                out.skipped.append(str(exc))
+                kept[i] = False
+                continue
 
         def file_progress(at: int, base: int = done) -> None:
             if progress is not None:
@@ -284,12 +288,17 @@ def _assemble(
         except UnknownShapeError as exc:
             kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
             continue
+        except UnreadableFileError as exc:  # named and skipped, even when named itself: the others are served
+            out.skipped.append(str(exc))
+            kept[i] = False
+            continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
         done += int(stats["size"][i])
         if progress is not None:
             progress(max(floor, min(done, total)), total)
         segments[i] = seg
+        out.skipped += _shape_note(path, seg)
     keep = np.flatnonzero(kept)
     file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
     # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
@@ -316,6 +325,15 @@ def _assemble(
             makers += pack_makers(pack, served.member[files], file_index[files])
     place(makers, out)
     return out
+
+
+def _shape_note(path: str, seg: Segment) -> list[str]:
+    """A forced shape that read nothing of a file whose content looks like another shape, said."""
+    m = seg.meta
+    detected = m.get("detected", m["shape"])
+    if m["spans"] or detected == m["shape"] or detected in (None, "empty"):
+        return []
+    return [f"{path}: 0 spans as {m['shape']}; the content looks like {detected} (drop the shape to read it so)"]
 
 
 def _shape_index(shapes: list[str | None], shape: str | None) -> int:

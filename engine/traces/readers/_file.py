@@ -20,6 +20,7 @@ from engine.errors import DatasetError, InvalidArgumentError
 from engine.traces.model import SHAPES, Malformed, Span
 from engine.traces.readers import halo, openai_agents, openinference_nested, otel_sdk, otlp
 from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
+from engine.traces.readers import _source
 from engine.traces.readers._source import (
     BadRecord,
     DocumentLocator,
@@ -32,9 +33,9 @@ from engine.traces.readers._source import (
     read_head,
     sample_of,
 )
-from engine.traces.readers._values import ValueProblem
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem
 
-__all__ = ["FileReader", "SHAPE_MODULES"]
+__all__ = ["FileReader", "SHAPE_MODULES", "RECORD_ERRORS"]
 
 # shape name -> module with `spans_from_value(value, line, locate)` (and optionally its own
 # `loads`, when orjson's parsing would lose something, e.g. 128-bit integer ids).
@@ -47,8 +48,6 @@ SHAPE_MODULES: dict[str, ModuleType] = {
 }
 # What every shape module provides: one parsed JSON value (a line, a document) -> its spans.
 SpansFromValue = Callable[[Any, int, "Locate | None"], Iterator["Span | BadRecord"]]
-# Errors a shape reader may raise on a record it cannot read: the record is reported, the read goes on.
-RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
 
 
 def _complete_json(data: bytes) -> bool:
@@ -96,6 +95,7 @@ class FileReader:
         self.end = start
         self._stop: int | None = None
         self._stream_error: tuple[int, str] | None = None
+        self._cut: list[tuple[int, int]] = []
         if not self.gzip and self.line_based:
             limit = self.path.stat().st_size if end is None else end
             stop = last_newline_end(self.path, start, limit)
@@ -125,10 +125,11 @@ class FileReader:
         `end` and `lines` are settled when the iteration ends or is abandoned.
         """
         progress = Progress(self.start)
-        lineno = self.first_line - 1
+        first = self.first_line
         try:
-            yield from enumerate(iter_lines(self.path, self.gzip, self.start, self._stop, progress), lineno + 1)
-            lineno = self.first_line - 1 + progress.count
+            for index, data in iter_lines(self.path, self.gzip, self.start, self._stop, progress):
+                yield first + index, data
+            lineno = first - 1 + progress.count
             if progress.tail and _complete_json(progress.tail):
                 progress.end += len(progress.tail)
                 lineno += 1
@@ -138,9 +139,16 @@ class FileReader:
         finally:
             self.end = max(self.end, progress.end)
             self.lines = self.first_line - 1 + progress.count
+            self._cut = progress.cut
 
     def _stream_problem(self) -> Iterator[Malformed]:
-        """A corrupt gzip stream, reported once where the readable lines ended."""
+        """Lines too long to read, and a corrupt or too big gzip stream (reported where the readable lines ended)."""
+        for index, size in self._cut:
+            yield self._malformed(
+                self.first_line + index,
+                f"line of {size:,} bytes not read: longer than {_source.MAX_LINE_BYTES:,} (MAX_LINE_BYTES)",
+                b"",
+            )
         if self._stream_error:
             line, reason = self._stream_error
             yield self._malformed(line, reason, b"")
@@ -163,9 +171,9 @@ class FileReader:
         for lineno, data in self._lines():
             try:
                 value = loads(data)
-            except ValueError as exc:  # orjson.JSONDecodeError and json.JSONDecodeError both are
+            except (ValueError, RecursionError) as exc:  # orjson's and json's JSONDecodeError are ValueErrors
                 if data.strip():
-                    yield self._malformed(lineno, f"invalid JSON: {exc}", data)
+                    yield self._malformed(lineno, f"invalid JSON: {_json_problem(exc)}", data)
                 continue
             yield from self._convert(spans_from_value, value, lineno, None, data)
         yield from self._stream_problem()
@@ -184,7 +192,10 @@ class FileReader:
 
     def _document(self) -> Iterator[Span | Malformed]:
         """A whole document: one JSON value, or several concatenated ones."""
-        data = read_all(self.path, self.gzip)
+        cut: list[str] = []
+        data = read_all(self.path, self.gzip, cut)
+        for reason in cut:  # said first: what follows is a document cut short
+            yield self._malformed(1, reason, b"")
         self.end = len(data)
         text = data.decode("utf-8", "replace").lstrip("\ufeff")
         self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)
@@ -193,7 +204,7 @@ class FileReader:
         locate = DocumentLocator(text, self.first_line)
         try:
             value = loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         else:
             yield from self._convert(spans_from_value, value, self.first_line, locate, text)
@@ -207,6 +218,9 @@ class FileReader:
                 return
             try:
                 value, after = decoder.raw_decode(text, pos)
+            except RecursionError as exc:
+                yield self._malformed(locate.line_at(pos), f"invalid JSON document: {_json_problem(exc)}", text[pos:])
+                return
             except json.JSONDecodeError as exc:
                 where = locate.line_at(exc.pos)
                 line_start = text.rfind("\n", 0, exc.pos) + 1
@@ -222,4 +236,13 @@ def record_error_reason(exc: Exception) -> str:
     """The malformed-record reason for an error a shape reader raised on one record."""
     if isinstance(exc, ValueProblem):
         return str(exc)
+    if isinstance(exc, RecursionError):
+        return f"unreadable span ({_json_problem(exc)})"
     return f"unreadable span ({type(exc).__name__}: {exc})"
+
+
+def _json_problem(exc: BaseException) -> str:
+    """A parse error as a sentence (a RecursionError says how the value is odd, not where Python ran out)."""
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply to read"
+    return str(exc)

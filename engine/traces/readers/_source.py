@@ -10,6 +10,8 @@ are read from the start, in decompressed offsets, and are never split.
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
@@ -27,6 +29,10 @@ __all__ = [
     "is_gzip",
     "gzip_blocks",
     "GzipCorrupt",
+    "GzipTooBig",
+    "MAX_DECOMPRESSED_BYTES",
+    "MAX_GZIP_RATIO",
+    "MAX_LINE_BYTES",
     "last_newline_end",
     "iter_lines",
     "Progress",
@@ -44,6 +50,27 @@ BOM = b"\xef\xbb\xbf"
 # Compressed bytes read per step from a gzip file: small enough that the lines before
 # a corrupt spot are delivered before the error is.
 GZIP_CHUNK = 1 << 14
+# Bounds on what one file may cost, each overridable by $HALO_MCP_<NAME> (a
+# number of bytes, or a ratio): a 4 MB gzip file holding 4 GiB of newlines, or
+# one 4 GiB line, must not hang a build.
+LIMIT_ENV_PREFIX = "HALO_MCP_"
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(LIMIT_ENV_PREFIX + name, default)))
+    except ValueError:
+        return default
+
+
+# Decompressed bytes read from one gzip file at most; past it the rest is cut (and said).
+MAX_DECOMPRESSED_BYTES = _limit("MAX_DECOMPRESSED_BYTES", 16 << 30)
+# A gzip stream inflating more than this many times its compressed size is a bomb
+# (JSON traces compress 5-30x; newlines 1000x), checked past GZIP_RATIO_GRACE_BYTES.
+MAX_GZIP_RATIO = _limit("MAX_GZIP_RATIO", 200)
+GZIP_RATIO_GRACE_BYTES = _limit("GZIP_RATIO_GRACE_BYTES", 64 << 20)
+# A line (one record) longer than this is dropped unread and reported as malformed.
+MAX_LINE_BYTES = _limit("MAX_LINE_BYTES", 256 << 20)
 
 
 # locate(key, id_value, default_line) -> the line where `"key": id_value` appears in a document.
@@ -74,20 +101,31 @@ class GzipCorrupt(Exception):
     """A gzip stream that is not cut short but broken."""
 
 
+class GzipTooBig(GzipCorrupt):
+    """A gzip stream that decompresses past `MAX_DECOMPRESSED_BYTES` (or `MAX_GZIP_RATIO`): a bomb, read no further."""
+
+
 def gzip_blocks(path: Path) -> Iterator[bytes]:
     """Decompressed blocks (at most BLOCK_SIZE each) of a gzip file, several members allowed.
 
     A stream cut short (a file still being written) just ends; a corrupt one
-    raises GzipCorrupt after the blocks that did decompress.
+    raises GzipCorrupt after the blocks that did decompress; one that inflates
+    past the bounds raises GzipTooBig there.
     """
     inflater = zlib.decompressobj(wbits=47)
+    limit, ratio = MAX_DECOMPRESSED_BYTES, MAX_GZIP_RATIO
+    total = read = 0
     with open(path, "rb") as f:
         while chunk := f.read(GZIP_CHUNK):
+            read += len(chunk)
             while chunk:
                 try:
                     out = inflater.decompress(chunk, BLOCK_SIZE)
                 except zlib.error as exc:
                     raise GzipCorrupt(str(exc)) from None
+                if total > limit or (total > GZIP_RATIO_GRACE_BYTES and total > ratio * read):
+                    raise GzipTooBig(_too_big(total, limit, ratio))
+                total += len(out)
                 if out:
                     yield out
                 if inflater.eof:
@@ -95,6 +133,17 @@ def gzip_blocks(path: Path) -> Iterator[bytes]:
                     inflater = zlib.decompressobj(wbits=47)
                 else:
                     chunk = inflater.unconsumed_tail
+
+
+def _too_big(total: int, limit: int, ratio: int) -> str:
+    why = (
+        f"more than {limit:,} bytes (MAX_DECOMPRESSED_BYTES)" if total > limit
+        else f"more than {ratio} times its compressed size (MAX_GZIP_RATIO)"
+    )  # fmt: skip
+    return (
+        f"gzip content cut after {total:,} decompressed bytes: it inflates to {why}; "
+        f"set ${LIMIT_ENV_PREFIX}MAX_DECOMPRESSED_BYTES or ${LIMIT_ENV_PREFIX}MAX_GZIP_RATIO to read more"
+    )
 
 
 def read_head(path: Path, size: int) -> bytes:
@@ -113,14 +162,20 @@ def read_head(path: Path, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def read_all(path: Path, gz: bool) -> bytes:
-    """The whole (decompressed) content; a broken gzip stream gives what it has."""
+def read_all(path: Path, gz: bool, cut: list[str] | None = None) -> bytes:
+    """The whole (decompressed) content; a broken gzip stream gives what it has.
+
+    A gzip stream past the bounds (`GzipTooBig`) gives what it has too, and says so in `cut`.
+    """
     if not gz:
         return path.read_bytes()
     out = bytearray()
     try:
         for block in gzip_blocks(path):
             out += block
+    except GzipTooBig as exc:
+        if cut is not None:
+            cut.append(str(exc))
     except GzipCorrupt:
         pass
     return bytes(out)
@@ -144,25 +199,30 @@ def last_newline_end(path: Path, start: int, end: int) -> int:
 class Progress:
     """How far a line iteration got: `end` offset past the last full line, and any stream error."""
 
-    __slots__ = ("end", "count", "error", "tail")
+    __slots__ = ("end", "count", "error", "tail", "cut")
 
     def __init__(self, end: int) -> None:
         self.end = end
-        self.count = 0  # lines yielded
+        self.count = 0  # lines read (blank ones too)
         self.error: str | None = None
         # gzip only: bytes after the last newline at the end of the stream.
         self.tail = b""
+        # (line index, bytes) of the lines longer than MAX_LINE_BYTES, dropped unread
+        self.cut: list[tuple[int, int]] = []
 
 
-def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Progress) -> Iterator[bytes]:
-    """Yield complete lines (without b"\\n") of [start, end), advancing `progress.end`.
+def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Progress) -> Iterator[tuple[int, bytes]]:
+    """Yield (line index, line) for the non-blank complete lines (without b"\n") of [start, end).
 
+    The index counts every line from 0 (blank ones are counted, not yielded:
+    a run of them is skipped at memory speed). Lines longer than
+    `MAX_LINE_BYTES` are dropped and noted in `progress.cut`.
     Plain files: [start, end) is read whole; bytes after its last newline are
     yielded as a last line (the caller chose `end` knowing that record is
     complete). gzip: offsets are in the decompressed stream, `end` is ignored, the
     bytes after the last newline go to `progress.tail` for the caller to judge; a
-    cut-off stream (still being written) ends quietly, a corrupt one sets
-    `progress.error`.
+    cut-off stream (still being written) ends quietly, a corrupt one, or one that
+    decompresses past `MAX_DECOMPRESSED_BYTES`, sets `progress.error`.
     """
     if gz:
         yield from _gzip_lines(path, start, progress)
@@ -174,9 +234,13 @@ def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Prog
         f.seek(start)
         progress.end = start
         carry = yield from _complete_lines(_file_blocks(f, end - start), start, progress)
-        if carry:
-            progress.end, progress.count = progress.end + len(carry), progress.count + 1
-            yield carry
+        if carry is not None:
+            progress.end += carry[1] if carry[0] is None else len(carry[0])
+            if carry[0] is None:
+                progress.cut.append((progress.count, carry[1]))
+            else:
+                yield progress.count, carry[0]
+            progress.count += 1
 
 
 def _file_blocks(f: Any, left: int) -> Iterator[bytes]:
@@ -188,33 +252,98 @@ def _file_blocks(f: Any, left: int) -> Iterator[bytes]:
         yield block
 
 
-def _complete_lines(blocks: Iterable[bytes], pos: int, progress: Progress) -> Generator[bytes, None, bytes]:
-    """Yield the complete lines of `blocks` (a stream starting at offset `pos`),
-    advancing `progress` after each block; return the bytes after the last newline."""
+_NON_BLANK = re.compile(rb"[^\n]+")
+
+# What `_complete_lines` returns: the bytes after the last newline (None, length: an over-long line dropped).
+Carry = tuple[bytes | None, int] | None
+
+
+def _complete_lines(
+    blocks: Iterable[bytes], pos: int, progress: Progress
+) -> Generator[tuple[int, bytes], None, Carry]:
+    """Yield (index, line) for the non-blank complete lines of `blocks` (a stream starting at offset `pos`),
+    advancing `progress` after each block; return what follows the last newline.
+
+    A line growing past MAX_LINE_BYTES is no longer kept: its bytes are counted
+    until its newline and it is noted in `progress.cut`, so one 4 GiB line costs
+    no memory and no quadratic joining.
+    """
     carry = b""
+    dropped = 0  # > 0: bytes so far of an over-long line being skipped
+    limit = MAX_LINE_BYTES
     for block in blocks:
-        if carry:
-            block = carry + block
         cut = block.rfind(b"\n")
+        if dropped:
+            if cut < 0:
+                dropped += len(block)
+                continue
+            first = block.find(b"\n")
+            progress.cut.append((progress.count, dropped + first))
+            progress.count += 1
+            progress.end = pos = pos + dropped + first + 1
+            dropped = 0
+            block = block[first + 1 :]
+            cut -= first + 1
+            if cut < 0:
+                carry = block
+                continue
+        elif carry:
+            block = carry + block
+            cut = cut + len(carry) if cut >= 0 else -1
         if cut < 0:
-            carry = block
+            if len(block) > limit:
+                dropped, carry = len(block), b""
+            else:
+                carry = block
             continue
         carry = block[cut + 1 :]
-        lines = block[:cut].split(b"\n")
-        yield from lines
-        progress.count += len(lines)
+        text = block[:cut]
+        base = progress.count
+        if b"\n\n" in text or (text[:1] == b"\n"):
+            # blank runs: only the non-blank lines are made objects; indexes by counting newlines (C speed)
+            index, at = base, 0
+            for m in _NON_BLANK.finditer(text):
+                index += text.count(b"\n", at, m.start())
+                at = m.start()
+                yield from _checked(index, m.group(), progress, limit)
+            total = text.count(b"\n") + 1
+        else:
+            lines = text.split(b"\n")
+            total = len(lines)
+            for i, line in enumerate(lines, base):
+                if line:
+                    yield from _checked(i, line, progress, limit)
+        progress.count = base + total
         pos += cut + 1
         progress.end = pos
-    return carry
+        if len(carry) > limit:
+            dropped, carry = len(carry), b""
+    if dropped:
+        return None, dropped
+    return (carry, len(carry)) if carry else None
 
 
-def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[bytes]:
+def _checked(index: int, line: bytes, progress: Progress, limit: int) -> Iterator[tuple[int, bytes]]:
+    if len(line) > limit:
+        progress.cut.append((index, len(line)))
+    else:
+        yield index, line
+
+
+def _gzip_lines(path: Path, start: int, progress: Progress) -> Iterator[tuple[int, bytes]]:
     blocks = gzip_blocks(path)
     try:
         first = next(blocks, b"")
         if start == 0 and first[:3] == BOM:
             start = 3
-        progress.tail = yield from _complete_lines(_skip(itertools.chain([first], blocks), start), start, progress)
+        carry = yield from _complete_lines(_skip(itertools.chain([first], blocks), start), start, progress)
+        if carry is not None and carry[0] is None:
+            progress.cut.append((progress.count, carry[1]))
+            progress.count += 1
+        elif carry is not None:
+            progress.tail = carry[0] or b""
+    except GzipTooBig as exc:
+        progress.error = str(exc)
     except GzipCorrupt as exc:
         progress.error = f"corrupt gzip stream after decompressed byte {progress.end}: {exc}"
 

@@ -18,6 +18,7 @@ from datetime import date, datetime, timezone
 import numpy as np
 
 __all__ = [
+    "RECORD_ERRORS",
     "MINUTE_CACHE",
     "ValueProblem",
     "to_ns",
@@ -27,6 +28,14 @@ __all__ = [
     "hex_id",
     "parent_id_of",
 ]
+
+# Errors a shape reader may raise on one record it cannot read: the record is
+# reported as malformed, the read goes on. OverflowError (an integer too big for
+# a float) and RecursionError (values nested thousands deep) are the content's
+# fault too, never a reason to fail the file or the dataset.
+RECORD_ERRORS: tuple[type[Exception], ...] = (
+    ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError,
+)  # fmt: skip
 
 _NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -19,7 +19,7 @@ import orjson
 from engine.traces.model import Span, SpanKind, SpanStatus
 from engine.traces.readers._build import dump_raw, make_span
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import ValueProblem, parent_id_of, to_ns
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, parent_id_of, to_ns
 
 __all__ = ["KIND_BY_TYPE", "spans_from_value"]
 
@@ -29,7 +29,7 @@ KIND_BY_TYPE: dict[str, SpanKind] = {
     "transcription": SpanKind.LLM, "speech": SpanKind.LLM, "speech_group": SpanKind.CHAIN,
     "mcp_tools": SpanKind.OTHER,
 }  # fmt: skip
-_RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+_RECORD_ERRORS = RECORD_ERRORS
 
 
 def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[Span | BadRecord]:

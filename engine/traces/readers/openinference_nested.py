@@ -18,7 +18,7 @@ from typing import Any
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import ValueProblem, hex_id, iso_duration_ns, parent_id_of, to_ns
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, iso_duration_ns, parent_id_of, to_ns
 
 __all__ = ["REPR_FIELDS", "MAX_DEPTH", "decode_repr", "spans_from_value"]
 
@@ -26,7 +26,7 @@ __all__ = ["REPR_FIELDS", "MAX_DEPTH", "decode_repr", "spans_from_value"]
 REPR_FIELDS = ("span_attributes", "resource_attributes", "events", "links", "logs")
 # Deeper nesting than this is reported, not followed (a cycle or a broken export).
 MAX_DEPTH = 1000
-_RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+_RECORD_ERRORS = RECORD_ERRORS
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError)
 
 

@@ -21,11 +21,11 @@ import orjson
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import ValueProblem, hex_id, parent_id_of, to_ns
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, parent_id_of, to_ns
 
 __all__ = ["loads", "spans_from_value"]
 
-_RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+_RECORD_ERRORS = RECORD_ERRORS
 # An integer of 20+ digits: beyond 64 bits, which orjson would turn into a float.
 _BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}\s*[,}\]]")
 

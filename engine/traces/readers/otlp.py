@@ -17,11 +17,11 @@ from typing import Any
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
 from engine.traces.readers._source import BadRecord, Locate, sample_of
-from engine.traces.readers._values import ValueProblem, hex_id, parent_id_of, to_ns
+from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, parent_id_of, to_ns
 
 __all__ = ["spans_from_value", "flatten_attributes", "any_value"]
 
-_RECORD_ERRORS = (ValueError, TypeError, AttributeError, KeyError)
+_RECORD_ERRORS = RECORD_ERRORS
 
 
 def any_value(value: Any) -> Any:

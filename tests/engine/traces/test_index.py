@@ -205,14 +205,13 @@ def test_two_processes_indexing_the_same_file_at_once_agree_and_leave_one_segmen
     assert names == sorted(["lock", "meta.json", f"{results[0]['chunks'][0]}.cols"])
 
 
-def test_an_unusable_cache_directory_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unusable_cache_directory_is_explained(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    monkeypatch.setenv("HALO_MCP_CACHE_DIR", str(blocker / "cache"))
     path = tmp_path / "t.jsonl"
     path.write_bytes(jsonl(span("t1", "a")))
     with pytest.raises(DatasetError, match="HALO_MCP_CACHE_DIR"):
-        Dataset.open([path])
+        ensure_segment(path, blocker / "cache")  # (Dataset.open falls back: see test_cache_unusable)
 
 
 def test_a_grown_otlp_file_keeps_every_raw_span_readable_across_merged_chunks(tmp_path: Path, fixtures: Path) -> None:
