@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from engine.traces.analytics import Evidence, Pattern, PatternKind, ToolStat
+from engine.traces.analytics import Evidence, Flag, Pattern, PatternKind, Surface, ToolStat
 from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
 from engine.traces.analytics_text import QUOTE_CHARS, find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
@@ -22,30 +22,34 @@ from engine.traces.model import SpanKind, SpanStatus
 __all__ = [
     "MAX_EXAMPLES",
     "MAX_PER_KIND",
-    "LOOP_MIN_RUN",
     "examples",
     "pattern",
+    "decision_point",
     "ranked",
     "is_error",
     "error_signatures",
     "tool_stats",
     "tool_errors",
     "hidden_tool_errors",
-    "loops",
     "unoffered_tool_calls",
 ]
 
 MAX_EXAMPLES = 3
 # Patterns kept per kind (a dataset can have hundreds of rare signatures).
 MAX_PER_KIND = 25
-# Identical tool calls in a row that make a loop.
-LOOP_MIN_RUN = 3
 
 Quote = Callable[[int], str | None]
 
 
-def examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[Evidence]:
-    """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first."""
+def examples(
+    data: SpanData,
+    rows: Iterable[int],
+    quote: Quote | None,
+    context: dict[int, int] | None = None,
+    context_quote: Quote | None = None,
+) -> list[Evidence]:
+    """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first; with the tool or
+    step span each was seen on (`context`: row -> context row) and its quote."""
     rows = list(rows)
     picked: list[int] = []
     seen: set[int] = set()
@@ -60,14 +64,19 @@ def examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[E
             break
         if i not in picked:
             picked.append(i)
-    return [
-        Evidence(
-            trace_id=data.trace_ids[int(data.trace[i])],
-            span_id=data.span_id[i],
-            quote=quote(i) if quote else None,
+    out = []
+    for i in picked:
+        c = (context or {}).get(i, -1)
+        out.append(
+            Evidence(
+                trace_id=data.trace_ids[int(data.trace[i])],
+                span_id=data.span_id[i],
+                quote=quote(i) if quote else None,
+                context_span_id=data.span_id[c] if c >= 0 else None,
+                context_quote=context_quote(c) if c >= 0 and context_quote else None,
+            )
         )
-        for i in picked
-    ]
+    return out
 
 
 def pattern(
@@ -80,7 +89,14 @@ def pattern(
     subject: str | None = None,
     quote: Quote | None = None,
     traces: int | None = None,
+    context: dict[int, int] | None = None,
+    context_quote: Quote | None = None,
+    surface: Surface | None = None,
+    decision: str | None = None,
 ) -> Pattern:
+    """A pattern flagging `rows` (decision spans; `context` maps a row to the tool or step
+    span the failure showed on). Every row is flagged; a few become quoted examples."""
+    ctx = context or {}
     return Pattern(
         kind=kind,
         title=title,
@@ -89,8 +105,29 @@ def pattern(
         traces_affected=traces if traces is not None else len({int(data.trace[i]) for i in rows}),
         total_traces=data.n_traces,
         spans_affected=len(rows),
-        examples=examples(data, rows, quote),
+        examples=examples(data, rows, quote, ctx, context_quote),
+        flagged=[
+            Flag(
+                trace_id=data.trace_ids[int(data.trace[i])],
+                span_id=data.span_id[i],
+                context_span_id=data.span_id[ctx[i]] if ctx.get(i, -1) >= 0 else None,
+            )
+            for i in rows
+        ],
+        surface=surface,
+        decision=decision if decision is not None else decision_point(data, rows),
     )
+
+
+def decision_point(data: SpanData, rows: Iterable[int]) -> str | None:
+    """'span `name` (model m)' for the commonest span name and model among `rows`."""
+    rows = list(rows)
+    if not rows:
+        return None
+    name, _ = Counter(data.name[i] for i in rows).most_common(1)[0]
+    models = Counter(m for i in rows if (m := (data.model[i] if data.model else None)))
+    model = f" (model {models.most_common(1)[0][0]})" if models else ""
+    return f"span `{name}`{model}"
 
 
 def ranked(patterns: list[Pattern]) -> list[Pattern]:
@@ -136,29 +173,71 @@ def _error_message(data: SpanData, i: int) -> str | None:
 
 
 def error_signatures(data: SpanData) -> list[Pattern]:
-    """Error spans (status ERROR or an exception event), grouped by span name and
-    message template (exception text, else status message, masked)."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    """Error families (class 7): error spans (status ERROR or an exception event) grouped
+    by their message template (exception type and message, else status message, with
+    numbers, ids, paths, URLs and quoted values masked), across span names and nesting
+    levels. One error that an agent, its model call and their wrapper all record is one
+    occurrence: a span whose descendant carries the same family is a wrapper, and only
+    the innermost span (the origin) is flagged, blamed on its decision span (a model
+    call's own error is its own). Does not group errors only by span name, and does not
+    count errors written in an ok output (those are `failed_action`)."""
+    from engine.traces.analytics_spans import STEP_NAME, decision_spans
+
+    families: dict[str, list[int]] = defaultdict(list)
     templates: dict[str, str] = {}  # message -> template, computed once per distinct message
     for i in np.flatnonzero(is_error(data)).tolist():
         message = _error_message(data, i) or ""
         if message not in templates:
             templates[message] = message_template(message) if message else "(no message)"
-        groups[(data.name[i], templates[message])].append(i)
+        families[templates[message]].append(i)
+    decisions = decision_spans(data)
+    has_parent = len(data.parent) == data.n_spans
+    llm = int(SpanKind.LLM)
     quote = _quote_error(data)
     patterns = []
-    for (name, template), rows in groups.items():
+    for template, rows in families.items():
+        members = set(rows)
+        wrappers: set[int] = set()
+        for i in rows:
+            p, hops = (int(data.parent[i]) if has_parent else -1), 0
+            while p >= 0 and hops < 1000:
+                if p in members:
+                    wrappers.add(p)
+                p, hops = int(data.parent[p]), hops + 1
+        origins = [i for i in rows if i not in wrappers]
+        blamed: list[int] = []
+        context: dict[int, int] = {}
+        for i in origins:
+            acted = data.tool[i] is not None or bool(STEP_NAME.match(data.name[i]))
+            d = int(decisions[i]) if acted and data.kind[i] != llm and decisions[i] >= 0 else i
+            if d not in context:
+                blamed.append(d)
+                context[d] = i if d != i else -1
+        names = Counter(data.name[i] for i in rows)
+        on_model = sum(1 for i in origins if data.kind[i] == llm)
+        on_tools = sum(1 for i in origins if data.tool[i] is not None or STEP_NAME.match(data.name[i]))
         first = next((m for i in rows if (m := _error_message(data, i))), "")
+        levels = sorted({int(data.depth[i]) for i in rows})
+        where = ", ".join(f"{n} ({c})" for n, c in names.most_common(4))
+        detail = f"seen on {where}" + (f" at nesting levels {levels}" if len(levels) > 1 else "")
+        detail += f"; {len(wrappers)} wrapper spans repeat it" if wrappers else ""
+        detail += f"; first message: {first[:QUOTE_CHARS]}" if first else ""
+        subject = names.most_common(1)[0][0] if len(names) == 1 else template
         patterns.append(
             pattern(
                 data,
                 "error_signature",
-                f"{name}: {template}",
-                rows,
-                detail=f"first message: {first[:QUOTE_CHARS]}" if first else "errors without a message",
-                subject=name,
-                quote=quote,
-            )
+                f"{subject}: {template}" if len(names) == 1 else f"error family {template} on {len(names)} span names",
+                blamed,
+                detail=detail,
+                subject=subject,
+                quote=lambda i, ctx=context: quote(i) if ctx.get(i, -1) < 0 else None,
+                context=context,
+                context_quote=quote,
+                surface="model provider" if on_model * 2 > len(origins)
+                else "tool implementation" if on_tools * 2 > len(origins) else None,
+                traces=len({int(data.trace[i]) for i in rows}),
+            ).model_copy(update={"spans_affected": len(origins)})
         )
     return ranked(patterns)
 
@@ -233,42 +312,6 @@ def hidden_tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
         )
         for tool, found in rows.items()
     ]
-    return ranked(patterns)
-
-
-def loops(data: SpanData) -> list[Pattern]:
-    """The same tool called with the same arguments LOOP_MIN_RUN or more times in a row
-    (tool calls of a trace in start order; calls without recorded arguments never match)."""
-    runs: dict[str, list[list[int]]] = defaultdict(list)
-    rows = data.tool_rows.tolist()
-    traces = data.trace[data.tool_rows].tolist()
-    run: list[int] = []
-    key: tuple[int, str | None, str | None] | None = None
-    for i, t in zip(rows + [-1], traces + [-1], strict=True):
-        args = data.tool_args[i] if i >= 0 else None
-        this = (t, data.tool[i], args) if i >= 0 and args is not None else None
-        if this is not None and this == key:
-            run.append(i)
-            continue
-        if len(run) >= LOOP_MIN_RUN:
-            runs[data.tool[run[0]] or "?"].append(run)
-        run, key = ([i], this) if this is not None else ([], None)
-    patterns = []
-    for tool, found in runs.items():
-        longest = max(len(r) for r in found)
-        calls = sum(len(r) for r in found)
-        patterns.append(
-            pattern(
-                data,
-                "loop",
-                f"tool {tool} called with identical arguments {LOOP_MIN_RUN}+ times in a row "
-                f"(longest run {longest})",
-                [r[0] for r in found],
-                detail=f"{len(found)} runs, {calls} calls in loops",
-                subject=tool,
-                quote=_quote_text(data, data.tool_args),
-            ).model_copy(update={"spans_affected": calls})
-        )
     return ranked(patterns)
 
 

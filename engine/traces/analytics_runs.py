@@ -18,6 +18,8 @@ __all__ = [
     "OUTLIER_MIN_GROUP",
     "OUTLIER_IQR",
     "OUTLIER_MEDIAN_FACTOR",
+    "LATENCY_FLOOR_MS",
+    "TOKEN_FLOOR",
     "turn_limits",
     "no_final_answer",
     "refusals",
@@ -29,6 +31,10 @@ OUTLIER_MIN_GROUP = 10
 # An outlier lies above both Q3 + OUTLIER_IQR * IQR and OUTLIER_MEDIAN_FACTOR * median.
 OUTLIER_IQR = 3.0
 OUTLIER_MEDIAN_FACTOR = 3.0
+# Absolute floors (class 8): a span is never a latency outlier under LATENCY_FLOOR_MS, nor a
+# model call a token outlier under TOKEN_FLOOR tokens, whatever its group's spread.
+LATENCY_FLOOR_MS = 10_000.0
+TOKEN_FLOOR = 20_000
 # Raw bytes of one span scanned for turn-limit phrases (the rest is not read).
 RAW_SCAN_BYTES = 2_000_000
 QUOTE_CONTEXT = 40
@@ -159,9 +165,11 @@ def refusals(data: SpanData) -> list[Pattern]:
 
 
 def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
-    """Per span name with >= OUTLIER_MIN_GROUP spans: spans whose duration
-    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed both
-    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name."""
+    """Class 8: per span name with >= OUTLIER_MIN_GROUP spans, spans whose duration
+    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed
+    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name, and the
+    absolute floor (LATENCY_FLOOR_MS, TOKEN_FLOOR). Does not match: a millisecond span
+    in a group of microsecond spans, however far above its median."""
     if kind == "latency_outlier":
         valid = (data.start_ns > 0) & (data.end_ns >= data.start_ns)
         values = (data.end_ns - data.start_ns) / 1e6
@@ -178,7 +186,8 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
             continue
         v = values[rows]
         q1, median, q3 = np.percentile(v, [25, 50, 75])
-        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median)
+        floor = LATENCY_FLOOR_MS if kind == "latency_outlier" else float(TOKEN_FLOOR)
+        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median, floor)
         if threshold <= 0:
             continue
         found = [r for r, x in zip(rows, v.tolist(), strict=True) if x > threshold]
@@ -193,7 +202,10 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
                 f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
                 f"(median {median:,.0f}, max {top:,.0f})"
             )
-        patterns.append(pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name))
+        surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
+        patterns.append(
+            pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name, surface=surface)
+        )
     return ranked(patterns)
 
 
