@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "COMMANDS"]
 
-COMMANDS = ("serve", "index", "overview", "diagnose", "config", "prune")
+COMMANDS = ("serve", "index", "overview", "patterns", "diagnose", "config", "prune")
 
 
 def build_parser() -> argparse.ArgumentParser:
