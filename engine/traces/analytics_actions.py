@@ -73,10 +73,15 @@ def _errors(data: SpanData) -> dict[int, str]:
     cached = data.__dict__.get("_action_errors")
     if cached is None:
         texts = span_texts(data)
-        cached = {}
+        found = {}
         for i in range(data.n_spans):
             if (e := action_error(data, texts, i)) is not None:
-                cached[i] = e
+                found[i] = e
+        # a step that failed because a tool inside it failed only repeats that failure
+        # (or because its model call failed: that is the provider's error, class 7)
+        failing = set(found) | set(np.flatnonzero(data.status == int(SpanStatus.ERROR)).tolist())
+        inner = {int(data.parent[i]) for i in failing} if len(data.parent) == data.n_spans else set()
+        cached = {i: e for i, e in found.items() if i not in inner}
         data.__dict__["_action_errors"] = cached
     return cached
 

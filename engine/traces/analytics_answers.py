@@ -27,7 +27,7 @@ from engine.traces.analytics_text import (
     TRUNCATED,
     find_quote,
 )
-from engine.traces.model import SpanKind
+from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
     "REPEAT_MIN_CALLS",
@@ -81,7 +81,7 @@ def unsupported_answers(data: SpanData) -> list[Pattern]:
         answer: int = -1
         final_span = -1
         for i in range(first, end):
-            if data.kind[i] == llm:
+            if data.kind[i] == llm and data.status[i] != int(SpanStatus.ERROR):  # a failed call answered nothing
                 out = texts.of(i).output
                 calls = [c.name for c in texts.of(i).tool_calls] + list(data.requested[i])
                 codes = code_blocks(out)
@@ -97,7 +97,7 @@ def unsupported_answers(data: SpanData) -> list[Pattern]:
                     acts.append(int(data.start_ns[i]))
         if answer < 0 and final_span >= 0 and decisions[final_span] >= 0:
             answer = int(decisions[final_span])
-        if answer < 0 and not acts and t in data.last_llm:
+        if answer < 0 and not acts and t in data.last_llm and data.status[data.last_llm[t]] != int(SpanStatus.ERROR):
             answer = data.last_llm[t]  # a reply in text, no tool ever used
         earliest = min(acts) if acts else None
         if answer >= 0 and (earliest is None or earliest > int(data.start_ns[answer])):

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.traces.analytics import Evidence, Flag, Pattern, PatternKind, Surface, ToolStat
 from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
-from engine.traces.analytics_text import QUOTE_CHARS, find_quote, message_template
+from engine.traces.analytics_text import QUOTE_CHARS, TEMPLATE_CHARS, find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 MAX_EXAMPLES = 3
+# Occurrences (origins) a family of tool or step errors needs; a model call's or any other
+# span's error makes a family on its own (no action detector reports it).
+FAMILY_MIN_OCCURRENCES = 2
+# An inner error's message this long, quoted in an enclosing span's error, makes that span its wrapper.
+WRAPPER_MIN_CHARS = 12
 # Patterns kept per kind (a dataset can have hundreds of rare signatures).
 MAX_PER_KIND = 25
 
@@ -93,9 +98,14 @@ def pattern(
     context_quote: Quote | None = None,
     surface: Surface | None = None,
     decision: str | None = None,
+    blame: bool = False,
 ) -> Pattern:
     """A pattern flagging `rows` (decision spans; `context` maps a row to the tool or step
-    span the failure showed on). Every row is flagged; a few become quoted examples."""
+    span the failure showed on). Every row is flagged; a few become quoted examples.
+    `blame`: `rows` are the spans where the failure showed; each is flagged on its
+    decision span instead (one flag per decision span), itself kept as context."""
+    if blame:
+        rows, context, quote, context_quote = _blamed(data, rows, quote)
     ctx = context or {}
     return Pattern(
         kind=kind,
@@ -117,6 +127,21 @@ def pattern(
         surface=surface,
         decision=decision if decision is not None else decision_point(data, rows),
     )
+
+
+def _blamed(data: SpanData, rows: list[int], quote: Quote | None) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
+    from engine.traces.analytics_spans import decision_spans
+
+    decisions = decision_spans(data)
+    out: list[int] = []
+    context: dict[int, int] = {}
+    for i in rows:
+        d = int(decisions[i]) if decisions[i] >= 0 else i
+        if d not in context:
+            out.append(d)
+            context[d] = i if d != i else -1
+    own = (lambda d: quote(d) if context.get(d, -1) < 0 else None) if quote else None
+    return out, context, own, quote
 
 
 def decision_point(data: SpanData, rows: Iterable[int]) -> str | None:
@@ -177,21 +202,37 @@ def error_signatures(data: SpanData) -> list[Pattern]:
     by their message template (exception type and message, else status message, with
     numbers, ids, paths, URLs and quoted values masked), across span names and nesting
     levels. One error that an agent, its model call and their wrapper all record is one
-    occurrence: a span whose descendant carries the same family is a wrapper, and only
+    occurrence: a span whose descendant carries the same family (or whose message quotes
+    a descendant's error message) is a wrapper, and only
     the innermost span (the origin) is flagged, blamed on its decision span (a model
     call's own error is its own). Does not group errors only by span name, and does not
-    count errors written in an ok output (those are `failed_action`)."""
+    count errors written in an ok output (those are `failed_action`), nor a tool or step
+    error seen once (FAMILY_MIN_OCCURRENCES; classes 1-3 report it)."""
     from engine.traces.analytics_spans import STEP_NAME, decision_spans
 
     families: dict[str, list[int]] = defaultdict(list)
     templates: dict[str, str] = {}  # message -> template, computed once per distinct message
-    for i in np.flatnonzero(is_error(data)).tolist():
+    family_of: dict[int, str] = {}
+    erring = np.flatnonzero(is_error(data)).tolist()
+    for i in erring:
         message = _error_message(data, i) or ""
         if message not in templates:
             templates[message] = message_template(message) if message else "(no message)"
-        families[templates[message]].append(i)
-    decisions = decision_spans(data)
+        family_of[i] = templates[message]
     has_parent = len(data.parent) == data.n_spans
+    if has_parent:  # a wrapper that quotes an inner error's message joins that error's family
+        for j in sorted(erring, key=lambda r: -int(data.depth[r])):
+            core = (_error_message(data, j) or "").partition(": ")[2].strip() or (_error_message(data, j) or "")
+            if len(core) < WRAPPER_MIN_CHARS:
+                continue
+            p, hops = int(data.parent[j]), 0
+            while p >= 0 and hops < 1000:
+                if p in family_of and core[:TEMPLATE_CHARS] in (_error_message(data, p) or ""):
+                    family_of[p] = family_of[j]
+                p, hops = int(data.parent[p]), hops + 1
+    for i in erring:
+        families[family_of[i]].append(i)
+    decisions = decision_spans(data)
     llm = int(SpanKind.LLM)
     quote = _quote_error(data)
     patterns = []
@@ -205,6 +246,9 @@ def error_signatures(data: SpanData) -> list[Pattern]:
                     wrappers.add(p)
                 p, hops = int(data.parent[p]), hops + 1
         origins = [i for i in rows if i not in wrappers]
+        acted_only = all(data.tool[i] is not None or STEP_NAME.match(data.name[i]) for i in origins)
+        if len(origins) < FAMILY_MIN_OCCURRENCES and acted_only:
+            continue  # one failed action is no family: classes 1-3 report it
         blamed: list[int] = []
         context: dict[int, int] = {}
         for i in origins:
@@ -283,6 +327,7 @@ def tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             detail=_top_templates(_error_message(data, i) for i in rows[tool]),
             subject=tool,
             quote=_quote_error(data),
+            blame=True,
         )
         for tool, stat in failing.items()
     ]
@@ -309,6 +354,7 @@ def hidden_tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             detail=_top_templates(data.output_error[i] for i in found),
             subject=tool,
             quote=quote,
+            blame=True,
         )
         for tool, found in rows.items()
     ]
@@ -363,6 +409,7 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
             detail=f"{len(found_rows)} calls or requests",
             subject=tool,
             quote=lambda i, t=tool: find_quote(data.raw_text(i), t),
+            blame=True,
         )
         for tool, found_rows in found.items()
     ]

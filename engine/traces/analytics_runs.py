@@ -83,6 +83,7 @@ def turn_limits(data: SpanData) -> list[Pattern]:
             rows,
             detail="a max-turns / max-steps / iteration-limit message was recorded",
             quote=quotes.get,
+            blame=True,
         )
     ]
 
@@ -135,6 +136,7 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
                 detail="final-answer tool offered, never called or requested",
                 subject="final_answer_never_called",
                 quote=quote,
+                blame=True,
             )
         )
     return patterns

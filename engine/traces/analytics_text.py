@@ -118,7 +118,8 @@ ARGUMENT_ERROR = re.compile(
     r"|takes (?:from )?\d+ (?:to \d+ )?positional arguments? but \d+ (?:were|was) given"
     r"|validation errors? for|field required|is a required (?:property|parameter)"
     r"|invalid (?:argument|parameter)s?\b|unknown (?:argument|parameter)|additional properties are not allowed"
-    r"|argument of type .{0,40} is not|is not of type",
+    r"|argument of type .{0,40} is not|is not of type|not in the tool'?s? (?:input )?schema"
+    r"|unknown tool\b|tool .{0,40} (?:does not exist|is not available)",
     re.I,
 )
 # A step's or tool's output that records a failed execution (beyond the reader's
