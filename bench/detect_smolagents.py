@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCENARIOS", "generate"]
+__all__ = ["Scenario", "generate"]
 
 # Model calls of one scenario at most (a scripted reply each).
 MAX_STEPS = 6

@@ -11,8 +11,8 @@ Each pattern names its class, the decision span (the model call that produced th
 failing action: where people put the blame and where a harness change acts), the
 harness surface to change, its frequency, and *every* flagged span (`flagged`,
 decision span plus the tool or step span as context), with a few quoted examples.
-The rules live in `analytics_detect` (error families, tool statistics, unoffered
-tools), `analytics_actions` (classes 1-3), `analytics_answers` (classes 4-6) and
+The rules live in `analytics_families` (error families), `analytics_detect` (tool
+statistics, unoffered tools), `analytics_actions` (classes 1-3), `analytics_answers` (classes 4-6) and
 `analytics_runs` (limits, final answers, refusals, outliers); span reading in
 `analytics_spans`, text rules in `analytics_text`.
 """
@@ -210,6 +210,7 @@ def analyze_spans(data: SpanData) -> Analytics:
     from engine.traces import analytics_actions as actions
     from engine.traces import analytics_answers as answers
     from engine.traces import analytics_detect as detect
+    from engine.traces import analytics_families as families
     from engine.traces import analytics_runs as runs
 
     patterns: list[Pattern] = []
@@ -221,7 +222,7 @@ def analyze_spans(data: SpanData) -> Analytics:
     patterns += answers.repeated_actions(data)
     patterns += answers.step_limit_exhaustion(data)
     patterns += answers.unusable_observations(data)
-    patterns += detect.error_signatures(data)
+    patterns += families.error_signatures(data)
     tools = detect.tool_stats(data)
     patterns += detect.tool_errors(data, tools)
     patterns += detect.hidden_tool_errors(data, tools)

@@ -31,7 +31,7 @@ from engine.traces.analytics_text import (
 )
 from engine.traces.model import SpanKind, SpanStatus
 
-__all__ = ["failed_actions", "unparseable_outputs", "bad_tool_arguments", "action_error", "CODE_EXECUTION"]
+__all__ = ["failed_actions", "unparseable_outputs", "bad_tool_arguments", "action_error", "action_errors", "CODE_EXECUTION"]
 
 # The subject of failures of code a model wrote and a step ran (smolagents CodeAgent).
 CODE_EXECUTION = "code execution"
@@ -68,7 +68,7 @@ def action_error(data: SpanData, texts: SpanTexts, i: int) -> str | None:
     return None
 
 
-def _errors(data: SpanData) -> dict[int, str]:
+def action_errors(data: SpanData) -> dict[int, str]:
     """Every failed tool or step span -> its error text (computed once per data)."""
     cached = data.__dict__.get("_action_errors")
     if cached is None:
@@ -134,7 +134,7 @@ def failed_actions(data: SpanData) -> list[Pattern]:
     Does not match: errors the harness's parser raised (class 2), argument errors
     (class 3), a model call's own provider error (class 7), a final-answer tool's empty
     output, or agent spans that only repeat a step's error."""
-    errors = _errors(data)
+    errors = action_errors(data)
     texts = span_texts(data)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, text in errors.items():
@@ -250,7 +250,7 @@ def bad_tool_arguments(data: SpanData) -> list[Pattern]:
     match: arguments that are not JSON at all (class 2); calls of tools never offered
     (`unoffered_tool_call`); tools whose schema was not recorded."""
     texts = span_texts(data)
-    errors = _errors(data)
+    errors = action_errors(data)
     problems: dict[int, list[str]] = defaultdict(list)
     subject_of: dict[int, str] = {}
     context: dict[int, int] = {}

@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-import numpy as np
 import orjson
 
 from engine.traces.analytics import Pattern
-from engine.traces.analytics_actions import CODE_EXECUTION, _errors
+from engine.traces.analytics_actions import CODE_EXECUTION, action_errors
 from engine.traces.analytics_data import SpanData
 from engine.traces.analytics_detect import pattern, ranked
 from engine.traces.analytics_spans import STEP_NAME, code_blocks, decision_spans, next_llm, span_texts
@@ -175,7 +174,7 @@ def repeated_actions(data: SpanData) -> list[Pattern]:
     without recorded arguments, final-answer calls."""
     texts = span_texts(data)
     decisions = decision_spans(data)
-    errors = _errors(data)
+    errors = action_errors(data)
     failed_decisions = {int(decisions[i]) for i in errors if decisions[i] >= 0}
     llm = int(SpanKind.LLM)
     flagged: dict[str, list[int]] = defaultdict(list)

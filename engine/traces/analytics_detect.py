@@ -1,5 +1,6 @@
-"""Detection rules about errors and tools: signatures, error rates, hidden errors,
-loops, calls to tools never offered. (Run-level rules: `analytics_runs`.)
+"""Detection rules about tools: error rates, hidden errors, calls to tools never offered;
+and the pattern builder every detector uses. (Error families: `analytics_families`;
+run-level rules: `analytics_runs`.)
 
 Each rule is deterministic and stated in its docstring, so a report can say
 exactly what was measured. Rules read `SpanData` columns and loop in Python only
@@ -16,10 +17,12 @@ import numpy as np
 
 from engine.traces.analytics import Evidence, Flag, Pattern, PatternKind, Surface, ToolStat
 from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
-from engine.traces.analytics_text import QUOTE_CHARS, TEMPLATE_CHARS, find_quote, message_template
+from engine.traces.analytics_text import find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
+    "error_message",
+    "quote_error",
     "MAX_EXAMPLES",
     "MAX_PER_KIND",
     "examples",
@@ -27,7 +30,6 @@ __all__ = [
     "decision_point",
     "ranked",
     "is_error",
-    "error_signatures",
     "tool_stats",
     "tool_errors",
     "hidden_tool_errors",
@@ -35,11 +37,6 @@ __all__ = [
 ]
 
 MAX_EXAMPLES = 3
-# Occurrences (origins) a family of tool or step errors needs; a model call's or any other
-# span's error makes a family on its own (no action detector reports it).
-FAMILY_MIN_OCCURRENCES = 2
-# An inner error's message this long, quoted in an enclosing span's error, makes that span its wrapper.
-WRAPPER_MIN_CHARS = 12
 # Patterns kept per kind (a dataset can have hundreds of rare signatures).
 MAX_PER_KIND = 25
 
@@ -164,7 +161,7 @@ def _quote_text(data: SpanData, texts: list[str | None]) -> Quote:
     return lambda i: find_quote(data.raw_text(i), texts[i])
 
 
-def _quote_error(data: SpanData) -> Quote:
+def quote_error(data: SpanData) -> Quote:
     """The error's own words in the raw span: the exception message (without the
     'Type: ' prefix the reader adds), else the status message."""
 
@@ -193,97 +190,8 @@ def _top_templates(texts: Iterable[str | None], n: int = 3) -> str:
     return "; ".join(f"{count}× {tpl}" for tpl, count in counts.most_common(n))
 
 
-def _error_message(data: SpanData, i: int) -> str | None:
+def error_message(data: SpanData, i: int) -> str | None:
     return data.exception[i] or data.status_message[i]
-
-
-def error_signatures(data: SpanData) -> list[Pattern]:
-    """Error families (class 7): error spans (status ERROR or an exception event) grouped
-    by their message template (exception type and message, else status message, with
-    numbers, ids, paths, URLs and quoted values masked), across span names and nesting
-    levels. One error that an agent, its model call and their wrapper all record is one
-    occurrence: a span whose descendant carries the same family (or whose message quotes
-    a descendant's error message) is a wrapper, and only
-    the innermost span (the origin) is flagged, blamed on its decision span (a model
-    call's own error is its own). Does not group errors only by span name, and does not
-    count errors written in an ok output (those are `failed_action`), nor a tool or step
-    error seen once (FAMILY_MIN_OCCURRENCES; classes 1-3 report it)."""
-    from engine.traces.analytics_spans import STEP_NAME, decision_spans
-
-    families: dict[str, list[int]] = defaultdict(list)
-    templates: dict[str, str] = {}  # message -> template, computed once per distinct message
-    family_of: dict[int, str] = {}
-    erring = np.flatnonzero(is_error(data)).tolist()
-    for i in erring:
-        message = _error_message(data, i) or ""
-        if message not in templates:
-            templates[message] = message_template(message) if message else "(no message)"
-        family_of[i] = templates[message]
-    has_parent = len(data.parent) == data.n_spans
-    if has_parent:  # a wrapper that quotes an inner error's message joins that error's family
-        for j in sorted(erring, key=lambda r: -int(data.depth[r])):
-            core = (_error_message(data, j) or "").partition(": ")[2].strip() or (_error_message(data, j) or "")
-            if len(core) < WRAPPER_MIN_CHARS:
-                continue
-            p, hops = int(data.parent[j]), 0
-            while p >= 0 and hops < 1000:
-                if p in family_of and core[:TEMPLATE_CHARS] in (_error_message(data, p) or ""):
-                    family_of[p] = family_of[j]
-                p, hops = int(data.parent[p]), hops + 1
-    for i in erring:
-        families[family_of[i]].append(i)
-    decisions = decision_spans(data)
-    llm = int(SpanKind.LLM)
-    quote = _quote_error(data)
-    patterns = []
-    for template, rows in families.items():
-        members = set(rows)
-        wrappers: set[int] = set()
-        for i in rows:
-            p, hops = (int(data.parent[i]) if has_parent else -1), 0
-            while p >= 0 and hops < 1000:
-                if p in members:
-                    wrappers.add(p)
-                p, hops = int(data.parent[p]), hops + 1
-        origins = [i for i in rows if i not in wrappers]
-        acted_only = all(data.tool[i] is not None or STEP_NAME.match(data.name[i]) for i in origins)
-        if len(origins) < FAMILY_MIN_OCCURRENCES and acted_only:
-            continue  # one failed action is no family: classes 1-3 report it
-        blamed: list[int] = []
-        context: dict[int, int] = {}
-        for i in origins:
-            acted = data.tool[i] is not None or bool(STEP_NAME.match(data.name[i]))
-            d = int(decisions[i]) if acted and data.kind[i] != llm and decisions[i] >= 0 else i
-            if d not in context:
-                blamed.append(d)
-                context[d] = i if d != i else -1
-        names = Counter(data.name[i] for i in rows)
-        on_model = sum(1 for i in origins if data.kind[i] == llm)
-        on_tools = sum(1 for i in origins if data.tool[i] is not None or STEP_NAME.match(data.name[i]))
-        first = next((m for i in rows if (m := _error_message(data, i))), "")
-        levels = sorted({int(data.depth[i]) for i in rows})
-        where = ", ".join(f"{n} ({c})" for n, c in names.most_common(4))
-        detail = f"seen on {where}" + (f" at nesting levels {levels}" if len(levels) > 1 else "")
-        detail += f"; {len(wrappers)} wrapper spans repeat it" if wrappers else ""
-        detail += f"; first message: {first[:QUOTE_CHARS]}" if first else ""
-        subject = names.most_common(1)[0][0] if len(names) == 1 else template
-        patterns.append(
-            pattern(
-                data,
-                "error_signature",
-                f"{subject}: {template}" if len(names) == 1 else f"error family {template} on {len(names)} span names",
-                blamed,
-                detail=detail,
-                subject=subject,
-                quote=lambda i, ctx=context: quote(i) if ctx.get(i, -1) < 0 else None,
-                context=context,
-                context_quote=quote,
-                surface="model provider" if on_model * 2 > len(origins)
-                else "tool implementation" if on_tools * 2 > len(origins) else None,
-                traces=len({int(data.trace[i]) for i in rows}),
-            ).model_copy(update={"spans_affected": len(origins)})
-        )
-    return ranked(patterns)
 
 
 def tool_stats(data: SpanData) -> list[ToolStat]:
@@ -324,9 +232,9 @@ def tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             "tool_errors",
             f"tool {tool} fails in {_pct(stat.errors, stat.calls)} of its calls ({stat.errors}/{stat.calls})",
             rows[tool],
-            detail=_top_templates(_error_message(data, i) for i in rows[tool]),
+            detail=_top_templates(error_message(data, i) for i in rows[tool]),
             subject=tool,
-            quote=_quote_error(data),
+            quote=quote_error(data),
             blame=True,
         )
         for tool, stat in failing.items()
