@@ -17,8 +17,9 @@ from __future__ import annotations
 import ast
 import bisect
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -55,18 +56,25 @@ class ToolCall:
     arguments: str | None
 
 
-@dataclass
-class SpanText:
-    """The judged texts of one span (empty strings when the span records none)."""
+_NO_CALLS: tuple[ToolCall, ...] = ()
+_NO_SCHEMAS: Mapping[str, Any] = MappingProxyType({})
 
-    output: str = ""
-    output_chars: int = 0
-    has_output: bool = False
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tool_parameters: dict[str, Any] | None = None
-    tool_input: str = ""
-    attrs: dict[str, Any] = field(default_factory=dict)
+
+class SpanText:
+    """The judged texts of one span (empty when the span records none). A plain slotted
+    class: one is made per judged span, so construction stays cheap."""
+
+    __slots__ = ("output", "output_chars", "has_output", "tool_calls", "schemas", "tool_parameters", "tool_input", "attrs")
+
+    def __init__(self, attrs: Mapping[str, Any] = _NO_SCHEMAS) -> None:
+        self.output = ""
+        self.output_chars = 0
+        self.has_output = False
+        self.tool_calls: Sequence[ToolCall] = _NO_CALLS
+        self.schemas: Mapping[str, dict[str, Any]] = _NO_SCHEMAS
+        self.tool_parameters: dict[str, Any] | None = None
+        self.tool_input = ""
+        self.attrs = attrs
 
 
 class SpanTexts(dict[int, SpanText]):
@@ -80,10 +88,15 @@ _EMPTY = SpanText()
 
 
 def span_texts(data: SpanData) -> SpanTexts:
-    """The judged texts of `data`'s model, tool, step and agent spans (read once per data)."""
+    """The judged texts of `data`'s model, tool, step and agent spans (read once per data;
+    other chain spans are not read)."""
     texts = data.__dict__.get("_texts")
     if texts is None:
-        rows = np.flatnonzero(np.isin(data.kind, _JUDGED)).tolist()
+        chain = int(SpanKind.CHAIN)
+        rows = [
+            i for i in np.flatnonzero(np.isin(data.kind, _JUDGED)).tolist()
+            if data.kind[i] != chain or STEP_NAME.match(data.name[i])
+        ]
         texts = SpanTexts()
         for i, raw in data.iter_raw(rows):
             texts[i] = read_text(raw, int(data.kind[i]))
@@ -97,7 +110,7 @@ def read_text(raw: bytes, kind: int) -> SpanText:
     except orjson.JSONDecodeError:
         return SpanText()
     attrs = _attributes(obj) if isinstance(obj, dict) else {}
-    out = SpanText(attrs=attrs)
+    out = SpanText(attrs=attrs if kind == int(SpanKind.AGENT) else _NO_SCHEMAS)  # limits are read off agent spans
     value = None
     if kind == int(SpanKind.LLM):
         value = _first(attrs, ("llm.output_messages.0.message.content", "gen_ai.output.messages"))
@@ -112,8 +125,8 @@ def read_text(raw: bytes, kind: int) -> SpanText:
             :TEXT_CHARS
         ]
     if kind == int(SpanKind.LLM):
-        out.tool_calls = _tool_calls(attrs)
-        out.schemas = _schemas(attrs)
+        out.tool_calls = _tool_calls(attrs) or _NO_CALLS
+        out.schemas = _schemas(attrs) or _NO_SCHEMAS
     params = attrs.get("tool.parameters")
     if params is not None:
         params = _loads(params)
@@ -173,24 +186,24 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-_CALL_KEY = re.compile(r"^llm\.output_messages\.(\d+)\.message\.tool_calls\.(\d+)\.tool_call\.function\.(name|arguments)$")
-
-
 def _tool_calls(attrs: dict[str, Any]) -> list[ToolCall]:
-    """OpenInference flat tool_calls, else OpenAI-style / GenAI parts in the output JSON."""
-    found: dict[tuple[int, int], dict[str, Any]] = defaultdict(dict)
-    for key, value in attrs.items():
-        if key.startswith("llm.output_messages.") and (m := _CALL_KEY.match(key)):
-            found[(int(m.group(1)), int(m.group(2)))][m.group(3)] = value
-    calls = [
-        ToolCall(str(v["name"]), _as_text(v.get("arguments")))
-        for _, v in sorted(found.items())
-        if isinstance(v.get("name"), str)
-    ]
+    """OpenInference flat tool_calls (first two output messages), else OpenAI-style /
+    GenAI parts in the output JSON."""
+    calls: list[ToolCall] = []
+    for m in range(2):
+        n = 0
+        while (name := attrs.get(f"llm.output_messages.{m}.message.tool_calls.{n}.tool_call.function.name")) is not None:
+            if isinstance(name, str):
+                args = attrs.get(f"llm.output_messages.{m}.message.tool_calls.{n}.tool_call.function.arguments")
+                calls.append(ToolCall(name, _as_text(args)))
+            n += 1
     if calls:
         return calls
     for key in ("gen_ai.output.messages", "gen_ai.output", "output.value"):
-        value = _loads(attrs.get(key))
+        value = attrs.get(key)
+        if isinstance(value, str) and ("tool" not in value and "function" not in value):
+            continue  # no call can be in it: skip the parse
+        value = _loads(value)
         if isinstance(value, (dict, list)):
             _collect(value, calls, 0)
             if calls:
