@@ -40,8 +40,10 @@ __all__ = [
     "unusable_observations",
 ]
 
-# The same action this many times in a run is a repeat even when none of them failed.
-REPEAT_MIN_CALLS = 3
+# The same action this many times in a run makes a repeat even when none of them failed
+# (2: any resubmission; the issue's "not only three in a row"). After a failure, the
+# first resubmission always counts.
+REPEAT_MIN_CALLS = 2
 # An observation of at least this many tokens, this share of them single characters, is garbled.
 GARBLED_MIN_TOKENS = 40
 GARBLED_SINGLE_SHARE = 0.6
@@ -169,7 +171,7 @@ def repeated_actions(data: SpanData) -> list[Pattern]:
     same tool with the same arguments (tool spans; a model's tool calls where no tool
     span records them), or the same code block. A repeat is flagged when an earlier
     identical action failed (the model retried what had just failed), or when the
-    action occurs REPEAT_MIN_CALLS or more times. Blamed on the model call that
+    action occurs REPEAT_MIN_CALLS or more times; the title counts repeats after a failure. Blamed on the model call that
     submitted the repeat. Does not match: the same tool with other arguments, calls
     without recorded arguments, final-answer calls."""
     texts = span_texts(data)

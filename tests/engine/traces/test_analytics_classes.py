@@ -203,6 +203,17 @@ def test_non_consecutive_repeats_count(tmp_path: Path) -> None:
     assert {f[1] for f in flagged(analyse(tmp_path, run), "repeated_action")} == {"l2", "l3"}
 
 
+def test_one_resubmission_of_a_call_that_had_answered_is_a_repeat(tmp_path: Path) -> None:
+    t = "5" * 32
+    a, b = '{"query": "a"}', '{"query": "b"}'
+    run = [root(t)]
+    for n, q in enumerate([a, b, a]):
+        run += [llm(t, f"l{n}", 10 * n + 1, calls=[("search", q)]), tool(t, f"t{n}", 10 * n + 3, "search", q, "ok text")]
+    p = only(analyse(tmp_path, run), "repeated_action")
+    assert [(f.span_id, f.context_span_id) for f in p.flagged] == [("l2", "t2")]
+    assert "0 after it had failed" in p.title
+
+
 def test_step_limit_exhaustion_is_flagged_on_the_last_step(tmp_path: Path) -> None:
     t = "5" * 32
     run = [root(t, **{"smolagents.max_steps": "2"})]
