@@ -3,8 +3,10 @@
 The labelled set has two parts (both in `bench/detect_data/`):
 - `smolagents.jsonl`: runs of the real smolagents agents with one injected failure
   each (or none), exported by the real OpenInference instrumentation, labelled at the
-  model call where the failure was injected (`detect_smolagents.py` writes them;
-  `--regenerate` runs it again, which needs the `[bench]` extra);
+  model call where the failure was injected (`detect_smolagents.py` writes them);
+- `openai_agents.jsonl`: the same kind of runs of the real OpenAI Agents SDK, exported
+  by its own tracing (`detect_openai_agents.py`); `--regenerate` reruns both, which
+  needs the `[bench]` extra;
 - `hand_labels.json`: labels written by hand for the shared traces copied into
   `tests/fixtures/` (TRAIL, HALO, any-agent).
 
@@ -49,10 +51,11 @@ def _labels(items: list[dict]) -> dict[int, set[Key]]:  # type: ignore[type-arg]
 
 def _sets() -> list[tuple[str, list[Path], dict[int, set[Key]]]]:
     sets = []
-    generated = DATA / "smolagents.jsonl"
-    if generated.exists():
-        labels = json.loads((DATA / "smolagents_labels.json").read_text())
-        sets.append(("smolagents (injected)", [generated], _labels(labels)))
+    for name in ("smolagents", "openai_agents"):
+        generated = DATA / f"{name}.jsonl"
+        if generated.exists():
+            labels = json.loads((DATA / f"{name}_labels.json").read_text())
+            sets.append((f"{name} (injected)", [generated], _labels(labels)))
     hand = json.loads((DATA / "hand_labels.json").read_text())
     for rel, items in hand["files"].items():
         sets.append((f"hand: {rel}", [ROOT / rel], _labels(items)))
@@ -83,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="rerun the smolagents scenarios first")
     args = parser.parse_args(argv)
     if args.regenerate:
-        from bench.detect_smolagents import generate
+        from bench import detect_openai_agents, detect_smolagents
 
-        generate(DATA)
+        detect_smolagents.generate(DATA)
+        detect_openai_agents.generate(DATA)
     total: dict[int, list[int]] = {c: [0, 0, 0] for c in FAILURE_CLASSES}
     out: list[str] = []
     for title, paths, labels in _sets():

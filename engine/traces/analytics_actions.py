@@ -136,10 +136,14 @@ def failed_actions(data: SpanData) -> list[Pattern]:
     output, or agent spans that only repeat a step's error."""
     errors = action_errors(data)
     texts = span_texts(data)
+    decisions = decision_spans(data)
     groups: dict[str, list[int]] = defaultdict(list)
     for i, text in errors.items():
         if PARSE_ERROR.search(text) or ARGUMENT_ERROR.search(text):
             continue
+        d = int(decisions[i])
+        if d >= 0 and any(c.name == data.tool[i] and _unparseable(c.arguments) for c in texts.of(d).tool_calls):
+            continue  # the call's arguments were not JSON: the harness could not parse it (class 2)
         groups[_subject(data, i)].append(i)
     patterns = []
     for subject, rows in groups.items():
@@ -190,7 +194,7 @@ def unparseable_outputs(data: SpanData) -> list[Pattern]:
     blamed, context = _blame(data, rows)
     for i in np.flatnonzero(data.kind == int(SpanKind.LLM)).tolist():
         for call in texts.of(i).tool_calls:
-            if call.arguments and call.arguments.strip() and not _parses(call.arguments) and i not in context:
+            if _unparseable(call.arguments) and i not in context:
                 blamed.append(i)
                 context[i] = -1
                 why[i] = call.arguments
@@ -216,6 +220,10 @@ def unparseable_outputs(data: SpanData) -> list[Pattern]:
             )
         )
     return ranked(patterns)
+
+
+def _unparseable(arguments: str | None) -> bool:
+    return bool(arguments and arguments.strip()) and not _parses(arguments)  # type: ignore[arg-type]
 
 
 def _parses(text: str) -> bool:

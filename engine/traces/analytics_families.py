@@ -17,7 +17,7 @@ from engine.traces.analytics import Pattern
 from engine.traces.analytics_data import SpanData
 from engine.traces.analytics_detect import error_message, is_error, pattern, quote_error, ranked
 from engine.traces.analytics_spans import STEP_NAME, decision_spans
-from engine.traces.analytics_text import QUOTE_CHARS, TEMPLATE_CHARS, message_template
+from engine.traces.analytics_text import QUOTE_CHARS, TEMPLATE_CHARS, TURN_LIMIT, message_template
 from engine.traces.model import SpanKind
 
 __all__ = ["FAMILY_MIN_OCCURRENCES", "WRAPPER_MIN_CHARS", "error_signatures"]
@@ -76,6 +76,8 @@ def error_signatures(data: SpanData) -> list[Pattern]:
                     wrappers.add(p)
                 p, hops = int(data.parent[p]), hops + 1
         origins = [i for i in rows if i not in wrappers]
+        if TURN_LIMIT.search(template.encode()):
+            continue  # a run stopped by its limit: class 5 (`turn_limit`) says so
         acted_only = all(data.tool[i] is not None or STEP_NAME.match(data.name[i]) for i in origins)
         if len(origins) < FAMILY_MIN_OCCURRENCES and acted_only:
             continue  # one failed action is no family: classes 1-3 report it

@@ -50,7 +50,7 @@ _REFUSAL_TEXT = re.compile(
 def turn_limits(data: SpanData) -> list[Pattern]:
     """Runs stopped by a turn / step / iteration limit: a limit phrase (analytics_text.
     TURN_LIMIT) in a status message, exception, output error, or the raw JSON of an
-    AGENT or root span."""
+    AGENT or root span; flagged on the run's last model call, the limit span as context."""
     hits: dict[int, tuple[int, str | None]] = {}
     texts = zip(data.status_message, data.exception, data.output_error, strict=True)
     for i, candidates in enumerate(texts):
@@ -73,7 +73,12 @@ def turn_limits(data: SpanData) -> list[Pattern]:
             hits[t] = (i, raw[a:b].decode("utf-8", errors="ignore"))
     if not hits:
         return []
-    rows = [i for i, _ in hits.values()]
+    # blamed on the run's last model call: it asked for one more turn than the limit allows
+    rows, context = [], {}
+    for t, (i, _) in sorted(hits.items()):
+        d = data.last_llm.get(t, i)
+        rows.append(d)
+        context[d] = i if d != i else -1
     quotes = {i: q for i, q in hits.values()}
     return [
         pattern(
@@ -82,8 +87,10 @@ def turn_limits(data: SpanData) -> list[Pattern]:
             "runs stopped by their turn / step limit",
             rows,
             detail="a max-turns / max-steps / iteration-limit message was recorded",
-            quote=quotes.get,
-            blame=True,
+            quote=lambda d: quotes.get(d) if context.get(d, -1) < 0 else None,
+            context=context,
+            context_quote=quotes.get,
+            surface="retry or step limits",
         )
     ]
 

@@ -199,7 +199,7 @@ def _tool_calls(attrs: dict[str, Any]) -> list[ToolCall]:
             n += 1
     if calls:
         return calls
-    for key in ("gen_ai.output.messages", "gen_ai.output", "output.value"):
+    for key in ("gen_ai.output.messages", "gen_ai.output", "output.value", "output"):  # output: OpenAI Agents
         value = attrs.get(key)
         if isinstance(value, str) and ("tool" not in value and "function" not in value):
             continue  # no call can be in it: skip the parse
