@@ -110,8 +110,9 @@ def _decision_quote(data: SpanData, texts: SpanTexts, subject: str):  # type: ig
     def quote(i: int) -> str | None:
         raw = data.raw_text(i)
         text = texts.of(i).output
-        needles = [subject] if subject != CODE_EXECUTION else []
-        needles += [b.splitlines()[0] for b in code_blocks(text)[:1]] + [text[:200]]
+        calls = [c.arguments for c in texts.of(i).tool_calls if c.name == subject and c.arguments]
+        needles = calls + [b.splitlines()[0] for b in code_blocks(text)[:1]]
+        needles += ([subject] if subject != CODE_EXECUTION else []) + [text[:200]]
         return next((q for n in needles if (q := find_quote(raw, n))), None)
 
     return quote

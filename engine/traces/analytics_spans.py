@@ -113,7 +113,8 @@ def read_text(raw: bytes, kind: int) -> SpanText:
     out = SpanText(attrs=attrs if kind == int(SpanKind.AGENT) else _NO_SCHEMAS)  # limits are read off agent spans
     value = None
     if kind == int(SpanKind.LLM):
-        value = _first(attrs, ("llm.output_messages.0.message.content", "gen_ai.output.messages"))
+        value = _first(attrs, ("llm.output_messages.0.message.content",
+                               "llm.output_messages.0.message.contents.0.message_content.text", "gen_ai.output.messages"))  # fmt: skip
     if value is None:
         value = _first(attrs, ("output.value", "gen_ai.tool.call.result", "gen_ai.output", "tool.output", "output"))
     if value is not None:

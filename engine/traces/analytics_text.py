@@ -85,15 +85,16 @@ FINAL_ANSWER_TOOLS = frozenset(
 def find_quote(raw: str, needle: str | None) -> str | None:
     """An exact substring of `raw` (<= QUOTE_CHARS) that shows `needle`, or None.
 
-    The needle is tried as is, then JSON-escaped (how it sits inside the span's
-    JSON text), then by shorter prefixes, so the quote can be checked by simple
-    substring search later.
+    The needle is tried as is, JSON-escaped (how it sits inside the span's JSON
+    text) and escaped twice (JSON text kept in a string attribute), longest prefix
+    first, so the quote can be checked by simple substring search later.
     """
     if not needle:
         return None
-    forms = [needle, orjson.dumps(needle).decode()[1:-1]]
-    for form in forms:
-        for size in (QUOTE_CHARS, 80, 40, 16):
+    once = orjson.dumps(needle).decode()[1:-1]
+    forms = [needle, once, orjson.dumps(once).decode()[1:-1]]  # twice: JSON text kept inside a JSON string
+    for size in (QUOTE_CHARS, 80, 40, 16):  # the longest piece of any form first
+        for form in forms:
             piece = form[:size].strip()
             if len(piece) < min(12, len(form.strip())) or not piece:
                 continue
