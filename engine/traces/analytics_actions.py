@@ -292,8 +292,11 @@ def bad_tool_arguments(data: SpanData) -> list[Pattern]:
     for i, error in errors.items():
         if ARGUMENT_ERROR.search(error) and not PARSE_ERROR.search(error):
             d = int(decisions[i]) if decisions[i] >= 0 else i
-            problems[d].append(f"{_subject(data, i)}: {error[:200]}")
-            subject_of.setdefault(d, _subject(data, i))
+            # a step's error names no tool column: the tool the decision called is the subject
+            called = [c.name for c in texts.of(d).tool_calls if c.name.lower() not in FINAL_ANSWER_TOOLS]
+            subject = data.tool[i] or (called[0] if called else CODE_EXECUTION)
+            problems[d].append(f"{subject}: {error[:200]}")
+            subject_of.setdefault(d, subject)
             context.setdefault(d, i)
     groups: dict[str, list[int]] = defaultdict(list)
     for d in sorted(problems):

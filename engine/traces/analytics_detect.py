@@ -236,6 +236,7 @@ def tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             subject=tool,
             quote=quote_error(data),
             blame=True,
+            surface="tool implementation",
         )
         for tool, stat in failing.items()
     ]
@@ -263,6 +264,7 @@ def hidden_tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             subject=tool,
             quote=quote,
             blame=True,
+            surface="tool implementation",
         )
         for tool, found in rows.items()
     ]
@@ -318,6 +320,7 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
             subject=tool,
             quote=lambda i, t=tool: find_quote(data.raw_text(i), t),
             blame=True,
+            surface="tool description or schema",
         )
         for tool, found_rows in found.items()
     ]

@@ -126,6 +126,7 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
                 + ", ".join(sorted({t for i in asked for t in data.requested[i]})[:8]),
                 subject="last_call_requested_tools",
                 quote=lambda i: find_quote(data.raw_text(i), data.requested[i][0]),
+                surface="retry or step limits",
             )
         )
     if uncalled:
@@ -144,6 +145,7 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
                 subject="final_answer_never_called",
                 quote=quote,
                 blame=True,
+                surface="system prompt",
             )
         )
     return patterns
@@ -169,6 +171,7 @@ def refusals(data: SpanData) -> list[Pattern]:
             rows,
             detail=f"{ending} runs end in a refusal (it is their last model call)",
             quote=quote,
+            surface="system prompt",
         )
     ]
 
