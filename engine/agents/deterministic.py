@@ -1,8 +1,12 @@
-"""The report without a model: the failure analytics, said as findings.
+"""The report without a model: the failure analytics, said as root-cause findings.
 
 This is what a fresh install shows first, and what a run that ran out of budget
-falls back on. It claims only what was measured: each finding has its frequency
-and evidence, and no root-cause hypothesis, since nothing here could back one.
+falls back on. Patterns that flag the same spans (one failure seen by several
+detectors, or one error recorded at several nesting levels) become one finding,
+ranked by traces affected x severity; each names its failure class, the decision
+point (the model call to blame), the harness surface to change and the change that
+surface takes, its frequency, and quoted evidence on the decision span and on the
+tool or step span. It claims only what was measured: no hypothesis field is filled.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Set
 from typing import TYPE_CHECKING
 
 from engine.agents.citations import verify_report
-from engine.agents.report import Evidence, Finding, Frequency, Report, RunFacts, rank_findings
+from engine.agents.report import Evidence, Finding, Frequency, Report, RunFacts, SuggestedChange
+from engine.traces.analytics import FAILURE_CLASSES, NOISE_KINDS, SEVERITY
 
 if TYPE_CHECKING:
     from engine.traces.analytics import Analytics, Pattern
@@ -29,7 +34,8 @@ __all__ = [
 ]
 
 MAX_FINDINGS = 12
-EVIDENCE_PER_FINDING = 3
+# Decision-span evidence plus the tool or step span it showed on, per finding.
+EVIDENCE_PER_FINDING = 4
 ENABLE_MODEL_NOTE = (
     "Produced without a model. To run the full diagnosis engine (root-cause hypotheses, suggested "
     "harness changes, subagents), set OPENAI_API_KEY for OpenAI or OpenRouter, or OPENAI_BASE_URL "
@@ -37,11 +43,16 @@ ENABLE_MODEL_NOTE = (
 )
 
 _CATEGORY = {
+    "failed_action": "tool_error",
     "tool_errors": "tool_error",
     "hidden_tool_error": "tool_error",
-    "loop": "loop",
+    "unparseable_output": "instruction_violation",
+    "bad_tool_arguments": "bad_arguments",
     "unoffered_tool_call": "hallucinated_tool_call",
+    "unsupported_answer": "wrong_final_answer",
+    "repeated_action": "loop",
     "turn_limit": "turn_limit",
+    "unusable_observation": "data_quality",
     "no_final_answer": "no_final_answer",
     "refusal": "refusal",
     "latency_outlier": "latency",
@@ -50,27 +61,56 @@ _CATEGORY = {
 # When patterns on the same spans merge, the first kind here names the finding: the
 # most specific diagnosis (a call to an unoffered tool also fails, and also errs).
 _SPECIFIC_FIRST = (
+    "unparseable_output",
+    "bad_tool_arguments",
     "unoffered_tool_call",
-    "loop",
+    "unsupported_answer",
+    "repeated_action",
     "turn_limit",
+    "unusable_observation",
     "refusal",
-    "hidden_tool_error",
-    "tool_errors",
+    "failed_action",
     "no_final_answer",
     "error_signature",
+    "hidden_tool_error",
+    "tool_errors",
     "latency_outlier",
     "token_outlier",
 )
-# Two patterns are one failure when more than this share of the smaller one's examples
-# are the other's too, and their span counts are within this ratio of each other.
+# What changes at each harness surface, said for the finding's suggested change.
+_TARGET = {
+    "system prompt": "prompt",
+    "tool description or schema": "tool_description",
+    "tool implementation": "code",
+    "output parser": "code",
+    "retry or step limits": "retry_logic",
+    "model provider": "retry_logic",
+}
+_CHANGE = {
+    1: "make the failing tool return a usable result or a clear error the model can act on, and tell the model "
+       "how to recover from it",
+    2: "state the expected output format in the prompt with an example, or make the output parser accept the "
+       "formats the model writes",
+    3: "fix the tool's description and schema so the model passes the arguments it accepts",
+    4: "require the model to use its tools before answering and to cite what they returned",
+    5: "tell the model to change its approach after a failure instead of repeating it, and cap identical calls",
+    6: "clean, bound or paginate the tool's output before the model reads it",
+    7: "handle this error where it starts (retry with backoff, or fix its cause) instead of letting it propagate",
+    8: "look at what makes these spans slow or large; they are outliers above an absolute floor",
+}  # fmt: skip
+# Two patterns are one failure when more than this share of the smaller one's flagged
+# spans (decision and context spans) are the other's too, and their span counts are
+# within this ratio of each other.
 MERGE_MIN_SHARED = 0.5
 MERGE_MIN_SIZE_RATIO = 0.5
+# Impact from severity x share of traces: at or above HIGH is high, at or above MEDIUM medium.
+IMPACT_HIGH = 0.5
+IMPACT_MEDIUM = 0.1
 
-_CONTEXT_ERROR = re.compile(r"context (length|window)|maximum context|too many tokens|token limit", re.I)
-_ARGUMENT_ERROR = re.compile(r"argument|parameter|validation|invalid input|missing required", re.I)
 _PROVIDER_ERROR = re.compile(
-    r"rate[ _-]?limit|too many requests|\b429\b|quota|overloaded|insufficient_quota", re.I
+    r"rate[ _-]?limit|too many requests|\b429\b|quota|overloaded|insufficient_quota|provider", re.I
 )
+_CONTEXT_ERROR = re.compile(r"context (length|window)|maximum context|too many tokens|token limit", re.I)
 
 
 def _category(pattern: Pattern, tools: set[str], llm_names: Set[str]) -> str:
@@ -79,50 +119,50 @@ def _category(pattern: Pattern, tools: set[str], llm_names: Set[str]) -> str:
     text = f"{pattern.title} {pattern.detail}"
     if _CONTEXT_ERROR.search(text):
         return "context_overflow"
-    # an error on a model call is the provider's answer: rate limit, overload, bad request
-    if pattern.subject in llm_names:
+    if pattern.surface == "model provider" or pattern.subject in llm_names or _PROVIDER_ERROR.search(text):
         return "provider_error"
-    if _ARGUMENT_ERROR.search(text):
-        return "bad_arguments"
-    # an error signature on a tool's spans (its subject is the tool) is a tool error
-    if pattern.subject in tools or "tool" in text.lower():
+    if pattern.subject in tools or pattern.surface == "tool implementation":
         return "tool_error"
-    if _PROVIDER_ERROR.search(text):
-        return "provider_error"
     return "other"
 
 
-def _impact(pattern: Pattern) -> str:
+def _impact(pattern: Pattern, severity: float) -> str:
+    if pattern.kind in NOISE_KINDS:
+        return "low"
     share = pattern.traces_affected / pattern.total_traces if pattern.total_traces else 0.0
-    if pattern.kind in ("latency_outlier", "token_outlier"):
-        return "medium" if share >= 0.25 else "low"
-    if share >= 0.25:
+    weight = share * severity / 3.0 * 2.0
+    if weight >= IMPACT_HIGH:
         return "high"
-    return "medium" if share >= 0.05 else "low"
+    return "medium" if weight >= IMPACT_MEDIUM else "low"
 
 
 def _cited(pattern: Pattern) -> set[tuple[str, str]]:
+    if pattern.flagged:
+        keys = {(f.trace_id, f.span_id) for f in pattern.flagged}
+        return keys | {(f.trace_id, f.context_span_id) for f in pattern.flagged if f.context_span_id}
     return {(e.trace_id, e.span_id) for e in pattern.examples}
 
 
 def same_failure(a: Pattern, b: Pattern) -> bool:
-    """Whether two patterns describe mostly the same spans, judged by their examples.
+    """Whether two patterns describe mostly the same spans (an outlier never merges with a failure).
 
-    The analytics keep a few example spans per pattern, not every span, so this is
-    an estimate: most of the smaller example set is shared, and the span counts are
-    of the same order (a rare signature is not swallowed by a tool's many errors).
+    Judged by every flagged span (decision and context) when the patterns carry them,
+    else by their examples (an estimate): most of the smaller set is shared, and the
+    span counts are of the same order (a rare signature is not swallowed by a tool's
+    many errors).
     """
     a_spans, b_spans = _cited(a), _cited(b)
-    if not a_spans or not b_spans:
-        return False
+    if not a_spans or not b_spans or (a.kind in NOISE_KINDS) != (b.kind in NOISE_KINDS):
+        return False  # a slow or large span is its own finding, not part of a failure on it
     shared = len(a_spans & b_spans)
     sizes = sorted((max(a.spans_affected, 1), max(b.spans_affected, 1)))
     return shared > MERGE_MIN_SHARED * min(len(a_spans), len(b_spans)) and sizes[0] >= MERGE_MIN_SIZE_RATIO * sizes[1]
 
 
 def merge_patterns(patterns: list[Pattern]) -> list[list[Pattern]]:
-    """Patterns grouped by `same_failure`, in the analytics' order; each group's most
-    specific pattern first (it names the finding)."""
+    """Patterns grouped by `same_failure` (across classes and nesting levels), each
+    group's most specific pattern first (it names the finding), groups ranked by traces
+    affected x severity, cost and speed outliers last."""
     groups: list[list[Pattern]] = []
     for pattern in patterns:
         home = next((g for g in groups if any(same_failure(pattern, other) for other in g)), None)
@@ -131,41 +171,71 @@ def merge_patterns(patterns: list[Pattern]) -> list[list[Pattern]]:
         else:
             home.append(pattern)
     rank = {kind: i for i, kind in enumerate(_SPECIFIC_FIRST)}
-    return [sorted(g, key=lambda p: rank.get(p.kind, len(rank))) for g in groups]
+    ordered = [sorted(g, key=lambda p: rank.get(p.kind, len(rank))) for g in groups]
+    return sorted(ordered, key=lambda g: (_noise(g), -_score(g)))
+
+
+def _noise(group: list[Pattern]) -> bool:
+    return all(p.kind in NOISE_KINDS for p in group)
+
+
+def _score(group: list[Pattern]) -> float:
+    return max(p.traces_affected for p in group) * max(SEVERITY[p.kind] for p in group)
+
+
+def _evidence(group: list[Pattern]) -> list[Evidence]:
+    out: list[Evidence] = []
+    seen: set[tuple[str, str]] = set()
+    for example in (e for p in group for e in p.examples):
+        places = [(example.span_id, example.quote)]
+        if example.context_span_id:
+            places.append((example.context_span_id, example.context_quote))
+        for span_id, quote in places:
+            if len(out) < EVIDENCE_PER_FINDING and (example.trace_id, span_id) not in seen:
+                seen.add((example.trace_id, span_id))
+                out.append(Evidence(trace_id=example.trace_id, span_id=span_id, quote=quote))
+    return out
 
 
 def _finding(group: list[Pattern], tools: set[str], llm_names: Set[str]) -> Finding:
     lead, others = group[0], group[1:]
     widest = max(group, key=lambda p: p.traces_affected)
-    detail = lead.detail
+    number = lead.failure_class
+    surface = lead.surface or next((p.surface for p in others if p.surface), None)
+    parts = [f"Class {number}: {FAILURE_CLASSES[number]}."]
+    if lead.decision:
+        parts.append(f"Decision point: {lead.decision}" + (f", about {lead.subject}." if lead.subject else "."))
+    if surface:
+        parts.append(f"Harness surface to change: {surface}.")
+    n_spans = max(p.spans_affected for p in group)
+    parts.append(f"Frequency: {widest.traces_affected}/{widest.total_traces} traces, {n_spans} flagged spans.")
+    if lead.detail:
+        parts.append(lead.detail)
     if others:
-        also = "also measured on the same spans: " + "; ".join(other.title for other in others)
-        detail = f"{detail} — {also}" if detail else also[0].upper() + also[1:]
-    evidence: list[Evidence] = []
-    for example in (e for p in group for e in p.examples):
-        if len(evidence) == EVIDENCE_PER_FINDING:
-            break
-        if all((example.trace_id, example.span_id) != (e.trace_id, e.span_id) for e in evidence):
-            evidence.append(Evidence(trace_id=example.trace_id, span_id=example.span_id, quote=example.quote))
+        parts.append("Also measured on the same spans: " + "; ".join(f"[{o.kind}] {o.title}" for o in others))
+    change = None
+    if surface and number in _CHANGE:
+        change = SuggestedChange(target=_TARGET[surface], change=f"{surface}: {_CHANGE[number]}")  # type: ignore[arg-type]
     return Finding(
-        title=lead.title,
-        category=_category(lead, tools, llm_names),
-        impact=_impact(widest),
+        title=f"[class {number}] {lead.title}",
+        category=_category(lead, tools, llm_names),  # type: ignore[arg-type]
+        impact=_impact(widest, max(SEVERITY[p.kind] for p in group)),  # type: ignore[arg-type]
         # the widest member's count: a measured lower bound of the merged group's reach
         frequency=Frequency(traces_affected=widest.traces_affected, total_traces=widest.total_traces),
-        evidence=evidence,
-        detail=detail or None,
+        evidence=_evidence(group),
+        detail=" ".join(parts),
+        suggested_change=change,
         source="analytics",
     )
 
 
 def deterministic_findings(analytics: Analytics, *, llm_names: Set[str] = frozenset()) -> list[Finding]:
-    """One finding per failure (patterns on the same spans merged), the most widespread
-    first, capped at MAX_FINDINGS. `llm_names`: span names of model calls, whose error
-    signatures are provider errors."""
+    """One finding per root cause (patterns on the same spans merged across classes and
+    levels), ranked by traces affected x severity with outliers last, capped at
+    MAX_FINDINGS. `llm_names`: span names of model calls, whose errors are provider errors."""
     tools = {t.tool for t in analytics.tools}
     groups = merge_patterns(analytics.patterns)[:MAX_FINDINGS]
-    return rank_findings([_finding(g, tools, llm_names) for g in groups])
+    return [_finding(g, tools, llm_names) for g in groups]
 
 
 def llm_span_names(ds: Dataset) -> set[str]:

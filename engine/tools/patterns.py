@@ -53,6 +53,9 @@ class PatternView(BaseModel):
     traces_affected: int
     total_traces: int
     spans_affected: int
+    failure_class: int | None = Field(default=None, description="issue-11 failure class 1-8 of the kind")
+    decision: str | None = Field(default=None, description="the decision point: the model call to blame")
+    surface: str | None = Field(default=None, description="the harness surface a fix changes")
     examples: list[Evidence] = Field(default_factory=list)
 
 
@@ -88,11 +91,24 @@ def render_pattern(p: PatternView, n: int | None = None) -> str:
         f"{lead}[{p.kind}] {p.title} — {p.traces_affected}/{p.total_traces} traces "
         f"({render.pct(p.traces_affected, p.total_traces)}), {render.num(p.spans_affected)} spans"
     ]
+    where = "; ".join(
+        part for part in (
+            f"class {p.failure_class}" if p.failure_class else "",
+            f"decided at {p.decision}" if p.decision else "",
+            f"change: {p.surface}" if p.surface else "",
+        ) if part
+    )  # fmt: skip
+    if where:
+        lines.append(f"   {where}")
     if p.detail:
         lines.append(f"   {render.quote(p.detail)}")
     for e in p.examples:
         q = f' "{render.quote(e.quote)}"' if e.quote else ""
-        lines.append(f"   e.g. trace {e.trace_id} span {e.span_id}{q}")
+        line = f"   e.g. trace {e.trace_id} span {e.span_id}{q}"
+        if e.context_span_id:
+            cq = f' "{render.quote(e.context_quote)}"' if e.context_quote else ""
+            line += f" (seen on span {e.context_span_id}{cq})"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -107,11 +123,20 @@ def pattern_view(p: Pattern, chars: int, *, examples: int = 3) -> PatternView:
         traces_affected=p.traces_affected,
         total_traces=p.total_traces,
         spans_affected=p.spans_affected,
-        examples=[
-            e if not e.quote or len(e.quote) <= chars else e.model_copy(update={"quote": e.quote[:chars]})
-            for e in p.examples[:examples]
-        ],
+        failure_class=p.failure_class,
+        decision=p.decision,
+        surface=p.surface,
+        examples=[_cut_example(e, chars) for e in p.examples[:examples]],
     )
+
+
+def _cut_example(e: Evidence, chars: int) -> Evidence:
+    update = {}
+    if e.quote and len(e.quote) > chars:
+        update["quote"] = e.quote[:chars]
+    if e.context_quote and len(e.context_quote) > chars:
+        update["context_quote"] = e.context_quote[:chars]
+    return e.model_copy(update=update) if update else e
 
 
 async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> PatternsResult:

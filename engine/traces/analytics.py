@@ -1,14 +1,20 @@
 """Failure analytics: measured hypotheses about why runs fail, with no model involved.
 
-`analyze(ds)` reads the index columns (never the files again, except the raw JSON
-of the few spans it quotes or scans for limit phrases) and reports patterns:
-error signatures, tool error rates, tool errors hidden in ok outputs, loops,
-calls to tools never offered, turn limits, runs without a final answer,
-refusals, and latency / token outliers. Every pattern carries its frequency
-(traces affected / total) and example trace and span ids with a quote, so an
-analyst starts from evidence instead of rediscovering it. The detection rules
-live in `analytics_detect` (errors, tools) and `analytics_runs` (whole runs);
-the text rules in `analytics_text`.
+`analyze(ds)` reads the index columns, plus the raw JSON of the model, tool and
+step spans it judges, and reports patterns in eight failure classes (FAILURE_CLASSES):
+failed actions the next step must recover from, output the harness could not
+parse, arguments that do not fit the offered tool, answers without evidence,
+repeated actions and step-limit exhaustion, unusable observations, error families
+merged across step names and nesting levels, and outliers above absolute floors.
+
+Each pattern names its class, the decision span (the model call that produced the
+failing action: where people put the blame and where a harness change acts), the
+harness surface to change, its frequency, and *every* flagged span (`flagged`,
+decision span plus the tool or step span as context), with a few quoted examples.
+The rules live in `analytics_families` (error families), `analytics_detect` (tool
+statistics, unoffered tools), `analytics_actions` (classes 1-3), `analytics_answers` (classes 4-6) and
+`analytics_runs` (limits, final answers, refusals, outliers); span reading in
+`analytics_spans`, text rules in `analytics_text`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ if TYPE_CHECKING:
 __all__ = [
     "PatternKind",
     "PATTERN_KINDS",
+    "FAILURE_CLASSES",
+    "CLASS_OF_KIND",
+    "SEVERITY",
+    "NOISE_KINDS",
+    "Surface",
+    "Flag",
     "Evidence",
     "Pattern",
     "ToolStat",
@@ -36,10 +48,15 @@ __all__ = [
 ]
 
 PatternKind = Literal[
+    "failed_action",
+    "unparseable_output",
+    "bad_tool_arguments",
+    "unsupported_answer",
+    "repeated_action",
+    "unusable_observation",
     "error_signature",
     "tool_errors",
     "hidden_tool_error",
-    "loop",
     "unoffered_tool_call",
     "turn_limit",
     "no_final_answer",
@@ -49,8 +66,56 @@ PatternKind = Literal[
 ]
 PATTERN_KINDS: tuple[str, ...] = PatternKind.__args__  # type: ignore[attr-defined]
 
+# The failure classes of issue 11, by number; each pattern kind belongs to one.
+FAILURE_CLASSES: dict[int, str] = {
+    1: "failed action, next step must recover",
+    2: "output the harness could not parse",
+    3: "arguments that do not fit the offered tool",
+    4: "answer without evidence",
+    5: "repeated action or step-limit exhaustion",
+    6: "unusable observation the model relied on",
+    7: "error family",
+    8: "outlier above an absolute floor",
+}
+CLASS_OF_KIND: dict[str, int] = {
+    "failed_action": 1, "tool_errors": 1, "hidden_tool_error": 1,
+    "unparseable_output": 2,
+    "bad_tool_arguments": 3, "unoffered_tool_call": 3,
+    "unsupported_answer": 4, "refusal": 4,
+    "repeated_action": 5, "turn_limit": 5, "no_final_answer": 5,
+    "unusable_observation": 6,
+    "error_signature": 7,
+    "latency_outlier": 8, "token_outlier": 8,
+}  # fmt: skip
+# How much one affected trace weighs when findings are ranked (traces affected x severity).
+# Run-ending and decision failures weigh most; tool statistics and outliers are context.
+SEVERITY: dict[str, float] = {
+    "unsupported_answer": 3.0, "unparseable_output": 3.0, "bad_tool_arguments": 3.0,
+    "unoffered_tool_call": 3.0, "turn_limit": 3.0, "no_final_answer": 3.0,
+    "repeated_action": 2.5, "failed_action": 2.0, "unusable_observation": 2.0,
+    "error_signature": 2.0, "refusal": 2.0,
+    "tool_errors": 1.0, "hidden_tool_error": 1.0,
+    "latency_outlier": 0.2, "token_outlier": 0.2,
+}  # fmt: skip
+# Kinds that describe cost or speed, not a failure: never ranked above a failure.
+NOISE_KINDS = frozenset({"latency_outlier", "token_outlier"})
+
+Surface = Literal[
+    "system prompt", "tool description or schema", "tool implementation", "output parser",
+    "retry or step limits", "model provider",
+]
+
 # Analyses kept in memory, keyed by dataset fingerprint.
 CACHE_SIZE = 8
+
+
+class Flag(BaseModel):
+    """One flagged place: the decision span (the model call to blame), and the tool or
+    step span where the failure showed, when that is another span."""
+
+    trace_id: str
+    span_id: str
+    context_span_id: str | None = None
 
 
 class Evidence(BaseModel):
@@ -59,8 +124,10 @@ class Evidence(BaseModel):
     trace_id: str
     span_id: str
     quote: str | None = Field(
-        default=None, description="exact substring of the span's raw JSON text (<= 200 chars)"
+        default=None, description="exact substring of the span's raw JSON text (<= 300 chars)"
     )
+    context_span_id: str | None = Field(default=None, description="the tool or step span where it showed")
+    context_quote: str | None = Field(default=None, description="exact substring of the context span's raw JSON")
 
 
 class Pattern(BaseModel):
@@ -76,10 +143,24 @@ class Pattern(BaseModel):
     total_traces: int
     spans_affected: int
     examples: list[Evidence] = Field(default_factory=list)
+    flagged: list[Flag] = Field(default_factory=list, description="every flagged span, no cap")
+    decision: str | None = Field(
+        default=None, description="the decision point: span name and model of the blamed model calls, or the tool"
+    )
+    surface: Surface | None = Field(default=None, description="the harness surface a fix changes")
 
     @property
     def frequency(self) -> float:
         return self.traces_affected / self.total_traces if self.total_traces else 0.0
+
+    @property
+    def failure_class(self) -> int:
+        return CLASS_OF_KIND[self.kind]
+
+    @property
+    def score(self) -> float:
+        """Traces affected times severity: the ranking key of patterns and findings."""
+        return self.traces_affected * SEVERITY[self.kind]
 
 
 class ToolStat(BaseModel):
@@ -126,16 +207,25 @@ def analyze(ds: Dataset) -> Analytics:
 
 def analyze_spans(data: SpanData) -> Analytics:
     """The analytics of spans already gathered into columns (what `analyze` runs)."""
+    from engine.traces import analytics_actions as actions
+    from engine.traces import analytics_answers as answers
     from engine.traces import analytics_detect as detect
+    from engine.traces import analytics_families as families
     from engine.traces import analytics_runs as runs
 
     patterns: list[Pattern] = []
     notes: list[str] = []
-    patterns += detect.error_signatures(data)
+    patterns += actions.failed_actions(data)
+    patterns += actions.unparseable_outputs(data)
+    patterns += actions.bad_tool_arguments(data)
+    patterns += answers.unsupported_answers(data)
+    patterns += answers.repeated_actions(data)
+    patterns += answers.step_limit_exhaustion(data)
+    patterns += answers.unusable_observations(data)
+    patterns += families.error_signatures(data)
     tools = detect.tool_stats(data)
     patterns += detect.tool_errors(data, tools)
     patterns += detect.hidden_tool_errors(data, tools)
-    patterns += detect.loops(data)
     patterns += detect.unoffered_tool_calls(data, notes)
     patterns += runs.turn_limits(data)
     patterns += runs.no_final_answer(data)
@@ -143,7 +233,9 @@ def analyze_spans(data: SpanData) -> Analytics:
     patterns += runs.outliers(data, "latency_outlier")
     patterns += runs.outliers(data, "token_outlier")
     order = {kind: i for i, kind in enumerate(PATTERN_KINDS)}
-    patterns.sort(key=lambda p: (-p.traces_affected, -p.spans_affected, order[p.kind], p.title))
+    patterns.sort(
+        key=lambda p: (p.kind in NOISE_KINDS, -p.score, -p.traces_affected, -p.spans_affected, order[p.kind], p.title)
+    )
     return Analytics(
         total_traces=data.n_traces,
         total_spans=data.n_spans,

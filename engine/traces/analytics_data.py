@@ -10,7 +10,7 @@ counted twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ class SpanData:
     offered: list[tuple[str, ...]]
     requested: list[tuple[str, ...]]
     raw: Callable[[int], bytes]  # raw JSON of span i
+    model: list[str | None] = field(default_factory=list)  # model name of LLM spans
+    parent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index of the parent span, -1 none
     # Raw JSON of many spans, (i, bytes) in any order: batched reads on big datasets.
     raw_many: Callable[[list[int]], Iterable[tuple[int, bytes]]] | None = None
 
@@ -140,6 +142,8 @@ class SpanData:
                 | (REFUSAL if span.refusal else 0)
             )
         raws = [s.raw for s in kept]
+        position = {(s.trace_id, s.span_id): n for n, s in enumerate(kept)}
+        parent = [position.get((s.trace_id, s.parent_id), -1) if s.parent_id else -1 for s in kept]
         return cls(
             trace_ids=list(order),
             trace=np.array([order[s.trace_id] for s in kept], dtype=np.int64),
@@ -162,6 +166,8 @@ class SpanData:
             offered=[tuple(s.offered_tools) for s in kept],
             requested=[tuple(s.requested_tools) for s in kept],
             raw=raws.__getitem__,
+            model=[s.model for s in kept],
+            parent=np.array(parent, dtype=np.int64),
         )
 
     @classmethod
@@ -223,6 +229,10 @@ def _from_dataset(ds: Any) -> SpanData:
         for row, data in ds.iter_raw(np.asarray(sorted(back), dtype=np.int64)):
             yield back[int(row)], data
 
+    position = np.full(len(flags_all), -1, dtype=np.int64)
+    position[rows] = np.arange(len(rows))
+    parent_rows = num(spans.parent_row, np.int64)[rows] if len(rows) else np.zeros(0, np.int64)
+    parent = np.where(parent_rows >= 0, position[np.clip(parent_rows, 0, None)], -1) if len(rows) else parent_rows
     return SpanData(
         trace_ids=[id_list[int(t)] for t in by_first],
         trace=trace,
@@ -246,6 +256,8 @@ def _from_dataset(ds: Any) -> SpanData:
         requested=[tuple(v) for v in _take(spans.requested_tools, rows)],
         raw=raw,
         raw_many=raw_many,
+        model=_take(spans.model, rows),
+        parent=parent,
     )
 
 

@@ -1,5 +1,6 @@
-"""Detection rules about errors and tools: signatures, error rates, hidden errors,
-loops, calls to tools never offered. (Run-level rules: `analytics_runs`.)
+"""Detection rules about tools: error rates, hidden errors, calls to tools never offered;
+and the pattern builder every detector uses. (Error families: `analytics_families`;
+run-level rules: `analytics_runs`.)
 
 Each rule is deterministic and stated in its docstring, so a report can say
 exactly what was measured. Rules read `SpanData` columns and loop in Python only
@@ -14,38 +15,43 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from engine.traces.analytics import Evidence, Pattern, PatternKind, ToolStat
+from engine.traces.analytics import Evidence, Flag, Pattern, PatternKind, Surface, ToolStat
 from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
-from engine.traces.analytics_text import QUOTE_CHARS, find_quote, message_template
+from engine.traces.analytics_text import find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
+    "error_message",
+    "quote_error",
     "MAX_EXAMPLES",
     "MAX_PER_KIND",
-    "LOOP_MIN_RUN",
     "examples",
     "pattern",
+    "decision_point",
     "ranked",
     "is_error",
-    "error_signatures",
     "tool_stats",
     "tool_errors",
     "hidden_tool_errors",
-    "loops",
     "unoffered_tool_calls",
 ]
 
 MAX_EXAMPLES = 3
 # Patterns kept per kind (a dataset can have hundreds of rare signatures).
 MAX_PER_KIND = 25
-# Identical tool calls in a row that make a loop.
-LOOP_MIN_RUN = 3
 
 Quote = Callable[[int], str | None]
 
 
-def examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[Evidence]:
-    """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first."""
+def examples(
+    data: SpanData,
+    rows: Iterable[int],
+    quote: Quote | None,
+    context: dict[int, int] | None = None,
+    context_quote: Quote | None = None,
+) -> list[Evidence]:
+    """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first; with the tool or
+    step span each was seen on (`context`: row -> context row) and its quote."""
     rows = list(rows)
     picked: list[int] = []
     seen: set[int] = set()
@@ -60,14 +66,19 @@ def examples(data: SpanData, rows: Iterable[int], quote: Quote | None) -> list[E
             break
         if i not in picked:
             picked.append(i)
-    return [
-        Evidence(
-            trace_id=data.trace_ids[int(data.trace[i])],
-            span_id=data.span_id[i],
-            quote=quote(i) if quote else None,
+    out = []
+    for i in picked:
+        c = (context or {}).get(i, -1)
+        out.append(
+            Evidence(
+                trace_id=data.trace_ids[int(data.trace[i])],
+                span_id=data.span_id[i],
+                quote=quote(i) if quote else None,
+                context_span_id=data.span_id[c] if c >= 0 else None,
+                context_quote=context_quote(c) if c >= 0 and context_quote else None,
+            )
         )
-        for i in picked
-    ]
+    return out
 
 
 def pattern(
@@ -80,7 +91,19 @@ def pattern(
     subject: str | None = None,
     quote: Quote | None = None,
     traces: int | None = None,
+    context: dict[int, int] | None = None,
+    context_quote: Quote | None = None,
+    surface: Surface | None = None,
+    decision: str | None = None,
+    blame: bool = False,
 ) -> Pattern:
+    """A pattern flagging `rows` (decision spans; `context` maps a row to the tool or step
+    span the failure showed on). Every row is flagged; a few become quoted examples.
+    `blame`: `rows` are the spans where the failure showed; each is flagged on its
+    decision span instead (one flag per decision span), itself kept as context."""
+    if blame:
+        rows, context, quote, context_quote = _blamed(data, rows, quote)
+    ctx = context or {}
     return Pattern(
         kind=kind,
         title=title,
@@ -89,8 +112,44 @@ def pattern(
         traces_affected=traces if traces is not None else len({int(data.trace[i]) for i in rows}),
         total_traces=data.n_traces,
         spans_affected=len(rows),
-        examples=examples(data, rows, quote),
+        examples=examples(data, rows, quote, ctx, context_quote),
+        flagged=[
+            Flag(
+                trace_id=data.trace_ids[int(data.trace[i])],
+                span_id=data.span_id[i],
+                context_span_id=data.span_id[ctx[i]] if ctx.get(i, -1) >= 0 else None,
+            )
+            for i in rows
+        ],
+        surface=surface,
+        decision=decision if decision is not None else decision_point(data, rows),
     )
+
+
+def _blamed(data: SpanData, rows: list[int], quote: Quote | None) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
+    from engine.traces.analytics_spans import decision_spans
+
+    decisions = decision_spans(data)
+    out: list[int] = []
+    context: dict[int, int] = {}
+    for i in rows:
+        d = int(decisions[i]) if decisions[i] >= 0 else i
+        if d not in context:
+            out.append(d)
+            context[d] = i if d != i else -1
+    own = (lambda d: quote(d) if context.get(d, -1) < 0 else None) if quote else None
+    return out, context, own, quote
+
+
+def decision_point(data: SpanData, rows: Iterable[int]) -> str | None:
+    """'span `name` (model m)' for the commonest span name and model among `rows`."""
+    rows = list(rows)
+    if not rows:
+        return None
+    name, _ = Counter(data.name[i] for i in rows).most_common(1)[0]
+    models = Counter(m for i in rows if (m := (data.model[i] if data.model else None)))
+    model = f" (model {models.most_common(1)[0][0]})" if models else ""
+    return f"span `{name}`{model}"
 
 
 def ranked(patterns: list[Pattern]) -> list[Pattern]:
@@ -102,7 +161,7 @@ def _quote_text(data: SpanData, texts: list[str | None]) -> Quote:
     return lambda i: find_quote(data.raw_text(i), texts[i])
 
 
-def _quote_error(data: SpanData) -> Quote:
+def quote_error(data: SpanData) -> Quote:
     """The error's own words in the raw span: the exception message (without the
     'Type: ' prefix the reader adds), else the status message."""
 
@@ -131,36 +190,8 @@ def _top_templates(texts: Iterable[str | None], n: int = 3) -> str:
     return "; ".join(f"{count}× {tpl}" for tpl, count in counts.most_common(n))
 
 
-def _error_message(data: SpanData, i: int) -> str | None:
+def error_message(data: SpanData, i: int) -> str | None:
     return data.exception[i] or data.status_message[i]
-
-
-def error_signatures(data: SpanData) -> list[Pattern]:
-    """Error spans (status ERROR or an exception event), grouped by span name and
-    message template (exception text, else status message, masked)."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    templates: dict[str, str] = {}  # message -> template, computed once per distinct message
-    for i in np.flatnonzero(is_error(data)).tolist():
-        message = _error_message(data, i) or ""
-        if message not in templates:
-            templates[message] = message_template(message) if message else "(no message)"
-        groups[(data.name[i], templates[message])].append(i)
-    quote = _quote_error(data)
-    patterns = []
-    for (name, template), rows in groups.items():
-        first = next((m for i in rows if (m := _error_message(data, i))), "")
-        patterns.append(
-            pattern(
-                data,
-                "error_signature",
-                f"{name}: {template}",
-                rows,
-                detail=f"first message: {first[:QUOTE_CHARS]}" if first else "errors without a message",
-                subject=name,
-                quote=quote,
-            )
-        )
-    return ranked(patterns)
 
 
 def tool_stats(data: SpanData) -> list[ToolStat]:
@@ -201,9 +232,11 @@ def tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             "tool_errors",
             f"tool {tool} fails in {_pct(stat.errors, stat.calls)} of its calls ({stat.errors}/{stat.calls})",
             rows[tool],
-            detail=_top_templates(_error_message(data, i) for i in rows[tool]),
+            detail=_top_templates(error_message(data, i) for i in rows[tool]),
             subject=tool,
-            quote=_quote_error(data),
+            quote=quote_error(data),
+            blame=True,
+            surface="tool implementation",
         )
         for tool, stat in failing.items()
     ]
@@ -230,45 +263,11 @@ def hidden_tool_errors(data: SpanData, stats: list[ToolStat]) -> list[Pattern]:
             detail=_top_templates(data.output_error[i] for i in found),
             subject=tool,
             quote=quote,
+            blame=True,
+            surface="tool implementation",
         )
         for tool, found in rows.items()
     ]
-    return ranked(patterns)
-
-
-def loops(data: SpanData) -> list[Pattern]:
-    """The same tool called with the same arguments LOOP_MIN_RUN or more times in a row
-    (tool calls of a trace in start order; calls without recorded arguments never match)."""
-    runs: dict[str, list[list[int]]] = defaultdict(list)
-    rows = data.tool_rows.tolist()
-    traces = data.trace[data.tool_rows].tolist()
-    run: list[int] = []
-    key: tuple[int, str | None, str | None] | None = None
-    for i, t in zip(rows + [-1], traces + [-1], strict=True):
-        args = data.tool_args[i] if i >= 0 else None
-        this = (t, data.tool[i], args) if i >= 0 and args is not None else None
-        if this is not None and this == key:
-            run.append(i)
-            continue
-        if len(run) >= LOOP_MIN_RUN:
-            runs[data.tool[run[0]] or "?"].append(run)
-        run, key = ([i], this) if this is not None else ([], None)
-    patterns = []
-    for tool, found in runs.items():
-        longest = max(len(r) for r in found)
-        calls = sum(len(r) for r in found)
-        patterns.append(
-            pattern(
-                data,
-                "loop",
-                f"tool {tool} called with identical arguments {LOOP_MIN_RUN}+ times in a row "
-                f"(longest run {longest})",
-                [r[0] for r in found],
-                detail=f"{len(found)} runs, {calls} calls in loops",
-                subject=tool,
-                quote=_quote_text(data, data.tool_args),
-            ).model_copy(update={"spans_affected": calls})
-        )
     return ranked(patterns)
 
 
@@ -320,6 +319,8 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
             detail=f"{len(found_rows)} calls or requests",
             subject=tool,
             quote=lambda i, t=tool: find_quote(data.raw_text(i), t),
+            blame=True,
+            surface="tool description or schema",
         )
         for tool, found_rows in found.items()
     ]

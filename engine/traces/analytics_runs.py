@@ -18,6 +18,8 @@ __all__ = [
     "OUTLIER_MIN_GROUP",
     "OUTLIER_IQR",
     "OUTLIER_MEDIAN_FACTOR",
+    "LATENCY_FLOOR_MS",
+    "TOKEN_FLOOR",
     "turn_limits",
     "no_final_answer",
     "refusals",
@@ -29,6 +31,10 @@ OUTLIER_MIN_GROUP = 10
 # An outlier lies above both Q3 + OUTLIER_IQR * IQR and OUTLIER_MEDIAN_FACTOR * median.
 OUTLIER_IQR = 3.0
 OUTLIER_MEDIAN_FACTOR = 3.0
+# Absolute floors (class 8): a span is never a latency outlier under LATENCY_FLOOR_MS, nor a
+# model call a token outlier under TOKEN_FLOOR tokens, whatever its group's spread.
+LATENCY_FLOOR_MS = 10_000.0
+TOKEN_FLOOR = 20_000
 # Raw bytes of one span scanned for turn-limit phrases (the rest is not read).
 RAW_SCAN_BYTES = 2_000_000
 QUOTE_CONTEXT = 40
@@ -44,7 +50,7 @@ _REFUSAL_TEXT = re.compile(
 def turn_limits(data: SpanData) -> list[Pattern]:
     """Runs stopped by a turn / step / iteration limit: a limit phrase (analytics_text.
     TURN_LIMIT) in a status message, exception, output error, or the raw JSON of an
-    AGENT or root span."""
+    AGENT or root span; flagged on the run's last model call, the limit span as context."""
     hits: dict[int, tuple[int, str | None]] = {}
     texts = zip(data.status_message, data.exception, data.output_error, strict=True)
     for i, candidates in enumerate(texts):
@@ -67,7 +73,12 @@ def turn_limits(data: SpanData) -> list[Pattern]:
             hits[t] = (i, raw[a:b].decode("utf-8", errors="ignore"))
     if not hits:
         return []
-    rows = [i for i, _ in hits.values()]
+    # blamed on the run's last model call: it asked for one more turn than the limit allows
+    rows, context = [], {}
+    for t, (i, _) in sorted(hits.items()):
+        d = data.last_llm.get(t, i)
+        rows.append(d)
+        context[d] = i if d != i else -1
     quotes = {i: q for i, q in hits.values()}
     return [
         pattern(
@@ -76,7 +87,10 @@ def turn_limits(data: SpanData) -> list[Pattern]:
             "runs stopped by their turn / step limit",
             rows,
             detail="a max-turns / max-steps / iteration-limit message was recorded",
-            quote=quotes.get,
+            quote=lambda d: quotes.get(d) if context.get(d, -1) < 0 else None,
+            context=context,
+            context_quote=quotes.get,
+            surface="retry or step limits",
         )
     ]
 
@@ -112,6 +126,7 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
                 + ", ".join(sorted({t for i in asked for t in data.requested[i]})[:8]),
                 subject="last_call_requested_tools",
                 quote=lambda i: find_quote(data.raw_text(i), data.requested[i][0]),
+                surface="retry or step limits",
             )
         )
     if uncalled:
@@ -129,6 +144,8 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
                 detail="final-answer tool offered, never called or requested",
                 subject="final_answer_never_called",
                 quote=quote,
+                blame=True,
+                surface="system prompt",
             )
         )
     return patterns
@@ -154,14 +171,17 @@ def refusals(data: SpanData) -> list[Pattern]:
             rows,
             detail=f"{ending} runs end in a refusal (it is their last model call)",
             quote=quote,
+            surface="system prompt",
         )
     ]
 
 
 def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
-    """Per span name with >= OUTLIER_MIN_GROUP spans: spans whose duration
-    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed both
-    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name."""
+    """Class 8: per span name with >= OUTLIER_MIN_GROUP spans, spans whose duration
+    (latency_outlier) or input+output tokens (token_outlier, LLM spans) exceed
+    Q3 + OUTLIER_IQR*IQR and OUTLIER_MEDIAN_FACTOR*median of that name, and the
+    absolute floor (LATENCY_FLOOR_MS, TOKEN_FLOOR). Does not match: a millisecond span
+    in a group of microsecond spans, however far above its median."""
     if kind == "latency_outlier":
         valid = (data.start_ns > 0) & (data.end_ns >= data.start_ns)
         values = (data.end_ns - data.start_ns) / 1e6
@@ -178,7 +198,8 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
             continue
         v = values[rows]
         q1, median, q3 = np.percentile(v, [25, 50, 75])
-        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median)
+        floor = LATENCY_FLOOR_MS if kind == "latency_outlier" else float(TOKEN_FLOOR)
+        threshold = max(q3 + OUTLIER_IQR * (q3 - q1), OUTLIER_MEDIAN_FACTOR * median, floor)
         if threshold <= 0:
             continue
         found = [r for r, x in zip(rows, v.tolist(), strict=True) if x > threshold]
@@ -193,7 +214,10 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
                 f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
                 f"(median {median:,.0f}, max {top:,.0f})"
             )
-        patterns.append(pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name))
+        surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
+        patterns.append(
+            pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name, surface=surface)
+        )
     return ranked(patterns)
 
 

@@ -15,8 +15,8 @@ async def test_overview_counts_tools_and_leads_with_the_failure_patterns(context
     tools = {t.tool: t for t in r.tools}
     assert (tools["get_weather"].calls, tools["get_weather"].errors) == (7, 3)
     assert tools["lookup_order"].hidden_errors == 2
-    assert r.patterns_total == 12 and len(r.patterns) == 10
-    assert r.patterns[0].kind == "error_signature"
+    assert r.patterns_total == 16 and len(r.patterns) == 10
+    assert r.patterns[0].kind == "unsupported_answer"
     assert r.samples["with errors"] == [
         "000000000000000000000000a0000065",
         "000000000000000000000000a0000066",
@@ -43,7 +43,7 @@ async def test_overview_of_a_clean_dataset_says_no_pattern_was_measured(context_
 async def test_overview_clamps_top_and_says_so(context_for, tool, fixture_dir) -> None:
     answer = await tool("overview", context_for(fixture_dir / "analytics" / "patterns.jsonl"), top=500)
     assert "top=500 is above the maximum; used 50" in answer.result.notes
-    assert answer.result.patterns_total == len(answer.result.patterns) == 12
+    assert answer.result.patterns_total == len(answer.result.patterns) == 16
 
 
 async def test_overview_reads_another_dataset_when_asked(context_for, tool, fixture_dir) -> None:

@@ -11,11 +11,11 @@ pytestmark = pytest.mark.anyio
 
 async def test_patterns_filter_by_kind_and_subject(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    loops = await tool("patterns", ctx, kinds=["loop"])
-    assert [p.kind for p in loops.result.patterns] == ["loop"]
+    loops = await tool("patterns", ctx, kinds=["repeated_action"])
+    assert [p.kind for p in loops.result.patterns] == ["repeated_action"]
     assert loops.result.patterns[0].examples[0].trace_id == "000000000000000000000000a0000079"
     weather = await tool("patterns", ctx, subject="WEATHER")
-    assert {p.kind for p in weather.result.patterns} == {"error_signature", "tool_errors"}
+    assert {p.kind for p in weather.result.patterns} == {"failed_action", "error_signature", "tool_errors"}
 
 
 async def test_pages_by_cursor_cover_every_pattern_once(context_for, tool, fixture_dir) -> None:
@@ -28,13 +28,13 @@ async def test_pages_by_cursor_cover_every_pattern_once(context_for, tool, fixtu
         if cursor is None:
             break
         assert f'patterns(cursor="{cursor}")' in page.text
-    assert len(seen) == len(set(seen)) == page.result.total_patterns == 12
+    assert len(seen) == len(set(seen)) == page.result.total_patterns == 16
 
 
 async def test_a_small_budget_shows_fewer_patterns_and_a_cursor_to_the_rest(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     page = await tool("patterns", ctx, budget_tokens=800)
-    assert 0 < len(page.result.patterns) < 12
+    assert 0 < len(page.result.patterns) < 16
     assert page.result.next_cursor is not None
 
 

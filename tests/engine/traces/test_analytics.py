@@ -44,11 +44,16 @@ def _raw_texts(path: Path) -> dict[tuple[str, str], str]:
     return out
 
 
+# Kinds whose traces need parts the support-bot fixture has no use for (parse errors,
+# schemas, garbled results): tests/engine/traces/test_analytics_classes.py builds them.
+BUILT_ELSEWHERE = {"unparseable_output", "bad_tool_arguments", "unusable_observation"}
+
+
 def test_fixture_covers_every_pattern_kind() -> None:
-    assert set(EXPECTED) == set(PATTERN_KINDS)
+    assert set(EXPECTED) == set(PATTERN_KINDS) - BUILT_ELSEWHERE
 
 
-@pytest.mark.parametrize("kind", PATTERN_KINDS)
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_each_pattern_kind_is_found_in_the_runs_built_to_contain_it(analyse, kind: str) -> None:
     result = analyse(ANALYTICS / "patterns.jsonl")
     found = result.of_kind(kind)
@@ -94,14 +99,17 @@ def test_tool_stats_count_calls_errors_and_hidden_errors(analyse) -> None:
     assert "3/7" in rate.title
 
 
-def test_loop_counts_every_call_in_the_run(analyse) -> None:
-    (loop,) = analyse(ANALYTICS / "patterns.jsonl").of_kind("loop")
-    assert loop.subject == "search_docs" and loop.spans_affected == 4 and loop.traces_affected == 1
+def test_a_loop_flags_every_repeat_on_the_model_call_that_sent_it(analyse) -> None:
+    (loop,) = analyse(ANALYTICS / "patterns.jsonl").of_kind("repeated_action")
+    assert loop.subject == "search_docs" and loop.spans_affected == 3 and loop.traces_affected == 1
+    assert all(f.context_span_id and f.span_id != f.context_span_id for f in loop.flagged)
 
 
-def test_patterns_are_ranked_by_traces_affected(analyse) -> None:
-    counts = [p.traces_affected for p in analyse(ANALYTICS / "patterns.jsonl").patterns]
-    assert counts == sorted(counts, reverse=True)
+def test_patterns_are_ranked_by_traces_affected_times_severity_outliers_last(analyse) -> None:
+    patterns = analyse(ANALYTICS / "patterns.jsonl").patterns
+    failures = [p.score for p in patterns if p.failure_class != 8]
+    assert failures == sorted(failures, reverse=True)
+    assert [p.failure_class for p in patterns[len(failures):]] == [8] * (len(patterns) - len(failures))
 
 
 def test_no_final_answer_reports_both_rules(analyse) -> None:
@@ -157,23 +165,25 @@ def test_find_quote_finds_a_json_escaped_needle() -> None:
 FIXTURES = ANALYTICS.parent
 
 
-def test_on_the_trail_traces_only_one_slow_token_heavy_model_call_stands_out() -> None:
+def test_on_the_trail_traces_the_answers_without_evidence_stand_out_and_no_small_outlier() -> None:
     result = analyze(Dataset.open([FIXTURES / "trail"]))
     assert (result.total_traces, result.total_spans) == (3, 33)
-    assert sorted(p.kind for p in result.patterns) == ["latency_outlier", "token_outlier"]
-    for p in result.patterns:
-        assert p.subject == "LiteLLMModel.__call__" and p.traces_affected == 1
-        assert (p.examples[0].trace_id, p.examples[0].span_id) == ("f39aec9b8a61fd2aaed5849cc00bc165", "b5dd8eb7f514a817")
+    assert sorted(p.kind for p in result.patterns) == ["latency_outlier", "unsupported_answer", "unsupported_answer"]
+    before, claim, slow = result.patterns
+    assert before.subject == "answer_before_tools" and before.traces_affected == 3
+    assert claim.subject == "claimed_unseen_evidence" and "Based on a careful search" in claim.examples[0].quote
+    assert slow.subject == "LiteLLMModel.__call__" and slow.traces_affected == 1
+    # the only outlier is above the absolute floor; the 33k-token call is under the token floor
+    assert (slow.examples[0].trace_id, slow.examples[0].span_id) == ("f39aec9b8a61fd2aaed5849cc00bc165", "b5dd8eb7f514a817")
     # smolagents records its tools and managed agents on the agent span, so every call is checked.
     assert not any("no offered-tool list" in n for n in result.notes)
 
 
-def test_on_halo_medium_the_three_error_signatures_are_measured() -> None:
+def test_on_halo_medium_one_rate_limit_on_two_model_span_names_is_one_error_family() -> None:
     result = analyze(Dataset.open([FIXTURES / "halo" / "medium_traces.jsonl"]))
     found = {(p.title, p.traces_affected, p.spans_affected) for p in result.of_kind("error_signature")}
     assert found == {
         ("root: boom", 46, 46),
-        ("anthropic.chat.completions.create: rate limited", 45, 49),
-        ("openai.chat.completions.create: rate limited", 39, 39),
+        ("error family rate limited on 2 span names", 83, 83),  # 88 error spans, 5 of them wrappers
     }
-    assert [p.kind for p in result.patterns] == ["error_signature"] * 3
+    assert [p.kind for p in result.patterns] == ["error_signature"] * 2
