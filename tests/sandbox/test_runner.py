@@ -102,6 +102,26 @@ async def test_threads_are_allowed(limits: Limits) -> None:
     assert result.ok and result.value == "285"
 
 
+async def test_a_library_that_starts_a_thread_at_import_runs_under_the_strict_policy(limits: Limits) -> None:
+    # pandas imports pyarrow where it is installed, and pyarrow starts jemalloc's background
+    # thread: the child must be bound before that thread exists, or Landlock cannot be applied.
+    pytest.importorskip("pyarrow", reason="pyarrow is in the test extra: pip install -e '.[test]'")
+    code = (
+        "import os, sys, threading, pyarrow as pa\n"
+        "threads = os.stat('/proc/self/task').st_nlink - 2\n"  # stat is not a read: it still works
+        "seen = []\n"
+        "def read():\n"
+        "    try: open('/etc/passwd').read(); seen.append('read')\n"
+        "    except PermissionError: seen.append('denied')\n"
+        "t = threading.Thread(target=read); t.start(); t.join()\n"
+        "(threads > 1, pa.table({'a': [1, 2]}).num_rows, seen)"
+    )
+    result = await run(code, limits)
+    assert result.ok and result.value == "(True, 2, ['denied'])", result
+    for layer in ("landlock", "seccomp", "capabilities", "rlimits"):
+        assert result.protections[layer].startswith("active"), result.protections
+
+
 async def test_every_call_gets_a_fresh_process(limits: Limits) -> None:
     code = "import sys; seen = hasattr(sys, 'left_by_a_call'); sys.left_by_a_call = True; seen"
     first = await run(code, limits)
