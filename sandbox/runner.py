@@ -29,6 +29,7 @@ from sandbox.policy import KERNEL_LAYERS, Policy, is_active
 from sandbox.probe import bwrap_choice, protections_available
 from sandbox.result import RunResult, StopReason
 from sandbox.spawn import SPARES, Child, View, start_child
+from sandbox.visible import visible
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -276,12 +277,13 @@ def _result(outcome: _Outcome, limits: Limits, policy: Policy, duration: float) 
     elif stopped or final is None:
         error = _stop_message(stopped, outcome.exit_code, limits)
     else:
-        error = str(final.get("error") or "the code failed without a traceback")
+        error = visible(str(final.get("error") or "the code failed without a traceback"))
+    value = (final or {}).get("value") if ok else None
     return RunResult(
         ok=ok,
-        stdout=outcome.stdout.text(),
-        stderr=outcome.stderr.text(),
-        value=(final or {}).get("value") if ok else None,
+        stdout=visible(outcome.stdout.text()),
+        stderr=visible(outcome.stderr.text()),
+        value=visible(str(value)) if value is not None else None,
         error=error,
         truncated=outcome.stdout.truncated or outcome.stderr.truncated
         or bool(final and final.get("truncated")),

@@ -240,3 +240,33 @@ async def test_cancelling_a_call_kills_its_child_and_removes_its_scratch() -> No
         group.cancel_scope.cancel()
     assert not Path(f"/proc/{pid}").exists()
     assert not scratch.exists()
+
+
+# CSI colour and clear-screen, OSC 52 (set the clipboard), OSC 8 (a hidden link), a bidi
+# override, C1 CSI, NUL, a carriage return that would overwrite the line.
+HOSTILE = (
+    "'\\x1b[31mred\\x1b[2J \\x1b]52;c;SGVsbG8=\\x07 \\x1b]8;;http://evil\\x1b\\\\link\\x1b]8;;\\x1b\\\\ "
+    "\\u202egnp.exe \\x9b6n \\x00 cr\\rtab\\tline\\n'"
+)
+UNSAFE = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))] + [
+    "\u202e", "\u2066", "\u200f", "\u2028",
+]
+
+
+async def test_terminal_controls_in_output_value_and_traceback_are_shown_as_escapes(limits: Limits) -> None:
+    code = (
+        f"import sys\ntext = {HOSTILE}\n"
+        "print(text); print(text, file=sys.stderr)\n"
+        "class Shown:  # a repr that does not escape, as a DataFrame's does not\n"
+        "    def __repr__(self): return text\n"
+        "Shown()"
+    )
+    ran = await run(code, limits)
+    failed = await run(f"raise ValueError({HOSTILE})", limits)
+    assert ran.ok and not failed.ok
+    for shown in (ran.stdout, ran.stderr, ran.value, failed.error):
+        assert shown is not None
+        assert [c for c in UNSAFE if c in shown] == []
+        assert "\\x1b[31mred" in shown and "\\x1b]52;c;" in shown and "\\u202egnp.exe" in shown
+        assert "\\x9b6n" in shown and "\\x00" in shown and "cr\\rtab\tline" in shown
+    assert ran.stdout.endswith("line\n\n")  # newlines and tabs are kept as they are
