@@ -57,7 +57,8 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 
 def _close_writable_fds(keep: set[int]) -> None:
-    """Close any writable descriptor a library left open: Landlock checks opens, not old fds."""
+    """Close any writable descriptor left open before Landlock: it checks opens, not old fds
+    (what the child opens later is checked, so this runs once, before the restriction)."""
     for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
         fd = int(name)
         if fd in keep:
@@ -76,16 +77,15 @@ def _restrict(setup: dict[str, Any]) -> dict[str, str]:
     report: dict[str, str] = {}
     try:
         seccomp.set_no_new_privs()
-    except Exception as err:  # every failure is reported, the policy decides
-        report["capabilities"] = _attempt(capabilities.drop_all)
+    except Exception as err:  # without it neither Landlock nor a filter can be applied
         report["landlock"] = report["seccomp"] = f"unavailable: {err}"
-        return report
     report["capabilities"] = _attempt(capabilities.drop_all)
-    report["landlock"] = _attempt(lambda: landlock.restrict(
-        read_only=setup["read_only"],
-        read_write=[setup["scratch"]],
-        read_write_files=setup["read_write_files"],
-    ))
+    if "landlock" not in report:
+        report["landlock"] = _attempt(lambda: landlock.restrict(
+            read_only=setup["read_only"],
+            read_write=[setup["scratch"]],
+            read_write_files=setup["read_write_files"],
+        ))
     return report
 
 
