@@ -216,3 +216,15 @@ async def test_an_index_rebuilt_meanwhile_is_named_not_rebuilt_in_the_child(fixt
     with pytest.raises(SandboxError, match="rebuilt while run_code was starting") as raised:
         await run_code("len(spans)", dataset=ds)
     assert "Traceback" not in str(raised.value)
+
+
+async def test_the_next_call_on_the_same_dataset_is_served_by_a_warm_spare(fixtures: Path, tmp_path: Path) -> None:
+    from sandbox.spawn import SPARES
+
+    ds = open_copy(fixtures, "trail", tmp_path)
+    limits = Limits(warm_spares=1)
+    first = await run_code("import os; os.getpid()", dataset=ds, limits=limits)
+    parked = [child.proc.pid for child in SPARES._spares]  # started for this dataset's view
+    second = await run_code("import os; os.getpid(), len(spans)", dataset=ds, limits=limits)
+    assert first.ok and second.ok
+    assert len(parked) == 1 and second.value == f"({parked[0]}, {ds.n_spans})"
