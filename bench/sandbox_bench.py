@@ -3,8 +3,9 @@
 Prints p50 / p95 wall time of one run_code call, measured in the caller:
 - cold: no spare child, so the call pays the interpreter start and the numpy /
   pandas / engine imports;
-- warm: a spare child was started ahead (the default, one spare) and had time
-  to import, as between two calls of a model that thinks in between;
+- warm: a spare child was started ahead for the same dataset (the default, one
+  spare, started during the previous call) and had time to import, as between
+  two calls of a model that thinks in between;
 - back-to-back: calls with no pause, so a spare is often still importing;
 for `1+1`, for a pandas groupby over the TRAIL fixture, and for the same groupby
 over a generated HALO file of `--mb` megabytes (0 to skip). HALO's sandbox
@@ -45,8 +46,8 @@ async def _measure(code: str, dataset: object, calls: int, mode: str) -> list[fl
 
     limits = Limits(warm_spares=0 if mode == "cold" else 1)
     SPARES.close()
-    if mode != "cold":
-        SPARES.refill(1)
+    if mode != "cold":  # spares are started for the last call's view: one untimed call first
+        await run_code(code, dataset=dataset, limits=limits)  # type: ignore[arg-type]
     samples = []
     for _ in range(calls):
         if mode == "warm":

@@ -189,6 +189,7 @@ class RegistryTool(Tool):
         return CallToolResult(
             content=[TextContent(type="text", text=answer.text)],
             structured_content=answer.structured(),
+            is_error=answer.result.failed,
         )
 
 

@@ -1,13 +1,22 @@
-"""The run_code child: import, load the data, lock itself down, run the code once.
+"""The run_code child: lock itself down, import, load the data, run the code once.
 
-Started by the parent as `python -I -u -c <bootstrap> <root> <message fd>` with a
-clean environment, in its own session. Before any request it imports numpy and
-pandas (so a spare child can wait here, warm). Then it reads one JSON request
-from stdin, opens the already-built index, builds the frames the code uses,
-applies every isolation layer it can, reports them on the message pipe, and
-only then runs the code. stdout and stderr are the parent's pipes, captured
-and capped there; the value or traceback goes back on the message pipe.
-This module must not import pydantic or anyio: it is on every call's path.
+Started by the parent as `python -I -u -c <bootstrap> <root> <message fd> <setup file>`
+with a clean environment, in its own session and its own scratch directory. The
+setup file (in the scratch directory, removed at once) says what the child may
+read and write. Before it imports numpy, pandas or anything else that may start
+a thread, the child binds itself to that view: no_new_privs, no capabilities,
+Landlock. Those three bind only the calling thread and the threads it creates
+later, so they must come first; `import pyarrow` (pulled in by pandas) starts
+jemalloc's background thread, which would otherwise escape them. The Python
+installation is readable under Landlock, so the imports work after it.
+
+Then it imports (a spare child waits here, warm), reads one JSON request from
+stdin, opens the already-built index, builds the frames the code uses, sets the
+rlimits (so the CPU budget is the code's own) and the seccomp filter (TSYNC:
+every thread), reports each layer on the message pipe, and only then runs the
+code. stdout and stderr are the parent's pipes, captured and capped there; the
+value or traceback goes back on the message pipe. This module must not import
+pydantic or anyio: it is on every call's path.
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ def _cap(text: str, limit: int) -> tuple[str, bool]:
 
 
 def _close_writable_fds(keep: set[int]) -> None:
-    """Close any writable descriptor a library left open: Landlock checks opens, not old fds."""
+    """Close any writable descriptor left open before Landlock: it checks opens, not old fds
+    (what the child opens later is checked, so this runs once, before the restriction)."""
     for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
         fd = int(name)
         if fd in keep:
@@ -60,35 +70,39 @@ def _close_writable_fds(keep: set[int]) -> None:
             pass
 
 
-def _apply_layers(request: dict[str, Any]) -> dict[str, str]:
-    """Apply every layer this kernel offers; each entry says active (what) or why not."""
-    from sandbox import capabilities, landlock, rlimits, seccomp
+def _restrict(setup: dict[str, Any]) -> dict[str, str]:
+    """The per-thread layers, applied while this is the only thread; each says active or why not."""
+    from sandbox import capabilities, landlock, seccomp
 
     report: dict[str, str] = {}
-
-    def attempt(layer: str, apply: Callable[[], str]) -> None:
-        try:
-            report[layer] = apply()
-        except Exception as err:  # every failure is reported, the policy decides
-            report[layer] = f"unavailable: {err}"
-
-    nnp_error: str | None = None
     try:
         seccomp.set_no_new_privs()
-    except Exception as err:
-        nnp_error = f"unavailable: {err}"
-    attempt("capabilities", capabilities.drop_all)
-    attempt("rlimits", lambda: rlimits.apply(request["limits"]))
-    if nnp_error:
-        report["landlock"] = report["seccomp"] = nnp_error
-        return report
-    attempt("landlock", lambda: landlock.restrict(
-        read_only=request["read_only"],
-        read_write=[request["scratch"]],
-        read_write_files=request["read_write_files"],
-    ))
-    attempt("seccomp", seccomp.install)
+    except Exception as err:  # without it neither Landlock nor a filter can be applied
+        report["landlock"] = report["seccomp"] = f"unavailable: {err}"
+    report["capabilities"] = _attempt(capabilities.drop_all)
+    if "landlock" not in report:
+        report["landlock"] = _attempt(lambda: landlock.restrict(
+            read_only=setup["read_only"],
+            read_write=[setup["scratch"]],
+            read_write_files=setup["read_write_files"],
+        ))
     return report
+
+
+def _limit(request: dict[str, Any], report: dict[str, str], status_fd: int | None) -> None:
+    """The per-process layers, after the data is loaded: rlimits, then seccomp on every thread."""
+    from sandbox import rlimits, seccomp
+
+    report["rlimits"] = _attempt(lambda: rlimits.apply(request["limits"], status_fd))
+    if "seccomp" not in report:  # no_new_privs failed: no filter can be installed
+        report["seccomp"] = _attempt(seccomp.install)
+
+
+def _attempt(apply: Callable[[], str]) -> str:
+    try:
+        return apply()
+    except Exception as err:  # every failure is reported, the policy decides
+        return f"unavailable: {err}"
 
 
 def _load_namespace(request: dict[str, Any]) -> dict[str, Any]:
@@ -158,12 +172,10 @@ def _flush() -> None:
 
 
 def _warm_up() -> None:
-    """Import what every call needs; a spare child waits, warm, right after this."""
+    """Import what every call needs (after lock-down); a spare child waits, warm, right after this."""
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
-    import sandbox.capabilities  # noqa: F401
-    import sandbox.landlock  # noqa: F401
     import sandbox.rlimits  # noqa: F401
     import sandbox.seccomp  # noqa: F401
     import sandbox.data  # noqa: F401
@@ -171,8 +183,33 @@ def _warm_up() -> None:
     import engine.traces.frames  # noqa: F401
 
 
-def main(message_fd: int) -> None:
+def _enter(setup_path: str) -> dict[str, Any]:
+    """Read and remove the setup file; move into the scratch directory."""
+    with open(setup_path, encoding="utf-8") as file:
+        setup: dict[str, Any] = json.load(file)
+    os.unlink(setup_path)
+    scratch = setup["scratch"]
+    os.chdir(scratch)
+    os.environ.update(HOME=scratch, TMPDIR=scratch)
+    tempfile.tempdir = scratch
+    return setup
+
+
+def _open_status() -> int | None:
+    """/proc/self/status, kept open: Landlock closes /proc, the memory check reads it later."""
+    try:
+        return os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def main(message_fd: int, setup_path: str) -> None:
     """Serve exactly one request, then exit without running user atexit hooks."""
+    setup = _enter(setup_path)
+    status_fd = _open_status()
+    # Landlock checks opens, not descriptors already open: none but ours may be writable.
+    _close_writable_fds({0, 1, 2, message_fd})
+    protections = _restrict(setup)
     _warm_up()
 
     # "<length>\n<json>": a length, not end of file, ends the request, because a process
@@ -183,20 +220,15 @@ def main(message_fd: int) -> None:
     raw = sys.stdin.buffer.read(int(header))
     channel = _Channel(message_fd)
     request = json.loads(raw)
-    scratch = request["scratch"]
-    os.chdir(scratch)
-    os.environ.update(HOME=scratch, TMPDIR=scratch)
-    tempfile.tempdir = scratch
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     try:
         namespace = _load_namespace(request)
     except BaseException as err:
-        channel.send({"type": "setup_error", "error": "".join(traceback.format_exception(err))})
+        channel.send({"type": "setup_error", "error": _setup_error(err)})
         os._exit(1)
-    _close_writable_fds({0, 1, 2, message_fd})
-    protections = _apply_layers(request)
+    _limit(request, protections, status_fd)
     missing = [
         layer for layer in _POLICY_LAYERS
         if layer in request["required"] and not protections.get(layer, "").startswith("active")
@@ -209,3 +241,12 @@ def main(message_fd: int) -> None:
     _flush()
     channel.send({"type": "result", **result})
     os._exit(0)
+
+
+def _setup_error(err: BaseException) -> str:
+    """Our own errors are sentences for the model; anything else is a bug: its traceback."""
+    from engine.errors import HaloError
+
+    if isinstance(err, HaloError):
+        return str(err)
+    return "".join(traceback.format_exception(err))

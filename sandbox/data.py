@@ -10,7 +10,6 @@ load on demand, and nothing there is writable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidArgumentError, UnknownIdError
@@ -36,9 +35,10 @@ def open_dataset(spec: dict[str, Any]) -> Dataset:
 
     `Dataset.open` would rebuild an index whose code version or fingerprint no
     longer matches (the package was upgraded, the file grew), writing into the
-    cache and showing the code other data than the caller sees. So the child maps
-    the parent's chunks as they are; only if they are gone (rebuilt meanwhile by
-    someone else) does it fall back to `Dataset.open`.
+    cache and showing the code other data than the caller sees; and the child,
+    bound by Landlock before it gets here, can neither write the cache nor read
+    a chunk its view does not list. So it maps the parent's chunks as they are;
+    if they are gone (rebuilt meanwhile by someone else) the call fails, saying so.
     """
     from engine.errors import DatasetError
     from engine.traces.dataset import Dataset
@@ -46,7 +46,10 @@ def open_dataset(spec: dict[str, Any]) -> Dataset:
     try:
         return Dataset.open_snapshot(spec["snapshot"])
     except (DatasetError, OSError, KeyError, ValueError, TypeError):
-        return Dataset.open(spec["files"], cache_dir=Path(spec["cache_dir"]))
+        raise DatasetError(
+            "the dataset's index was rebuilt while run_code was starting (its files changed "
+            "or another process re-indexed them); call run_code again"
+        ) from None
 
 
 def raw_loader(dataset: Dataset) -> Callable[..., dict[str, Any]]:

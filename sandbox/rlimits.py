@@ -9,6 +9,7 @@ otherwise, and capabilities are dropped, so nothing can raise them again.
 from __future__ import annotations
 
 import math
+import os
 import resource
 import sys
 from typing import Any
@@ -20,14 +21,17 @@ class RlimitsUnavailable(Exception):
     """A required limit could not be set; the message says which and why."""
 
 
-def _address_space_now() -> int | None:
+def _address_space_now(status_fd: int | None) -> int | None:
+    """VmSize from /proc/self/status, read through a descriptor opened before Landlock."""
+    if status_fd is None:
+        return None
     try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
+        text = os.pread(status_fd, 1 << 16, 0).decode("ascii", "replace")
     except OSError:
-        pass
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
     return None
 
 
@@ -39,12 +43,16 @@ def _set_data_limit(memory: int) -> bool:
     return True
 
 
-def apply(limits: dict[str, Any]) -> str:
-    """Set the limits from a Limits dump; return the report line or raise saying what failed."""
+def apply(limits: dict[str, Any], status_fd: int | None = None) -> str:
+    """Set the limits from a Limits dump; return the report line or raise saying what failed.
+
+    `status_fd` is an open /proc/self/status: with it, a dataset that already
+    fills the memory limit is named as the reason instead of failing later.
+    """
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_soft = math.ceil(usage.ru_utime + usage.ru_stime + limits["cpu_s"])
     memory = int(limits["memory_bytes"])
-    in_use = _address_space_now()
+    in_use = _address_space_now(status_fd)
     if in_use is not None and in_use >= memory:
         raise RlimitsUnavailable(
             f"the loaded data already uses {in_use >> 20} MiB of address space, "

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,11 @@ from anyio.lowlevel import RunVar
 from engine.errors import InvalidArgumentError, SandboxError
 from sandbox.capture import CappedBuffer, drain, wait_exit, write_all
 from sandbox.limits import Limits
-from sandbox.paths import READ_WRITE_FILES, child_read_only
 from sandbox.policy import KERNEL_LAYERS, Policy, is_active
 from sandbox.probe import bwrap_choice, protections_available
 from sandbox.result import RunResult, StopReason
-from sandbox.spawn import SPARES, Child, bwrap_prefix, start_child
+from sandbox.spawn import SPARES, Child, View, start_child
+from sandbox.visible import visible
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -101,43 +100,42 @@ class _Outcome:
 
 async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, policy: Policy) -> RunResult:
     started = time.monotonic()
-    scratch = Path(tempfile.mkdtemp(prefix="halo-run-"))
+    data_paths = [Path(p) for p in [*spec["files"], *spec["index_dirs"]]] if spec else []
+    view = View.for_data(data_paths)
+    request = {
+        "code": code,
+        "limits": limits.model_dump(),
+        "required": sorted(policy.required),
+        "dataset": spec,
+    }
+    bwrap, _ = bwrap_choice(policy.bwrap)
     try:
-        data_paths = [Path(p) for p in [*spec["files"], *spec["index_dirs"]]] if spec else []
-        read_only = child_read_only(data_paths)
-        request = {
-            "code": code,
-            "scratch": str(scratch),
-            "limits": limits.model_dump(),
-            "required": sorted(policy.required),
-            "read_only": [str(p) for p in read_only],
-            "read_write_files": list(READ_WRITE_FILES),
-            "dataset": spec,
-        }
-        bwrap, _ = bwrap_choice(policy.bwrap)
-        try:
-            child = start_child(bwrap_prefix(bwrap, read_only, scratch)) if bwrap else SPARES.take()
-        except OSError as err:
-            raise SandboxError(f"run_code could not start its child process: {err}") from err
-        try:
-            body = json.dumps(request).encode()
-            payload = b"%d\n%s" % (len(body), body)
-            outcome = await _supervise(child, payload, limits, scratch, refill=bwrap is None)
-            if bwrap is not None and outcome.exit_code is not None and outcome.exit_code > 128:
-                outcome.exit_code = 128 - outcome.exit_code  # bwrap reports a signal as 128 + n
-        finally:  # also when the caller is cancelled: the child never outlives the call
-            child.kill()
-            with anyio.move_on_after(_REAP_TIMEOUT_S, shield=True):
-                await wait_exit(child.proc)
-            child.close()
-    finally:
+        child = start_child(view, bwrap) if bwrap else SPARES.take(view)
+    except OSError as err:
+        raise SandboxError(f"run_code could not start its child process: {err}") from err
+    try:
+        body = json.dumps(request).encode()
+        payload = b"%d\n%s" % (len(body), body)
+        refill = None if bwrap else view
+        outcome = await _supervise(child, payload, limits, refill)
+        if bwrap is not None and outcome.exit_code is not None and outcome.exit_code > 128:
+            outcome.exit_code = 128 - outcome.exit_code  # bwrap reports a signal as 128 + n
+    finally:  # also when the caller is cancelled: the child never outlives the call
+        child.kill()
+        with anyio.move_on_after(_REAP_TIMEOUT_S, shield=True):
+            await wait_exit(child.proc)
+        child.close()
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
+            await anyio.to_thread.run_sync(shutil.rmtree, child.scratch, True)
     return _result(outcome, limits, policy, time.monotonic() - started)
 
 
-async def _supervise(child: Child, payload: bytes, limits: Limits, scratch: Path, refill: bool) -> _Outcome:
-    proc = child.proc
+async def _supervise(child: Child, payload: bytes, limits: Limits, refill: View | None) -> _Outcome:
+    """Feed the request, drain the pipes, and stop the child at the first limit it passes.
+
+    `refill`: the view to start the next spare for, while this call runs (None: no spares).
+    """
+    proc, scratch = child.proc, child.scratch
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     outcome = _Outcome(
         stdout=CappedBuffer(limits.output_bytes),
@@ -166,8 +164,8 @@ async def _supervise(child: Child, payload: bytes, limits: Limits, scratch: Path
                 except BrokenPipeError:
                     pass  # the child died; its exit status tells why
                 proc.stdin.close()
-                if refill:
-                    SPARES.refill(limits.warm_spares)  # overlaps the next spare's start with this run
+                if refill is not None:
+                    SPARES.refill(limits.warm_spares, refill)  # overlaps the next spare's start with this run
             outcome.exit_code = await wait_exit(proc)
             watchers.cancel_scope.cancel()
     if deadline.cancelled_caught:
@@ -279,12 +277,13 @@ def _result(outcome: _Outcome, limits: Limits, policy: Policy, duration: float) 
     elif stopped or final is None:
         error = _stop_message(stopped, outcome.exit_code, limits)
     else:
-        error = str(final.get("error") or "the code failed without a traceback")
+        error = visible(str(final.get("error") or "the code failed without a traceback"))
+    value = (final or {}).get("value") if ok else None
     return RunResult(
         ok=ok,
-        stdout=outcome.stdout.text(),
-        stderr=outcome.stderr.text(),
-        value=(final or {}).get("value") if ok else None,
+        stdout=visible(outcome.stdout.text()),
+        stderr=visible(outcome.stderr.text()),
+        value=visible(str(value)) if value is not None else None,
         error=error,
         truncated=outcome.stdout.truncated or outcome.stderr.truncated
         or bool(final and final.get("truncated")),

@@ -12,7 +12,16 @@ A classic-BPF program, assembled here, runs on every syscall of the child:
   ptrace, process_vm_*, io_uring (which would bypass this filter), mounts,
   namespaces, modules, keyrings, bpf, SysV/POSIX IPC objects that outlive the
   process, memory files (memfd: RAM outside the address-space limit), raising
-  rlimits (setrlimit, prlimit64 with a new limit) and capset fail with EPERM.
+  rlimits (setrlimit, prlimit64 with a new limit) and capset fail with EPERM;
+- nothing changes a file's metadata, anywhere: Landlock checks opens, writes,
+  creations and removals, but not chmod, chown, utime/utimensat, set/remove
+  xattr, nor the ioctls that set inode flags (chattr), fsxattr, fs-verity,
+  encryption policies or labels; and fchmod, fsetxattr, FS_IOC_SETFLAGS work on
+  a descriptor opened read-only. A filter cannot read a path, so these fail with
+  EPERM outright, in the scratch directory too (code there has no need of them;
+  `shutil.copy` copies the mode and fails: `shutil.copyfile` does not). Device
+  nodes (mknod), inotify / fanotify watches (they would report when the server
+  reads its files) and quota calls fail the same way.
 The filter is installed with TSYNC (every thread), after no_new_privs; it can
 only ever be tightened, never removed.
 """
@@ -72,6 +81,22 @@ DENIED = (
     "syslog", "name_to_handle_at", "open_by_handle_at", "uselib", "acct",
     "shmget", "semget", "msgget", "mq_open", "memfd_create", "memfd_secret",
 )
+# Calls that change metadata (or watch files); a filter cannot tell scratch paths apart.
+METADATA_DENIED = (
+    "chmod", "fchmod", "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat",
+    "utime", "utimes", "futimesat", "utimensat", "setxattr", "lsetxattr", "fsetxattr",
+    "setxattrat", "removexattr", "lremovexattr", "fremovexattr", "removexattrat",
+    "file_setattr", "mknod", "mknodat", "inotify_init", "inotify_init1", "inotify_add_watch",
+    "fanotify_init", "fanotify_mark", "quotactl", "quotactl_fd",
+)
+# ioctl requests that set inode metadata (linux/fs.h, linux/fsverity.h, linux/fscrypt.h);
+# the kernel reads the request as a 32-bit number, so the low word is what counts.
+IOCTL_DENIED = {
+    "FS_IOC_SETFLAGS": 0x40086602, "FS_IOC32_SETFLAGS": 0x40046602,
+    "FS_IOC_SETVERSION": 0x40087602, "FS_IOC32_SETVERSION": 0x40047602,
+    "FS_IOC_FSSETXATTR": 0x401C5820, "FS_IOC_ENABLE_VERITY": 0x40806685,
+    "FS_IOC_SET_ENCRYPTION_POLICY": 0x800C6613, "FS_IOC_SETFSLABEL": 0x41009432,
+}
 
 
 class SeccompUnavailable(Exception):
@@ -106,9 +131,15 @@ def build_filter(arch: Arch, pid: int) -> bytes:
     ]
     if arch.foreign_bit is not None:
         prog += [_insn(_JGE, 0, 1, arch.foreign_bit), _eperm()]
-    for name in DENIED:
+    for name in (*DENIED, *METADATA_DENIED):
         if name in nums:
             prog += _guarded(nums[name], [_eperm()])
+    requests = list(IOCTL_DENIED.values())
+    ioctl_block = [_insn(_LD_W_ABS, 0, 0, _arg_lo(1))]
+    for i, request in enumerate(requests):  # a match jumps to the EPERM at the end
+        ioctl_block.append(_insn(_JEQ, len(requests) - i, 0, request))
+    ioctl_block += [_ret(RET_ALLOW), _eperm()]
+    prog += _guarded(nums["ioctl"], ioctl_block)
     prog += _guarded(nums["clone3"], [_ret(RET_ERRNO | errno.ENOSYS)])
     prog += _guarded(nums["clone"], [
         _insn(_LD_W_ABS, 0, 0, _arg_lo(0)),
@@ -174,5 +205,5 @@ def install() -> str:
         raise SeccompUnavailable(f"thread {result} could not take the filter")
     return (
         f"active ({ARCH.name}: no fork/exec/new processes, no sockets, "
-        "no ptrace/io_uring/mount/namespaces, signals to self only)"
+        "no ptrace/io_uring/mount/namespaces, no metadata changes, signals to self only)"
     )

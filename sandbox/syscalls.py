@@ -34,7 +34,8 @@ _COMMON_NEW = {  # numbers allocated after 4.x are the same on every architectur
     "io_uring_register": 427, "open_tree": 428, "move_mount": 429, "fsopen": 430,
     "fsconfig": 431, "fsmount": 432, "fspick": 433, "pidfd_open": 434, "clone3": 435,
     "pidfd_getfd": 438, "mount_setattr": 442, "memfd_secret": 447, "landlock_create_ruleset": 444,
-    "landlock_add_rule": 445, "landlock_restrict_self": 446,
+    "landlock_add_rule": 445, "landlock_restrict_self": 446, "quotactl_fd": 443,
+    "fchmodat2": 452, "setxattrat": 463, "removexattrat": 466, "file_setattr": 469,
 }
 
 X86_64 = Arch(
@@ -53,7 +54,14 @@ X86_64 = Arch(
         "open_by_handle_at": 304, "setns": 308, "process_vm_readv": 310,
         "process_vm_writev": 311, "finit_module": 313, "seccomp": 317, "kexec_file_load": 320,
         "bpf": 321, "execveat": 322, "userfaultfd": 323, "shmget": 29, "semget": 64,
-        "msgget": 68, "mq_open": 240, "memfd_create": 319, **_COMMON_NEW,
+        "msgget": 68, "mq_open": 240, "memfd_create": 319, "ioctl": 16,
+        # metadata: modes, owners, times, extended attributes, device nodes, watches
+        "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94, "utime": 132,
+        "mknod": 133, "quotactl": 179, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190,
+        "removexattr": 197, "lremovexattr": 198, "fremovexattr": 199, "utimes": 235,
+        "inotify_init": 253, "inotify_add_watch": 254, "mknodat": 259, "fchownat": 260,
+        "futimesat": 261, "fchmodat": 268, "utimensat": 280, "inotify_init1": 294,
+        "fanotify_init": 300, "fanotify_mark": 301, **_COMMON_NEW,
     },
 )
 
@@ -71,7 +79,12 @@ AARCH64 = Arch(  # asm-generic numbering; there is no fork, vfork, iopl or ioper
         "open_by_handle_at": 265, "setns": 268, "process_vm_readv": 270,
         "process_vm_writev": 271, "finit_module": 273, "seccomp": 277, "bpf": 280,
         "execveat": 281, "userfaultfd": 282, "kexec_file_load": 294, "mq_open": 180,
-        "msgget": 186, "semget": 190, "shmget": 194, "memfd_create": 279, **_COMMON_NEW,
+        "msgget": 186, "semget": 190, "shmget": 194, "memfd_create": 279, "ioctl": 29,
+        # metadata (asm-generic has only the *at and f* forms)
+        "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14, "lremovexattr": 15,
+        "fremovexattr": 16, "inotify_init1": 26, "inotify_add_watch": 27, "mknodat": 33,
+        "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55, "quotactl": 60,
+        "utimensat": 88, "fanotify_init": 262, "fanotify_mark": 263, **_COMMON_NEW,
     },
 )
 

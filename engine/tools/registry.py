@@ -45,6 +45,12 @@ class ToolResult(BaseModel):
         """The text a model reads. Override with something tighter than JSON."""
         return self.model_dump_json(exclude_none=True)
 
+    @property
+    def failed(self) -> bool:
+        """The call ran but did not do what was asked (run_code's code raised or was stopped):
+        MCP reports it as a tool error (isError) and still sends the details."""
+        return False
+
 
 A = TypeVar("A", bound=BaseModel)
 R = TypeVar("R", bound=ToolResult)

@@ -45,6 +45,10 @@ class RunCodeResult(ToolResult):
     policy: str | None = Field(default=None, description="the sandbox policy the run was held to")
     notes: list[str] = Field(default_factory=list)
 
+    @property
+    def failed(self) -> bool:
+        return not self.ok
+
     def render(self) -> str:
         head = f"{'ok' if self.ok else 'FAILED'} in {self.duration_s:.2f}s"
         if self.truncated:

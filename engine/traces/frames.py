@@ -23,13 +23,35 @@ __all__ = ["span_frame", "trace_frame"]
 _KINDS = [k.name for k in SpanKind]
 _STATUSES = [s.name for s in SpanStatus]
 
+# Each column's dtype as a built index gives it; an empty index's arrays are float64 and
+# nothing is left to infer from, so a dataset without spans gets these instead ("text":
+# what pandas infers for strings, `str` from pandas 3 on, else object).
+_SPAN_DTYPES = {
+    "trace_id": "text", "span_id": "text", "parent_id": "text", "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64, "cost": np.float64,
+    "raw_size": np.int32, "line": np.int32, "depth": np.int16, "flags": np.uint8,
+}
+_TRACE_DTYPES = {
+    "trace_id": "text", "root_name": "text", "services": object, "models": object,
+    "agents": object, "tools": object, "span_count": np.int32, "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64,
+    "error_count": np.int64, "input_tokens": np.int64, "output_tokens": np.int64,
+    "cost": np.float64, "llm_calls": np.int64, "tool_calls": np.int64,
+}
+
+
+def _typed(frame: pd.DataFrame, dtypes: dict[str, object]) -> pd.DataFrame:
+    if not frame.empty:
+        return frame
+    # Inferred here, not at import: a pyarrow-backed str column sets up Arrow's allocator.
+    text = pd.Series(np.asarray(["x"], dtype=object)).dtype
+    return frame.astype({name: text if dtype == "text" else dtype for name, dtype in dtypes.items()})
+
 
 def _categorical(col: CategoricalColumn) -> pd.Categorical:
     return pd.Categorical.from_codes(np.asarray(col.codes), categories=col.categories)
 
 
 def _tokens(values: np.ndarray) -> pd.arrays.IntegerArray:
-    values = np.asarray(values)
+    values = np.asarray(values).astype(np.int64, copy=False)
     return pd.arrays.IntegerArray(np.maximum(values, 0), values < 0)
 
 
@@ -50,7 +72,7 @@ def span_frame(ds: Dataset) -> pd.DataFrame:
     trace = np.asarray(s.trace)
     start, end = np.asarray(s.start_ns), np.asarray(s.end_ns)
     files = pd.Categorical.from_codes(np.asarray(s.file), categories=_unique_paths(ds))
-    return pd.DataFrame(
+    return _typed(pd.DataFrame(
         {
             "trace_id": trace_ids[trace] if len(trace) else np.zeros(0, dtype=object),
             "span_id": _strings(s.span_id.to_list()),
@@ -75,7 +97,7 @@ def span_frame(ds: Dataset) -> pd.DataFrame:
             "depth": np.asarray(s.depth),
             "flags": np.asarray(s.flags),
         }
-    )
+    ), _SPAN_DTYPES)
 
 
 def trace_frame(ds: Dataset) -> pd.DataFrame:
@@ -86,7 +108,7 @@ def trace_frame(ds: Dataset) -> pd.DataFrame:
     root = np.asarray(t.root_row)
     names = ds.spans.name
     root_names = [names[int(r)] if r >= 0 else None for r in root.tolist()]
-    return pd.DataFrame(
+    return _typed(pd.DataFrame(
         {
             "trace_id": _strings(t.trace_id.to_list()),
             "file": pd.Categorical.from_codes(np.asarray(t.file), categories=_unique_paths(ds)),
@@ -106,7 +128,7 @@ def trace_frame(ds: Dataset) -> pd.DataFrame:
             "llm_calls": np.asarray(t.llm_calls),
             "tool_calls": np.asarray(t.tool_calls),
         }
-    )
+    ), _TRACE_DTYPES)
 
 
 def _unique_paths(ds: Dataset) -> list[str]:

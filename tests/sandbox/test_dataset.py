@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -169,3 +170,61 @@ async def test_the_child_sees_the_callers_snapshot_after_the_file_grew(fixtures:
     result = await run_code("len(spans)", dataset=ds)
     assert result.ok and result.value == str(ds.n_spans)
     assert {str(p): p.stat().st_mtime_ns for p in cache_root.rglob("*")} == before
+
+
+async def test_the_metadata_of_the_data_and_its_index_cannot_be_changed(fixtures: Path, tmp_path: Path) -> None:
+    ds = open_copy(fixtures, "trail", tmp_path)
+    trace_file = Path(ds.files[0].path)
+    index_dir = Path(ds.fingerprint[0][0])
+    targets = [trace_file, trace_file.parent, index_dir, *sorted(index_dir.iterdir())[:2]]
+    before = {p: (p.stat().st_mode, p.stat().st_mtime_ns, os.listxattr(p)) for p in targets}
+    code = (
+        "import os\n"
+        "denied = []\n"
+        f"for p in {[str(p) for p in targets]!r}:\n"
+        "    for change in (lambda: os.chmod(p, 0o777), lambda: os.utime(p, (0, 0)),\n"
+        "                   lambda: os.setxattr(p, 'user.halo', b'x'),\n"
+        "                   lambda: os.chown(p, os.stat(p).st_uid, os.stat(p).st_gid)):\n"
+        "        try: change()\n"
+        "        except PermissionError: denied.append(1)\n"
+        "len(denied)"
+    )
+    result = await run_code(code, dataset=ds)
+    assert result.ok and result.value == str(4 * len(targets)), result
+    assert {p: (p.stat().st_mode, p.stat().st_mtime_ns, os.listxattr(p)) for p in targets} == before
+
+
+async def test_a_dataset_without_spans_gives_empty_frames_with_every_column(fixtures: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    full = open_copy(fixtures, "trail", tmp_path)
+    ds = Dataset.open([empty], cache_dir=tmp_path / "cache")
+    assert ds.n_spans == 0
+    code = "[(c, str(t)) for c, t in spans.dtypes.items()], [(c, str(t)) for c, t in traces.dtypes.items()]"
+    result = await run_code(code, dataset=ds)
+    expected = await run_code(code, dataset=full)
+    assert result.ok, result.error
+    assert result.value == expected.value
+
+
+async def test_an_index_rebuilt_meanwhile_is_named_not_rebuilt_in_the_child(fixtures: Path, tmp_path: Path) -> None:
+    from engine.errors import SandboxError
+
+    ds = open_copy(fixtures, "trail", tmp_path)
+    for index_dir in ds.index_dirs:
+        shutil.rmtree(index_dir)  # as if another process had re-indexed the files meanwhile
+    with pytest.raises(SandboxError, match="rebuilt while run_code was starting") as raised:
+        await run_code("len(spans)", dataset=ds)
+    assert "Traceback" not in str(raised.value)
+
+
+async def test_the_next_call_on_the_same_dataset_is_served_by_a_warm_spare(fixtures: Path, tmp_path: Path) -> None:
+    from sandbox.spawn import SPARES
+
+    ds = open_copy(fixtures, "trail", tmp_path)
+    limits = Limits(warm_spares=1)
+    first = await run_code("import os; os.getpid()", dataset=ds, limits=limits)
+    parked = [child.proc.pid for child in SPARES._spares]  # started for this dataset's view
+    second = await run_code("import os; os.getpid(), len(spans)", dataset=ds, limits=limits)
+    assert first.ok and second.ok
+    assert len(parked) == 1 and second.value == f"({parked[0]}, {ds.n_spans})"

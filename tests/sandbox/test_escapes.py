@@ -325,3 +325,83 @@ async def test_unlinked_files_still_count_against_the_scratch_cap() -> None:
     )
     result = await run(code, limits)
     assert not result.ok and result.stopped_by == "scratch"
+
+
+# --- metadata: Landlock checks opens and writes, not modes, owners, times or xattrs ---
+
+# Each call, on a path `p` the code was never given; seccomp must answer EPERM.
+METADATA_BY_PATH = {
+    "chmod": "os.chmod(p, 0o777)",
+    "chown": "st = os.stat(p); os.chown(p, st.st_uid, st.st_gid)",
+    "lchown": "st = os.lstat(p); os.lchown(p, st.st_uid, st.st_gid)",
+    "utime": "os.utime(p, (0, 0))",
+    "utime now": "os.utime(p)",
+    "setxattr": "os.setxattr(p, 'user.halo', b'x')",
+    "removexattr": "os.removexattr(p, 'user.kept')",
+    "chmod, fchmodat form": "os.chmod(os.path.basename(p), 0o777, dir_fd=os.open(os.path.dirname(p), os.O_PATH))",
+}
+
+
+@pytest.mark.parametrize("call", sorted(METADATA_BY_PATH))
+@pytest.mark.parametrize("target", ["file", "directory"])
+async def test_metadata_of_paths_outside_cannot_be_changed(
+    limits: Limits, tmp_path: Path, call: str, target: str
+) -> None:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    path = folder / "never-given.txt" if target == "file" else folder
+    if target == "file":
+        path.write_text("x")
+    os.setxattr(path, "user.kept", b"1")
+    before = os.stat(path)
+    result = await run(f"import os\np = {str(path)!r}\n{METADATA_BY_PATH[call]}", limits)
+    assert_denied(result)
+    after = os.stat(path)
+    assert (after.st_mode, after.st_mtime_ns, after.st_atime_ns) == (
+        before.st_mode, before.st_mtime_ns, before.st_atime_ns)
+    assert os.listxattr(path) == ["user.kept"]
+
+
+# The same changes through a descriptor the code may open (read-only: numpy's own file).
+# Each would be a no-op if it got through, so a failing test harms nothing.
+METADATA_BY_FD = {
+    "fchmod": "os.chmod(fd, os.fstat(fd).st_mode & 0o7777)",
+    "futimens": "st = os.fstat(fd); os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))",
+    "fchown": "st = os.fstat(fd); os.fchown(fd, st.st_uid, st.st_gid)",
+    "fremovexattr": "os.removexattr(fd, 'user.halo-absent')",
+    "chattr (FS_IOC_SETFLAGS)": (
+        "import array, fcntl\nflags = array.array('l', [0])\n"
+        "fcntl.ioctl(fd, 0x80086601, flags)\nfcntl.ioctl(fd, 0x40086602, flags)"
+    ),
+}
+
+
+@pytest.mark.parametrize("call", sorted(METADATA_BY_FD))
+async def test_metadata_cannot_be_changed_through_a_read_only_descriptor(limits: Limits, call: str) -> None:
+    code = f"import os, numpy\nfd = os.open(numpy.__file__, os.O_RDONLY)\n{METADATA_BY_FD[call]}"
+    assert_denied(await run(code, limits))
+
+
+async def test_device_nodes_and_fifos_cannot_be_made_even_in_scratch(limits: Limits) -> None:
+    assert_denied(await run("import os; os.mkfifo('fifo')", limits))
+    assert_denied(await run("import os, stat; os.mknod('node', stat.S_IFREG | 0o600)", limits))
+
+
+async def test_files_outside_cannot_be_watched_with_inotify(limits: Limits) -> None:
+    nr = 294 if X86_64 else 26  # inotify_init1
+    result = await run(LIBC + f"r = libc.syscall({nr}, 0); (r, ctypes.get_errno())", limits)
+    assert result.ok and result.value == "(-1, 1)"
+
+
+async def test_files_outside_cannot_be_linked_renamed_or_truncated(limits: Limits, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep")
+    for call in ("link", "rename"):
+        # Landlock answers EXDEV to a link or rename across its rules (mv then copies: denied).
+        result = await run(f"import os; os.{call}({str(outside)!r}, 'taken')", limits)
+        assert not result.ok and result.error is not None
+        assert "Invalid cross-device link" in result.error or "PermissionError" in result.error
+    assert_fs_denied(await run(f"import os; os.truncate({str(outside)!r}, 0)", limits))
+    code = "import os, numpy; os.truncate(numpy.__file__, os.path.getsize(numpy.__file__))"
+    assert_fs_denied(await run(code, limits))
+    assert outside.read_text() == "keep"

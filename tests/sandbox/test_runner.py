@@ -102,6 +102,26 @@ async def test_threads_are_allowed(limits: Limits) -> None:
     assert result.ok and result.value == "285"
 
 
+async def test_a_library_that_starts_a_thread_at_import_runs_under_the_strict_policy(limits: Limits) -> None:
+    # pandas imports pyarrow where it is installed, and pyarrow starts jemalloc's background
+    # thread: the child must be bound before that thread exists, or Landlock cannot be applied.
+    pytest.importorskip("pyarrow", reason="pyarrow is in the test extra: pip install -e '.[test]'")
+    code = (
+        "import os, sys, threading, pyarrow as pa\n"
+        "threads = os.stat('/proc/self/task').st_nlink - 2\n"  # stat is not a read: it still works
+        "seen = []\n"
+        "def read():\n"
+        "    try: open('/etc/passwd').read(); seen.append('read')\n"
+        "    except PermissionError: seen.append('denied')\n"
+        "t = threading.Thread(target=read); t.start(); t.join()\n"
+        "(threads > 1, pa.table({'a': [1, 2]}).num_rows, seen)"
+    )
+    result = await run(code, limits)
+    assert result.ok and result.value == "(True, 2, ['denied'])", result
+    for layer in ("landlock", "seccomp", "capabilities", "rlimits"):
+        assert result.protections[layer].startswith("active"), result.protections
+
+
 async def test_every_call_gets_a_fresh_process(limits: Limits) -> None:
     code = "import sys; seen = hasattr(sys, 'left_by_a_call'); sys.left_by_a_call = True; seen"
     first = await run(code, limits)
@@ -220,3 +240,33 @@ async def test_cancelling_a_call_kills_its_child_and_removes_its_scratch() -> No
         group.cancel_scope.cancel()
     assert not Path(f"/proc/{pid}").exists()
     assert not scratch.exists()
+
+
+# CSI colour and clear-screen, OSC 52 (set the clipboard), OSC 8 (a hidden link), a bidi
+# override, C1 CSI, NUL, a carriage return that would overwrite the line.
+HOSTILE = (
+    "'\\x1b[31mred\\x1b[2J \\x1b]52;c;SGVsbG8=\\x07 \\x1b]8;;http://evil\\x1b\\\\link\\x1b]8;;\\x1b\\\\ "
+    "\\u202egnp.exe \\x9b6n \\x00 cr\\rtab\\tline\\n'"
+)
+UNSAFE = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))] + [
+    "\u202e", "\u2066", "\u200f", "\u2028",
+]
+
+
+async def test_terminal_controls_in_output_value_and_traceback_are_shown_as_escapes(limits: Limits) -> None:
+    code = (
+        f"import sys\ntext = {HOSTILE}\n"
+        "print(text); print(text, file=sys.stderr)\n"
+        "class Shown:  # a repr that does not escape, as a DataFrame's does not\n"
+        "    def __repr__(self): return text\n"
+        "Shown()"
+    )
+    ran = await run(code, limits)
+    failed = await run(f"raise ValueError({HOSTILE})", limits)
+    assert ran.ok and not failed.ok
+    for shown in (ran.stdout, ran.stderr, ran.value, failed.error):
+        assert shown is not None
+        assert [c for c in UNSAFE if c in shown] == []
+        assert "\\x1b[31mred" in shown and "\\x1b]52;c;" in shown and "\\u202egnp.exe" in shown
+        assert "\\x9b6n" in shown and "\\x00" in shown and "cr\\rtab\tline" in shown
+    assert ran.stdout.endswith("line\n\n")  # newlines and tabs are kept as they are

@@ -27,6 +27,7 @@ async def test_failing_code_is_a_result_with_its_traceback(context_for, tool, fi
     assert not answer.result.ok
     assert "AttributeError" in answer.result.error
     assert "FAILED" in answer.text
+    assert answer.result.failed  # MCP sends it with isError
 
 
 async def test_a_huge_output_is_cut_to_the_budget_and_says_how_to_print_less(context_for, tool, fixture_dir) -> None:
