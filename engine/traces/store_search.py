@@ -50,6 +50,8 @@ MAX_MATCH_CHARS = 500
 MAX_SPAN_COUNTS = 100
 # Spans searched between two looks at the clock.
 _CLOCK_EVERY = 64
+# Matches counted in one span between two looks at the clock.
+_CLOCK_EVERY_MATCHES = 4096
 # Span texts searched together (see `spans_with_matches`).
 _BATCH = 1024
 # Source bytes read at once when many spans lie close together in a file.
@@ -316,6 +318,9 @@ def search(
         count = 0
         for s, e in regex.spans(text):
             count += 1
+            if count % _CLOCK_EVERY_MATCHES == 0 and time.perf_counter() > deadline:
+                truncated = True  # one span with millions of matches: stop counting
+                break
             if len(matches) < limit:
                 matches.append(
                     SearchMatch(
@@ -333,6 +338,8 @@ def search(
         if count:
             total += count
             per_span.append((row, count))
+        if truncated:
+            break
     top = sorted(per_span, key=lambda rc: (-rc[1], rc[0]))[:MAX_SPAN_COUNTS]
     trace_rows = np.asarray(ds.spans.trace)[[r for r, _ in per_span]] if per_span else np.zeros(0, np.int64)
     return SearchResult(

@@ -28,9 +28,11 @@ from engine.errors import InvalidPatternError
 
 __all__ = ["UserRegex", "BacktrackingPatternError", "compile_pattern", "allow_backtracking", "needs_backtracking"]
 
-# Memory RE2 may use for one compiled pattern (its program and DFA cache); a
-# pattern whose program does not fit is refused, like one it cannot parse.
-RE2_MAX_MEM = 64 << 20
+# Memory RE2 may use for one compiled pattern (its program and DFA cache; RE2's
+# own default). A pattern whose program does not fit is refused like one RE2
+# cannot parse; a DFA that outgrows it falls back to RE2's slower, still linear,
+# NFA. The google-re2 module caches 128 compiled patterns: 1 GiB at the worst.
+RE2_MAX_MEM = 8 << 20
 
 _backtracking_allowed: ContextVar[bool] = ContextVar("backtracking_allowed", default=False)
 
