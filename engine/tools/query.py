@@ -177,6 +177,9 @@ def _filter_text(spec: dict[str, Any]) -> str:
     return "(" + ", ".join(parts) + ")" if parts else "(no filter)"
 
 
+_PATTERN_CUT = "the pattern filter stopped at its time limit: total is a lower bound; narrow the filter"
+
+
 async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     from engine.traces import store
 
@@ -201,21 +204,21 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     pattern = spec.get("pattern")
     if args.count_only:
         if pattern:  # counted through a one-item page, so the regex runs under the guard
-            page = await in_thread(
-                guarded, ds, pattern, store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter, limit=1
-            )
+            page = await guarded(ds, pattern, store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter, limit=1)
             total = page.total
+            if page.truncated_by_time:
+                notes.append(_PATTERN_CUT)
         else:
             total = await in_thread(store.count_traces, ds, trace_filter)
         if args.limit != DEFAULT_LIMIT or args.sort != "start":
             notes.append("count_only: limit and sort do not apply")
         return QueryResult(total=total, filter=shown_filter, notes=notes)
-    page = await in_thread(
-        guarded, ds, pattern or "", store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter,
+    page = await guarded(
+        ds, pattern or "", store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter,
         sort=sort, descending=descending, limit=skip + limit, cursor=store_cursor,
     )  # fmt: skip
     if page.truncated_by_time:
-        notes.append("the pattern filter stopped at its time limit: total is a lower bound; narrow the filter")
+        notes.append(_PATTERN_CUT)
     items = list(page.items)[skip:]
     rows = [trace_row(s) for s in items]
 

@@ -20,7 +20,6 @@ from engine.tools.common import (
     decode_cursor,
     description,
     encode_cursor,
-    in_thread,
     open_dataset,
 )
 from engine.tools.context import ToolContext
@@ -43,7 +42,7 @@ class SearchArgs(ToolArgs):
     pattern: str | None = Field(
         default=None,
         max_length=MAX_PATTERN_CHARS,
-        description="Python regular expression searched in each span's raw JSON text "
+        description="regular expression (RE2 syntax) searched in each span's raw JSON text "
         '(e.g. "rate.?limit", "Traceback", "\\"status\\": 4\\d\\d")',
     )
     trace_id: str | None = Field(default=None, description="search only this trace")
@@ -136,8 +135,8 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
         )
     ds = await open_dataset(ctx, args.dataset)
     timeout = float(ctx.settings.get("search_timeout_s", DEFAULT_TIMEOUT_S))
-    found = await in_thread(
-        guarded, ds, state["p"], timeout, "search", store.SearchResult, state["p"], trace_id=state["tr"],
+    found = await guarded(
+        ds, state["p"], timeout, "search", store.SearchResult, state["p"], trace_id=state["tr"],
         span_id=state["sp"], limit=min(skip + limit, store.MAX_LIMIT), context_chars=state["cx"],
         ignore_case=state["i"], timeout_s=timeout,
     )  # fmt: skip

@@ -4,16 +4,16 @@ The text searched is each span's raw JSON as a model reads it: UTF-8 decoded,
 with JSON string escapes undone (`\\"` -> `"`, `\\n` -> newline, `\\u00e9` -> `é`;
 `\\u0000` reads as U+FFFD), so a pattern copied from a displayed attribute value
 matches. Match counts are exact; the matches returned are bounded and carry
-context. A time limit is
-checked between spans, so a search that runs long stops and says so; one
-pathological regex on one huge span can still take its own time before the
-check comes round (Python's `re` cannot be interrupted).
+context. Patterns run on RE2 (`user_regex`): linear in the text, so a time
+limit checked between spans bounds the whole search, and one that runs long
+stops and says so.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import warnings
 from bisect import bisect_right
 from itertools import accumulate
 from collections.abc import Iterator
@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import BaseModel, Field
 
-from engine.errors import InvalidArgumentError, InvalidPatternError
+from engine.errors import InvalidArgumentError
+from engine.traces.user_regex import UserRegex, compile_pattern
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -49,6 +50,8 @@ MAX_MATCH_CHARS = 500
 MAX_SPAN_COUNTS = 100
 # Spans searched between two looks at the clock.
 _CLOCK_EVERY = 64
+# Matches counted in one span between two looks at the clock.
+_CLOCK_EVERY_MATCHES = 4096
 # Span texts searched together (see `spans_with_matches`).
 _BATCH = 1024
 # Source bytes read at once when many spans lie close together in a file.
@@ -87,24 +90,6 @@ class SearchResult(BaseModel):
     matches: list[SearchMatch] = Field(default_factory=list)
     has_more: bool = Field(default=False, description="more matches exist than are returned")
     truncated_by_time: bool = False
-
-
-def compile_pattern(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """Compile a user regex; a bad one raises InvalidPatternError saying what is wrong and where."""
-    if not pattern:
-        raise InvalidPatternError("the search pattern is empty; give a regular expression such as 'timeout|rate limit'")
-    try:
-        regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
-        where = f" at position {exc.pos}" if exc.pos is not None else ""
-        pointer = f": {pattern[: exc.pos]}⟨here⟩{pattern[exc.pos :]}" if exc.pos is not None else ""
-        raise InvalidPatternError(f"invalid regular expression {pattern!r}: {exc.msg}{where}{pointer}") from None
-    if regex.search("") is not None:
-        raise InvalidPatternError(
-            f"the pattern {pattern!r} matches the empty string, so it would match everywhere; "
-            "make it require at least one character"
-        )
-    return regex
 
 
 def searchable_text(raw: bytes) -> str:
@@ -160,7 +145,7 @@ def iter_texts(ds: Dataset, rows: np.ndarray) -> Iterator[tuple[int, str]]:
         yield from zip(batch.tolist(), texts_of(ds, batch))
 
 
-def batch_safe(regex: re.Pattern[str]) -> bool:
+def batch_safe(regex: UserRegex) -> bool:
     """Whether a match inside one span's text is also a match inside a concatenation of texts.
 
     True for patterns without anchors, word boundaries or lookarounds (whose
@@ -174,20 +159,26 @@ def batch_safe(regex: re.Pattern[str]) -> bool:
 _PATTERN_TOKENS = re.compile(r"(\\[AZbBzG]|[$^]|\(\?<?[=!])|\\.")
 
 
-def required_literal(regex: re.Pattern[str]) -> bytes | None:
+def required_literal(regex: UserRegex) -> bytes | None:
     """A run of plain characters every match of `regex` contains, as UTF-8 bytes (None if none).
 
     Only characters JSON never needs to escape count (printable ASCII except
     `"`, backslash and `/`), so the run can be looked for in a span's raw bytes.
     """
-    if regex.flags & re.IGNORECASE:
+    if regex.ignore_case:
         return None
     try:
         from re import _constants, _parser  # the stdlib's own regex parser (3.11+)
 
-        items = list(_parser.parse(regex.pattern, regex.flags))
-    except Exception:
+        with warnings.catch_warnings():
+            # A warning means Python reads the pattern differently from RE2 (`[[:alpha:]]`).
+            warnings.simplefilter("error")
+            parsed = _parser.parse(regex.pattern)
+    except (Exception, Warning):  # RE2-only syntax: no literal taken
         return None
+    if parsed.state.flags & re.IGNORECASE:  # an inline (?i)
+        return None
+    items = list(parsed)
     runs: list[str] = []
     current: list[str] = []
     for op, arg in items:
@@ -207,7 +198,7 @@ _SCREEN_USELESS = 0.5
 
 
 def spans_with_matches(
-    ds: Dataset, rows: np.ndarray, regex: re.Pattern[str], deadline: float
+    ds: Dataset, rows: np.ndarray, regex: UserRegex, deadline: float
 ) -> Iterator[tuple[int, str] | None]:
     """(row, text) of the rows whose text matches `regex`, in order; yields None when time ran out.
 
@@ -238,7 +229,7 @@ def spans_with_matches(
                 hits = list(_hits(joined_raw, need, raws))
                 for index in hits:
                     text = searchable_text(raws[index])
-                    if regex.search(text) is not None:
+                    if regex.search(text):
                         yield batch[index], text
                 if len(hits) > len(raws) * _SCREEN_USELESS:
                     need = None  # the literal is in most spans: screening only costs time
@@ -254,7 +245,7 @@ def spans_with_matches(
                 yield None
                 return
             text = searchable_text(raw)
-            if regex.search(text) is not None:
+            if regex.search(text):
                 yield row, text
 
 
@@ -269,15 +260,17 @@ def _hits(joined: bytes, needle: bytes, parts: list[bytes]) -> Iterator[int]:
         pos = starts[index + 1]
 
 
-def _text_hits(joined: str, regex: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+def _text_hits(joined: str, regex: UserRegex) -> Iterator[tuple[int, str]]:
     """(index, text) of the NUL-separated texts in which `regex` may match (a match starts there)."""
+    subject = regex.subject(joined)  # one encoding for the whole batch
+    sep: str | bytes = b"\0" if isinstance(subject, bytes) else "\0"
     pos = index = 0
-    while (m := regex.search(joined, pos)) is not None:
-        at = m.start()
-        index += joined.count("\0", pos, at)
-        begin = joined.rfind("\0", 0, at) + 1
-        end = joined.find("\0", at)
-        yield index, joined[begin : len(joined) if end < 0 else end]
+    while (at := regex.search_from(subject, pos)) is not None:
+        index += subject.count(sep, pos, at)  # type: ignore[arg-type]
+        begin = subject.rfind(sep, 0, at) + 1  # type: ignore[arg-type]
+        end = subject.find(sep, at)  # type: ignore[arg-type]
+        piece = subject[begin : len(subject) if end < 0 else end]
+        yield index, piece.decode("utf-8") if isinstance(piece, bytes) else piece
         if end < 0:
             return
         pos, index = end + 1, index + 1
@@ -323,10 +316,12 @@ def search(
             break
         row, text = item
         count = 0
-        for m in regex.finditer(text):
+        for s, e in regex.spans(text):
             count += 1
+            if count % _CLOCK_EVERY_MATCHES == 0 and time.perf_counter() > deadline:
+                truncated = True  # one span with millions of matches: stop counting
+                break
             if len(matches) < limit:
-                s, e = m.span()
                 matches.append(
                     SearchMatch(
                         trace_id=ds.trace_id_of_row(row),
@@ -343,6 +338,8 @@ def search(
         if count:
             total += count
             per_span.append((row, count))
+        if truncated:
+            break
     top = sorted(per_span, key=lambda rc: (-rc[1], rc[0]))[:MAX_SPAN_COUNTS]
     trace_rows = np.asarray(ds.spans.trace)[[r for r, _ in per_span]] if per_span else np.zeros(0, np.int64)
     return SearchResult(
@@ -370,7 +367,7 @@ def _searched(rows: np.ndarray, per_span: list[tuple[int, int]], truncated: bool
     return min(len(rows), (last // _BATCH + 1) * _BATCH)
 
 
-def traces_matching(ds: Dataset, regex: re.Pattern[str], candidates: np.ndarray, timeout_s: float) -> tuple[np.ndarray, bool]:
+def traces_matching(ds: Dataset, regex: UserRegex, candidates: np.ndarray, timeout_s: float) -> tuple[np.ndarray, bool]:
     """Which candidate traces (TraceTable rows) have a span matching `regex`; and whether time ran out."""
     deadline = time.perf_counter() + timeout_s
     hit = np.zeros(ds.n_traces, dtype=bool)
@@ -383,6 +380,6 @@ def traces_matching(ds: Dataset, regex: re.Pattern[str], candidates: np.ndarray,
         if item is None:
             return hit, True
         row, text = item
-        if regex.search(text) is not None:
+        if regex.search(text):
             hit[trace_of[row]] = True
     return hit, False

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import InvalidArgumentError, InvalidPatternError, UnknownIdError
-from engine.tools.regex_guard import risky
+from engine.traces.user_regex import BacktrackingPatternError, compile_pattern, needs_backtracking
 
 pytestmark = pytest.mark.anyio
 LOOP_TRACE = "000000000000000000000000a0000079"
@@ -71,10 +71,16 @@ async def test_limits_out_of_range_are_clamped_and_said(context_for, tool, fixtu
     assert "context_chars=-5 is below the minimum; used 0" in answer.result.notes
 
 
-@pytest.mark.parametrize(("pattern", "is_risky"), [("(a+)+$", True), ("(x|xy)*z", True), (".*.*=", True),
-                                                   ("rate.?limit", False), ("Traceback.*Error", False)])
-def test_patterns_that_can_backtrack_catastrophically_are_recognised(pattern: str, is_risky: bool) -> None:
-    assert risky(pattern) is is_risky
+@pytest.mark.parametrize(("pattern", "backtracks"), [("(a+)+$", False), ("(x|xy)*z", False), (".*.*=", False),
+                                                     ("(.|..){0,100}#", False), ("rate.?limit", False),
+                                                     ("(?<=a)b", True), (r"(a)\1", True), (r"end\Z", True)])
+def test_only_lookaround_and_backreferences_need_a_backtracking_engine(pattern: str, backtracks: bool) -> None:
+    assert needs_backtracking(pattern) is backtracks
+
+
+def test_a_backtracking_pattern_is_refused_in_process_with_a_reason() -> None:
+    with pytest.raises(BacktrackingPatternError, match="needs a backtracking regex engine.*Lookaround"):
+        compile_pattern("(?<=a)b")
 
 
 async def test_a_catastrophic_regex_is_stopped_at_the_time_limit(context_for, tool, tmp_path: Path) -> None:
@@ -87,24 +93,26 @@ async def test_a_catastrophic_regex_is_stopped_at_the_time_limit(context_for, to
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(span) + "\n")
     ctx = context_for(path, settings={"search_timeout_s": 1.0})
+    linear = await tool("search", ctx, pattern="(a+)+$")  # RE2: no backtracking, answered at once
+    assert linear.result.total_matches == 0
     started = time.monotonic()
     with pytest.raises(InvalidPatternError, match="ran past its time limit"):
-        await tool("search", ctx, pattern="(a+)+$")
+        await tool("search", ctx, pattern="(a+)+(?=b)")  # a lookahead: run in the killable child
     assert time.monotonic() - started < 30
     answer = await tool("search", ctx, pattern="a+!")  # the tool still works afterwards
     assert answer.result.total_matches == 1
 
 
-async def test_a_risky_pattern_that_finishes_gives_the_same_answer_from_its_child(context_for, tool, fixture_dir) -> None:
+async def test_a_backtracking_pattern_that_finishes_gives_the_same_answer_from_its_child(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    assert risky("(?:refund )+(?:policy)+")
-    child = await tool("search", ctx, pattern="(?:refund )+(?:policy)+", limit=3)
+    assert needs_backtracking("(?<=refund )policy")
+    child = await tool("search", ctx, pattern="(?<=refund )policy", limit=3)
     plain = await tool("search", ctx, pattern="refund policy", limit=3)
     assert child.result.total_matches == plain.result.total_matches > 0
     assert [m.span_id for m in child.result.matches] == [m.span_id for m in plain.result.matches]
 
 
-async def test_a_risky_query_pattern_is_guarded_too(context_for, tool, fixture_dir) -> None:
+async def test_a_query_pattern_is_guarded_too(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     answer = await tool("query", ctx, pattern="(?:Order )+(?:8812)+", count_only=True)
     assert answer.result.total == 1
