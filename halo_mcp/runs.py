@@ -74,7 +74,9 @@ class RunState:
     done: anyio.Event = field(default_factory=anyio.Event)
     # Replaced on every update so waiters can wake on progress, not only on the end.
     changed: anyio.Event = field(default_factory=anyio.Event)
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    # Only a run driven by this process has one. A run read back from disk has none:
+    # it is built in a worker thread (sync resource handlers), where no scope can be made.
+    scope: anyio.CancelScope | None = None
 
     @property
     def elapsed_s(self) -> float:
@@ -115,7 +117,7 @@ class RunManager:
     async def __aexit__(self, *exc: object) -> None:
         assert self._stack is not None
         for run in self._runs.values():
-            if run.status == "running":
+            if run.status == "running" and run.scope is not None:
                 run.scope.cancel()
         try:
             await self._stack.__aexit__(*exc)
@@ -252,7 +254,7 @@ class RunManager:
 
     def cancel(self, run_id: str | None) -> RunState:
         run = self.get(run_id)
-        if run.status == "running":
+        if run.status == "running" and run.scope is not None:
             run.scope.cancel()
         return run
 
