@@ -36,9 +36,10 @@ from mcp_types import (
     ToolAnnotations,
 )
 from mcp_types.version import is_version_at_least
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from engine.errors import HaloError
+from engine.tools.arguments import field_problems, screen_arguments
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
 
@@ -148,6 +149,8 @@ class RegistryTool(Tool):
         spec: ToolSpec[Any, Any] = self.spec
         state: ServerState = self.state
         try:
+            # Before any path is looked at: a NUL byte or a 70-bit integer is refused by name.
+            screen_arguments(spec.name, arguments)
             fields = spec.args.model_fields
             extra_roots: tuple[Path, ...] = ()
             paths = [arguments.get(name) for name in spec.extra.get("path_args", ("dataset",)) if name in fields]
@@ -169,6 +172,9 @@ class RegistryTool(Tool):
             answer = await call_tool(spec.name, tool_ctx, arguments)
         except HaloError as err:
             raise ToolError(str(err)) from err
+        except ValidationError as err:
+            # A model built from the call's values refused them: still the caller's values, in a sentence.
+            raise ToolError(f"{spec.name} could not use these arguments: {field_problems(err)}") from err
         return CallToolResult(
             content=[TextContent(type="text", text=answer.text)],
             structured_content=answer.structured(),

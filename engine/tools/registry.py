@@ -17,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.tools.arguments import explain_validation, screen_arguments
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -109,10 +110,11 @@ async def call_tool(
     if spec is None:
         known = ", ".join(sorted(REGISTRY))
         raise InvalidArgumentError(f"unknown tool {name!r}; the tools are: {known}")
+    screen_arguments(name, arguments)
     try:
         args = spec.args.model_validate(arguments)
     except ValidationError as exc:
-        raise InvalidArgumentError(_explain_validation(name, exc)) from None
+        raise InvalidArgumentError(explain_validation(name, exc, spec.args)) from None
     budget_chars = (budget_tokens or spec.budget_tokens) * CHARS_PER_TOKEN
     result = await spec.handler(context, args, budget_chars // 2)
     text = result.render()
@@ -120,11 +122,3 @@ async def call_tool(
     if size > budget_chars:
         raise RuntimeError(f"tool {name} answered {size} chars, over its budget of {budget_chars}")
     return ToolAnswer(result=result, text=text)
-
-
-def _explain_validation(tool: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        problems.append(f"{where}: {err['msg']}")
-    return f"invalid arguments for {tool}: " + "; ".join(problems)
