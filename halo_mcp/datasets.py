@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DatasetError, PathNotAllowedError
-from engine.traces.dataset import Dataset
+from engine.traces.dataset import Dataset, ProgressFn
 from engine.traces.fs import stat_names
 from engine.traces.paths import Found, find_files
 
@@ -189,8 +189,13 @@ class DatasetCatalog:
 
     # -- opening --------------------------------------------------------------
 
-    def open(self, spec: str | None = None, extra_roots: Sequence[Path] = ()) -> Dataset:
-        """Open (or reuse) the dataset `spec` names; see `resolve` for the errors."""
+    def open(
+        self, spec: str | None = None, extra_roots: Sequence[Path] = (), progress: ProgressFn | None = None
+    ) -> Dataset:
+        """Open (or reuse) the dataset `spec` names; see `resolve` for the errors.
+
+        `progress(bytes_done, bytes_total)` is called from this thread while an index is built.
+        """
         names, found = self._resolve(spec, extra_roots)
         files = tuple(found.paths)
         key = (names, files)
@@ -202,7 +207,7 @@ class DatasetCatalog:
             if entry is not None and entry.stamp == stamp:
                 return entry.dataset
             # Open by the checked names, so a directory skips files of no trace shape.
-            dataset = Dataset.open(list(names), cache_dir=self.cache_dir, shape=self.shape)
+            dataset = Dataset.open(list(names), cache_dir=self.cache_dir, shape=self.shape, progress=progress)
             with self._lock:
                 self._memo[key] = _Entry(files=files, stamp=stamp, dataset=dataset)
             return dataset

@@ -9,12 +9,14 @@ tool arguments). Their text is the same as the matching tool's answer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
+from mcp.server.subscriptions import ResourcesListChanged
 
 from engine.errors import HaloError, UnknownIdError
 from engine.tools.registry import REGISTRY, call_tool
@@ -23,6 +25,8 @@ from halo_mcp.runs import RunManager, RunState
 from halo_mcp.tools import ServerState, tool_context
 
 __all__ = ["register_resources", "OVERVIEW_URI", "RUNS_URI"]
+
+logger = logging.getLogger(__name__)
 
 OVERVIEW_URI = "halo://dataset/overview"
 RUNS_URI = "halo://runs"
@@ -47,8 +51,9 @@ def _with_dataset(arguments: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> None:
-    def list_report(run: RunState) -> None:
-        # Reports of this server's runs appear in resources/list, not only as a template.
+    async def list_report(run: RunState) -> None:
+        # Reports of this server's runs appear in resources/list, not only as a template,
+        # and every session that called a tool is told the list changed.
         report = run.report
         if report is None:
             return
@@ -62,6 +67,15 @@ def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> 
                 mime_type="text/markdown",
             )
         )
+        # Handshake-era clients hear it on their session; 2026-07-28 clients on the
+        # subscriptions/listen stream they opened (the SDK drops the copy that does not apply).
+        for key, session in list(state.sessions.items()):
+            try:
+                await session.send_resource_list_changed()
+            except Exception as exc:  # that client has gone; the others still hear
+                logger.debug("resources/list_changed not sent: %s", exc)
+                state.sessions.pop(key, None)
+        await mcp._subscriptions.publish(ResourcesListChanged())
 
     runs.on_report = list_report
 

@@ -102,7 +102,7 @@ class RunManager:
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
         # Called once per run that ends with a report (the server lists it as a resource).
-        self.on_report: Callable[[RunState], None] | None = None
+        self.on_report: Callable[[RunState], Awaitable[None]] | None = None
 
     @property
     def running(self) -> bool:
@@ -206,7 +206,10 @@ class RunManager:
                 run.touch()
                 run.done.set()
                 if run.report is not None and self.on_report is not None:
-                    self.on_report(run)
+                    try:
+                        await self.on_report(run)
+                    except Exception:  # listing the report must not fail the run
+                        logger.exception("could not list the report of run %s", run.run_id)
             named.set()
 
     # -- reading --------------------------------------------------------------

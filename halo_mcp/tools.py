@@ -44,6 +44,7 @@ from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
 
 from halo_mcp.datasets import DatasetCatalog
+from halo_mcp.progress import index_progress
 
 __all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY"]
 
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 # Key of our roots question in an `InputRequiredResult` (2026-07-28 clients).
 ROOTS_KEY = "halo-mcp/roots"
 _INPUT_REQUIRED_VERSION = "2026-07-28"
+# Connections told about new resources; an HTTP server's oldest are forgotten past this.
+MAX_NOTIFIED_SESSIONS = 64
 
 
 @dataclass
@@ -62,6 +65,17 @@ class ServerState:
     llm: Any | None = None
     run_code: Callable[..., Awaitable[Any]] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # Sessions that called a tool, by connection, told when the resource list grows (a run's
+    # report). Kept after the call: a run's report usually lands after its call answered.
+    sessions: dict[int, Any] = field(default_factory=dict)
+
+    def remember_session(self, session: Any) -> None:
+        """Keep the most recent session of each connection, at most MAX_NOTIFIED_SESSIONS."""
+        key = id(getattr(session, "_connection", session))
+        self.sessions.pop(key, None)
+        self.sessions[key] = session
+        while len(self.sessions) > MAX_NOTIFIED_SESSIONS:
+            self.sessions.pop(next(iter(self.sessions)))
 
 
 def tool_context(
@@ -151,6 +165,7 @@ class RegistryTool(Tool):
         try:
             # Before any path is looked at: a NUL byte or a 70-bit integer is refused by name.
             screen_arguments(spec.name, arguments)
+            state.remember_session(context.session)
             fields = spec.args.model_fields
             extra_roots: tuple[Path, ...] = ()
             paths = [arguments.get(name) for name in spec.extra.get("path_args", ("dataset",)) if name in fields]
@@ -162,7 +177,9 @@ class RegistryTool(Tool):
             dataset = arguments.get("dataset")
             if "dataset" in fields and (isinstance(dataset, str) or (dataset is None and state.catalog.default)):
                 # Warm the memo off the event loop; the handler's own open is then a lookup.
-                await anyio.to_thread.run_sync(state.catalog.open, dataset, extra_roots)
+                # A first use indexes: the client hears progress if it asked for it.
+                progress_fn = index_progress(context)
+                await anyio.to_thread.run_sync(lambda: state.catalog.open(dataset, extra_roots, progress_fn))
 
             async def progress(fraction: float, message: str) -> None:
                 await context.report_progress(fraction, 1.0, message)
