@@ -48,7 +48,9 @@ def lone_surrogate_at(value: Any, where: str = "") -> str | None:
     else:
         return None
     for key, item in items:
-        inner = f"{where}.{key}" if where else str(key)
+        # A key is written escaped: the path goes into the answer, which must be UTF-8.
+        shown = key.encode("utf-8", "backslashreplace").decode() if isinstance(key, str) else str(key)
+        inner = f"{where}.{shown}" if where else shown
         if isinstance(key, str) and lone_surrogate_at(key) is not None:
             return inner
         found = lone_surrogate_at(item, inner)

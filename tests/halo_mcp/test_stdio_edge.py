@@ -68,6 +68,7 @@ def _call(request_id: int, name: str, arguments: str) -> bytes:
         ("query", r'{"model":"gpt\udfff-5"}', "params.arguments.model"),
         ("view_spans", r'{"trace_id":"t-bbbb","span_ids":["s-bbbb-2","\ud83d"]}', "params.arguments.span_ids.1"),
         ("overview", r'{"dataset":"x\ud800"}', "params.arguments.dataset"),
+        ("overview", r'{"x\ud800":1}', "params.arguments.x\\ud800"),
     ],
 )
 def test_a_lone_surrogate_in_an_argument_is_answered_with_an_error_naming_it(
@@ -114,4 +115,4 @@ def test_a_client_that_leaves_mid_call_ends_the_server_quietly(traces_dir: Path,
 def test_lone_surrogates_are_found_at_their_path_and_pairs_are_not() -> None:
     assert lone_surrogate_at({"a": ["ok", {"b": "x\ud800"}]}, "params") == "params.a.1.b"
     assert lone_surrogate_at({"a": "\U0001f600", "n": 3, "none": None}) is None
-    assert lone_surrogate_at({"k\udc00": 1}) == "k\udc00"
+    assert lone_surrogate_at({"k\udc00": 1}) == "k\\udc00"
