@@ -25,7 +25,13 @@ async def _first_session(params) -> dict[str, str]:
         assert started.structured_content["status"] == "finished", started.content[0].text
         page = await client.call_tool("query", {"limit": 1})
         assert not page.is_error and page.structured_content["next_cursor"]
+        found = await client.call_tool("search", {"pattern": "error", "ignore_case": True, "limit": 1})
+        assert not found.is_error and found.structured_content.get("next_cursor"), found.content[0].text
+        match = found.structured_content["matches"][0]
         return {
+            "search_cursor": found.structured_content["next_cursor"],
+            "span_uri": f"halo://traces/{match['trace_id']}/spans/{match['span_id']}",
+            "span_id": match["span_id"],
             "run_id": started.structured_content["run_id"],
             "report_uri": started.structured_content["report_uri"],
             "cursor": page.structured_content["next_cursor"],
@@ -63,3 +69,7 @@ async def test_cursors_and_trace_uris_from_one_process_work_in_the_next(
         assert page.structured_content["traces"][0]["trace_id"] != kept["first_trace"]
         trace = await client.read_resource(f"halo://traces/{kept['first_trace']}")
         assert kept["first_trace"] in trace.contents[0].text
+        more = await client.call_tool("search", {"cursor": kept["search_cursor"]})
+        assert not more.is_error, more.content[0].text
+        span = await client.read_resource(kept["span_uri"])
+        assert kept["span_id"] in span.contents[0].text
