@@ -13,12 +13,14 @@ import logging
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
 from mcp.server.subscriptions import ResourcesListChanged
 
 from engine.errors import HaloError, UnknownIdError
+from engine.tools.arguments import field_problems
 from engine.tools.registry import REGISTRY, call_tool
 
 from halo_mcp.runs import RunManager, RunState
@@ -43,6 +45,8 @@ async def _tool_text(state: ServerState, tool: str, arguments: dict[str, Any]) -
         raise ResourceNotFoundError(str(err)) from err
     except HaloError as err:
         raise ResourceError(str(err)) from err
+    except ValidationError as err:  # a model built from the URI's values refused them
+        raise ResourceError(f"{tool} could not use this URI's values: {field_problems(err)}") from err
     return answer.text
 
 
