@@ -135,7 +135,9 @@ def _left_out_line(left_out: tuple[str, ...]) -> str:
     )
 
 
-def _fitted(run: Run, box: Toolbox, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _fitted(
+    run: Run, box: Toolbox, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The last resort, when compaction left the request over its prompt budget: cut the
     longest messages (in place), then list fewer tools; the tools to send."""
     budget = prompt_budget(run.context_limit, run.output_cap())
