@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from halo_mcp.commands import diagnose
-from halo_mcp.settings import add_dataset_arguments, add_engine_arguments, add_sandbox_arguments
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "demo_traces"]
 
@@ -28,13 +27,7 @@ def demo_traces() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-p", "--prompt", default=diagnose.DEFAULT_QUESTION, metavar="QUESTION", help="the question")
-    parser.add_argument("-o", "--output", type=Path, help="write the Markdown report here instead of stdout")
-    parser.add_argument("--json", action="store_true", help="write the report as JSON instead of Markdown")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    add_dataset_arguments(parser)
-    add_sandbox_arguments(parser)
-    add_engine_arguments(parser)
+    diagnose.add_run_arguments(parser)
 
 
 def next_step() -> str:

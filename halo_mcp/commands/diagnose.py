@@ -44,6 +44,11 @@ LINE_CHARS = 160
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="trace files, directories or globs")
+    add_run_arguments(parser)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Everything `diagnose` takes but its datasets (`demo` brings its own)."""
     parser.add_argument(
         "-p",
         "--prompt",
