@@ -54,9 +54,10 @@ def test_every_tool_name_in_advice_descriptions_and_prompts_is_a_tool() -> None:
     import engine.tools  # noqa: F401  (fills the registry)
     import halo_mcp.dataset_tools  # noqa: F401
     import halo_mcp.run_tools  # noqa: F401
+    from engine.repo import REPO_TOOLS
     from engine.tools.registry import REGISTRY
 
-    known = set(REGISTRY) | AGENT_TOOLS
+    known = set(REGISTRY) | AGENT_TOOLS | set(REPO_TOOLS)
     starts = {name.split("_")[0] for name in known}
     unknown: dict[str, set[str]] = {}
     for where, text in _texts():
