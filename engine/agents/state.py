@@ -27,6 +27,7 @@ from engine.llm import EndpointRefusal, chat, tool_choice_refused, usage_of
 from engine.tools.context import ToolContext
 
 if TYPE_CHECKING:
+    from engine.repo import Repo
     from engine.traces.dataset import Dataset
 
 __all__ = ["Run", "FinalDraft", "weaker_choice"]
@@ -88,6 +89,7 @@ class Run:
     context_limit: int = 0  # tokens; lowered when the endpoint turns out smaller than configured
     refused_choices: set[str] = field(default_factory=set)  # tool_choice kinds the endpoint refused
     truncation_warned: bool = False
+    repo: Repo | None = None  # the agent's own code, when the run was given it (config.repo)
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -18,10 +18,10 @@ import anyio
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine.agents.citations import check_evidence
+from engine.agents.citations import check_code, check_evidence
 from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
 from engine.agents.fitting import CHARS_PER_TOKEN_ESTIMATE, TOOLS_SHARE, fit_tools, prompt_budget
-from engine.agents.report import Evidence, Finding
+from engine.agents.report import CodeCitation, Evidence, Finding
 from engine.agents.schemas import (
     FinalReportArgs,
     FindingArgs,
@@ -98,6 +98,10 @@ def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
         for spec in REGISTRY.values()
         if spec.agent_visible
     ]
+    if run.repo is not None:  # the agent's own code: read-only tools over it
+        from engine.repo import REPO_TOOLS
+
+        trace_tools += [function_tool(s.name, s.description, s.input_schema()) for s in REPO_TOOLS.values()]
     own = ["recall"]
     if depth < run.config.max_depth:
         own.append("call_subagent")
@@ -196,7 +200,11 @@ async def execute(
             return CallOutcome(call_id, name, arguments, _explain(name, exc), ok=False)
         return await _internal(run, agent, call_id, name, args)
     try:
-        answer = await call_tool(name, run.context, arguments, budget_tokens=_result_tokens(run))
+        if run.repo is not None and name in _repo_tools():
+            answer = await call_tool(name, run.repo, arguments, budget_tokens=_result_tokens(run),
+                                     registry=_repo_tools())  # fmt: skip
+        else:
+            answer = await call_tool(name, run.context, arguments, budget_tokens=_result_tokens(run))
     except HaloError as exc:
         return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
     except Exception as exc:  # a tool bug must not end the run; it is logged and shown
@@ -207,6 +215,12 @@ async def execute(
         )
         return CallOutcome(call_id, name, arguments, text, ok=False)
     return CallOutcome(call_id, name, arguments, answer.text, ref=run.store_result(answer.text))
+
+
+def _repo_tools() -> dict[str, Any]:
+    from engine.repo import REPO_TOOLS
+
+    return REPO_TOOLS
 
 
 def _result_tokens(run: Run) -> int:
@@ -233,13 +247,27 @@ async def _checked(run: Run, evidence: list[Evidence]) -> list[Evidence]:
     return await anyio.to_thread.run_sync(lambda: [check_evidence(e, run.ds) for e in evidence])
 
 
-def _citation_lines(evidence: list[Evidence]) -> list[str]:
+async def _checked_finding(run: Run, finding: Finding) -> Finding:
+    """The finding with its span citations and its code citations checked."""
+    evidence = await _checked(run, finding.evidence)
+    code = [await check_code(c, run.repo) for c in finding.code]
+    return finding.model_copy(update={"evidence": evidence, "code": code})
+
+
+def _citation_lines(evidence: list[Evidence] | list[CodeCitation] | list[Evidence | CodeCitation]) -> list[str]:
     lines = []
     for e in evidence:
-        where = f"trace {e.trace_id}" + (f" span {e.span_id}" if e.span_id else "")
-        quote = f' "{e.quote}"' if e.quote else ""
+        if isinstance(e, CodeCitation):
+            where, quote = e.where, f' "{e.quote}"'
+        else:
+            where = f"trace {e.trace_id}" + (f" span {e.span_id}" if e.span_id else "")
+            quote = f' "{e.quote}"' if e.quote else ""
         lines.append(f"- {where}{quote}: " + ("verified" if e.verified else f"FAILED: {e.problem}"))
     return lines
+
+
+def _failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
+    return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]
 
 
 def _merge(run: Run, finding: Finding) -> int:
@@ -308,22 +336,22 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         text, ok = await run_subagent(run, agent.id, agent.depth, args.task)
         return CallOutcome(call_id, name, shown, text, ok=ok)
     if name == "record_finding":
-        finding = args.to_finding()
-        finding = finding.model_copy(update={"evidence": await _checked(run, finding.evidence)})
+        finding = await _checked_finding(run, args.to_finding())
         weak = _weak(run, [finding])
         if weak:
             return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
         number = _merge(run, finding)
-        failed = [e for e in finding.evidence if e.verified is False]
+        failed = _failed_citations([finding])
         lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
         if failed:
-            lines.append(f"{len(failed)} of {len(finding.evidence)} citations failed the check:")
+            total = len(finding.evidence) + len(finding.code)
+            lines.append(f"{len(failed)} of {total} citations failed the check:")
             lines += _citation_lines(failed)
             lines.append("Record it again with the same title and corrected citations to replace it.")
         return CallOutcome(call_id, name, shown, "\n".join(lines))
     if name == "final_report":
         new = [f.to_finding() for f in args.findings]
-        new = [f.model_copy(update={"evidence": await _checked(run, f.evidence)}) for f in new]
+        new = [await _checked_finding(run, f) for f in new]
         weak = _weak(run, new)
         for finding in new:
             if finding.title not in weak:
@@ -337,10 +365,10 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         if not run.findings and not agent.asked_for_findings and agent.turns_left > 0:
             agent.asked_for_findings = True
             return CallOutcome(call_id, name, shown, _ask_for_findings(run), ok=False)
-        failed = [e for f in run.findings for e in f.evidence if e.verified is False]
+        failed = _failed_citations(run.findings)
         if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
             agent.revisions += 1
-            lines = [f"{len(failed)} citation(s) failed the check against the dataset:"]
+            lines = [f"{len(failed)} citation(s) failed the check against the dataset or the repository:"]
             lines += _citation_lines(failed)
             lines.append(
                 "Fix them (record_finding with the same title, or final_report with corrected findings), "
