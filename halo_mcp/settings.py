@@ -41,6 +41,7 @@ _DIAGNOSE_FLAGS = {
     "context_limit": "context_limit_tokens",
     "runs_dir": "runs_dir",
     "repo": "repo",
+    "telemetry": "telemetry",
 }
 # The environment variable that gives the server (and diagnose) the agent's repository.
 REPO_ENV = "HALO_MCP_REPO"
@@ -88,6 +89,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the diagnosed agent's own code (a git work tree): agents read it, read-only, and cite its "
         "lines as path:line ($HALO_MCP_REPO)",
+    )
+
+
+    engine.add_argument(
+        "--telemetry",
+        type=Path,
+        metavar="PATH",
+        help="write OpenInference spans of the run's own model calls, tool calls and agents to PATH "
+        "(HALO JSONL, appended; halo-mcp reads it like any traces)",
     )
 
 

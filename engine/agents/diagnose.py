@@ -41,6 +41,7 @@ from engine.agents.prompts import prompt
 from engine.agents.report import Report
 from engine.agents.runs import RunStatus, RunStore, new_run_id
 from engine.agents.state import Run
+from engine.agents.telemetry import NO_TELEMETRY, Telemetry
 from engine.agents.toolbox import toolbox_for
 from engine.llm import open_client
 from engine.repo.paths import open_repo
@@ -107,6 +108,16 @@ def _briefing_budget(run: Run) -> int:
 
 
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
+    with run.telemetry.span("diagnose", "CHAIN", halo__dataset=run.dataset_label) as span:
+        span.io(input=run.question)
+        report = await _engine_run(run, analytics)
+        span.io(output=report.summary)
+        if report.partial:
+            span.fail(report.partial_reason or "partial report")
+        return report
+
+
+async def _engine_run(run: Run, analytics: Analytics | None) -> Report:
     run.analytics = analytics
     overview, patterns = await briefing(run, analytics, _briefing_budget(run))
     spec = _root_spec(run, overview, patterns)
@@ -144,6 +155,7 @@ async def _execute(
     run = Run(
         run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config), ds=ds,
         dataset_label=label, send=send, store=store, status=status, on_progress=context.progress, repo=repo,
+        telemetry=Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY,
     )  # fmt: skip
     run.emit(
         RunStarted, question=question, dataset=label, mode=mode,

@@ -182,7 +182,25 @@ async def execute(
     arguments: dict[str, Any] | None,
     error: str | None,
 ) -> CallOutcome:
-    """Run one tool call; every problem comes back as text for the model."""
+    """Run one tool call; every problem comes back as text for the model. Recorded as a TOOL span."""
+    with run.telemetry.span(name, "TOOL", tool__name=name, halo__agent=agent.id) as span:
+        span.io(input=arguments if arguments is not None else (error or ""))
+        outcome = await _execute(run, agent, box, call_id, name, arguments, error)
+        span.io(output=outcome.text)
+        if not outcome.ok:
+            span.fail(outcome.text[:500])
+        return outcome
+
+
+async def _execute(
+    run: Run,
+    agent: AgentState,
+    box: Toolbox,
+    call_id: str,
+    name: str,
+    arguments: dict[str, Any] | None,
+    error: str | None,
+) -> CallOutcome:
     shown: dict[str, Any] | str = arguments if arguments is not None else (error or "")
     if name not in box.names:
         known = ", ".join(sorted(box.names))

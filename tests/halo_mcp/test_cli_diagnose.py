@@ -93,3 +93,20 @@ def test_the_server_takes_its_repository_from_halo_mcp_repo(tmp_path: Path, monk
     assert diagnose_config_factory(parser.parse_args([]), LLMConfig())().repo == tmp_path
     flag = parser.parse_args(["--repo", str(tmp_path / ".")])
     assert diagnose_config_factory(flag, LLMConfig())().repo == tmp_path / "."
+
+
+def test_diagnose_telemetry_writes_spans_that_overview_reads_back(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    import json
+
+    telemetry = tmp_path / "own.jsonl"
+    with ScriptedLLM() as llm:
+        llm.script(reply.call("overview", {}), reply.call("final_report", {"summary": "s", "findings": []}),
+                   reply.call("final_report", {"summary": "s", "findings": []}))  # fmt: skip
+        proc = _run(tmp_path, server_env, str(traces_dir / "tiny.jsonl"), "-p", "Why?", "--model", "m",
+                    "--telemetry", str(telemetry), OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="test")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    overview = subprocess.run([sys.executable, "-m", "halo_mcp", "overview", str(telemetry), "--json"],
+                              capture_output=True, text=True, env=server_env(tmp_path), cwd=tmp_path,
+                              timeout=120)  # fmt: skip
+    assert overview.returncode == 0, overview.stderr
+    assert '"halo-mcp-diagnose"' in overview.stdout and json.loads(overview.stdout)
