@@ -19,11 +19,12 @@ line where it is, so the model can correct it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.agents.report import CodeCitation, Evidence, Report
+from engine.agents.report import CodeCitation, Evidence, Finding, Report
 from engine.errors import HaloError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
 
 __all__ = ["verify_report", "verify_code", "check_evidence", "check_code", "quote_in_text", "normalise",
-           "CODE_NEAR_LINES"]  # fmt: skip
+           "citation_lines", "failed_citations", "CODE_NEAR_LINES"]  # fmt: skip
 
 # A code quote may start this many lines before or after the cited line and still verify
 # (models count lines off by one or two, and a quote may span lines).
@@ -253,3 +254,21 @@ async def verify_code(report: Report, repo: Repo | None) -> Report:
         findings.append(finding.model_copy(update={"code": code}))
     return report.model_copy(update={"findings": findings, "citations_checked": report.citations_checked + checked,
                                      "citations_failed": report.citations_failed + failed})  # fmt: skip
+
+
+def citation_lines(citations: Sequence[Evidence | CodeCitation]) -> list[str]:
+    """One line per citation for the model: where, the quote, verified or why it failed."""
+    lines = []
+    for c in citations:
+        if isinstance(c, CodeCitation):
+            where, quote = c.where, f' "{c.quote}"'
+        else:
+            where = f"trace {c.trace_id}" + (f" span {c.span_id}" if c.span_id else "")
+            quote = f' "{c.quote}"' if c.quote else ""
+        lines.append(f"- {where}{quote}: " + ("verified" if c.verified else f"FAILED: {c.problem}"))
+    return lines
+
+
+def failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
+    """The span and code citations of these findings that failed their check."""
+    return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]

@@ -18,10 +18,10 @@ import anyio
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine.agents.citations import check_code, check_evidence
+from engine.agents.citations import check_code, check_evidence, citation_lines, failed_citations
 from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
 from engine.agents.fitting import CHARS_PER_TOKEN_ESTIMATE, TOOLS_SHARE, fit_tools, prompt_budget
-from engine.agents.report import CodeCitation, Evidence, Finding
+from engine.agents.report import Evidence, Finding
 from engine.agents.schemas import (
     FinalReportArgs,
     FindingArgs,
@@ -272,22 +272,6 @@ async def _checked_finding(run: Run, finding: Finding) -> Finding:
     return finding.model_copy(update={"evidence": evidence, "code": code})
 
 
-def _citation_lines(evidence: list[Evidence] | list[CodeCitation] | list[Evidence | CodeCitation]) -> list[str]:
-    lines = []
-    for e in evidence:
-        if isinstance(e, CodeCitation):
-            where, quote = e.where, f' "{e.quote}"'
-        else:
-            where = f"trace {e.trace_id}" + (f" span {e.span_id}" if e.span_id else "")
-            quote = f' "{e.quote}"' if e.quote else ""
-        lines.append(f"- {where}{quote}: " + ("verified" if e.verified else f"FAILED: {e.problem}"))
-    return lines
-
-
-def _failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
-    return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]
-
-
 def _merge(run: Run, finding: Finding) -> int:
     """Add a finding, replacing one with the same title; its 1-based number."""
     for i, known in enumerate(run.findings):
@@ -359,12 +343,12 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         if weak:
             return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
         number = _merge(run, finding)
-        failed = _failed_citations([finding])
+        failed = failed_citations([finding])
         lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
         if failed:
             total = len(finding.evidence) + len(finding.code)
             lines.append(f"{len(failed)} of {total} citations failed the check:")
-            lines += _citation_lines(failed)
+            lines += citation_lines(failed)
             lines.append("Record it again with the same title and corrected citations to replace it.")
         return CallOutcome(call_id, name, shown, "\n".join(lines))
     if name == "final_report":
@@ -383,11 +367,11 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         if not run.findings and not agent.asked_for_findings and agent.turns_left > 0:
             agent.asked_for_findings = True
             return CallOutcome(call_id, name, shown, _ask_for_findings(run), ok=False)
-        failed = _failed_citations(run.findings)
+        failed = failed_citations(run.findings)
         if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
             agent.revisions += 1
             lines = [f"{len(failed)} citation(s) failed the check against the dataset or the repository:"]
-            lines += _citation_lines(failed)
+            lines += citation_lines(failed)
             lines.append(
                 "Fix them (record_finding with the same title, or final_report with corrected findings), "
                 "then call final_report again. Calling it again unchanged keeps them, marked as failed."
@@ -399,7 +383,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         evidence = await _checked(run, [e.to_evidence() for e in args.evidence])
         lines = [args.answer]
         if evidence:
-            lines += ["", "Evidence (checked against the dataset):"] + _citation_lines(evidence)
+            lines += ["", "Evidence (checked against the dataset):"] + citation_lines(evidence)
         text = "\n".join(lines)
         return CallOutcome(call_id, name, shown, "Answer submitted.", finished=True, answer=text, evidence=evidence)
     raise AssertionError(f"unhandled internal tool {name}")
