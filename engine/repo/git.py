@@ -96,10 +96,10 @@ def _git_dir(repo: Repo) -> str:
     return _git_dir_of(str(repo.root))
 
 
-@cache
-def _filters_of(root: str, git_dir: str) -> tuple[str, ...]:
+def _filters_of(git_dir: str) -> tuple[str, ...]:
     """The filter drivers the repository's config defines (their clean, smudge and process
-    commands would run on `git diff` of the working tree)."""
+    commands would run on `git diff` of the working tree). Read for every command, not
+    cached: a config edited during a long-lived server's life is still covered."""
     try:
         done = subprocess.run(
             ["git", f"--git-dir={git_dir}", "config", "--name-only", "--get-regexp", r"^filter\."],
@@ -118,7 +118,7 @@ GIT_TIMEOUT_FALLBACK = 5.0
 
 def _filter_overrides(repo: Repo) -> list[str]:
     out = []
-    for driver in _filters_of(str(repo.root), _git_dir(repo)):
+    for driver in _filters_of(_git_dir(repo)):
         out += [f"{driver}.clean=", f"{driver}.smudge=", f"{driver}.process=", f"{driver}.required=false"]
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from pathlib import Path
@@ -140,6 +141,12 @@ async def test_answers_fit_their_budget_and_say_how_to_see_the_rest(repo: Repo) 
     assert "read_file(path='long.py', start=" in text
     hits = await call(repo, "search_code", budget=600, pattern="line_1")
     assert "shown" in hits and "narrow" in hits
+
+
+async def test_a_git_command_past_its_time_limit_is_stopped_and_said_so(repo: Repo) -> None:
+    hasty = dataclasses.replace(repo, git_timeout_s=1e-6)
+    with pytest.raises(HaloError, match=r"ran longer than 1e-06s and was stopped; narrow it"):
+        await call(hasty, "git_log")
 
 
 async def test_a_plain_directory_has_file_tools_but_no_history(tmp_path: Path) -> None:
