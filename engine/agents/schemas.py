@@ -18,6 +18,7 @@ from engine.agents.report import CATEGORIES, CodeCitation, Evidence, Finding, Fr
 __all__ = [
     "function_tool",
     "inline_refs",
+    "without_code_citations",
     "EvidenceArgs",
     "CodeCitationArgs",
     "FindingArgs",
@@ -45,6 +46,20 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         return node
 
     return walk(schema)
+
+
+def without_code_citations(node: Any) -> Any:
+    """A tool definition without findings' `code` citations (offered only when the run has a
+    repository; a finding is the object whose properties hold `evidence`)."""
+    if isinstance(node, list):
+        return [without_code_citations(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: without_code_citations(v) for k, v in node.items()}
+    props = out.get("properties")
+    if isinstance(props, dict) and "evidence" in props and "code" in props:
+        out["properties"] = {k: v for k, v in props.items() if k != "code"}
+    return out
 
 
 def function_tool(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from engine.agents.schemas import (
     SubagentArgs,
     SubmitAnswerArgs,
     function_tool,
+    without_code_citations,
 )
 from engine.agents.state import FinalDraft, Run
 from engine.errors import HaloError
@@ -107,6 +108,8 @@ def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
         own.append("call_subagent")
     own += ["record_finding", "final_report"] if role == "root" else ["submit_answer"]
     internal = [function_tool(n, _INTERNAL[n][1], _INTERNAL[n][0].model_json_schema()) for n in own]
+    if run.repo is None:  # no repository: findings cannot cite code, and the schema does not offer it
+        internal = [without_code_citations(d) for d in internal]
     definitions = trace_tools + internal
     names = frozenset(d["function"]["name"] for d in definitions)
     finish = "final_report" if role == "root" else "submit_answer"

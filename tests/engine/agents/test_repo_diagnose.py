@@ -6,6 +6,7 @@ the tools run the real git, and every code citation is checked against it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ async def test_the_agents_read_the_repository_and_a_path_line_citation_is_verifi
 
     first, *later = llm.requests_matching(ROOT)
     assert REPO_TOOLS <= set(first.tool_names)
+    record = next(t for t in first.body["tools"] if t["function"]["name"] == "record_finding")
+    assert "code" in record["function"]["parameters"]["properties"]
     assert "The agent's own code" in first.system and "git_blame" in first.system
     results = later[0].tool_results + later[1].tool_results
     assert any(f"prompts/system.md:3: {PROMPT_LINE_3}" in r for r in results)  # search_code
@@ -140,5 +143,7 @@ async def test_without_a_repository_no_repository_tool_is_offered_and_code_citat
     report = (await collect(make_config()))[-1].report
     first, second, *_ = llm.requests_matching(ROOT)
     assert not REPO_TOOLS & set(first.tool_names) and "The agent's own code" not in first.system
+    finding_tools = [t for t in first.body["tools"] if t["function"]["name"] in ("record_finding", "final_report")]
+    assert len(finding_tools) == 2 and '"code"' not in json.dumps(finding_tools)  # no code citations offered
     assert "there is no tool named 'read_file'" in second.tool_results[-1]
     assert report.findings[0].code[0].problem.startswith("no repository was given to this run")
