@@ -5,7 +5,10 @@ opened the name is resolved against the *allowed roots*: the datasets the server
 was started with, the directories given with `--root`, and the roots the client
 declared (MCP roots). Containment is checked on the real path (symlinks and
 `..` resolved) of every file that would be read, before existence is reported,
-so a refused path reveals nothing about what lies outside.
+so a refused path reveals nothing about what lies outside: a glob's fixed part
+is checked before expansion, `..` after a wildcard is refused lexically, every
+entry a wildcard meets is checked before it is listed, and a refusal names the
+argument as given, never a resolved path.
 
 Opened datasets are memoised by their resolved file list and reopened when a
 file's size or modification time changes, so the index picks up growing logs.
@@ -52,6 +55,13 @@ def _glob_root(pattern: str) -> Path:
             break
         static.append(part)
     return _real(Path(*static)) if static else _real(".")
+
+
+def _dot_dot_after_wildcard(pattern: str) -> bool:
+    """True for a glob with a '..' segment at or after its first wildcard (`ROOT/*/../../x`)."""
+    parts = Path(pattern).parts
+    magic = next((i for i, part in enumerate(parts) if is_glob(part)), None)
+    return magic is not None and ".." in parts[magic:]
 
 
 def _within(path: Path, roots: Iterable[Path]) -> bool:
@@ -148,16 +158,28 @@ class DatasetCatalog:
 
         absolute = tuple(self._absolute(one) for one in specs)
         for one in specs:
+            if _dot_dot_after_wildcard(self._absolute(one)):
+                raise PathNotAllowedError(
+                    f"dataset {one!r} has '..' after a wildcard, which cannot be checked against the allowed "
+                    "roots before it is expanded; name the directory without '..' (e.g. ROOT/sub/*.jsonl)"
+                )
             if not _within(self._spec_root(one), roots):
                 raise self._refuse(one, roots)
         prefixes = tuple(os.path.join(str(r), "") for r in roots)
         exact = {str(r) for r in roots}
-        found = find_files(absolute)
+        # Refusals name the argument as given, never where it led: the answer must not
+        # depend on whether something outside the roots exists.
+        label = spec if spec is not None else " ".join(self.default)
+
+        def check(real: str) -> None:
+            if not real.startswith(prefixes) and real not in exact:
+                raise self._refuse(label, roots)
+
+        found = find_files(absolute, check)
         for text in found.paths:
             # find_files gives real paths: a symlink inside an allowed directory
             # that points elsewhere is checked where it points.
-            if not text.startswith(prefixes) and text not in exact:
-                raise self._refuse(text, roots)
+            check(text)
         if len(found) > MAX_FILES_PER_DATASET:
             raise DatasetError(
                 f"dataset {spec!r} expands to {len(found):,} files, over the limit of "

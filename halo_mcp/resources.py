@@ -9,20 +9,26 @@ tool arguments). Their text is the same as the matching tool's answer.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
+from mcp.server.subscriptions import ResourcesListChanged
 
 from engine.errors import HaloError, UnknownIdError
+from engine.tools.arguments import field_problems
 from engine.tools.registry import REGISTRY, call_tool
 
 from halo_mcp.runs import RunManager, RunState
 from halo_mcp.tools import ServerState, tool_context
 
 __all__ = ["register_resources", "OVERVIEW_URI", "RUNS_URI"]
+
+logger = logging.getLogger(__name__)
 
 OVERVIEW_URI = "halo://dataset/overview"
 RUNS_URI = "halo://runs"
@@ -39,6 +45,8 @@ async def _tool_text(state: ServerState, tool: str, arguments: dict[str, Any]) -
         raise ResourceNotFoundError(str(err)) from err
     except HaloError as err:
         raise ResourceError(str(err)) from err
+    except ValidationError as err:  # a model built from the URI's values refused them
+        raise ResourceError(f"{tool} could not use this URI's values: {field_problems(err)}") from err
     return answer.text
 
 
@@ -47,8 +55,9 @@ def _with_dataset(arguments: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> None:
-    def list_report(run: RunState) -> None:
-        # Reports of this server's runs appear in resources/list, not only as a template.
+    async def list_report(run: RunState) -> None:
+        # Reports of this server's runs appear in resources/list, not only as a template,
+        # and every session that called a tool is told the list changed.
         report = run.report
         if report is None:
             return
@@ -62,6 +71,15 @@ def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> 
                 mime_type="text/markdown",
             )
         )
+        # Handshake-era clients hear it on their session; 2026-07-28 clients on the
+        # subscriptions/listen stream they opened (the SDK drops the copy that does not apply).
+        for key, session in list(state.sessions.items()):
+            try:
+                await session.send_resource_list_changed()
+            except Exception as exc:  # that client has gone; the others still hear
+                logger.debug("resources/list_changed not sent: %s", exc)
+                state.sessions.pop(key, None)
+        await mcp._subscriptions.publish(ResourcesListChanged())
 
     runs.on_report = list_report
 

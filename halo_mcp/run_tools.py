@@ -18,6 +18,7 @@ from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 
 from halo_mcp.runs import MAX_WAIT_S, RunManager, RunState, RunStatus
+from halo_mcp.mcp_progress import index_progress
 from halo_mcp.tools import ServerState, tool_context
 
 __all__ = [
@@ -30,9 +31,14 @@ __all__ = [
     "report_uri",
     "run_view",
     "DEFAULT_STATUS_WAIT_S",
+    "SETTLE_WAIT_S",
 ]
 
 DEFAULT_STATUS_WAIT_S = 30.0
+# With wait_seconds=0, `diagnose` still waits this long for the run to end, so a
+# fast run (the deterministic report takes ~0.05 s) answers with its report
+# instead of "running after 0s".
+SETTLE_WAIT_S = 1.0
 MAX_TITLES = 20
 MAX_LISTED_RUNS = 100
 
@@ -57,7 +63,7 @@ class DiagnoseArgs(BaseModel):
         default=0.0,
         ge=0,
         le=MAX_WAIT_S,
-        description="wait up to this long for the end (0: answer at once); cancelling the wait stops the run",
+        description=f"wait up to this long for the end (0: at most {SETTLE_WAIT_S:.0f}s, enough for a run without a model); cancelling the wait stops the run",
     )
 
 
@@ -223,8 +229,11 @@ async def _report_progress(ctx: ToolContext, run: RunState) -> None:
 async def _diagnose(ctx: ToolContext, args: DiagnoseArgs, budget: int) -> RunView:
     state: ServerState = ctx.settings["state"]
     client_roots = ctx.settings.get("client_roots", ())
-    # Resolve now so a bad path fails this call, not the background run.
-    await anyio.to_thread.run_sync(state.catalog.resolve, args.dataset, client_roots)
+    # Open now so a bad path fails this call, not the background run, and a first
+    # use indexes here with progress notifications.
+    mcp_ctx = ctx.settings.get("mcp_context")
+    progress = index_progress(mcp_ctx) if mcp_ctx is not None else None
+    await anyio.to_thread.run_sync(lambda: state.catalog.open(args.dataset, client_roots, progress))
     label = args.dataset or " ".join(state.catalog.default)
     run_ctx = tool_context(state, extra_roots=client_roots, default_dataset=args.dataset)
     overrides = {
@@ -245,6 +254,8 @@ async def _diagnose(ctx: ToolContext, args: DiagnoseArgs, budget: int) -> RunVie
             # The caller asked to wait on this run and then gave up on it: stop it.
             runs.cancel(run.run_id)
             raise
+    else:
+        await runs.wait(run, SETTLE_WAIT_S)
     return run_view(run, budget)
 
 

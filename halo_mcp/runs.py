@@ -74,7 +74,9 @@ class RunState:
     done: anyio.Event = field(default_factory=anyio.Event)
     # Replaced on every update so waiters can wake on progress, not only on the end.
     changed: anyio.Event = field(default_factory=anyio.Event)
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    # Only a run driven by this process has one. A run read back from disk has none:
+    # it is built in a worker thread (sync resource handlers), where no scope can be made.
+    scope: anyio.CancelScope | None = None
 
     @property
     def elapsed_s(self) -> float:
@@ -100,7 +102,7 @@ class RunManager:
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
         # Called once per run that ends with a report (the server lists it as a resource).
-        self.on_report: Callable[[RunState], None] | None = None
+        self.on_report: Callable[[RunState], Awaitable[None]] | None = None
 
     @property
     def running(self) -> bool:
@@ -115,7 +117,7 @@ class RunManager:
     async def __aexit__(self, *exc: object) -> None:
         assert self._stack is not None
         for run in self._runs.values():
-            if run.status == "running":
+            if run.status == "running" and run.scope is not None:
                 run.scope.cancel()
         try:
             await self._stack.__aexit__(*exc)
@@ -204,7 +206,10 @@ class RunManager:
                 run.touch()
                 run.done.set()
                 if run.report is not None and self.on_report is not None:
-                    self.on_report(run)
+                    try:
+                        await self.on_report(run)
+                    except Exception:  # listing the report must not fail the run
+                        logger.exception("could not list the report of run %s", run.run_id)
             named.set()
 
     # -- reading --------------------------------------------------------------
@@ -252,7 +257,7 @@ class RunManager:
 
     def cancel(self, run_id: str | None) -> RunState:
         run = self.get(run_id)
-        if run.status == "running":
+        if run.status == "running" and run.scope is not None:
             run.scope.cancel()
         return run
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 
 import engine.tools  # noqa: F401  (fills REGISTRY with the trace tools)
@@ -72,6 +73,26 @@ def sandbox_run_code(limits: Any | None = None, policy: Any | None = None) -> Ca
     return functools.partial(run_code, **fixed) if fixed else run_code
 
 
+def _declare_resource_list_changes(mcp: MCPServer) -> None:
+    """Declare `resources.listChanged: true`: each finished run adds its report to resources/list.
+
+    The SDK derives the flag from the `NotificationOptions` each call site that
+    builds capabilities (stdio, HTTP, in-process) passes, all False; it is set
+    here, once, for this server. (2026-07-28 clients get it from `subscriptions/listen`.)
+    """
+    lowlevel = mcp._lowlevel_server
+    base = lowlevel.get_capabilities
+
+    def get_capabilities(notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any) -> Any:
+        given = notification_options or NotificationOptions()
+        options = NotificationOptions(
+            prompts_changed=given.prompts_changed, resources_changed=True, tools_changed=given.tools_changed
+        )
+        return base(options, *args, **kwargs)
+
+    lowlevel.get_capabilities = get_capabilities  # type: ignore[method-assign]
+
+
 def build_server(config: ServerConfig | None = None) -> HaloServer:
     config = config or ServerConfig()
     llm = config.llm or LLMConfig.from_env()
@@ -103,6 +124,7 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
         lifespan=lifespan,
         log_level="WARNING",
     )
+    _declare_resource_list_changes(mcp)
     register_resources(mcp, state, runs)
     register_prompts(mcp)
     logger.info("halo-mcp: %d tools, datasets %s, roots %s", len(tools), catalog.default, catalog.roots)

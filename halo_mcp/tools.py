@@ -44,13 +44,15 @@ from mcp_types import (
     ToolAnnotations,
 )
 from mcp_types.version import is_version_at_least
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from engine.errors import HaloError, SourceChangedError
+from engine.tools.arguments import field_problems, screen_arguments
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
 
 from halo_mcp.datasets import DatasetCatalog
+from halo_mcp.mcp_progress import index_progress
 
 __all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY", "TOOLS_LIST_TOKENS"]
 
@@ -63,6 +65,8 @@ TOOLS_LIST_TOKENS = 4_500
 # Key of our roots question in an `InputRequiredResult` (2026-07-28 clients).
 ROOTS_KEY = "halo-mcp/roots"
 _INPUT_REQUIRED_VERSION = "2026-07-28"
+# Connections told about new resources; an HTTP server's oldest are forgotten past this.
+MAX_NOTIFIED_SESSIONS = 64
 
 
 @dataclass
@@ -73,6 +77,17 @@ class ServerState:
     llm: Any | None = None
     run_code: Callable[..., Awaitable[Any]] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    # Sessions that called a tool, by connection, told when the resource list grows (a run's
+    # report). Kept after the call: a run's report usually lands after its call answered.
+    sessions: dict[int, Any] = field(default_factory=dict)
+
+    def remember_session(self, session: Any) -> None:
+        """Keep the most recent session of each connection, at most MAX_NOTIFIED_SESSIONS."""
+        key = id(getattr(session, "_connection", session))
+        self.sessions.pop(key, None)
+        self.sessions[key] = session
+        while len(self.sessions) > MAX_NOTIFIED_SESSIONS:
+            self.sessions.pop(next(iter(self.sessions)))
 
 
 def tool_context(
@@ -161,6 +176,9 @@ class RegistryTool(Tool):
         spec: ToolSpec[Any, Any] = self.spec
         state: ServerState = self.state
         try:
+            # Before any path is looked at: a NUL byte or a 70-bit integer is refused by name.
+            screen_arguments(spec.name, arguments)
+            state.remember_session(context.session)
             fields = spec.args.model_fields
             extra_roots: tuple[Path, ...] = ()
             paths = [arguments.get(name) for name in spec.extra.get("path_args", ("dataset",)) if name in fields]
@@ -172,7 +190,9 @@ class RegistryTool(Tool):
             dataset = arguments.get("dataset")
             if "dataset" in fields and (isinstance(dataset, str) or (dataset is None and state.catalog.default)):
                 # Warm the memo off the event loop; the handler's own open is then a lookup.
-                await anyio.to_thread.run_sync(state.catalog.open, dataset, extra_roots)
+                # A first use indexes: the client hears progress if it asked for it.
+                progress_fn = index_progress(context)
+                await anyio.to_thread.run_sync(lambda: state.catalog.open(dataset, extra_roots, progress_fn))
 
             async def progress(fraction: float, message: str) -> None:
                 await context.report_progress(fraction, 1.0, message)
@@ -186,6 +206,9 @@ class RegistryTool(Tool):
                 answer = await call_tool(spec.name, tool_ctx, arguments)
         except HaloError as err:
             raise ToolError(str(err)) from err
+        except ValidationError as err:
+            # A model built from the call's values refused them: still the caller's values, in a sentence.
+            raise ToolError(f"{spec.name} could not use these arguments: {field_problems(err)}") from err
         return CallToolResult(
             content=[TextContent(type="text", text=answer.text)],
             structured_content=answer.structured(),

@@ -1,6 +1,6 @@
 """Keep an agent's context under its limit by summarising old tool results.
 
-When the estimate of an agent's context passes `COMPACT_AT` of the limit, the
+When the estimate of an agent's context passes `COMPACT_AT` of its prompt budget, the
 oldest tool results (all but the newest few) are summarised by the compaction
 model in one call, keeping ids and figures. Each compacted message says its
 reference, and `recall(ref)` gives the original back. If the compaction model
@@ -21,9 +21,9 @@ from engine.agents.events import Compaction
 from engine.agents.prompts import prompt
 from engine.agents.state import Run
 from engine.errors import LLMError
-from engine.agents.fitting import request_tokens
+from engine.agents.fitting import prompt_budget, request_tokens
 
-__all__ = ["estimate_tokens", "compact_if_needed", "COMPACTED_MARK"]
+__all__ = ["estimate_tokens", "compact_if_needed", "after_compaction", "COMPACTED_MARK"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ SUMMARY_WORDS = 120
 # What the compaction model reads of each result, and the cut used when it fails.
 ITEM_INPUT_CHARS = 12_000
 FALLBACK_CHARS = 600
+# What a compacted result is expected to take (its header and summary), in characters.
+COMPACTED_CHARS = 1_000
 _IDS = re.compile(r"\b[0-9a-f]{16,32}\b")
 
 
@@ -59,6 +61,20 @@ def _candidates(messages: list[dict[str, Any]], refs: dict[int, str]) -> list[_I
     return items
 
 
+def after_compaction(messages: list[dict[str, Any]], refs: dict[int, str], coming: int) -> list[dict[str, Any]]:
+    """`messages` as they will be once `coming` more tool results are added and the old
+    ones compacted: the room a new result has is measured against this."""
+    tool_positions = [i for i, m in enumerate(messages) if m.get("role") == "tool"]
+    keep = max(0, KEEP_RECENT_TOOL_RESULTS - coming)
+    old = tool_positions[:-keep] if keep else tool_positions
+    projected = list(messages)
+    for i in old:
+        content = messages[i].get("content") or ""
+        if i in refs and len(content) > COMPACTED_CHARS:
+            projected[i] = {**messages[i], "content": content[:COMPACTED_CHARS]}
+    return projected
+
+
 async def compact_if_needed(
     run: Run,
     agent_id: str,
@@ -70,8 +86,10 @@ async def compact_if_needed(
     """Compact `messages` in place when they near the context limit; True if anything changed.
 
     `refs` maps the position of each tool message to the reference of its full text."""
-    limit = run.context_limit  # the configured limit, or the endpoint's when it proved smaller
-    if estimate_tokens(messages, tools) < COMPACT_AT * limit:
+    # Measured against what a prompt may take: the context (the configured limit, or the
+    # endpoint's when it proved smaller) less the output cap.
+    budget = prompt_budget(run.context_limit, run.output_cap())
+    if estimate_tokens(messages, tools) < COMPACT_AT * budget:
         return False
     items = _candidates(messages, refs)
     if not items:

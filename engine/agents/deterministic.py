@@ -28,6 +28,8 @@ __all__ = [
     "deterministic_report",
     "merge_patterns",
     "same_failure",
+    "pattern_spans",
+    "KIND_CATEGORY",
     "llm_span_names",
     "ENABLE_MODEL_NOTE",
     "MAX_FINDINGS",
@@ -42,7 +44,8 @@ ENABLE_MODEL_NOTE = (
     "for vLLM, llama.cpp or Ollama, and HALO_MODEL to choose the model."
 )
 
-_CATEGORY = {
+# The finding category of each pattern kind (error signatures are judged by their text).
+KIND_CATEGORY = {
     "failed_action": "tool_error",
     "tool_errors": "tool_error",
     "hidden_tool_error": "tool_error",
@@ -114,8 +117,8 @@ _CONTEXT_ERROR = re.compile(r"context (length|window)|maximum context|too many t
 
 
 def _category(pattern: Pattern, tools: set[str], llm_names: Set[str]) -> str:
-    if pattern.kind in _CATEGORY:
-        return _CATEGORY[pattern.kind]
+    if pattern.kind in KIND_CATEGORY:
+        return KIND_CATEGORY[pattern.kind]
     text = f"{pattern.title} {pattern.detail}"
     if _CONTEXT_ERROR.search(text):
         return "context_overflow"
@@ -136,7 +139,9 @@ def _impact(pattern: Pattern, severity: float) -> str:
     return "medium" if weight >= IMPACT_MEDIUM else "low"
 
 
-def _cited(pattern: Pattern) -> set[tuple[str, str]]:
+def pattern_spans(pattern: Pattern) -> set[tuple[str, str]]:
+    """(trace id, span id) of every span the pattern flagged, decision and context spans
+    alike; its examples when it carries no flags (an estimate)."""
     if pattern.flagged:
         keys = {(f.trace_id, f.span_id) for f in pattern.flagged}
         return keys | {(f.trace_id, f.context_span_id) for f in pattern.flagged if f.context_span_id}
@@ -151,7 +156,7 @@ def same_failure(a: Pattern, b: Pattern) -> bool:
     span counts are of the same order (a rare signature is not swallowed by a tool's
     many errors).
     """
-    a_spans, b_spans = _cited(a), _cited(b)
+    a_spans, b_spans = pattern_spans(a), pattern_spans(b)
     if not a_spans or not b_spans or (a.kind in NOISE_KINDS) != (b.kind in NOISE_KINDS):
         return False  # a slow or large span is its own finding, not part of a failure on it
     shared = len(a_spans & b_spans)

@@ -35,7 +35,7 @@ from engine.agents.citations import verify_code, verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
 from engine.agents.events import ErrorEvent, Event, ReportEvent, RunStarted
-from engine.agents.fitting import prompt_budget, request_tokens
+from engine.agents.fitting import RESULTS_RESERVE_SHARE, prompt_budget, request_tokens
 from engine.agents.loop import AgentSpec, run_agent
 from engine.agents.prompts import prompt
 from engine.agents.report import Report
@@ -100,11 +100,13 @@ def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
 
 def _briefing_budget(run: Run) -> int:
     """Estimated tokens the overview and analytics may take in the root's first request:
-    the prompt budget less the system prompt, the rest of the task and the tool list."""
+    the prompt budget less the system prompt, the rest of the task, the tool list and the
+    room kept for tool results."""
     bare = _root_spec(run, "", "")
-    box = toolbox_for(run, "root", 0)
     messages = [{"role": "system", "content": bare.system}, {"role": "user", "content": bare.task}]
-    return prompt_budget(run.context_limit, run.output_cap()) - request_tokens(messages, box.definitions)
+    box = toolbox_for(run, "root", 0, request_tokens(messages[:1]))
+    budget = prompt_budget(run.context_limit, run.output_cap())
+    return budget - request_tokens(messages, box.definitions) - int(RESULTS_RESERVE_SHARE * budget)
 
 
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:

@@ -5,8 +5,8 @@ or schema name ("Category", "FindingArgs") or the question again, a frequency
 larger than the dataset, evidence that is the same trace id twice. Citation
 checks pass such findings (the ids exist), so they are judged here: each check
 says what is wrong in a sentence the model can act on. Where the evidence cites
-spans of a measured failure pattern, the stated frequency is compared with what
-the analytics measured for it.
+spans the analytics flagged, the stated frequency is compared with what the
+analytics measured for the patterns those spans belong to.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from engine.agents.deterministic import KIND_CATEGORY, pattern_spans
 from engine.agents.report import CATEGORIES, Finding
 from engine.agents.schemas import (
     CodeCitationArgs,
@@ -61,23 +62,32 @@ def _frequency_reasons(finding: Finding, n_traces: int) -> list[str]:
 
 
 def _measured_reason(finding: Finding, analytics: Analytics | None) -> str | None:
-    """The analytics' count when the evidence cites spans of measured patterns and the
-    finding claims more traces than those patterns cover together."""
+    """The analytics' count when the evidence cites spans the analytics flagged and the
+    finding claims more traces than the patterns those spans belong to cover together.
+
+    A span belongs to a pattern when the pattern flagged it, as the decision span or as
+    the tool or step span where the failure showed. One span is often in several
+    patterns (a slow model call that also answered without a tool); the patterns of the
+    finding's category are the failure mode it describes, so they are the measure when
+    there are any, else all of them. Traces are counted once across patterns."""
     patterns: list[Any] = list(getattr(analytics, "patterns", None) or [])
     cited = {(e.trace_id, e.span_id) for e in finding.evidence if e.span_id}
     if not cited or not patterns:
         return None
-    matched = [p for p in patterns if cited & {(e.trace_id, e.span_id) for e in p.examples}]
-    matched = [p for p in matched if p.total_traces == finding.frequency.total_traces]
+    total = finding.frequency.total_traces
+    matched = [p for p in patterns if p.total_traces == total and cited & pattern_spans(p)]
+    same_kind = [p for p in matched if KIND_CATEGORY.get(p.kind) == finding.category]
+    matched = same_kind or matched
     if not matched:
         return None
-    measured = sum(p.traces_affected for p in matched)
+    measured = len({trace for p in matched for trace, _ in pattern_spans(p)})
     if finding.frequency.traces_affected <= measured:
         return None
     named = "; ".join(f"{p.title!r} in {p.traces_affected}/{p.total_traces} traces" for p in matched[:3])
     return (
-        f"it claims {finding.frequency.traces_affected}/{finding.frequency.total_traces} traces, but the analytics "
-        f"measure the pattern(s) its evidence belongs to as {named}: measure the count with a tool or correct it"
+        f"it claims {finding.frequency.traces_affected}/{total} traces, but the analytics measure the "
+        f"pattern(s) its evidence belongs to as {named} ({measured} trace(s) together): measure the count "
+        "with a tool or correct it"
     )
 
 

@@ -26,7 +26,13 @@ __all__ = [
     "shrink_messages",
     "TOOL_PRIORITY",
     "TOOLS_SHARE",
+    "RESULTS_RESERVE_SHARE",
+    "tools_budget",
     "lowered_limit",
+    "text_tokens",
+    "cut_text",
+    "result_room",
+    "RESULT_OVERHEAD_TOKENS",
 ]
 
 # Conservative: code, JSON and ids tokenize at 3-4 characters per token.
@@ -35,6 +41,10 @@ CHARS_PER_TOKEN_ESTIMATE = 3
 CONTEXT_MARGIN_TOKENS = 200
 # Tool definitions take at most this share of the prompt budget.
 TOOLS_SHARE = 0.4
+# The first request leaves at least this share of the prompt budget (one result's share,
+# toolbox.RESULT_SHARE) free for the tool results that follow: the tool list and the
+# briefing fit in the rest.
+RESULTS_RESERVE_SHARE = 0.25
 # The order tools are kept in when not all fit: finish first, then what measures.
 TOOL_PRIORITY = (
     "final_report",
@@ -69,6 +79,13 @@ def request_tokens(messages: list[dict[str, Any]], tools: list[dict[str, Any]] |
 def prompt_budget(context_limit: int, output_cap: int) -> int:
     """Tokens a prompt may take: the context less the output cap and a margin."""
     return max(0, context_limit - output_cap - CONTEXT_MARGIN_TOKENS)
+
+
+def tools_budget(prompt_tokens: int, fixed_tokens: int) -> int:
+    """Tokens the tool list may take in a prompt budget of `prompt_tokens` next to a system
+    prompt of `fixed_tokens`: its share, and never the room kept for results."""
+    return max(0, min(int(TOOLS_SHARE * prompt_tokens),
+                      prompt_tokens - fixed_tokens - int(RESULTS_RESERVE_SHARE * prompt_tokens)))  # fmt: skip
 
 
 def _first_sentence(text: str) -> str:
@@ -146,6 +163,35 @@ def shrink_messages(messages: list[dict[str, Any]], budget_tokens: int, tools: l
         messages[i] = {**messages[i], "content": text[:keep] + SHRUNK_MARK}
         changed = True
     return changed
+
+
+# Tokens a tool message takes besides its text: the role, the call id, the turn countdown.
+RESULT_OVERHEAD_TOKENS = 48
+# A result is given at least this room, even when the request is full: an answer cut to
+# nothing helps no one, and the request is cut to fit before it is sent.
+MIN_RESULT_ROOM_TOKENS = 150
+
+
+def text_tokens(text: str) -> int:
+    """Estimated tokens of a text as it travels inside a request (JSON-escaped)."""
+    return count_tokens(orjson.dumps(text).decode())
+
+
+def cut_text(text: str, budget_tokens: int, mark: str = SHRUNK_MARK) -> str:
+    """`text` itself when it fits `budget_tokens` (as sent), else its head and `mark`."""
+    if text_tokens(text) <= budget_tokens:
+        return text
+    keep = max(0, budget_tokens * CHARS_PER_TOKEN_ESTIMATE - len(mark) - 2)
+    while keep > 0 and text_tokens(text[:keep] + mark) > budget_tokens:
+        keep -= max(1, (text_tokens(text[:keep] + mark) - budget_tokens) * CHARS_PER_TOKEN_ESTIMATE)
+    return text[: max(0, keep)] + mark
+
+
+def result_room(messages: list[dict[str, Any]], tools: list[dict[str, Any]], budget_tokens: int, calls: int) -> int:
+    """Estimated tokens each of `calls` tool results may take so that the next request
+    (`messages` and `tools` so far, plus the results) fits `budget_tokens`."""
+    left = budget_tokens - request_tokens(messages, tools) - calls * RESULT_OVERHEAD_TOKENS
+    return max(MIN_RESULT_ROOM_TOKENS, left // max(1, calls))
 
 
 # Without a stated context size, a refused prompt is retried at this share of its size.

@@ -16,9 +16,16 @@ from typing import Any
 
 import anyio
 
-from engine.agents.compaction import compact_if_needed
+from engine.agents.compaction import after_compaction, compact_if_needed
 from engine.agents.events import AgentMessage, ErrorEvent, ToolCall, ToolResultEvent, preview
-from engine.agents.fitting import lowered_limit, prompt_budget, request_tokens, shrink_messages
+from engine.agents.fitting import (
+    fit_tools,
+    lowered_limit,
+    prompt_budget,
+    request_tokens,
+    result_room,
+    shrink_messages,
+)
 from engine.agents.report import Evidence
 from engine.agents.state import Run
 from engine.agents.toolbox import AgentState, CallOutcome, Role, Toolbox, execute, parse_arguments, toolbox_for
@@ -128,6 +135,26 @@ def _left_out_line(left_out: tuple[str, ...]) -> str:
     )
 
 
+def _fitted(
+    run: Run, box: Toolbox, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The last resort, when compaction left the request over its prompt budget: cut the
+    longest messages (in place), then list fewer tools; the tools to send."""
+    budget = prompt_budget(run.context_limit, run.output_cap())
+    if request_tokens(messages, tools) <= budget:
+        return tools
+    shrink_messages(messages, budget, tools)
+    if (left := budget - request_tokens(messages)) < request_tokens([], tools):
+        tools, _ = fit_tools(tools, left, box.finish)
+    return tools
+
+
+def _fixed_tokens(spec: AgentSpec) -> int:
+    """Estimated tokens of the system prompt, which the tool list is fitted next to (the
+    task is fitted after the tools: the root's briefing takes what they leave)."""
+    return request_tokens([{"role": "system", "content": spec.system}])
+
+
 def _shrink(
     run: Run, spec: AgentSpec, box: Toolbox, messages: list[dict[str, Any]],
     tools: list[dict[str, Any]], stated: int | None,
@@ -146,14 +173,14 @@ def _shrink(
     )
     run.note(warning)
     run.emit(ErrorEvent, spec.id, spec.depth, message=warning)
-    box = toolbox_for(run, spec.role, spec.depth)
+    box = toolbox_for(run, spec.role, spec.depth, _fixed_tokens(spec))
     shrink_messages(messages, prompt_budget(run.context_limit, run.output_cap()), box.definitions)
     return box
 
 
 async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
     """The loop. Bounded by `spec.max_turns`; refusals and corrections use turns too."""
-    box = toolbox_for(run, spec.role, spec.depth)
+    box = toolbox_for(run, spec.role, spec.depth, _fixed_tokens(spec))
     agent = AgentState(spec.id, spec.depth, spec.role, spec.max_turns)
     messages: list[dict[str, Any]] = [
         {"role": "system", "content": spec.system},
@@ -180,6 +207,7 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
         # On the last turn the finishing tool is required.
         tool_choice = "required" if last_turn else "auto"
         await compact_if_needed(run, spec.id, spec.depth, messages, refs, tools)
+        tools = _fitted(run, box, messages, tools)
         try:
             completion = await run.complete(
                 messages, agent=spec.id, depth=spec.depth, tools=tools, tool_choice=tool_choice
@@ -235,9 +263,12 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
 
         messages.append(_assistant_message(message.content, calls))
         outcomes: list[CallOutcome | None] = [None] * len(calls)
+        # Each result gets its part of the room left in the next request (old results compacted).
+        budget = prompt_budget(run.context_limit, run.output_cap())
+        room = result_room(after_compaction(messages, refs, len(calls)), box.definitions, budget, len(calls))
 
         async def run_call(i: int, call: PlannedCall) -> None:
-            outcomes[i] = await execute(run, agent, box, call.id, call.name, call.arguments, call.error)
+            outcomes[i] = await execute(run, agent, box, call.id, call.name, call.arguments, call.error, room)
 
         async with anyio.create_task_group() as tg:  # one turn's calls run together
             for i, call in enumerate(calls):

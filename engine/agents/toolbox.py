@@ -20,7 +20,13 @@ from pydantic import BaseModel, ValidationError
 
 from engine.agents.citations import check_code, check_evidence, citation_lines, failed_citations
 from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
-from engine.agents.fitting import CHARS_PER_TOKEN_ESTIMATE, TOOLS_SHARE, fit_tools, prompt_budget
+from engine.agents.fitting import (
+    cut_text,
+    fit_tools,
+    prompt_budget,
+    text_tokens,
+    tools_budget,
+)
 from engine.agents.report import Evidence, Finding
 from engine.agents.schemas import (
     FinalReportArgs,
@@ -55,6 +61,13 @@ MAX_REPORT_REVISIONS = 1
 # (call_tool tokens: a tool cannot answer in much less).
 RESULT_SHARE = 0.25
 MIN_RESULT_TOKENS = 500
+# call_tool's budget covers the text and the structured content, about as large again:
+# a result of N estimated tokens is asked for with this many times N (measured on the
+# TRAIL sample: patterns and view_spans answers take 0.45-0.6 estimated tokens per budget token) ...
+BUDGET_PER_ROOM_TOKEN = 2
+# ... and an answer that still overflows its room is asked again once, with the budget
+# scaled to the room and held this far under it; what still overflows is cut.
+REFIT_MARGIN = 0.85
 
 _INTERNAL: dict[str, tuple[type[BaseModel], str]] = {
     "call_subagent": (
@@ -93,7 +106,9 @@ class Toolbox:
         return [d for d in self.definitions if d["function"]["name"] == self.finish]
 
 
-def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
+def toolbox_for(run: Run, role: Role, depth: int, fixed_tokens: int = 0) -> Toolbox:
+    """The agent's tools, listed to fit its context next to `fixed_tokens` (estimated
+    tokens of its system prompt)."""
     trace_tools = [
         function_tool(spec.name, spec.description, _without_dataset(spec.input_schema()))
         for spec in REGISTRY.values()
@@ -113,7 +128,7 @@ def toolbox_for(run: Run, role: Role, depth: int) -> Toolbox:
     definitions = trace_tools + internal
     names = frozenset(d["function"]["name"] for d in definitions)
     finish = "final_report" if role == "root" else "submit_answer"
-    budget = int(TOOLS_SHARE * prompt_budget(run.context_limit, run.output_cap()))
+    budget = tools_budget(prompt_budget(run.context_limit, run.output_cap()), fixed_tokens)
     listed, left_out = fit_tools(definitions, budget, finish)
     return Toolbox(role, depth, listed, names, finish, tuple(left_out))
 
@@ -184,11 +199,15 @@ async def execute(
     name: str,
     arguments: dict[str, Any] | None,
     error: str | None,
+    room_tokens: int | None = None,
 ) -> CallOutcome:
-    """Run one tool call; every problem comes back as text for the model. Recorded as a TOOL span."""
+    """Run one tool call; every problem comes back as text for the model. Recorded as a TOOL span.
+
+    `room_tokens` (estimated tokens): what this result may take of the agent's next
+    request, so that request fits its context; None: the configured result size."""
     with run.telemetry.span(name, "TOOL", tool__name=name, halo__agent=agent.id) as span:
         span.io(input=arguments if arguments is not None else (error or ""))
-        outcome = await _execute(run, agent, box, call_id, name, arguments, error)
+        outcome = await _execute(run, agent, box, call_id, name, arguments, error, room_tokens)
         span.io(output=outcome.text)
         if not outcome.ok:
             span.fail(outcome.text[:500])
@@ -203,6 +222,7 @@ async def _execute(
     name: str,
     arguments: dict[str, Any] | None,
     error: str | None,
+    room_tokens: int | None,
 ) -> CallOutcome:
     shown: dict[str, Any] | str = arguments if arguments is not None else (error or "")
     if name not in box.names:
@@ -220,12 +240,16 @@ async def _execute(
         except ValidationError as exc:
             return CallOutcome(call_id, name, arguments, _explain(name, exc), ok=False)
         return await _internal(run, agent, call_id, name, args)
+    room = _result_room(run, room_tokens)
     try:
-        if run.repo is not None and name in _repo_tools():
-            answer = await call_tool(name, run.repo, arguments, budget_tokens=_result_tokens(run),
-                                     registry=_repo_tools())  # fmt: skip
-        else:
-            answer = await call_tool(name, run.context, arguments, budget_tokens=_result_tokens(run))
+        # the repository tools (diagnose --repo) read the agent's code, the others the dataset
+        repo_tool = run.repo is not None and name in _repo_tools()
+        target, registry = (run.repo, _repo_tools()) if repo_tool else (run.context, None)
+        answer = await call_tool(name, target, arguments, budget_tokens=(budget := _result_tokens(run, room)),
+                                 registry=registry)  # fmt: skip
+        if (cost := text_tokens(answer.text)) > room and budget > MIN_RESULT_TOKENS:
+            refit = max(MIN_RESULT_TOKENS, int(budget * room / cost * REFIT_MARGIN))
+            answer = await call_tool(name, target, arguments, budget_tokens=refit, registry=registry)
     except HaloError as exc:
         return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
     except Exception as exc:  # a tool bug must not end the run; it is logged and shown
@@ -235,7 +259,9 @@ async def _execute(
             "Try other arguments or another tool."
         )
         return CallOutcome(call_id, name, arguments, text, ok=False)
-    return CallOutcome(call_id, name, arguments, answer.text, ref=run.store_result(answer.text))
+    ref = run.store_result(answer.text)
+    text = cut_text(answer.text, room, _cut_mark(ref))
+    return CallOutcome(call_id, name, arguments, text, ref=ref)
 
 
 def _repo_tools() -> dict[str, Any]:
@@ -244,12 +270,22 @@ def _repo_tools() -> dict[str, Any]:
     return REPO_TOOLS
 
 
-def _result_tokens(run: Run) -> int:
-    """The budget of one tool result (call_tool's tokens): the configured one, held to a
-    share of the prompt budget so a few results fit a small context."""
-    chars = RESULT_SHARE * prompt_budget(run.context_limit, run.output_cap()) * CHARS_PER_TOKEN_ESTIMATE
-    fitted = int(2 * chars / CHARS_PER_TOKEN)  # the budget covers the text and the structured result
+def _result_room(run: Run, room_tokens: int | None) -> int:
+    """Estimated tokens one result may take: a share of the prompt budget, so a few
+    results fit a small context, and no more than the room left in the next request."""
+    share = int(RESULT_SHARE * prompt_budget(run.context_limit, run.output_cap()))
+    return share if room_tokens is None else min(share, room_tokens)
+
+
+def _result_tokens(run: Run, room: int) -> int:
+    """call_tool's budget (real tokens of text and structured content) for a result of
+    `room` estimated tokens: the configured one at most, MIN_RESULT_TOKENS at least."""
+    fitted = room * BUDGET_PER_ROOM_TOKEN
     return max(MIN_RESULT_TOKENS, min(run.config.tool_result_tokens, fitted))
+
+
+def _cut_mark(ref: str) -> str:
+    return f"\n…(cut to fit the model's context; the full result is {ref}, narrow the call to see the rest)"
 
 
 def _schema_of(box: Toolbox, name: str) -> dict[str, Any]:

@@ -11,13 +11,14 @@ import binascii
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio.to_thread
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.tools.arguments import field_problems
 
 if TYPE_CHECKING:
     from engine.tools.context import ToolContext
@@ -32,6 +33,8 @@ __all__ = [
     "in_thread",
     "encode_cursor",
     "decode_cursor",
+    "CursorState",
+    "CursorOffset",
     "FIND_TRACES_HINT",
 ]
 
@@ -66,23 +69,43 @@ async def open_dataset(ctx: ToolContext, dataset: str | None) -> Dataset:
     return await in_thread(ctx.open_dataset, dataset)
 
 
+# Largest position a cursor may carry; no page of any tool reaches it.
+MAX_CURSOR_OFFSET = 2**31
+
+CursorOffset = Annotated[int, Field(ge=0, le=MAX_CURSOR_OFFSET, strict=True)]
+
+
+class CursorState(BaseModel):
+    """Base of a tool's cursor contents: every key known, every value typed (see `decode_cursor`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 def encode_cursor(tool: str, state: dict[str, Any]) -> str:
     """An opaque cursor: the tool's name plus the state it needs to resume."""
     raw = orjson.dumps({"t": tool, **state})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(tool: str, cursor: str) -> dict[str, Any]:
-    """The state inside a cursor this tool issued; anything else is refused with a reason."""
+def decode_cursor(tool: str, cursor: str, fields: type[BaseModel]) -> dict[str, Any]:
+    """The state inside a cursor this tool issued, checked against `fields`; anything else is refused.
+
+    Cursors are not signed (a cursor from yesterday's server process must still
+    work), so what one carries is validated like an argument: a forged or cut
+    cursor is refused with a sentence, never fed to the store.
+    """
+    advice = f"pass the next_cursor of a previous {tool} answer unchanged, or omit cursor to start from the beginning"
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         state = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         state = None
     if not isinstance(state, dict) or state.get("t") != tool:
-        raise InvalidArgumentError(
-            f"cursor {cursor[:40]!r} was not issued by {tool}; pass the next_cursor of a previous "
-            f"{tool} answer unchanged, or omit cursor to start from the beginning"
-        )
+        raise InvalidArgumentError(f"cursor {cursor[:40]!r} was not issued by {tool}; {advice}")
     state.pop("t")
-    return state
+    try:
+        return fields.model_validate(state).model_dump()
+    except ValidationError as exc:
+        raise InvalidArgumentError(
+            f"cursor {cursor[:40]!r} is damaged ({field_problems(exc)}); {advice}"
+        ) from None

@@ -13,6 +13,8 @@ from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
+    CursorOffset,
+    CursorState,
     decode_cursor,
     description,
     encode_cursor,
@@ -41,6 +43,12 @@ class PatternsArgs(ToolArgs):
     limit: int = Field(default=DEFAULT_LIMIT, description=f"patterns per page (1-{MAX_LIMIT})")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
     dataset: str | None = dataset_field()
+
+
+class _Cursor(CursorState):
+    o: CursorOffset
+    k: list[PatternKind] | None = None
+    s: str | None = None
 
 
 class PatternView(BaseModel):
@@ -145,7 +153,7 @@ async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> Pattern
     start = 0
     kinds, subject = args.kinds, args.subject
     if args.cursor:
-        state = decode_cursor("patterns", args.cursor)
+        state = decode_cursor("patterns", args.cursor, _Cursor)
         start, kinds, subject = int(state["o"]), state.get("k"), state.get("s")
     ds = await open_dataset(ctx, args.dataset)
     analytics = await in_thread(analyze, ds)

@@ -10,14 +10,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from engine.errors import InvalidArgumentError
 from engine.tools import render
+from engine.tools.arguments import screen_arguments
 from engine.tools.budget import clamp, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
+    CursorOffset,
+    CursorState,
     decode_cursor,
     description,
     encode_cursor,
@@ -180,6 +183,25 @@ def _filter_text(spec: dict[str, Any]) -> str:
 _PATTERN_CUT = "the pattern filter stopped at its time limit: total is a lower bound; narrow the filter"
 
 
+class _Cursor(CursorState):
+    f: dict[str, Any]
+    s: SortKey
+    d: bool
+    c: str | None = None
+    k: CursorOffset = 0
+
+    @field_validator("f")
+    @classmethod
+    def _filter(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        """The filter a cursor carries must be one query itself would take."""
+        unknown = sorted(set(spec) - set(_FILTER_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown filter {', '.join(unknown)}")
+        screen_arguments("query", spec)
+        QueryArgs.model_validate(spec)
+        return spec
+
+
 async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     from engine.traces import store
 
@@ -189,7 +211,7 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     spec = {k: v for k in _FILTER_FIELDS if (v := getattr(args, k)) is not None and v is not False}
     sort, descending, store_cursor, skip = args.sort, args.descending, None, 0
     if args.cursor:
-        state = decode_cursor("query", args.cursor)
+        state = decode_cursor("query", args.cursor, _Cursor)
         spec, sort, descending = state["f"], state["s"], state["d"]
         store_cursor, skip = state.get("c"), int(state.get("k", 0))
     trace_filter = store.TraceFilter(

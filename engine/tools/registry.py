@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.tools.arguments import explain_validation, screen_arguments
 from engine.tools.schema import compact_schema
 from engine.tools.tokens import answer_tokens
 
@@ -129,10 +130,11 @@ async def call_tool(
     if spec is None:
         known = ", ".join(sorted(tools))
         raise InvalidArgumentError(f"unknown tool {name!r}; the tools are: {known}")
+    screen_arguments(name, arguments)
     try:
         args = spec.args.model_validate(arguments)
     except ValidationError as exc:
-        raise InvalidArgumentError(_explain_validation(name, exc)) from None
+        raise InvalidArgumentError(explain_validation(name, exc, spec.args)) from None
     budget = budget_tokens or spec.budget_tokens
     result = await spec.handler(context, args, budget)
     answer = ToolAnswer(result=result, text=result.render())
@@ -141,10 +143,3 @@ async def call_tool(
         raise RuntimeError(f"tool {name} answered {size:,} tokens, over its budget of {budget:,}")
     return answer
 
-
-def _explain_validation(tool: str, exc: ValidationError) -> str:
-    problems = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "arguments"
-        problems.append(f"{where}: {err['msg']}")
-    return f"invalid arguments for {tool}: " + "; ".join(problems)

@@ -17,6 +17,8 @@ from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
+    CursorOffset,
+    CursorState,
     decode_cursor,
     description,
     encode_cursor,
@@ -111,6 +113,15 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
+class _Cursor(CursorState):
+    p: str
+    tr: str | None = None
+    sp: str | None = None
+    i: bool = False
+    cx: int = Field(ge=0, le=MAX_CONTEXT)
+    k: CursorOffset = 0
+
+
 async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResult:
     from engine.traces import store_search as store
 
@@ -122,7 +133,7 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
         "cx": context, "k": 0,
     }  # fmt: skip
     if args.cursor:
-        state = decode_cursor("search", args.cursor)
+        state = decode_cursor("search", args.cursor, _Cursor)
     elif not args.pattern:
         raise InvalidArgumentError('search needs a pattern, e.g. search(pattern="rate limit"), or a cursor')
     if state["sp"] and not state["tr"]:

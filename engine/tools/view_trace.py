@@ -19,6 +19,8 @@ from engine.tools.budget import MIN_FIELD_CHARS, clamp, cut, fit, fits
 from engine.tools.common import (
     ToolArgs,
     dataset_field,
+    CursorOffset,
+    CursorState,
     decode_cursor,
     description,
     encode_cursor,
@@ -162,12 +164,18 @@ def _plan(trace_id: str, heads: list[SpanHead], *, short: bool = False) -> list[
     return plan
 
 
+class _Cursor(CursorState):
+    tr: str
+    r: str | None = None
+    o: CursorOffset
+
+
 async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> ViewTraceResult:
     notes: list[str] = []
     preview = clamp(args.max_chars, MIN_PREVIEW, MAX_PREVIEW, "max_chars", notes)
     root_span_id, offset, force_skeleton = args.root_span_id, 0, False
     if args.cursor:
-        state = decode_cursor("view_trace", args.cursor)
+        state = decode_cursor("view_trace", args.cursor, _Cursor)
         if state["tr"] != _short_hash(args.trace_id):
             raise InvalidArgumentError(
                 f"this cursor belongs to another trace, not {args.trace_id}; pass the trace_id it was issued with"

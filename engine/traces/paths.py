@@ -7,16 +7,19 @@ directory is skipped (and reported) rather than failing the whole dataset.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DatasetError
 from engine.traces.fs import scan_dir
 
-__all__ = ["TRACE_SUFFIXES", "Found", "resolve_paths", "find_files"]
+__all__ = ["TRACE_SUFFIXES", "Found", "Check", "resolve_paths", "find_files", "expand_glob", "has_magic"]
+
+# Called with a real path before anything about it is revealed; raises to refuse it.
+Check = Callable[[str], None]
 
 # What a file found inside a directory must end with to be read as traces.
 TRACE_SUFFIXES = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
@@ -57,11 +60,13 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
     return [(Path(p), explicit) for p, explicit in zip(found.paths, found.explicit)]
 
 
-def find_files(paths: Sequence[str | Path]) -> Found:
+def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found:
     """`resolve_paths` as strings, each file's directory and name apart (what `Dataset.open` uses).
 
     A folder of 20,000 files cost 20,000 `Path` objects otherwise, a third of
     a reopen's time; packs group files by directory and match them by name.
+    `check` (see `expand_glob`) is given the real path of every glob match and
+    every symlink a directory walk meets, before anything about it is looked at.
     """
     if not paths:
         raise DatasetError("no dataset path given: pass trace files, directories or globs")
@@ -69,21 +74,21 @@ def find_files(paths: Sequence[str | Path]) -> Found:
     for item in paths:
         text = os.path.expanduser(str(item))
         if any(ch in text for ch in "*?[") and not os.path.exists(text):
-            matches = sorted(glob.glob(text, recursive=True))
+            matches = sorted(expand_glob(text, check))
             before = len(found)
             for m in matches:
                 if os.path.isfile(m):
                     found._add(os.path.realpath(m), False)
             for m in matches:
                 if os.path.isdir(m):
-                    _walk(m, found)
+                    _walk(m, found, check)
             if len(found) == before:
                 raise DatasetError(f"the pattern {text!r} matches no files")
             continue
         path = Path(text)
         if path.is_dir():
             before = len(found)
-            _walk(text, found)
+            _walk(text, found, check)
             if len(found) == before:
                 raise DatasetError(
                     f"no trace files under {path} (looked for {', '.join('*' + s for s in TRACE_SUFFIXES[:3])}, "
@@ -98,6 +103,89 @@ def find_files(paths: Sequence[str | Path]) -> Found:
     if len(set(found.paths)) < len(found):
         found = _dedupe(found)
     return found
+
+
+def has_magic(part: str) -> bool:
+    return any(ch in part for ch in "*?[")
+
+
+def expand_glob(pattern: str, check: Check | None = None) -> list[str]:
+    """The paths `pattern` matches (like `glob.glob(recursive=True)`), one segment at a time.
+
+    The fixed part before the first wildcard is taken as given; after it, every
+    entry a wildcard matches is passed to `check` as a real path *before* it is
+    listed or tested, so a pattern cannot list a directory outside the allowed
+    roots through a symlink, and an outside target that exists answers exactly
+    like one that does not. `..` after a wildcard is refused by the caller's
+    lexical check (see `halo_mcp.datasets`); here it is simply a name. Hidden
+    names match only a segment that starts with a dot; `**` spans directories
+    but does not follow symlinked ones (as the directory walk).
+    """
+    parts = pattern.split("/")
+    first = next(i for i, part in enumerate(parts) if has_magic(part))
+    base = "/".join(parts[:first]) or ("/" if pattern.startswith("/") else ".")
+    current = [base]
+    for i, part in enumerate(parts[first:], start=first):
+        last = i == len(parts) - 1
+        following: list[str] = []
+        for directory in current:
+            if part == "**":
+                following += _descend(directory, check)
+            elif has_magic(part):
+                following += _matching(directory, part, check)
+            elif part in ("", "."):
+                following.append(directory)
+            else:
+                path = _join(directory, part)
+                if check is not None:
+                    check(os.path.realpath(path))
+                if os.path.lexists(path):
+                    following.append(path)
+        current = following if last else [d for d in following if os.path.isdir(d)]
+    return sorted(dict.fromkeys(current))
+
+
+def _join(directory: str, name: str) -> str:
+    return name if directory == "." else (directory.rstrip("/") + "/" + name)
+
+
+def _entries(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
+def _matching(directory: str, part: str, check: Check | None) -> list[str]:
+    hidden = part.startswith(".")
+    out = []
+    for name in fnmatch.filter(_entries(directory), part):
+        if name.startswith(".") and not hidden:
+            continue
+        path = _join(directory, name)
+        if check is not None:
+            check(os.path.realpath(path))
+        out.append(path)
+    return out
+
+
+def _descend(directory: str, check: Check | None) -> list[str]:
+    """`directory` and every directory under it, not through symlinks (each link is checked)."""
+    out, stack = [], [directory]
+    while stack:
+        here = stack.pop()
+        out.append(here)
+        for name in reversed(_entries(here)):
+            if name.startswith("."):
+                continue
+            path = _join(here, name)
+            if os.path.islink(path):
+                if check is not None:
+                    check(os.path.realpath(path))
+                continue
+            if os.path.isdir(path):
+                stack.append(path)
+    return out
 
 
 def _dedupe(found: Found) -> Found:
@@ -117,7 +205,7 @@ def _dedupe(found: Found) -> Found:
     return out
 
 
-def _walk(directory: str, found: Found) -> None:
+def _walk(directory: str, found: Found, check: Check | None = None) -> None:
     """Add the trace files under `directory`, real paths, sorted: a directory's files before its subdirectories.
 
     Entries are typed from the directory listing (`fs.scan_dir`: no stat, no
@@ -133,6 +221,10 @@ def _walk(directory: str, found: Found) -> None:
             continue
         prefix = base if base.endswith("/") else base + "/"
         names = [name for name in files if name.lower().endswith(TRACE_SUFFIXES)]
+        if check is not None:  # every link, dangling or not, so its target's existence tells nothing
+            for name in others:
+                if os.path.islink(prefix + name):
+                    check(os.path.realpath(prefix + name))
         links = {
             name: os.path.realpath(prefix + name)
             for name in others

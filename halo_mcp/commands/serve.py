@@ -181,7 +181,9 @@ async def _transport(server: HaloServer, args: argparse.Namespace, token: str | 
         print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
         await _serve_http(server, args.host, args.port, token)
     else:
-        await server.mcp.run_stdio_async()
+        from halo_mcp.stdio import serve_stdio
+
+        await serve_stdio(server.mcp)
 
 
 def run(args: argparse.Namespace) -> int:

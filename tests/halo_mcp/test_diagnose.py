@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 
 from engine.llm import LLMConfig
+from halo_mcp.run_tools import SETTLE_WAIT_S
 from halo_mcp.server import HaloServer
 from support.scripted_llm import ScriptedLLM, reply
 
@@ -56,9 +57,9 @@ async def _until_done(client: Client, run_id: str) -> dict:
 
 
 async def test_diagnose_returns_at_once_then_status_brings_the_report(model_server: HaloServer, llm: ScriptedLLM) -> None:
-    llm.script(reply.call("overview", {}, delay_s=1.0), reply.call("final_report", FINAL))
+    llm.script(reply.call("overview", {}, delay_s=3.0), reply.call("final_report", FINAL))
     async with Client(model_server.mcp) as client:
-        with anyio.fail_after(1.5):
+        with anyio.fail_after(SETTLE_WAIT_S + 1.5):
             started = await client.call_tool("diagnose", {"question": "Why do runs fail?"})
         assert not started.is_error, started.content[0].text
         run = started.structured_content
@@ -96,7 +97,8 @@ async def test_a_run_survives_the_client_that_started_it(model_server: HaloServe
 
 
 async def test_status_long_polls_and_sends_progress_to_a_client_that_asks(model_server: HaloServer, llm: ScriptedLLM) -> None:
-    llm.script(reply.call("overview", {}, delay_s=0.5), reply.call("final_report", FINAL, delay_s=0.5))
+    # Slower than diagnose's settle wait, so the run is still going when status is asked.
+    llm.script(reply.call("overview", {}, delay_s=SETTLE_WAIT_S + 0.5), reply.call("final_report", FINAL, delay_s=0.5))
     progress: list[tuple[float, str | None]] = []
 
     async def on_progress(value: float, total: float | None, message: str | None) -> None:

@@ -45,7 +45,7 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
 ) -> None:
     long_run(llm)
     llm.respond(summarise)
-    events = await collect(make_config(context_limit_tokens=4000, tool_result_tokens=1000))
+    events = await collect(make_config(context_limit_tokens=8000, tool_result_tokens=1000))
 
     compactions = [e for e in events if e.type == "compaction"]
     assert [c.refs for c in compactions] == [["r1"], ["r2"], ["r3"]]  # the newest three results are kept
@@ -68,7 +68,7 @@ async def test_when_the_compaction_model_answers_badly_results_are_cut_and_the_r
 ) -> None:
     long_run(llm)
     llm.respond(lambda request: reply.text("Sure! Here is a summary of everything."))
-    events = await collect(make_config(context_limit_tokens=4000, tool_result_tokens=1000))
+    events = await collect(make_config(context_limit_tokens=8000, tool_result_tokens=1000))
 
     compactions = [e for e in events if e.type == "compaction"]
     assert compactions and not any(c.by_model for c in compactions)

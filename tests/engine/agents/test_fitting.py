@@ -56,3 +56,14 @@ def test_refusals_of_a_tool_choice_are_recognised() -> None:
     assert tool_choice_refused(EndpointRefusal("refused", status=400, detail=vllm))
     assert tool_choice_refused(EndpointRefusal("refused", status=400, detail="tool_choice 'required' is not supported"))
     assert not tool_choice_refused(EndpointRefusal("refused", status=401, detail="bad key"))
+
+
+def test_a_text_is_cut_to_its_budget_as_sent_and_the_tool_list_leaves_room_for_results() -> None:
+    from engine.agents.fitting import RESULTS_RESERVE_SHARE, TOOLS_SHARE, cut_text, text_tokens, tools_budget
+
+    text = 'line "quoted"\n' * 400  # JSON escapes make it longer as sent than as read
+    assert cut_text(text, 10_000) == text
+    cut = cut_text(text, 300, "…(cut)")
+    assert cut.endswith("…(cut)") and cut.startswith(text[:100]) and 250 <= text_tokens(cut) <= 300
+    assert tools_budget(10_000, 1_000) == int(TOOLS_SHARE * 10_000)
+    assert tools_budget(2_872, 1_078) == 2_872 - 1_078 - int(RESULTS_RESERVE_SHARE * 2_872)

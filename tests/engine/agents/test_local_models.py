@@ -124,6 +124,28 @@ async def test_with_a_small_context_limit_the_first_request_fits_a_4k_server(
     assert "Failure analytics" in first.first_user
 
 
+TRACE_A = "0ebe673d64647ec44c370638b82d3c78"
+LLM_SPANS_A = ["f71a82ea675d637d", "29f141a7c2556206", "9dfa48b84b860b85", "05168be1bb804a8d"]
+
+
+async def test_with_a_small_context_limit_every_request_of_a_long_run_fits_a_4k_server(
+    llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect
+) -> None:
+    llm.gate(gate.context_window(4096))
+    views = [reply.call("view_spans", {"trace_id": TRACE_A, "span_ids": [s]}) for s in LLM_SPANS_A]
+    llm.script_for(ROOT, reply.call("patterns", {}), *views, reply.call("view_trace", {"trace_id": TRACE_A}),
+                   reply.call("final_report", {**REPORT, "summary": "fits"}))  # fmt: skip
+    events = await collect(make_config(context_limit_tokens=4096, max_turns=12))
+
+    report = events[-1].report
+    assert report.summary == "fits" and not report.partial
+    assert not errors(events)  # no request was refused, none had to be shrunk after a refusal
+    roots = llm.requests_matching(ROOT)
+    assert len(roots) == 7
+    assert all(estimated_prompt_tokens(r) + r.body["max_tokens"] <= 4096 for r in llm.requests)
+
+
+
 @pytest.mark.parametrize("style", ["llama.cpp", "vllm", "openai"])
 async def test_an_endpoint_smaller_than_the_briefing_is_warned_about_and_the_prompt_shrunk_once(
     llm: ScriptedLLM, make_config: Callable[..., DiagnoseConfig], collect: Collect, style: str
