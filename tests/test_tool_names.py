@@ -21,7 +21,7 @@ TEXT_FILES = ("engine/**/*.md", "halo_mcp/**/*.md", "skills/**/*.md", "skills/**
 # Tools of the diagnose agents themselves (engine/agents/toolbox.py), not in the registry.
 AGENT_TOOLS = {"call_subagent", "record_finding", "final_report", "submit_answer"}
 # snake_case words that start like a tool but name fields, not tools.
-NOT_TOOLS = {"run_id", "run_dir"}
+NOT_TOOLS = {"run_id", "run_dir", "list_changed"}
 
 
 def _literals(path: Path) -> Iterator[str]:
