@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
 
 __all__ = ["verify_report", "verify_code", "check_evidence", "check_code", "quote_in_text", "normalise",
-           "citation_lines", "failed_citations", "CODE_NEAR_LINES"]  # fmt: skip
+           "check_finding", "citation_lines", "failed_citations", "CODE_NEAR_LINES"]  # fmt: skip
 
 # A code quote may start this many lines before or after the cited line and still verify
 # (models count lines off by one or two, and a quote may span lines).
@@ -272,3 +272,12 @@ def citation_lines(citations: Sequence[Evidence | CodeCitation]) -> list[str]:
 def failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
     """The span and code citations of these findings that failed their check."""
     return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]
+
+
+async def check_finding(ds: Dataset, repo: Repo | None, finding: Finding) -> Finding:
+    """The finding with its span citations (in a worker thread) and its code citations checked."""
+    import anyio.to_thread
+
+    evidence = await anyio.to_thread.run_sync(lambda: [check_evidence(e, ds) for e in finding.evidence])
+    code = [await check_code(c, repo) for c in finding.code]
+    return finding.model_copy(update={"evidence": evidence, "code": code})

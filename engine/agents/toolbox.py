@@ -18,7 +18,7 @@ import anyio
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine.agents.citations import check_code, check_evidence, citation_lines, failed_citations
+from engine.agents.citations import check_evidence, check_finding, citation_lines, failed_citations
 from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
 from engine.agents.fitting import (
     cut_text,
@@ -304,13 +304,6 @@ async def _checked(run: Run, evidence: list[Evidence]) -> list[Evidence]:
     return await anyio.to_thread.run_sync(lambda: [check_evidence(e, run.ds) for e in evidence])
 
 
-async def _checked_finding(run: Run, finding: Finding) -> Finding:
-    """The finding with its span citations and its code citations checked."""
-    evidence = await _checked(run, finding.evidence)
-    code = [await check_code(c, run.repo) for c in finding.code]
-    return finding.model_copy(update={"evidence": evidence, "code": code})
-
-
 def _merge(run: Run, finding: Finding) -> int:
     """Add a finding, replacing one with the same title; its 1-based number."""
     for i, known in enumerate(run.findings):
@@ -377,7 +370,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         text, ok = await run_subagent(run, agent.id, agent.depth, args.task)
         return CallOutcome(call_id, name, shown, text, ok=ok)
     if name == "record_finding":
-        finding = await _checked_finding(run, args.to_finding())
+        finding = await check_finding(run.ds, run.repo, args.to_finding())
         weak = _weak(run, [finding])
         if weak:
             return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
@@ -392,7 +385,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         return CallOutcome(call_id, name, shown, "\n".join(lines))
     if name == "final_report":
         new = [f.to_finding() for f in args.findings]
-        new = [await _checked_finding(run, f) for f in new]
+        new = [await check_finding(run.ds, run.repo, f) for f in new]
         weak = _weak(run, new)
         for finding in new:
             if finding.title not in weak:
