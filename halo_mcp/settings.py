@@ -9,6 +9,7 @@ environment only, never from flags, so they do not show in process lists.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,11 @@ _DIAGNOSE_FLAGS = {
     "wall_clock": "wall_clock_s",
     "context_limit": "context_limit_tokens",
     "runs_dir": "runs_dir",
+    "repo": "repo",
+    "telemetry": "telemetry",
 }
+# The environment variable that gives the server (and diagnose) the agent's repository.
+REPO_ENV = "HALO_MCP_REPO"
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +83,30 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--wall-clock", type=float, metavar="SECONDS", help="time one run may take")
     engine.add_argument("--context-limit", type=int, metavar="TOKENS", help="context window to stay under")
     engine.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
+    engine.add_argument(
+        "--repo",
+        type=_repo_dir,
+        metavar="PATH",
+        help="the diagnosed agent's own code (a git work tree): agents read it, read-only, and cite its "
+        "lines as path:line ($HALO_MCP_REPO)",
+    )
+
+
+    engine.add_argument(
+        "--telemetry",
+        type=Path,
+        metavar="PATH",
+        help="write OpenInference spans of the run's own model calls, tool calls and agents to PATH "
+        "(HALO JSONL, appended; halo-mcp reads it like any traces)",
+    )
+
+
+def _repo_dir(text: str) -> Path:
+    """argparse check: --repo names a directory."""
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory; give the folder of the agent's code")
+    return path
 
 
 def _policy_setting(text: str) -> str:
@@ -156,6 +185,8 @@ def diagnose_config_factory(args: argparse.Namespace, llm: LLMConfig) -> Callabl
         value = getattr(args, flag, None)
         if value is not None:
             base[field] = value
+    if "repo" not in base and os.environ.get(REPO_ENV):
+        base["repo"] = Path(os.environ[REPO_ENV]).expanduser()
 
     def make(**overrides: Any) -> DiagnoseConfig:
         return DiagnoseConfig(**{**base, **overrides})

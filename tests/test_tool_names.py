@@ -21,7 +21,7 @@ TEXT_FILES = ("engine/**/*.md", "halo_mcp/**/*.md", "skills/**/*.md", "skills/**
 # Tools of the diagnose agents themselves (engine/agents/toolbox.py), not in the registry.
 AGENT_TOOLS = {"call_subagent", "record_finding", "final_report", "submit_answer"}
 # snake_case words that start like a tool but name fields, not tools.
-NOT_TOOLS = {"run_id", "run_dir"}
+NOT_TOOLS = {"run_id", "run_dir", "list_changed"}
 
 
 def _literals(path: Path) -> Iterator[str]:
@@ -54,9 +54,10 @@ def test_every_tool_name_in_advice_descriptions_and_prompts_is_a_tool() -> None:
     import engine.tools  # noqa: F401  (fills the registry)
     import halo_mcp.dataset_tools  # noqa: F401
     import halo_mcp.run_tools  # noqa: F401
+    from engine.repo import REPO_TOOLS
     from engine.tools.registry import REGISTRY
 
-    known = set(REGISTRY) | AGENT_TOOLS
+    known = set(REGISTRY) | AGENT_TOOLS | set(REPO_TOOLS)
     starts = {name.split("_")[0] for name in known}
     unknown: dict[str, set[str]] = {}
     for where, text in _texts():

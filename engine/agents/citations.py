@@ -8,22 +8,35 @@ text after both are normalised the same way (escapes decoded, whitespace
 collapsed), against the raw text and against its decoded string values, and
 "..." in a quote matches any gap. Case and wording must match: a quote that
 was paraphrased fails.
+
+A code citation (`diagnose --repo`) names a file of the agent's repository, a
+line and its text, at a revision or in the working tree. The file must exist
+there and the quote must occur within `CODE_NEAR_LINES` of the cited line,
+compared the same way; a quote found elsewhere in the file fails and names the
+line where it is, so the model can correct it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from engine.agents.report import Evidence, Report
+from engine.agents.report import CodeCitation, Evidence, Finding, Report
 from engine.errors import HaloError
 
 if TYPE_CHECKING:
+    from engine.repo import Repo
     from engine.traces.dataset import Dataset
 
-__all__ = ["verify_report", "check_evidence", "quote_in_text", "normalise"]
+__all__ = ["verify_report", "verify_code", "check_evidence", "check_code", "quote_in_text", "normalise",
+           "check_finding", "citation_lines", "failed_citations", "CODE_NEAR_LINES"]  # fmt: skip
+
+# A code quote may start this many lines before or after the cited line and still verify
+# (models count lines off by one or two, and a quote may span lines).
+CODE_NEAR_LINES = 3
 
 _ESCAPES = re.compile(r"\\(u[0-9a-fA-F]{4}|[nrtbf\"'/\\])")
 _SIMPLE = {"n": " ", "r": " ", "t": " ", "b": " ", "f": " ", '"': '"', "'": "'", "/": "/", "\\": "\\"}
@@ -174,3 +187,97 @@ def verify_report(report: Report, ds: Dataset) -> Report:
     return report.model_copy(
         update={"findings": findings, "citations_checked": checked, "citations_failed": failed, "notes": notes}
     )
+
+
+def _located(quote: str, lines: list[str], line: int) -> int | None:
+    """The first line (1-based) at which `quote` starts, searching the window around `line`
+    first, then the whole file; None when it occurs nowhere."""
+    def at(first: int, last: int) -> int | None:
+        for start in range(max(1, first), min(len(lines), last) + 1):
+            span = max(1, quote.count("\n") + 1)
+            if quote_in_text(quote, [normalise("\n".join(lines[start - 1 : start - 1 + span]))]):
+                return start
+        return None
+
+    near = at(line - CODE_NEAR_LINES, line + CODE_NEAR_LINES)
+    return near if near is not None else at(1, len(lines))
+
+
+async def _code_text(citation: CodeCitation, repo: Repo) -> tuple[str | None, str]:
+    """(the cited file's text or None, where it was looked for)."""
+    from engine.repo.files import read_text
+    from engine.repo.git import file_at, resolve_revision
+
+    rel = repo.relative(citation.path)
+    if citation.revision:
+        commit = await resolve_revision(repo, citation.revision)
+        return await file_at(repo, commit, rel), f"at revision {citation.revision}"
+    try:
+        return read_text(repo, rel)[1], "in the working tree"
+    except HaloError:
+        return None, "in the working tree"
+
+
+async def check_code(citation: CodeCitation, repo: Repo | None) -> CodeCitation:
+    """The code citation with `verified` and `problem` set."""
+    def failed(problem: str) -> CodeCitation:
+        return citation.model_copy(update={"verified": False, "problem": problem})
+
+    if repo is None:
+        return failed("no repository was given to this run (diagnose --repo), so code cannot be cited")
+    path = citation.path.strip().removeprefix("./")
+    try:
+        text, where = await _code_text(citation.model_copy(update={"path": path}), repo)
+    except HaloError as exc:
+        return failed(str(exc))
+    if text is None:
+        return failed(f"{path} does not exist {where}")
+    lines = text.split("\n")
+    if citation.line > len(lines):
+        return failed(f"line {citation.line} is past the end of {path} ({len(lines)} lines {where})")
+    found = _located(citation.quote, lines, citation.line)
+    if found is None:
+        return failed(f"the quote does not occur in {path} {where}")
+    if abs(found - citation.line) > CODE_NEAR_LINES:
+        return failed(f"the quote is at line {found} of {path}, not near line {citation.line}")
+    return citation.model_copy(update={"path": path, "verified": True, "problem": None})
+
+
+async def verify_code(report: Report, repo: Repo | None) -> Report:
+    """The report with every code citation checked and added to the citation counts."""
+    checked = failed = 0
+    findings = []
+    for finding in report.findings:
+        code = [await check_code(c, repo) for c in finding.code]
+        checked += len(code)
+        failed += sum(1 for c in code if c.verified is False)
+        findings.append(finding.model_copy(update={"code": code}))
+    return report.model_copy(update={"findings": findings, "citations_checked": report.citations_checked + checked,
+                                     "citations_failed": report.citations_failed + failed})  # fmt: skip
+
+
+def citation_lines(citations: Sequence[Evidence | CodeCitation]) -> list[str]:
+    """One line per citation for the model: where, the quote, verified or why it failed."""
+    lines = []
+    for c in citations:
+        if isinstance(c, CodeCitation):
+            where, quote = c.where, f' "{c.quote}"'
+        else:
+            where = f"trace {c.trace_id}" + (f" span {c.span_id}" if c.span_id else "")
+            quote = f' "{c.quote}"' if c.quote else ""
+        lines.append(f"- {where}{quote}: " + ("verified" if c.verified else f"FAILED: {c.problem}"))
+    return lines
+
+
+def failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
+    """The span and code citations of these findings that failed their check."""
+    return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]
+
+
+async def check_finding(ds: Dataset, repo: Repo | None, finding: Finding) -> Finding:
+    """The finding with its span citations (in a worker thread) and its code citations checked."""
+    import anyio.to_thread
+
+    evidence = await anyio.to_thread.run_sync(lambda: [check_evidence(e, ds) for e in finding.evidence])
+    code = [await check_code(c, repo) for c in finding.code]
+    return finding.model_copy(update={"evidence": evidence, "code": code})

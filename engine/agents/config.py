@@ -53,6 +53,12 @@ class DiagnoseConfig(BaseModel):
     temperature: float | None = None
     runs_dir: Path | None = None  # None: default_runs_dir()
     save: bool = True  # False: no run directory is written
+    # The agent's own code (a git work tree, usually): agents get read-only tools over it
+    # and findings cite its lines as path:line. None: no repository tools.
+    repo: Path | None = None
+    # Where the run writes OpenInference spans of its own model calls, tool calls and
+    # agents, as HALO JSONL (appended): halo-mcp reads them back. None: no telemetry.
+    telemetry: Path | None = None
 
     def resolved_runs_dir(self) -> Path:
         return self.runs_dir if self.runs_dir is not None else default_runs_dir()

@@ -31,7 +31,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from engine.agents.briefing import briefing, completed_report, dataset_label, partial_report
-from engine.agents.citations import verify_report
+from engine.agents.citations import verify_code, verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
 from engine.agents.events import ErrorEvent, Event, ReportEvent, RunStarted
@@ -41,8 +41,10 @@ from engine.agents.prompts import prompt
 from engine.agents.report import Report
 from engine.agents.runs import RunStatus, RunStore, new_run_id
 from engine.agents.state import Run
+from engine.agents.telemetry import NO_TELEMETRY, Telemetry
 from engine.agents.toolbox import toolbox_for
 from engine.llm import open_client
+from engine.repo.paths import open_repo
 from engine.tools.context import ToolContext
 
 if TYPE_CHECKING:
@@ -91,7 +93,9 @@ def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
         "root_task", question=run.question, dataset=run.dataset_label, overview=overview,
         analytics=analytics, max_turns=cfg.max_turns, subagents=subagents,
     )  # fmt: skip
-    return AgentSpec("root", 0, "root", prompt("root", max_turns=cfg.max_turns), task, cfg.max_turns)
+    repo = prompt("repo_tools", root=run.repo.root.name) if run.repo is not None else ""
+    system = prompt("root", max_turns=cfg.max_turns, repo=repo)
+    return AgentSpec("root", 0, "root", system, task, cfg.max_turns)
 
 
 def _briefing_budget(run: Run) -> int:
@@ -106,6 +110,16 @@ def _briefing_budget(run: Run) -> int:
 
 
 async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
+    with run.telemetry.span("diagnose", "CHAIN", halo__dataset=run.dataset_label) as span:
+        span.io(input=run.question)
+        report = await _engine_run(run, analytics)
+        span.io(output=report.summary)
+        if report.partial:
+            span.fail(report.partial_reason or "partial report")
+        return report
+
+
+async def _engine_run(run: Run, analytics: Analytics | None) -> Report:
     run.analytics = analytics
     overview, patterns = await briefing(run, analytics, _briefing_budget(run))
     spec = _root_spec(run, overview, patterns)
@@ -119,7 +133,8 @@ async def _engine_report(run: Run, analytics: Analytics | None) -> Report:
         report = completed_report(run, run.final.summary, analytics)
     else:
         report = partial_report(run, end.reason or "the lead agent stopped", analytics, end.notes)
-    return await anyio.to_thread.run_sync(verify_report, report, run.ds)
+    report = await anyio.to_thread.run_sync(verify_report, report, run.ds)
+    return await verify_code(report, run.repo)
 
 
 async def _execute(
@@ -131,6 +146,7 @@ async def _execute(
 ) -> None:
     run_id = new_run_id()
     ds = await anyio.to_thread.run_sync(context.open_dataset, dataset)
+    repo = open_repo(config.repo) if config.repo is not None else None
     label = dataset_label(ds, dataset)
     mode = "model" if config.llm.configured else "deterministic"
     store = RunStore(config.resolved_runs_dir()) if config.save else None
@@ -140,7 +156,8 @@ async def _execute(
     run_dir = store.create(status) if store is not None else None
     run = Run(
         run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config), ds=ds,
-        dataset_label=label, send=send, store=store, status=status, on_progress=context.progress,
+        dataset_label=label, send=send, store=store, status=status, on_progress=context.progress, repo=repo,
+        telemetry=Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY,
     )  # fmt: skip
     run.emit(
         RunStarted, question=question, dataset=label, mode=mode,

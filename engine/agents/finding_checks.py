@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from engine.agents.deterministic import KIND_CATEGORY, pattern_spans
 from engine.agents.report import CATEGORIES, Finding
-from engine.agents.schemas import EvidenceArgs, FinalReportArgs, FindingArgs, SubagentArgs, SubmitAnswerArgs
+from engine.agents.schemas import (
+    CodeCitationArgs,
+    EvidenceArgs,
+    FinalReportArgs,
+    FindingArgs,
+    SubagentArgs,
+    SubmitAnswerArgs,
+)
 
 if TYPE_CHECKING:
     from engine.traces.analytics import Analytics
@@ -35,7 +42,7 @@ def schema_words(tool_names: frozenset[str] = frozenset()) -> frozenset[str]:
     """Names a finding's title must not be: the engine's schemas, their fields, the
     categories and impacts, the tools."""
     words: set[str] = set(tool_names) | set(CATEGORIES) | {"high", "medium", "low", "finding", "findings"}
-    for model in (FindingArgs, EvidenceArgs, FinalReportArgs, SubagentArgs, SubmitAnswerArgs):
+    for model in (FindingArgs, EvidenceArgs, CodeCitationArgs, FinalReportArgs, SubagentArgs, SubmitAnswerArgs):
         words.add(model.__name__)
         words.update(model.model_fields)
     words.update({"Finding", "Evidence", "Frequency", "Category", "Impact", "SuggestedChange", "Report"})

@@ -297,7 +297,17 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
 
 
 async def run_agent(run: Run, spec: AgentSpec) -> FinalStep:
-    """Drive one agent to its end, reporting every step as events."""
+    """Drive one agent to its end, reporting every step as events; recorded as an AGENT span."""
+    with run.telemetry.span(spec.id, "AGENT", agent__name=spec.role, halo__agent=spec.id) as span:
+        span.io(input=spec.task)
+        final = await _drive(run, spec)
+        span.io(output=final.answer or final.reason or ("finished" if final.finished else "stopped"))
+        if not final.finished:
+            span.fail(final.reason or "the agent stopped before finishing")
+        return final
+
+
+async def _drive(run: Run, spec: AgentSpec) -> FinalStep:
     agent, depth = spec.id, spec.depth
     async for step in agent_steps(run, spec):
         if isinstance(step, ModelStep):

@@ -18,6 +18,7 @@ __all__ = [
     "Category",
     "Impact",
     "Evidence",
+    "CodeCitation",
     "Frequency",
     "SuggestedChange",
     "Finding",
@@ -68,6 +69,27 @@ class Evidence(BaseModel):
         return value if value is None or len(value) <= QUOTE_MAX_CHARS else value[:QUOTE_MAX_CHARS]
 
 
+class CodeCitation(BaseModel):
+    """A line of the agent's own code a finding rests on (`path:line` and its text), at
+    `revision` or in the working tree. Checked like evidence: `verified`, `problem`."""
+
+    path: str
+    line: int = Field(ge=1)
+    quote: str = Field(description="the exact text of that line (or lines), <= 300 chars")
+    revision: str | None = None
+    verified: bool | None = None
+    problem: str | None = None
+
+    @field_validator("quote")
+    @classmethod
+    def _short_quote(cls, value: str) -> str:
+        return value[:QUOTE_MAX_CHARS]
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" + (f" at {self.revision}" if self.revision else "")
+
+
 class Frequency(BaseModel):
     traces_affected: int = Field(ge=0)
     total_traces: int = Field(ge=0)
@@ -91,6 +113,7 @@ class Finding(BaseModel):
     impact: Impact = "medium"
     frequency: Frequency
     evidence: list[Evidence] = Field(default_factory=list)
+    code: list[CodeCitation] = Field(default_factory=list)  # lines of the harness (diagnose --repo)
     detail: str | None = None
     hypothesis: str | None = None
     suggested_change: SuggestedChange | None = None
@@ -185,7 +208,9 @@ def render_markdown(report: Report) -> str:
     out += [
         "## Citations",
         "",
-        f"{report.citations_checked} checked against the dataset, {report.citations_failed} failed"
+        f"{report.citations_checked} checked against the dataset"
+        + (" and the repository" if any(f.code for f in report.findings) else "")
+        + f", {report.citations_failed} failed"
         + (" (marked ✗ above)." if report.citations_failed else "."),
         "",
     ]
@@ -236,6 +261,12 @@ def _finding_markdown(n: int, finding: Finding) -> list[str]:
             quote = f": “{_one_line(ev.quote)}”" if ev.quote else ""
             problem = f" (**not verified**: {ev.problem})" if ev.verified is False and ev.problem else ""
             out.append(f"- {_MARK[ev.verified]} {where}{quote}{problem}")
+        out.append("")
+    if finding.code:
+        out += ["**Code:**", ""]
+        for c in finding.code:
+            problem = f" (**not verified**: {c.problem})" if c.verified is False and c.problem else ""
+            out.append(f"- {_MARK[c.verified]} `{c.where}`: “{_one_line(c.quote)}”{problem}")
         out.append("")
     return out
 

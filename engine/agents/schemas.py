@@ -13,12 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engine.agents.report import CATEGORIES, Evidence, Finding, Frequency, SuggestedChange
+from engine.agents.report import CATEGORIES, CodeCitation, Evidence, Finding, Frequency, SuggestedChange
 
 __all__ = [
     "function_tool",
     "inline_refs",
+    "without_code_citations",
     "EvidenceArgs",
+    "CodeCitationArgs",
     "FindingArgs",
     "FinalReportArgs",
     "SubagentArgs",
@@ -46,6 +48,20 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
+def without_code_citations(node: Any) -> Any:
+    """A tool definition without findings' `code` citations (offered only when the run has a
+    repository; a finding is the object whose properties hold `evidence`)."""
+    if isinstance(node, list):
+        return [without_code_citations(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: without_code_citations(v) for k, v in node.items()}
+    props = out.get("properties")
+    if isinstance(props, dict) and "evidence" in props and "code" in props:
+        out["properties"] = {k: v for k, v in props.items() if k != "code"}
+    return out
+
+
 def function_tool(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
     params = inline_refs(parameters)
     params.pop("title", None)
@@ -63,6 +79,16 @@ class EvidenceArgs(BaseModel):
         return Evidence(trace_id=self.trace_id, span_id=self.span_id, quote=self.quote)
 
 
+class CodeCitationArgs(BaseModel):
+    path: str = Field(description="file of the agent's repository, relative to its root (as list_files shows)")
+    line: int = Field(ge=1, description="the line number read_file showed")
+    quote: str = Field(description="the exact text of that line, copied (<= 200 chars)")
+    revision: str | None = Field(default=None, description="the commit it was read at; omit for the working tree")
+
+    def to_citation(self) -> CodeCitation:
+        return CodeCitation(path=self.path, line=self.line, quote=self.quote, revision=self.revision)
+
+
 class FindingArgs(BaseModel):
     title: str = Field(description="the failure mode in one line")
     category: str = Field(description="one of: " + ", ".join(CATEGORIES))
@@ -75,6 +101,10 @@ class FindingArgs(BaseModel):
         default=None, description="where to fix it: prompt, tool_description, retry_logic, config or code"
     )
     change: str | None = Field(default=None, description="the concrete change to the agent's harness")
+    code: list[CodeCitationArgs] = Field(
+        default_factory=list,
+        description="when the agent's repository is available: the lines to change (path, line, exact quote)",
+    )
 
     def to_finding(self) -> Finding:
         change = None
@@ -89,6 +119,7 @@ class FindingArgs(BaseModel):
                 "impact": self.impact,
                 "frequency": Frequency(traces_affected=self.traces_affected, total_traces=self.total_traces),
                 "evidence": [e.to_evidence() for e in self.evidence],
+                "code": [c.to_citation() for c in self.code],
                 "hypothesis": self.hypothesis,
                 "suggested_change": change,
                 "source": "model",

@@ -23,10 +23,12 @@ from engine.agents.events import ErrorEvent, EventBase, Progress, Retry
 from engine.agents.fitting import request_tokens
 from engine.agents.report import Finding, RunFacts
 from engine.agents.runs import RunProgress, RunStatus, RunStore
+from engine.agents.telemetry import NO_TELEMETRY, Telemetry
 from engine.llm import EndpointRefusal, chat, tool_choice_refused, usage_of
 from engine.tools.context import ToolContext
 
 if TYPE_CHECKING:
+    from engine.repo import Repo
     from engine.traces.dataset import Dataset
 
 __all__ = ["Run", "FinalDraft", "weaker_choice"]
@@ -88,6 +90,8 @@ class Run:
     context_limit: int = 0  # tokens; lowered when the endpoint turns out smaller than configured
     refused_choices: set[str] = field(default_factory=set)  # tool_choice kinds the endpoint refused
     truncation_warned: bool = False
+    repo: Repo | None = None  # the agent's own code, when the run was given it (config.repo)
+    telemetry: Telemetry = NO_TELEMETRY  # spans of this run's own calls (config.telemetry)
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -170,7 +174,29 @@ class Run:
     ) -> ChatCompletion:
         """One model call for an agent, counted against the run's budgets, always with
         an output cap. A `tool_choice` the endpoint refuses is weakened (and not sent
-        again in this run), which the run's events say."""
+        again in this run), which the run's events say. Recorded as an LLM span."""
+        model = self.config.llm.model_for(role)
+        with self.telemetry.span(f"{role} model call", "LLM", llm__model_name=model, halo__agent=agent) as span:
+            span.io(input=messages)
+            completion = await self._complete(messages, role=role, agent=agent, depth=depth, tools=tools,
+                                              tool_choice=tool_choice)  # fmt: skip
+            usage = usage_of(completion)
+            message = completion.choices[0].message if completion.choices else None
+            span.set(llm__token_count__prompt=usage.input_tokens, llm__token_count__completion=usage.output_tokens,
+                     llm__token_count__total=usage.input_tokens + usage.output_tokens, llm__cost__total=usage.cost)  # fmt: skip
+            span.io(output=message.model_dump(exclude_none=True) if message is not None else "")
+            return completion
+
+    async def _complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        role: str,
+        agent: str,
+        depth: int,
+        tools: list[dict[str, Any]] | None,
+        tool_choice: ToolChoice,
+    ) -> ChatCompletion:
 
         async def on_retry(attempt: int, wait_s: float, reason: str) -> None:
             self.emit(Retry, agent, depth, attempt=attempt, wait_s=round(wait_s, 3), reason=reason)

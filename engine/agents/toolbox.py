@@ -18,7 +18,7 @@ import anyio
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from engine.agents.citations import check_evidence
+from engine.agents.citations import check_evidence, check_finding, citation_lines, failed_citations
 from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
 from engine.agents.fitting import (
     cut_text,
@@ -35,6 +35,7 @@ from engine.agents.schemas import (
     SubagentArgs,
     SubmitAnswerArgs,
     function_tool,
+    without_code_citations,
 )
 from engine.agents.state import FinalDraft, Run
 from engine.errors import HaloError
@@ -113,11 +114,17 @@ def toolbox_for(run: Run, role: Role, depth: int, fixed_tokens: int = 0) -> Tool
         for spec in REGISTRY.values()
         if spec.agent_visible
     ]
+    if run.repo is not None:  # the agent's own code: read-only tools over it
+        from engine.repo import REPO_TOOLS
+
+        trace_tools += [function_tool(s.name, s.description, s.input_schema()) for s in REPO_TOOLS.values()]
     own = ["recall"]
     if depth < run.config.max_depth:
         own.append("call_subagent")
     own += ["record_finding", "final_report"] if role == "root" else ["submit_answer"]
     internal = [function_tool(n, _INTERNAL[n][1], _INTERNAL[n][0].model_json_schema()) for n in own]
+    if run.repo is None:  # no repository: findings cannot cite code, and the schema does not offer it
+        internal = [without_code_citations(d) for d in internal]
     definitions = trace_tools + internal
     names = frozenset(d["function"]["name"] for d in definitions)
     finish = "final_report" if role == "root" else "submit_answer"
@@ -194,10 +201,29 @@ async def execute(
     error: str | None,
     room_tokens: int | None = None,
 ) -> CallOutcome:
-    """Run one tool call; every problem comes back as text for the model.
+    """Run one tool call; every problem comes back as text for the model. Recorded as a TOOL span.
 
     `room_tokens` (estimated tokens): what this result may take of the agent's next
     request, so that request fits its context; None: the configured result size."""
+    with run.telemetry.span(name, "TOOL", tool__name=name, halo__agent=agent.id) as span:
+        span.io(input=arguments if arguments is not None else (error or ""))
+        outcome = await _execute(run, agent, box, call_id, name, arguments, error, room_tokens)
+        span.io(output=outcome.text)
+        if not outcome.ok:
+            span.fail(outcome.text[:500])
+        return outcome
+
+
+async def _execute(
+    run: Run,
+    agent: AgentState,
+    box: Toolbox,
+    call_id: str,
+    name: str,
+    arguments: dict[str, Any] | None,
+    error: str | None,
+    room_tokens: int | None,
+) -> CallOutcome:
     shown: dict[str, Any] | str = arguments if arguments is not None else (error or "")
     if name not in box.names:
         known = ", ".join(sorted(box.names))
@@ -216,10 +242,14 @@ async def execute(
         return await _internal(run, agent, call_id, name, args)
     room = _result_room(run, room_tokens)
     try:
-        answer = await call_tool(name, run.context, arguments, budget_tokens=(budget := _result_tokens(run, room)))
+        # the repository tools (diagnose --repo) read the agent's code, the others the dataset
+        repo_tool = run.repo is not None and name in _repo_tools()
+        target, registry = (run.repo, _repo_tools()) if repo_tool else (run.context, None)
+        answer = await call_tool(name, target, arguments, budget_tokens=(budget := _result_tokens(run, room)),
+                                 registry=registry)  # fmt: skip
         if (cost := text_tokens(answer.text)) > room and budget > MIN_RESULT_TOKENS:
             refit = max(MIN_RESULT_TOKENS, int(budget * room / cost * REFIT_MARGIN))
-            answer = await call_tool(name, run.context, arguments, budget_tokens=refit)
+            answer = await call_tool(name, target, arguments, budget_tokens=refit, registry=registry)
     except HaloError as exc:
         return CallOutcome(call_id, name, arguments, f"error: {exc}", ok=False)
     except Exception as exc:  # a tool bug must not end the run; it is logged and shown
@@ -232,6 +262,12 @@ async def execute(
     ref = run.store_result(answer.text)
     text = cut_text(answer.text, room, _cut_mark(ref))
     return CallOutcome(call_id, name, arguments, text, ref=ref)
+
+
+def _repo_tools() -> dict[str, Any]:
+    from engine.repo import REPO_TOOLS
+
+    return REPO_TOOLS
 
 
 def _result_room(run: Run, room_tokens: int | None) -> int:
@@ -266,15 +302,6 @@ def _explain(name: str, exc: ValidationError) -> str:
 
 async def _checked(run: Run, evidence: list[Evidence]) -> list[Evidence]:
     return await anyio.to_thread.run_sync(lambda: [check_evidence(e, run.ds) for e in evidence])
-
-
-def _citation_lines(evidence: list[Evidence]) -> list[str]:
-    lines = []
-    for e in evidence:
-        where = f"trace {e.trace_id}" + (f" span {e.span_id}" if e.span_id else "")
-        quote = f' "{e.quote}"' if e.quote else ""
-        lines.append(f"- {where}{quote}: " + ("verified" if e.verified else f"FAILED: {e.problem}"))
-    return lines
 
 
 def _merge(run: Run, finding: Finding) -> int:
@@ -343,22 +370,22 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         text, ok = await run_subagent(run, agent.id, agent.depth, args.task)
         return CallOutcome(call_id, name, shown, text, ok=ok)
     if name == "record_finding":
-        finding = args.to_finding()
-        finding = finding.model_copy(update={"evidence": await _checked(run, finding.evidence)})
+        finding = await check_finding(run.ds, run.repo, args.to_finding())
         weak = _weak(run, [finding])
         if weak:
             return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
         number = _merge(run, finding)
-        failed = [e for e in finding.evidence if e.verified is False]
+        failed = failed_citations([finding])
         lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
         if failed:
-            lines.append(f"{len(failed)} of {len(finding.evidence)} citations failed the check:")
-            lines += _citation_lines(failed)
+            total = len(finding.evidence) + len(finding.code)
+            lines.append(f"{len(failed)} of {total} citations failed the check:")
+            lines += citation_lines(failed)
             lines.append("Record it again with the same title and corrected citations to replace it.")
         return CallOutcome(call_id, name, shown, "\n".join(lines))
     if name == "final_report":
         new = [f.to_finding() for f in args.findings]
-        new = [f.model_copy(update={"evidence": await _checked(run, f.evidence)}) for f in new]
+        new = [await check_finding(run.ds, run.repo, f) for f in new]
         weak = _weak(run, new)
         for finding in new:
             if finding.title not in weak:
@@ -372,11 +399,11 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         if not run.findings and not agent.asked_for_findings and agent.turns_left > 0:
             agent.asked_for_findings = True
             return CallOutcome(call_id, name, shown, _ask_for_findings(run), ok=False)
-        failed = [e for f in run.findings for e in f.evidence if e.verified is False]
+        failed = failed_citations(run.findings)
         if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
             agent.revisions += 1
-            lines = [f"{len(failed)} citation(s) failed the check against the dataset:"]
-            lines += _citation_lines(failed)
+            lines = [f"{len(failed)} citation(s) failed the check against the dataset or the repository:"]
+            lines += citation_lines(failed)
             lines.append(
                 "Fix them (record_finding with the same title, or final_report with corrected findings), "
                 "then call final_report again. Calling it again unchanged keeps them, marked as failed."
@@ -388,7 +415,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         evidence = await _checked(run, [e.to_evidence() for e in args.evidence])
         lines = [args.answer]
         if evidence:
-            lines += ["", "Evidence (checked against the dataset):"] + _citation_lines(evidence)
+            lines += ["", "Evidence (checked against the dataset):"] + citation_lines(evidence)
         text = "\n".join(lines)
         return CallOutcome(call_id, name, shown, "Answer submitted.", finished=True, answer=text, evidence=evidence)
     raise AssertionError(f"unhandled internal tool {name}")

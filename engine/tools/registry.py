@@ -110,18 +110,25 @@ class ToolAnswer:
 
 
 async def call_tool(
-    name: str, context: Any, arguments: dict[str, Any], *, budget_tokens: int | None = None
+    name: str,
+    context: Any,
+    arguments: dict[str, Any],
+    *,
+    budget_tokens: int | None = None,
+    registry: dict[str, ToolSpec[Any, Any]] | None = None,
 ) -> ToolAnswer:
     """Validate `arguments`, run the tool, and check its answer against the budget.
 
     The handler is given the whole budget in tokens; its text rendering and its
     structured content both travel to the client and both count. A result that
     still comes back over budget is a bug in the handler: it is refused here
-    rather than sent to a client that would reject it.
+    rather than sent to a client that would reject it. `registry` holds tools that
+    are not trace tools (the agents' repository tools, `engine.repo.REPO_TOOLS`).
     """
-    spec = REGISTRY.get(name)
+    tools = REGISTRY if registry is None else registry
+    spec = tools.get(name)
     if spec is None:
-        known = ", ".join(sorted(REGISTRY))
+        known = ", ".join(sorted(tools))
         raise InvalidArgumentError(f"unknown tool {name!r}; the tools are: {known}")
     screen_arguments(name, arguments)
     try:

@@ -54,3 +54,59 @@ def test_a_scripted_model_run_shows_progress_and_writes_the_report_file(tmp_path
     assert "turn 1" in proc.stderr
     assert out.read_text().startswith("# Diagnosis: Why?")
     assert models == {"scripted-model"}
+
+
+def test_diagnose_repo_gives_the_agents_the_code_and_checks_a_path_line_citation(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
+    from support.fake_harness import PROMPT_LINE_3, make_harness
+
+    harness = make_harness(tmp_path / "agent")
+    finding = {"title": "One search per question", "category": "instruction_violation", "impact": "high",
+               "traces_affected": 1, "total_traces": 1, "evidence": [],
+               "code": [{"path": "prompts/system.md", "line": 3, "quote": PROMPT_LINE_3}]}  # fmt: skip
+    with ScriptedLLM() as llm:
+        llm.script(reply.call("read_file", {"path": "prompts/system.md"}),
+                   reply.call("final_report", {"summary": "s", "findings": [finding]}))  # fmt: skip
+        proc = _run(tmp_path, server_env, str(traces_dir / "tiny.jsonl"), "-p", "Why?", "--model", "m",
+                    "--repo", str(harness), OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="test")  # fmt: skip
+        tools, results = llm.requests[0].tool_names, llm.requests[1].tool_results
+    assert proc.returncode == 0, proc.stderr
+    assert "git_blame" in tools and f"3| {PROMPT_LINE_3}" in results[0]
+    assert f"✓ `prompts/system.md:3`: “{PROMPT_LINE_3}”" in proc.stdout
+
+
+def test_diagnose_repo_that_is_no_directory_is_named_in_a_sentence(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    proc = _run(tmp_path, server_env, str(traces_dir), "-p", "Why?", "--repo", str(tmp_path / "missing"))
+    assert proc.returncode != 0 and "is not a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_server_takes_its_repository_from_halo_mcp_repo(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+
+    from engine.llm import LLMConfig
+    from halo_mcp.settings import add_engine_arguments, diagnose_config_factory
+
+    parser = argparse.ArgumentParser()
+    add_engine_arguments(parser)
+    monkeypatch.setenv("HALO_MCP_REPO", str(tmp_path))
+    assert diagnose_config_factory(parser.parse_args([]), LLMConfig())().repo == tmp_path
+    flag = parser.parse_args(["--repo", str(tmp_path / ".")])
+    assert diagnose_config_factory(flag, LLMConfig())().repo == tmp_path / "."
+
+
+def test_diagnose_telemetry_writes_spans_that_overview_reads_back(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    import json
+
+    telemetry = tmp_path / "own.jsonl"
+    with ScriptedLLM() as llm:
+        llm.script(reply.call("overview", {}), reply.call("final_report", {"summary": "s", "findings": []}),
+                   reply.call("final_report", {"summary": "s", "findings": []}))  # fmt: skip
+        proc = _run(tmp_path, server_env, str(traces_dir / "tiny.jsonl"), "-p", "Why?", "--model", "m",
+                    "--telemetry", str(telemetry), OPENAI_BASE_URL=llm.base_url, OPENAI_API_KEY="test")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    overview = subprocess.run([sys.executable, "-m", "halo_mcp", "overview", str(telemetry), "--json"],
+                              capture_output=True, text=True, env=server_env(tmp_path), cwd=tmp_path,
+                              timeout=120)  # fmt: skip
+    assert overview.returncode == 0, overview.stderr
+    assert '"halo-mcp-diagnose"' in overview.stdout and json.loads(overview.stdout)
