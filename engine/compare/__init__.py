@@ -1,0 +1,89 @@
+"""`compare`: did the change fix it? Two runs of an agent, measured against each other.
+
+    compare_datasets(baseline, candidate)              two datasets as they are
+    compare_datasets(ds, before="…", after="…")        one dataset split by trace start time
+    compare_datasets(ds, attribute="service.version",  one dataset split by an attribute
+                     baseline_value="0.1.0", candidate_value="0.2.0")
+
+Each side gets the failure analytics of its own (`engine.traces.analytics`), and
+`changes.compare_sides` matches their patterns, tools and run measurements and
+tests each difference (`stats`). The `compare` tool, the `halo-mcp compare`
+command and Python callers all come through `compare_datasets`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.compare.changes import Comparison, MetricChange, PatternChange, RateChange, ToolChange, compare_sides
+from engine.compare.sides import Side, parse_time, split_by_time, whole
+from engine.errors import InvalidArgumentError
+from engine.traces.analytics import analyze, analyze_spans
+
+if TYPE_CHECKING:
+    from engine.traces.dataset import Dataset
+
+__all__ = [
+    "Comparison",
+    "PatternChange",
+    "RateChange",
+    "ToolChange",
+    "MetricChange",
+    "compare_datasets",
+]
+
+
+def compare_datasets(
+    baseline: Dataset,
+    candidate: Dataset | None = None,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+    attribute: str | None = None,
+    baseline_value: str | None = None,
+    candidate_value: str | None = None,
+    baseline_label: str = "baseline",
+    candidate_label: str = "candidate",
+) -> Comparison:
+    """Compare `candidate` against `baseline`, or split `baseline` when no candidate is given.
+
+    Raises `InvalidArgumentError` when the arguments name no comparison (one dataset and
+    no split) or two at once (a candidate and a split).
+    """
+    splits_time = before is not None or after is not None
+    splits_attr = attribute is not None
+    if candidate is not None:
+        if splits_time or splits_attr:
+            raise InvalidArgumentError(
+                "give either a candidate dataset or a split of the baseline (before/after, attribute), not both"
+            )
+        a, b = analyze(baseline), analyze(candidate)
+        return compare_sides(whole(baseline, baseline_label), whole(candidate, candidate_label), a, b)
+    if splits_time and splits_attr:
+        raise InvalidArgumentError("split by time (before/after) or by attribute, not both at once")
+    side = whole(baseline, baseline_label)
+    if splits_time:
+        first, second = split_by_time(
+            side,
+            parse_time(before, "before") if before is not None else None,
+            parse_time(after, "after") if after is not None else None,
+        )
+    elif splits_attr:
+        from engine.compare.attribute import split_by_attribute
+
+        assert attribute is not None
+        first, second = split_by_attribute(side, attribute, baseline_value, candidate_value)
+    else:
+        raise InvalidArgumentError(
+            "compare needs a candidate dataset, or a split of the baseline: before/after a time, "
+            "or an attribute with baseline_value and candidate_value"
+        )
+    return _compare_split(first, second)
+
+
+def _compare_split(first: Side, second: Side) -> Comparison:
+    comparison = compare_sides(first, second, analyze_spans(first.data), analyze_spans(second.data))
+    if not first.n_traces or not second.n_traces:
+        empty = "baseline" if not first.n_traces else "candidate"
+        comparison.notes.insert(0, f"the {empty} side of the split has no traces: check the split point or value")
+    return comparison

@@ -1,0 +1,163 @@
+"""compare: did the change fix it? Failure rates, tool errors and run costs, before against after.
+
+The tool form of `engine.compare.compare_datasets`: two datasets, or one split by
+time or attribute, each failure pattern's rate on both sides with the
+difference's interval, a count test and a verdict; success proxies, tool error
+rates and run percentiles; and what the sample size can show at all.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from engine.compare import Comparison, compare_datasets
+from engine.compare.changes import MetricChange, PatternChange, RateChange, ToolChange
+from engine.compare.stats import Z_TEST_MIN_EXPECTED
+from engine.tools import render
+from engine.tools.budget import cut, fit
+from engine.tools.common import ToolArgs, description, in_thread, open_dataset
+from engine.tools.context import ToolContext
+from engine.tools.registry import ToolResult, ToolSpec, register
+
+__all__ = ["CompareArgs", "CompareResult", "SPEC", "TESTS_NOTE", "render_comparison"]
+
+TITLE_CHARS = 200
+# Tools shown even when no pattern fits; beyond these, tools shrink with the patterns.
+MIN_TOOLS = 5
+TESTS_NOTE = (
+    f"tests: Fisher's exact test when a 2x2 cell's expected count is below {Z_TEST_MIN_EXPECTED:g}, "
+    "else the pooled two-proportion z-test; 95% Newcombe (Wilson score) intervals of the difference; "
+    "a verdict other than unchanged needs p < 0.05"
+)
+
+
+class CompareArgs(ToolArgs):
+    baseline: str | None = Field(default=None, description="dataset before the change; omit for the default")
+    candidate: str | None = Field(default=None, description="dataset after it; omit to split baseline")
+    before: str | None = Field(default=None, description="ISO time: baseline = traces starting before it")
+    after: str | None = Field(default=None, description="ISO time: candidate = traces starting from it")
+    attribute: str | None = Field(default=None, description="split by this attribute (service.version, model…)")
+    baseline_value: str | None = None
+    candidate_value: str | None = None
+
+
+class CompareResult(Comparison, ToolResult):
+    shown_patterns: int = Field(default=0, description="patterns measured, shown or not")
+    tests: str = TESTS_NOTE
+
+    def render(self) -> str:
+        return render_comparison(self)
+
+
+def _rate(k: int, n: int) -> str:
+    return f"{k}/{n} ({render.pct(k, n)})"
+
+
+def _points(x: float) -> str:
+    return f"{x * 100:+.1f}"
+
+
+def _change(c: RateChange) -> str:
+    test = "Fisher" if c.test == "fisher_exact" else "z-test"
+    text = (
+        f"{_rate(c.baseline, c.baseline_total)} → {_rate(c.candidate, c.candidate_total)}, "
+        f"{_points(c.difference)} pts [{_points(c.low)}, {_points(c.high)}], {test} p={c.p_value:.2g}"
+    )
+    if c.verdict == "unchanged":
+        text += f"; within noise (detectable ≥{c.detectable * 100:.0f} pts)"
+    return text
+
+
+def _pattern(p: PatternChange, n: int) -> str:
+    return f"{n}. {p.verdict.upper()} [{p.kind}] {p.title}: {_change(p)}"
+
+
+def _tool(t: ToolChange) -> str:
+    head = f"- {t.tool}: {t.baseline_calls_per_trace:.2f} → {t.candidate_calls_per_trace:.2f} calls/trace; "
+    if not t.baseline_calls or not t.candidate_calls:
+        side = "baseline" if not t.baseline_calls else "candidate"
+        return head + f"not called on the {side} side, errors not comparable"
+    return head + f"errors per call {t.errors.verdict}: {_change(t.errors)}"
+
+
+def _metric(m: MetricChange) -> str:
+    if not m.baseline.n and not m.candidate.n:
+        return f"- {m.metric}: not recorded"
+    fmt = render.ms if m.metric == "latency_ms" else render.num
+    parts = []
+    for q in ("p50", "p90", "p99"):
+        x, y = getattr(m.baseline, q), getattr(m.candidate, q)
+        delta = m.delta.get(q)
+        sign = "" if delta is None else (" (+" if delta >= 0 else " (-") + fmt(abs(delta)) + ")"
+        parts.append(f"{q} {fmt(x)} → {fmt(y)}{sign}")
+    return f"- {m.metric} (n {m.baseline.n} → {m.candidate.n}): " + "; ".join(parts)
+
+
+def render_comparison(c: CompareResult) -> str:
+    lines = [f"baseline {c.baseline} ({c.baseline_traces} traces) → candidate {c.candidate} ({c.candidate_traces} traces)"]
+    lines.append(c.sample)
+    lines.append("failure patterns:")
+    lines += [_pattern(p, n) for n, p in enumerate(c.patterns, 1)] or ["- none on either side"]
+    if c.shown_patterns > len(c.patterns):
+        lines.append(f"- {c.shown_patterns - len(c.patterns)} more patterns left out to fit the budget (all unchanged or smaller)")
+    fa, tl = c.success.get("final_answer"), c.success.get("turn_limit")
+    if fa and tl:
+        lines.append(f"final answer reached {fa.verdict}: {_change(fa)}")
+        lines.append(f"turn limit hit {tl.verdict}: {_change(tl)}")
+    if c.tools:
+        lines.append("tools:")
+        lines += [_tool(t) for t in c.tools]
+    lines.append("runs:")
+    lines += [_metric(m) for m in c.runs]
+    lines.append(c.tests)
+    lines += [f"note: {n}" for n in c.notes]
+    return "\n".join(lines)
+
+
+def _label(path: str | None) -> str:
+    return path if path is not None else "(default dataset)"
+
+
+async def compare(ctx: ToolContext, args: CompareArgs, budget: int) -> CompareResult:
+    base = await open_dataset(ctx, args.baseline)
+    cand = await open_dataset(ctx, args.candidate) if args.candidate is not None else None
+    comparison = await in_thread(
+        compare_datasets, base, cand, before=args.before, after=args.after, attribute=args.attribute,
+        baseline_value=args.baseline_value, candidate_value=args.candidate_value,
+        baseline_label=_label(args.baseline), candidate_label=_label(args.candidate) if cand else _label(args.baseline),
+    )  # fmt: skip
+    return fit_comparison(comparison, budget)
+
+
+def fit_comparison(comparison: Comparison, budget: int) -> CompareResult:
+    """The comparison with as many patterns and tools as fit `budget` tokens (worst first)."""
+    total = len(comparison.patterns)
+
+    def build(n: int, chars: int) -> CompareResult:
+        patterns = [
+            p if len(p.title) <= chars else p.model_copy(update={"title": cut(p.title, chars, "patterns(...)")})
+            for p in comparison.patterns[:n]
+        ]
+        tools = comparison.tools[: max(n, MIN_TOOLS)]
+        notes = list(comparison.notes)
+        if len(tools) < len(comparison.tools):
+            notes.append(f"{len(comparison.tools) - len(tools)} tools left out to fit the budget")
+        return CompareResult(
+            **comparison.model_dump(exclude={"patterns", "tools", "notes"}),
+            patterns=patterns, tools=tools, notes=notes, shown_patterns=total,
+        )  # fmt: skip
+
+    return fit(build, items=total, chars=TITLE_CHARS, limit=budget, min_items=0)
+
+
+SPEC = register(
+    ToolSpec(
+        name="compare",
+        title="Compare before and after a change (measured, no model)",
+        description=description("compare"),
+        args=CompareArgs,
+        result=CompareResult,
+        handler=compare,
+        extra={"path_args": ("baseline", "candidate")},
+    )
+)
