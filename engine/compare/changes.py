@@ -236,7 +236,7 @@ def compare_sides(first: Side, second: Side, a: Analytics, b: Analytics) -> Comp
     """The comparison of two sides whose analytics are `a` and `b`."""
     n1, n2 = first.n_traces, second.n_traces
     small, sentence = sample_sentence(n1, n2)
-    notes = [f"baseline: {n}" for n in a.notes] + [f"candidate: {n}" for n in b.notes]
+    notes = [*first.notes, *second.notes] + [f"baseline: {n}" for n in a.notes] + [f"candidate: {n}" for n in b.notes]
     return Comparison(
         baseline=first.label, candidate=second.label, baseline_traces=n1, candidate_traces=n2,
         small_sample=small, sample=sentence, patterns=_patterns(a, b, n1, n2), success=_success(a, b, n1, n2),

@@ -45,6 +45,7 @@ class Side:
     label: str
     data: SpanData
     runs: Runs
+    notes: tuple[str, ...] = ()  # what the split left out, said once
 
     @property
     def n_traces(self) -> int:
