@@ -109,7 +109,7 @@ class Comparison(BaseModel):
     small_sample: bool
     sample: str = Field(description="what this sample can and cannot show")
     patterns: list[PatternChange] = Field(default_factory=list)
-    success: dict[str, RateChange] = Field(default_factory=dict, description="final_answer, turn_limit")
+    success: dict[str, RateChange] = Field(default_factory=dict, description="final answer reached, turn limit hit: rates per trace")
     tools: list[ToolChange] = Field(default_factory=list)
     runs: list[MetricChange] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
