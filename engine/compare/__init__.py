@@ -15,10 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.compare.changes import Comparison, MetricChange, PatternChange, RateChange, ToolChange, compare_sides
+from engine.compare.changes import (
+    Comparison,
+    FindingCheck,
+    MetricChange,
+    PatternChange,
+    RateChange,
+    ToolChange,
+    compare_sides,
+)
+from engine.compare.finding import FindingRef, check_finding, finding_ref
 from engine.compare.sides import Side, parse_time, split_by_time, whole
 from engine.errors import InvalidArgumentError
-from engine.traces.analytics import analyze, analyze_spans
+from engine.traces.analytics import Analytics, analyze, analyze_spans
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -29,6 +38,9 @@ __all__ = [
     "RateChange",
     "ToolChange",
     "MetricChange",
+    "FindingCheck",
+    "FindingRef",
+    "finding_ref",
     "compare_datasets",
 ]
 
@@ -44,9 +56,12 @@ def compare_datasets(
     candidate_value: str | None = None,
     baseline_label: str = "baseline",
     candidate_label: str = "candidate",
+    finding: FindingRef | None = None,
 ) -> Comparison:
     """Compare `candidate` against `baseline`, or split `baseline` when no candidate is given.
 
+    With `finding` (`finding.finding_ref(report, n)`), the comparison also says whether
+    that saved finding's evidence pattern still occurs in the candidate, and how often.
     Raises `InvalidArgumentError` when the arguments name no comparison (one dataset and
     no split) or two at once (a candidate and a split).
     """
@@ -57,8 +72,8 @@ def compare_datasets(
             raise InvalidArgumentError(
                 "give either a candidate dataset or a split of the baseline (before/after, attribute), not both"
             )
-        a, b = analyze(baseline), analyze(candidate)
-        return compare_sides(whole(baseline, baseline_label), whole(candidate, candidate_label), a, b)
+        first, second = whole(baseline, baseline_label), whole(candidate, candidate_label)
+        return _compare(first, second, analyze(baseline), analyze(candidate), finding)
     if splits_time and splits_attr:
         raise InvalidArgumentError("split by time (before/after) or by attribute, not both at once")
     side = whole(baseline, baseline_label)
@@ -78,12 +93,15 @@ def compare_datasets(
             "compare needs a candidate dataset, or a split of the baseline: before/after a time, "
             "or an attribute with baseline_value and candidate_value"
         )
-    return _compare_split(first, second)
-
-
-def _compare_split(first: Side, second: Side) -> Comparison:
-    comparison = compare_sides(first, second, analyze_spans(first.data), analyze_spans(second.data))
+    comparison = _compare(first, second, analyze_spans(first.data), analyze_spans(second.data), finding)
     if not first.n_traces or not second.n_traces:
         empty = "baseline" if not first.n_traces else "candidate"
         comparison.notes.insert(0, f"the {empty} side of the split has no traces: check the split point or value")
+    return comparison
+
+
+def _compare(first: Side, second: Side, a: Analytics, b: Analytics, finding: FindingRef | None) -> Comparison:
+    comparison = compare_sides(first, second, a, b)
+    if finding is not None:
+        comparison.finding = check_finding(finding, first, second, a, b)
     return comparison

@@ -29,9 +29,13 @@ __all__ = [
     "ToolChange",
     "Distribution",
     "MetricChange",
+    "QuoteCheck",
+    "FindingCheck",
     "Comparison",
     "compare_sides",
     "pattern_key",
+    "pattern_changes",
+    "rate_change",
 ]
 
 # A sample is called small when the worst-case difference it can detect (rate 0.5,
@@ -99,6 +103,23 @@ class MetricChange(BaseModel):
     delta: dict[str, float] = Field(default_factory=dict, description="p50, p90, p99 deltas")
 
 
+class QuoteCheck(BaseModel):
+    quote: str
+    traces: RateChange = Field(description="traces with a span containing the quote, per side")
+
+
+class FindingCheck(BaseModel):
+    """A saved finding checked against the candidate (`finding.check_finding`)."""
+
+    run_id: str
+    finding: int
+    title: str
+    still_occurs: bool
+    summary: str
+    patterns: list[PatternChange] = Field(default_factory=list, description="the patterns its evidence is in")
+    quotes: list[QuoteCheck] = Field(default_factory=list)
+
+
 class Comparison(BaseModel):
     """Everything `compare` measured, patterns with a verdict first."""
 
@@ -112,6 +133,7 @@ class Comparison(BaseModel):
     success: dict[str, RateChange] = Field(default_factory=dict, description="final answer reached, turn limit hit: rates per trace")
     tools: list[ToolChange] = Field(default_factory=list)
     runs: list[MetricChange] = Field(default_factory=list)
+    finding: FindingCheck | None = None
     notes: list[str] = Field(default_factory=list)
 
 
@@ -146,12 +168,17 @@ def rate_change(k1: int, n1: int, k2: int, n2: int, *, lower_is_better: bool = T
 _ORDER = {"worse": 0, "new": 1, "resolved": 2, "better": 3, "unchanged": 4}
 
 
-def _patterns(a: Analytics, b: Analytics, n1: int, n2: int) -> list[PatternChange]:
-    first = {pattern_key(p): p for p in a.patterns}
-    second = {pattern_key(p): p for p in b.patterns}
+def pattern_changes(
+    first: list[Pattern], second: list[Pattern], n1: int, n2: int, *, only_first: bool = False
+) -> list[PatternChange]:
+    """Patterns of both sides matched by `pattern_key`, each rate compared; with `only_first`,
+    only the keys of `first` (a finding's patterns, looked for in the candidate)."""
+    by_first = {pattern_key(p): p for p in first}
+    by_second = {pattern_key(p): p for p in second}
+    keys = list(by_first) + ([] if only_first else [k for k in by_second if k not in by_first])
     out = []
-    for key in list(first) + [k for k in second if k not in first]:
-        p1, p2 = first.get(key), second.get(key)
+    for key in keys:
+        p1, p2 = by_first.get(key), by_second.get(key)
         shown = p2 or p1
         assert shown is not None
         k1 = p1.traces_affected if p1 else 0
@@ -239,7 +266,7 @@ def compare_sides(first: Side, second: Side, a: Analytics, b: Analytics) -> Comp
     notes = [*first.notes, *second.notes] + [f"baseline: {n}" for n in a.notes] + [f"candidate: {n}" for n in b.notes]
     return Comparison(
         baseline=first.label, candidate=second.label, baseline_traces=n1, candidate_traces=n2,
-        small_sample=small, sample=sentence, patterns=_patterns(a, b, n1, n2), success=_success(a, b, n1, n2),
+        small_sample=small, sample=sentence, patterns=pattern_changes(a.patterns, b.patterns, n1, n2), success=_success(a, b, n1, n2),
         tools=_tools(a, b, n1, n2),
         runs=[_metric("latency_ms", first.runs.duration_ms, second.runs.duration_ms),
               _metric("tokens", first.runs.tokens, second.runs.tokens),

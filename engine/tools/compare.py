@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.compare import Comparison, compare_datasets
-from engine.compare.changes import MetricChange, PatternChange, RateChange, ToolChange
+from engine.compare import Comparison, FindingRef, compare_datasets, finding_ref
+from engine.compare.changes import FindingCheck, MetricChange, PatternChange, RateChange, ToolChange
 from engine.compare.stats import Z_TEST_MIN_EXPECTED
+from engine.errors import InvalidArgumentError
 from engine.tools import render
 from engine.tools.budget import cut, fit
 from engine.tools.common import ToolArgs, description, in_thread, open_dataset
@@ -39,6 +40,8 @@ class CompareArgs(ToolArgs):
     attribute: str | None = Field(default=None, description="split by this attribute (service.version, model…)")
     baseline_value: str | None = None
     candidate_value: str | None = None
+    run_id: str | None = Field(default=None, description="saved diagnose run whose finding to check")
+    finding: int | None = Field(default=None, description="that finding's number (1-based)")
 
 
 class CompareResult(Comparison, ToolResult):
@@ -109,22 +112,49 @@ def render_comparison(c: CompareResult) -> str:
         lines += [_tool(t) for t in c.tools]
     lines.append("runs:")
     lines += [_metric(m) for m in c.runs]
+    if c.finding is not None:
+        lines += _finding(c.finding)
     lines.append(c.tests)
     lines += [f"note: {n}" for n in c.notes]
     return "\n".join(lines)
+
+
+def _finding(f: FindingCheck) -> list[str]:
+    lines = [f"finding check: {f.summary}"]
+    lines += [f"- pattern {p.verdict.upper()} [{p.kind}] {p.title}: {_change(p)}" for p in f.patterns]
+    lines += [f"- quote \"{render.quote(q.quote)}\" in traces: {_change(q.traces)}" for q in f.quotes]
+    return lines
 
 
 def _label(path: str | None) -> str:
     return path if path is not None else "(default dataset)"
 
 
+def _finding_ref(ctx: ToolContext, run_id: str | None, number: int | None) -> FindingRef | None:
+    if run_id is None and number is None:
+        return None
+    if run_id is None or number is None:
+        raise InvalidArgumentError("checking a finding needs both run_id and finding (its number in the report)")
+    runs = ctx.settings.get("runs")
+    store = getattr(runs, "store", None) or ctx.settings.get("run_store")
+    if store is None:
+        raise InvalidArgumentError("saved diagnose runs are not available to this caller; compare without run_id")
+    report = store.report(run_id)
+    if report is None:
+        raise InvalidArgumentError(f"run {run_id} has no report yet; wait for it with diagnose_status")
+    return finding_ref(report, number)
+
+
 async def compare(ctx: ToolContext, args: CompareArgs, budget: int) -> CompareResult:
-    base = await open_dataset(ctx, args.baseline)
+    ref = await in_thread(_finding_ref, ctx, args.run_id, args.finding)
+    baseline = args.baseline if args.baseline is not None or ref is None else ref.dataset
+    base = await open_dataset(ctx, baseline)
     cand = await open_dataset(ctx, args.candidate) if args.candidate is not None else None
     comparison = await in_thread(
         compare_datasets, base, cand, before=args.before, after=args.after, attribute=args.attribute,
         baseline_value=args.baseline_value, candidate_value=args.candidate_value,
-        baseline_label=_label(args.baseline), candidate_label=_label(args.candidate) if cand else _label(args.baseline),
+        baseline_label=_label(baseline), candidate_label=_label(args.candidate) if cand else _label(baseline),
+        finding=ref,
     )  # fmt: skip
     return fit_comparison(comparison, budget)
 

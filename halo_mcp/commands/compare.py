@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import orjson
 
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attribute", metavar="KEY", help="split by this attribute: service.version, model, any span attribute")
     parser.add_argument("--baseline-value", metavar="VALUE", help="the attribute's value on the baseline side")
     parser.add_argument("--candidate-value", metavar="VALUE", help="the attribute's value on the candidate side")
+    parser.add_argument("--run-id", metavar="RUN_ID", help="a saved diagnose run whose finding to check (with --finding)")
+    parser.add_argument("--finding", type=int, metavar="N", help="that run's finding N (1-based): does it still occur?")
+    parser.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
     parser.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
     add_dataset_arguments(parser)
 
@@ -50,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
     specs = [args.baseline] + ([args.candidate] if args.candidate else [])
     catalog = DatasetCatalog(specs, cache_dir=args.cache_dir, shape=args.shape)
     try:
+        ref = _finding_ref(args)
         base = catalog.open(args.baseline)
         cand = catalog.open(args.candidate) if args.candidate else None
         comparison = compare_datasets(
             base, cand, before=args.before, after=args.after, attribute=args.attribute,
             baseline_value=args.baseline_value, candidate_value=args.candidate_value,
-            baseline_label=args.baseline, candidate_label=args.candidate or args.baseline,
+            baseline_label=args.baseline, candidate_label=args.candidate or args.baseline, finding=ref,
         )  # fmt: skip
     except HaloError as err:
         print(f"halo-mcp: {err}", file=sys.stderr)
@@ -66,3 +71,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.render() + "\n")
     return 0
+
+
+def _finding_ref(args: argparse.Namespace) -> object:
+    """The saved finding `--run-id` / `--finding` name, read from the runs directory."""
+    from engine.agents import RunStore
+    from engine.agents.config import default_runs_dir
+    from engine.compare import finding_ref
+    from engine.errors import InvalidArgumentError
+
+    if args.run_id is None and args.finding is None:
+        return None
+    if args.run_id is None or args.finding is None:
+        raise InvalidArgumentError("checking a finding needs both --run-id and --finding N")
+    report = RunStore(args.runs_dir or default_runs_dir()).report(args.run_id)
+    if report is None:
+        raise InvalidArgumentError(f"run {args.run_id} has no report yet")
+    return finding_ref(report, args.finding)

@@ -56,3 +56,21 @@ def test_compare_without_a_candidate_or_split_exits_1_with_a_sentence(tmp_path: 
     proc = _run(tmp_path, server_env, str(RUNS))
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.startswith("halo-mcp: compare needs a candidate dataset")
+
+
+def test_a_finding_of_a_saved_diagnose_run_is_checked_against_the_candidate(tmp_path: Path, server_env) -> None:
+    diagnosed = subprocess.run(
+        [sys.executable, "-m", "halo_mcp", "diagnose", str(RUNS / "before.jsonl")],
+        capture_output=True, text=True, env=server_env(tmp_path), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert diagnosed.returncode == 0, diagnosed.stderr
+    [run_id] = [p.name for p in (tmp_path / "runs").iterdir()]  # server_env's HALO_MCP_RUNS_DIR
+    first = diagnosed.stdout.index("### 1. ")
+    assert "rate limited" in diagnosed.stdout[first : diagnosed.stdout.index("### 2. ")]
+    args = (str(RUNS / "before.jsonl"), str(RUNS / "after.jsonl"), "--run-id", run_id, "--json")
+    fixed = json.loads(_run(tmp_path, server_env, *args, "--finding", "1").stdout)["finding"]
+    kept = json.loads(_run(tmp_path, server_env, *args, "--finding", "2").stdout)["finding"]
+    assert (fixed["still_occurs"], fixed["patterns"][0]["verdict"]) == (False, "resolved")
+    assert kept["still_occurs"] and "still occurs, in up to 3 of 60 candidate traces" in kept["summary"]
+    missing = _run(tmp_path, server_env, *args, "--finding", "7")
+    assert missing.returncode == 1 and f"run {run_id} has no finding 7; its findings are 1-2" in missing.stderr

@@ -31,3 +31,21 @@ async def test_compare_answers_over_stdio_with_verdicts(tmp_path: Path, stdio_pa
     assert two.structured_content["patterns"][0]["verdict"] == "resolved"
     assert split.structured_content["baseline_traces"] == split.structured_content["candidate_traces"] == 60
     assert refused.is_error and "compare needs a candidate dataset" in refused.content[0].text
+
+
+async def test_a_diagnose_finding_is_checked_by_run_id_over_stdio(tmp_path: Path, stdio_params) -> None:
+    root = tmp_path / "traces"
+    shutil.copytree(FIXTURES / "runs", root)
+    async with Client(stdio_params(tmp_path, str(root / "before.jsonl"), str(root / "after.jsonl"))) as client:
+        with anyio.fail_after(120):
+            started = await client.call_tool("diagnose", {"question": "why?", "dataset": str(root / "before.jsonl")})
+            run_id = started.structured_content["run_id"]
+            done = await client.call_tool("diagnose_status", {"run_id": run_id, "wait_seconds": 40})
+            assert done.structured_content["status"] == "finished", done.content[0].text
+            checked = await client.call_tool(
+                "compare", {"candidate": str(root / "after.jsonl"), "run_id": run_id, "finding": 1}
+            )
+    assert not checked.is_error, checked.content[0].text
+    finding = checked.structured_content["finding"]
+    assert finding["still_occurs"] is False and finding["patterns"][0]["verdict"] == "resolved"
+    assert "finding check: finding 1 of run" in checked.content[0].text

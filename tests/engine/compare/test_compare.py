@@ -98,3 +98,43 @@ def test_arguments_that_name_no_comparison_are_refused_with_a_sentence(kwargs: d
 def test_a_candidate_and_a_split_at_once_are_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="not both"):
         compare_datasets(_open(RUNS / "before.jsonl"), _open(RUNS / "after.jsonl"), after=AFTER_DAY)
+
+
+def _report(evidence: list[dict], title: str = "rate limits") -> object:
+    from engine.agents.report import Report
+
+    return Report.model_validate({
+        "run_id": "20261204T000000Z-abcdef", "question": "why?", "dataset": str(RUNS / "before.jsonl"),
+        "produced_by": "deterministic", "summary": "s",
+        "findings": [{"title": title, "frequency": {"traces_affected": 12, "total_traces": 60}, "evidence": evidence}],
+    })  # fmt: skip
+
+
+def test_a_saved_finding_whose_evidence_was_fixed_no_longer_occurs() -> None:
+    from engine.compare import finding_ref
+
+    ref = finding_ref(_report([{"trace_id": "t-00001", "span_id": "s-t-00001-3", "quote": "rate limited"}]), 1)
+    c = compare_datasets(_open(RUNS / "before.jsonl"), _open(RUNS / "after.jsonl"), finding=ref)
+    assert c.finding is not None and not c.finding.still_occurs
+    [pattern] = c.finding.patterns
+    assert (pattern.title, pattern.verdict) == ("error family rate limited on 2 span names", "resolved")
+    [quote] = c.finding.quotes
+    assert (quote.traces.baseline, quote.traces.candidate) == (12, 0)
+    assert "does not occur in the 60 candidate traces" in c.finding.summary
+
+
+def test_a_saved_finding_whose_failure_remains_still_occurs() -> None:
+    from engine.compare import finding_ref
+
+    boom = [{"trace_id": "t-00030", "span_id": None, "quote": "boom"}]  # a trace, no span named
+    c = compare_datasets(_open(RUNS / "before.jsonl"), _open(RUNS / "after.jsonl"), finding=finding_ref(_report(boom), 1))
+    assert c.finding is not None and c.finding.still_occurs
+    assert c.finding.quotes[0].traces.candidate == 3
+    assert [(p.title, p.candidate, p.verdict) for p in c.finding.patterns] == [("root: boom", 3, "unchanged")]
+
+
+def test_a_finding_number_out_of_range_is_refused_naming_the_valid_ones() -> None:
+    from engine.compare import finding_ref
+
+    with pytest.raises(InvalidArgumentError, match="has no finding 2; its findings are 1-1"):
+        finding_ref(_report([]), 2)
