@@ -8,6 +8,9 @@ rates and run percentiles; and what the sample size can show at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import Field
 
 from engine.compare import Comparison, FindingRef, compare_datasets, finding_ref
@@ -15,7 +18,7 @@ from engine.compare.changes import FindingCheck, MetricChange, PatternChange, Ra
 from engine.compare.stats import Z_TEST_MIN_EXPECTED
 from engine.errors import InvalidArgumentError
 from engine.tools import render
-from engine.tools.budget import cut, fit
+from engine.tools.budget import MIN_FIELD_CHARS, cut, fit, fits
 from engine.tools.common import ToolArgs, description, in_thread, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
@@ -29,6 +32,12 @@ TESTS_NOTE = (
     f"tests: Fisher's exact test when a 2x2 cell's expected count is below {Z_TEST_MIN_EXPECTED:g}, "
     "else the pooled two-proportion z-test; 95% Newcombe (Wilson score) intervals of the difference; "
     "a verdict other than unchanged needs p < 0.05"
+)
+
+SHORT_TESTS_NOTE = "tests: Fisher exact (small counts) or z; 95% Newcombe intervals; verdicts need p < 0.05"
+COMPACT_NOTE = (
+    "answer cut to fit the budget: success rates, tools, run percentiles and finding details left out; "
+    "ask with a larger budget or run `halo-mcp compare`"
 )
 
 
@@ -110,8 +119,9 @@ def render_comparison(c: CompareResult) -> str:
     if c.tools:
         lines.append("tools:")
         lines += [_tool(t) for t in c.tools]
-    lines.append("runs:")
-    lines += [_metric(m) for m in c.runs]
+    if c.runs:
+        lines.append("runs:")
+        lines += [_metric(m) for m in c.runs]
     if c.finding is not None:
         lines += _finding(c.finding)
     lines.append(c.tests)
@@ -160,24 +170,39 @@ async def compare(ctx: ToolContext, args: CompareArgs, budget: int) -> CompareRe
 
 
 def fit_comparison(comparison: Comparison, budget: int) -> CompareResult:
-    """The comparison with as many patterns and tools as fit `budget` tokens (worst first)."""
+    """The comparison with as many patterns and tools as fit `budget` tokens (verdicts first).
+
+    When even the fixed part does not fit (a budget of a few hundred tokens), the
+    compact form keeps the sample sentence, the patterns and the finding's summary,
+    and says that success rates, tools and run percentiles were left out.
+    """
     total = len(comparison.patterns)
 
-    def build(n: int, chars: int) -> CompareResult:
-        patterns = [
-            p if len(p.title) <= chars else p.model_copy(update={"title": cut(p.title, chars, "patterns(...)")})
-            for p in comparison.patterns[:n]
-        ]
-        tools = comparison.tools[: max(n, MIN_TOOLS)]
-        notes = list(comparison.notes)
-        if len(tools) < len(comparison.tools):
-            notes.append(f"{len(comparison.tools) - len(tools)} tools left out to fit the budget")
-        return CompareResult(
-            **comparison.model_dump(exclude={"patterns", "tools", "notes"}),
-            patterns=patterns, tools=tools, notes=notes, shown_patterns=total,
-        )  # fmt: skip
+    def builder(compact: bool) -> Callable[[int, int], CompareResult]:
+        def build(n: int, chars: int) -> CompareResult:
+            patterns = [
+                p if len(p.title) <= chars else p.model_copy(update={"title": cut(p.title, chars, "patterns(...)")})
+                for p in comparison.patterns[:n]
+            ]
+            tools = [] if compact else comparison.tools[: max(n, MIN_TOOLS)]
+            notes = list(comparison.notes)
+            if len(tools) < len(comparison.tools) and not compact:
+                notes.append(f"{len(comparison.tools) - len(tools)} tools left out to fit the budget")
+            extra: dict[str, Any] = {}
+            if compact:
+                notes.append(COMPACT_NOTE)
+                finding = comparison.finding
+                extra = {"success": {}, "runs": [], "tests": SHORT_TESTS_NOTE,
+                         "finding": finding.model_copy(update={"patterns": [], "quotes": []}) if finding else None}
+            fields = comparison.model_dump(exclude={"patterns", "tools", "notes", *extra})
+            return CompareResult(**fields, **extra, patterns=patterns, tools=tools, notes=notes, shown_patterns=total)
 
-    return fit(build, items=total, chars=TITLE_CHARS, limit=budget, min_items=0)
+        return build
+
+    full = builder(False)
+    if fits(full(0, MIN_FIELD_CHARS), budget):
+        return fit(full, items=total, chars=TITLE_CHARS, limit=budget, min_items=0)
+    return fit(builder(True), items=total, chars=TITLE_CHARS, limit=budget, min_items=0)
 
 
 SPEC = register(

@@ -42,3 +42,12 @@ async def test_compare_fits_a_small_budget_by_leaving_patterns_out_and_saying_so
 async def test_compare_without_a_candidate_or_split_is_a_sentence_for_the_model(context_for, tool) -> None:
     with pytest.raises(InvalidArgumentError, match="compare needs a candidate dataset"):
         await tool("compare", context_for(RUNS))
+
+
+async def test_a_budget_too_small_for_everything_keeps_the_verdicts_and_says_what_went(context_for, tool) -> None:
+    ctx = context_for(RUNS / "before.jsonl")
+    answer = await tool("compare", ctx, budget_tokens=700, candidate=str(RUNS / "after.jsonl"))
+    data = answer.structured()
+    assert data["patterns"][0]["verdict"] == "resolved" and data["runs"] == [] and data["success"] == {}
+    assert "answer cut to fit the budget: success rates, tools, run percentiles" in answer.text
+    assert "small sample — 60 vs 60 traces" in answer.text
