@@ -47,8 +47,8 @@ class CompareArgs(ToolArgs):
     before: str | None = Field(default=None, description="ISO time: baseline = traces starting before it")
     after: str | None = Field(default=None, description="ISO time: candidate = traces starting from it")
     attribute: str | None = Field(default=None, description="split by this attribute (service.version, model…)")
-    baseline_value: str | None = None
-    candidate_value: str | None = None
+    baseline_value: str | None = Field(default=None, description="the attribute's baseline value")
+    candidate_value: str | None = Field(default=None, description="the attribute's candidate value")
     run_id: str | None = Field(default=None, description="saved diagnose run whose finding to check")
     finding: int | None = Field(default=None, description="that finding's number (1-based)")
 
