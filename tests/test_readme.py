@@ -43,3 +43,14 @@ def test_every_registered_tool_is_in_the_readme_table() -> None:
 
     missing = [name for name in REGISTRY if f"`{name}`" not in README]
     assert not missing, f"tools missing from the README: {missing}"
+
+
+def test_the_readme_compare_example_prints_what_the_readme_shows() -> None:
+    [command] = [b.strip() for b in _blocks("bash") if b.startswith("halo-mcp compare")]
+    [shown] = [b for b in _blocks("text") if "failure patterns:" in b]
+    args = command.split()[2:]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "halo_mcp", "compare", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for line in shown.strip().splitlines():
+        assert line in done.stdout.splitlines()

@@ -3,6 +3,7 @@
 Importing `engine.tools` registers every tool, so the MCP server and the
 diagnose engine see the same set:
 
+    compare      before against after: pattern rates, tests, verdicts, run costs
     overview     the dataset at a glance + failure patterns (first call of every analysis)
     patterns     the failure analytics, filtered and paged
     query        filtered, sorted trace summaries (or a count), paged by cursor
@@ -16,6 +17,7 @@ diagnose engine see the same set:
 from __future__ import annotations
 
 from engine.tools import (  # noqa: F401  (imported to register the tools)
+    compare,
     overview,
     patterns,
     query,

@@ -27,6 +27,7 @@ def sample_arguments(trace_id: str, span_id: str) -> dict[str, dict]:
         "synthesize": {"question": "What went wrong?", "trace_ids": [trace_id]},
         "run_code": {"code": "len(spans)"},
         "patterns": {},
+        "compare": {"after": "2026-04-23T05:32:30Z"},
         "datasets": {},
         "diagnose": {"question": "Why do runs fail?"},
         "diagnose_status": {"wait_seconds": 20},

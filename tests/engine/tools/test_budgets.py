@@ -48,7 +48,8 @@ def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
     """Calls that ask for the most each tool can give on this dataset."""
     big = store.query_traces(ds, store.TraceFilter(), sort="spans", descending=True, limit=20)
     if not big.items:
-        return [("overview", {"top": 50}), ("patterns", {"limit": 100}), ("query", {"limit": 100})]
+        return [("overview", {"top": 50}), ("patterns", {"limit": 100}), ("query", {"limit": 100}),
+                ("compare", {"after": "2026-01-01T00:00:00Z"})]  # fmt: skip
     trace_id = big.items[0].trace_id
     views = store.view_trace(ds, trace_id)
     largest = max(views, key=lambda v: v.raw_size)
@@ -64,6 +65,7 @@ def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
         ("view_trace", {"trace_id": trace_id, "max_chars": 4000}),
         ("view_spans", {"trace_id": trace_id, "span_ids": [v.span_id for v in views[:20]], "max_chars": 50_000}),
         ("synthesize", {"trace_ids": [t.trace_id for t in big.items], "digest_tokens": 100_000}),
+        ("compare", {"after": _middle(ds)}),
     ]
     if longest_key is not None:
         calls.append(
@@ -72,8 +74,19 @@ def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
     return calls
 
 
+def _middle(ds: Any) -> str:
+    """A time halfway through the dataset's traces: a compare split with two sides."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    start = np.asarray(ds.traces.start_ns)
+    middle = int(np.median(start)) if len(start) else 0
+    return datetime.fromtimestamp(middle / 1e9, tz=UTC).isoformat()
+
+
 def test_every_registered_trace_tool_is_covered() -> None:
-    covered = {"overview", "patterns", "query", "search", "view_trace", "view_spans", "synthesize", "run_code"}
+    covered = {"overview", "patterns", "query", "search", "view_trace", "view_spans", "synthesize", "run_code", "compare"}
     ours = {name for name, spec in REGISTRY.items() if spec.handler.__module__.startswith("engine.tools")}
     assert ours == covered
 
