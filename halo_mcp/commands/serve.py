@@ -279,10 +279,14 @@ def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettin
         raise InvalidArgumentError(why)
     directory = args.otlp_dir
     if directory is None:
-        dirs = [Path(d).expanduser() for d in args.datasets if Path(d).expanduser().is_dir()]
-        if len(dirs) != 1 or len(args.datasets) != 1:
-            raise InvalidArgumentError("--otlp needs --otlp-dir DIR, or exactly one DATASET that is a directory")
-        directory = dirs[0]
+        from halo_mcp.datasets import is_glob
+
+        only = Path(args.datasets[0]).expanduser() if len(args.datasets) == 1 else None
+        if only is None or is_glob(args.datasets[0]) or (only.exists() and not only.is_dir()):
+            raise InvalidArgumentError(
+                "--otlp needs --otlp-dir DIR, or exactly one DATASET that is a directory (created if missing)"
+            )
+        directory = only
     directory = directory.expanduser()
     try:
         directory.mkdir(parents=True, exist_ok=True)

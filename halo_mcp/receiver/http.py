@@ -6,7 +6,7 @@ OTLP/HTTP spec: 200 with an `ExportTraceServiceResponse` (and `partial_success`
 when spans were dropped), 400 with a `google.rpc.Status` for a body that is not
 a request, 413 over the size cap, 415 for another media type, 401 without the
 bearer token, 503 (retryable) when the spans could not be stored. Every answer
-is in the request's encoding.
+is in the request's encoding. A retried export's spans are stored once (`store`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from halo_mcp.receiver.payload import (
     status_body,
     success_body,
 )
-from halo_mcp.receiver.sink import ROTATE_BYTES, JsonlSink, SinkError
+from halo_mcp.receiver.sink import ROTATE_BYTES, SinkError
+from halo_mcp.receiver.store import DEDUPE_WINDOW_SPANS, SpanStore
 
 __all__ = ["TRACES_PATH", "MAX_BODY_BYTES", "MAX_DECODED_BYTES", "READ_TIMEOUT_S", "ReceiverSettings", "Receiver"]
 
@@ -62,15 +63,16 @@ class ReceiverSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_decoded_bytes: int = MAX_DECODED_BYTES
     rotate_bytes: int = ROTATE_BYTES
+    dedupe_window_spans: int = DEDUPE_WINDOW_SPANS
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, settings: ReceiverSettings, sink: JsonlSink) -> None:
+    def __init__(self, settings: ReceiverSettings, store: SpanStore) -> None:
         self.settings = settings
-        self.sink = sink
+        self.store = store
         if ":" in settings.host:
             self.address_family = socket.AF_INET6
         super().__init__((settings.host, settings.port), _Handler)
@@ -114,12 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(413, _RESOURCE_EXHAUSTED, str(exc), encoding)
         except PayloadError as exc:
             return self._error(400, _INVALID_ARGUMENT, str(exc), encoding)
-        if decoded.line is not None:
+        if decoded.accepted:
             try:
-                self.server.sink.append(decoded.line)
+                stored = self.server.store.put(decoded.request)
             except SinkError as exc:
                 logger.error("%s", exc)
                 return self._error(503, _UNAVAILABLE, str(exc), encoding)
+            if stored.duplicates:
+                logger.info("%d span(s) were already stored (a retried export): not stored again", stored.duplicates)
         if decoded.rejected:
             logger.warning("rejected %d span(s): %s", decoded.rejected, decoded.reason)
         self._send(200, success_body(decoded, encoding), encoding)
@@ -150,8 +154,8 @@ class Receiver:
 
     def __init__(self, settings: ReceiverSettings) -> None:
         self.settings = settings
-        self.sink = JsonlSink(settings.directory, settings.rotate_bytes)
-        self._server = _Server(settings, self.sink)
+        self.store = SpanStore(settings.directory, settings.rotate_bytes, settings.dedupe_window_spans)
+        self._server = _Server(settings, self.store)
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
 
     @property
@@ -174,10 +178,10 @@ class Receiver:
             self._server.serve_forever()
         finally:
             self._server.server_close()
-            self.sink.close()
+            self.store.close()
 
     def close(self) -> None:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
-        self.sink.close()
+        self.store.close()

@@ -37,6 +37,7 @@ __all__ = [
     "encoding_of",
     "decompress",
     "decode",
+    "to_line",
     "success_body",
     "status_body",
 ]
@@ -59,9 +60,9 @@ class TooLargeError(ValueError):
 
 @dataclass(frozen=True)
 class Decoded:
-    """A checked request: `line` is the OTLP/JSON to append (None when no span was usable)."""
+    """A checked request: only usable spans are left in `request`; `rejected` counts the others."""
 
-    line: bytes | None
+    request: ExportTraceServiceRequest
     accepted: int
     rejected: int
     reason: str
@@ -91,7 +92,7 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
 
 
 def decode(body: bytes, encoding: str) -> Decoded:
-    """Parse, check and re-spell one request; raises PayloadError when it is not one."""
+    """Parse and check one request, dropping unusable spans; raises PayloadError when it is not one."""
     rejected: Counter[str] = Counter()
     if encoding == PROTOBUF:
         request = ExportTraceServiceRequest()
@@ -104,8 +105,12 @@ def decode(body: bytes, encoding: str) -> Decoded:
     _drop_unusable(request, rejected)
     accepted = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
     reason = "; ".join(f"{count} {why}" for why, count in rejected.most_common())
-    line = orjson.dumps(_to_otlp_json(request)) if accepted else None
-    return Decoded(line, accepted, sum(rejected.values()), reason)
+    return Decoded(request, accepted, sum(rejected.values()), reason)
+
+
+def to_line(request: ExportTraceServiceRequest) -> bytes:
+    """The request as one line of OTLP/JSON (no newline)."""
+    return orjson.dumps(_to_otlp_json(request))
 
 
 def _from_json(body: bytes, rejected: Counter[str]) -> ExportTraceServiceRequest:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,15 +21,12 @@ import pytest
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from engine.traces.dataset import Dataset
+from support.otlp_export import poll, sdk_spans, span_ids
 
 TOKEN = "otlp-test-token"
-POLL_BOUND_S = 60.0  # generous: the machine is shared; success is usually immediate
 
 
 class Receiver:
@@ -72,26 +68,6 @@ def start(tmp_path: Path, server_env) -> Iterator[Callable[..., Receiver]]:
         _stop(receiver)
 
 
-def _sdk_spans(count: int, service: str = "test-agent") -> list[ReadableSpan]:
-    """`count` real SDK spans: one agent span with LLM children, in one trace."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("halo-mcp-tests")
-    with tracer.start_as_current_span("agent") as root:
-        root.set_attribute("openinference.span.kind", "AGENT")
-        for n in range(count - 1):
-            with tracer.start_as_current_span(f"llm {n}") as child:
-                child.set_attribute("openinference.span.kind", "LLM")
-                child.set_attribute("llm.model_name", "gpt-test")
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
-def _span_ids(spans: list[ReadableSpan]) -> set[str]:
-    return {format(s.context.span_id, "016x") for s in spans}
-
-
 def _overview(directory: Path, env: dict[str, str]) -> dict:
     done = subprocess.run(
         [sys.executable, "-m", "halo_mcp", "overview", str(directory), "--json"],
@@ -101,22 +77,14 @@ def _overview(directory: Path, env: dict[str, str]) -> dict:
     return orjson.loads(done.stdout)
 
 
-def _poll(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + POLL_BOUND_S
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def test_the_real_exporter_sends_sdk_spans_that_overview_reads(start, tmp_path: Path, server_env) -> None:
     directory = tmp_path / "live"
     receiver = start(directory)
     exporter = OTLPSpanExporter(endpoint=receiver.url, timeout=10)
-    assert exporter.export(_sdk_spans(4)) is SpanExportResult.SUCCESS
+    assert exporter.export(sdk_spans(4)) is SpanExportResult.SUCCESS
     env = server_env(tmp_path)
     assert _overview(directory, env)["spans"] == 4  # acknowledged means stored
-    assert exporter.export(_sdk_spans(3)) is SpanExportResult.SUCCESS  # the same file grows
+    assert exporter.export(sdk_spans(3)) is SpanExportResult.SUCCESS  # the same file grows
     overview = _overview(directory, env)
     assert (overview["spans"], overview["traces"]) == (7, 2)
     assert overview["shapes"] == {"otlp": 1} and overview["quality"]["malformed_lines"] == 0
@@ -145,7 +113,7 @@ def test_json_and_gzip_posts_are_stored(start, tmp_path: Path, server_env) -> No
     )
     assert zipped.status_code == 200
     exporter = OTLPSpanExporter(endpoint=receiver.url, compression=Compression.Gzip)
-    assert exporter.export(_sdk_spans(2)) is SpanExportResult.SUCCESS
+    assert exporter.export(sdk_spans(2)) is SpanExportResult.SUCCESS
     assert _overview(directory, server_env(tmp_path))["spans"] == 4
 
 
@@ -197,9 +165,23 @@ def test_off_localhost_the_receiver_requires_a_token(start, tmp_path: Path, serv
     assert receiver.url.startswith("http://127.0.0.2:")
     no_token = httpx2.post(receiver.url, content=_json_request("eee19b7ec3c1b174"), headers={"Content-Type": "application/json"})
     assert no_token.status_code == 401 and no_token.json()["code"] == 16
-    assert OTLPSpanExporter(endpoint=receiver.url).export(_sdk_spans(2)) is SpanExportResult.FAILURE
+    assert OTLPSpanExporter(endpoint=receiver.url).export(sdk_spans(2)) is SpanExportResult.FAILURE
     exporter = OTLPSpanExporter(endpoint=receiver.url, headers={"Authorization": f"Bearer {TOKEN}"})
-    assert exporter.export(_sdk_spans(2)) is SpanExportResult.SUCCESS
+    assert exporter.export(sdk_spans(2)) is SpanExportResult.SUCCESS
+
+
+def test_an_export_retried_after_a_kill_and_restart_is_stored_once(
+    start, tmp_path: Path, server_env, free_port: int
+) -> None:
+    directory = tmp_path / "rx"
+    first = start(directory, port=free_port)
+    body, headers = _json_request("eee19b7ec3c1b174", "eee19b7ec3c1b175"), {"Content-Type": "application/json"}
+    assert httpx2.post(first.url, content=body, headers=headers).status_code == 200
+    os.kill(first.proc.pid, signal.SIGKILL)  # the answer was lost, say: the exporter retries
+    first.proc.wait(timeout=30)
+    second = start(directory, port=free_port)
+    assert httpx2.post(second.url, content=body, headers=headers).json() == {}  # accepted: it is stored
+    assert _overview(directory, server_env(tmp_path))["spans"] == 2
 
 
 def test_a_receiver_killed_mid_stream_and_restarted_loses_and_duplicates_nothing_acknowledged(
@@ -214,15 +196,15 @@ def test_a_receiver_killed_mid_stream_and_restarted_loses_and_duplicates_nothing
 
     def stream() -> None:  # one agent exporting as fast as it can, across the kill
         while not stop.is_set():
-            spans = _sdk_spans(5)
+            spans = sdk_spans(5)
             if exporter.export(spans) is SpanExportResult.SUCCESS:
-                acknowledged.update(_span_ids(spans))
+                acknowledged.update(span_ids(spans))
                 batches["ok"] += 1
 
     sender = threading.Thread(target=stream)
     sender.start()
     try:
-        _poll(lambda: batches["ok"] >= 20, "20 acknowledged batches")
+        poll(lambda: batches["ok"] >= 20, "20 acknowledged batches")
         os.kill(first.proc.pid, signal.SIGKILL)
         first.proc.wait(timeout=30)
         [written] = sorted(directory.iterdir())
@@ -230,7 +212,7 @@ def test_a_receiver_killed_mid_stream_and_restarted_loses_and_duplicates_nothing
             f.write(b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "5b8e')
         before_restart = batches["ok"]
         start(directory, port=free_port)
-        _poll(lambda: batches["ok"] >= before_restart + 20, "20 more batches after the restart")
+        poll(lambda: batches["ok"] >= before_restart + 20, "20 more batches after the restart")
     finally:
         stop.set()
         sender.join(timeout=60)

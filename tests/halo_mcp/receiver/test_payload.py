@@ -24,6 +24,7 @@ from halo_mcp.receiver.payload import (
     encoding_of,
     status_body,
     success_body,
+    to_line,
 )
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -65,9 +66,9 @@ def test_json_and_protobuf_of_one_request_are_stored_identically_with_hex_ids() 
     proto.resource_spans[0].resource.attributes.add(key="service.name").value.string_value = "agent"
     proto.resource_spans[0].scope_spans[0].scope.name = "test"
 
-    from_json, from_proto = decode(as_json, JSON), decode(proto.SerializeToString(), PROTOBUF)
-    assert from_json.line == from_proto.line
-    stored = orjson.loads(from_json.line)
+    from_json, from_proto = to_line(decode(as_json, JSON).request), to_line(decode(proto.SerializeToString(), PROTOBUF).request)
+    assert from_json == from_proto
+    stored = orjson.loads(from_json)
     assert stored["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] == TRACE
     [read] = list(spans_from_value(stored, 1, None))
     assert (read.trace_id, read.span_id, read.parent_id, read.service) == (TRACE, SPAN, PARENT, "agent")
@@ -78,7 +79,7 @@ def test_base64_ids_in_json_are_accepted_too() -> None:
     b64 = base64.b64encode(bytes.fromhex(SPAN)).decode()
     decoded = decode(orjson.dumps(_request_json(_span(span_id=b64))), JSON)
     assert decoded.accepted == 1
-    assert SPAN.encode() in decoded.line
+    assert SPAN.encode() in to_line(decoded.request)
 
 
 def test_spans_without_usable_ids_are_rejected_and_the_rest_kept() -> None:
@@ -95,9 +96,9 @@ def test_spans_without_usable_ids_are_rejected_and_the_rest_kept() -> None:
     assert orjson.loads(success_body(decoded, JSON))["partialSuccess"]["rejectedSpans"] == "3"
 
 
-def test_a_request_with_no_usable_span_stores_nothing() -> None:
+def test_a_request_with_no_usable_span_keeps_none() -> None:
     decoded = decode(orjson.dumps(_request_json(_span(span_id=""))), JSON)
-    assert decoded.line is None and decoded.rejected == 1
+    assert decoded.accepted == 0 and decoded.rejected == 1
 
 
 def test_a_full_success_answers_an_empty_response() -> None:
