@@ -223,3 +223,46 @@ def test_a_receiver_killed_mid_stream_and_restarted_loses_and_duplicates_nothing
     # The cut line is not fatal: the index leaves an unterminated last line for a later read.
     assert acknowledged <= set(ids)
     assert len(ids) == len(set(ids))
+
+
+def test_files_rotate_by_size_and_the_dataset_reads_them_all(start, tmp_path: Path, server_env) -> None:
+    directory = tmp_path / "rx"
+    receiver = start(directory, "--rotate-bytes", "4000")
+    exporter = OTLPSpanExporter(endpoint=receiver.url)
+    for _ in range(6):
+        assert exporter.export(sdk_spans(3)) is SpanExportResult.SUCCESS
+    files = sorted(directory.iterdir())
+    assert len(files) > 1 and all(f.stat().st_size <= 4000 for f in files)
+    assert _overview(directory, server_env(tmp_path))["spans"] == 18
+
+
+AGENT_SCRIPT = """
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # configured by OTEL_* alone
+with provider.get_tracer("agent").start_as_current_span("agent run") as span:
+    span.set_attribute("openinference.span.kind", "AGENT")
+provider.shutdown()
+"""
+
+
+def test_an_agent_configured_only_by_the_documented_variables_reaches_the_receiver(
+    start, tmp_path: Path, server_env
+) -> None:
+    directory = tmp_path / "rx"
+    receiver = start(directory, "--token", TOKEN, host="127.0.0.2")
+    endpoint = receiver.url.removesuffix("/v1/traces")
+    env = server_env(
+        tmp_path,
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_HEADERS=f"Authorization=Bearer%20{TOKEN}",
+        OTEL_SERVICE_NAME="docs-agent",
+    )
+    done = subprocess.run([sys.executable, "-c", AGENT_SCRIPT], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    overview = _overview(directory, server_env(tmp_path))
+    assert overview["spans"] == 1
+    assert "docs-agent" in orjson.dumps(overview).decode()
