@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """The receiver's limits, shared with `serve --otlp`."""
-    from halo_mcp.receiver import MAX_BODY_BYTES, ROTATE_BYTES
+    from halo_mcp.receiver.limits import MAX_BODY_BYTES, ROTATE_BYTES
 
     parser.add_argument(
         "--max-body-bytes", type=int, default=MAX_BODY_BYTES,
@@ -65,7 +65,7 @@ def refusal(host: str, token: str | None, what: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from halo_mcp.receiver import Receiver, ReceiverSettings
+    from halo_mcp.receiver.http import Receiver, ReceiverSettings
 
     token = token_of(args)
     why = refusal(args.host, token, "OTLP")

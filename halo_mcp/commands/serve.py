@@ -53,7 +53,7 @@ DEFAULT_PORT = 8765
 TOKEN_ENV = "HALO_MCP_TOKEN"
 
 if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
-    from halo_mcp.receiver import ReceiverSettings
+    from halo_mcp.receiver.http import ReceiverSettings
     from halo_mcp.server import HaloServer, ServerConfig
     from sandbox import Policy
 
@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
     server = build_server(config)
     receiver = None
     if otlp is not None:
-        from halo_mcp.receiver import Receiver
+        from halo_mcp.receiver.http import Receiver
 
         try:
             receiver = Receiver(otlp).start()
@@ -268,7 +268,7 @@ def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettin
     if args.otlp is None:
         return None
     from halo_mcp.commands.receive import refusal
-    from halo_mcp.receiver import ReceiverSettings
+    from halo_mcp.receiver.http import ReceiverSettings
 
     host, _, port = args.otlp.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"

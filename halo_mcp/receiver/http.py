@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from halo_mcp.receiver.limits import DEDUPE_WINDOW_SPANS, MAX_BODY_BYTES, MAX_DECODED_BYTES, READ_TIMEOUT_S, ROTATE_BYTES
 from halo_mcp.receiver.payload import (
     JSON,
     PROTOBUF,
@@ -30,22 +31,12 @@ from halo_mcp.receiver.payload import (
     status_body,
     success_body,
 )
-from halo_mcp.receiver.sink import ROTATE_BYTES, SinkError
-from halo_mcp.receiver.store import DEDUPE_WINDOW_SPANS, SpanStore
+from halo_mcp.receiver.sink import SinkError
+from halo_mcp.receiver.store import SpanStore
 
-__all__ = ["TRACES_PATH", "MAX_BODY_BYTES", "MAX_DECODED_BYTES", "READ_TIMEOUT_S", "ReceiverSettings", "Receiver"]
+__all__ = ["TRACES_PATH", "ReceiverSettings", "Receiver"]
 
 TRACES_PATH = "/v1/traces"
-MAX_BODY_BYTES = 16 * 1024 * 1024
-"""Largest request body accepted, as sent (compressed or not); larger is answered 413.
-
-The SDKs' batch processors send 512 spans per export by default, far below this.
-"""
-MAX_DECODED_BYTES = 64 * 1024 * 1024
-"""Largest body once decompressed: a small gzip body cannot expand past this (413)."""
-READ_TIMEOUT_S = 30.0
-"""Seconds a connection may sit idle mid-request before it is dropped (no thread waits forever)."""
-
 # google.rpc.Code values
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAUTHENTICATED, _UNAVAILABLE = 3, 8, 16, 14
 

@@ -19,14 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["ROTATE_BYTES", "SinkError", "JsonlSink"]
+from halo_mcp.receiver.limits import ROTATE_BYTES
 
-ROTATE_BYTES = 64 * 1024 * 1024
-"""A file is closed and a new one started once the next line would take it past this size.
-
-Big enough that a day of one agent's traces is a few files, small enough that
-re-indexing one file after a cache loss stays quick.
-"""
+__all__ = ["SinkError", "JsonlSink"]
 
 logger = logging.getLogger(__name__)
 

@@ -21,15 +21,11 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from halo_mcp.receiver.limits import DEDUPE_WINDOW_SPANS, ROTATE_BYTES, SEED_TAIL_BYTES
 from halo_mcp.receiver.payload import to_line
-from halo_mcp.receiver.sink import ROTATE_BYTES, JsonlSink
+from halo_mcp.receiver.sink import JsonlSink
 
-__all__ = ["DEDUPE_WINDOW_SPANS", "SEED_TAIL_BYTES", "Stored", "SpanStore"]
-
-DEDUPE_WINDOW_SPANS = 200_000
-"""Span ids remembered to drop retried exports (about 30 MB): minutes of a busy agent fleet."""
-SEED_TAIL_BYTES = 32 * 1024 * 1024
-"""How much of the newest files is read at start to remember what the last run stored."""
+__all__ = ["Stored", "SpanStore"]
 
 _Key = bytes  # 16-byte trace id + 8-byte span id
 

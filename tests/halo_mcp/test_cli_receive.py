@@ -266,3 +266,16 @@ def test_an_agent_configured_only_by_the_documented_variables_reaches_the_receiv
     overview = _overview(directory, server_env(tmp_path))
     assert overview["spans"] == 1
     assert "docs-agent" in orjson.dumps(overview).decode()
+
+
+def test_spans_that_cannot_be_stored_are_answered_503_so_the_exporter_retries(start, tmp_path: Path) -> None:
+    directory = tmp_path / "rx"
+    receiver = start(directory, "--rotate-bytes", "10")  # every export opens a new file
+    headers = {"Content-Type": "application/json"}
+    assert httpx2.post(receiver.url, content=_json_request("eee19b7ec3c1b174"), headers=headers).status_code == 200
+    for path in directory.iterdir():
+        path.unlink()
+    directory.rmdir()
+    refused = httpx2.post(receiver.url, content=_json_request("eee19b7ec3c1b175"), headers=headers)
+    assert refused.status_code == 503
+    assert refused.json()["code"] == 14 and "could not store the spans" in refused.json()["message"]
