@@ -3,6 +3,10 @@
 stdio is what Claude Code and Cursor launch. HTTP binds 127.0.0.1 unless told
 otherwise; bound anywhere else it refuses to start without a bearer token
 (`--token` or $HALO_MCP_TOKEN), and every request must carry it.
+
+`--otlp [HOST:]PORT` also runs the OTLP/HTTP receiver of `halo-mcp receive`, in
+its own threads beside the transport, appending to `--otlp-dir` (default: the
+one dataset directory given), which the tools then read as it grows.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "LOCAL_HOSTS",
     "http_app",
     "log_sandbox_protections",
+    "otlp_settings",
 ]
 
 NAME = "serve"
@@ -48,6 +53,7 @@ DEFAULT_PORT = 8765
 TOKEN_ENV = "HALO_MCP_TOKEN"
 
 if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
+    from halo_mcp.receiver.http import ReceiverSettings
     from halo_mcp.server import HaloServer, ServerConfig
     from sandbox import Policy
 
@@ -73,6 +79,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="another directory tools may read datasets from (repeatable)",
     )
+    parser.add_argument(
+        "--otlp",
+        default=None,
+        metavar="[HOST:]PORT",
+        help="also receive OTLP/HTTP traces here (HOST defaults to 127.0.0.1; the token rule of --http applies)",
+    )
+    parser.add_argument(
+        "--otlp-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where --otlp appends spans (default: the one DATASET directory; added to the default dataset)",
+    )
+    from halo_mcp.commands.receive import add_limit_arguments
+
+    add_limit_arguments(parser)
     add_dataset_arguments(parser)
     add_sandbox_arguments(parser)
     add_engine_arguments(parser)
@@ -188,6 +210,11 @@ async def _transport(server: HaloServer, args: argparse.Namespace, token: str | 
 
 def run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(TOKEN_ENV) or None
+    try:
+        otlp = otlp_settings(args, token)
+    except InvalidArgumentError as err:
+        print(f"halo-mcp: {err}", file=sys.stderr)
+        return 2
     if args.http and args.host not in LOCAL_HOSTS and not token:
         print(
             f"halo-mcp: refusing to serve HTTP on {args.host} without a bearer token; "
@@ -218,8 +245,58 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log_sandbox_protections(config.sandbox_policy)
     server = build_server(config)
+    receiver = None
+    if otlp is not None:
+        from halo_mcp.receiver.http import Receiver
+
+        try:
+            receiver = Receiver(otlp).start()
+        except OSError as exc:
+            print(f"halo-mcp: cannot receive OTLP on {otlp.host}:{otlp.port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(f"halo-mcp: receiving OTLP traces at {receiver.url}, writing {otlp.directory}", file=sys.stderr)
     try:
         anyio.run(_serve, server, args, token)
     except KeyboardInterrupt:
         pass
+    finally:
+        if receiver is not None:
+            receiver.close()
     return 0
+
+
+def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettings | None:
+    """The `--otlp` receiver's settings (None without `--otlp`); its directory joins the datasets."""
+    if args.otlp is None:
+        return None
+    from halo_mcp.commands.receive import refusal
+    from halo_mcp.receiver.http import ReceiverSettings
+
+    host, _, port = args.otlp.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        raise InvalidArgumentError(f"--otlp {args.otlp!r} is not [HOST:]PORT, e.g. 4318 or 0.0.0.0:4318")
+    why = refusal(host, token, "OTLP")
+    if why:
+        raise InvalidArgumentError(why)
+    directory = args.otlp_dir
+    if directory is None:
+        from halo_mcp.datasets import is_glob
+
+        only = Path(args.datasets[0]).expanduser() if len(args.datasets) == 1 else None
+        if only is None or is_glob(args.datasets[0]) or (only.exists() and not only.is_dir()):
+            raise InvalidArgumentError(
+                "--otlp needs --otlp-dir DIR, or exactly one DATASET that is a directory (created if missing)"
+            )
+        directory = only
+    directory = directory.expanduser()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgumentError(f"--otlp-dir {str(directory)!r} cannot be created: {exc.strerror or exc}") from None
+    if not any(Path(d).expanduser().resolve() == directory.resolve() for d in args.datasets):
+        args.datasets.append(str(directory))
+    return ReceiverSettings(
+        directory=directory, host=host, port=int(port), token=token,
+        max_body_bytes=args.max_body_bytes, rotate_bytes=args.rotate_bytes,
+    )  # fmt: skip
