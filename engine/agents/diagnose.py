@@ -246,9 +246,12 @@ async def _execute(
                         analytics=analytics, facts=facts)  # fmt: skip
             )
         else:
-            report = await _engine_report(run, analytics)
+            try:
+                report = await _engine_report(run, analytics)
+            finally:
+                lost = await anyio.to_thread.run_sync(run.telemetry.close)
             facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
-            report = report.model_copy(update={"facts": facts})
+            report = report.model_copy(update={"facts": facts, "notes": [*report.notes, *([lost] if lost else [])]})
         report = _with_changes(report, comparison, analytics)
         if store is not None:
             store.save_report(report)

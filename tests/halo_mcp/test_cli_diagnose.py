@@ -119,3 +119,8 @@ def test_diagnose_baseline_leads_the_report_with_what_changed(tmp_path: Path, fi
     out = proc.stdout
     assert out.index("## What changed") < out.index("## Summary")
     assert "**RESOLVED** [error_signature] error family rate limited on 2 span names: 12/60 (20%) → 0/60 (0%)" in out
+
+
+def test_a_telemetry_collector_without_a_port_is_refused_by_name(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    proc = _run(tmp_path, server_env, str(traces_dir), "--telemetry", "otlp://localhost")
+    assert proc.returncode == 2 and "needs a host and a port: otlp://127.0.0.1:4318" in proc.stderr
