@@ -83,7 +83,11 @@ def _analyze(ds: Dataset) -> Analytics | None:
 
 
 def _agent_context(
-    context: ToolContext, ds: Dataset, config: DiagnoseConfig, names: dict[str, Dataset] | None = None
+    context: ToolContext,
+    ds: Dataset,
+    config: DiagnoseConfig,
+    names: dict[str, Dataset] | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
 ) -> ToolContext:
     """The caller's context with the run's dataset as default and no progress sink;
     `names` are datasets the agents may open by these names (the baseline, the candidate)."""
@@ -96,7 +100,8 @@ def _agent_context(
         return known[path] if path in known else outer(path)
 
     llm = config.llm if config.llm.configured else None
-    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None)
+    settings = context.settings if telemetry is NO_TELEMETRY else {**context.settings, "telemetry": telemetry}
+    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None, settings=settings)
 
 
 def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
@@ -205,10 +210,12 @@ async def _execute(
     status = RunStatus(run_id=run_id, state="running", question=question, dataset=label, mode=mode,
                        started_at=now, updated_at=now)  # fmt: skip
     run_dir = store.create(status) if store is not None else None
+    telemetry = Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY
+    agent_context = _agent_context(context, ds, config, names, telemetry)
     run = Run(
-        run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config, names), ds=ds,
+        run_id=run_id, question=question, config=config, context=agent_context, ds=ds,
         dataset_label=label, send=send, store=store, status=status, on_progress=context.progress, repo=repo,
-        telemetry=Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY,
+        telemetry=telemetry,
     )  # fmt: skip
     run.emit(
         RunStarted, question=question, dataset=label, mode=mode,
