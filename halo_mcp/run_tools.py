@@ -58,8 +58,8 @@ class DiagnoseArgs(BaseModel):
     )
     baseline: str | None = Field(
         default=None,
-        description="an earlier dataset of the same agent (file, directory or glob): the report leads with what "
-        "changed against it (patterns new, worse, resolved, with counts and tests)",
+        description="an earlier dataset of the same agent (file, directory or glob): the report leads with "
+        "what changed against it (new, worse, resolved patterns)",
     )
     max_turns: int | None = Field(default=None, ge=1, le=500, description="turn limit of the root agent")
     max_depth: int | None = Field(default=None, ge=0, le=5, description="how deep subagents may nest")

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from engine.llm import chat, usage_of
 from engine.tools.context import ToolContext
 
 __all__ = ["recorder", "traced_span", "traced_chat"]
@@ -38,6 +37,8 @@ def traced_span(telemetry: Any | None, name: str, kind: str, **attributes: Any) 
 
 async def traced_chat(telemetry: Any | None, name: str, config: Any, messages: list[dict[str, Any]], **kw: Any) -> Any:
     """`engine.llm.chat(config, messages, **kw)`, as an LLM span `name` when traced."""
+    from engine.llm import chat, usage_of  # openai is imported by a model call, not by importing the tools
+
     model = kw.get("model") or getattr(config, "model", None)
     with traced_span(telemetry, name, "LLM", llm__model_name=model) as span:
         if span is None:
