@@ -56,6 +56,11 @@ class DiagnoseArgs(BaseModel):
         default=None,
         description="trace file, directory or glob; omit for the server's default dataset",
     )
+    baseline: str | None = Field(
+        default=None,
+        description="an earlier dataset of the same agent (file, directory or glob): the report leads with "
+        "what changed against it (new, worse, resolved patterns)",
+    )
     max_turns: int | None = Field(default=None, ge=1, le=500, description="turn limit of the root agent")
     max_depth: int | None = Field(default=None, ge=0, le=5, description="how deep subagents may nest")
     max_parallel: int | None = Field(default=None, ge=1, le=32, description="subagents running at once")
@@ -234,6 +239,8 @@ async def _diagnose(ctx: ToolContext, args: DiagnoseArgs, budget: int) -> RunVie
     mcp_ctx = ctx.settings.get("mcp_context")
     progress = index_progress(mcp_ctx) if mcp_ctx is not None else None
     await anyio.to_thread.run_sync(lambda: state.catalog.open(args.dataset, client_roots, progress))
+    if args.baseline is not None:
+        await anyio.to_thread.run_sync(lambda: state.catalog.open(args.baseline, client_roots, progress))
     label = args.dataset or " ".join(state.catalog.default)
     run_ctx = tool_context(state, extra_roots=client_roots, default_dataset=args.dataset)
     overrides = {
@@ -246,7 +253,7 @@ async def _diagnose(ctx: ToolContext, args: DiagnoseArgs, budget: int) -> RunVie
         if value is not None
     }
     runs = _runs(ctx)
-    run = await runs.start(args.question, run_ctx, label, overrides)
+    run = await runs.start(args.question, run_ctx, label, overrides, baseline=args.baseline)
     if args.wait_seconds > 0:
         try:
             await runs.wait(run, args.wait_seconds, lambda r: _report_progress(ctx, r))
@@ -311,7 +318,7 @@ _SPECS: list[ToolSpec[Any, Any]] = [
         handler=_diagnose,
         read_only=False,
         agent_visible=False,
-        extra=_OPEN_WORLD,
+        extra={**_OPEN_WORLD, "path_args": ("dataset", "baseline")},
     ),
     ToolSpec(
         name="diagnose_status",

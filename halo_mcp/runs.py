@@ -137,9 +137,15 @@ class RunManager:
     # -- starting -------------------------------------------------------------
 
     async def start(
-        self, question: str, context: ToolContext, dataset: str, overrides: dict[str, Any] | None = None
+        self,
+        question: str,
+        context: ToolContext,
+        dataset: str,
+        overrides: dict[str, Any] | None = None,
+        baseline: str | None = None,
     ) -> RunState:
-        """Start a run in the background and return once the engine has named it."""
+        """Start a run in the background and return once the engine has named it
+        (`baseline`: an earlier dataset to measure what changed against)."""
         if self._tg is None:
             raise InvalidArgumentError("this server is not accepting diagnose runs (it is shutting down)")
         active = sum(1 for r in self._runs.values() if r.status == "running")
@@ -151,7 +157,7 @@ class RunManager:
         config = self._config(**(overrides or {}))
         named: anyio.Event = anyio.Event()
         holder: dict[str, Any] = {}
-        self._tg.start_soon(self._drive, question, context, dataset, config, named, holder)
+        self._tg.start_soon(self._drive, question, context, dataset, config, named, holder, baseline)
         with anyio.move_on_after(START_TIMEOUT_S):
             await named.wait()
         if "run" not in holder:
@@ -170,12 +176,13 @@ class RunManager:
         config: DiagnoseConfig,
         named: anyio.Event,
         holder: dict[str, Any],
+        baseline: str | None = None,
     ) -> None:
         run: RunState | None = None
         scope = anyio.CancelScope()
         try:
             with scope:
-                async for event in diagnose_stream(question, context, config):
+                async for event in diagnose_stream(question, context, config, baseline=baseline):
                     kind = getattr(event, "type", "")
                     if run is None:
                         run_id = getattr(event, "run_id", None)

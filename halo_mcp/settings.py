@@ -94,11 +94,25 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
     engine.add_argument(
         "--telemetry",
-        type=Path,
-        metavar="PATH",
-        help="write OpenInference spans of the run's own model calls, tool calls and agents to PATH "
-        "(HALO JSONL, appended; halo-mcp reads it like any traces)",
+        type=_telemetry_target,
+        metavar="PATH|otlp://HOST:PORT",
+        help="OpenInference spans of the run's own model calls, tool calls and agents: to PATH (HALO JSONL, "
+        "appended; halo-mcp reads it like any traces), or to an OTLP/HTTP collector such as `halo-mcp receive` "
+        "(otlp://HOST:PORT posts to /v1/traces; an http(s)://… URL is used as given)",
     )
+
+
+def _telemetry_target(text: str) -> Path | str:
+    """argparse check: --telemetry is a file path or a collector URL that `otlp_export` accepts."""
+    from engine.agents.otlp_export import endpoint_of, is_endpoint
+
+    if not is_endpoint(text):
+        return Path(text).expanduser()
+    try:
+        endpoint_of(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def _repo_dir(text: str) -> Path:

@@ -57,8 +57,9 @@ class DiagnoseConfig(BaseModel):
     # and findings cite its lines as path:line. None: no repository tools.
     repo: Path | None = None
     # Where the run writes OpenInference spans of its own model calls, tool calls and
-    # agents, as HALO JSONL (appended): halo-mcp reads them back. None: no telemetry.
-    telemetry: Path | None = None
+    # agents: a path (HALO JSONL, appended; halo-mcp reads them back), or a collector as
+    # otlp://HOST:PORT or an http(s)://…/v1/traces URL (OTLP/HTTP). None: no telemetry.
+    telemetry: Path | str | None = None
 
     def resolved_runs_dir(self) -> Path:
         return self.runs_dir if self.runs_dir is not None else default_runs_dir()

@@ -10,6 +10,10 @@ memory stream that the stream yields from; no cancel scope is held across a
 `yield`, so a consumer may break out at any point, and closing or cancelling
 the stream cancels every agent. Failures inside become an `error` event and
 are re-raised to the consumer once the events have been read.
+
+With `baseline` (a second dataset: an earlier run of the same agent) the run
+measures what changed first (`engine.agents.baseline`) and the report leads
+with it; the agents are told about the baseline and can open it by name.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ import anyio.from_thread
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
+from engine.agents.baseline import baseline_briefing, changes_of, measure, rank_by_change
 from engine.agents.briefing import briefing, completed_report, dataset_label, partial_report
+from engine.agents.changes import changes_counts
 from engine.agents.citations import verify_code, verify_report
 from engine.agents.config import DiagnoseConfig
 from engine.agents.deterministic import deterministic_report
@@ -48,12 +54,18 @@ from engine.repo.paths import open_repo
 from engine.tools.context import ToolContext
 
 if TYPE_CHECKING:
+    from engine.compare import Comparison
     from engine.traces.analytics import Analytics
     from engine.traces.dataset import Dataset
 
 __all__ = ["diagnose_stream", "diagnose", "diagnose_sync", "iterate_sync"]
 
 log = logging.getLogger(__name__)
+
+# Tokens the comparison with the baseline may take in the root's first message (less
+# when the context is small: at most this share of the prompt budget).
+BASELINE_BRIEFING_TOKENS = 3_000
+BASELINE_BRIEFING_SHARE = 0.125
 
 
 def _load_tools() -> None:
@@ -70,15 +82,26 @@ def _analyze(ds: Dataset) -> Analytics | None:
     return analyze(ds)
 
 
-def _agent_context(context: ToolContext, ds: Dataset, config: DiagnoseConfig) -> ToolContext:
-    """The caller's context with the run's dataset as default and no progress sink."""
+def _agent_context(
+    context: ToolContext,
+    ds: Dataset,
+    config: DiagnoseConfig,
+    names: dict[str, Dataset] | None = None,
+    telemetry: Telemetry = NO_TELEMETRY,
+) -> ToolContext:
+    """The caller's context with the run's dataset as default and no progress sink;
+    `names` are datasets the agents may open by these names (the baseline, the candidate)."""
     outer = context.open_dataset
+    known = dict(names or {})
 
     def open_dataset(path: str | None) -> Dataset:
-        return ds if path is None else outer(path)
+        if path is None:
+            return ds
+        return known[path] if path in known else outer(path)
 
     llm = config.llm if config.llm.configured else None
-    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None)
+    settings = context.settings if telemetry is NO_TELEMETRY else {**context.settings, "telemetry": telemetry}
+    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None, settings=settings)
 
 
 def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
@@ -93,6 +116,8 @@ def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:
         "root_task", question=run.question, dataset=run.dataset_label, overview=overview,
         analytics=analytics, max_turns=cfg.max_turns, subagents=subagents,
     )  # fmt: skip
+    if run.baseline_note:
+        task = f"{task}\n\n{run.baseline_note}"
     repo = prompt("repo_tools", root=run.repo.root.name) if run.repo is not None else ""
     system = prompt("root", max_turns=cfg.max_turns, repo=repo)
     return AgentSpec("root", 0, "root", system, task, cfg.max_turns)
@@ -137,27 +162,60 @@ async def _engine_run(run: Run, analytics: Analytics | None) -> Report:
     return await verify_code(report, run.repo)
 
 
+def _baseline_note(run: Run, comparison: Comparison) -> str:
+    """The root's briefing on the baseline, its comparison fit to a share of the prompt budget."""
+    from engine.tools.compare import fit_comparison
+
+    budget = prompt_budget(run.context_limit, run.output_cap())
+    tokens = max(1, min(BASELINE_BRIEFING_TOKENS, int(budget * BASELINE_BRIEFING_SHARE)))
+    return baseline_briefing(changes_of(comparison), fit_comparison(comparison, tokens).render())
+
+
+def _with_changes(report: Report, comparison: Comparison | None, analytics: Analytics | None) -> Report:
+    """The report leading with what changed; a deterministic one's findings ranked by it."""
+    if comparison is None:
+        return report
+    changes = changes_of(comparison)
+    update: dict[str, Any] = {"changes": changes}
+    if report.produced_by == "deterministic":
+        update["summary"] = f"{changes_counts(changes)}\n\n{report.summary}"
+        if analytics is not None:
+            update["findings"] = rank_by_change(report.findings, analytics, comparison)
+    return report.model_copy(update=update)
+
+
 async def _execute(
     question: str,
     context: ToolContext,
     config: DiagnoseConfig,
     dataset: str | None,
     send: MemoryObjectSendStream[Any],
+    baseline: str | None = None,
 ) -> None:
     run_id = new_run_id()
     ds = await anyio.to_thread.run_sync(context.open_dataset, dataset)
+    base = await anyio.to_thread.run_sync(context.open_dataset, baseline) if baseline is not None else None
     repo = open_repo(config.repo) if config.repo is not None else None
     label = dataset_label(ds, dataset)
+    names: dict[str, Dataset] = {}
+    base_label = ""
+    if base is not None:
+        base_label = dataset_label(base, baseline)
+        if base_label == label:
+            base_label = f"baseline {base_label}"
+        names = {label: ds, base_label: base}
     mode = "model" if config.llm.configured else "deterministic"
     store = RunStore(config.resolved_runs_dir()) if config.save else None
     now = datetime.now(UTC).isoformat(timespec="seconds")
     status = RunStatus(run_id=run_id, state="running", question=question, dataset=label, mode=mode,
                        started_at=now, updated_at=now)  # fmt: skip
     run_dir = store.create(status) if store is not None else None
+    telemetry = Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY
+    agent_context = _agent_context(context, ds, config, names, telemetry)
     run = Run(
-        run_id=run_id, question=question, config=config, context=_agent_context(context, ds, config), ds=ds,
+        run_id=run_id, question=question, config=config, context=agent_context, ds=ds,
         dataset_label=label, send=send, store=store, status=status, on_progress=context.progress, repo=repo,
-        telemetry=Telemetry(config.telemetry, run_id) if config.telemetry is not None else NO_TELEMETRY,
+        telemetry=telemetry,
     )  # fmt: skip
     run.emit(
         RunStarted, question=question, dataset=label, mode=mode,
@@ -183,6 +241,11 @@ async def _execute(
             log.exception("failure analytics failed; the agents start without them")
             run.emit(ErrorEvent, message=f"failure analytics unavailable: {type(exc).__name__}: {exc}")
             analytics = None
+        comparison = None
+        if base is not None:
+            comparison = await anyio.to_thread.run_sync(measure, base, ds, base_label, label)
+            if mode == "model":
+                run.baseline_note = _baseline_note(run, comparison)
         if mode == "deterministic":
             facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
             report = await anyio.to_thread.run_sync(
@@ -190,9 +253,13 @@ async def _execute(
                         analytics=analytics, facts=facts)  # fmt: skip
             )
         else:
-            report = await _engine_report(run, analytics)
+            try:
+                report = await _engine_report(run, analytics)
+            finally:
+                lost = await anyio.to_thread.run_sync(run.telemetry.close)
             facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
-            report = report.model_copy(update={"facts": facts})
+            report = report.model_copy(update={"facts": facts, "notes": [*report.notes, *([lost] if lost else [])]})
+        report = _with_changes(report, comparison, analytics)
         if store is not None:
             store.save_report(report)
         run.emit(ReportEvent, report=report)
@@ -215,10 +282,13 @@ async def diagnose_stream(
     config: DiagnoseConfig | None = None,
     *,
     dataset: str | None = None,
+    baseline: str | None = None,
 ) -> AsyncIterator[Event]:
     """Run a diagnosis and yield its events as they happen; the last is `report`.
 
     `dataset` selects a dataset through `context.open_dataset` (None: the default).
+    `baseline`, opened the same way, is an earlier run of the same agent: the report
+    then leads with what changed between it and `dataset` (`Report.changes`).
     A bad dataset path raises the `DatasetError` before any event.
     """
     config = config or DiagnoseConfig()
@@ -228,7 +298,7 @@ async def diagnose_stream(
     async def engine() -> None:
         async with send:
             try:
-                await _execute(question, context, config, dataset, send)
+                await _execute(question, context, config, dataset, send, baseline)
             except anyio.get_cancelled_exc_class():
                 raise
             except Exception as exc:  # re-raised to the caller below
@@ -257,11 +327,12 @@ async def diagnose(
     config: DiagnoseConfig | None = None,
     *,
     dataset: str | None = None,
+    baseline: str | None = None,
     on_event: Callable[[Event], Awaitable[None]] | None = None,
 ) -> Report:
-    """Run a diagnosis to its end and return the report."""
+    """Run a diagnosis to its end and return the report (`baseline`: see `diagnose_stream`)."""
     report: Report | None = None
-    async with aclosing(diagnose_stream(question, context, config, dataset=dataset)) as events:
+    async with aclosing(diagnose_stream(question, context, config, dataset=dataset, baseline=baseline)) as events:
         async for event in events:
             if on_event is not None:
                 await on_event(event)
@@ -273,17 +344,27 @@ async def diagnose(
 
 
 def diagnose_sync(
-    question: str, context: ToolContext, config: DiagnoseConfig | None = None, *, dataset: str | None = None
+    question: str,
+    context: ToolContext,
+    config: DiagnoseConfig | None = None,
+    *,
+    dataset: str | None = None,
+    baseline: str | None = None,
 ) -> Report:
     """`diagnose` for code without an event loop (not callable from inside one)."""
-    return anyio.run(partial(diagnose, question, context, config, dataset=dataset))
+    return anyio.run(partial(diagnose, question, context, config, dataset=dataset, baseline=baseline))
 
 
 _END = object()
 
 
 def iterate_sync(
-    question: str, context: ToolContext, config: DiagnoseConfig | None = None, *, dataset: str | None = None
+    question: str,
+    context: ToolContext,
+    config: DiagnoseConfig | None = None,
+    *,
+    dataset: str | None = None,
+    baseline: str | None = None,
 ) -> Iterator[Event]:
     """The events of a run, for synchronous code: the run goes on in a background event
     loop thread; closing the iterator early cancels it."""
@@ -291,7 +372,8 @@ def iterate_sync(
 
     async def pump() -> None:
         try:
-            async with aclosing(diagnose_stream(question, context, config, dataset=dataset)) as stream:
+            events_of = diagnose_stream(question, context, config, dataset=dataset, baseline=baseline)
+            async with aclosing(events_of) as stream:
                 async for event in stream:
                     events.put(event)
         except Exception as exc:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field, field_validator
 
+from engine.agents.changes import Changes, changes_markdown
 from engine.tools.render import pct
 
 __all__ = [
@@ -168,6 +169,8 @@ class Report(BaseModel):
     citations_failed: int = 0
     facts: RunFacts = Field(default_factory=RunFacts)
     notes: list[str] = Field(default_factory=list)
+    # With a baseline (diagnose --baseline): what changed, measured; the report leads with it.
+    changes: Changes | None = None
 
     def to_markdown(self) -> str:
         return render_markdown(self)
@@ -199,7 +202,10 @@ def render_markdown(report: Report) -> str:
         ]
     if report.partial:
         out += [f"> **Partial report**: {report.partial_reason or 'the run ended early'}.", ""]
-    out += [f"Dataset: `{report.dataset}` · run `{report.run_id}`", "", "## Summary", "", report.summary, ""]
+    out += [f"Dataset: `{report.dataset}` · run `{report.run_id}`", ""]
+    if report.changes is not None:
+        out += changes_markdown(report.changes)
+    out += ["## Summary", "", report.summary, ""]
     out += ["## Findings", ""]
     if not report.findings:
         out += ["No findings.", ""]

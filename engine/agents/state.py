@@ -92,6 +92,7 @@ class Run:
     truncation_warned: bool = False
     repo: Repo | None = None  # the agent's own code, when the run was given it (config.repo)
     telemetry: Telemetry = NO_TELEMETRY  # spans of this run's own calls (config.telemetry)
+    baseline_note: str = ""  # with a baseline: what the root is told about it (engine.agents.baseline)
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

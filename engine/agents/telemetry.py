@@ -11,6 +11,10 @@ subagent's spans sit under the `call_subagent` tool call that started it.
 The lines are written directly rather than through the OpenTelemetry SDK: the
 shape is a dozen fields, and the SDK would become a main dependency for them.
 Texts (prompts, tool results) are cut to `MAX_VALUE_CHARS`.
+
+With a collector as the target (`--telemetry otlp://HOST:PORT`, or an
+`http://…/v1/traces` URL) the same spans go over OTLP/HTTP instead
+(`otlp_export`), in the background; `close` ends the export at the run's end.
 """
 
 from __future__ import annotations
@@ -81,13 +85,21 @@ class OpenSpan:
 class Telemetry:
     """Writes the spans of one run (one trace) to a JSONL file, appending."""
 
-    def __init__(self, path: Path | None, run_id: str) -> None:
+    def __init__(self, target: Path | str | None, run_id: str) -> None:
+        from engine.agents.otlp_export import OtlpExporter, is_endpoint
+
+        self.exporter = OtlpExporter(target) if isinstance(target, str) and is_endpoint(target) else None
+        path = Path(target) if target is not None and self.exporter is None else None
         self.path = path
         self.run_id = run_id
         self.trace_id = secrets.token_hex(16)
         self._lock = threading.Lock()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> str | None:
+        """End the export to a collector (bounded wait); a sentence when spans were lost."""
+        return self.exporter.close() if self.exporter is not None else None
 
     @contextmanager
     def span(self, name: str, kind: str, **attributes: Any) -> Iterator[OpenSpan]:
@@ -106,7 +118,7 @@ class Telemetry:
             self._write(span, time.time_ns())
 
     def _write(self, span: OpenSpan, end_ns: int) -> None:
-        if self.path is None:
+        if self.path is None and self.exporter is None:
             return
         line = {
             "trace_id": self.trace_id,
@@ -121,6 +133,10 @@ class Telemetry:
             "scope": {"name": "engine.agents", "version": "1"},
             "attributes": {"openinference.span.kind": span.kind, **span.attributes},
         }
+        if self.exporter is not None:
+            self.exporter.add({**line, "start_ns": span.start_ns, "end_ns": end_ns})
+            return
+        assert self.path is not None
         data = orjson.dumps(line) + b"\n"
         with self._lock, self.path.open("ab") as fh:
             fh.write(data)

@@ -24,6 +24,7 @@ from engine.tools.content import fold_flat_messages, input_of, output_of, readab
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
 from engine.tools.spans import details_of, get, span_head
+from engine.tools.traced_chat import recorder, traced_chat, traced_span
 from engine.tools.view_trace import trace_spans
 
 __all__ = ["SynthesizeArgs", "SynthesizeResult", "TraceNote", "SPEC", "trace_digest"]
@@ -169,9 +170,32 @@ async def synthesize(ctx: ToolContext, args: SynthesizeArgs, budget: int) -> Syn
         trace_notes = [TraceNote(trace_id=t, note=d, source="digest") for t, d in digests.items()]
         return _fit(args.question, "deterministic", None, summary, trace_notes, notes, budget)
 
-    from engine.llm import chat, open_client
-
     model = config.model_for("synthesis")
+    telemetry = recorder(ctx)  # a traced diagnose run: the model calls become LLM spans
+    with traced_span(telemetry, "synthesize", "CHAIN", halo__traces=len(ids)) as chain:
+        if chain is not None:
+            chain.io(input=args.question)
+        result = await _synthesized(ctx, args, ids, digests, notes, model, telemetry, budget)
+        if chain is not None:
+            chain.io(output=result.summary)
+        return result
+
+
+async def _synthesized(
+    ctx: ToolContext,
+    args: SynthesizeArgs,
+    ids: list[str],
+    digests: dict[str, str],
+    notes: list[str],
+    model: str,
+    telemetry: Any | None,
+    budget: int,
+) -> SynthesizeResult:
+    """Map each digest to a note, reduce the notes to a summary (the model part of synthesize)."""
+    from engine.llm import LLMConfig, open_client
+
+    config = ctx.llm
+    assert isinstance(config, LLMConfig)  # checked configured by the caller
     parallel = int(ctx.settings.get("synthesis_parallel", DEFAULT_PARALLEL))
     limiter = anyio.CapacityLimiter(max(1, parallel))
     written: dict[str, str] = {}
@@ -181,8 +205,8 @@ async def synthesize(ctx: ToolContext, args: SynthesizeArgs, budget: int) -> Syn
         async def note_for(trace_id: str) -> None:
             async with limiter:
                 try:
-                    reply = await chat(
-                        config,
+                    reply = await traced_chat(
+                        telemetry, f"synthesize note on {trace_id}", config,
                         [
                             {"role": "system", "content": _prompt("synthesize_map")},
                             {"role": "user", "content": f"Question: {args.question}\n\n{digests[trace_id]}"},
@@ -204,8 +228,8 @@ async def synthesize(ctx: ToolContext, args: SynthesizeArgs, budget: int) -> Syn
         for trace_id, exc in failed.items():
             notes.append(f"the model failed on trace {trace_id} ({exc}); its digest is shown instead")
         joined = "\n\n".join(f"### trace {t}\n{written[t]}" for t in ids if t in written)
-        reply = await chat(
-            config,
+        reply = await traced_chat(
+            telemetry, "synthesize summary", config,
             [
                 {"role": "system", "content": _prompt("synthesize_reduce")},
                 {"role": "user", "content": f"Question: {args.question}\n\nNotes on {len(written)} traces:\n\n{joined}"},

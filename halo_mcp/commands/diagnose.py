@@ -44,6 +44,12 @@ LINE_CHARS = 160
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("datasets", nargs="+", metavar="DATASET", help="trace files, directories or globs")
+    parser.add_argument(
+        "--baseline",
+        metavar="BASELINE",
+        help="an earlier dataset of the same agent (file, directory or glob): the report leads with what changed "
+        "against it, and the agents can read and compare both",
+    )
     add_run_arguments(parser)
 
 
@@ -103,7 +109,10 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Repor
     from halo_mcp.server import sandbox_run_code
     from halo_mcp.tools import ServerState, tool_context
 
-    catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
+    baseline = getattr(args, "baseline", None)
+    # The baseline was named on the command line like the datasets: it may be read too.
+    roots = [baseline] if baseline is not None else []
+    catalog = DatasetCatalog(args.datasets, roots, cache_dir=args.cache_dir, shape=args.shape)
     llm = llm_config(args)
     run_code = sandbox_run_code(None, sandbox_policy(args))
     state = ServerState(catalog=catalog, llm=llm if llm.configured else None, run_code=run_code)
@@ -114,9 +123,11 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Repor
     finally:
         if bar is not None:
             bar.close()
+    if baseline is not None:
+        await anyio.to_thread.run_sync(partial(catalog.open, baseline))
     config = diagnose_config_factory(args, llm)()
     report: Report | None = None
-    async for event in diagnose_stream(args.prompt, tool_context(state), config):
+    async for event in diagnose_stream(args.prompt, tool_context(state), config, baseline=baseline):
         if log is not None and (line := describe_event(event)) is not None:
             print(line, file=log, flush=True)
         if getattr(event, "type", "") == "report":

@@ -110,3 +110,17 @@ def test_diagnose_telemetry_writes_spans_that_overview_reads_back(tmp_path: Path
                               timeout=120)  # fmt: skip
     assert overview.returncode == 0, overview.stderr
     assert '"halo-mcp-diagnose"' in overview.stdout and json.loads(overview.stdout)
+
+
+def test_diagnose_baseline_leads_the_report_with_what_changed(tmp_path: Path, fixtures: Path, server_env) -> None:
+    runs = fixtures / "compare" / "runs"
+    proc = _run(tmp_path, server_env, str(runs / "after.jsonl"), "--baseline", str(runs / "before.jsonl"), "-p", "What changed?")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.index("## What changed") < out.index("## Summary")
+    assert "**RESOLVED** [error_signature] error family rate limited on 2 span names: 12/60 (20%) → 0/60 (0%)" in out
+
+
+def test_a_telemetry_collector_without_a_port_is_refused_by_name(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    proc = _run(tmp_path, server_env, str(traces_dir), "--telemetry", "otlp://localhost")
+    assert proc.returncode == 2 and "needs a host and a port: otlp://127.0.0.1:4318" in proc.stderr

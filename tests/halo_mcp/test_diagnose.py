@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,23 @@ async def test_cancelling_a_diagnose_call_that_waits_stops_its_run(model_server:
                     break
                 await anyio.sleep(0.1)
     assert runs[0]["status"] == "cancelled"
+
+
+async def test_diagnose_with_a_baseline_reports_what_changed_first(make_server, tmp_path: Path, fixtures: Path) -> None:
+    runs = tmp_path / "compare"
+    shutil.copytree(fixtures / "compare" / "runs", runs)
+    halo = make_server([str(runs / "after.jsonl")], roots=[str(runs)])
+    async with halo.runs, Client(halo.mcp) as client:
+        run = (
+            await client.call_tool("diagnose", {"question": "What changed?", "baseline": str(runs / "before.jsonl")})
+        ).structured_content
+        done = await _until_done(client, run["run_id"])
+    changes = done["report"]["changes"]
+    assert done["status"] == "finished" and changes["counts"] == {"resolved": 1, "unchanged": 1}
+    assert changes["patterns"][0]["title"] == "error family rate limited on 2 span names"
+
+
+async def test_diagnose_refuses_a_baseline_outside_the_roots(server: HaloServer, outside_dir: Path) -> None:
+    async with Client(server.mcp) as client:
+        result = await client.call_tool("diagnose", {"question": "Why?", "baseline": str(outside_dir)})
+    assert result.is_error and "outside" in result.content[0].text
