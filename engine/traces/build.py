@@ -20,10 +20,6 @@ from engine.traces.columns import NONE, CategoricalColumn, Interner, StringColum
 from engine.traces.hashing import combine_keys, hash_strings
 from engine.traces.list_column import ListColumn
 from engine.traces.model import Malformed, Span
-from engine.traces.native import byte_lengths as native_byte_lengths
-from engine.traces.native import codes as native_codes
-from engine.traces.native import floats as native_floats
-from engine.traces.native import integers as native_integers
 
 __all__ = [
     "Flag",
@@ -207,11 +203,7 @@ class PieceBuilder:
             parts[f].append(values if isinstance(values, np.ndarray) else convert(values))
         raws = column("raw")
         self._raws.extend(raws)
-        sizes = native_byte_lengths(raws) if native_byte_lengths is not None else None
-        if sizes is not None:
-            parts["raw_size"].append(np.frombuffer(sizes, dtype=np.int32))
-        else:
-            parts["raw_size"].append(np.fromiter(map(len, raws), dtype=np.int32, count=n))
+        parts["raw_size"].append(np.fromiter(map(len, raws), dtype=np.int32, count=n))
         flags = _present(column("exception"), n) * np.uint8(Flag.EXCEPTION)
         flags |= _present(column("output_error"), n) * np.uint8(Flag.OUTPUT_ERROR)
         flags |= parts["refusal"].pop() * np.uint8(Flag.REFUSAL)
@@ -316,13 +308,6 @@ def _new_codes(index: dict[Any, int], distinct: list[Any] | None, values: Sequen
     New values get the next codes (counting `distinct`, or `index` when there is
     no `distinct` list) and are appended to `distinct`.
     """
-    if native_codes is not None:
-        return np.frombuffer(native_codes(index, distinct, values), dtype=np.int32)
-    return new_codes_in_python(index, distinct, values)
-
-
-def new_codes_in_python(index: dict[Any, int], distinct: list[Any] | None, values: Sequence[Any]) -> np.ndarray:
-    """`_new_codes` without the C helper."""
     n = len(values)
     try:
         return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=n)
@@ -346,8 +331,6 @@ def _present(values: Sequence[Any], n: int) -> np.ndarray:
 
 
 def _int8(values: Sequence[Any]) -> np.ndarray:
-    if native_integers is not None and (packed := native_integers(values, 0, 1)) is not None:
-        return np.frombuffer(packed, dtype=np.int8)
     return np.fromiter(values, dtype=np.int8, count=len(values))
 
 
@@ -371,8 +354,6 @@ def _counts(values: Sequence[Any]) -> np.ndarray:
 
 def _floats(values: Sequence[Any]) -> np.ndarray:
     """Floats with None as NaN."""
-    if native_floats is not None and (packed := native_floats(values)) is not None:
-        return np.frombuffer(packed, dtype=np.float64)
     return np.fromiter(map(_NAN_FOR_NONE.get, values, values), dtype=np.float64, count=len(values))
 
 
@@ -382,13 +363,6 @@ _NUMBERS.update(kind=_int8, status=_int8, start_ns=_times, end_ns=_times, input_
 
 def _int64(values: Sequence[Any], missing: int) -> np.ndarray:
     """Integers as int64; None and absurd values (beyond int64) become `missing`."""
-    if native_integers is not None and (packed := native_integers(values, missing, 8)) is not None:
-        return np.frombuffer(packed, dtype=np.int64)
-    return int64_in_python(values, missing)
-
-
-def int64_in_python(values: Sequence[Any], missing: int) -> np.ndarray:
-    """`_int64` without the C helper."""
     n = len(values)
     try:
         if None not in values:

@@ -24,7 +24,6 @@ from operator import is_
 
 import numpy as np
 
-from engine.traces.native import string_column
 
 __all__ = [
     "NONE",
@@ -51,14 +50,6 @@ class StringColumn:
 
     @classmethod
     def from_values(cls, values: Sequence[str | None]) -> StringColumn:
-        if string_column is not None and (arrays := string_column(values)) is not None:
-            starts, lengths, blob = arrays
-            return cls(np.frombuffer(starts, np.int64), np.frombuffer(lengths, np.int32), np.frombuffer(blob, np.uint8))
-        return cls.from_values_in_python(values)
-
-    @classmethod
-    def from_values_in_python(cls, values: Sequence[str | None]) -> StringColumn:
-        """`from_values` without the C helper (also what it does for texts with lone surrogates)."""
         n = len(values)
         nones = values.count(None)
         if nones == n and n:

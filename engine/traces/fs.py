@@ -1,37 +1,22 @@
-"""Listing directories and stat-ing many files, in C when it was compiled (`csrc/dirscan.c`).
+"""Listing directories and stat-ing many files: the reopen of a folder of small files.
 
 A reopen of a folder of 20,000 small files lists the folder and stats every
 file (a pack member is fresh while its size, mtime, ctime and inode are what
-the pack recorded). `os.scandir` and `os.stat` make a DirEntry and a
-stat_result per file, and most of the reopen's time went there; the C half
-makes the same system calls and returns names and one table of numbers.
-Without a C compiler (or with `HALO_MCP_NATIVE=0`), the same functions run on
-`os.scandir` / `os.stat` and give the same answers.
+the pack recorded). Names come from one `os.scandir` pass, and stats go into
+one numpy table (STAT_DTYPE) that freshness compares column by column.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from operator import attrgetter
 
 import numpy as np
 
-__all__ = ["STAT_DTYPE", "NATIVE", "scan_dir", "stat_names"]
+__all__ = ["STAT_DTYPE", "scan_dir", "stat_names"]
 
 # One row per file: what freshness compares, and why stat failed (errno; 0: it did not).
 STAT_DTYPE = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8"), ("ino", "<u8"), ("errno", "<i8")])
-
-_scan_dir: Callable[[str], tuple[list[str], list[str], list[str]]] | None = None
-_stat_names: Callable[[str, list[str]], bytes] | None = None
-if os.environ.get("HALO_MCP_NATIVE", "1") != "0":
-    try:
-        from engine.traces._dirscan import scan_dir as _scan_dir
-        from engine.traces._dirscan import stat_names as _stat_names
-    except ImportError:  # not compiled here
-        pass
-NATIVE = _scan_dir is not None
-
 
 def scan_dir(path: str) -> tuple[list[str], list[str], list[str]]:
     """Names of `path`'s regular files, subdirectories and other entries (symlinks...), hidden ones left out.
@@ -39,12 +24,6 @@ def scan_dir(path: str) -> tuple[list[str], list[str], list[str]]:
     In listing order; symlinks are not followed (they are "other"). OSError when
     the directory cannot be listed.
     """
-    if _scan_dir is not None:
-        return _scan_dir(path)
-    return scan_dir_python(path)
-
-
-def scan_dir_python(path: str) -> tuple[list[str], list[str], list[str]]:
     files: list[str] = []
     subdirs: list[str] = []
     others: list[str] = []
@@ -64,15 +43,6 @@ def scan_dir_python(path: str) -> tuple[list[str], list[str], list[str]]:
 
 def stat_names(directory: str, names: list[str]) -> np.ndarray:
     """`os.stat(directory/name)` of each name (symlinks followed), as STAT_DTYPE rows; a failure sets errno."""
-    if _stat_names is not None:
-        try:
-            return np.frombuffer(_stat_names(directory, names), STAT_DTYPE)
-        except OSError:
-            pass  # the directory itself cannot be opened: say why file by file
-    return stat_names_python(directory, names)
-
-
-def stat_names_python(directory: str, names: list[str]) -> np.ndarray:
     prefix = os.path.join(directory, "")
     try:
         stats = [os.stat(prefix + name) for name in names]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from engine.traces.build import Flag
-from engine.traces.native import link_parents
 
 __all__ = ["FILE_MIX", "MAX_TREE_DEPTH", "depths", "link", "parent_rows_by_sorting"]
 
@@ -39,12 +38,7 @@ def link(
         mix = file.astype(np.uint64) * FILE_MIX  # wraps modulo 2**64, as meant
         key = key ^ mix
         parent_key = np.where(has_parent, parent_key ^ mix, np.uint64(0))
-    if link_parents is not None:
-        rows, dup = link_parents(np.ascontiguousarray(key), np.ascontiguousarray(parent_key))
-        parent_row = np.frombuffer(rows, dtype=np.int32)
-        flags[np.frombuffer(dup, dtype=np.bool_)] |= Flag.DUPLICATE
-    else:
-        parent_row = parent_rows_by_sorting(key, parent_key, has_parent, flags)
+    parent_row = parent_rows_by_sorting(key, parent_key, has_parent, flags)
     flags[has_parent & (parent_row < 0)] |= Flag.ORPHAN
     return parent_row, flags
 
@@ -52,7 +46,7 @@ def link(
 def parent_rows_by_sorting(
     key: np.ndarray, parent_key: np.ndarray, has_parent: np.ndarray, flags: np.ndarray
 ) -> np.ndarray:
-    """`_link`'s parent rows without the C helper (sets DUPLICATE in `flags`)."""
+    """Parent rows by one sort of the keys and a binary search per parent (sets DUPLICATE in `flags`)."""
     n = len(key)
     by_key = np.argsort(key)
     sorted_keys = key[by_key]

@@ -17,7 +17,6 @@ import orjson
 from engine.traces.build import Piece, PieceBuilder
 from engine.traces.gc_pause import gc_paused
 from engine.traces.model import Malformed, Span
-from engine.traces.native import byte_lengths, split_lines
 from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
 from engine.traces.readers._source import BOM
@@ -64,8 +63,6 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
 
 def _split_lines(data: bytes) -> list[bytes]:
     """The lines of `data` without their newlines (no empty last line after a final newline)."""
-    if split_lines is not None:
-        return split_lines(data)
     if not data:
         return []
     lines = data.split(b"\n")
@@ -81,11 +78,7 @@ def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
     """
     starts = np.empty(len(lines) + 1, dtype=np.int64)
     starts[0] = 0
-    sizes = byte_lengths(lines) if byte_lengths is not None else None
-    if sizes is not None:
-        np.cumsum(np.frombuffer(sizes, dtype=np.int32).astype(np.int64) + 1, out=starts[1:])
-    else:
-        np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
+    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
     starts[1:] += skip
     return starts
 

@@ -22,8 +22,7 @@ import numpy as np
 import orjson
 
 from engine.traces.model import SpanStatus
-from engine.traces.native import halo_scan
-from engine.traces.readers._build import text_or_none
+from engine.traces.readers._halo_struct import decode_block
 from engine.traces.readers._values import MINUTE_CACHE, iso_column_ns, parent_id_of, to_ns
 from engine.traces.readers.halo import STATUS_BY_CODE, service_of
 from engine.traces.semconv_columns import read_fields_columns
@@ -69,16 +68,10 @@ def columns_from_lines(lines: list[bytes], first_line: int) -> list[Any] | None:
 
 def _columns(lines: list[bytes], first_line: int) -> list[Any]:
     n = len(lines)
-    scanned = halo_scan(lines) if halo_scan is not None else None
-    if scanned is not None:  # the C scanner read every line: the same values orjson gives
-        trace_id, span_id, parent, name, start, end, codes, messages, services, attrs, events = scanned
+    typed = decode_block(lines)
+    if typed is not None:
+        trace_id, span_id, parent, name, start, end, codes, messages, services, attrs, events = typed
         statuses, messages = _statuses_of(codes, messages, n)
-        if not _STR_NONE.issuperset(map(type, services)):
-            services = [s if s is None or type(s) is str else text_or_none(s) for s in services]
-        if type(start) is bytearray:  # every time had the usual form: already epoch ns
-            start_ns, end_ns = np.frombuffer(start, dtype=np.int64), np.frombuffer(end, dtype=np.int64)
-        else:
-            start_ns, end_ns = _start_end(start, end, n)
     else:
         objs = list(map(orjson.loads, lines))
         try:  # a line that is no object raises TypeError here: not a span
@@ -89,8 +82,8 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
             )
         statuses, messages = _statuses(status_obj, n)
         services = _services(resource, n)
-        start_ns, end_ns = _start_end(start, end, n)
         events = list(map(_get, objs, repeat("events", n)))
+    start_ns, end_ns = _start_end(start, end, n)
     if not (all(trace_id) and all(span_id)):
         raise _LineByLine  # missing ids: malformed
     if set(map(type, trace_id)) != _STR:
@@ -141,7 +134,7 @@ def _statuses(status_obj: Any, n: int) -> tuple[list[SpanStatus], list[str]]:
 
 
 def _statuses_of(codes: list[Any], messages: list[Any], n: int) -> tuple[list[SpanStatus], list[str]]:
-    """Statuses and messages from the codes and messages the scanner read (None where absent)."""
+    """Statuses and messages from the codes and messages read (None where absent)."""
     statuses = list(map(STATUS_BY_CODE.get, codes, repeat(_UNSET, n)))
     if set(map(type, messages)) != _STR:
         messages = list(map(_text, messages))

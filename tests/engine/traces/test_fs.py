@@ -1,4 +1,4 @@
-"""Listing and stat-ing many files: the C half and the os.scandir / os.stat half give the same answers."""
+"""Listing and stat-ing many files: entries typed as os.scandir types them, stats as os.stat gives them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import errno
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.traces import fs
@@ -28,10 +27,9 @@ def _sorted(listing: tuple[list[str], list[str], list[str]]) -> tuple[list[str],
     return tuple(sorted(names) for names in listing)
 
 
-@pytest.mark.skipif(not fs.NATIVE, reason="the C extension is not compiled here")
-def test_the_compiled_listing_types_entries_as_os_scandir_does_and_leaves_hidden_ones_out(tmp_path: Path) -> None:
+def test_the_listing_types_entries_as_os_scandir_does_and_leaves_hidden_ones_out(tmp_path: Path) -> None:
     d = _tree(tmp_path)
-    assert _sorted(fs.scan_dir(str(d))) == _sorted(fs.scan_dir_python(str(d))) == (
+    assert _sorted(fs.scan_dir(str(d))) == (
         ["a.JSON", "b.jsonl", "caf\u00e9.jsonl", "notes.txt"],
         ["sub"],
         ["dangling.jsonl", "link.jsonl", "pipe.jsonl"],
@@ -46,7 +44,7 @@ def test_listing_a_missing_directory_raises_oserror(tmp_path: Path) -> None:
 def test_stat_names_gives_what_os_stat_gives_and_errno_for_files_that_fail(tmp_path: Path) -> None:
     d = _tree(tmp_path)
     names = ["b.jsonl", "link.jsonl", "caf\u00e9.jsonl", "missing.jsonl", "dangling.jsonl"]
-    for table in (fs.stat_names(str(d), names), fs.stat_names_python(str(d), names)):
+    for table in (fs.stat_names(str(d), names),):
         for name, row in zip(names[:3], table[:3]):
             st = os.stat(d / name)  # symlinks followed
             assert tuple(row) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, 0)
@@ -69,4 +67,3 @@ def test_stat_names_in_a_directory_one_may_search_but_not_list(tmp_path: Path) -
 
 def test_stat_names_of_no_names_is_an_empty_table(tmp_path: Path) -> None:
     assert len(fs.stat_names(str(tmp_path), [])) == 0 and fs.stat_names(str(tmp_path), []).dtype == fs.STAT_DTYPE
-    assert np.array_equal(fs.stat_names_python(str(tmp_path), []), fs.stat_names(str(tmp_path), []))

@@ -236,35 +236,3 @@ def test_a_folder_over_the_pack_size_is_split_into_packs_built_by_worker_process
     assert {f.index for f in Dataset.open([folder]).files} == {"fresh"}
 
 
-_DESCRIBE = """
-import sys
-from dataclasses import asdict
-from pathlib import Path
-import orjson
-from engine.traces import fs
-from engine.traces.dataset import Dataset
-ds = Dataset.open([sys.argv[1]], cache_dir=Path(sys.argv[2]))
-files = [dict(asdict(f), index="") for f in ds.files]
-sys.stdout.buffer.write(orjson.dumps([fs.NATIVE, files, ds.fingerprint, ds._opened.skipped]))
-"""
-
-
-def test_a_reopen_without_the_compiled_lister_finds_and_serves_the_same_files(tmp_path: Path, fixtures: Path) -> None:
-    import orjson
-
-    folder = _mixed_folder(tmp_path, fixtures)
-    (folder / "sub").mkdir()
-    (folder / "sub" / "linked.jsonl").symlink_to(folder / "0_halo_tiny_traces.jsonl")
-    (folder / "package.json").write_text('{"name": "not-a-trace"}')
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
-    runs = []
-    for native in ("1", "0", "1"):
-        out = subprocess.run(
-            [sys.executable, "-c", _DESCRIBE, str(folder), str(tmp_path / "cache")],
-            env=dict(env, HALO_MCP_NATIVE=native), capture_output=True, check=True, timeout=120,
-        ).stdout  # fmt: skip
-        runs.append(orjson.loads(out))
-    assert runs[1][0] is False
-    assert runs[0][1:] == runs[1][1:] == runs[2][1:]
-    assert any(f["path"].endswith("0_halo_tiny_traces.jsonl") for f in runs[1][1])
-    assert any("package.json" in s for s in runs[1][3])
