@@ -11,8 +11,8 @@ from pathlib import Path
 from halo_mcp.commands.demo import demo_traces
 
 ROOT = Path(__file__).resolve().parents[2]
-# What a wheel is built from (pyproject.toml's packages and setup.py's extensions).
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "halo_mcp", "engine", "sandbox")
+# What a wheel is built from (pyproject.toml names the packages).
+SOURCES = ("pyproject.toml", "README.md", "halo_mcp", "engine", "sandbox")
 
 
 def test_demo_diagnoses_the_shipped_traces_and_prints_where_the_report_is_and_the_next_step(

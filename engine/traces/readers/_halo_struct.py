@@ -72,7 +72,7 @@ def decode_block(lines: list[bytes]) -> tuple[Any, ...] | None:
     n = len(lines)
     try:
         records = list(map(_decode_line, lines))
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # too deep: orjson's rule names it
         return None
     trace_id, span_id, parent, name, start, end, status, resource, attrs, events = zip(*map(_FIELDS, records), strict=True)
     if not (_TEXT.issuperset(map(type, trace_id)) and _TEXT.issuperset(map(type, span_id))
