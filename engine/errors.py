@@ -21,6 +21,7 @@ __all__ = [
     "UnknownShapeError",
     "DatasetError",
     "PathNotAllowedError",
+    "SourceError",
     "SourceChangedError",
     "UnreadableFileError",
     "CacheUnusableError",
@@ -58,6 +59,12 @@ class CacheUnusableError(DatasetError):
 
 class PathNotAllowedError(DatasetError):
     """Raised when a path lies outside the datasets and roots the server may read."""
+
+
+class SourceError(DatasetError):
+    """Raised when a trace source that is not a file (a Phoenix, Langfuse or ClickHouse URL) cannot
+    answer: unreachable, refused credentials, a page failing mid-way, a schema missing columns.
+    The message names the source (its URL without credentials) and what was not read."""
 
 
 class UnknownIdError(HaloError):
