@@ -1,0 +1,1 @@
+"""Trace sources that are not files: Phoenix, Langfuse, ClickHouse (see `base`)."""
