@@ -12,16 +12,25 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from halo_mcp.commands.serve import LOCAL_HOSTS, TOKEN_ENV
 
-__all__ = ["NAME", "HELP", "DEFAULT_PORT", "add_arguments", "add_limit_arguments", "run"]
+if TYPE_CHECKING:
+    from halo_mcp.receiver.http import Receiver, ReceiverSettings
+
+__all__ = [
+    "NAME", "HELP", "DEFAULT_PORT", "GRPC_DEFAULT_PORT", "add_arguments", "add_limit_arguments",
+    "start_receiver", "started_line", "run",
+]  # fmt: skip
 
 NAME = "receive"
-HELP = "receive OTLP/HTTP traces (POST /v1/traces) and append them to a dataset directory"
+HELP = "receive OTLP traces (HTTP POST /v1/traces, and gRPC with --grpc-port) and append them to a dataset directory"
 
 DEFAULT_PORT = 4318
 """The OTLP/HTTP port every SDK exporter sends to by default."""
+GRPC_DEFAULT_PORT = 4317
+"""The OTLP/gRPC port every SDK exporter and Collector sends to by default."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"bearer token senders must send (default ${TOKEN_ENV}); required off localhost",
     )
+    parser.add_argument(
+        "--grpc-port", type=int, default=None, metavar="PORT",
+        help=f"also receive OTLP/gRPC on this port of --host (the SDKs' default is {GRPC_DEFAULT_PORT}; 0 picks one; "
+        "needs the grpc extra)",
+    )  # fmt: skip
     add_limit_arguments(parser)
 
 
@@ -64,8 +78,35 @@ def refusal(host: str, token: str | None, what: str) -> str | None:
     return None
 
 
+def start_receiver(settings: ReceiverSettings, start: bool = False) -> Receiver | None:
+    """The receiver, bound (and started in background threads with `start`); None after
+    saying on stderr why it could not be (a port in use, no grpcio for gRPC)."""
+    from halo_mcp.receiver.grpc_service import GrpcUnavailableError
+    from halo_mcp.receiver.http import Receiver
+
+    try:
+        receiver = Receiver(settings)
+    except GrpcUnavailableError as exc:
+        print(f"halo-mcp: {exc}", file=sys.stderr)
+        return None
+    except OSError as exc:
+        print(
+            f"halo-mcp: cannot receive OTLP on {settings.host}:{settings.port} into {settings.directory}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return None
+    return receiver.start() if start else receiver
+
+
+def started_line(receiver: Receiver) -> str:
+    """The start-up line (tests and scripts read the HTTP URL from it, up to the first comma)."""
+    line = f"receiving OTLP traces at {receiver.url}, writing {receiver.settings.directory}"
+    return line + (f"; OTLP/gRPC at {receiver.grpc.url}" if receiver.grpc else "")
+
+
 def run(args: argparse.Namespace) -> int:
-    from halo_mcp.receiver.http import Receiver, ReceiverSettings
+    from halo_mcp.receiver.http import ReceiverSettings
 
     token = token_of(args)
     why = refusal(args.host, token, "OTLP")
@@ -77,14 +118,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = ReceiverSettings(
         directory=args.directory, host=args.host, port=args.port, token=token,
-        max_body_bytes=args.max_body_bytes, rotate_bytes=args.rotate_bytes,
+        max_body_bytes=args.max_body_bytes, rotate_bytes=args.rotate_bytes, grpc_port=args.grpc_port,
     )  # fmt: skip
-    try:
-        receiver = Receiver(settings)
-    except OSError as exc:
-        print(f"halo-mcp: cannot receive on {args.host}:{args.port} into {args.directory}: {exc.strerror or exc}", file=sys.stderr)
+    receiver = start_receiver(settings)
+    if receiver is None:
         return 2
-    print(f"halo-mcp: receiving OTLP traces at {receiver.url}, writing {args.directory}", file=sys.stderr, flush=True)
+    print(f"halo-mcp: {started_line(receiver)}", file=sys.stderr, flush=True)
     try:
         receiver.serve_forever()
     except KeyboardInterrupt:

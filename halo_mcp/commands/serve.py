@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also receive OTLP/HTTP traces here (HOST defaults to 127.0.0.1; the token rule of --http applies)",
     )
     parser.add_argument(
+        "--otlp-grpc",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --otlp, also receive OTLP/gRPC on this port of its host (4317 is the SDKs' default; grpc extra)",
+    )
+    parser.add_argument(
         "--otlp-dir",
         type=Path,
         default=None,
@@ -247,14 +254,12 @@ def run(args: argparse.Namespace) -> int:
     server = build_server(config)
     receiver = None
     if otlp is not None:
-        from halo_mcp.receiver.http import Receiver
+        from halo_mcp.commands.receive import start_receiver, started_line
 
-        try:
-            receiver = Receiver(otlp).start()
-        except OSError as exc:
-            print(f"halo-mcp: cannot receive OTLP on {otlp.host}:{otlp.port}: {exc.strerror or exc}", file=sys.stderr)
+        receiver = start_receiver(otlp, start=True)
+        if receiver is None:
             return 2
-        print(f"halo-mcp: receiving OTLP traces at {receiver.url}, writing {otlp.directory}", file=sys.stderr)
+        print(f"halo-mcp: {started_line(receiver)}", file=sys.stderr)
     try:
         anyio.run(_serve, server, args, token)
     except KeyboardInterrupt:
@@ -268,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
 def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettings | None:
     """The `--otlp` receiver's settings (None without `--otlp`); its directory joins the datasets."""
     if args.otlp is None:
+        if args.otlp_grpc is not None:
+            raise InvalidArgumentError("--otlp-grpc PORT goes with --otlp [HOST:]PORT (the HTTP receiver it joins)")
         return None
     from halo_mcp.commands.receive import refusal
     from halo_mcp.receiver.http import ReceiverSettings
@@ -298,5 +305,5 @@ def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettin
         args.datasets.append(str(directory))
     return ReceiverSettings(
         directory=directory, host=host, port=int(port), token=token,
-        max_body_bytes=args.max_body_bytes, rotate_bytes=args.rotate_bytes,
+        max_body_bytes=args.max_body_bytes, rotate_bytes=args.rotate_bytes, grpc_port=args.otlp_grpc,
     )  # fmt: skip

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from halo_mcp.receiver.limits import DEDUPE_WINDOW_SPANS, MAX_BODY_BYTES, MAX_DECODED_BYTES, READ_TIMEOUT_S, ROTATE_BYTES
 from halo_mcp.receiver.payload import (
@@ -33,6 +34,9 @@ from halo_mcp.receiver.payload import (
 )
 from halo_mcp.receiver.sink import SinkError
 from halo_mcp.receiver.store import SpanStore
+
+if TYPE_CHECKING:
+    from halo_mcp.receiver.grpc_service import GrpcTransport
 
 __all__ = ["TRACES_PATH", "ReceiverSettings", "Receiver"]
 
@@ -55,6 +59,8 @@ class ReceiverSettings:
     max_decoded_bytes: int = MAX_DECODED_BYTES
     rotate_bytes: int = ROTATE_BYTES
     dedupe_window_spans: int = DEDUPE_WINDOW_SPANS
+    grpc_port: int | None = None
+    """Also answer OTLP/gRPC on this port (0 picks one), into the same store; None: HTTP only."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -141,12 +147,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Receiver:
-    """An OTLP/HTTP receiver serving from a background thread until `close()`."""
+    """An OTLP/HTTP receiver (and OTLP/gRPC with `grpc_port`) serving from background threads
+    until `close()`. Both transports write through one `SpanStore`."""
 
     def __init__(self, settings: ReceiverSettings) -> None:
         self.settings = settings
         self.store = SpanStore(settings.directory, settings.rotate_bytes, settings.dedupe_window_spans)
-        self._server = _Server(settings, self.store)
+        self.grpc: GrpcTransport | None = None
+        try:
+            self._server = _Server(settings, self.store)
+            if settings.grpc_port is not None:
+                from halo_mcp.receiver.grpc_service import GrpcTransport
+
+                self.grpc = GrpcTransport(settings, self.store, settings.grpc_port)
+        except BaseException:
+            if hasattr(self, "_server"):
+                self._server.server_close()
+            self.store.close()
+            raise
         self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
 
     @property
@@ -159,19 +177,32 @@ class Receiver:
         host = self.settings.host
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}{TRACES_PATH}"
 
+    @property
+    def urls(self) -> str:
+        """Where exports are answered, for the start-up line."""
+        return self.url + (f" and {self.grpc.url}" if self.grpc else "")
+
     def start(self) -> Receiver:
+        if self.grpc:
+            self.grpc.start()
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in the calling thread (the `receive` command)."""
+        if self.grpc:
+            self.grpc.start()
         try:
             self._server.serve_forever()
         finally:
+            if self.grpc:
+                self.grpc.stop()
             self._server.server_close()
             self.store.close()
 
     def close(self) -> None:
+        if self.grpc:
+            self.grpc.stop()
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()

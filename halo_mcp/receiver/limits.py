@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MAX_BODY_BYTES", "MAX_DECODED_BYTES", "READ_TIMEOUT_S", "ROTATE_BYTES", "DEDUPE_WINDOW_SPANS", "SEED_TAIL_BYTES"]
+__all__ = ["GRPC_WORKERS", "MAX_BODY_BYTES", "MAX_DECODED_BYTES", "READ_TIMEOUT_S", "ROTATE_BYTES", "DEDUPE_WINDOW_SPANS", "SEED_TAIL_BYTES"]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Largest request body accepted, as sent (compressed or not); larger is answered 413.
@@ -25,3 +25,6 @@ DEDUPE_WINDOW_SPANS = 200_000
 """Span ids remembered to drop retried exports (about 30 MB): minutes of a busy agent fleet."""
 SEED_TAIL_BYTES = 32 * 1024 * 1024
 """How much of the newest files is read at start to remember what the last run stored."""
+
+GRPC_WORKERS = 8
+"""Threads answering OTLP/gRPC exports at once; more wait in gRPC's queue (exporters send one batch at a time)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -52,12 +53,34 @@ async def test_spans_sent_to_serve_otlp_are_queryable_over_mcp_as_they_arrive(
     assert [p.suffix for p in live.iterdir()] == [".jsonl"]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_spans_sent_over_grpc_to_serve_otlp_are_queryable_over_mcp(tmp_path: Path, stdio_params) -> None:
+    grpc_exporter = pytest.importorskip(
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", reason="gRPC needs the grpc extra"
+    )
+    live = tmp_path / "live"
+    http_port, grpc_port = _free_port(), _free_port()
+    params = stdio_params(tmp_path, str(live), "--otlp", f"127.0.0.1:{http_port}", "--otlp-grpc", str(grpc_port))
+    exporter = grpc_exporter.OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True, timeout=2)
+    async with Client(params) as client:
+        await anyio.to_thread.run_sync(_export_when_up, exporter, 5)
+        seen = await _spans_seen(client, 5)
+        assert seen["kinds"] == {"agent": 1, "llm": 4}
+    exporter.shutdown()
+
+
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
         (["--otlp", "nope"], "is not [HOST:]PORT"),
         (["--otlp", "0.0.0.0:4318", "DIR"], "without a bearer token"),
         (["--otlp", "4318", "DIR", "DIR2"], "--otlp needs --otlp-dir"),
+        (["--otlp-grpc", "4317", "DIR"], "--otlp-grpc PORT goes with --otlp"),
     ],
 )
 def test_bad_otlp_settings_are_refused_with_a_sentence(
