@@ -108,6 +108,7 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
     )
     runs = RunManager(runs_dir, lambda **kw: make_config(**{"runs_dir": runs_dir, **kw}))
     state.settings["runs"] = runs
+    state.settings["telemetry_target"] = make_config().telemetry
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:

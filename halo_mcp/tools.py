@@ -23,7 +23,9 @@ a first index build never blocks other calls on the event loop.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,26 @@ def tool_context(
     )
 
 
+@contextmanager
+def traced_call(spec: ToolSpec[Any, Any], tool_ctx: ToolContext) -> Iterator[None]:
+    """A call of a `traced` tool (synthesize) on a server given `--telemetry` is one trace of
+    OpenInference spans of its own model calls, as a diagnose run is; other calls pass through."""
+    target = tool_ctx.settings.get("telemetry_target")
+    if not spec.extra.get("traced") or target is None:
+        yield
+        return
+    from engine.agents.telemetry import Telemetry
+
+    telemetry = Telemetry(target, run_id=f"{spec.name}-{secrets.token_hex(4)}")
+    tool_ctx.settings["telemetry"] = telemetry
+    try:
+        yield
+    finally:
+        lost = telemetry.close()
+        if lost:
+            logger.warning("%s telemetry: %s", spec.name, lost)
+
+
 def annotations_for(spec: ToolSpec[Any, Any]) -> ToolAnnotations:
     """Hints for clients: trace tools only read; a spec may say more in `extra`.
 
@@ -199,11 +221,12 @@ class RegistryTool(Tool):
 
             tool_ctx = tool_context(state, extra_roots=extra_roots, progress=progress)
             tool_ctx.settings["mcp_context"] = context
-            try:
-                answer = await call_tool(spec.name, tool_ctx, arguments)
-            except SourceChangedError:
-                # a file changed under its index: the index was dropped, the next open rebuilds it
-                answer = await call_tool(spec.name, tool_ctx, arguments)
+            with traced_call(spec, tool_ctx):
+                try:
+                    answer = await call_tool(spec.name, tool_ctx, arguments)
+                except SourceChangedError:
+                    # a file changed under its index: the index was dropped, the next open rebuilds it
+                    answer = await call_tool(spec.name, tool_ctx, arguments)
         except HaloError as err:
             raise ToolError(str(err)) from err
         except ValidationError as err:

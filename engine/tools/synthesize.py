@@ -282,5 +282,7 @@ SPEC = register(
         args=SynthesizeArgs,
         result=SynthesizeResult,
         handler=synthesize,
+        # Its model calls are spans of their own: a server with --telemetry records each call as a trace.
+        extra={"traced": True},
     )
 )
