@@ -28,7 +28,7 @@ import orjson
 
 from engine.errors import SourceError
 from engine.sources.base import Fetched, SourceURL, is_source_url
-from engine.sources.registry import module_for
+from engine.sources.registry import EXTRAS, module_for
 from engine.traces.cache import atomic_write_bytes, ensure_dir
 
 __all__ = [
@@ -143,6 +143,12 @@ def _sync_locked(url: SourceURL, folder: Path, interval: float) -> Freshness:
     except SourceError:
         shutil.rmtree(dest, ignore_errors=True)
         raise
+    except ImportError as exc:  # a client package the module imports when it first needs it
+        shutil.rmtree(dest, ignore_errors=True)
+        raise SourceError(
+            f"{url.display}: reading {url.scheme}:// sources needs {exc.name or 'a package'!r}, which is not "
+            f"installed; install it with: pip install 'halo-mcp[{EXTRAS[url.scheme]}]'"
+        ) from None
     except Exception as exc:  # a client library's own error: named, never a traceback
         shutil.rmtree(dest, ignore_errors=True)
         raise SourceError(f"{url.display}: the fetch failed: {type(exc).__name__}: {exc}") from None
