@@ -20,7 +20,7 @@ from support.otel_clickhouse import create_table, exporter_rows, halo_lines, ins
 pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "halo"
 # What differs by design between the two: where the spans sit, the source's freshness, run time.
-_PLACE_KEYS = {"files", "file", "freshness", "file_list", "path", "shapes", "files_total", "duration_s"}
+_PLACE_KEYS = {"files", "file", "freshness", "file_list", "path", "shapes", "files_total", "duration_s", "computed_in_source"}
 
 
 def _same(value: Any) -> Any:
@@ -77,6 +77,13 @@ async def test_every_trace_tool_answers_on_chdb_as_on_the_file(source, tmp_path:
         assert _same(on_source[name].structured_content) == _same(on_file[name].structured_content), name
         assert on_source[name].content[0].text.splitlines()[-1].startswith(f"freshness: {url}: fetched ")
         assert on_source[name].structured_content["freshness"][0].endswith("complete")
+    [pushed] = on_source["overview"].structured_content["computed_in_source"]
+    want = on_file["overview"].structured_content
+    for key in ("spans", "traces", "error_spans", "error_traces", "trace_duration_ms"):
+        assert pushed[key] == want[key], key
+    assert [(t["tool"], t["calls"], t["errors"]) for t in pushed["tools"]] == [
+        (t["tool"], t["calls"], t["errors"]) for t in want["tools"]
+    ]
 
 
 def test_the_cli_overview_of_chdb_matches_the_file(source, tmp_path: Path) -> None:
