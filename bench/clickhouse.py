@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: a temporary one)")
     args = parser.parse_args(argv)
 
+    from support.otel_clickhouse import create_table
+
     from engine.sources import clickhouse, pushdown
     from engine.sources.base import SourceURL
     from engine.traces import store
     from engine.traces.dataset import Dataset
-    from support.otel_clickhouse import create_table
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-ch-"))
     db = work / "chdb"
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     ds = Dataset.open([str(url.display)], cache_dir=cache)
     t_fetch = time.perf_counter() - started
-    t_lov, ov = best(lambda: store.overview(ds))
+    t_lov, _ = best(lambda: store.overview(ds))
     t_lq, page = best(lambda: store.query_traces(ds, store.TraceFilter(has_errors=True), sort="duration", descending=True))
     print(f"local index of the first {ds.n_spans:,} spans (fetch + index {t_fetch:.1f} s):")
     print(f"  overview {t_lov * 1000:.0f} ms; query(errors, by duration) {t_lq * 1000:.0f} ms ({page.total:,} traces)")

@@ -31,20 +31,20 @@ from engine.sources import clickhouse_sql as q
 from engine.sources.base import Fetched, SourceURL
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
+    "DEFAULT_PORT",
+    "DEFAULT_TABLE",
     "FETCH_BATCH_SPANS",
     "FETCH_MAX_SPANS",
-    "CONNECT_TIMEOUT_S",
+    "PASSWORD_ENV",
     "QUERY_TIMEOUT_S",
     "USER_ENV",
-    "PASSWORD_ENV",
-    "DEFAULT_TABLE",
-    "DEFAULT_PORT",
     "Client",
-    "table_of",
-    "connect",
     "chdb_session",
+    "connect",
     "fetch",
     "span_record",
+    "table_of",
 ]
 
 # Rows per SELECT of a fetch (and per file written): bounded memory whatever the table's size.
@@ -118,7 +118,7 @@ class _Chdb:
     def rows(self, sql: str) -> list[list[Any]]:
         try:
             result = self.session.query(sql, "JSONCompactEachRow")
-        except Exception as exc:  # chdb raises ChdbError / RuntimeError with ClickHouse's message
+        except Exception as exc:  # chdb raises ChdbError / RuntimeError with ClickHouse's message  # noqa: BLE001
             raise SourceError(f"{self.display}: ClickHouse refused a statement: {_first_line(exc)}") from None
         return _parse(self.display, result.bytes())
 
@@ -130,7 +130,7 @@ class _Server:
     def rows(self, sql: str) -> list[list[Any]]:
         try:
             data = self.client.raw_query(sql, fmt="JSONCompactEachRow")
-        except Exception as exc:  # clickhouse-connect's DatabaseError / OperationalError
+        except Exception as exc:  # clickhouse-connect's DatabaseError / OperationalError  # noqa: BLE001
             raise SourceError(f"{self.display}: the server refused a statement: {_first_line(exc)}") from None
         return _parse(self.display, bytes(data))
 
@@ -155,7 +155,7 @@ def chdb_session(path: Path | str, display: str | None = None) -> Iterator[Any]:
     label = display or f"chdb://{key}"
     try:
         opened = chdb.Session(key)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         reason = _first_line(exc)
         if "lock" in reason.lower() or "already" in reason.lower():
             reason = f"{reason} (chDB opens a database directory in one process at a time, one directory per process)"
@@ -188,7 +188,7 @@ def connect(url: SourceURL) -> Iterator[Client]:
             connect_timeout=CONNECT_TIMEOUT_S,
             send_receive_timeout=QUERY_TIMEOUT_S,
         )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise SourceError(
             f"{url.display}: cannot connect to the ClickHouse server: {_first_line(exc)} "
             f"(credentials come from ${USER_ENV} / ${PASSWORD_ENV})"

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
-    "REQUIRED_COLUMNS",
-    "OPTIONAL_COLUMNS",
     "ERROR_CODES",
+    "FETCH_FIELDS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
     "Table",
-    "quote",
     "columns_sql",
     "count_sql",
     "fetch_sql",
-    "FETCH_FIELDS",
+    "quote",
 ]
 
 # Columns every fetch and push-down reads; a table without one of them is refused.

@@ -32,14 +32,14 @@ from engine.sources.registry import EXTRAS, module_for
 from engine.traces.cache import atomic_write_bytes, ensure_dir
 
 __all__ = [
-    "SOURCE_REFRESH_S",
-    "SOURCE_REFRESH_ENV",
     "SOURCES_DIR",
+    "SOURCE_REFRESH_ENV",
+    "SOURCE_REFRESH_S",
     "Freshness",
-    "source_dir",
-    "sync",
     "materialize",
     "refresh_seconds",
+    "source_dir",
+    "sync",
 ]
 
 # Minimum seconds between two fetches of one source (each open within it serves the copy).
@@ -149,7 +149,7 @@ def _sync_locked(url: SourceURL, folder: Path, interval: float) -> Freshness:
             f"{url.display}: reading {url.scheme}:// sources needs {exc.name or 'a package'!r}, which is not "
             f"installed; install it with: pip install 'halo-mcp[{EXTRAS[url.scheme]}]'"
         ) from None
-    except Exception as exc:  # a client library's own error: named, never a traceback
+    except Exception as exc:  # a client library's own error: named, never a traceback  # noqa: BLE001
         shutil.rmtree(dest, ignore_errors=True)
         raise SourceError(f"{url.display}: the fetch failed: {type(exc).__name__}: {exc}") from None
     if not any(dest.iterdir()):

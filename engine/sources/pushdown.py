@@ -25,7 +25,7 @@ from engine.sources import clickhouse_sql as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 
-__all__ = ["PUSHDOWN_TOP", "PUSHDOWN_MAX_LIMIT", "SourceTotals", "overview", "query_traces", "SORTS"]
+__all__ = ["PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "SourceTotals", "overview", "query_traces"]
 
 # Services and tools listed by an overview computed in the engine (totals are exact).
 PUSHDOWN_TOP = 50

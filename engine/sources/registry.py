@@ -13,7 +13,7 @@ from types import ModuleType
 from engine.errors import SourceError
 from engine.sources.base import SourceURL
 
-__all__ = ["MODULES", "EXTRAS", "module_for"]
+__all__ = ["EXTRAS", "MODULES", "module_for"]
 
 # scheme -> module implementing `fetch(url, dest, since_ns) -> Fetched`
 MODULES = {

@@ -14,8 +14,9 @@ from mcp import Client
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from engine.sources import clickhouse  # noqa: E402
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows  # noqa: E402
+from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+
+from engine.sources import clickhouse
 
 pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "halo"
@@ -92,7 +93,7 @@ def test_the_cli_overview_of_chdb_matches_the_file(source, tmp_path: Path) -> No
     def overview(spec: str) -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-m", "halo_mcp", "overview", "--json", spec],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
@@ -105,7 +106,7 @@ def test_the_cli_overview_of_chdb_matches_the_file(source, tmp_path: Path) -> No
 def test_the_cli_names_a_bad_source_without_a_traceback(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "halo_mcp", "overview", f"chdb://{tmp_path}/nothing"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip() == f"halo-mcp: chdb://{tmp_path}/nothing: no chDB database directory at {tmp_path}/nothing"

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["create_table", "exporter_rows", "insert_rows", "halo_lines", "DDL"]
+__all__ = ["DDL", "create_table", "exporter_rows", "halo_lines", "insert_rows"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {table} (

@@ -14,11 +14,12 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from engine.errors import PathNotAllowedError, SourceError  # noqa: E402
-from engine.sources import clickhouse, local  # noqa: E402
-from engine.traces.dataset import Dataset  # noqa: E402
-from halo_mcp.datasets import DatasetCatalog  # noqa: E402
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows  # noqa: E402
+from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+
+from engine.errors import PathNotAllowedError, SourceError
+from engine.sources import clickhouse, local
+from engine.traces.dataset import Dataset
+from halo_mcp.datasets import DatasetCatalog
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 

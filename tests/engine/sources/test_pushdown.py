@@ -8,13 +8,14 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from engine.errors import InvalidArgumentError  # noqa: E402
-from engine.sources import clickhouse, pushdown  # noqa: E402
-from engine.sources.base import SourceURL  # noqa: E402
-from engine.traces import store  # noqa: E402
-from engine.traces.analytics import analyze  # noqa: E402
-from engine.traces.dataset import Dataset  # noqa: E402
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows  # noqa: E402
+from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+
+from engine.errors import InvalidArgumentError
+from engine.sources import clickhouse, pushdown
+from engine.sources.base import SourceURL
+from engine.traces import store
+from engine.traces.analytics import analyze
+from engine.traces.dataset import Dataset
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
