@@ -154,7 +154,7 @@ def chdb_session(path: Path | str, display: str | None = None) -> Iterator[Any]:
 
     label = display or f"chdb://{key}"
     try:
-        opened = chdb.Session(key)
+        opened = chdb.Session(key)  # type: ignore[no-untyped-call]
     except Exception as exc:  # noqa: BLE001
         reason = _first_line(exc)
         if "lock" in reason.lower() or "already" in reason.lower():
@@ -165,7 +165,7 @@ def chdb_session(path: Path | str, display: str | None = None) -> Iterator[Any]:
         yield opened
     finally:
         del _held[key]
-        opened.close()
+        opened.close()  # type: ignore[no-untyped-call]
 
 
 @contextmanager

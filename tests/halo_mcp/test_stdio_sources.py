@@ -110,3 +110,23 @@ def test_the_cli_names_a_bad_source_without_a_traceback(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip() == f"halo-mcp: chdb://{tmp_path}/nothing: no chDB database directory at {tmp_path}/nothing"
+
+
+async def test_a_client_cannot_make_the_server_fetch_a_url(source, tmp_path: Path, stdio_params) -> None:
+    url, ref = source
+    async with Client(stdio_params(tmp_path, str(ref.parent))) as client:
+        for spec in (url, "clickhouse://169.254.169.254:8123/default"):
+            with anyio.fail_after(60):
+                result = await client.call_tool("overview", {"dataset": spec})
+            assert result.is_error
+            assert "source URL this server was not started with (allowed: none)" in result.content[0].text
+
+
+def test_diagnose_on_chdb_names_the_source_and_its_freshness(source, tmp_path: Path) -> None:
+    url, _ = source
+    done = subprocess.run(
+        [sys.executable, "-m", "halo_mcp", "diagnose", url],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"Dataset: `{url}: fetched " in done.stdout and "complete`" in done.stdout
