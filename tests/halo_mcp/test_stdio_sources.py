@@ -52,6 +52,7 @@ CALLS = {
     "query": {"has_errors": True, "sort": "errors", "descending": True},
     "search": {"pattern": "error", "ignore_case": True},
     "view_trace": {"trace_id": "301d90d19c94485992997d1cd96bacfd"},
+    "view_spans": {"trace_id": "301d90d19c94485992997d1cd96bacfd", "span_ids": ["820dc76fc800459bb19ec10c"]},
     "patterns": {},
     "run_code": {"code": "len(spans)"},
 }
