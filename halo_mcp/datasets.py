@@ -12,6 +12,12 @@ argument as given, never a resolved path.
 
 Opened datasets are memoised by their resolved file list and reopened when a
 file's size or modification time changes, so the index picks up growing logs.
+
+A dataset may also be a source URL (`chdb:///...`, `clickhouse://...`,
+`phoenix://...`, `langfuse://...`, see `engine.sources`). The server fetches
+from it, so a URL a client made up would make the server a proxy to any host
+it can reach (SSRF): a URL is opened only when the operator named it, as a
+dataset the server was started with or in `sources=`; any other is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError, PathNotAllowedError
+from engine.errors import DatasetError, PathNotAllowedError, SourceError
+from engine.sources.base import SourceURL, is_source_url
+from engine.sources.local import materialize
+from engine.traces import cache
 from engine.traces.dataset import Dataset, ProgressFn
 from engine.traces.fs import stat_names
 from engine.traces.paths import Found, find_files
@@ -91,13 +100,18 @@ class DatasetCatalog:
         cwd: str | Path | None = None,
         cache_dir: Path | None = None,
         shape: str | None = None,
+        sources: Sequence[str] = (),
     ) -> None:
         self.cwd = _real(cwd or os.getcwd())
         self.default = tuple(self._absolute(str(d)) for d in datasets)
         self.cache_dir = cache_dir
         self.shape = shape
+        # Source URLs the operator allowed (by display URL): the defaults that are URLs, and `sources`.
+        self.sources = frozenset(_display(u) for u in (*self.default, *sources) if is_source_url(u))
         static: list[Path] = []
         for spec in self.default:
+            if is_source_url(spec):
+                continue
             static.append(_glob_root(spec) if is_glob(spec) else _real(spec))
         static.extend(_real(self._absolute(str(r))) for r in roots)
         self.roots: tuple[Path, ...] = tuple(dict.fromkeys(static))
@@ -108,12 +122,14 @@ class DatasetCatalog:
     # -- access control -------------------------------------------------------
 
     def _absolute(self, spec: str) -> str:
+        if is_source_url(spec):
+            return spec
         expanded = os.path.expanduser(spec)
         return expanded if os.path.isabs(expanded) else str(self.cwd / expanded)
 
     def needs_client_roots(self, spec: str | None) -> bool:
         """True when `spec` lies outside the static roots, so only client roots could allow it."""
-        if spec is None:
+        if spec is None or is_source_url(spec):
             return False
         return not _within(self._spec_root(spec), self.roots)
 
@@ -155,6 +171,12 @@ class DatasetCatalog:
             if not spec.strip():
                 raise DatasetError("dataset is empty: pass a trace file, a directory or a glob")
             specs = [spec]
+        for one in specs:
+            if is_source_url(one):
+                self.check_source(one)  # its files are the fetched copy's, listed by `open`
+        specs = [one for one in specs if not is_source_url(one)]
+        if not specs:
+            return (), Found()
 
         absolute = tuple(self._absolute(one) for one in specs)
         for one in specs:
@@ -196,6 +218,9 @@ class DatasetCatalog:
 
         `progress(done_bytes, total_bytes)` is called while an index is built or checked.
         """
+        specs = self.default if spec is None else (spec,)
+        if any(is_source_url(one) for one in specs):
+            return self._open_with_sources(spec, specs, extra_roots, progress)
         names, found = self._resolve(spec, extra_roots)
         files = tuple(found.paths)
         key = (names, files)
@@ -212,10 +237,55 @@ class DatasetCatalog:
                 self._memo[key] = _Entry(files=files, stamp=stamp, dataset=dataset)
             return dataset
 
+    def check_source(self, spec: str) -> None:
+        """Refuse a source URL the operator did not name (a model-supplied URL would be SSRF)."""
+        if _display(spec) not in self.sources:
+            allowed = ", ".join(sorted(self.sources)) or "none"
+            raise PathNotAllowedError(
+                f"dataset {_display(spec)!r} is a source URL this server was not started with (allowed: {allowed}); "
+                "the operator names source URLs, e.g. `halo-mcp serve --dataset URL`"
+            )
+
+    def _open_with_sources(
+        self, spec: str | None, specs: Sequence[str], extra_roots: Sequence[Path], progress: ProgressFn | None
+    ) -> Dataset:
+        """Open a dataset naming source URLs (and perhaps paths): fetch what is new, reuse the memo otherwise."""
+        urls = [one for one in specs if is_source_url(one)]
+        for url in urls:
+            self.check_source(url)
+        paths = [one for one in specs if not is_source_url(one)]
+        names: list[str] = []
+        for one in paths:
+            names += self._resolve(one, extra_roots)[0]
+        root = Path(self.cache_dir) if self.cache_dir is not None else cache.cache_root()
+        key = (tuple(specs), ())
+        with self._lock:
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:
+            folders, fresh = materialize(urls, root)  # throttled: a fetch at most every SOURCE_REFRESH_S
+            found = find_files([*folders, *names])
+            stamp = repr([(f.fetched_at_ns, f.fetches) for f in fresh]).encode() + _stamp(found)
+            entry = self._memo.get(key)
+            if entry is not None and entry.stamp == stamp and not entry.dataset.stale:
+                entry.dataset.sources = fresh
+                return entry.dataset
+            dataset = Dataset.open([*folders, *names], cache_dir=self.cache_dir, shape=self.shape, progress=progress)
+            dataset.sources, dataset.source_specs = fresh, urls
+            with self._lock:
+                self._memo[key] = _Entry(files=tuple(found.paths), stamp=stamp, dataset=dataset)
+            return dataset
+
     def opened(self) -> list[tuple[tuple[Path, ...], Dataset]]:
         """The datasets opened so far (for listing), most recent last."""
         with self._lock:
             return [(tuple(map(Path, e.files)), e.dataset) for e in self._memo.values()]
+
+
+def _display(spec: str) -> str:
+    try:
+        return SourceURL.parse(spec).display
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _stamp(found: Found) -> bytes:

@@ -106,10 +106,17 @@ def tool_context(
     """
     catalog = state.catalog
 
-    def open_dataset(spec: str | None) -> Any:
-        return catalog.open(spec if spec is not None else default_dataset, extra_roots)
+    settings: dict[str, Any] = {
+        **state.settings, "client_roots": extra_roots, "state": state, "sources_allowed": bool(catalog.sources)
+    }
 
-    settings = {**state.settings, "client_roots": extra_roots, "state": state}
+    def open_dataset(spec: str | None) -> Any:
+        dataset = catalog.open(spec if spec is not None else default_dataset, extra_roots)
+        if dataset.sources:  # every answer on a remote source says how fresh its copy is
+            lines = [f.line() for f in dataset.sources]
+            settings["freshness"] = [*settings.get("freshness", []), *(x for x in lines if x not in settings.get("freshness", []))]
+        return dataset
+
     return ToolContext(
         open_dataset=open_dataset,
         llm=state.llm,

@@ -47,6 +47,9 @@ LABEL_FILES = 3
 def dataset_label(ds: Dataset, given: str | None) -> str:
     if given:
         return given
+    sources = getattr(ds, "sources", [])
+    if sources:  # a remote source: its URL and how fresh the copy is, never the cache's file names
+        return "; ".join(f.line() for f in sources)
     paths = [str(f.path) for f in getattr(ds, "files", [])]
     if not paths:
         return "(dataset)"

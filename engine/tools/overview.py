@@ -95,6 +95,10 @@ class OverviewResult(ToolResult):
     patterns_total: int = 0
     next_calls: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    computed_in_source: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ClickHouse sources: the whole table's counts computed as SQL in ClickHouse (engine.sources.pushdown)",
+    )
 
     def render(self) -> str:
         shapes = ", ".join(f"{shape} ×{n}" if n > 1 else shape for shape, n in self.shapes.items())
@@ -155,6 +159,13 @@ class OverviewResult(ToolResult):
             lines.append("failure patterns: none measured")
         if self.next_calls:
             lines.append("next: " + "; ".join(self.next_calls))
+        for t in self.computed_in_source:
+            tools = ", ".join(f"{x['tool']} {x['errors']}/{x['calls']} errors" for x in t["tools"][:5])
+            lines.append(
+                f"computed in ClickHouse over {t['source']}: {render.num(t['spans'])} spans, {render.num(t['traces'])} "
+                f"traces, {render.num(t['error_traces'])} error traces, {render.num(t['error_spans'])} error spans"
+                + (f"; tools: {tools}" if tools else "")
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -178,11 +189,27 @@ def _gather(ds: Any) -> tuple[Any, Any, dict[str, list[str]]]:
     return ov, analytics, samples
 
 
+def _computed_in_source(ds: Any) -> list[dict[str, Any]]:
+    """For each ClickHouse / chDB source of the dataset, its whole-table counts, computed in ClickHouse."""
+    specs = [s for s in getattr(ds, "source_specs", []) if s.split("://", 1)[0].lower() in ("clickhouse", "chdb")]
+    if not specs:
+        return []
+    from dataclasses import asdict
+
+    from engine.sources import pushdown
+    from engine.sources.base import SourceURL
+
+    return [asdict(pushdown.overview(SourceURL.parse(spec))) for spec in specs]
+
+
 async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> OverviewResult:
     notes: list[str] = []
     top = clamp(args.top, 1, MAX_TOP, "top", notes)
     ds = await open_dataset(ctx, args.dataset)
     ov, analytics, samples = await in_thread(_gather, ds)
+    pushed = await in_thread(_computed_in_source, ds)
+    if any(not f.complete for f in ds.sources) and pushed:
+        notes.append("the local copy is incomplete: the ClickHouse line counts the whole table, the rest the copy")
     notes += analytics.notes
     quality = ov.quality or {}
     tools = [
@@ -243,6 +270,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             patterns_total=len(analytics.patterns),
             next_calls=next_calls,
             notes=notes + ([f"lists cut to {n} entries to fit the answer budget"] if n < top else []),
+            computed_in_source=[{**p, "services": p["services"][:n], "tools": p["tools"][:n]} for p in pushed],
         )
 
     return fit(build, items=top, chars=DETAIL_CHARS, limit=budget, min_items=1, min_chars=80)

@@ -37,6 +37,9 @@ CHARS_PER_TOKEN = 4
 # Claude Code rejects answers over ~25k tokens; 20k (counted in o200k_base, text
 # plus structured content) leaves room for the envelope and for tokenizers that differ.
 DEFAULT_BUDGET_TOKENS = 20_000
+# Tokens kept out of a tool's budget, when the dataset may be a remote source, for the
+# freshness lines every answer on one ends with (a source URL, two times, a note).
+FRESHNESS_TOKENS = 400
 
 
 class ToolResult(BaseModel):
@@ -104,9 +107,14 @@ class ToolAnswer:
 
     result: ToolResult
     text: str
+    # How fresh the copies of the remote sources the answer read are (see `engine.sources.local`).
+    freshness: tuple[str, ...] = ()
 
     def structured(self) -> dict[str, Any]:
-        return self.result.model_dump(mode="json", exclude_none=True)
+        out = self.result.model_dump(mode="json", exclude_none=True)
+        if self.freshness:
+            out["freshness"] = list(self.freshness)
+        return out
 
 
 async def call_tool(
@@ -136,8 +144,15 @@ async def call_tool(
     except ValidationError as exc:
         raise InvalidArgumentError(explain_validation(name, exc, spec.args)) from None
     budget = budget_tokens or spec.budget_tokens
-    result = await spec.handler(context, args, budget)
+    settings = getattr(context, "settings", None)
+    # A server that may read remote sources keeps room for their freshness in every answer.
+    on_sources = isinstance(settings, dict) and bool(settings.get("sources_allowed"))
+    result = await spec.handler(context, args, budget - FRESHNESS_TOKENS if on_sources else budget)
     answer = ToolAnswer(result=result, text=result.render())
+    fresh = tuple(settings.get("freshness", ())) if isinstance(settings, dict) else ()
+    if fresh:
+        text = answer.text.rstrip("\n") + "\n" + "\n".join(f"freshness: {line}" for line in fresh)
+        answer = ToolAnswer(result=result, text=text, freshness=fresh)
     size = answer_tokens(answer.text, answer.structured())
     if size > budget:
         raise RuntimeError(f"tool {name} answered {size:,} tokens, over its budget of {budget:,}")

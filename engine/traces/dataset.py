@@ -20,6 +20,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from engine.errors import DatasetError, UnknownIdError
+from engine.sources.base import is_source_url
+from engine.sources.local import Freshness, materialize
 from engine.traces import cache
 from engine.traces.build import Flag
 from engine.traces.cache_fallback import with_fallback
@@ -65,6 +67,9 @@ class DataQuality(BaseModel):
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
     skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
     skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
+    sources: list[str] = Field(
+        default_factory=list, description="remote sources copied: fetched when, newest span, complete or not, why"
+    )
 
 
 class Dataset:
@@ -86,6 +91,9 @@ class Dataset:
         self.stale = False
         # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).
         self.fingerprint = tuple((loc.directory, loc.chunk, loc.rows) for loc in opened.locations)
+        # The remote sources (URLs) this dataset copies, and how fresh each copy is (see `engine.sources`).
+        self.sources: list[Freshness] = []
+        self.source_specs: list[str] = []
 
     @cached_property
     def paths(self) -> list[Path]:
@@ -108,16 +116,25 @@ class Dataset:
         shape: str | None = None,
         progress: ProgressFn | None = None,
     ) -> Dataset:
-        """Index (or reuse the index of) every trace file under `paths` and map it."""
-        found = find_files(paths)
+        """Index (or reuse the index of) every trace file under `paths` and map it.
+
+        A path that is a source URL (`chdb:///...`, `phoenix://...`, see
+        `engine.sources`) is fetched into its folder of the cache first (only what
+        is newer than the copy), and `sources` says how fresh each copy is.
+        """
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
+        specs, sources = materialize([str(p) for p in paths], root)
+        found = find_files(specs)
         with gc_paused():
             opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:
             reasons = "; ".join(opened.skipped[:5])
             raise DatasetError(f"no trace files could be read under {', '.join(map(str, paths))}: {reasons}")
-        return cls(found.paths, opened, root)
+        ds = cls(found.paths, opened, root)
+        ds.sources = sources
+        ds.source_specs = [str(p) for p in paths if is_source_url(str(p))]
+        return ds
 
     def snapshot(self) -> dict[str, Any]:
         """What another process needs to map exactly this dataset's index (see `open_snapshot`)."""
@@ -195,7 +212,9 @@ class Dataset:
     @cached_property
     def quality(self) -> DataQuality:
         skipped = self._opened.skipped
-        q = DataQuality(skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped))
+        q = DataQuality(
+            skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped), sources=[s.line() for s in self.sources]
+        )
         q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
         for info, samples in zip(self.files, self._opened.samples):
             for line, reason in samples:

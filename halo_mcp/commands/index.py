@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         f"{result['files']} files, {result['traces']:,} traces, {result['spans']:,} spans "
         f"({result['built']} indexed now, {result['seconds']} s)"
     ]
+    lines += [f"source {line}" for line in q.sources]
     if q.malformed_lines:
         lines.append(f"{q.malformed_lines:,} malformed lines, e.g. " + "; ".join(q.malformed_samples[:3]))
     if q.orphan_spans:

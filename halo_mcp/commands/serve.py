@@ -233,10 +233,11 @@ def run(args: argparse.Namespace) -> int:
         if not Path(root).expanduser().is_dir():
             print(f"halo-mcp: --root {root!r} is not a directory", file=sys.stderr)
             return 2
+    from engine.sources.base import is_source_url
     from halo_mcp.datasets import is_glob
 
     for dataset in args.datasets:
-        if not is_glob(dataset) and not Path(dataset).expanduser().exists():
+        if not is_glob(dataset) and not is_source_url(dataset) and not Path(dataset).expanduser().exists():
             # A typo here would only surface at the first tool call, inside the client.
             print(
                 f"halo-mcp: dataset {dataset!r} does not exist; pass a trace file, a directory or a glob",

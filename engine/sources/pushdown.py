@@ -1,0 +1,168 @@
+"""Answers computed inside ClickHouse, so a table past one machine's size answers in the engine's time.
+
+`overview` sends a handful of aggregate statements (counts, errors, time range,
+trace-duration percentiles, services, per-tool calls and errors) and only their
+answer rows cross the network; `query_traces` lists traces by a filter, sorted,
+a page at a time, grouped by TraceId in the engine. The statements are the same
+text for chDB and a server (`clickhouse_sql`, `clickhouse.connect`).
+
+What the numbers mean matches the local index's `overview` (a test holds the two
+equal on the same spans): an error span has status ERROR; an error trace has an
+error span or an exception (an `exception` event, or `exception.type` /
+`exception.message` attributes); trace duration is last end minus first start,
+percentiles nearest-rank (`quantilesExact`). Tools are named by `tool.name` or
+`gen_ai.tool.name`. What it does not compute (span kinds, models, agents,
+tokens, hidden errors, failure patterns) comes from the fetched copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import InvalidArgumentError
+from engine.sources import clickhouse_sql as q
+from engine.sources.base import SourceURL
+from engine.sources.clickhouse import check_schema, connect, table_of
+
+__all__ = ["PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "SourceTotals", "overview", "query_traces"]
+
+# Services and tools listed by an overview computed in the engine (totals are exact).
+PUSHDOWN_TOP = 50
+# Most traces one query_traces page lists.
+PUSHDOWN_MAX_LIMIT = 500
+
+_ERROR = f"toString(`StatusCode`) IN ({', '.join(q.quote(c) for c in q.ERROR_CODES)})"
+_TOOL = "if(`SpanAttributes`['tool.name'] != '', `SpanAttributes`['tool.name'], `SpanAttributes`['gen_ai.tool.name'])"
+_END = "(toUnixTimestamp64Nano(`Timestamp`) + toInt64(`Duration`))"
+
+
+def _exception(present: list[str]) -> str:
+    attrs = "(`SpanAttributes`['exception.type'] != '' OR `SpanAttributes`['exception.message'] != '')"
+    return f"(has(`Events.Name`, 'exception') OR {attrs})" if "Events.Name" in present else attrs
+
+
+@dataclass
+class SourceTotals:
+    """An overview's counts as ClickHouse computed them over the whole table."""
+
+    source: str
+    spans: int
+    traces: int
+    error_spans: int
+    error_traces: int
+    start_ns: int | None
+    end_ns: int | None
+    trace_duration_ms: dict[str, float] = field(default_factory=dict)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    statements: int = 0
+
+
+def overview(url: SourceURL) -> SourceTotals:
+    """The whole table's overview counts, computed as SQL in the engine."""
+    table = table_of(url)
+    with connect(url) as client:
+        present = check_schema(client, url, table)
+        exc = _exception(present)
+        per_trace = (
+            f"SELECT `TraceId` AS t, min(toUnixTimestamp64Nano(`Timestamp`)) AS s, max({_END}) AS e, "
+            f"countIf({_ERROR}) > 0 OR countIf({exc}) > 0 AS failed FROM {table.sql} GROUP BY `TraceId`"
+        )
+        [head] = client.rows(
+            f"SELECT count(), countIf({_ERROR}), min(toUnixTimestamp64Nano(`Timestamp`)), max({_END}) FROM {table.sql}"
+        )
+        [traces] = client.rows(
+            f"SELECT count(), countIf(failed), quantilesExact(0.5, 0.9, 0.99)(e - s), max(e - s) FROM ({per_trace})"
+        )
+        services = client.rows(
+            f"SELECT toString(`ServiceName`) AS name, count() AS spans, uniqExact(`TraceId`) AS traces "
+            f"FROM {table.sql} WHERE name != '' GROUP BY name ORDER BY spans DESC, name LIMIT {PUSHDOWN_TOP}"
+        )
+        tools = client.rows(
+            f"SELECT {_TOOL} AS tool, count() AS calls, countIf({_ERROR} OR {exc}) AS errors, "
+            f"uniqExact(`TraceId`) AS traces FROM {table.sql} WHERE tool != '' "
+            f"GROUP BY tool ORDER BY calls DESC, tool LIMIT {PUSHDOWN_TOP}"
+        )
+    n_spans, n_traces = int(head[0]), int(traces[0])
+    durations: dict[str, float] = {}
+    if n_traces:
+        p50, p90, p99 = (float(v) / 1e6 for v in traces[2])
+        durations = {"p50": p50, "p90": p90, "p99": p99, "max": float(traces[3]) / 1e6}
+    return SourceTotals(
+        source=url.display,
+        spans=n_spans,
+        traces=n_traces,
+        error_spans=int(head[1]),
+        error_traces=int(traces[1]),
+        start_ns=int(head[2]) if n_spans else None,
+        end_ns=int(head[3]) if n_spans else None,
+        trace_duration_ms=durations,
+        services=[{"name": r[0], "spans": int(r[1]), "traces": int(r[2])} for r in services],
+        tools=[{"tool": r[0], "calls": int(r[1]), "errors": int(r[2]), "traces": int(r[3])} for r in tools],
+        statements=5,
+    )
+
+
+# sort key -> SQL expression over the per-trace rollup
+SORTS = {"start": "s", "duration": "(e - s)", "spans": "n", "errors": "errors"}
+
+
+def query_traces(
+    url: SourceURL,
+    *,
+    has_errors: bool | None = None,
+    service: str | None = None,
+    span_name: str | None = None,
+    tool: str | None = None,
+    min_duration_ms: float | None = None,
+    pattern: str | None = None,
+    sort: str = "start",
+    descending: bool = False,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    """(matching traces, one page of them) by a filter, computed in the engine.
+
+    `pattern` is an RE2 regex (ClickHouse's `match()`, the same engine family the
+    local search uses) over span names, status messages and attribute values.
+    """
+    if sort not in SORTS:
+        raise InvalidArgumentError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    if not 1 <= limit <= PUSHDOWN_MAX_LIMIT:
+        raise InvalidArgumentError(f"limit must be 1-{PUSHDOWN_MAX_LIMIT}")
+    table = table_of(url)
+    span_conditions = []
+    if service is not None:
+        span_conditions.append(f"toString(`ServiceName`) = {q.quote(service)}")
+    if span_name is not None:
+        span_conditions.append(f"`SpanName` = {q.quote(span_name)}")
+    if tool is not None:
+        span_conditions.append(f"{_TOOL} = {q.quote(tool)}")
+    if pattern is not None:
+        p = q.quote(pattern)
+        span_conditions.append(
+            f"(match(`SpanName`, {p}) OR match(`StatusMessage`, {p}) OR arrayExists(v -> match(v, {p}), mapValues(`SpanAttributes`)))"
+        )
+    with connect(url) as client:
+        present = check_schema(client, url, table)
+        matched = " AND ".join(span_conditions) or "1"
+        having = [f"countIf({matched}) > 0"]
+        if has_errors is not None:
+            having.append(("" if has_errors else "NOT ") + f"(countIf({_ERROR}) > 0 OR countIf({_exception(present)}) > 0)")
+        if min_duration_ms is not None:
+            having.append(f"(e - s) >= {int(min_duration_ms * 1e6)}")
+        rollup = (
+            f"SELECT `TraceId` AS t, min(toUnixTimestamp64Nano(`Timestamp`)) AS s, max({_END}) AS e, count() AS n, "
+            f"countIf({_ERROR}) AS errors FROM {table.sql} GROUP BY `TraceId` HAVING {' AND '.join(having)}"
+        )
+        direction = "DESC" if descending else "ASC"
+        [[total]] = client.rows(f"SELECT count() FROM ({rollup})")
+        rows = client.rows(
+            f"SELECT t, s, e - s, n, errors FROM ({rollup}) ORDER BY {SORTS[sort]} {direction}, t "
+            f"LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+    return int(total), [
+        {"trace_id": r[0], "start_ns": int(r[1]), "duration_ms": int(r[2]) / 1e6, "spans": int(r[3]), "errors": int(r[4])}
+        for r in rows
+    ]

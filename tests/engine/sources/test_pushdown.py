@@ -1,0 +1,90 @@
+"""Overview counts and a filtered trace query computed as SQL in ClickHouse (chDB) equal the local index's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
+
+from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+
+from engine.errors import InvalidArgumentError
+from engine.sources import clickhouse, pushdown
+from engine.sources.base import SourceURL
+from engine.traces import store
+from engine.traces.analytics import analyze
+from engine.traces.dataset import Dataset
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[SourceURL, Path]:
+    """The HALO realistic and medium sample traces (2,058 spans, 503 traces), in chDB and as a file."""
+    tmp = tmp_path_factory.mktemp("pushdown")
+    rows = exporter_rows([FIXTURES / "realistic_traces.jsonl", FIXTURES / "medium_traces.jsonl"])
+    with clickhouse.chdb_session(tmp / "db") as session:
+        create_table(session)
+        insert_rows(session, rows)
+    (tmp / "same.jsonl").write_bytes(halo_lines(rows))
+    return SourceURL.parse(f"chdb://{tmp / 'db'}?database=otel"), tmp / "same.jsonl"
+
+
+def test_the_overview_computed_in_clickhouse_equals_the_local_one(both) -> None:
+    url, file = both
+    pushed = pushdown.overview(url)
+    with Dataset.open([file]) as ds:
+        ov = store.overview(ds)
+        tools = analyze(ds).tools
+    assert (pushed.spans, pushed.traces) == (ov.spans, ov.traces) == (2058, 503)
+    assert (pushed.error_spans, pushed.error_traces) == (ov.error_spans, ov.error_traces)
+    assert (pushed.start_ns, pushed.end_ns) == (ov.start_ns, ov.end_ns)
+    assert pushed.trace_duration_ms == ov.trace_duration_ms
+    assert [(s["name"], s["spans"], s["traces"]) for s in pushed.services] == [(s.name, s.spans, s.traces) for s in ov.services]
+    assert {(t["tool"], t["calls"], t["errors"], t["traces"]) for t in pushed.tools} == {
+        (t.tool, t.calls, t.errors, t.traces) for t in tools
+    }
+    assert pushed.error_traces > 0
+
+
+@pytest.mark.parametrize(
+    ("pushed_args", "local_filter"),
+    [
+        ({"has_errors": True}, {"has_errors": True}),
+        ({"has_errors": False}, {"has_errors": False}),
+        ({"tool": "list_files"}, {"tool": "list_files"}),
+        ({"min_duration_ms": 5000.0}, {"min_duration_ms": 5000.0}),
+        ({"span_name": "function.list_files", "has_errors": True}, {"span_name": "function.list_files", "has_errors": True}),
+    ],
+)
+@pytest.mark.parametrize(("sort", "descending"), [("start", False), ("duration", True), ("errors", True)])
+def test_a_filtered_query_in_clickhouse_lists_the_local_traces(both, pushed_args, local_filter, sort, descending) -> None:
+    url, file = both
+    total, rows = pushdown.query_traces(url, sort=sort, descending=descending, limit=10, **pushed_args)
+    with Dataset.open([file]) as ds:
+        page = store.query_traces(ds, store.TraceFilter(**local_filter), sort=sort, descending=descending, limit=500)
+    assert total == page.total and total > 0
+    local = [(s.trace_id, s.span_count, s.error_count) for s in page.items]
+    got = [(r["trace_id"], r["spans"], r["errors"]) for r in rows]
+    assert set(got) <= set(local) and len(got) == min(10, total)
+    keys = {"start": lambda r: r["start_ns"], "duration": lambda r: r["duration_ms"], "errors": lambda r: r["errors"]}
+    values = [keys[sort](r) for r in rows]
+    assert values == sorted(values, reverse=descending)
+
+
+def test_a_regex_search_runs_as_match_in_clickhouse(both) -> None:
+    url, file = both
+    total, rows = pushdown.query_traces(url, pattern="(?i)rate.?limit", limit=500)
+    with Dataset.open([file]) as ds:
+        page = store.query_traces(ds, store.TraceFilter(pattern="rate.?limit", ignore_case=True), limit=500)
+    assert total > 0 and {r["trace_id"] for r in rows} == {s.trace_id for s in page.items}
+
+
+def test_pushdown_refuses_what_it_cannot_sort_or_page(both) -> None:
+    url, _ = both
+    with pytest.raises(InvalidArgumentError, match="sort must be one of"):
+        pushdown.query_traces(url, sort="cost")
+    with pytest.raises(InvalidArgumentError, match="limit must be"):
+        pushdown.query_traces(url, limit=10_000)
