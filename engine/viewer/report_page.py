@@ -9,6 +9,7 @@ the rest of the report still renders.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from engine.agents.report import Finding, Report, rank_findings
@@ -135,3 +136,20 @@ def report_page(report: Report, ds: Any | None) -> str:
     """The whole self-contained report document (`ds`: the dataset the run read, None if not at hand)."""
     body, data = report_body(report, ds)
     return page(f"Diagnosis: {report.question[:80]}", body, data)
+
+
+def report_dataset(report: Report) -> str | None:
+    """The dataset spec a saved report names, when its label is one path.
+
+    A run records a label (`briefing.dataset_label`): the spec it was given, one
+    file's path, `DIR (N files)` for files under one directory, or a list of
+    files; the first three give a spec back, a list gives None.
+    """
+    label = report.dataset
+    match = _DIR_LABEL.match(label)
+    if match:
+        return match.group(1)
+    return None if " and " in label and "more files" in label or ", " in label else label
+
+
+_DIR_LABEL = re.compile(r"^(.*) \(\d+ files\)$")
