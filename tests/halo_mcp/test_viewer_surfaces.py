@@ -25,7 +25,9 @@ async def _finished_run(client: Client) -> str:
     return run_id
 
 
-async def test_report_html_resource_draws_cited_traces_in_this_and_a_new_server(server: HaloServer, make_server, traces_dir) -> None:
+async def test_report_html_resource_draws_cited_traces_in_this_and_a_new_server(
+    server: HaloServer, make_server, traces_dir
+) -> None:
     async with Client(server.mcp) as client:
         run_id = await _finished_run(client)
         page = (await client.read_resource(f"halo://runs/{run_id}/report.html")).contents[0]
