@@ -140,7 +140,8 @@ def test_diagnose_html_then_report_html_and_view_write_self_contained_pages(tmp_
     assert report.returncode == 0, report.stderr
     assert "Evidence traces" in later.read_text() and run_id in later.read_text()
     trace = tmp_path / "trace.html"
-    view = subprocess.run([sys.executable, "-m", "halo_mcp", "view", str(traces_dir / "tiny.jsonl"), "t-bbbb", "--html", str(trace)],
+    tiny = str(traces_dir / "tiny.jsonl")
+    view = subprocess.run([sys.executable, "-m", "halo_mcp", "view", tiny, "t-bbbb", "--html", str(trace)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert view.returncode == 0, view.stderr
     assert "t-bbbb" in trace.read_text()
