@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from pydantic import ValidationError
 from mcp.server.mcpserver import MCPServer
@@ -48,6 +49,23 @@ async def _tool_text(state: ServerState, tool: str, arguments: dict[str, Any]) -
     except ValidationError as err:  # a model built from the URI's values refused them
         raise ResourceError(f"{tool} could not use this URI's values: {field_problems(err)}") from err
     return answer.text
+
+
+def _report_page(state: ServerState, report: Any) -> str:
+    """The report page, drawn from the dataset the run read when this server may open it, else the default."""
+    from engine.viewer import report_page
+    from engine.viewer.report_page import report_dataset
+
+    ds = None
+    for spec in dict.fromkeys((report_dataset(report), None)):
+        if spec is None and not state.catalog.default:
+            continue
+        try:
+            ds = state.catalog.open(spec)
+            break
+        except HaloError as err:
+            logger.info("report page: dataset %r not drawn: %s", spec, err)
+    return report_page(report, ds)
 
 
 def _with_dataset(arguments: dict[str, Any], dataset: str) -> dict[str, Any]:
@@ -159,6 +177,18 @@ def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> 
     )
     def report_md(run_id: str) -> str:
         return _report(run_id).to_markdown()
+
+    @mcp.resource(
+        "halo://runs/{run_id}/report.html",
+        name="diagnose-report-html",
+        title="Diagnose report (HTML page)",
+        description="The report as one self-contained HTML page: findings ranked with frequency bars, each cited "
+        "trace drawn as a waterfall with the cited span highlighted.",
+        mime_type="text/html",
+    )
+    async def report_html(run_id: str) -> str:
+        report = _report(run_id)
+        return await anyio.to_thread.run_sync(_report_page, state, report)
 
     @mcp.resource(
         "halo://runs/{run_id}/report.json",

@@ -27,6 +27,7 @@ from engine.agents import DiagnoseConfig
 from engine.llm import LLMConfig
 from engine.tools.registry import REGISTRY
 from halo_mcp import __version__
+from halo_mcp.app import apps
 from halo_mcp.datasets import DatasetCatalog
 from halo_mcp.prompts import register_prompts, text
 from halo_mcp.resources import register_resources
@@ -124,6 +125,7 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
         tools=tools,
         lifespan=lifespan,
         log_level="WARNING",
+        extensions=[apps()],
     )
     _declare_resource_list_changes(mcp)
     register_resources(mcp, state, runs)

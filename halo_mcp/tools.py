@@ -53,6 +53,7 @@ from engine.tools.arguments import field_problems, screen_arguments
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
 
+from halo_mcp.app import tool_meta
 from halo_mcp.datasets import DatasetCatalog
 from halo_mcp.mcp_progress import index_progress
 
@@ -261,6 +262,7 @@ def mcp_tool(spec: ToolSpec[Any, Any], state: ServerState) -> RegistryTool:
         fn_metadata=FuncMetadata(arg_model=ArgModelBase, output_schema=None),
         is_async=True,
         annotations=annotations_for(spec),
+        meta=tool_meta(spec.name),
         spec=spec,
         state=state,
     )

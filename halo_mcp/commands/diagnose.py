@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 
 from engine.errors import HaloError
-
 from halo_mcp.progress import ProgressBar, progress_delay
 from halo_mcp.settings import (
     add_dataset_arguments,
@@ -30,7 +29,7 @@ from halo_mcp.settings import (
 if TYPE_CHECKING:  # the engine (openai, pandas) is imported by `run`, not by `--help`
     from engine.agents import Report
 
-__all__ = ["NAME", "HELP", "add_arguments", "run", "describe_event"]
+__all__ = ["NAME", "HELP", "add_arguments", "run", "describe_event", "write_html"]
 
 NAME = "diagnose"
 DEFAULT_QUESTION = "Why do these agent runs fail, and what in the harness should change?"
@@ -64,6 +63,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", type=Path, help="write the Markdown report here instead of stdout")
     parser.add_argument("--json", action="store_true", help="write the report as JSON instead of Markdown")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page, with each cited trace drawn as a waterfall",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_dataset_arguments(parser)
     add_sandbox_arguments(parser)
@@ -100,11 +105,10 @@ def describe_event(event: Any) -> str | None:
     return None
 
 
-async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Report | None, Path | None]:
-    """The run's report, and where the run saved it (None when runs are not saved)."""
+async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Report | None, Path | None, Any]:
+    """The run's report, where the run saved it (None when runs are not saved), and the dataset it read."""
     from engine.agents import diagnose_stream
     from engine.agents.runs import RunStore
-
     from halo_mcp.datasets import DatasetCatalog
     from halo_mcp.server import sandbox_run_code
     from halo_mcp.tools import ServerState, tool_context
@@ -135,13 +139,27 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Repor
     saved = None
     if report is not None and config.save:
         saved = RunStore(config.resolved_runs_dir()).path(report.run_id) / REPORT_FILE
-    return report, saved
+    return report, saved, catalog.open(None)
+
+
+def write_html(report: Report, ds: Any, path: Path, log: TextIO | None) -> bool:
+    """The report page at `path` (`engine.viewer`); False, with the reason on stderr, when it cannot be written."""
+    from engine.viewer import report_page
+
+    try:
+        path.write_text(report_page(report, ds), encoding="utf-8")
+    except OSError as exc:
+        print(f"halo-mcp: cannot write --html {str(path)!r}: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    if log is not None:
+        print(f"HTML report written to {path}", file=log)
+    return True
 
 
 def run(args: argparse.Namespace) -> int:
     log = None if args.quiet else sys.stderr
     try:
-        report, saved = anyio.run(_diagnose, args, log)
+        report, saved, ds = anyio.run(_diagnose, args, log)
     except HaloError as err:
         print(f"halo-mcp: {err}", file=sys.stderr)
         return 1
@@ -159,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")
         sys.stdout.flush()  # the report before the lines after it, when both go to one terminal
+    if args.html is not None and not write_html(report, ds, args.html, log):
+        return 1
     if saved is not None:  # not progress: printed with --quiet too
         print(f"report saved to {saved}", file=sys.stderr)
     return 0

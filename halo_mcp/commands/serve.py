@@ -175,8 +175,19 @@ class BearerTokenMiddleware:
 
 
 def http_app(server: HaloServer, host: str, token: str | None) -> ASGIApp:
-    """The streamable HTTP app, behind the bearer-token check when a token is set."""
-    app: ASGIApp = server.mcp.streamable_http_app(host=host)
+    """The streamable HTTP app and the `/ui/` pages, both behind the bearer-token check when a token is set."""
+    from halo_mcp.ui import UI_PREFIX, ui_app
+
+    mcp_app: ASGIApp = server.mcp.streamable_http_app(host=host)
+    pages = ui_app(server.state.catalog)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+            await pages(scope, receive, send)
+        else:
+            await mcp_app(scope, receive, send)
+
     return BearerTokenMiddleware(app, token) if token else app
 
 
@@ -207,7 +218,7 @@ async def _serve(server: HaloServer, args: argparse.Namespace, token: str | None
 
 async def _transport(server: HaloServer, args: argparse.Namespace, token: str | None) -> None:
     if args.http:
-        print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr)
+        print(f"halo-mcp: serving http://{args.host}:{args.port}/mcp (trace viewer at /ui/)", file=sys.stderr)
         await _serve_http(server, args.host, args.port, token)
     else:
         from halo_mcp.stdio import serve_stdio

@@ -124,3 +124,27 @@ def test_diagnose_baseline_leads_the_report_with_what_changed(tmp_path: Path, fi
 def test_a_telemetry_collector_without_a_port_is_refused_by_name(tmp_path: Path, traces_dir: Path, server_env) -> None:
     proc = _run(tmp_path, server_env, str(traces_dir), "--telemetry", "otlp://localhost")
     assert proc.returncode == 2 and "needs a host and a port: otlp://127.0.0.1:4318" in proc.stderr
+
+
+def test_diagnose_html_then_report_html_and_view_write_self_contained_pages(tmp_path: Path, traces_dir: Path, server_env) -> None:
+    page = tmp_path / "report.html"
+    proc = _run(tmp_path, server_env, str(traces_dir / "realistic.jsonl"), "-q", "--html", str(page))
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text()
+    assert "Evidence traces" in html and "default-src &#x27;none&#x27;" in html and 'src="http' not in html
+    run_id = Path(proc.stderr.split("report saved to ", 1)[1].splitlines()[0]).parent.name
+    env = server_env(tmp_path)
+    later = tmp_path / "later.html"
+    report = subprocess.run([sys.executable, "-m", "halo_mcp", "report", run_id, "--html", str(later)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "Evidence traces" in later.read_text() and run_id in later.read_text()
+    trace = tmp_path / "trace.html"
+    tiny = str(traces_dir / "tiny.jsonl")
+    view = subprocess.run([sys.executable, "-m", "halo_mcp", "view", tiny, "t-bbbb", "--html", str(trace)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert view.returncode == 0, view.stderr
+    assert "t-bbbb" in trace.read_text()
+    missing = subprocess.run([sys.executable, "-m", "halo_mcp", "view", str(traces_dir / "tiny.jsonl"), "no-such"],
+                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert missing.returncode == 1 and "no-such" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,0 +1,104 @@
+"""The trace list: the dataset's charts, a filter form and one page of traces.
+
+Filters are the store's `TraceFilter` fields a person types (errors only, tool,
+model, span kind, span name, slowest first...), read from the query string by
+`filter_from_query`; bad values come back as a message on the page, not an error.
+Each row links to `traces/<id>` relative to the list, with the id URL-quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from pydantic import ValidationError
+
+from engine.errors import HaloError
+from engine.traces.store import TraceFilter, query_traces
+from engine.viewer.overview import charts_section
+from engine.viewer.shell import esc, page
+
+__all__ = ["list_page", "filter_from_query", "LIST_PAGE_SIZE", "FILTER_FIELDS"]
+
+# Traces per page of the list (the next page is a link with the store's cursor).
+LIST_PAGE_SIZE = 100
+FILTER_FIELDS = ("tool", "model", "kind", "span_name", "agent", "service")
+SORTS = ("start", "duration", "errors", "tokens", "spans")
+
+
+def filter_from_query(query: Mapping[str, str]) -> tuple[TraceFilter, str, bool]:
+    """The filter, sort and direction a query string asks for (raises ValueError with a message)."""
+    fields: dict[str, Any] = {name: query[name] for name in FILTER_FIELDS if query.get(name)}
+    if query.get("errors"):
+        fields["has_errors"] = True
+    if query.get("min_ms"):
+        try:
+            fields["min_duration_ms"] = float(query["min_ms"])
+        except ValueError:
+            raise ValueError(f"min_ms must be a number of milliseconds, got {query['min_ms']!r}") from None
+    sort = query.get("sort") or "start"
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, got {sort!r}")
+    try:
+        return TraceFilter(**fields), sort, sort != "start"
+    except ValidationError as err:
+        raise ValueError(f"filter refused: {err.errors()[0].get('msg', err)}") from None
+
+
+def _form(query: Mapping[str, str]) -> str:
+    inputs = [
+        f'<label>{name.replace("_", " ")} <input name="{name}" value="{esc(query.get(name, ""))}" size="12"></label>'
+        for name in FILTER_FIELDS
+    ]
+    checked = " checked" if query.get("errors") else ""
+    options = "".join(
+        f'<option value="{s}"{" selected" if query.get("sort", "start") == s else ""}>{s}</option>' for s in SORTS
+    )
+    return (
+        '<form class="filters" method="get" action="">'
+        + "".join(inputs)
+        + f'<label><input type="checkbox" name="errors" value="1"{checked}> errors only</label>'
+        + f'<label>min ms <input name="min_ms" value="{esc(query.get("min_ms", ""))}" size="6"></label>'
+        + f'<label>sort <select name="sort">{options}</select></label>'
+        + '<button type="submit">Filter</button> <a href="?">clear</a></form>'
+    )
+
+
+def _when(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S") if ns else ""
+
+
+def list_page(ds: Any, query: Mapping[str, str], title: str = "Traces") -> str:
+    """The trace list document for `query` (the page's query string as a mapping)."""
+    body = [f'<header class="top"><h1>{esc(title)}</h1>']
+    rows: list[str] = []
+    try:
+        f, sort, descending = filter_from_query(query)
+        result = query_traces(ds, f, sort=sort, descending=descending, limit=LIST_PAGE_SIZE, cursor=query.get("cursor") or None)
+    except (ValueError, HaloError) as err:
+        body.append(f'<p class="meta">{ds.n_traces:,} traces</p></header><main>{_form(query)}')
+        body.append(f'<p class="label">{esc(err)}</p></main>')
+        return page(title, "".join(body), {"view": "list", "traces": []})
+    body.append(f'<p class="meta">{result.total:,} of {ds.n_traces:,} traces match</p></header><main>')
+    body.append(charts_section(ds))
+    body.append(_form(query))
+    for t in result.items:
+        href = "traces/" + quote(t.trace_id, safe="")
+        err_cls = ' class="err"' if t.error_count else ""
+        rows.append(
+            f"<tr{err_cls}><td><a href=\"{esc(href)}\">{esc(t.trace_id)}</a></td><td>{esc(t.root_name or '')}</td>"
+            f"<td>{_when(t.start_ns)}</td><td class=\"num\">{t.duration_ms:,.0f}</td><td class=\"num\">{t.span_count:,}</td>"
+            f"<td class=\"num\">{t.error_count:,}</td><td class=\"num\">{t.input_tokens + t.output_tokens:,}</td>"
+            f"<td>{esc(', '.join(t.tools[:6]))}</td></tr>"
+        )
+    body.append(
+        '<table class="list"><thead><tr><th>trace</th><th>root span</th><th>start (UTC)</th><th>ms</th><th>spans</th>'
+        "<th>errors</th><th>tokens</th><th>tools</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+    if result.next_cursor:
+        keep = {k: v for k, v in query.items() if k != "cursor" and v}
+        body.append(f'<p><a class="next" href="?{esc(urlencode({**keep, "cursor": result.next_cursor}))}">next page →</a></p>')
+    body.append("</main>")
+    return page(title, "".join(body), {"view": "list", "traces": []})

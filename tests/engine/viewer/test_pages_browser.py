@@ -1,0 +1,160 @@
+"""The viewer's pages in a real headless Chromium, loaded from file://.
+
+Skips with a message where Chromium (Debian's `chromium`) or the `playwright`
+package is absent; `.ci/run` installs Chromium where it can.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.halo_lines import jsonl, span
+
+from engine.agents.report import Evidence, Finding, Frequency, Report
+from engine.viewer import report_page, trace_page
+from halo_mcp.datasets import DatasetCatalog
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "img"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests skip")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser: Any, url: str) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:")) else problems.append(r.url))
+    page.goto(url)
+    page.wait_for_selector("html[data-ready='1']")
+    return page, problems
+
+
+HOSTILE = [
+    "<script>window.__pwned=1</script>",
+    "<img src=x onerror=\"window.__pwned=2\">",
+    "javascript:window.__pwned=3",
+    "</script><script>window.__pwned=4</script>",
+    "\u2028<!--<script>",
+]
+
+
+def _dataset(tmp_path: Path, spans: list[dict[str, Any]]) -> Any:
+    path = tmp_path / "traces.jsonl"
+    path.write_bytes(jsonl(*spans))
+    return DatasetCatalog([str(path)]).open(None)
+
+
+def _hostile_trace() -> list[dict[str, Any]]:
+    spans = [span("t-evil", "root", name=HOSTILE[0], kind="AGENT", end=5.0)]
+    for n, text in enumerate(HOSTILE):
+        spans.append(
+            span("t-evil", f"s{n}", "root", name=text, kind="TOOL" if n % 2 else "LLM", start=n * 0.5, end=n * 0.5 + 0.4,
+                 status="STATUS_CODE_ERROR" if n == 1 else "STATUS_CODE_OK", message=text,
+                 attributes={"input.value": f'[{{"role": "user", "content": "{text.replace(chr(34), "")}"}}]',
+                             "output.value": text, "tool.name": text})  # fmt: skip
+        )
+    return spans
+
+
+def test_hostile_trace_text_is_shown_as_text_and_nothing_runs(browser: Any, tmp_path: Path) -> None:
+    ds = _dataset(tmp_path, _hostile_trace())
+    file = tmp_path / "evil.html"
+    file.write_text(trace_page(ds, "t-evil"))
+    page, problems = _open(browser, file.as_uri())
+    page.click("text=expand all")
+    for row in page.query_selector_all(".row"):
+        row.click()
+    assert page.evaluate("window.__pwned") is None
+    assert problems == []
+    names = page.eval_on_selector_all(".row .sname", "els => els.map(e => e.textContent)")
+    assert HOSTILE[1] in names and HOSTILE[2] in names  # drawn as the text it is
+    assert page.eval_on_selector_all("img, a[href^='javascript']", "els => els.length") == 0
+    assert page.eval_on_selector_all("script", "els => els.length") == 2  # the data block and our script
+
+
+def _big_trace(n: int) -> list[dict[str, Any]]:
+    spans = [span("t-big", "root", name="agent", kind="AGENT", end=n * 0.01 + 1)]
+    for i in range(n - 1):
+        parent = "root" if i % 20 == 0 else f"s{i - i % 20}"
+        kind = "LLM" if i % 3 == 0 else "TOOL"
+        spans.append(span("t-big", f"s{i}", parent, name=f"step {i}", kind=kind, start=i * 0.01, end=i * 0.01 + 0.5,
+                          status="STATUS_CODE_ERROR" if i == 1234 else "STATUS_CODE_OK"))  # fmt: skip
+    return spans
+
+
+def test_a_2000_span_trace_opens_collapsed_and_expands_whole(browser: Any, tmp_path: Path) -> None:
+    ds = _dataset(tmp_path, _big_trace(2000))
+    file = tmp_path / "big.html"
+    file.write_text(trace_page(ds, "t-big"))
+    started = time.monotonic()
+    page, problems = _open(browser, file.as_uri())
+    opened_s = time.monotonic() - started
+    assert problems == []
+    shown = page.eval_on_selector_all(".rows .row", "els => els.length")
+    assert 50 <= shown <= 400, shown
+    assert page.is_visible(".row.err")  # the error span's parents were opened
+    page.click("text=expand all")
+    assert page.eval_on_selector_all(".rows .row", "els => els.length") == 2000
+    assert opened_s < 5, opened_s
+
+
+def _report(trace_id: str, span_id: str, quote: str) -> Report:
+    finding = Finding(
+        title="list_files fails and the agent repeats it",
+        category="tool_error",
+        impact="high",
+        frequency=Frequency(traces_affected=2, total_traces=3),
+        evidence=[Evidence(trace_id=trace_id, span_id=span_id, quote=quote, verified=True)],
+        detail="The tool returns an error the model cannot act on.",
+    )
+    second = Finding(title="Slow turns", category="latency", impact="low", frequency=Frequency(traces_affected=1, total_traces=3))
+    return Report(run_id="20260101T000000Z-abcdef", question="Why do runs fail?", dataset="traces.jsonl",
+                  produced_by="model", summary="Tool errors.", findings=[second, finding])  # fmt: skip
+
+
+def test_report_page_ranks_findings_draws_the_cited_trace_and_highlights_the_span(browser: Any, tmp_path: Path) -> None:
+    spans = _hostile_trace()[:1] + [
+        span("t-evil", "a", "root", name="call tool", kind="TOOL", start=1, end=2, status="STATUS_CODE_ERROR",
+             message="Error running tool", attributes={"input.value": '{"path": "."}', "output.value": "Error running tool"}),
+        span("t-evil", "b", "root", name="response", kind="LLM", start=2, end=3,
+             attributes={"input.value": '{"messages": [{"role": "user", "content": "list the files"}]}',
+                         "output.value": '{"role": "assistant", "content": "", "tool_calls": '
+                                         '[{"function": {"name": "list_files", "arguments": "{}"}}]}'}),
+    ]  # fmt: skip
+    ds = _dataset(tmp_path, spans)
+    file = tmp_path / "report.html"
+    file.write_text(report_page(_report("t-evil", "a", "Error running tool"), ds))
+    page, problems = _open(browser, file.as_uri())
+    assert problems == []
+    titles = page.eval_on_selector_all(".finding h3", "els => els.map(e => e.textContent)")
+    assert "list_files fails" in titles[0] and "Slow turns" in titles[1]  # high impact first
+    assert page.eval_on_selector_all(".trace .row", "els => els.length") == 3
+    page.click("a.ev")
+    selected = page.query_selector(".row.selected")
+    assert selected is not None and "cited" in (selected.get_attribute("class") or "")
+    assert "call tool" in selected.inner_text()
+    detail = page.inner_text(".trace .detail").lower()
+    assert "error running tool" in detail and "cited by finding 1" in detail and "arguments" in detail
+    page.click(".row:has-text('response')")
+    assert "list the files" in page.inner_text(".trace .detail") and "tool call list_files" in page.inner_text(".trace .detail")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.click("a.ev")
+    page.screenshot(path=str(SCREENSHOTS / "report.png"))
