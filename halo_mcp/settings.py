@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported when used: `halo-mcp config` should not pay for op
 
 __all__ = [
     "add_dataset_arguments",
+    "shape_argument",
     "add_engine_arguments",
     "add_sandbox_arguments",
     "sandbox_policy",
@@ -47,8 +48,27 @@ _DIAGNOSE_FLAGS = {
 REPO_ENV = "HALO_MCP_REPO"
 
 
+def shape_argument(text: str) -> str:
+    """`--shape`: a name from the readers' registry; any other is refused with the list.
+
+    Checked when given rather than as argparse `choices`, so building the parser
+    does not import the readers (numpy and all) for commands that read no traces.
+    """
+    from engine.traces.readers import shape_named
+
+    try:
+        return shape_named(text).name
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shape", default=None, help="trace shape, when detection guesses wrong")
+    parser.add_argument(
+        "--shape",
+        default=None,
+        type=shape_argument,
+        help="trace shape, when detection guesses wrong (a wrong name lists them all)",
+    )
     parser.add_argument(
         "--cache-dir",
         type=Path,

@@ -41,6 +41,7 @@ from engine.traces.chunk_writer import ChunkWriter, commit
 from engine.traces.column_file import TornFileError, read_buffer, read_column_file
 from engine.traces.freshness import is_fresh, load_meta, only_grew
 from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
+from engine.traces.readers import shape_named
 from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
 from engine.traces.unreadable import guarded, reading
 from engine.traces.worker_life import die_with_parent
@@ -319,7 +320,7 @@ class Builder:
                     progress(min(piece.end, size) if not gz else 0)
                 yield piece
             return
-        source_raw = shape == "halo"
+        source_raw = shape_named(shape).lines is not None  # its spans' raw is their lines as they are
         big = size - start >= self.parallel_min_bytes
         ranges = split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
         if len(ranges) > 1 and self.workers > 1:

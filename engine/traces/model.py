@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-__all__ = ["SpanKind", "SpanStatus", "Span", "Malformed", "SHAPES"]
+__all__ = ["SpanKind", "SpanStatus", "Span", "Malformed"]
 
 
 class SpanKind(IntEnum):
@@ -37,10 +37,6 @@ class SpanStatus(IntEnum):
     UNSET = 0
     OK = 1
     ERROR = 2
-
-
-# Shape names users pass to override detection (`--shape`, `shape=`).
-SHAPES = ("halo", "otlp", "otel_sdk", "openinference_nested", "openai_agents")
 
 
 @dataclass(slots=True)

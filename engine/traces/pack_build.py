@@ -104,7 +104,7 @@ class _MemberReader:
             if st.st_size > 0:
                 entry["shape"] = member_shape = shape or detect_shape(path)
                 reader = FileReader(path, shape=member_shape)
-                if member_shape == "halo" and reader.line_based and not reader.gzip:
+                if reader.fast_lines is not None:
                     piece = parse_range(str(path), member_shape, 0, None, True)
                     piece.file = no
                     self.flush()  # files reach the writer in order: their rows and traces stay in order

@@ -17,11 +17,10 @@ import orjson
 from engine.traces.build import Piece, PieceBuilder
 from engine.traces.gc_pause import gc_paused
 from engine.traces.model import Malformed, Span
-from engine.traces.readers import halo
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
+from engine.traces.readers._shape import FastLines
 from engine.traces.readers._source import BOM
 from engine.traces.readers._values import ValueProblem
-from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
 
 __all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
 
@@ -46,12 +45,12 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
-    if shape == "halo" and not reader.gzip:
+    if reader.fast_lines is not None:
         # The reader settled where the range's last complete record ends (`reader.end`).
         skip = 3 if start == 0 and data[:3] == BOM else 0
         lines = _split_lines(data[skip : reader.end - start])
         builder = PieceBuilder(data, start, _line_starts(lines, skip))
-        _halo_lines_into(builder, str(reader.path), lines)
+        _fast_lines_into(builder, reader.fast_lines, str(reader.path), lines)
         with gc_paused():
             piece = builder.finish(lines=len(lines), end=reader.end)
         return piece
@@ -83,26 +82,27 @@ def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
     return starts
 
 
-def _halo_lines_into(builder: PieceBuilder, path: str, lines: list[bytes]) -> None:
-    """HALO JSONL lines straight into `builder`, a block of columns at a time (no `Span`, no generators).
+def _fast_lines_into(builder: PieceBuilder, fast: FastLines, path: str, lines: list[bytes]) -> None:
+    """JSONL lines straight into `builder` by the shape's own path, a block of columns at a
+    time (no `Span`, no generators).
 
     Gives exactly what `FileReader` + `PieceBuilder.add_all` give for the same
     lines (same spans, same malformed lines and reasons).
     """
     with gc_paused():
-        for lo in range(0, len(lines), BLOCK_LINES):
-            block = lines[lo : lo + BLOCK_LINES]
+        for lo in range(0, len(lines), fast.block_lines):
+            block = lines[lo : lo + fast.block_lines]
             if not any(block):
                 continue  # blank lines only (a run of them is skipped at memory speed)
-            columns = columns_from_lines(block, lo + 1)
+            columns = fast.columns_from_lines(block, lo + 1)
             if columns is not None:
                 builder.add_columns(columns)
             else:  # a block with a line that is not a clean span: line by line, reporting the bad ones
-                _halo_line_by_line(builder, path, block, lo + 1)
+                _line_by_line(builder, fast, path, block, lo + 1)
 
 
-def _halo_line_by_line(builder: PieceBuilder, path: str, lines: list[bytes], first_line: int) -> None:
-    loads, fields, append = orjson.loads, halo.fields_from_object, builder.rows.append
+def _line_by_line(builder: PieceBuilder, fast: FastLines, path: str, lines: list[bytes], first_line: int) -> None:
+    loads, fields, append = orjson.loads, fast.fields_from_object, builder.rows.append
     decode_error = orjson.JSONDecodeError
     for lineno, line in enumerate(lines, first_line):
         if not line:

@@ -53,7 +53,7 @@ from engine.traces.parts import (
     segment_part,
 )
 from engine.traces.paths import Found
-from engine.traces.readers._detect import SUPPORTED_SHAPES_TEXT
+from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]
 

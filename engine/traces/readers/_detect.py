@@ -8,65 +8,23 @@ document that does not fit the head is classified by the key names it shows.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError
-from engine.traces.model import SHAPES
+from engine.traces.readers._registry import BY_PRIORITY, SUPPORTED_SHAPES_TEXT
 from engine.traces.readers._source import read_head
 
-__all__ = ["HEAD_BYTES", "SUPPORTED_SHAPES_TEXT", "detect_shape", "classify", "sniff_layout_is_lines"]
+__all__ = ["EMPTY_FILE_SHAPE", "HEAD_BYTES", "detect_shape", "classify", "sniff_layout_is_lines"]
 
 HEAD_BYTES = 1 << 20
 # How many leading non-blank lines may fail to parse before a file is judged not JSONL.
 PROBE_LINES = 5
-
-SUPPORTED_SHAPES_TEXT = (
-    "Supported trace shapes (pass one with `--shape`, or `shape=` in Python, to skip detection): "
-    "`halo` (HALO / inference.net flat JSONL, one span per line); "
-    "`otlp` (OTLP/JSON ExportTraceServiceRequest with `resourceSpans`, as the OpenTelemetry "
-    "Collector file exporter writes it, one per line or one document); "
-    "`otel_sdk` (OTel Python SDK span dumps from ConsoleSpanExporter / span.to_json(): "
-    "`context.trace_id`, JSON list, JSONL or concatenated objects, incl. any-agent `{\"spans\": [...]}`); "
-    "`openinference_nested` (OpenInference spans nested in `child_spans`, e.g. Patronus / TRAIL "
-    "exports); `openai_agents` (OpenAI Agents SDK span exports, `\"object\": \"trace.span\"` with "
-    "`span_data`). Files may be gzip-compressed."
-)
-assert all(f"`{s}`" in SUPPORTED_SHAPES_TEXT for s in SHAPES)
-
-
-def _is_otlp(d: dict[str, Any]) -> bool:
-    return "resourceSpans" in d or "resource_spans" in d
-
-
-def _is_openai_agents(d: dict[str, Any]) -> bool:
-    return d.get("object") in ("trace.span", "trace") or "span_data" in d
-
-
-def _is_nested(d: dict[str, Any]) -> bool:
-    return "child_spans" in d or "span_attributes" in d
-
-
-def _is_otel_sdk(d: dict[str, Any]) -> bool:
-    ctx = d.get("context")
-    return isinstance(ctx, dict) and "span_id" in ctx
-
-
-def _is_halo(d: dict[str, Any]) -> bool:
-    return "trace_id" in d and "span_id" in d and ("start_time" in d or "attributes" in d)
-
-
-_RULES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
-    ("otlp", _is_otlp),
-    ("openai_agents", _is_openai_agents),
-    ("openinference_nested", _is_nested),
-    ("otel_sdk", _is_otel_sdk),
-    ("halo", _is_halo),
-)
+# What an empty (or all-blank) file is read as: any shape gives no spans; this one
+# lets it grow into JSONL lines.
+EMPTY_FILE_SHAPE = "halo"
 
 
 def classify(value: Any, depth: int = 0) -> str | None:
@@ -81,9 +39,9 @@ def classify(value: Any, depth: int = 0) -> str | None:
         return None
     if not isinstance(value, dict):
         return None
-    for shape, rule in _RULES:
-        if rule(value):
-            return shape
+    for shape in BY_PRIORITY:
+        if shape.claims(value):
+            return shape.name
     for key in ("spans", "data", "traces", "items"):  # wrappers: any-agent, agents SDK list, TRAIL
         inner = value.get(key)
         if isinstance(inner, list) and inner:
@@ -91,16 +49,6 @@ def classify(value: Any, depth: int = 0) -> str | None:
             if found:
                 return found
     return None
-
-
-# Key names that give a shape away in a document too big to parse from its head.
-_SNIFF: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("otlp", re.compile(r'"resource_?[sS]pans"\s*:')),
-    ("openai_agents", re.compile(r'"object"\s*:\s*"trace(?:\.span)?"|"span_data"\s*:')),
-    ("openinference_nested", re.compile(r'"child_spans"\s*:|"span_attributes"\s*:')),
-    ("otel_sdk", re.compile(r'"context"\s*:\s*\{\s*"trace_id"')),
-    ("halo", re.compile(r'"parent_span_id"\s*:')),
-)
 
 
 def _first_lines(text: str, n: int) -> list[str]:
@@ -152,7 +100,7 @@ def _decoded(head: bytes, path: Path) -> str:
 
 
 def detect_shape(path: Path) -> str:
-    """One of `model.SHAPES` for the file at `path`; an empty file reads as `halo` (no spans).
+    """The name of one of the registry's `SHAPES` for the file at `path`; an empty file reads as `EMPTY_FILE_SHAPE` (no spans).
 
     Raises UnknownShapeError naming the supported shapes for binary content,
     text that is not JSON, and JSON that matches no shape.
@@ -165,7 +113,7 @@ def detect_shape(path: Path) -> str:
     text = _decoded(head_bytes.lstrip(b"\xef\xbb\xbf"), path)
     stripped = text.lstrip()
     if not stripped:
-        return "halo"
+        return EMPTY_FILE_SHAPE
     if stripped[0] not in "{[":
         raise UnknownShapeError(
             f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. {SUPPORTED_SHAPES_TEXT}"
@@ -177,9 +125,9 @@ def detect_shape(path: Path) -> str:
         found = classify(value)
         if found:
             return found
-    for shape, pattern in _SNIFF:
-        if pattern.search(text):
-            return shape
+    for shape in BY_PRIORITY:  # key names that give a shape away in a document too big to parse
+        if shape.sniff.search(text):
+            return shape.name
     raise UnknownShapeError(
         f"{path} is JSON but matches no supported trace shape (first keys seen: {_first_keys(candidates)}). "
         f"{SUPPORTED_SHAPES_TEXT}"

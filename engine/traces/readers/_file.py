@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 
-from engine.errors import DatasetError, InvalidArgumentError
-from engine.traces.model import SHAPES, Malformed, Span
-from engine.traces.readers import halo, openai_agents, openinference_nested, otel_sdk, otlp
-from engine.traces.readers._detect import HEAD_BYTES, SUPPORTED_SHAPES_TEXT, detect_shape, sniff_layout_is_lines
+from engine.errors import DatasetError
+from engine.traces.model import Malformed, Span
 from engine.traces.readers import _source
+from engine.traces.readers._detect import (
+    HEAD_BYTES,
+    detect_shape,
+    sniff_layout_is_lines,
+)
+from engine.traces.readers._registry import shape_named
+from engine.traces.readers._shape import SpansFromValue
 from engine.traces.readers._source import (
     BadRecord,
     DocumentLocator,
@@ -35,20 +39,7 @@ from engine.traces.readers._source import (
 )
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem
 
-__all__ = ["FileReader", "SHAPE_MODULES", "RECORD_ERRORS"]
-
-# shape name -> module with `spans_from_value(value, line, locate)` (and optionally its own
-# `loads`, when orjson's parsing would lose something, e.g. 128-bit integer ids).
-SHAPE_MODULES: dict[str, ModuleType] = {
-    "halo": halo,
-    "otlp": otlp,
-    "otel_sdk": otel_sdk,
-    "openinference_nested": openinference_nested,
-    "openai_agents": openai_agents,
-}
-# What every shape module provides: one parsed JSON value (a line, a document) -> its spans.
-SpansFromValue = Callable[[Any, int, "Locate | None"], Iterator["Span | BadRecord"]]
-
+__all__ = ["FileReader", "RECORD_ERRORS"]
 
 def _complete_json(data: bytes) -> bool:
     """Whether an unterminated last line is a whole record already (a writer that ends without \\n)."""
@@ -80,9 +71,8 @@ class FileReader:
         if not self.path.is_file():
             what = "a directory, not a file" if self.path.is_dir() else "not found"
             raise DatasetError(f"trace file {self.path} is {what}")
-        if shape is not None and shape not in SHAPES:
-            raise InvalidArgumentError(f"unknown shape {shape!r}. {SUPPORTED_SHAPES_TEXT}")
         self.shape = shape or detect_shape(self.path)
+        self._shape = shape_named(self.shape)
         self.gzip = is_gzip(self.path)
         self.start = start
         self.first_line = first_line
@@ -92,6 +82,8 @@ class FileReader:
         else:
             head = read_head(self.path, HEAD_BYTES).decode("utf-8", "replace")
             self.line_based = sniff_layout_is_lines(head)
+        # The shape's own JSONL path, where a plain (not gzip) line-based read can take it.
+        self.fast_lines = self._shape.lines if self.line_based and not self.gzip else None
         self.end = start
         self._stop: int | None = None
         self._stream_error: tuple[int, str] | None = None
@@ -111,8 +103,8 @@ class FileReader:
 
     def __iter__(self) -> Iterator[Span | Malformed]:
         if self.line_based:
-            if self.shape == "halo":
-                return self._halo_lines()
+            if self._shape.lines is not None:
+                return self._fast_lines(self._shape.lines.span_from_line)
             return self._value_lines()
         return self._document()
 
@@ -153,8 +145,7 @@ class FileReader:
             line, reason = self._stream_error
             yield self._malformed(line, reason, b"")
 
-    def _halo_lines(self) -> Iterator[Span | Malformed]:
-        span_from_line = halo.span_from_line
+    def _fast_lines(self, span_from_line: Callable[[bytes, int], Span]) -> Iterator[Span | Malformed]:
         for lineno, data in self._lines():
             try:
                 yield span_from_line(data, lineno)
@@ -166,8 +157,7 @@ class FileReader:
         yield from self._stream_problem()
 
     def _value_lines(self) -> Iterator[Span | Malformed]:
-        module = SHAPE_MODULES[self.shape]
-        spans_from_value, loads = module.spans_from_value, getattr(module, "loads", orjson.loads)
+        spans_from_value, loads = self._shape.spans_from_value, self._shape.loads
         for lineno, data in self._lines():
             try:
                 value = loads(data)
@@ -199,8 +189,7 @@ class FileReader:
         self.end = len(data)
         text = data.decode("utf-8", "replace").lstrip("\ufeff")
         self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)
-        module = SHAPE_MODULES[self.shape]
-        spans_from_value, loads = module.spans_from_value, getattr(module, "loads", orjson.loads)
+        spans_from_value, loads = self._shape.spans_from_value, self._shape.loads
         locate = DocumentLocator(text, self.first_line)
         try:
             value = loads(data)

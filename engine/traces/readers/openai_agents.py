@@ -11,6 +11,7 @@ semantic rules (tool errors, refusals, requested tools) apply as for every shape
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,10 +19,11 @@ import orjson
 
 from engine.traces.model import Span, SpanKind, SpanStatus
 from engine.traces.readers._build import dump_raw, make_span
+from engine.traces.readers._shape import Shape
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, parent_id_of, to_ns
 
-__all__ = ["KIND_BY_TYPE", "spans_from_value"]
+__all__ = ["SHAPE", "KIND_BY_TYPE", "spans_from_value"]
 
 KIND_BY_TYPE: dict[str, SpanKind] = {
     "agent": SpanKind.AGENT, "generation": SpanKind.LLM, "response": SpanKind.LLM, "function": SpanKind.TOOL,
@@ -158,3 +160,17 @@ def _span(obj: dict[str, Any], line: int) -> Span:
         None, {k: v for k, v in attrs.items() if v is not None}, None, dump_raw(obj), line,
         KIND_BY_TYPE.get(kind_name, SpanKind.OTHER),
     )  # fmt: skip
+
+
+def _claims(record: dict[str, Any]) -> bool:
+    return record.get("object") in ("trace.span", "trace") or "span_data" in record
+
+
+SHAPE = Shape(
+    name="openai_agents",
+    summary='OpenAI Agents SDK span exports, `"object": "trace.span"` with `span_data`',
+    claims=_claims,
+    sniff=re.compile(r'"object"\s*:\s*"trace(?:\.span)?"|"span_data"\s*:'),
+    priority=20,
+    spans_from_value=spans_from_value,
+)

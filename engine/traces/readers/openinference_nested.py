@@ -12,15 +12,17 @@ read with `ast.literal_eval` (literals only, never `eval`); JSON objects work to
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
+from engine.traces.readers._shape import Shape
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, iso_duration_ns, parent_id_of, to_ns
 
-__all__ = ["REPR_FIELDS", "MAX_DEPTH", "decode_repr", "spans_from_value"]
+__all__ = ["SHAPE", "REPR_FIELDS", "MAX_DEPTH", "decode_repr", "spans_from_value"]
 
 # Fields that Patronus exports as Python-repr strings.
 REPR_FIELDS = ("span_attributes", "resource_attributes", "events", "links", "logs")
@@ -98,3 +100,17 @@ def _span(node: dict[str, Any], line: int) -> Span:
         text_or_none(own.get("status_message")) or "", start, end, text_or_none(service), attrs,
         events if isinstance(events, list) else None, dump_raw(own), line,
     )  # fmt: skip
+
+
+def _claims(record: dict[str, Any]) -> bool:
+    return "child_spans" in record or "span_attributes" in record
+
+
+SHAPE = Shape(
+    name="openinference_nested",
+    summary="OpenInference spans nested in `child_spans`, e.g. Patronus / TRAIL exports",
+    claims=_claims,
+    sniff=re.compile(r'"child_spans"\s*:|"span_attributes"\s*:'),
+    priority=30,
+    spans_from_value=spans_from_value,
+)

@@ -20,10 +20,11 @@ import orjson
 
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
+from engine.traces.readers._shape import Shape
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, parent_id_of, to_ns
 
-__all__ = ["loads", "spans_from_value"]
+__all__ = ["SHAPE", "loads", "spans_from_value"]
 
 _RECORD_ERRORS = RECORD_ERRORS
 # An integer of 20+ digits: beyond 64 bits, which orjson would turn into a float.
@@ -81,3 +82,20 @@ def _span(obj: dict[str, Any], line: int) -> Span:
         start, start if end_value is None else to_ns(end_value, "end_time"), text_or_none(service), attrs,
         events if isinstance(events, list) else None, dump_raw(obj), line,
     )  # fmt: skip
+
+
+def _claims(record: dict[str, Any]) -> bool:
+    context = record.get("context")
+    return isinstance(context, dict) and "span_id" in context
+
+
+SHAPE = Shape(
+    name="otel_sdk",
+    summary="OTel Python SDK span dumps from ConsoleSpanExporter / span.to_json(): `context.trace_id`, JSON "
+    'list, JSONL or concatenated objects, incl. any-agent `{"spans": [...]}`',
+    claims=_claims,
+    sniff=re.compile(r'"context"\s*:\s*\{\s*"trace_id"'),
+    priority=40,
+    spans_from_value=spans_from_value,
+    loads=loads,
+)

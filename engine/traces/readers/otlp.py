@@ -11,15 +11,17 @@ as written plus its `resource` and `scope`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from engine.traces.model import Span
 from engine.traces.readers._build import dump_raw, make_span, status_of, text_or_none
+from engine.traces.readers._shape import Shape
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem, hex_id, parent_id_of, to_ns
 
-__all__ = ["spans_from_value", "flatten_attributes", "any_value"]
+__all__ = ["SHAPE", "spans_from_value", "flatten_attributes", "any_value"]
 
 _RECORD_ERRORS = RECORD_ERRORS
 
@@ -114,3 +116,18 @@ def _span(span: Any, resource: Any, scope: Any, service: Any, line: int) -> Span
         start, start if end_value in (None, "", 0, "0") else to_ns(end_value, "endTimeUnixNano"),
         text_or_none(service), attrs, events, raw, line,
     )  # fmt: skip
+
+
+def _claims(record: dict[str, Any]) -> bool:
+    return "resourceSpans" in record or "resource_spans" in record
+
+
+SHAPE = Shape(
+    name="otlp",
+    summary="OTLP/JSON ExportTraceServiceRequest with `resourceSpans`, as the OpenTelemetry Collector file "
+    "exporter writes it, one per line or one document",
+    claims=_claims,
+    sniff=re.compile(r'"resource_?[sS]pans"\s*:'),
+    priority=10,
+    spans_from_value=spans_from_value,
+)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import DatasetError, UnknownShapeError
-from engine.traces.model import SHAPES
+from engine.traces.readers import SHAPE_NAMES as SHAPES
 from engine.traces.readers import SUPPORTED_SHAPES_TEXT, FileReader, detect_shape
 
 EXPECTED = {
