@@ -17,7 +17,7 @@ from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 from engine.traces.dataset import resolve_paths
 
-from halo_mcp.tools import ServerState
+from halo_mcp.tools import ServerState, server_context
 
 __all__ = ["DatasetsArgs", "DatasetList", "FileEntry", "OpenedDataset"]
 
@@ -79,8 +79,8 @@ def _list_files(state: ServerState, path: str | None, extra_roots: tuple[Path, .
 
 
 async def _datasets(ctx: ToolContext, args: DatasetsArgs, budget: int) -> DatasetList:
-    state: ServerState = ctx.settings["state"]
-    extra_roots: tuple[Path, ...] = ctx.settings.get("client_roots", ())
+    server, state = server_context(ctx)
+    extra_roots = server.client_roots
     files = await anyio.to_thread.run_sync(_list_files, state, args.path, extra_roots)
     shown = files[: args.limit]
     entries = []

@@ -14,17 +14,16 @@ from typing import Any
 
 import anyio.to_thread
 import orjson
-from pydantic import ValidationError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
 from mcp.server.subscriptions import ResourcesListChanged
+from pydantic import ValidationError
 
 from engine.errors import HaloError, UnknownIdError
 from engine.tools.arguments import field_problems
 from engine.tools.registry import REGISTRY, call_tool
-
-from halo_mcp.runs import RunManager, RunState
+from halo_mcp.runs import LiveRun, RunManager
 from halo_mcp.tools import ServerState, tool_context
 
 __all__ = ["register_resources", "OVERVIEW_URI", "RUNS_URI"]
@@ -73,7 +72,7 @@ def _with_dataset(arguments: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> None:
-    async def list_report(run: RunState) -> None:
+    async def list_report(run: LiveRun) -> None:
         # Reports of this server's runs appear in resources/list, not only as a template,
         # and every session that called a tool is told the list changed.
         report = run.report

@@ -2,7 +2,7 @@
 
 They are `ToolSpec`s in the one registry, like the trace tools, but hidden from
 the diagnose engine's agents (`agent_visible=False`): a run must not start runs.
-Their handlers find the server's `RunManager` and state in `ToolContext.settings`.
+Their handlers find the server's `RunManager` and state in its `ServerToolContext`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from engine.agents import Report
 from engine.tools.budget import fit, fits
 from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
-
-from halo_mcp.runs import MAX_WAIT_S, RunManager, RunState, RunStatus
 from halo_mcp.mcp_progress import index_progress
-from halo_mcp.tools import ServerState, tool_context
+from halo_mcp.runs import MAX_WAIT_S, LiveRun, LiveStatus, RunManager
+from halo_mcp.tools import ServerState, ServerToolContext, server_context, tool_context
 
 __all__ = [
     "DiagnoseArgs",
@@ -94,7 +93,7 @@ class RunView(ToolResult):
     """Where a run stands; with its report once it has finished."""
 
     run_id: str
-    status: RunStatus
+    status: LiveStatus
     question: str
     dataset: str
     elapsed_s: float
@@ -131,7 +130,7 @@ class RunView(ToolResult):
     _markdown: str = ""
 
 
-def _next_step(run: RunState) -> str:
+def _next_step(run: LiveRun) -> str:
     if run.status == "running":
         return (
             f"Call diagnose_status(run_id='{run.run_id}') to follow it (it waits up to {MAX_WAIT_S:.0f}s "
@@ -145,7 +144,7 @@ def _next_step(run: RunState) -> str:
     return "Start a new run with diagnose if you still need an answer."
 
 
-def run_view(run: RunState, budget_tokens: int) -> RunView:
+def run_view(run: LiveRun, budget_tokens: int) -> RunView:
     """The run as a tool result; a report too long for the budget is cut, visibly.
 
     The report travels twice (as markdown text and as structured content); when
@@ -192,7 +191,7 @@ def run_view(run: RunState, budget_tokens: int) -> RunView:
 
 class RunSummary(BaseModel):
     run_id: str
-    status: RunStatus
+    status: LiveStatus
     question: str
     dataset: str
     started_at: float
@@ -218,11 +217,14 @@ class RunList(ToolResult):
 
 
 def _runs(ctx: ToolContext) -> RunManager:
-    return ctx.settings["runs"]
+    _, state = server_context(ctx)
+    if state.runs is None:
+        raise TypeError("this server keeps no diagnose runs")
+    return state.runs
 
 
-async def _report_progress(ctx: ToolContext, run: RunState) -> None:
-    mcp_ctx = ctx.settings.get("mcp_context")
+async def _report_progress(ctx: ToolContext, run: LiveRun) -> None:
+    mcp_ctx = ctx.mcp_context if isinstance(ctx, ServerToolContext) else None
     if mcp_ctx is None:
         return
     message = f"{run.turns} turns, {run.subagents} subagents, {run.findings} findings"
@@ -232,11 +234,11 @@ async def _report_progress(ctx: ToolContext, run: RunState) -> None:
 
 
 async def _diagnose(ctx: ToolContext, args: DiagnoseArgs, budget: int) -> RunView:
-    state: ServerState = ctx.settings["state"]
-    client_roots = ctx.settings.get("client_roots", ())
+    server, state = server_context(ctx)
+    client_roots = server.client_roots
     # Open now so a bad path fails this call, not the background run, and a first
     # use indexes here with progress notifications.
-    mcp_ctx = ctx.settings.get("mcp_context")
+    mcp_ctx = server.mcp_context
     progress = index_progress(mcp_ctx) if mcp_ctx is not None else None
     await anyio.to_thread.run_sync(lambda: state.catalog.open(args.dataset, client_roots, progress))
     if args.baseline is not None:

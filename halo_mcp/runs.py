@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,8 +30,8 @@ from engine.tools.context import ToolContext
 
 __all__ = [
     "RunManager",
-    "RunState",
-    "RunStatus",
+    "LiveRun",
+    "LiveStatus",
     "MAX_ACTIVE_RUNS",
     "START_TIMEOUT_S",
     "MAX_WAIT_S",
@@ -49,18 +49,18 @@ MAX_WAIT_S = 45.0
 # Characters of the latest agent message kept as "what it is doing now".
 ACTIVITY_CHARS = 240
 
-RunStatus = Literal["running", "finished", "failed", "cancelled", "interrupted"]
+LiveStatus = Literal["running", "finished", "failed", "cancelled", "interrupted"]
 
 
 @dataclass
-class RunState:
+class LiveRun:
     """What the server knows about one run while (and after) it runs in this process."""
 
     run_id: str
     question: str
     dataset: str
     started_at: float
-    status: RunStatus = "running"
+    status: LiveStatus = "running"
     finished_at: float | None = None
     turns: int = 0
     subagents: int = 0
@@ -88,7 +88,7 @@ class RunState:
         old.set()
 
 
-ProgressFn = Callable[[RunState], Awaitable[None]]
+ProgressFn = Callable[[LiveRun], Awaitable[None]]
 
 
 class RunManager:
@@ -98,11 +98,11 @@ class RunManager:
         self.runs_dir = runs_dir
         self.store = RunStore(runs_dir)
         self._config = config
-        self._runs: dict[str, RunState] = {}
+        self._runs: dict[str, LiveRun] = {}
         self._tg: TaskGroup | None = None
         self._stack: AsyncExitStack | None = None
         # Called once per run that ends with a report (the server lists it as a resource).
-        self.on_report: Callable[[RunState], Awaitable[None]] | None = None
+        self.on_report: Callable[[LiveRun], Awaitable[None]] | None = None
 
     @property
     def running(self) -> bool:
@@ -143,7 +143,7 @@ class RunManager:
         dataset: str,
         overrides: dict[str, Any] | None = None,
         baseline: str | None = None,
-    ) -> RunState:
+    ) -> LiveRun:
         """Start a run in the background and return once the engine has named it
         (`baseline`: an earlier dataset to measure what changed against)."""
         if self._tg is None:
@@ -178,7 +178,7 @@ class RunManager:
         holder: dict[str, Any],
         baseline: str | None = None,
     ) -> None:
-        run: RunState | None = None
+        run: LiveRun | None = None
         scope = anyio.CancelScope()
         try:
             with scope:
@@ -188,7 +188,7 @@ class RunManager:
                         run_id = getattr(event, "run_id", None)
                         if run_id is None:
                             continue
-                        run = RunState(
+                        run = LiveRun(
                             run_id=run_id, question=question, dataset=dataset, started_at=time.time(), scope=scope
                         )
                         self._runs[run_id] = run
@@ -221,7 +221,7 @@ class RunManager:
 
     # -- reading --------------------------------------------------------------
 
-    def get(self, run_id: str | None) -> RunState:
+    def get(self, run_id: str | None) -> LiveRun:
         """The run `run_id` (None: the most recent one started here); raises UnknownIdError."""
         if run_id is None:
             if not self._runs:
@@ -232,7 +232,7 @@ class RunManager:
             run = self._from_store(run_id)
         return run
 
-    def _from_store(self, run_id: str) -> RunState:
+    def _from_store(self, run_id: str) -> LiveRun:
         try:
             return _stored_run(self.store.status(run_id), self.store.report(run_id))
         except UnknownIdError:
@@ -244,7 +244,7 @@ class RunManager:
     def report(self, run_id: str) -> Report | None:
         return self.get(run_id).report
 
-    def list(self) -> list[RunState]:
+    def list(self) -> list[LiveRun]:
         """Runs of this process and those on disk, newest first."""
         runs = dict(self._runs)
         for status in self.store.list():
@@ -252,7 +252,7 @@ class RunManager:
                 runs[status.run_id] = _stored_run(status, None)
         return sorted(runs.values(), key=lambda r: r.started_at, reverse=True)
 
-    async def wait(self, run: RunState, timeout_s: float, on_progress: ProgressFn | None = None) -> RunState:
+    async def wait(self, run: LiveRun, timeout_s: float, on_progress: ProgressFn | None = None) -> LiveRun:
         """Wait up to `timeout_s` for `run` to end, calling `on_progress` on each update."""
         timeout_s = max(0.0, min(timeout_s, MAX_WAIT_S))
         with anyio.move_on_after(timeout_s):
@@ -262,23 +262,23 @@ class RunManager:
                     await on_progress(run)
         return run
 
-    def cancel(self, run_id: str | None) -> RunState:
+    def cancel(self, run_id: str | None) -> LiveRun:
         run = self.get(run_id)
         if run.status == "running" and run.scope is not None:
             run.scope.cancel()
         return run
 
 
-def _stored_run(status: StoredStatus, report: Report | None) -> RunState:
+def _stored_run(status: StoredStatus, report: Report | None) -> LiveRun:
     """A run from another process (or an earlier one), as saved by the engine."""
-    state: RunStatus
+    state: LiveStatus
     if status.state == "done":
         state = "finished"
     elif status.state in ("failed", "cancelled"):
         state = status.state
     else:  # it says running, but the process that ran it is gone
         state = "interrupted"
-    run = RunState(
+    run = LiveRun(
         run_id=status.run_id,
         question=status.question,
         dataset=status.dataset,
@@ -303,7 +303,7 @@ def _timestamp(iso: str) -> float:
         return 0.0
 
 
-def _apply(run: RunState, kind: str, event: Any) -> None:
+def _apply(run: LiveRun, kind: str, event: Any) -> None:
     """Fold one engine event into the run's visible state."""
     if kind == "progress":
         run.turns = int(getattr(event, "turns", run.turns) or 0)

@@ -108,8 +108,8 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
         run_code=sandbox_run_code(config.sandbox_limits, config.sandbox_policy),
     )
     runs = RunManager(runs_dir, lambda **kw: make_config(**{"runs_dir": runs_dir, **kw}))
-    state.settings["runs"] = runs
-    state.settings["telemetry_target"] = make_config().telemetry
+    state.runs = runs
+    state.telemetry_target = make_config().telemetry
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[dict[str, Any]]:

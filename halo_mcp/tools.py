@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 import anyio.to_thread
@@ -57,7 +57,10 @@ from halo_mcp.app import tool_meta
 from halo_mcp.datasets import DatasetCatalog
 from halo_mcp.mcp_progress import index_progress
 
-__all__ = ["ServerState", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY", "TOOLS_LIST_TOKENS"]
+if TYPE_CHECKING:
+    from halo_mcp.runs import RunManager
+
+__all__ = ["ServerState", "ServerToolContext", "server_context", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY", "TOOLS_LIST_TOKENS"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,10 @@ class ServerState:
     catalog: DatasetCatalog
     llm: Any | None = None
     run_code: Callable[..., Awaitable[Any]] | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    # Background diagnose runs (None in a one-shot CLI command that starts none).
+    runs: RunManager | None = None
+    # Where traced calls (synthesize) send their own spans (`--telemetry`), or None.
+    telemetry_target: Path | str | None = None
     # Sessions that called a tool, by connection, told when the resource list grows (a run's
     # report). Kept after the call: a run's report usually lands after its call answered.
     sessions: dict[int, Any] = field(default_factory=dict)
@@ -99,46 +105,64 @@ def tool_context(
     extra_roots: tuple[Path, ...] = (),
     progress: Callable[[float, str], Awaitable[None]] | None = None,
     default_dataset: str | None = None,
-) -> ToolContext:
+) -> ServerToolContext:
     """A `ToolContext` for one call (or one diagnose run) over the server's state.
 
     `default_dataset` replaces the server's default for `open_dataset(None)`: a
     diagnose run started on one dataset keeps reading that dataset.
     """
     catalog = state.catalog
-
-    settings: dict[str, Any] = {
-        **state.settings, "client_roots": extra_roots, "state": state, "sources_allowed": bool(catalog.sources)
-    }
+    freshness: list[str] = []
 
     def open_dataset(spec: str | None) -> Any:
         dataset = catalog.open(spec if spec is not None else default_dataset, extra_roots)
-        if dataset.sources:  # every answer on a remote source says how fresh its copy is
-            lines = [f.line() for f in dataset.sources]
-            settings["freshness"] = [*settings.get("freshness", []), *(x for x in lines if x not in settings.get("freshness", []))]
+        # every answer on a remote source says how fresh its copy is
+        freshness.extend(line for line in (f.line() for f in dataset.sources) if line not in freshness)
         return dataset
 
-    return ToolContext(
+    return ServerToolContext(
         open_dataset=open_dataset,
         llm=state.llm,
         run_code=state.run_code,
         progress=progress,
-        settings=settings,
+        run_store=state.runs.store if state.runs is not None else None,
+        sources_allowed=bool(catalog.sources),
+        freshness=freshness,
+        state=state,
+        client_roots=extra_roots,
     )
+
+
+@dataclass
+class ServerToolContext(ToolContext):
+    """A `ToolContext` of the MCP server: what the server's own tools (datasets, diagnose
+    runs) need besides what every tool gets. `state` is always set by `tool_context`."""
+
+    state: ServerState | None = None
+    client_roots: tuple[Path, ...] = ()
+    # The MCP request context of the call, for progress notifications; None inside a run.
+    mcp_context: Context | None = None
+
+
+def server_context(ctx: ToolContext) -> tuple[ServerToolContext, ServerState]:
+    """The server's context and state of a call to one of the server's own tools."""
+    if not isinstance(ctx, ServerToolContext) or ctx.state is None:
+        raise TypeError("this tool runs only inside the halo-mcp server")
+    return ctx, ctx.state
 
 
 @contextmanager
 def traced_call(spec: ToolSpec[Any, Any], tool_ctx: ToolContext) -> Iterator[None]:
     """A call of a `traced` tool (synthesize) on a server given `--telemetry` is one trace of
     OpenInference spans of its own model calls, as a diagnose run is; other calls pass through."""
-    target = tool_ctx.settings.get("telemetry_target")
+    target = tool_ctx.state.telemetry_target if isinstance(tool_ctx, ServerToolContext) and tool_ctx.state else None
     if not spec.extra.get("traced") or target is None:
         yield
         return
     from engine.agents.telemetry import Telemetry
 
     telemetry = Telemetry(target, run_id=f"{spec.name}-{secrets.token_hex(4)}")
-    tool_ctx.settings["telemetry"] = telemetry
+    tool_ctx.telemetry = telemetry
     try:
         yield
     finally:
@@ -228,7 +252,7 @@ class RegistryTool(Tool):
                 await context.report_progress(fraction, 1.0, message)
 
             tool_ctx = tool_context(state, extra_roots=extra_roots, progress=progress)
-            tool_ctx.settings["mcp_context"] = context
+            tool_ctx.mcp_context = context
             with traced_call(spec, tool_ctx):
                 try:
                     answer = await call_tool(spec.name, tool_ctx, arguments)

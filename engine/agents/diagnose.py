@@ -100,8 +100,8 @@ def _agent_context(
         return known[path] if path in known else outer(path)
 
     llm = config.llm if config.llm.configured else None
-    settings = context.settings if telemetry is NO_TELEMETRY else {**context.settings, "telemetry": telemetry}
-    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None, settings=settings)
+    traced = context.telemetry if telemetry is NO_TELEMETRY else telemetry
+    return dataclasses.replace(context, open_dataset=open_dataset, llm=llm, progress=None, telemetry=traced)
 
 
 def _root_spec(run: Run, overview: str, analytics: str) -> AgentSpec:

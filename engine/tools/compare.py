@@ -145,8 +145,7 @@ def _finding_ref(ctx: ToolContext, run_id: str | None, number: int | None) -> Fi
         return None
     if run_id is None or number is None:
         raise InvalidArgumentError("checking a finding needs both run_id and finding (its number in the report)")
-    runs = ctx.settings.get("runs")
-    store = getattr(runs, "store", None) or ctx.settings.get("run_store")
+    store = ctx.run_store
     if store is None:
         raise InvalidArgumentError("saved diagnose runs are not available to this caller; compare without run_id")
     report = store.report(run_id)

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
-    ToolArgs,
-    dataset_field,
     CursorOffset,
     CursorState,
+    ToolArgs,
+    dataset_field,
     decode_cursor,
     description,
     encode_cursor,
@@ -23,7 +23,7 @@ from engine.tools.common import (
 )
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
-from engine.traces.analytics import Evidence, Pattern, PatternKind, analyze
+from engine.traces.analytics import Pattern, PatternExample, PatternKind, analyze
 
 __all__ = ["PatternsArgs", "PatternsResult", "PatternView", "SPEC", "pattern_view", "render_pattern"]
 
@@ -64,7 +64,7 @@ class PatternView(BaseModel):
     failure_class: int | None = Field(default=None, description="issue-11 failure class 1-8 of the kind")
     decision: str | None = Field(default=None, description="the decision point: the model call to blame")
     surface: str | None = Field(default=None, description="the harness surface a fix changes")
-    examples: list[Evidence] = Field(default_factory=list)
+    examples: list[PatternExample] = Field(default_factory=list)
 
 
 class PatternsResult(ToolResult):
@@ -138,7 +138,7 @@ def pattern_view(p: Pattern, chars: int, *, examples: int = 3) -> PatternView:
     )
 
 
-def _cut_example(e: Evidence, chars: int) -> Evidence:
+def _cut_example(e: PatternExample, chars: int) -> PatternExample:
     update = {}
     if e.quote and len(e.quote) > chars:
         update["quote"] = e.quote[:chars]

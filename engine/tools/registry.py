@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.errors import InvalidArgumentError
 from engine.tools.arguments import explain_validation, screen_arguments
+from engine.tools.context import ToolContext
 from engine.tools.schema import compact_schema
 from engine.tools.tokens import answer_tokens
 
@@ -144,12 +145,12 @@ async def call_tool(
     except ValidationError as exc:
         raise InvalidArgumentError(explain_validation(name, exc, spec.args)) from None
     budget = budget_tokens or spec.budget_tokens
-    settings = getattr(context, "settings", None)
     # A server that may read remote sources keeps room for their freshness in every answer.
-    on_sources = isinstance(settings, dict) and bool(settings.get("sources_allowed"))
+    # (Other registries, as the repository tools', have contexts of their own.)
+    on_sources = isinstance(context, ToolContext) and context.sources_allowed
     result = await spec.handler(context, args, budget - FRESHNESS_TOKENS if on_sources else budget)
     answer = ToolAnswer(result=result, text=result.render())
-    fresh = tuple(settings.get("freshness", ())) if isinstance(settings, dict) else ()
+    fresh = tuple(context.freshness) if isinstance(context, ToolContext) else ()
     if fresh:
         text = answer.text.rstrip("\n") + "\n" + "\n".join(f"freshness: {line}" for line in fresh)
         answer = ToolAnswer(result=result, text=text, freshness=fresh)

@@ -15,10 +15,10 @@ from engine.errors import InvalidArgumentError
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
-    ToolArgs,
-    dataset_field,
     CursorOffset,
     CursorState,
+    ToolArgs,
+    dataset_field,
     decode_cursor,
     description,
     encode_cursor,
@@ -145,9 +145,9 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
             "trace (trace_id=...) or one span at a time"
         )
     ds = await open_dataset(ctx, args.dataset)
-    timeout = float(ctx.settings.get("search_timeout_s", DEFAULT_TIMEOUT_S))
+    timeout = ctx.search_timeout_s or DEFAULT_TIMEOUT_S
     found = await guarded(
-        ds, state["p"], timeout, "search", store.SearchResult, state["p"], trace_id=state["tr"],
+        ds, state["p"], timeout, "search", store.SearchHits, state["p"], trace_id=state["tr"],
         span_id=state["sp"], limit=min(skip + limit, store.MAX_LIMIT), context_chars=state["cx"],
         ignore_case=state["i"], timeout_s=timeout,
     )  # fmt: skip

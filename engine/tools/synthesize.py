@@ -196,7 +196,7 @@ async def _synthesized(
 
     config = ctx.llm
     assert isinstance(config, LLMConfig)  # checked configured by the caller
-    parallel = int(ctx.settings.get("synthesis_parallel", DEFAULT_PARALLEL))
+    parallel = ctx.synthesis_parallel or DEFAULT_PARALLEL
     limiter = anyio.CapacityLimiter(max(1, parallel))
     written: dict[str, str] = {}
     failed: dict[str, LLMError] = {}

@@ -1,6 +1,6 @@
 """Model calls of a tool recorded as OpenInference spans, when its caller traces its runs.
 
-A diagnose run with `--telemetry` puts its recorder in `ToolContext.settings["telemetry"]`
+A diagnose run with `--telemetry` puts its recorder in `ToolContext.telemetry`
 (an `engine.agents.telemetry.Telemetry`, read here by duck type so the tools do not
 import the agents). `synthesize` then records one CHAIN span for itself and one LLM span
 per model call (prompt, reply, model, token counts) under the agent's TOOL span; without
@@ -20,8 +20,7 @@ __all__ = ["recorder", "traced_span", "traced_chat"]
 
 def recorder(ctx: ToolContext) -> Any | None:
     """The caller's span recorder, or None when its runs are not traced."""
-    telemetry = ctx.settings.get("telemetry")
-    return telemetry if telemetry is not None and hasattr(telemetry, "span") else None
+    return ctx.telemetry
 
 
 @contextmanager

@@ -39,7 +39,7 @@ __all__ = [
     "NOISE_KINDS",
     "Surface",
     "Flag",
-    "Evidence",
+    "PatternExample",
     "Pattern",
     "ToolStat",
     "Analytics",
@@ -118,7 +118,7 @@ class Flag(BaseModel):
     context_span_id: str | None = None
 
 
-class Evidence(BaseModel):
+class PatternExample(BaseModel):
     """One place a pattern shows: a span, and an exact substring of its raw JSON."""
 
     trace_id: str
@@ -142,7 +142,7 @@ class Pattern(BaseModel):
     traces_affected: int
     total_traces: int
     spans_affected: int
-    examples: list[Evidence] = Field(default_factory=list)
+    examples: list[PatternExample] = Field(default_factory=list)
     flagged: list[Flag] = Field(default_factory=list, description="every flagged span, no cap")
     decision: str | None = Field(
         default=None, description="the decision point: span name and model of the blamed model calls, or the tool"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from engine.traces.analytics import Evidence, Flag, Pattern, PatternKind, Surface, ToolStat
+from engine.traces.analytics import Flag, Pattern, PatternExample, PatternKind, Surface, ToolStat
 from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
 from engine.traces.analytics_text import find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
@@ -49,7 +49,7 @@ def examples(
     quote: Quote | None,
     context: dict[int, int] | None = None,
     context_quote: Quote | None = None,
-) -> list[Evidence]:
+) -> list[PatternExample]:
     """Up to MAX_EXAMPLES spans from `rows`, from distinct traces first; with the tool or
     step span each was seen on (`context`: row -> context row) and its quote."""
     rows = list(rows)
@@ -70,7 +70,7 @@ def examples(
     for i in picked:
         c = (context or {}).get(i, -1)
         out.append(
-            Evidence(
+            PatternExample(
                 trace_id=data.trace_ids[int(data.trace[i])],
                 span_id=data.span_id[i],
                 quote=quote(i) if quote else None,

@@ -5,7 +5,7 @@
     count_traces(ds, TraceFilter) -> int
     view_trace(ds, trace_id) -> list[SpanView]    tree order with depth
     get_spans(ds, trace_id, span_ids) -> list[SpanDetail]
-    search(ds, pattern, ...) -> SearchResult      exact counts, bounded matches
+    search(ds, pattern, ...) -> SearchHits      exact counts, bounded matches
 
 Everything reads the index columns; only `get_spans`, `search` and a `pattern`
 filter read raw span JSON. Bad input raises `HaloError`s whose messages say what
@@ -26,7 +26,7 @@ from engine.errors import InvalidArgumentError
 from engine.traces.build import Flag
 from engine.traces.model import SpanKind
 from engine.traces.store_overview import ErrorSignature, NameCount, Overview, ToolCount, error_signatures, overview
-from engine.traces.store_search import SearchMatch, SearchResult, SpanMatchCount, compile_pattern, search, traces_matching
+from engine.traces.store_search import SearchHits, SearchMatch, SpanMatchCount, compile_pattern, search, traces_matching
 from engine.traces.store_views import SpanDetail, SpanView, attributes_of, get_spans, view_trace
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ __all__ = [
     "ErrorSignature",
     "SearchMatch",
     "SpanMatchCount",
-    "SearchResult",
+    "SearchHits",
     "overview",
     "error_signatures",
     "query_traces",

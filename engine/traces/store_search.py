@@ -15,8 +15,8 @@ import re
 import time
 import warnings
 from bisect import bisect_right
-from itertools import accumulate
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,7 +35,7 @@ __all__ = [
     "MAX_SPAN_COUNTS",
     "SearchMatch",
     "SpanMatchCount",
-    "SearchResult",
+    "SearchHits",
     "compile_pattern",
     "searchable_text",
     "search",
@@ -80,7 +80,7 @@ class SpanMatchCount(BaseModel):
     count: int
 
 
-class SearchResult(BaseModel):
+class SearchHits(BaseModel):
     pattern: str
     total_matches: int = Field(description="exact number of matches in the scope (a lower bound if truncated_by_time)")
     spans_matched: int
@@ -296,7 +296,7 @@ def search(
     context_chars: int = 80,
     ignore_case: bool = False,
     timeout_s: float = 5.0,
-) -> SearchResult:
+) -> SearchHits:
     """Every match of `pattern` in the scope, counted exactly; the first `limit` returned."""
     if not 0 <= limit <= MAX_LIMIT:
         raise InvalidArgumentError(f"limit must be between 0 and {MAX_LIMIT}, got {limit}")
@@ -342,7 +342,7 @@ def search(
             break
     top = sorted(per_span, key=lambda rc: (-rc[1], rc[0]))[:MAX_SPAN_COUNTS]
     trace_rows = np.asarray(ds.spans.trace)[[r for r, _ in per_span]] if per_span else np.zeros(0, np.int64)
-    return SearchResult(
+    return SearchHits(
         pattern=pattern,
         total_matches=total,
         spans_matched=len(per_span),

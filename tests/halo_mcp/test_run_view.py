@@ -11,14 +11,16 @@ import pytest
 from engine.agents import Report
 from engine.tools.budget import answer_tokens
 from halo_mcp.run_tools import run_view
-from halo_mcp.runs import RunState
+from halo_mcp.runs import LiveRun
 
 pytestmark = pytest.mark.anyio
 
 
-def _finished(summary: str) -> RunState:
+def _finished(summary: str) -> LiveRun:
     report = Report(run_id="r1", question="why?", dataset="d.jsonl", produced_by="deterministic", summary=summary)
-    return RunState(run_id="r1", question="why?", dataset="d.jsonl", started_at=time.time(), status="finished", report=report)
+    return LiveRun(
+        run_id="r1", question="why?", dataset="d.jsonl", started_at=time.time(), status="finished", report=report
+    )
 
 
 async def test_a_report_over_the_budget_is_cut_to_fit_it_in_real_tokens() -> None:

@@ -133,7 +133,8 @@ def test_on_trail_the_findings_name_the_classes_there_and_no_outlier_below_its_f
 
 def test_a_rare_signature_is_not_merged_into_a_tool_that_mostly_fails_otherwise() -> None:
     from engine.agents.deterministic import merge_patterns, same_failure
-    from engine.traces.analytics import Evidence as Example, Pattern
+    from engine.traces.analytics import Pattern
+    from engine.traces.analytics import PatternExample as Example
 
     def made(kind: str, spans: int, cited: str) -> Pattern:  # examples only: merging estimates from them
         return Pattern(

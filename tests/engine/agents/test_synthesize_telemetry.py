@@ -66,7 +66,7 @@ async def test_a_python_caller_traces_synthesize_with_a_recorder_in_its_context(
     context = ToolContext(
         open_dataset=lambda _: trail,
         llm=LLMConfig(base_url=llm.base_url, model="scripted-synth", backoff_s=0.01, timeout_s=10),
-        settings={"telemetry": Telemetry(path, "python-caller")},
+        telemetry=Telemetry(path, "python-caller"),
     )  # fmt: skip
     await call_tool("synthesize", context, {"trace_ids": [TRACE_C]})
     kinds = sorted(s["attributes"]["openinference.span.kind"] for s in _spans(path))

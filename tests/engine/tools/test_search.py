@@ -92,7 +92,7 @@ async def test_a_catastrophic_regex_is_stopped_at_the_time_limit(context_for, to
     }  # fmt: skip
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(span) + "\n")
-    ctx = context_for(path, settings={"search_timeout_s": 1.0})
+    ctx = context_for(path, search_timeout_s=1.0)
     linear = await tool("search", ctx, pattern="(a+)+$")  # RE2: no backtracking, answered at once
     assert linear.result.total_matches == 0
     started = time.monotonic()
