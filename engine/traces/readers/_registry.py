@@ -21,6 +21,7 @@ SHAPE_MODULES = (
     "otel_sdk",
     "openinference_nested",
     "openai_agents",
+    "langfuse",
 )
 
 
