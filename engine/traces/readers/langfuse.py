@@ -133,6 +133,10 @@ def _span(obj: dict[str, Any], line: int) -> Span:
     )  # fmt: skip
 
 
+def _own_attributes(record: dict[str, Any]) -> dict[str, Any] | None:
+    return attributes_of(record) if _is_observation(record) else None
+
+
 def _claims(record: dict[str, Any]) -> bool:
     if _is_observation(record):
         return "startTime" in record
@@ -148,4 +152,5 @@ SHAPE = Shape(
     sniff=re.compile(r'"parentObservationId"\s*:|"observations"\s*:\s*\['),
     priority=25,
     spans_from_value=spans_from_value,
+    attributes=_own_attributes,
 )

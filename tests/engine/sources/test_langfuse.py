@@ -142,6 +142,10 @@ async def test_the_api_copy_answers_as_the_export_file(replay, name: str, argume
     from_api = await call_tool(name, _context(url), dict(arguments))
     from_file = await call_tool(name, _context(str(FIXTURES / "export.json")), dict(arguments))
     assert _same(from_api.structured()) == _same(from_file.structured())
+    if name == "view_trace":  # the observation's input and output, read through the shape's own attributes
+        assert "in: user: refund for A-18" in from_api.text and "TimeoutError" in from_api.text
+    if name == "view_spans":
+        assert "rate limit exceeded" in str(from_api.structured()["spans"][0]["attributes"])
 
 
 def test_pages_are_followed_by_cursor_and_the_copy_is_complete(replay) -> None:
