@@ -1,11 +1,13 @@
 """Langfuse as a trace source: its public API's observations, copied as Langfuse export files.
 
 `langfuse://HOST[:PORT][/PROJECT][?tls=0]` reads
-`GET /api/public/v2/observations` (cursor-paged, `fromStartTime` from `since_ns`)
-with HTTP basic auth, the public key as user and the secret key as password, from
-$LANGFUSE_PUBLIC_KEY / $LANGFUSE_SECRET_KEY (never from the URL). HTTPS unless
-`?tls=0` (a local server on plain HTTP). Keys belong to one project; naming
-`/PROJECT` makes the fetch check that the keys' project has that name or id.
+`GET /api/public/v2/observations` (cursor-paged, `fromStartTime` from `since_ns`),
+or on a server without it (404: Langfuse before v3) `GET /api/public/observations`
+(paged by number up to `meta.totalPages`), with HTTP basic auth, the public key as
+user and the secret key as password, from $LANGFUSE_PUBLIC_KEY /
+$LANGFUSE_SECRET_KEY (never from the URL). HTTPS unless `?tls=0` (a local server
+on plain HTTP). Keys belong to one project; naming `/PROJECT` makes the fetch
+check that the keys' project has that name or id.
 
 A fetch writes one JSONL file of observations grouped by trace (the `langfuse`
 reader shape, so the copy reads like an export; one file because the index keeps a
@@ -47,6 +49,7 @@ from engine.traces.readers._values import RECORD_ERRORS, to_ns
 __all__ = [
     "FETCH_MAX_PAGES",
     "FIELDS",
+    "V1_PAGE_LIMIT",
     "PAGE_LIMIT",
     "RESUME",
     "PUBLIC_KEY_ENV",
@@ -72,10 +75,19 @@ RATE_LIMIT_RETRIES = 4
 RATE_LIMIT_BACKOFF_S = 1.0
 # The longest single wait, whatever Retry-After asks for.
 RATE_LIMIT_MAX_WAIT_S = 30.0
+# Observations per page of the v1 endpoint (servers without v2 observations), and the
+# token that marks a resume point on it.
+V1_PAGE_LIMIT = 100
+_V1 = "page:"
+V2_PATH, V1_PATH = "/api/public/v2/observations", "/api/public/observations"
 # Field groups asked for: everything the reader maps (ids, level, io, model, usage, cost).
 FIELDS = "core,basic,time,io,metadata,model,usage"
 # Hidden file (never indexed) beside the fetch folders: where an incomplete copy resumes, the ids it wrote.
 RESUME = ".langfuse-resume"
+
+
+class _Absent(SourceError):
+    """The server has no such endpoint (HTTP 404)."""
 
 
 class _PageFailed(Exception):
@@ -130,7 +142,7 @@ def _get(url: SourceURL, auth: str, path: str, params: dict[str, Any]) -> Any:
                     f"{shown}: rate limited (HTTP 429) after {RATE_LIMIT_RETRIES} retries (RATE_LIMIT_RETRIES)"
                 ) from None
             if exc.code == 404:
-                raise SourceError(f"{shown}: no Langfuse public API here (HTTP 404)") from None
+                raise _Absent(f"{shown}: no Langfuse public API here (HTTP 404)") from None
             raise _PageFailed(f"{shown}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -156,6 +168,36 @@ def _check_project(url: SourceURL, auth: str) -> None:
 def _iso(ns: int) -> str:
     seconds, rest = divmod(int(ns), 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+
+
+def _page(url: SourceURL, auth: str, since: str | None, token: str | None) -> tuple[list[Any], str | None]:
+    """One page of observations from `token` on, and the token of the next (None: the last page).
+
+    v2 (cursor) first; a server without it (Langfuse before v3) answers 404, and then
+    the v1 endpoint is paged by number (`page`, `meta.totalPages`).
+    """
+    if token is None or not token.startswith(_V1):
+        try:
+            params = {"fields": FIELDS, "limit": PAGE_LIMIT, "fromStartTime": since, "cursor": token}
+            answer = _get(url, auth, V2_PATH, params)
+        except _Absent:
+            if token is not None:
+                raise
+            token = f"{_V1}1"
+        else:
+            meta = answer.get("meta") if isinstance(answer, dict) else None
+            return _data(url, answer), (meta.get("cursor") or None) if isinstance(meta, dict) else None
+    number = int(token[len(_V1) :])
+    answer = _get(url, auth, V1_PATH, {"page": number, "limit": V1_PAGE_LIMIT, "fromStartTime": since})
+    meta = answer.get("meta") if isinstance(answer, dict) else None
+    total = meta.get("totalPages") if isinstance(meta, dict) else None
+    return _data(url, answer), f"{_V1}{number + 1}" if isinstance(total, int) and number < total else None
+
+
+def _data(url: SourceURL, answer: Any) -> list[Any]:
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
+        raise _PageFailed(f"{url.display}: a page has no `data` list of observations")
+    return list(answer["data"])
 
 
 def _resume(dest: Path) -> tuple[bool, int | None, str | None, set[str]]:
@@ -184,15 +226,13 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
     since = resumed_since if resuming else since_ns
     got: list[dict[str, Any]] = []
     newest: int | None = None
-    params = {"fields": FIELDS, "limit": PAGE_LIMIT, "fromStartTime": _iso(since) if since is not None else None}
+    since_text = _iso(since) if since is not None else None
     try:
         _check_project(url, auth)
-        for page_no in range(FETCH_MAX_PAGES):
-            answer = _get(url, auth, "/api/public/v2/observations", {**params, "cursor": cursor})
-            if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-                raise _PageFailed(f"{url.display}: page {page_no + 1} has no `data` list of observations")
+        for _ in range(FETCH_MAX_PAGES):
+            data, after = _page(url, auth, since_text, cursor)
             keep: list[dict[str, Any]] = []
-            for obs in answer["data"]:
+            for obs in data:
                 start = _starts(obs) if isinstance(obs, dict) else None
                 if since is not None and start is not None and start <= since:
                     continue
@@ -202,8 +242,7 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
                 if start is not None:
                     newest = start if newest is None else max(newest, start)
             got.extend(keep)
-            meta = answer.get("meta")
-            cursor = meta.get("cursor") if isinstance(meta, dict) else None
+            cursor = after
             if not cursor:
                 break
         else:

@@ -43,6 +43,7 @@ class Replay:
     pages: list[dict[str, Any]]
     fail_page: int | None = None  # this page (0-based) answers 500
     rate_limited: int = 0  # the first N observation requests answer 429
+    v1_only: bool = False  # a server before Langfuse v3: no v2 observations, v1 paged by number
     requests: list[str] = field(default_factory=list)
 
 
@@ -70,7 +71,9 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
             if parts.path == "/api/public/projects":
                 return self._send(200, {"data": [{"id": "proj-demo", "name": "support-bot"}]})
-            if parts.path != "/api/public/v2/observations":
+            if replay.v1_only and parts.path == "/api/public/observations":
+                return self._v1(query)
+            if parts.path != "/api/public/v2/observations" or replay.v1_only:
                 return self._send(404, {"message": "not found"})
             if replay.rate_limited > 0:
                 replay.rate_limited -= 1
@@ -82,6 +85,16 @@ def _handler(replay: Replay) -> type[BaseHTTPRequestHandler]:
             since = to_ns(query["fromStartTime"], "fromStartTime") if "fromStartTime" in query else None
             data = [o for o in page["data"] if since is None or to_ns(o["startTime"], "startTime") >= since]
             return self._send(200, {"data": data, "meta": page["meta"]})
+
+        def _v1(self, query: dict[str, str]) -> None:
+            every = [o for page in replay.pages for o in page["data"]]
+            number, limit = int(query["page"]), int(query["limit"])
+            size = 7  # smaller than `limit`, as a server with its own maximum would page
+            assert limit >= size
+            pages = (len(every) + size - 1) // size
+            data = every[(number - 1) * size : number * size]
+            return self._send(200, {"data": data, "meta": {"page": number, "limit": size, "totalItems": len(every),
+                                                           "totalPages": pages}})  # fmt: skip
 
     return Handler
 
@@ -162,6 +175,15 @@ def test_pages_are_followed_by_cursor_and_the_copy_is_complete(replay) -> None:
     assert "cursor=c1" in observation_requests[1] and "fields=" in observation_requests[0]
 
 
+def test_a_server_without_v2_observations_is_read_through_v1_pages(replay) -> None:
+    state, url = replay
+    state.v1_only = True
+    with Dataset.open([url]) as ds:
+        assert (ds.n_spans, ds.n_traces) == (20, 4) and ds.sources[0].complete
+    asked = [r.split("?")[0] + ("?page=" + r.split("page=")[1][:1] if "page=" in r else "") for r in state.requests]
+    assert asked == ["/api/public/v2/observations"] + [f"/api/public/observations?page={n}" for n in (1, 2, 3)]
+
+
 def test_a_reopen_asks_only_for_newer_observations(replay, monkeypatch: pytest.MonkeyPatch) -> None:
     state, url = replay
     monkeypatch.setenv(local.SOURCE_REFRESH_ENV, "0")
@@ -219,3 +241,27 @@ def test_an_unreachable_host_is_an_error_naming_the_url(monkeypatch: pytest.Monk
     monkeypatch.setenv(langfuse.SECRET_KEY_ENV, SECRET)
     with pytest.raises(SourceError, match=r"^langfuse://127\.0\.0\.1:9\?tls=0 \(GET .*\): cannot reach the server"):
         Dataset.open(["langfuse://127.0.0.1:9?tls=0"])
+
+
+def test_a_host_without_the_public_api_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain web server (Python's file server on an empty folder): 404 on both observation endpoints."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    monkeypatch.setenv(langfuse.PUBLIC_KEY_ENV, PUBLIC)
+    monkeypatch.setenv(langfuse.SECRET_KEY_ENV, SECRET)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        absent = r"GET /api/public/observations\): no Langfuse public API here \(HTTP 404\)"
+        with pytest.raises(SourceError, match=absent):
+            Dataset.open([f"langfuse://127.0.0.1:{server.server_address[1]}?tls=0"])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
