@@ -207,6 +207,21 @@ def test_a_page_failing_midway_keeps_what_was_copied_and_says_incomplete(replay,
     assert ds.n_spans == 20 and ds.sources[0].complete and ds.quality.duplicate_span_ids == 0
 
 
+def test_a_fetch_past_its_page_limit_says_incomplete_and_the_next_goes_on(replay, monkeypatch) -> None:
+    state, url = replay
+    monkeypatch.setattr(langfuse, "FETCH_MAX_PAGES", 1)
+    monkeypatch.setenv(local.SOURCE_REFRESH_ENV, "3600")
+    seen, fetches = [], 0
+    fresh = None
+    while fresh is None or not fresh.complete:
+        ds = Dataset.open([url])
+        fresh, fetches = ds.sources[0], fetches + 1
+        assert fresh.complete or "FETCH_MAX_PAGES" in fresh.note
+        seen.append(ds.n_spans)
+    assert seen == [6, 12, 18, 20] and fetches == len(state.pages) and ds.quality.duplicate_span_ids == 0
+    assert [r for r in state.requests if "cursor=" in r][-1].endswith("cursor=c3")
+
+
 def test_a_rate_limit_is_retried_then_named(replay, monkeypatch: pytest.MonkeyPatch) -> None:
     state, url = replay
     state.rate_limited = langfuse.RATE_LIMIT_RETRIES  # the last retry gets through
