@@ -27,6 +27,7 @@ import orjson
 
 from engine.traces.analytics_data import SpanData
 from engine.traces.model import SpanKind
+from engine.traces.readers._registry import declared_attributes
 
 __all__ = [
     "TEXT_CHARS",
@@ -148,7 +149,7 @@ def _attributes(obj: dict[str, Any]) -> dict[str, Any]:
         if data.get("type") == "function":
             flat.setdefault("tool.name", data.get("name"))
         return flat
-    return {}
+    return declared_attributes(obj) or {}
 
 
 def _otlp(value: Any) -> Any:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.traces.build import Flag
 from engine.traces.model import SpanKind, SpanStatus
+from engine.traces.readers._registry import declared_attributes
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset
@@ -222,7 +223,9 @@ def attributes_of(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             return {a["key"]: _otlp_value(a.get("value")) for a in value if isinstance(a, dict) and "key" in a}
     data = raw.get("span_data")
-    return data if isinstance(data, dict) else {}
+    if isinstance(data, dict):
+        return data
+    return declared_attributes(raw) or {}
 
 
 def _otlp_value(value: Any) -> Any:

@@ -9,11 +9,12 @@ supported-shapes text, detection, the reader used) is derived from `SHAPES`.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from engine.errors import InvalidArgumentError
 from engine.traces.readers._shape import Shape
 
-__all__ = ["BY_PRIORITY", "SHAPES", "SHAPE_NAMES", "SUPPORTED_SHAPES_TEXT", "shape_named"]
+__all__ = ["BY_PRIORITY", "SHAPES", "SHAPE_NAMES", "SUPPORTED_SHAPES_TEXT", "declared_attributes", "shape_named"]
 
 SHAPE_MODULES = (
     "halo",
@@ -21,6 +22,7 @@ SHAPE_MODULES = (
     "otel_sdk",
     "openinference_nested",
     "openai_agents",
+    "langfuse",
 )
 
 
@@ -43,6 +45,18 @@ SUPPORTED_SHAPES_TEXT = (
     + "; ".join(s.describe() for s in SHAPES)
     + ". Files may be gzip-compressed."
 )
+
+
+def declared_attributes(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The flat attributes a shape's own `attributes` gives one raw record, or None when none claims it."""
+    for shape in _WITH_ATTRIBUTES:
+        found = shape.attributes(raw) if shape.attributes else None
+        if found is not None:
+            return found
+    return None
+
+
+_WITH_ATTRIBUTES = tuple(s for s in SHAPES if s.attributes is not None)
 
 
 def shape_named(name: str) -> Shape:

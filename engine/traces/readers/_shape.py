@@ -63,6 +63,9 @@ class Shape:
     spans_from_value: SpansFromValue
     loads: Callable[[bytes], Any] = orjson.loads
     lines: FastLines | None = None
+    # A shape whose records keep no attribute dict: one record's flat attributes, or None
+    # when the record is not of this shape (what the span views show as its attributes).
+    attributes: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
 
     def describe(self) -> str:
         """`name` (summary): how the help and the errors list it."""

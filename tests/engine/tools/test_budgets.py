@@ -31,6 +31,7 @@ DATASETS = {
     "otlp": FIXTURES / "otlp",
     "otel-sdk": FIXTURES / "otel_sdk",
     "openai-agents": FIXTURES / "openai_agents",
+    "langfuse": FIXTURES / "langfuse" / "export.json",
     "bad-inputs": FIXTURES / "bad",
     "dense": FIXTURES / "dense" / "metrics.jsonl",
 }

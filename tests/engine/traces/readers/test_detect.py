@@ -25,6 +25,11 @@ EXPECTED = {
     "otel_sdk/spans.jsonl": "otel_sdk",
     "openai_agents/spans.jsonl": "openai_agents",
     "openai_agents/batch.json": "openai_agents",
+    "langfuse/export.json": "langfuse",
+    "langfuse/trace.json": "langfuse",
+    "langfuse/observations.json": "langfuse",
+    "langfuse/observations.jsonl": "langfuse",
+    "langfuse/api_pages.json": "langfuse",
 }
 
 
