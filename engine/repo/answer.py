@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 
+from engine.texts import load_text
 from engine.tools.budget import cut, fit
 from engine.tools.registry import ToolResult
 
@@ -56,4 +56,4 @@ def fitted(header: str, lines: list[str], budget: int, *, more: str | Callable[[
 @cache
 def description(name: str) -> str:
     """The model-facing description of a repository tool, from `descriptions/<name>.md`."""
-    return resources.files("engine.repo").joinpath("descriptions", f"{name}.md").read_text("utf-8").strip()
+    return load_text("engine.repo", f"descriptions/{name}.md")

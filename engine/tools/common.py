@@ -10,7 +10,6 @@ import base64
 import binascii
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio.to_thread
@@ -18,6 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import InvalidArgumentError
+from engine.texts import load_text
 from engine.tools.arguments import field_problems
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def dataset_field() -> Any:
 @cache
 def description(name: str) -> str:
     """The model-facing description of a tool, from `descriptions/<name>.md`."""
-    return resources.files("engine.tools").joinpath("descriptions", f"{name}.md").read_text("utf-8").strip()
+    return load_text("engine.tools", f"descriptions/{name}.md")
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

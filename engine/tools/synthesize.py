@@ -9,14 +9,13 @@ so and returns the deterministic digests.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
 import anyio
 from pydantic import BaseModel, Field
 
 from engine.errors import LLMError
+from engine.texts import load_text
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
@@ -87,9 +86,8 @@ class SynthesizeResult(ToolResult):
         return "\n".join(lines)
 
 
-@cache
 def _prompt(name: str) -> str:
-    return resources.files("engine.tools").joinpath("prompts", f"{name}.md").read_text("utf-8").strip()
+    return load_text("engine.tools", f"prompts/{name}.md")
 
 
 def trace_digest(ds: Any, trace_id: str, max_chars: int) -> str:
