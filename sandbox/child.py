@@ -33,10 +33,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.layers import AFTER_LOAD, BEFORE_IMPORTS, LAYER_NAMES, LAYERS, ChildState, Stage
+
 __all__ = ["main", "CODE_FILENAME"]
 
 CODE_FILENAME = "<run_code>"
-_POLICY_LAYERS = ("rlimits", "landlock", "seccomp", "capabilities")
 
 
 class _Channel:
@@ -70,32 +71,26 @@ def _close_writable_fds(keep: set[int]) -> None:
             pass
 
 
-def _restrict(setup: dict[str, Any]) -> dict[str, str]:
-    """The per-thread layers, applied while this is the only thread; each says active or why not."""
-    from sandbox import capabilities, landlock, seccomp
+def _no_new_privs() -> str | None:
+    """Set no_new_privs (Landlock and the filter need it); None, or why it failed."""
+    from sandbox import seccomp
 
-    report: dict[str, str] = {}
     try:
         seccomp.set_no_new_privs()
     except Exception as err:  # without it neither Landlock nor a filter can be applied
-        report["landlock"] = report["seccomp"] = f"unavailable: {err}"
-    report["capabilities"] = _attempt(capabilities.drop_all)
-    if "landlock" not in report:
-        report["landlock"] = _attempt(lambda: landlock.restrict(
-            read_only=setup["read_only"],
-            read_write=[setup["scratch"]],
-            read_write_files=setup["read_write_files"],
-        ))
-    return report
+        return f"unavailable: {err}"
+    return None
 
 
-def _limit(request: dict[str, Any], report: dict[str, str], status_fd: int | None) -> None:
-    """The per-process layers, after the data is loaded: rlimits, then seccomp on every thread."""
-    from sandbox import rlimits, seccomp
-
-    report["rlimits"] = _attempt(lambda: rlimits.apply(request["limits"], status_fd))
-    if "seccomp" not in report:  # no_new_privs failed: no filter can be installed
-        report["seccomp"] = _attempt(seccomp.install)
+def _apply_stage(stage: Stage, child: ChildState, report: dict[str, str], no_new_privs: str | None) -> None:
+    """Apply the layers of one stage, in `LAYERS` order; each reports active or why not."""
+    for layer in LAYERS:
+        if layer.stage != stage:
+            continue
+        if layer.needs_no_new_privs and no_new_privs is not None:
+            report[layer.name] = no_new_privs
+        else:
+            report[layer.name] = _attempt(lambda: layer.apply(child))  # noqa: B023 (called at once)
 
 
 def _attempt(apply: Callable[[], str]) -> str:
@@ -143,8 +138,10 @@ def _run(code: str, namespace: dict[str, Any], cap: int) -> dict[str, Any]:
     try:
         tree = ast.parse(code, CODE_FILENAME, "exec")
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        final = tree.body[-1] if tree.body else None
+        if isinstance(final, ast.Expr):
+            tree.body.pop()
+            last = ast.Expression(final.value)
         body = compile(tree, CODE_FILENAME, "exec", dont_inherit=True)
         exec(body, namespace)
         value = None
@@ -176,11 +173,11 @@ def _warm_up() -> None:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
-    import sandbox.rlimits  # noqa: F401
-    import sandbox.seccomp  # noqa: F401
-    import sandbox.data  # noqa: F401
-    import engine.traces.dataset  # noqa: F401
+    import engine.traces.dataset
     import engine.traces.frames  # noqa: F401
+    import sandbox.data
+    import sandbox.rlimits
+    import sandbox.seccomp  # noqa: F401
 
 
 def _enter(setup_path: str) -> dict[str, Any]:
@@ -209,7 +206,11 @@ def main(message_fd: int, setup_path: str) -> None:
     status_fd = _open_status()
     # Landlock checks opens, not descriptors already open: none but ours may be writable.
     _close_writable_fds({0, 1, 2, message_fd})
-    protections = _restrict(setup)
+    # The per-thread layers, while this is the only thread; then the imports.
+    child = ChildState(setup=setup, status_fd=status_fd)
+    protections: dict[str, str] = {}
+    no_new_privs = _no_new_privs()
+    _apply_stage(BEFORE_IMPORTS, child, protections, no_new_privs)
     _warm_up()
 
     # "<length>\n<json>": a length, not end of file, ends the request, because a process
@@ -228,9 +229,11 @@ def main(message_fd: int, setup_path: str) -> None:
     except BaseException as err:
         channel.send({"type": "setup_error", "error": _setup_error(err)})
         os._exit(1)
-    _limit(request, protections, status_fd)
+    # The per-process layers, once the data is loaded: rlimits, then seccomp on every thread.
+    child.request = request
+    _apply_stage(AFTER_LOAD, child, protections, no_new_privs)
     missing = [
-        layer for layer in _POLICY_LAYERS
+        layer for layer in LAYER_NAMES
         if layer in request["required"] and not protections.get(layer, "").startswith("active")
     ]
     if missing:

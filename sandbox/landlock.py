@@ -87,7 +87,7 @@ def abi_version() -> int:
             38: "kernel built without Landlock (ENOSYS; needs Linux >= 5.13)",
             95: "Landlock disabled at boot (EOPNOTSUPP; add landlock to the lsm= list)",
             1: "denied by the container's seccomp profile (EPERM)",
-        }.get(err.errno, str(err))
+        }.get(err.errno or 0, str(err))
         raise LandlockUnavailable(reason) from None
 
 

@@ -15,11 +15,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from engine.errors import InvalidArgumentError
+from sandbox.layers import LAYER_NAMES
 
 __all__ = ["Policy", "KERNEL_LAYERS", "PARENT_LAYERS", "POLICY_ENV", "BWRAP_ENV", "is_active"]
 
-# Layers the child applies in the kernel; a policy may require any of them.
-KERNEL_LAYERS = ("rlimits", "landlock", "seccomp", "capabilities")
+# Layers the child applies in the kernel (`sandbox.layers`); a policy may require any of them.
+KERNEL_LAYERS = LAYER_NAMES
 # Always applied by the parent, on every platform: never missing, never required.
 PARENT_LAYERS = ("wall_timeout", "output_cap", "scratch_cap", "clean_env", "bwrap")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import sys
 
+from sandbox.layers import LAYERS
 from sandbox.policy import is_active
 
 __all__ = ["protections_available", "bwrap_usable", "bwrap_choice"]
@@ -19,23 +19,8 @@ __all__ = ["protections_available", "bwrap_usable", "bwrap_choice"]
 
 @functools.cache
 def protections_available() -> dict[str, str]:
-    """Layer -> "available (...)" or "unavailable: why", for the kernel layers."""
-    from sandbox import landlock, seccomp
-
-    report = {"rlimits": "available" if sys.platform != "win32" else "unavailable: not POSIX"}
-    try:
-        report["landlock"] = f"available (ABI {landlock.abi_version()})"
-    except landlock.LandlockUnavailable as err:
-        report["landlock"] = f"unavailable: {err}"
-    try:
-        seccomp.available()
-        report["seccomp"] = "available"
-    except seccomp.SeccompUnavailable as err:
-        report["seccomp"] = f"unavailable: {err}"
-    report["capabilities"] = (
-        "available" if sys.platform.startswith("linux") else "unavailable: not Linux"
-    )
-    return report
+    """Layer -> "available (...)" or "unavailable: why", for the kernel layers (`sandbox.layers`)."""
+    return {layer.name: layer.probe() for layer in LAYERS}
 
 
 @functools.cache

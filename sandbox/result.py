@@ -19,8 +19,9 @@ class RunResult(BaseModel):
     output cap. Those four are shown, never obeyed: terminal controls and bidi
     characters in them are written as escapes (`\\x1b`, `\\u202e`; see `sandbox.visible`).
     `protections` maps each layer to "active (...)" or to why it is not. `policy`
-    is the setting the run was held to (`strict`, `none`, a layer list). `stopped_by` names the limit that ended the run early; `exit_code` is the
-    child's exit status (negative: killed by that signal).
+    is the setting the run was held to (`strict`, `none`, a layer list). `stopped_by`
+    names the limit that ended the run early; `exit_code` is the child's exit status
+    (negative: killed by that signal).
     """
 
     ok: bool

@@ -205,7 +205,8 @@ def _usage(scratch: Path, pid: int) -> tuple[int, int]:
 
 def _process_tree(pid: int) -> list[int]:
     """`pid` and its descendants (bwrap puts the child two levels down), where /proc says."""
-    found, queue = [], [pid]
+    found: list[int] = []
+    queue = [pid]
     while queue and len(found) < 16:
         current = queue.pop()
         found.append(current)

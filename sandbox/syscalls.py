@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Arch", "ARCH", "libc", "syscall", "SyscallError"]
 
@@ -114,7 +115,12 @@ def libc() -> ctypes.CDLL:
 _LIBC: ctypes.CDLL | None = None
 
 
-def syscall(name: str, *args: int | ctypes._Pointer | ctypes.c_void_p | None) -> int:
+if TYPE_CHECKING:
+    # What a raw syscall takes: integers, or pointers in any of ctypes' forms (byref, arrays).
+    SyscallArg = int | ctypes._Pointer[Any] | ctypes._CArgObject | ctypes.Array[Any] | ctypes.c_void_p | None
+
+
+def syscall(name: str, *args: SyscallArg) -> int:
     """Call syscall `name` with integer / pointer arguments; raise SyscallError on -1."""
     global _LIBC
     if ARCH is None or name not in ARCH.numbers:
@@ -127,4 +133,4 @@ def syscall(name: str, *args: int | ctypes._Pointer | ctypes.c_void_p | None) ->
     if result == -1:
         err = ctypes.get_errno()
         raise SyscallError(err, f"{name}: {os.strerror(err)}")
-    return result
+    return int(result)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from engine.errors import DatasetError, UnknownIdError
 from engine.sources.base import is_source_url
@@ -36,13 +35,13 @@ from engine.traces.sources import open_sources
 from engine.traces.tables import SpanTable, TraceTable
 
 if TYPE_CHECKING:
+    from engine.traces.quality import DataQuality
     import pandas as pd
 
 __all__ = [
     "TRACE_SUFFIXES",
     "QUALITY_EXAMPLES",
     "FileInfo",
-    "DataQuality",
     "SpanTable",
     "TraceTable",
     "Dataset",
@@ -53,23 +52,6 @@ __all__ = [
 QUALITY_EXAMPLES = 10
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
-
-
-class DataQuality(BaseModel):
-    """What was odd about the input; nothing here was dropped, only noted."""
-
-    malformed_lines: int = 0
-    malformed_samples: list[str] = Field(default_factory=list, description='"file:line: reason"')
-    orphan_spans: int = Field(default=0, description="spans whose parent was never exported (kept as roots)")
-    duplicate_span_ids: int = Field(default=0, description="spans sharing (trace id, span id) with another")
-    duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
-    traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
-    several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
-    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
-    skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
-    sources: list[str] = Field(
-        default_factory=list, description="remote sources copied: fetched when, newest span, complete or not, why"
-    )
 
 
 class Dataset:
@@ -211,6 +193,8 @@ class Dataset:
 
     @cached_property
     def quality(self) -> DataQuality:
+        from engine.traces.quality import DataQuality  # pydantic: not on the run_code child's path
+
         skipped = self._opened.skipped
         q = DataQuality(
             skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped), sources=[s.line() for s in self.sources]

@@ -228,3 +228,13 @@ async def test_the_next_call_on_the_same_dataset_is_served_by_a_warm_spare(fixtu
     second = await run_code("import os; os.getpid(), len(spans)", dataset=ds, limits=limits)
     assert first.ok and second.ok
     assert len(parked) == 1 and second.value == f"({parked[0]}, {ds.n_spans})"
+
+
+async def test_the_child_runs_the_code_without_pydantic_or_anyio(fixtures: Path, tmp_path: Path) -> None:
+    """The child opens the dataset, builds the frames and runs the code on numpy and pandas
+    alone: pydantic and anyio (the server's) are never imported on a call's path."""
+    ds = open_copy(fixtures, "trail", tmp_path)
+    code = "import sys\nsorted(m for m in ('pydantic', 'anyio', 'numpy', 'pandas') if m in sys.modules)"
+    result = await run_code(code, dataset=ds)
+    assert result.ok, result.error
+    assert result.value == repr(["numpy", "pandas"])
