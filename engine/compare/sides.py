@@ -57,7 +57,9 @@ def parse_time(text: str, name: str) -> int:
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidArgumentError(f"{name}={text!r} is not an ISO-8601 time; write e.g. 2026-05-28T14:00:00Z") from None
+        raise InvalidArgumentError(
+            f"{name}={text!r} is not an ISO-8601 time; write e.g. 2026-05-28T14:00:00Z"
+        ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return int(stamp.timestamp() * 1_000_000) * 1000

@@ -31,7 +31,14 @@ from engine.traces.analytics_text import (
 )
 from engine.traces.model import SpanKind, SpanStatus
 
-__all__ = ["failed_actions", "unparseable_outputs", "bad_tool_arguments", "action_error", "action_errors", "CODE_EXECUTION"]
+__all__ = [
+    "failed_actions",
+    "unparseable_outputs",
+    "bad_tool_arguments",
+    "action_error",
+    "action_errors",
+    "CODE_EXECUTION",
+]
 
 # The subject of failures of code a model wrote and a step ran (smolagents CodeAgent).
 CODE_EXECUTION = "code execution"
@@ -63,7 +70,12 @@ def action_error(data: SpanData, texts: SpanTexts, i: int) -> str | None:
     text = texts.of(i)
     if step and text.output and (m := STEP_ERROR.search(text.output[:4000])):
         return text.output[m.start() : m.start() + 300]
-    if tool and tool.lower() not in FINAL_ANSWER_TOOLS and text.has_output and EMPTY_RESULTS.fullmatch(text.output[:200]):
+    if (
+        tool
+        and tool.lower() not in FINAL_ANSWER_TOOLS
+        and text.has_output
+        and EMPTY_RESULTS.fullmatch(text.output[:200])
+    ):
         return f"empty result: {text.output.strip()[:40] or '(empty)'}"
     return None
 
@@ -205,7 +217,9 @@ def unparseable_outputs(data: SpanData) -> list[Pattern]:
     patterns = []
     for (name, model), found in groups.items():
         on = f"{name}" + (f" ({model})" if model else "")
-        first = next((why.get(context.get(d, -1), why.get(d)) for d in found if why.get(context.get(d, -1), why.get(d))), "")
+        first = next(
+            (why.get(context.get(d, -1), why.get(d)) for d in found if why.get(context.get(d, -1), why.get(d))), ""
+        )
         patterns.append(
             pattern(
                 data,
@@ -237,14 +251,18 @@ def _parses(text: str) -> bool:
 
 def _schema_problems(args: dict, schema: dict) -> list[str]:  # type: ignore[type-arg]
     props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(schema.get("required"), list) else []
+    required = (
+        [r for r in schema.get("required", []) if isinstance(r, str)]
+        if isinstance(schema.get("required"), list)
+        else []
+    )
     problems = [f"unknown argument {k!r}" for k in args if props and k not in props]
     problems += [f"missing required argument {k!r}" for k in required if k not in args]
     for k, v in args.items():
         want = props.get(k, {}).get("type") if isinstance(props.get(k), dict) else None
         kinds = [want] if isinstance(want, str) else want if isinstance(want, list) else []
         allowed = tuple(t for name in kinds for t in _JSON_TYPES.get(name, ()))
-        if allowed and not isinstance(v, allowed) or (isinstance(v, bool) and allowed and bool not in allowed):
+        if (allowed and not isinstance(v, allowed)) or (isinstance(v, bool) and allowed and bool not in allowed):
             problems.append(f"argument {k!r} is {type(v).__name__}, schema wants {want}")
     return problems
 

@@ -207,7 +207,9 @@ def _from_dataset(ds: Any) -> SpanData:
     # A trace written to several files has one trace row per file: key by trace id.
     trace_row_ids = _take(ds.traces.trace_id, np.arange(len(ds.traces.trace_id)))
     ids: dict[str, int] = {}
-    per_row = np.fromiter((ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids))
+    per_row = np.fromiter(
+        (ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids)
+    )
     trace = per_row[num(spans.trace, np.int64)[rows]] if len(rows) else np.zeros(0, np.int64)
     start = num(spans.start_ns, np.int64)[rows]
     order = np.lexsort((rows, start, trace))

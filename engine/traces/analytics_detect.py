@@ -126,7 +126,9 @@ def pattern(
     )
 
 
-def _blamed(data: SpanData, rows: list[int], quote: Quote | None) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
+def _blamed(
+    data: SpanData, rows: list[int], quote: Quote | None
+) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
     from engine.traces.analytics_spans import decision_spans
 
     decisions = decision_spans(data)

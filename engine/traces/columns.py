@@ -24,7 +24,6 @@ from operator import is_
 
 import numpy as np
 
-
 __all__ = [
     "NONE",
     "StringColumn",
@@ -110,12 +109,15 @@ class StringColumn:
             region = self.blob[lo:hi].tobytes()
             if region.isascii():
                 text = region.decode("ascii")
-                return [None if n < 0 else text[a : a + n] for a, n in zip(rel, lens)]
-            return [None if n < 0 else region[a : a + n].decode("utf-8", "surrogatepass") for a, n in zip(rel, lens)]
+                return [None if n < 0 else text[a : a + n] for a, n in zip(rel, lens, strict=True)]
+            return [
+                None if n < 0 else region[a : a + n].decode("utf-8", "surrogatepass")
+                for a, n in zip(rel, lens, strict=True)
+            ]
         view = memoryview(self.blob)
         return [
             None if n < 0 else bytes(view[lo + a : lo + a + n]).decode("utf-8", "surrogatepass")
-            for a, n in zip(rel, lens)
+            for a, n in zip(rel, lens, strict=True)
         ]
 
     def __iter__(self) -> Iterator[str | None]:
@@ -170,7 +172,7 @@ class StringColumn:
             return columns[0]
         shifts = np.cumsum([0] + [len(c.blob) for c in columns[:-1]])
         return StringColumn(
-            np.concatenate([c.starts + s for c, s in zip(columns, shifts)]),
+            np.concatenate([c.starts + s for c, s in zip(columns, shifts, strict=True)]),
             np.concatenate([c.lengths for c in columns]),
             np.concatenate([c.blob for c in columns]),
         )

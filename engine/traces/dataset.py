@@ -65,7 +65,9 @@ class DataQuality(BaseModel):
     duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
     traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
-    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
+    skipped_files: list[str] = Field(
+        default_factory=list, description='"path: reason" (not trace files), the first few'
+    )
     skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
     sources: list[str] = Field(
         default_factory=list, description="remote sources copied: fetched when, newest span, complete or not, why"
@@ -213,10 +215,12 @@ class Dataset:
     def quality(self) -> DataQuality:
         skipped = self._opened.skipped
         q = DataQuality(
-            skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped), sources=[s.line() for s in self.sources]
+            skipped_files=skipped[:QUALITY_EXAMPLES],
+            skipped_total=len(skipped),
+            sources=[s.line() for s in self.sources],
         )
         q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
-        for info, samples in zip(self.files, self._opened.samples):
+        for info, samples in zip(self.files, self._opened.samples, strict=False):
             for line, reason in samples:
                 if len(q.malformed_samples) < QUALITY_EXAMPLES:
                     q.malformed_samples.append(f"{info.path}:{line}: {reason}")
@@ -281,7 +285,7 @@ class Dataset:
     def span_row(self, trace_id: str, span_id: str) -> int:
         """The row of one span; raises UnknownIdError naming the unknown id."""
         rows = self.trace_rows(trace_id)
-        for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows)):
+        for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows), strict=True):
             if sid == span_id:
                 return row
         raise UnknownIdError(

@@ -27,14 +27,35 @@ _STATUSES = [s.name for s in SpanStatus]
 # nothing is left to infer from, so a dataset without spans gets these instead ("text":
 # what pandas infers for strings, `str` from pandas 3 on, else object).
 _SPAN_DTYPES = {
-    "trace_id": "text", "span_id": "text", "parent_id": "text", "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64, "cost": np.float64,
-    "raw_size": np.int32, "line": np.int32, "depth": np.int16, "flags": np.uint8,
+    "trace_id": "text",
+    "span_id": "text",
+    "parent_id": "text",
+    "start_ns": np.int64,
+    "end_ns": np.int64,
+    "duration_ms": np.float64,
+    "cost": np.float64,
+    "raw_size": np.int32,
+    "line": np.int32,
+    "depth": np.int16,
+    "flags": np.uint8,
 }
 _TRACE_DTYPES = {
-    "trace_id": "text", "root_name": "text", "services": object, "models": object,
-    "agents": object, "tools": object, "span_count": np.int32, "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64,
-    "error_count": np.int64, "input_tokens": np.int64, "output_tokens": np.int64,
-    "cost": np.float64, "llm_calls": np.int64, "tool_calls": np.int64,
+    "trace_id": "text",
+    "root_name": "text",
+    "services": object,
+    "models": object,
+    "agents": object,
+    "tools": object,
+    "span_count": np.int32,
+    "start_ns": np.int64,
+    "end_ns": np.int64,
+    "duration_ms": np.float64,
+    "error_count": np.int64,
+    "input_tokens": np.int64,
+    "output_tokens": np.int64,
+    "cost": np.float64,
+    "llm_calls": np.int64,
+    "tool_calls": np.int64,
 }
 
 

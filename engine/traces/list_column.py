@@ -60,7 +60,7 @@ class ListColumn:
             return [[] for _ in range(len(idx))]
         cats = self.categories
         names = [cats[c] for c in self.items.tolist()]
-        return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist())]
+        return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist(), strict=True)]
 
     def select(self, rows: np.ndarray) -> ListColumn:
         return ListColumn(self.starts[rows], self.lengths[rows], self.items, self.values)

@@ -294,7 +294,7 @@ def collect_garbage(home: Path) -> int:
         source_dir = pack.meta["source_dir"]
         for name, size, mtime_ns, ctime_ns, ino, state in zip(
             members.names, table["size"].tolist(), table["mtime_ns"].tolist(), table["ctime_ns"].tolist(),
-            table["ino"].tolist(), table["state"].tolist(),
+            table["ino"].tolist(), table["state"].tolist(), strict=True,
         ):  # fmt: skip
             key = (name, size, mtime_ns, ctime_ns, ino)
             if key in served:

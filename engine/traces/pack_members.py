@@ -67,7 +67,7 @@ class Members:
     @cached_property
     def index(self) -> dict[str, int]:
         """Member number by file name."""
-        return dict(zip(self.names, range(len(self.names))))
+        return dict(zip(self.names, range(len(self.names)), strict=True))
 
     def shape_code(self, shape: str) -> int | None:
         """The code of `shape` in this pack (None: no member has it)."""

@@ -123,8 +123,8 @@ def pack_makers(pack: Pack, nos: np.ndarray, file_index: np.ndarray) -> list[tup
     return [
         (int(first[a]), partial(_pack_part, pack, files, location_files, (
             int(rows["row_lo"][a]), int(rows["row_hi"][b]), int(rows["trace_lo"][a]), int(rows["trace_hi"][b]),
-        )))  # fmt: skip
-        for a, b in zip(starts.tolist(), ends.tolist())
+        )))
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
 
 

@@ -117,7 +117,9 @@ class TracePage(BaseModel):
     next_cursor: str | None = Field(default=None, description="opaque; pass back for the next page")
     sort: str
     descending: bool
-    truncated_by_time: bool = Field(default=False, description="the pattern filter ran out of time; total is a lower bound")
+    truncated_by_time: bool = Field(
+        default=False, description="the pattern filter ran out of time; total is a lower bound"
+    )
 
 
 FLAG_NAMES = (
@@ -185,7 +187,7 @@ def matching_traces(ds: Dataset, f: TraceFilter) -> tuple[np.ndarray, bool]:
 
 
 def count_traces(ds: Dataset, f: TraceFilter) -> int:
-    return int(len(matching_traces(ds, f)[0]))
+    return len(matching_traces(ds, f)[0])
 
 
 def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.ndarray:
@@ -247,7 +249,7 @@ def query_traces(
     if sort not in _SORTS:
         raise InvalidArgumentError(f"unknown sort {sort!r}; use one of: {', '.join(_SORTS)}")
     rows, truncated = matching_traces(ds, f)
-    total = int(len(rows))
+    total = len(rows)
     keys = _sort_key(ds, sort, rows, descending)
     digest = _filter_digest(f)
     if cursor is not None:

@@ -183,7 +183,7 @@ def get_spans(ds: Dataset, trace_id: str, span_ids: list[str]) -> list[SpanDetai
     rows_of_trace = ds.trace_rows(trace_id)
     ids = ds.spans.span_id.take(rows_of_trace)
     first_row: dict[str, int] = {}
-    for row, sid in zip(rows_of_trace.tolist(), ids):
+    for row, sid in zip(rows_of_trace.tolist(), ids, strict=True):
         first_row.setdefault(sid or "", row)
     missing = [sid for sid in span_ids if sid not in first_row]
     if missing:
@@ -195,7 +195,7 @@ def get_spans(ds: Dataset, trace_id: str, span_ids: list[str]) -> list[SpanDetai
     rows = [first_row[sid] for sid in span_ids]
     s = ds.spans
     details = []
-    for view, row in zip(span_views(ds, rows), rows):
+    for view, row in zip(span_views(ds, rows), rows, strict=True):
         raw = ds.raw(row)
         details.append(
             SpanDetail(

@@ -130,7 +130,9 @@ def _compile_re(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
             return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except (re.error, OverflowError, RecursionError) as exc:
         if not isinstance(exc, re.error):
-            raise InvalidPatternError(f"invalid regular expression {pattern!r}: it is too large or too deeply nested") from None
+            raise InvalidPatternError(
+                f"invalid regular expression {pattern!r}: it is too large or too deeply nested"
+            ) from None
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         pointer = f": {pattern[: exc.pos]}⟨here⟩{pattern[exc.pos :]}" if exc.pos is not None else ""
         raise InvalidPatternError(f"invalid regular expression {pattern!r}: {exc.msg}{where}{pointer}") from None

@@ -75,7 +75,9 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
     else:
         objs = list(map(orjson.loads, lines))
         try:  # a line that is no object raises TypeError here: not a span
-            trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = zip(*map(_TOP, objs))
+            trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = zip(
+                *map(_TOP, objs), strict=True
+            )
         except KeyError:  # some span leaves a field out: read each field on its own
             trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = (
                 list(map(_get, objs, repeat(key, n))) for key in _TOP_KEYS
