@@ -159,11 +159,11 @@ class OverviewResult(ToolResult):
             lines.append("failure patterns: none measured")
         if self.next_calls:
             lines.append("next: " + "; ".join(self.next_calls))
-        for t in self.computed_in_source:
-            tools = ", ".join(f"{x['tool']} {x['errors']}/{x['calls']} errors" for x in t["tools"][:5])
+        for c in self.computed_in_source:
+            tools = ", ".join(f"{x['tool']} {x['errors']}/{x['calls']} errors" for x in c["tools"][:5])
             lines.append(
-                f"computed in ClickHouse over {t['source']}: {render.num(t['spans'])} spans, {render.num(t['traces'])} "
-                f"traces, {render.num(t['error_traces'])} error traces, {render.num(t['error_spans'])} error spans"
+                f"computed in ClickHouse over {c['source']}: {render.num(c['spans'])} spans, {render.num(c['traces'])} "
+                f"traces, {render.num(c['error_traces'])} error traces, {render.num(c['error_spans'])} error spans"
                 + (f"; tools: {tools}" if tools else "")
             )
         lines += [f"note: {n}" for n in self.notes]

@@ -7,6 +7,7 @@ rendering per trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -127,7 +128,7 @@ class QueryResult(ToolResult):
 
 def trace_row(summary: Any) -> TraceRow:
     """A store `TraceSummary` as a listing row."""
-    get = summary.get if isinstance(summary, dict) else lambda k, d=None: getattr(summary, k, d)
+    get: Callable[..., Any] = summary.get if isinstance(summary, dict) else lambda k, d=None: getattr(summary, k, d)
     models = list(get("models", None) or [])
     tools = list(get("tools", None) or [])
     dur = get("duration_ms", None)

@@ -128,7 +128,7 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
     notes: list[str] = []
     limit = clamp(args.limit, 1, MAX_LIMIT, "limit", notes)
     context = clamp(args.context_chars, 0, MAX_CONTEXT, "context_chars", notes)
-    state = {
+    state: dict[str, Any] = {
         "p": args.pattern, "tr": args.trace_id, "sp": args.span_id, "i": args.ignore_case,
         "cx": context, "k": 0,
     }  # fmt: skip

@@ -191,7 +191,7 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
     heads = [span_head(v, t0) for v in views]
     tin = [h.input_tokens for h in heads if h.input_tokens is not None and h.kind == "llm"]
     tout = [h.output_tokens for h in heads if h.output_tokens is not None and h.kind == "llm"]
-    base = dict(
+    base: dict[str, Any] = dict(
         trace_id=args.trace_id,
         span_count=len(views),
         error_count=sum(1 for h in heads if h.status == "error"),
