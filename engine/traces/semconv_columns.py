@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, is_
-from typing import Any
+from typing import Any, cast
 
 from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.semconv import (
@@ -87,9 +87,8 @@ def read_fields_columns(
     """
     n = len(attrs)
     keys = list(map(tuple, attrs))
-    plans = list(map(_COLUMN_PLANS.get, keys))
-    if None in plans:
-        plans = _new_plans(keys, attrs)
+    known = list(map(_COLUMN_PLANS.get, keys))
+    plans = _new_plans(keys, attrs) if None in known else cast("list[_ColumnPlan]", known)  # no None: checked
     block_plans = set(plans)
 
     kinds = _kinds(attrs, names, plans)
