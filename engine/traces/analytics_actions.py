@@ -12,6 +12,7 @@ dataset's own wording.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import orjson
@@ -161,7 +162,7 @@ def failed_actions(data: SpanData) -> list[Pattern]:
     patterns = []
     for subject, rows in groups.items():
         blamed, context = _blame(data, rows)
-        templates = defaultdict(int)
+        templates: defaultdict[str, int] = defaultdict(int)
         for i in rows:
             templates[message_template(errors[i])] += 1
         top = "; ".join(f"{n}× {t}" for t, n in sorted(templates.items(), key=lambda kv: -kv[1])[:3])
@@ -207,10 +208,10 @@ def unparseable_outputs(data: SpanData) -> list[Pattern]:
     blamed, context = _blame(data, rows)
     for i in np.flatnonzero(data.kind == int(SpanKind.LLM)).tolist():
         for call in texts.of(i).tool_calls:
-            if _unparseable(call.arguments) and i not in context:
+            if (arguments := call.arguments) is not None and _unparseable(arguments) and i not in context:
                 blamed.append(i)
                 context[i] = -1
-                why[i] = call.arguments
+                why[i] = arguments
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for d in sorted(set(blamed)):
         groups[(data.name[d], data.model[d] if data.model else None)].append(d)
@@ -249,17 +250,16 @@ def _parses(text: str) -> bool:
     return True
 
 
-def _schema_problems(args: dict, schema: dict) -> list[str]:  # type: ignore[type-arg]
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = (
-        [r for r in schema.get("required", []) if isinstance(r, str)]
-        if isinstance(schema.get("required"), list)
-        else []
-    )
+def _schema_problems(args: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    declared = schema.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
+    listed = schema.get("required")
+    required = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
     problems = [f"unknown argument {k!r}" for k in args if props and k not in props]
     problems += [f"missing required argument {k!r}" for k in required if k not in args]
     for k, v in args.items():
-        want = props.get(k, {}).get("type") if isinstance(props.get(k), dict) else None
+        spec = props.get(k)
+        want = spec.get("type") if isinstance(spec, dict) else None
         kinds = [want] if isinstance(want, str) else want if isinstance(want, list) else []
         allowed = tuple(t for name in kinds for t in _JSON_TYPES.get(name, ()))
         if (allowed and not isinstance(v, allowed)) or (isinstance(v, bool) and allowed and bool not in allowed):
@@ -300,8 +300,9 @@ def bad_tool_arguments(data: SpanData) -> list[Pattern]:
     decisions = decision_spans(data)
     for i, text in list(texts.items()):
         params, tool = text.tool_parameters, data.tool[i]
-        if params and tool and (call := _loads_dict(text.tool_input)) is not None:
-            kwargs = call.get("kwargs") if isinstance(call.get("kwargs"), dict) else {}
+        if params and tool and (parsed := _loads_dict(text.tool_input)) is not None:
+            given = parsed.get("kwargs")
+            kwargs = given if isinstance(given, dict) else {}
             if unknown := [k for k in kwargs if k not in params]:
                 d = int(decisions[i]) if decisions[i] >= 0 else i
                 problems[d] += [f"{tool}: unknown argument {k!r}" for k in unknown]

@@ -224,7 +224,8 @@ def _from_dataset(ds: Any) -> SpanData:
     row_list = rows.tolist()
 
     def raw(i: int) -> bytes:
-        return ds.raw_bytes(row_list[i])
+        data: bytes = ds.raw_bytes(row_list[i])
+        return data
 
     def raw_many(spans: list[int]) -> Iterable[tuple[int, bytes]]:
         back = {row_list[i]: i for i in spans}
@@ -267,4 +268,5 @@ def _take(column: Any, rows: np.ndarray) -> list[Any]:
     """Values of an index column (string, categorical or list column) at `rows`."""
     if hasattr(column, "take"):
         return list(column.take(rows))
-    return np.asarray(column)[rows].tolist()
+    values: list[Any] = np.asarray(column)[rows].tolist()
+    return values

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from engine.traces.analytics import Pattern, PatternKind
+from engine.traces.analytics import Pattern, PatternKind, Surface
 from engine.traces.analytics_data import REFUSAL, SpanData
 from engine.traces.analytics_detect import pattern, ranked
 from engine.traces.analytics_text import FINAL_ANSWER_TOOLS, QUOTE_CHARS, TURN_LIMIT, find_quote
@@ -217,7 +217,7 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
                 f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
                 f"(median {median:,.0f}, max {top:,.0f})"
             )
-        surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
+        surface: Surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
         patterns.append(
             pattern(
                 data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name, surface=surface

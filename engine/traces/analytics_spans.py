@@ -266,7 +266,8 @@ def _schemas(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for d in defs:
         if not isinstance(d, dict):
             continue
-        fn = d.get("function") if isinstance(d.get("function"), dict) else d
+        inner = d.get("function")
+        fn = inner if isinstance(inner, dict) else d
         name, params = fn.get("name"), fn.get("parameters") or fn.get("input_schema")
         if isinstance(name, str) and isinstance(params, dict):
             out[name] = params
@@ -287,7 +288,7 @@ def decision_spans(data: SpanData) -> np.ndarray:
     trace that ended by the time it started and is not inside it; failing that, the
     last one that started before it.
     """
-    cached = data.__dict__.get("_decisions")
+    cached: np.ndarray | None = data.__dict__.get("_decisions")
     if cached is not None:
         return cached
     out = np.full(data.n_spans, -1, dtype=np.int64)
