@@ -96,7 +96,7 @@ class Piece:
             off[off < 0] -= raw_base
 
 
-_FIELDS: tuple[str, ...] = Span.__slots__  # type: ignore[assignment]
+_FIELDS: tuple[str, ...] = Span.__slots__
 _ROW = attrgetter(*_FIELDS)
 _AT = {name: i for i, name in enumerate(_FIELDS)}
 

@@ -285,6 +285,7 @@ class Dataset:
     def span_row(self, trace_id: str, span_id: str) -> int:
         """The row of one span; raises UnknownIdError naming the unknown id."""
         rows = self.trace_rows(trace_id)
+        row: int
         for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows), strict=True):
             if sid == span_id:
                 return row

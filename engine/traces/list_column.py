@@ -79,7 +79,8 @@ class ListColumn:
         if not hit.any():
             return np.zeros(len(self), dtype=bool)
         cum = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
-        return (cum[self.starts + self.lengths] - cum[self.starts]) > 0
+        any_hit: np.ndarray = (cum[self.starts + self.lengths] - cum[self.starts]) > 0
+        return any_hit
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {

@@ -125,7 +125,8 @@ class Pack:
 
     @property
     def chunk(self) -> dict[str, Any] | None:
-        return self.meta["chunk"]
+        chunk: dict[str, Any] | None = self.meta["chunk"]
+        return chunk
 
     @property
     def raw_path(self) -> Path | None:
@@ -248,13 +249,13 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
                 fresh[j] = sha256_of(Path(asked.directory, names[int(todo[j])])) == digest
             pack_of[todo[fresh]] = k
             member_of[todo[fresh]] = nos[fresh]
-    stale = np.flatnonzero(pack_of < 0)
-    if len(stale) and absorb:
+    stale: list[int] = np.flatnonzero(pack_of < 0).tolist()
+    if stale and absorb:
         small = [k for k, p in enumerate(packs) if int(p.members.table["size"].sum()) < PACK_ABSORB_BYTES]
         into = np.isin(pack_of, small)
         pack_of[into], member_of[into] = -1, -1
         stale = sorted(np.flatnonzero(pack_of < 0).tolist(), key=lambda i: asked.names[i])
-    return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in np.asarray(stale).tolist()])
+    return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in stale])
 
 
 def pick(items: list[Any], at: np.ndarray) -> list[Any]:

@@ -185,10 +185,12 @@ def open_locations(locations: list[Location]) -> tuple[list[Part], list[dict[str
 
 
 def _chunk_of(meta: dict[str, Any], chunk_id: str) -> dict[str, Any]:
+    c: dict[str, Any]
     if "chunks" in meta:
         for c in meta["chunks"]:
             if c["id"] == chunk_id:
                 return c
     elif meta.get("chunk") and meta["chunk"]["id"] == chunk_id:
-        return meta["chunk"]
+        c = meta["chunk"]
+        return c
     raise KeyError(chunk_id)

@@ -196,7 +196,8 @@ def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.
     if sort == "cost":
         cost = np.asarray(t.cost)[rows]
         key = np.where(np.isnan(cost), -np.inf if descending else np.inf, cost)
-        return -key if descending else key
+        ordered: np.ndarray = -key if descending else key
+        return ordered
     column = {
         "start": t.start_ns, "duration": t.duration_ns, "spans": t.span_count, "errors": t.error_count,
         "llm_calls": t.llm_calls, "tool_calls": t.tool_calls,
@@ -207,7 +208,8 @@ def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.
         key = np.asarray(column)[rows].astype(np.int64)
     else:
         raise InvalidArgumentError(f"unknown sort {sort!r}; use one of: {', '.join(_SORTS)}")
-    return -key if descending else key
+    by: np.ndarray = -key if descending else key
+    return by
 
 
 def _filter_digest(f: TraceFilter) -> str:

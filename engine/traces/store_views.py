@@ -82,10 +82,12 @@ def span_views(ds: Dataset, rows: list[int], depths: list[int] | None = None) ->
     idx = np.asarray(rows, dtype=np.int64)
 
     def values(column: Any) -> list[Any]:
-        return column.take(idx)
+        taken: list[Any] = column.take(idx)
+        return taken
 
     def numbers(column: Any) -> list[Any]:
-        return np.asarray(column)[idx].tolist()
+        listed: list[Any] = np.asarray(column)[idx].tolist()
+        return listed
 
     span_ids, parent_ids = values(s.span_id), values(s.parent_id)
     names, messages = values(s.name), values(s.status_message)

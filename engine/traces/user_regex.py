@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import cast
 
 import re2
 
@@ -72,7 +73,7 @@ class UserRegex:
 
     def search_from(self, subject: str | bytes, pos: int) -> int | None:
         """Offset (in `subject`'s units) of the first match at or after `pos`, or None."""
-        m = self._rx.search(subject, pos)
+        m = self._rx.search(cast(str, subject), pos)  # bytes only for RE2 (untyped); `re` gets the text itself
         return None if m is None else m.start()
 
 
