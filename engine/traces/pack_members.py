@@ -104,7 +104,7 @@ class Members:
             if e["shape"] not in shapes:
                 shapes.append(e["shape"])
             row["shape"] = shapes.index(e["shape"])
-            extra = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
+            extra: dict[str, Any] = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
             state = 0
             if "error" in e:
                 state |= SHAPE_ERROR if e.get("error_kind") in ("shape", "unreadable") else IO_ERROR

@@ -176,7 +176,8 @@ def required_literal(regex: UserRegex) -> bytes | None:
     if regex.ignore_case:
         return None
     try:
-        from re import _constants, _parser  # the stdlib's own regex parser (3.11+)
+        # the stdlib's own regex parser (3.11+); typeshed has no stubs for these private modules
+        from re import _constants, _parser  # type: ignore[attr-defined]
 
         with warnings.catch_warnings():
             # A warning means Python reads the pattern differently from RE2 (`[[:alpha:]]`).
@@ -224,7 +225,7 @@ def spans_with_matches(
         batch_rows = rows[lo : lo + _BATCH]
         batch = batch_rows.tolist()
         block = ds.raw_block(batch_rows) if need is not None else None
-        if block is not None:
+        if need is not None and block is not None:
             data, starts, sizes = block
             if need not in data and b"\\u00" not in data:
                 continue  # no span of the batch can match

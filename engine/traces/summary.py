@@ -190,13 +190,13 @@ def merge(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[tuple[str, str], list[Any]] = {}
     for s in summaries:
         for name, template, n_spans, n_traces, message, examples in s["signatures"]:
-            have = groups.get((name, template))
-            if have is None:
+            group = groups.get((name, template))
+            if group is None:
                 groups[(name, template)] = [name, template, n_spans, n_traces, message, list(examples)]
             else:
-                have[2] += n_spans
-                have[3] += n_traces
-                have[5] = (have[5] + list(examples))[:SIGNATURE_EXAMPLES]
+                group[2] += n_spans
+                group[3] += n_traces
+                group[5] = (group[5] + list(examples))[:SIGNATURE_EXAMPLES]
     out["signatures"] = sorted(groups.values(), key=lambda g: (-g[3], -g[2], g[0], g[1]))
     # Groups of different chunks may coincide, so the sum is an upper bound when chunks cut their lists.
     out["signature_groups"] = max(len(groups), max(s["signature_groups"] for s in summaries)) if summaries else 0

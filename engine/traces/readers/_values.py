@@ -210,11 +210,12 @@ def iso_column_ns(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None
     if not ok.all():
         day = np.where(ok, day, day[ok][0] if ok.any() else 19700101)  # other rows' digits are not digits
     first = int(day[0])
+    days: int | np.ndarray
     if (day == first).all():  # the usual block: one day
-        days = _epoch_day(first)
-        if days is None:
+        one = _epoch_day(first)
+        if one is None:
             ok[:] = False
-            days = 0
+        days = 0 if one is None else one
     else:
         distinct, where = np.unique(day, return_inverse=True)
         found = [_epoch_day(d) for d in distinct.tolist()]
