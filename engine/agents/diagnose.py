@@ -250,7 +250,7 @@ async def _execute(
             facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
             report = await anyio.to_thread.run_sync(
                 partial(deterministic_report, question, ds, run_id=run_id, dataset_label=label,
-                        analytics=analytics, facts=facts)  # fmt: skip
+                        analytics=analytics, facts=facts)
             )
         else:
             try:

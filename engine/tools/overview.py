@@ -97,7 +97,9 @@ class OverviewResult(ToolResult):
     notes: list[str] = Field(default_factory=list)
     computed_in_source: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="ClickHouse sources: the whole table's counts computed as SQL in ClickHouse (engine.sources.pushdown)",
+        description=(
+            "ClickHouse sources: the whole table's counts computed as SQL in ClickHouse (engine.sources.pushdown)"
+        ),
     )
 
     def render(self) -> str:
@@ -124,7 +126,9 @@ class OverviewResult(ToolResult):
             ("agents", self.agents, self.agents_total),
         ):
             if total:
-                shown = ", ".join(f"{u.name} ({render.num(u.spans)} spans, {render.num(u.traces)} traces)" for u in items)
+                shown = ", ".join(
+                    f"{u.name} ({render.num(u.spans)} spans, {render.num(u.traces)} traces)" for u in items
+                )
                 more = f" +{total - len(items)} more" if total > len(items) else ""
                 lines.append(f"{label} ({total}): {shown}{more}")
         if self.tools_total:
@@ -259,11 +263,17 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             samples={k: v[: min(SAMPLES, n)] for k, v in samples.items() if n},
             quality=Quality(
                 malformed_lines=get(quality, "malformed_lines", default=0),
-                malformed_samples=[cut(s, chars, "the file itself") for s in get(quality, "malformed_samples", default=[])[: min(n, QUALITY_SAMPLES)]],
+                malformed_samples=[
+                    cut(s, chars, "the file itself")
+                    for s in get(quality, "malformed_samples", default=[])[: min(n, QUALITY_SAMPLES)]
+                ],
                 orphan_spans=get(quality, "orphan_spans", default=0),
                 duplicate_span_ids=get(quality, "duplicate_span_ids", default=0),
                 traces_in_several_files=get(quality, "traces_in_several_files", default=0),
-                skipped_files=[cut(s, chars, "the file itself") for s in get(quality, "skipped_files", default=[])[: min(n, QUALITY_SAMPLES)]],
+                skipped_files=[
+                    cut(s, chars, "the file itself")
+                    for s in get(quality, "skipped_files", default=[])[: min(n, QUALITY_SAMPLES)]
+                ],
                 skipped_total=get(quality, "skipped_total", default=0),
             ),
             patterns=shown_patterns,
