@@ -267,7 +267,7 @@ async def chat(
     while True:
         timed_out = False
         try:
-            completion = await client.chat.completions.create(**request)
+            completion: ChatCompletion = await client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
             detail = _error_message(exc)
             reason = f"HTTP {exc.status_code}: {detail}"

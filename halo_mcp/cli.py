@@ -19,7 +19,10 @@ from halo_mcp.coexist import engine_conflict
 
 __all__ = ["main", "COMMANDS"]
 
-COMMANDS = ("demo", "serve", "receive", "index", "overview", "patterns", "compare", "diagnose", "report", "view", "config", "prune")
+COMMANDS = (
+    "demo", "serve", "receive", "index", "overview", "patterns",
+    "compare", "diagnose", "report", "view", "config", "prune",
+)  # fmt: skip
 # Exit status when the reader of stdout went away (`halo-mcp … | head`): what a
 # shell reports for a process killed by SIGPIPE (128 + 13).
 BROKEN_PIPE_EXIT = 141

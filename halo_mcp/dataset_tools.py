@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 from engine.traces.dataset import resolve_paths
-
 from halo_mcp.tools import ServerState, server_context
 
 __all__ = ["DatasetsArgs", "DatasetList", "FileEntry", "OpenedDataset"]

@@ -115,9 +115,9 @@ class DatasetCatalog:
             static.append(_glob_root(spec) if is_glob(spec) else _real(spec))
         static.extend(_real(self._absolute(str(r))) for r in roots)
         self.roots: tuple[Path, ...] = tuple(dict.fromkeys(static))
-        self._memo: dict[tuple[tuple[str, ...], tuple[Path, ...]], _Entry] = {}
+        self._memo: dict[tuple[tuple[str, ...], tuple[str, ...]], _Entry] = {}
         self._lock = threading.Lock()
-        self._building: dict[tuple[tuple[str, ...], tuple[Path, ...]], threading.Lock] = {}
+        self._building: dict[tuple[tuple[str, ...], tuple[str, ...]], threading.Lock] = {}
 
     # -- access control -------------------------------------------------------
 
@@ -305,5 +305,7 @@ def _stamp(found: Found) -> bytes:
     for directory, rows in by_dir.items():
         stats = stat_names(directory, [names[i] for i in rows])
         ok = stats["errno"] == 0
-        stamp[np.asarray(rows)[ok]] = np.stack([stats["size"][ok], stats["mtime_ns"][ok], stats["ctime_ns"][ok]], axis=1)
+        stamp[np.asarray(rows)[ok]] = np.stack(
+            [stats["size"][ok], stats["mtime_ns"][ok], stats["ctime_ns"][ok]], axis=1
+        )
     return stamp.tobytes()

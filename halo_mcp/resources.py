@@ -20,6 +20,7 @@ from mcp.server.mcpserver.resources import FunctionResource, ResourceSecurity
 from mcp.server.subscriptions import ResourcesListChanged
 from pydantic import ValidationError
 
+from engine.agents import Report
 from engine.errors import HaloError, UnknownIdError
 from engine.tools.arguments import field_problems
 from engine.tools.registry import REGISTRY, call_tool
@@ -155,7 +156,7 @@ def register_resources(mcp: MCPServer, state: ServerState, runs: RunManager) -> 
         ]
         return orjson.dumps(items, option=orjson.OPT_INDENT_2).decode()
 
-    def _report(run_id: str) -> Any:
+    def _report(run_id: str) -> Report:
         try:
             run = runs.get(run_id)
         except UnknownIdError as err:

@@ -18,7 +18,7 @@ from engine.tools.context import ToolContext
 from engine.tools.registry import REGISTRY, ToolResult, ToolSpec, register
 from halo_mcp.mcp_progress import index_progress
 from halo_mcp.runs import MAX_WAIT_S, LiveRun, LiveStatus, RunManager
-from halo_mcp.tools import ServerState, ServerToolContext, server_context, tool_context
+from halo_mcp.tools import ServerToolContext, server_context, tool_context
 
 __all__ = [
     "DiagnoseArgs",
@@ -67,7 +67,10 @@ class DiagnoseArgs(BaseModel):
         default=0.0,
         ge=0,
         le=MAX_WAIT_S,
-        description=f"wait up to this long for the end (0: at most {SETTLE_WAIT_S:.0f}s, enough for a run without a model); cancelling the wait stops the run",
+        description=(
+            f"wait up to this long for the end (0: at most {SETTLE_WAIT_S:.0f}s, enough for a run without a model); "
+            "cancelling the wait stops the run"
+        ),
     )
 
 
@@ -106,7 +109,9 @@ class RunView(ToolResult):
     error: str | None = None
     report_uri: str
     next_step: str
-    report: Report | None = Field(default=None, description="The finished report (left out when too long: read report_uri).")
+    report: Report | None = Field(
+        default=None, description="The finished report (left out when too long: read report_uri)."
+    )
     report_truncated: bool = False
 
     def render(self) -> str:

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Literal
 
 import anyio
@@ -114,13 +115,15 @@ class RunManager:
         self._stack = stack
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self._stack is not None
         for run in self._runs.values():
             if run.status == "running" and run.scope is not None:
                 run.scope.cancel()
         try:
-            await self._stack.__aexit__(*exc)
+            await self._stack.__aexit__(exc_type, exc, tb)
         finally:
             self._tg = None
             self._stack = None
@@ -166,7 +169,8 @@ class RunManager:
                 or f"the run has not started after {START_TIMEOUT_S:.0f}s (the dataset is probably still being "
                 "indexed); it starts by itself when the index is ready: find it with diagnose_runs"
             )
-        return holder["run"]
+        run: LiveRun = holder["run"]
+        return run
 
     async def _drive(
         self,

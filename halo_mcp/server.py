@@ -19,9 +19,10 @@ from typing import Any
 
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 
 import engine.tools  # noqa: F401  (fills REGISTRY with the trace tools)
-import halo_mcp.dataset_tools  # noqa: F401  (registers `datasets`)
+import halo_mcp.dataset_tools  # registers `datasets`
 import halo_mcp.run_tools  # noqa: F401  (registers `diagnose` and friends)
 from engine.agents import DiagnoseConfig
 from engine.llm import LLMConfig
@@ -116,7 +117,7 @@ def build_server(config: ServerConfig | None = None) -> HaloServer:
         async with runs.ensure_running():
             yield {}
 
-    tools = [mcp_tool(spec, state) for spec in REGISTRY.values()]
+    tools: list[Tool] = [mcp_tool(spec, state) for spec in REGISTRY.values()]
     mcp = MCPServer(
         SERVER_NAME,
         title="HALO trace diagnosis",

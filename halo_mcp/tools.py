@@ -52,7 +52,6 @@ from engine.errors import HaloError, SourceChangedError
 from engine.tools.arguments import field_problems, screen_arguments
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolSpec, call_tool
-
 from halo_mcp.app import tool_meta
 from halo_mcp.datasets import DatasetCatalog
 from halo_mcp.mcp_progress import index_progress
@@ -60,7 +59,17 @@ from halo_mcp.mcp_progress import index_progress
 if TYPE_CHECKING:
     from halo_mcp.runs import RunManager
 
-__all__ = ["ServerState", "ServerToolContext", "server_context", "RegistryTool", "mcp_tool", "tool_context", "client_roots", "ROOTS_KEY", "TOOLS_LIST_TOKENS"]
+__all__ = [
+    "ServerState",
+    "ServerToolContext",
+    "server_context",
+    "RegistryTool",
+    "mcp_tool",
+    "tool_context",
+    "client_roots",
+    "ROOTS_KEY",
+    "TOOLS_LIST_TOKENS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +296,7 @@ def mcp_tool(spec: ToolSpec[Any, Any], state: ServerState) -> RegistryTool:
         is_async=True,
         annotations=annotations_for(spec),
         meta=tool_meta(spec.name),
+        context_kwarg=None,
         spec=spec,
         state=state,
     )

@@ -271,7 +271,11 @@ def citation_lines(citations: Sequence[Evidence | CodeCitation]) -> list[str]:
 
 def failed_citations(findings: list[Finding]) -> list[Evidence | CodeCitation]:
     """The span and code citations of these findings that failed their check."""
-    return [c for f in findings for c in (*f.evidence, *f.code) if c.verified is False]
+    failed: list[Evidence | CodeCitation] = []
+    for f in findings:
+        failed += [c for c in f.evidence if c.verified is False]
+        failed += [c for c in f.code if c.verified is False]
+    return failed
 
 
 async def check_finding(ds: Dataset, repo: Repo | None, finding: Finding) -> Finding:

@@ -18,10 +18,10 @@ import orjson
 
 from engine.agents.config import COMPACT_AT, KEEP_RECENT_TOOL_RESULTS
 from engine.agents.events import Compaction
+from engine.agents.fitting import prompt_budget, request_tokens
 from engine.agents.prompts import prompt
 from engine.agents.state import Run
 from engine.errors import LLMError
-from engine.agents.fitting import prompt_budget, request_tokens
 
 __all__ = ["estimate_tokens", "compact_if_needed", "after_compaction", "COMPACTED_MARK"]
 

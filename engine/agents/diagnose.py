@@ -23,11 +23,11 @@ import dataclasses
 import logging
 import math
 import queue
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.from_thread
@@ -204,7 +204,7 @@ async def _execute(
         if base_label == label:
             base_label = f"baseline {base_label}"
         names = {label: ds, base_label: base}
-    mode = "model" if config.llm.configured else "deterministic"
+    mode: Literal["model", "deterministic"] = "model" if config.llm.configured else "deterministic"
     store = RunStore(config.resolved_runs_dir()) if config.save else None
     now = datetime.now(UTC).isoformat(timespec="seconds")
     status = RunStatus(run_id=run_id, state="running", question=question, dataset=label, mode=mode,
@@ -250,7 +250,7 @@ async def _execute(
             facts = run.facts.model_copy(update={"duration_s": round(run.elapsed(), 2)})
             report = await anyio.to_thread.run_sync(
                 partial(deterministic_report, question, ds, run_id=run_id, dataset_label=label,
-                        analytics=analytics, facts=facts)  # fmt: skip
+                        analytics=analytics, facts=facts)
             )
         else:
             try:
@@ -283,7 +283,7 @@ async def diagnose_stream(
     *,
     dataset: str | None = None,
     baseline: str | None = None,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """Run a diagnosis and yield its events as they happen; the last is `report`.
 
     `dataset` selects a dataset through `context.open_dataset` (None: the default).

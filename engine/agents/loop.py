@@ -267,12 +267,14 @@ async def agent_steps(run: Run, spec: AgentSpec) -> AsyncIterator[Step]:
         budget = prompt_budget(run.context_limit, run.output_cap())
         room = result_room(after_compaction(messages, refs, len(calls)), box.definitions, budget, len(calls))
 
-        async def run_call(i: int, call: PlannedCall) -> None:
+        async def run_call(
+            outcomes: list[CallOutcome | None], box: Toolbox, room: int, i: int, call: PlannedCall
+        ) -> None:
             outcomes[i] = await execute(run, agent, box, call.id, call.name, call.arguments, call.error, room)
 
         async with anyio.create_task_group() as tg:  # one turn's calls run together
             for i, call in enumerate(calls):
-                tg.start_soon(run_call, i, call)
+                tg.start_soon(run_call, outcomes, box, room, i, call)
 
         finished: CallOutcome | None = None
         for outcome in outcomes:

@@ -12,6 +12,7 @@ later session can read a run it did not start.
 
 from __future__ import annotations
 
+import builtins  # inside RunStore, `list` is its method
 import re
 import secrets
 import time
@@ -135,13 +136,13 @@ class RunStore:
         file = self._existing(run_id) / "report.md"
         return file.read_text("utf-8") if file.is_file() else None
 
-    def events(self, run_id: str, *, start: int = 0, limit: int | None = None) -> list[Event]:
+    def events(self, run_id: str, *, start: int = 0, limit: int | None = None) -> builtins.list[Event]:
         """Events from index `start`; a last line still being written is left out."""
         data = (self._existing(run_id) / "events.jsonl").read_bytes()
         lines = data.split(b"\n")[:-1]  # only complete lines
         end = len(lines) if limit is None else min(len(lines), start + limit)
         return [EVENT_ADAPTER.validate_json(line) for line in lines[start:end]]
 
-    def raw_events(self, run_id: str) -> list[dict[str, Any]]:
+    def raw_events(self, run_id: str) -> builtins.list[dict[str, Any]]:
         data = (self._existing(run_id) / "events.jsonl").read_bytes()
         return [orjson.loads(line) for line in data.split(b"\n")[:-1]]

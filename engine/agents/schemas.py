@@ -45,7 +45,8 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(item) for item in node]
         return node
 
-    return walk(schema)
+    inlined: dict[str, Any] = walk(schema)
+    return inlined
 
 
 def without_code_citations(node: Any) -> Any:
@@ -111,7 +112,9 @@ class FindingArgs(BaseModel):
         if self.change:
             target = (self.change_target or "prompt").strip().lower().replace(" ", "_")
             valid = ("prompt", "tool_description", "retry_logic", "config", "code")
-            change = SuggestedChange(target=target if target in valid else "code", change=self.change)
+            change = SuggestedChange.model_validate(
+                {"target": target if target in valid else "code", "change": self.change}
+            )
         return Finding.model_validate(
             {
                 "title": self.title,

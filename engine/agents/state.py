@@ -184,7 +184,8 @@ class Run:
             usage = usage_of(completion)
             message = completion.choices[0].message if completion.choices else None
             span.set(llm__token_count__prompt=usage.input_tokens, llm__token_count__completion=usage.output_tokens,
-                     llm__token_count__total=usage.input_tokens + usage.output_tokens, llm__cost__total=usage.cost)  # fmt: skip
+                     llm__token_count__total=usage.input_tokens + usage.output_tokens,
+                     llm__cost__total=usage.cost)  # fmt: skip
             span.io(output=message.model_dump(exclude_none=True) if message is not None else "")
             return completion
 

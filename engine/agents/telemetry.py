@@ -72,7 +72,7 @@ class OpenSpan:
             if value is not None:
                 self.attributes[key.replace("__", ".")] = value
 
-    def io(self, *, input: Any = None, output: Any = None) -> None:  # noqa: A002 - OpenInference's words
+    def io(self, *, input: Any = None, output: Any = None) -> None:  # OpenInference's words
         if input is not None:
             self.attributes["input.value"] = _value(input)
         if output is not None:

@@ -415,7 +415,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         evidence = await _checked(run, [e.to_evidence() for e in args.evidence])
         lines = [args.answer]
         if evidence:
-            lines += ["", "Evidence (checked against the dataset):"] + citation_lines(evidence)
+            lines += ["", "Evidence (checked against the dataset):", *citation_lines(evidence)]
         text = "\n".join(lines)
         return CallOutcome(call_id, name, shown, "Answer submitted.", finished=True, answer=text, evidence=evidence)
     raise AssertionError(f"unhandled internal tool {name}")

@@ -130,7 +130,9 @@ class Comparison(BaseModel):
     small_sample: bool
     sample: str = Field(description="what this sample can and cannot show")
     patterns: list[PatternChange] = Field(default_factory=list)
-    success: dict[str, RateChange] = Field(default_factory=dict, description="final answer reached, turn limit hit: rates per trace")
+    success: dict[str, RateChange] = Field(
+        default_factory=dict, description="final answer reached, turn limit hit: rates per trace"
+    )
     tools: list[ToolChange] = Field(default_factory=list)
     runs: list[MetricChange] = Field(default_factory=list)
     finding: FindingCheck | None = None
@@ -266,7 +268,8 @@ def compare_sides(first: Side, second: Side, a: Analytics, b: Analytics) -> Comp
     notes = [*first.notes, *second.notes] + [f"baseline: {n}" for n in a.notes] + [f"candidate: {n}" for n in b.notes]
     return Comparison(
         baseline=first.label, candidate=second.label, baseline_traces=n1, candidate_traces=n2,
-        small_sample=small, sample=sentence, patterns=pattern_changes(a.patterns, b.patterns, n1, n2), success=_success(a, b, n1, n2),
+        small_sample=small, sample=sentence, patterns=pattern_changes(a.patterns, b.patterns, n1, n2),
+        success=_success(a, b, n1, n2),
         tools=_tools(a, b, n1, n2),
         runs=[_metric("latency_ms", first.runs.duration_ms, second.runs.duration_ms),
               _metric("tokens", first.runs.tokens, second.runs.tokens),

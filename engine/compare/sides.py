@@ -10,9 +10,10 @@ analytics run on each side exactly as on a dataset of its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,7 +58,9 @@ def parse_time(text: str, name: str) -> int:
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidArgumentError(f"{name}={text!r} is not an ISO-8601 time; write e.g. 2026-05-28T14:00:00Z") from None
+        raise InvalidArgumentError(
+            f"{name}={text!r} is not an ISO-8601 time; write e.g. 2026-05-28T14:00:00Z"
+        ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return int(stamp.timestamp() * 1_000_000) * 1000
@@ -112,13 +115,13 @@ def subset(data: SpanData, traces: np.ndarray) -> SpanData:
     parent = np.where(parent_of >= 0, position[np.clip(parent_of, 0, None)], -1)
     picked = rows.tolist()
 
-    def pick(values: list) -> list:
+    def pick(values: list[Any]) -> list[Any]:
         return [values[i] for i in picked] if values else []
 
     def raw(i: int) -> bytes:
         return data.raw(picked[i])
 
-    def raw_many(spans: list[int]):  # type: ignore[no-untyped-def]
+    def raw_many(spans: list[int]) -> Iterator[tuple[int, bytes]]:
         back = {picked[i]: i for i in spans}
         for row, blob in data.iter_raw(sorted(back)):
             yield back[row], blob
@@ -139,10 +142,12 @@ def subset(data: SpanData, traces: np.ndarray) -> SpanData:
 def split_by_time(side: Side, before: int | None, after: int | None) -> tuple[Side, Side]:
     """Baseline: traces that start before `before`; candidate: traces that start at or after
     `after`. Either alone splits at one instant; both leave out a window (a rollout)."""
-    if before is None and after is None:
-        raise InvalidArgumentError("a time split needs before, after or both")
-    before = after if before is None else before
-    after = before if after is None else after
+    if before is None:
+        if after is None:
+            raise InvalidArgumentError("a time split needs before, after or both")
+        before = after
+    elif after is None:
+        after = before
     if after < before:
         raise InvalidArgumentError("after is earlier than before: the two sides would overlap")
     start = side.runs.start_ns

@@ -21,7 +21,16 @@ from typing import Any
 
 from engine.repo.answer import RepoAnswer, description
 from engine.repo.files import ListFilesArgs, ReadFileArgs, SearchCodeArgs, list_files, read_file, search_code_tool
-from engine.repo.history import GitBlameArgs, GitDiffArgs, GitLogArgs, GitShowArgs, git_blame, git_diff, git_log, git_show
+from engine.repo.history import (
+    GitBlameArgs,
+    GitDiffArgs,
+    GitLogArgs,
+    GitShowArgs,
+    git_blame,
+    git_diff,
+    git_log,
+    git_show,
+)
 from engine.repo.paths import Repo, open_repo
 from engine.tools.registry import ToolSpec
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from pydantic import Field
+
 from engine.texts import load_text
 from engine.tools.budget import cut, fit
 from engine.tools.registry import ToolResult
@@ -27,7 +29,7 @@ class RepoAnswer(ToolResult):
     total: int  # lines (or items) the full answer has
     shown: int  # of which these many are shown
     more: str | None = None  # the call that shows the rest, when lines were left out
-    notes: list[str] = []
+    notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
         out = [self.header, *self.lines]

@@ -158,11 +158,11 @@ async def read_file(repo: Repo, args: ReadFileArgs, budget: int) -> RepoAnswer:
     if args.revision:
         rel = repo.relative(args.path)
         commit = await resolve_revision(repo, args.revision)
-        text = await file_at(repo, commit, rel)
-        if text is None:
+        found = await file_at(repo, commit, rel)
+        if found is None:
             raise InvalidArgumentError(f"{rel!r} does not exist at {args.revision} ({commit[:12]}); "
                                        f"git_log(path={rel!r}) shows the commits that touched it")  # fmt: skip
-        where = f" at {args.revision} ({commit[:12]})"
+        text, where = found, f" at {args.revision} ({commit[:12]})"
     else:
         rel, text = await anyio.to_thread.run_sync(read_text, repo, args.path)
         where = ""

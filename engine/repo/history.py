@@ -83,7 +83,7 @@ async def git_log(repo: Repo, args: GitLogArgs, budget: int) -> RepoAnswer:
         return f"git_log({path}skip={args.skip + n}) lists more"
 
     if len(lines) == args.max_count:
-        notes = [f"there may be more: git_log({path}skip={args.skip + len(lines)})"] + _notes(done)
+        notes = [f"there may be more: git_log({path}skip={args.skip + len(lines)})", *_notes(done)]
     else:
         notes = _notes(done)
     return fitted(header, lines, budget, more=more, notes=notes)
@@ -131,7 +131,9 @@ def _blame_lines(porcelain: str) -> list[str]:
         if len(head) >= 40 and all(c in "0123456789abcdef" for c in head):
             commit, line_no = head, int(rest.split(" ")[1]) if len(rest.split(" ")) > 1 else 0
         elif head == "author-time":
-            info["author-time"] = datetime.fromtimestamp(int(rest), UTC).strftime("%Y-%m-%d") if rest.isdigit() else rest
+            info["author-time"] = (
+                datetime.fromtimestamp(int(rest), UTC).strftime("%Y-%m-%d") if rest.isdigit() else rest
+            )
         elif head in ("author",):
             info[head] = rest
     return out

@@ -118,7 +118,7 @@ class _Chdb:
     def rows(self, sql: str) -> list[list[Any]]:
         try:
             result = self.session.query(sql, "JSONCompactEachRow")
-        except Exception as exc:  # chdb raises ChdbError / RuntimeError with ClickHouse's message  # noqa: BLE001
+        except Exception as exc:  # chdb raises ChdbError / RuntimeError with ClickHouse's message
             raise SourceError(f"{self.display}: ClickHouse refused a statement: {_first_line(exc)}") from None
         return _parse(self.display, result.bytes())
 
@@ -130,7 +130,7 @@ class _Server:
     def rows(self, sql: str) -> list[list[Any]]:
         try:
             data = self.client.raw_query(sql, fmt="JSONCompactEachRow")
-        except Exception as exc:  # clickhouse-connect's DatabaseError / OperationalError  # noqa: BLE001
+        except Exception as exc:  # clickhouse-connect's DatabaseError / OperationalError
             raise SourceError(f"{self.display}: the server refused a statement: {_first_line(exc)}") from None
         return _parse(self.display, bytes(data))
 
@@ -155,7 +155,7 @@ def chdb_session(path: Path | str, display: str | None = None) -> Iterator[Any]:
     label = display or f"chdb://{key}"
     try:
         opened = chdb.Session(key)  # type: ignore[no-untyped-call]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reason = _first_line(exc)
         if "lock" in reason.lower() or "already" in reason.lower():
             reason = f"{reason} (chDB opens a database directory in one process at a time, one directory per process)"
@@ -188,7 +188,7 @@ def connect(url: SourceURL) -> Iterator[Client]:
             connect_timeout=CONNECT_TIMEOUT_S,
             send_receive_timeout=QUERY_TIMEOUT_S,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise SourceError(
             f"{url.display}: cannot connect to the ClickHouse server: {_first_line(exc)} "
             f"(credentials come from ${USER_ENV} / ${PASSWORD_ENV})"
@@ -236,7 +236,7 @@ def span_record(row: list[Any]) -> dict[str, Any]:
     if ev_names:
         record["events"] = [
             {"name": n, "timestamp": iso(int(t)), "attributes": a or {}}
-            for t, n, a in zip(ev_ts, ev_names, ev_attrs or [{}] * len(ev_names))
+            for t, n, a in zip(ev_ts, ev_names, ev_attrs or [{}] * len(ev_names), strict=False)
         ]
     return record
 

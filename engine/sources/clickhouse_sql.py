@@ -124,7 +124,8 @@ def fetch_sql(
     if after is not None:
         ts, trace, span = after
         where.append(
-            f"(toUnixTimestamp64Nano(`Timestamp`), `TraceId`, `SpanId`) > (toInt64({int(ts)}), {quote(trace)}, {quote(span)})"
+            "(toUnixTimestamp64Nano(`Timestamp`), `TraceId`, `SpanId`)"
+            f" > (toInt64({int(ts)}), {quote(trace)}, {quote(span)})"
         )
     clause = f" WHERE {' AND '.join(where)}" if where else ""
     return (

@@ -149,7 +149,7 @@ def _sync_locked(url: SourceURL, folder: Path, interval: float) -> Freshness:
             f"{url.display}: reading {url.scheme}:// sources needs {exc.name or 'a package'!r}, which is not "
             f"installed; install it with: pip install 'halo-mcp[{EXTRAS[url.scheme]}]'"
         ) from None
-    except Exception as exc:  # a client library's own error: named, never a traceback  # noqa: BLE001
+    except Exception as exc:  # a client library's own error: named, never a traceback
         shutil.rmtree(dest, ignore_errors=True)
         raise SourceError(f"{url.display}: the fetch failed: {type(exc).__name__}: {exc}") from None
     if not any(dest.iterdir()):

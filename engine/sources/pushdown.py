@@ -142,14 +142,17 @@ def query_traces(
     if pattern is not None:
         p = q.quote(pattern)
         span_conditions.append(
-            f"(match(`SpanName`, {p}) OR match(`StatusMessage`, {p}) OR arrayExists(v -> match(v, {p}), mapValues(`SpanAttributes`)))"
+            f"(match(`SpanName`, {p}) OR match(`StatusMessage`, {p})"
+            f" OR arrayExists(v -> match(v, {p}), mapValues(`SpanAttributes`)))"
         )
     with connect(url) as client:
         present = check_schema(client, url, table)
         matched = " AND ".join(span_conditions) or "1"
         having = [f"countIf({matched}) > 0"]
         if has_errors is not None:
-            having.append(("" if has_errors else "NOT ") + f"(countIf({_ERROR}) > 0 OR countIf({_exception(present)}) > 0)")
+            having.append(
+                ("" if has_errors else "NOT ") + f"(countIf({_ERROR}) > 0 OR countIf({_exception(present)}) > 0)"
+            )
         if min_duration_ms is not None:
             having.append(f"(e - s) >= {int(min_duration_ms * 1e6)}")
         rollup = (
@@ -163,6 +166,12 @@ def query_traces(
             f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
     return int(total), [
-        {"trace_id": r[0], "start_ns": int(r[1]), "duration_ms": int(r[2]) / 1e6, "spans": int(r[3]), "errors": int(r[4])}
+        {
+            "trace_id": r[0],
+            "start_ns": int(r[1]),
+            "duration_ms": int(r[2]) / 1e6,
+            "spans": int(r[3]),
+            "errors": int(r[4]),
+        }
         for r in rows
     ]

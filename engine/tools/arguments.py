@@ -100,7 +100,12 @@ def _problem(err: Any, model: type[BaseModel] | None) -> str:
         return f"{where} must be {wanted}, not {_quote(got)}"
     if kind in ("less_than_equal", "less_than", "greater_than_equal", "greater_than"):
         bound = next(iter(ctx.values()), "?")
-        words = {"less_than_equal": "at most", "less_than": "below", "greater_than_equal": "at least", "greater_than": "above"}
+        words = {
+            "less_than_equal": "at most",
+            "less_than": "below",
+            "greater_than_equal": "at least",
+            "greater_than": "above",
+        }
         return f"{where} must be {words[kind]} {bound}, not {_quote(got)}"
     if kind == "literal_error":
         return f"{where} must be one of {ctx.get('expected', '?')}, not {_quote(got)}"

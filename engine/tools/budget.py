@@ -126,6 +126,12 @@ def fit(
     def ok(result: ToolResult) -> bool:
         return fits(result, limit)
 
+    def fits_with_chars(c: int) -> Callable[[int], bool]:
+        return lambda k: ok(build(k, c))
+
+    def fits_with_items(n: int) -> Callable[[int], bool]:
+        return lambda k: ok(build(n, k))
+
     best = build(items, chars)
     if ok(best):
         return best
@@ -137,12 +143,12 @@ def fit(
     n, c = items, chars
     for what, low_n, low_c in stages:
         if what == "items":
-            found = _largest(low_n, n, lambda k: ok(build(k, c)))
+            found = _largest(low_n, n, fits_with_chars(c))
             if found is not None:
                 return build(found, c)
             n = low_n
         else:
-            found = _largest(low_c, c, lambda k: ok(build(n, k)))
+            found = _largest(low_c, c, fits_with_items(n))
             if found is not None:
                 return build(n, found)
             c = low_c

@@ -106,12 +106,15 @@ def _metric(m: MetricChange) -> str:
 
 
 def render_comparison(c: CompareResult) -> str:
-    lines = [f"baseline {c.baseline} ({c.baseline_traces} traces) → candidate {c.candidate} ({c.candidate_traces} traces)"]
+    lines = [
+        f"baseline {c.baseline} ({c.baseline_traces} traces) → candidate {c.candidate} ({c.candidate_traces} traces)"
+    ]
     lines.append(c.sample)
     lines.append("failure patterns:")
     lines += [_pattern(p, n) for n, p in enumerate(c.patterns, 1)] or ["- none on either side"]
     if c.shown_patterns > len(c.patterns):
-        lines.append(f"- {c.shown_patterns - len(c.patterns)} more patterns left out to fit the budget (all unchanged or smaller)")
+        left_out = c.shown_patterns - len(c.patterns)
+        lines.append(f"- {left_out} more patterns left out to fit the budget (all unchanged or smaller)")
     fa, tl = c.success.get("final_answer"), c.success.get("turn_limit")
     if fa and tl:
         lines.append(f"final answer reached {fa.verdict}: {_change(fa)}")

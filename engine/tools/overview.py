@@ -97,7 +97,9 @@ class OverviewResult(ToolResult):
     notes: list[str] = Field(default_factory=list)
     computed_in_source: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="ClickHouse sources: the whole table's counts computed as SQL in ClickHouse (engine.sources.pushdown)",
+        description=(
+            "ClickHouse sources: the whole table's counts computed as SQL in ClickHouse (engine.sources.pushdown)"
+        ),
     )
 
     def render(self) -> str:
@@ -124,7 +126,9 @@ class OverviewResult(ToolResult):
             ("agents", self.agents, self.agents_total),
         ):
             if total:
-                shown = ", ".join(f"{u.name} ({render.num(u.spans)} spans, {render.num(u.traces)} traces)" for u in items)
+                shown = ", ".join(
+                    f"{u.name} ({render.num(u.spans)} spans, {render.num(u.traces)} traces)" for u in items
+                )
                 more = f" +{total - len(items)} more" if total > len(items) else ""
                 lines.append(f"{label} ({total}): {shown}{more}")
         if self.tools_total:
@@ -159,11 +163,11 @@ class OverviewResult(ToolResult):
             lines.append("failure patterns: none measured")
         if self.next_calls:
             lines.append("next: " + "; ".join(self.next_calls))
-        for t in self.computed_in_source:
-            tools = ", ".join(f"{x['tool']} {x['errors']}/{x['calls']} errors" for x in t["tools"][:5])
+        for c in self.computed_in_source:
+            tools = ", ".join(f"{x['tool']} {x['errors']}/{x['calls']} errors" for x in c["tools"][:5])
             lines.append(
-                f"computed in ClickHouse over {t['source']}: {render.num(t['spans'])} spans, {render.num(t['traces'])} "
-                f"traces, {render.num(t['error_traces'])} error traces, {render.num(t['error_spans'])} error spans"
+                f"computed in ClickHouse over {c['source']}: {render.num(c['spans'])} spans, {render.num(c['traces'])} "
+                f"traces, {render.num(c['error_traces'])} error traces, {render.num(c['error_spans'])} error spans"
                 + (f"; tools: {tools}" if tools else "")
             )
         lines += [f"note: {n}" for n in self.notes]
@@ -259,11 +263,17 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
             samples={k: v[: min(SAMPLES, n)] for k, v in samples.items() if n},
             quality=Quality(
                 malformed_lines=get(quality, "malformed_lines", default=0),
-                malformed_samples=[cut(s, chars, "the file itself") for s in get(quality, "malformed_samples", default=[])[: min(n, QUALITY_SAMPLES)]],
+                malformed_samples=[
+                    cut(s, chars, "the file itself")
+                    for s in get(quality, "malformed_samples", default=[])[: min(n, QUALITY_SAMPLES)]
+                ],
                 orphan_spans=get(quality, "orphan_spans", default=0),
                 duplicate_span_ids=get(quality, "duplicate_span_ids", default=0),
                 traces_in_several_files=get(quality, "traces_in_several_files", default=0),
-                skipped_files=[cut(s, chars, "the file itself") for s in get(quality, "skipped_files", default=[])[: min(n, QUALITY_SAMPLES)]],
+                skipped_files=[
+                    cut(s, chars, "the file itself")
+                    for s in get(quality, "skipped_files", default=[])[: min(n, QUALITY_SAMPLES)]
+                ],
                 skipped_total=get(quality, "skipped_total", default=0),
             ),
             patterns=shown_patterns,

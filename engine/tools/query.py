@@ -7,6 +7,7 @@ rendering per trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -17,10 +18,10 @@ from engine.tools import render
 from engine.tools.arguments import screen_arguments
 from engine.tools.budget import clamp, fit
 from engine.tools.common import (
-    ToolArgs,
-    dataset_field,
     CursorOffset,
     CursorState,
+    ToolArgs,
+    dataset_field,
     decode_cursor,
     description,
     encode_cursor,
@@ -47,13 +48,18 @@ _FILTER_FIELDS = (
 
 
 class QueryArgs(ToolArgs):
-    has_errors: bool | None = Field(default=None, description="true: only traces with an ERROR span; false: only without")
+    has_errors: bool | None = Field(
+        default=None, description="true: only traces with an ERROR span; false: only without"
+    )
     model: str | None = Field(default=None, description="only traces that call this model (exact name)")
     service: str | None = Field(default=None, description="only traces of this service.name")
     agent: str | None = Field(default=None, description="only traces where this agent runs")
     tool: str | None = Field(default=None, description="only traces that call this tool")
     span_name: str | None = Field(default=None, description="only traces with a span of this name")
-    kind: str | None = Field(default=None, description="only traces with a span of this kind: llm, tool, agent, chain, retriever, embedding, guardrail")
+    kind: str | None = Field(
+        default=None,
+        description="only traces with a span of this kind: llm, tool, agent, chain, retriever, embedding, guardrail",
+    )
     start_after: str | None = Field(default=None, description="ISO-8601 time; traces starting at or after it")
     start_before: str | None = Field(default=None, description="ISO-8601 time; traces starting before it")
     min_duration_ms: float | None = Field(default=None, description="minimum trace duration in ms")
@@ -61,12 +67,16 @@ class QueryArgs(ToolArgs):
     min_tokens: int | None = Field(default=None, description="minimum input+output tokens of the trace")
     max_tokens: int | None = Field(default=None, description="maximum input+output tokens of the trace")
     trace_ids: list[str] | None = Field(default=None, description="only these trace ids")
-    pattern: str | None = Field(default=None, description="regex over raw span JSON: traces with at least one matching span")
+    pattern: str | None = Field(
+        default=None, description="regex over raw span JSON: traces with at least one matching span"
+    )
     ignore_case: bool = Field(default=False, description="match pattern case-insensitively")
     sort: SortKey = Field(default="start", description="order of the results")
     descending: bool = Field(default=False, description="largest / latest first")
     limit: int = Field(default=DEFAULT_LIMIT, description=f"traces per page (1-{MAX_LIMIT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
+    cursor: str | None = Field(
+        default=None, description="next_cursor of the previous page (other arguments then come from it)"
+    )
     count_only: bool = Field(default=False, description="only count matching traces, list none")
     dataset: str | None = dataset_field()
 
@@ -127,7 +137,7 @@ class QueryResult(ToolResult):
 
 def trace_row(summary: Any) -> TraceRow:
     """A store `TraceSummary` as a listing row."""
-    get = summary.get if isinstance(summary, dict) else lambda k, d=None: getattr(summary, k, d)
+    get: Callable[..., Any] = summary.get if isinstance(summary, dict) else lambda k, d=None: getattr(summary, k, d)
     models = list(get("models", None) or [])
     tools = list(get("tools", None) or [])
     dur = get("duration_ms", None)
@@ -158,7 +168,7 @@ def _tok(value: Any) -> int | None:
 def _names(values: list[str]) -> list[str]:
     if len(values) <= NAMES_PER_ROW:
         return values
-    return values[:NAMES_PER_ROW] + [f"+{len(values) - NAMES_PER_ROW} more"]
+    return [*values[:NAMES_PER_ROW], f"+{len(values) - NAMES_PER_ROW} more"]
 
 
 def _iso_ns(text: str | None, name: str) -> int | None:
@@ -226,7 +236,9 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     pattern = spec.get("pattern")
     if args.count_only:
         if pattern:  # counted through a one-item page, so the regex runs under the guard
-            page = await guarded(ds, pattern, store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter, limit=1)
+            page = await guarded(
+                ds, pattern, store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter, limit=1
+            )
             total = page.total
             if page.truncated_by_time:
                 notes.append(_PATTERN_CUT)

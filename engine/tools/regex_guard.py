@@ -81,7 +81,7 @@ async def _in_child(request: bytes, pattern: str, deadline: float, limit_s: floa
         )
     try:
         answer: tuple[bool, Any] = pickle.loads(bytes(out))
-    except Exception:  # noqa: BLE001 - the child died without answering
+    except Exception:  # the child died without answering
         raise InvalidPatternError(
             f"the search for {pattern!r} stopped unexpectedly (exit {process.returncode}); try a simpler pattern"
         ) from None

@@ -59,7 +59,7 @@ def ms(value: float | None) -> str:
     s = value / 1000
     if s < 60:
         return f"{s:.1f}s"
-    m, s = divmod(int(round(s)), 60)
+    m, s = divmod(round(s), 60)
     if m < 60:
         return f"{m}m{s:02d}s"
     h, m = divmod(m, 60)

@@ -28,7 +28,7 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """
     defs: dict[str, Any] = schema.get("$defs", {})
     try:
-        compact = _walk(schema, defs, ())
+        compact: dict[str, Any] = _walk(schema, defs, ())
     except _Recursive:
         return {k: v for k, v in schema.items() if k != "title"}
     return compact

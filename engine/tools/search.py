@@ -50,9 +50,15 @@ class SearchArgs(ToolArgs):
     trace_id: str | None = Field(default=None, description="search only this trace")
     span_id: str | None = Field(default=None, description="search only this span (needs trace_id)")
     ignore_case: bool = Field(default=False, description="case-insensitive match")
-    limit: int = Field(default=DEFAULT_LIMIT, description=f"matches shown per page (1-{MAX_LIMIT}); counts are always exact")
-    context_chars: int = Field(default=DEFAULT_CONTEXT, description=f"characters of context each side (0-{MAX_CONTEXT})")
-    cursor: str | None = Field(default=None, description="next_cursor of the previous page (other arguments then come from it)")
+    limit: int = Field(
+        default=DEFAULT_LIMIT, description=f"matches shown per page (1-{MAX_LIMIT}); counts are always exact"
+    )
+    context_chars: int = Field(
+        default=DEFAULT_CONTEXT, description=f"characters of context each side (0-{MAX_CONTEXT})"
+    )
+    cursor: str | None = Field(
+        default=None, description="next_cursor of the previous page (other arguments then come from it)"
+    )
     dataset: str | None = dataset_field()
 
 
@@ -81,11 +87,16 @@ class SearchResult(ToolResult):
     span_counts: list[SpanCount] = Field(default_factory=list, description="spans with the most matches")
     has_more: bool = Field(default=False, description="more matches exist than are shown")
     next_cursor: str | None = None
-    truncated_by_time: bool = Field(default=False, description="the search stopped at its time limit; counts are lower bounds")
+    truncated_by_time: bool = Field(
+        default=False, description="the search stopped at its time limit; counts are lower bounds"
+    )
     notes: list[str] = Field(default_factory=list)
 
     def render(self) -> str:
-        head = f"/{self.pattern}/ in {self.scope}: {render.num(self.total_matches)} matches in {render.num(self.spans_matched)} spans"
+        head = (
+            f"/{self.pattern}/ in {self.scope}: {render.num(self.total_matches)} matches "
+            f"in {render.num(self.spans_matched)} spans"
+        )
         if self.traces_matched is not None:
             head += f" of {render.num(self.traces_matched)} traces"
         if self.truncated_by_time:
@@ -128,7 +139,7 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
     notes: list[str] = []
     limit = clamp(args.limit, 1, MAX_LIMIT, "limit", notes)
     context = clamp(args.context_chars, 0, MAX_CONTEXT, "context_chars", notes)
-    state = {
+    state: dict[str, Any] = {
         "p": args.pattern, "tr": args.trace_id, "sp": args.span_id, "i": args.ignore_case,
         "cx": context, "k": 0,
     }  # fmt: skip

@@ -70,7 +70,8 @@ class SpanHead(BaseModel):
             what += f" {self.model}"
         if self.tool and self.tool != self.name:
             what += f" tool={self.tool}"
-        parts = [f"{pad}{self.span_id} {self.name} [{what}] {self.status.upper() if self.status == 'error' else self.status}"]
+        status = self.status.upper() if self.status == "error" else self.status
+        parts = [f"{pad}{self.span_id} {self.name} [{what}] {status}"]
         if self.start_ms is not None:
             parts.append(f"+{render.ms(self.start_ms)}")
         parts.append(render.ms(self.duration_ms))

@@ -230,7 +230,10 @@ async def _synthesized(
             telemetry, "synthesize summary", config,
             [
                 {"role": "system", "content": _prompt("synthesize_reduce")},
-                {"role": "user", "content": f"Question: {args.question}\n\nNotes on {len(written)} traces:\n\n{joined}"},
+                {
+                    "role": "user",
+                    "content": f"Question: {args.question}\n\nNotes on {len(written)} traces:\n\n{joined}",
+                },
             ],
             model=model, max_tokens=REDUCE_MAX_TOKENS, client=client,
         )  # fmt: skip

@@ -36,7 +36,9 @@ class ViewSpansArgs(ToolArgs):
     span_ids: list[str] = Field(min_length=1, description=f"spans to show (1-{MAX_SPANS})")
     max_chars: int = Field(
         default=DEFAULT_MAX_CHARS,
-        description=f"characters shown per attribute value ({MIN_MAX_CHARS}-{MAX_MAX_CHARS}); longer values are head/tail-cut",
+        description=(
+            f"characters shown per attribute value ({MIN_MAX_CHARS}-{MAX_MAX_CHARS}); longer values are head/tail-cut"
+        ),
     )
     attribute: str | None = Field(
         default=None, description="show only this attribute (e.g. input.value), to read a long value in pieces"
@@ -62,7 +64,9 @@ class ViewSpansResult(ToolResult):
         for s in self.spans:
             lines.append(s.line(indent=False))
             if s.folded:
-                lines.append(f"  ({s.folded} flat llm.*_messages attributes folded: same content as input/output.value)")
+                lines.append(
+                    f"  ({s.folded} flat llm.*_messages attributes folded: same content as input/output.value)"
+                )
             for key, value in s.attributes.items():
                 size = f" ({render.num(s.value_sizes[key])} chars)" if key in s.value_sizes else ""
                 lines.append(f"  {key}{size}: {value}")

@@ -17,10 +17,10 @@ from engine.errors import InvalidArgumentError, UnknownIdError
 from engine.tools import render
 from engine.tools.budget import MIN_FIELD_CHARS, clamp, cut, fit, fits
 from engine.tools.common import (
-    ToolArgs,
-    dataset_field,
     CursorOffset,
     CursorState,
+    ToolArgs,
+    dataset_field,
     decode_cursor,
     description,
     encode_cursor,
@@ -92,7 +92,8 @@ class ViewTraceResult(ToolResult):
             if s.output is not None:
                 lines.append(f"{pad}out: {render.quote(s.output)}")
         if self.next_cursor:
-            lines.append(f"skeleton continues: {render.call('view_trace', trace_id=self.trace_id, cursor=self.next_cursor)}")
+            more = render.call("view_trace", trace_id=self.trace_id, cursor=self.next_cursor)
+            lines.append(f"skeleton continues: {more}")
         if self.plan:
             lines.append("next:")
             lines += [f"- {p}" for p in self.plan]
@@ -191,7 +192,7 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
     heads = [span_head(v, t0) for v in views]
     tin = [h.input_tokens for h in heads if h.input_tokens is not None and h.kind == "llm"]
     tout = [h.output_tokens for h in heads if h.output_tokens is not None and h.kind == "llm"]
-    base = dict(
+    base: dict[str, Any] = dict(
         trace_id=args.trace_id,
         span_count=len(views),
         error_count=sum(1 for h in heads if h.status == "error"),
@@ -235,7 +236,9 @@ async def view_trace(ctx: ToolContext, args: ViewTraceArgs, budget: int) -> View
         cursor = None
         if offset + n < len(heads):
             cursor = encode_cursor("view_trace", {"tr": _short_hash(args.trace_id), "r": root_span_id, "o": offset + n})
-        shown = [SpanNode(**h.model_dump(exclude={"error"}), error=h.error[:120] if h.error else None) for h in rest[:n]]
+        shown = [
+            SpanNode(**h.model_dump(exclude={"error"}), error=h.error[:120] if h.error else None) for h in rest[:n]
+        ]
         skel_notes = notes + ([f"skeleton spans {offset + 1}-{offset + n} of {len(heads)}"] if cursor or offset else [])
         result = ViewTraceResult(mode="skeleton", spans=shown, next_cursor=cursor, plan=plan, notes=skel_notes, **base)
         if not fits(result, limit):  # tight budgets: fewer next calls, more spans
@@ -266,7 +269,7 @@ def _descending(high: int, low: int) -> list[int]:
     while size > low:
         sizes.append(size)
         size //= 2
-    return sizes + [low]
+    return [*sizes, low]
 
 
 SPEC = register(

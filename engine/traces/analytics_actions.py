@@ -12,6 +12,7 @@ dataset's own wording.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import orjson
@@ -31,7 +32,14 @@ from engine.traces.analytics_text import (
 )
 from engine.traces.model import SpanKind, SpanStatus
 
-__all__ = ["failed_actions", "unparseable_outputs", "bad_tool_arguments", "action_error", "action_errors", "CODE_EXECUTION"]
+__all__ = [
+    "failed_actions",
+    "unparseable_outputs",
+    "bad_tool_arguments",
+    "action_error",
+    "action_errors",
+    "CODE_EXECUTION",
+]
 
 # The subject of failures of code a model wrote and a step ran (smolagents CodeAgent).
 CODE_EXECUTION = "code execution"
@@ -63,7 +71,12 @@ def action_error(data: SpanData, texts: SpanTexts, i: int) -> str | None:
     text = texts.of(i)
     if step and text.output and (m := STEP_ERROR.search(text.output[:4000])):
         return text.output[m.start() : m.start() + 300]
-    if tool and tool.lower() not in FINAL_ANSWER_TOOLS and text.has_output and EMPTY_RESULTS.fullmatch(text.output[:200]):
+    if (
+        tool
+        and tool.lower() not in FINAL_ANSWER_TOOLS
+        and text.has_output
+        and EMPTY_RESULTS.fullmatch(text.output[:200])
+    ):
         return f"empty result: {text.output.strip()[:40] or '(empty)'}"
     return None
 
@@ -149,7 +162,7 @@ def failed_actions(data: SpanData) -> list[Pattern]:
     patterns = []
     for subject, rows in groups.items():
         blamed, context = _blame(data, rows)
-        templates = defaultdict(int)
+        templates: defaultdict[str, int] = defaultdict(int)
         for i in rows:
             templates[message_template(errors[i])] += 1
         top = "; ".join(f"{n}× {t}" for t, n in sorted(templates.items(), key=lambda kv: -kv[1])[:3])
@@ -195,17 +208,19 @@ def unparseable_outputs(data: SpanData) -> list[Pattern]:
     blamed, context = _blame(data, rows)
     for i in np.flatnonzero(data.kind == int(SpanKind.LLM)).tolist():
         for call in texts.of(i).tool_calls:
-            if _unparseable(call.arguments) and i not in context:
+            if (arguments := call.arguments) is not None and _unparseable(arguments) and i not in context:
                 blamed.append(i)
                 context[i] = -1
-                why[i] = call.arguments
+                why[i] = arguments
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for d in sorted(set(blamed)):
         groups[(data.name[d], data.model[d] if data.model else None)].append(d)
     patterns = []
     for (name, model), found in groups.items():
         on = f"{name}" + (f" ({model})" if model else "")
-        first = next((why.get(context.get(d, -1), why.get(d)) for d in found if why.get(context.get(d, -1), why.get(d))), "")
+        first = next(
+            (why.get(context.get(d, -1), why.get(d)) for d in found if why.get(context.get(d, -1), why.get(d))), ""
+        )
         patterns.append(
             pattern(
                 data,
@@ -235,16 +250,19 @@ def _parses(text: str) -> bool:
     return True
 
 
-def _schema_problems(args: dict, schema: dict) -> list[str]:  # type: ignore[type-arg]
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = [r for r in schema.get("required", []) if isinstance(r, str)] if isinstance(schema.get("required"), list) else []
+def _schema_problems(args: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    declared = schema.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
+    listed = schema.get("required")
+    required = [r for r in listed if isinstance(r, str)] if isinstance(listed, list) else []
     problems = [f"unknown argument {k!r}" for k in args if props and k not in props]
     problems += [f"missing required argument {k!r}" for k in required if k not in args]
     for k, v in args.items():
-        want = props.get(k, {}).get("type") if isinstance(props.get(k), dict) else None
+        spec = props.get(k)
+        want = spec.get("type") if isinstance(spec, dict) else None
         kinds = [want] if isinstance(want, str) else want if isinstance(want, list) else []
         allowed = tuple(t for name in kinds for t in _JSON_TYPES.get(name, ()))
-        if allowed and not isinstance(v, allowed) or (isinstance(v, bool) and allowed and bool not in allowed):
+        if (allowed and not isinstance(v, allowed)) or (isinstance(v, bool) and allowed and bool not in allowed):
             problems.append(f"argument {k!r} is {type(v).__name__}, schema wants {want}")
     return problems
 
@@ -282,8 +300,9 @@ def bad_tool_arguments(data: SpanData) -> list[Pattern]:
     decisions = decision_spans(data)
     for i, text in list(texts.items()):
         params, tool = text.tool_parameters, data.tool[i]
-        if params and tool and (call := _loads_dict(text.tool_input)) is not None:
-            kwargs = call.get("kwargs") if isinstance(call.get("kwargs"), dict) else {}
+        if params and tool and (parsed := _loads_dict(text.tool_input)) is not None:
+            given = parsed.get("kwargs")
+            kwargs = given if isinstance(given, dict) else {}
             if unknown := [k for k in kwargs if k not in params]:
                 d = int(decisions[i]) if decisions[i] >= 0 else i
                 problems[d] += [f"{tool}: unknown argument {k!r}" for k in unknown]

@@ -171,9 +171,9 @@ def repeated_actions(data: SpanData) -> list[Pattern]:
     same tool with the same arguments (tool spans; a model's tool calls where no tool
     span records them), or the same code block. A repeat is flagged when an earlier
     identical action failed (the model retried what had just failed), or when the
-    action occurs REPEAT_MIN_CALLS or more times; the title counts repeats after a failure. Blamed on the model call that
-    submitted the repeat. Does not match: the same tool with other arguments, calls
-    without recorded arguments, final-answer calls."""
+    action occurs REPEAT_MIN_CALLS or more times; the title counts repeats after a
+    failure. Blamed on the model call that submitted the repeat. Does not match: the
+    same tool with other arguments, calls without recorded arguments, final-answer calls."""
     texts = span_texts(data)
     decisions = decision_spans(data)
     errors = action_errors(data)
@@ -254,8 +254,8 @@ def step_limit_exhaustion(data: SpanData) -> list[Pattern]:
     context: dict[int, int] = {}
     for agent, (number, step) in last_step.items():
         limit = next(
-            (int(v) for k, v in texts.of(agent).attrs.items() if k.endswith(("max_steps", "max_turns", "max_iterations"))
-             and str(v).isdigit()),
+            (int(v) for k, v in texts.of(agent).attrs.items()
+             if k.endswith(("max_steps", "max_turns", "max_iterations")) and str(v).isdigit()),
             None,
         )  # fmt: skip
         if limit and number >= limit:
@@ -273,7 +273,9 @@ def step_limit_exhaustion(data: SpanData) -> list[Pattern]:
             detail="the numbered steps reached the agent's recorded step limit",
             subject="step_limit_exhausted",
             context=context,
-            context_quote=lambda c: find_quote(data.raw_text(c), next((k for k in texts.of(c).attrs if k.endswith("max_steps")), None)),
+            context_quote=lambda c: find_quote(
+                data.raw_text(c), next((k for k in texts.of(c).attrs if k.endswith("max_steps")), None)
+            ),
             surface="retry or step limits",
         )
     ]

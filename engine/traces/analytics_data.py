@@ -207,7 +207,9 @@ def _from_dataset(ds: Any) -> SpanData:
     # A trace written to several files has one trace row per file: key by trace id.
     trace_row_ids = _take(ds.traces.trace_id, np.arange(len(ds.traces.trace_id)))
     ids: dict[str, int] = {}
-    per_row = np.fromiter((ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids))
+    per_row = np.fromiter(
+        (ids.setdefault(t or "", len(ids)) for t in trace_row_ids), dtype=np.int64, count=len(trace_row_ids)
+    )
     trace = per_row[num(spans.trace, np.int64)[rows]] if len(rows) else np.zeros(0, np.int64)
     start = num(spans.start_ns, np.int64)[rows]
     order = np.lexsort((rows, start, trace))
@@ -222,7 +224,8 @@ def _from_dataset(ds: Any) -> SpanData:
     row_list = rows.tolist()
 
     def raw(i: int) -> bytes:
-        return ds.raw_bytes(row_list[i])
+        data: bytes = ds.raw_bytes(row_list[i])
+        return data
 
     def raw_many(spans: list[int]) -> Iterable[tuple[int, bytes]]:
         back = {row_list[i]: i for i in spans}
@@ -265,4 +268,5 @@ def _take(column: Any, rows: np.ndarray) -> list[Any]:
     """Values of an index column (string, categorical or list column) at `rows`."""
     if hasattr(column, "take"):
         return list(column.take(rows))
-    return np.asarray(column)[rows].tolist()
+    values: list[Any] = np.asarray(column)[rows].tolist()
+    return values

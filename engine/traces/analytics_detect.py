@@ -126,7 +126,9 @@ def pattern(
     )
 
 
-def _blamed(data: SpanData, rows: list[int], quote: Quote | None) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
+def _blamed(
+    data: SpanData, rows: list[int], quote: Quote | None
+) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
     from engine.traces.analytics_spans import decision_spans
 
     decisions = decision_spans(data)
@@ -161,15 +163,19 @@ def _quote_text(data: SpanData, texts: list[str | None]) -> Quote:
     return lambda i: find_quote(data.raw_text(i), texts[i])
 
 
+def _quoting(data: SpanData, needle: str) -> Quote:
+    return lambda i: find_quote(data.raw_text(i), needle)
+
+
 def quote_error(data: SpanData) -> Quote:
     """The error's own words in the raw span: the exception message (without the
     'Type: ' prefix the reader adds), else the status message."""
 
     def quote(i: int) -> str | None:
         raw = data.raw_text(i)
-        candidates = []
-        if data.exception[i]:
-            candidates += [data.exception[i].partition(": ")[2], data.exception[i]]
+        candidates: list[str | None] = []
+        if exception := data.exception[i]:
+            candidates += [exception.partition(": ")[2], exception]
         candidates.append(data.status_message[i])
         for text in candidates:
             found = find_quote(raw, text)
@@ -182,7 +188,8 @@ def quote_error(data: SpanData) -> Quote:
 
 def is_error(data: SpanData) -> np.ndarray:
     """Spans with status ERROR or an exception event."""
-    return (data.status == int(SpanStatus.ERROR)) | ((data.flags & EXCEPTION) != 0)
+    failed: np.ndarray = (data.status == int(SpanStatus.ERROR)) | ((data.flags & EXCEPTION) != 0)
+    return failed
 
 
 def _top_templates(texts: Iterable[str | None], n: int = 3) -> str:
@@ -308,8 +315,8 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
             for tool in data.requested[i]:
                 if tool.lower() not in own and tool.lower() not in agents[t]:
                     found[tool].append(i)
-        elif (tool := data.tool[i]) and tool.lower() not in offered[t] and tool.lower() not in agents[t]:
-            found[tool].append(i)
+        elif (called := data.tool[i]) and called.lower() not in offered[t] and called.lower() not in agents[t]:
+            found[called].append(i)
     patterns = [
         pattern(
             data,
@@ -318,7 +325,7 @@ def unoffered_tool_calls(data: SpanData, notes: list[str]) -> list[Pattern]:
             found_rows,
             detail=f"{len(found_rows)} calls or requests",
             subject=tool,
-            quote=lambda i, t=tool: find_quote(data.raw_text(i), t),
+            quote=_quoting(data, tool),
             blame=True,
             surface="tool description or schema",
         )

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.traces.analytics import Pattern
 from engine.traces.analytics_data import SpanData
-from engine.traces.analytics_detect import error_message, is_error, pattern, quote_error, ranked
+from engine.traces.analytics_detect import Quote, error_message, is_error, pattern, quote_error, ranked
 from engine.traces.analytics_spans import STEP_NAME, decision_spans
 from engine.traces.analytics_text import QUOTE_CHARS, TEMPLATE_CHARS, TURN_LIMIT, message_template
 from engine.traces.model import SpanKind
@@ -107,7 +107,7 @@ def error_signatures(data: SpanData) -> list[Pattern]:
                 blamed,
                 detail=detail,
                 subject=subject,
-                quote=lambda i, ctx=context: quote(i) if ctx.get(i, -1) < 0 else None,
+                quote=_outside(context, quote),
                 context=context,
                 context_quote=quote,
                 surface="model provider" if on_model * 2 > len(origins)
@@ -116,3 +116,8 @@ def error_signatures(data: SpanData) -> list[Pattern]:
             ).model_copy(update={"spans_affected": len(origins)})
         )
     return ranked(patterns)
+
+
+def _outside(context: dict[int, int], quote: Quote) -> Quote:
+    """`quote` for spans blamed on themselves; the others are quoted through `context`."""
+    return lambda i: quote(i) if context.get(i, -1) < 0 else None

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from engine.traces.analytics import Pattern, PatternKind
+from engine.traces.analytics import Pattern, PatternKind, Surface
 from engine.traces.analytics_data import REFUSAL, SpanData
 from engine.traces.analytics_detect import pattern, ranked
 from engine.traces.analytics_text import FINAL_ANSWER_TOOLS, QUOTE_CHARS, TURN_LIMIT, find_quote
@@ -42,7 +42,8 @@ QUOTE_CONTEXT = 40
 _LIMIT_WORDS = (b"max", b"limit", b"recursion")
 
 _REFUSAL_TEXT = re.compile(
-    r"I(?:'m| am)? (?:sorry|unable|not able)[^\"\\]{0,80}|I can(?:not|'t|’t) (?:help|assist|do|provide|comply)[^\"\\]{0,60}",
+    r"I(?:'m| am)? (?:sorry|unable|not able)[^\"\\]{0,80}"
+    r"|I can(?:not|'t|’t) (?:help|assist|do|provide|comply)[^\"\\]{0,60}",
     re.I,
 )
 
@@ -111,7 +112,9 @@ def no_final_answer(data: SpanData) -> list[Pattern]:
             offered_at.setdefault(int(data.trace[i]), i)
     called = {int(data.trace[i]) for i in data.tool_rows.tolist() if (data.tool[i] or "").lower() in FINAL_ANSWER_TOOLS}
     called |= {
-        int(data.trace[i]) for i, req in enumerate(data.requested) if req and {t.lower() for t in req} & FINAL_ANSWER_TOOLS
+        int(data.trace[i])
+        for i, req in enumerate(data.requested)
+        if req and {t.lower() for t in req} & FINAL_ANSWER_TOOLS
     }
     uncalled = sorted(i for t, i in offered_at.items() if t not in called)
     patterns = []
@@ -214,9 +217,11 @@ def outliers(data: SpanData, kind: PatternKind) -> list[Pattern]:
                 f"token-heavy {name} calls: {len(found)} over {threshold:,.0f} tokens "
                 f"(median {median:,.0f}, max {top:,.0f})"
             )
-        surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
+        surface: Surface = "retry or step limits" if kind == "latency_outlier" else "system prompt"
         patterns.append(
-            pattern(data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name, surface=surface)
+            pattern(
+                data, kind, title, found, detail=f"{len(rows)} {name} spans measured", subject=name, surface=surface
+            )
         )
     return ranked(patterns)
 

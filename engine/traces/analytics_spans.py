@@ -65,7 +65,16 @@ class SpanText:
     """The judged texts of one span (empty when the span records none). A plain slotted
     class: one is made per judged span, so construction stays cheap."""
 
-    __slots__ = ("output", "output_chars", "has_output", "tool_calls", "schemas", "tool_parameters", "tool_input", "attrs")
+    __slots__ = (
+        "output",
+        "output_chars",
+        "has_output",
+        "tool_calls",
+        "schemas",
+        "tool_parameters",
+        "tool_input",
+        "attrs",
+    )
 
     def __init__(self, attrs: Mapping[str, Any] = _NO_SCHEMAS) -> None:
         self.output = ""
@@ -115,7 +124,8 @@ def read_text(raw: bytes, kind: int) -> SpanText:
     value = None
     if kind == int(SpanKind.LLM):
         value = _first(attrs, ("llm.output_messages.0.message.content",
-                               "llm.output_messages.0.message.contents.0.message_content.text", "gen_ai.output.messages"))  # fmt: skip
+                               "llm.output_messages.0.message.contents.0.message_content.text",
+                               "gen_ai.output.messages"))  # fmt: skip
     if value is None:
         value = _first(attrs, ("output.value", "gen_ai.tool.call.result", "gen_ai.output", "tool.output", "output"))
     if value is not None:
@@ -123,9 +133,9 @@ def read_text(raw: bytes, kind: int) -> SpanText:
         out.has_output, out.output_chars, out.output = True, len(text), text[:TEXT_CHARS]
     tool_input = _first(attrs, ("input.value", "gen_ai.tool.call.arguments", "gen_ai.tool.args", "input"))
     if tool_input is not None and kind != int(SpanKind.LLM):
-        out.tool_input = (tool_input if isinstance(tool_input, str) else orjson.dumps(tool_input, default=str).decode())[
-            :TEXT_CHARS
-        ]
+        out.tool_input = (
+            tool_input if isinstance(tool_input, str) else orjson.dumps(tool_input, default=str).decode()
+        )[:TEXT_CHARS]
     if kind == int(SpanKind.LLM):
         out.tool_calls = _tool_calls(attrs) or _NO_CALLS
         out.schemas = _schemas(attrs) or _NO_SCHEMAS
@@ -194,7 +204,9 @@ def _tool_calls(attrs: dict[str, Any]) -> list[ToolCall]:
     calls: list[ToolCall] = []
     for m in range(2):
         n = 0
-        while (name := attrs.get(f"llm.output_messages.{m}.message.tool_calls.{n}.tool_call.function.name")) is not None:
+        while (
+            name := attrs.get(f"llm.output_messages.{m}.message.tool_calls.{n}.tool_call.function.name")
+        ) is not None:
             if isinstance(name, str):
                 args = attrs.get(f"llm.output_messages.{m}.message.tool_calls.{n}.tool_call.function.arguments")
                 calls.append(ToolCall(name, _as_text(args)))
@@ -254,7 +266,8 @@ def _schemas(attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for d in defs:
         if not isinstance(d, dict):
             continue
-        fn = d.get("function") if isinstance(d.get("function"), dict) else d
+        inner = d.get("function")
+        fn = inner if isinstance(inner, dict) else d
         name, params = fn.get("name"), fn.get("parameters") or fn.get("input_schema")
         if isinstance(name, str) and isinstance(params, dict):
             out[name] = params
@@ -275,7 +288,7 @@ def decision_spans(data: SpanData) -> np.ndarray:
     trace that ended by the time it started and is not inside it; failing that, the
     last one that started before it.
     """
-    cached = data.__dict__.get("_decisions")
+    cached: np.ndarray | None = data.__dict__.get("_decisions")
     if cached is not None:
         return cached
     out = np.full(data.n_spans, -1, dtype=np.int64)

@@ -131,18 +131,22 @@ STEP_ERROR = re.compile(
 )
 # An observation that is "no result": an empty list, or a search that says it found nothing.
 # (An empty object, null or None is what a tool with side effects returns: not matched.)
-EMPTY_RESULTS = re.compile(r"\s*(?:\[\s*\]|no (?:results?|matches|documents|items) (?:were )?(?:found|returned)\.?)\s*", re.I)
+EMPTY_RESULTS = re.compile(
+    r"\s*(?:\[\s*\]|no (?:results?|matches|documents|items) (?:were )?(?:found|returned)\.?)\s*", re.I
+)
 # A thought that claims evidence (a search, a lookup, a read result) it would need a tool for.
 CLAIMED_EVIDENCE = re.compile(
     r"\b(?:based on|according to|from|after) (?:my|our|the|a|careful|thorough|extensive)?\s?"
-    r"(?:careful |thorough |extensive |web |online |previous |earlier )?(?:search|research|lookup|browsing|search results)"
+    r"(?:careful |thorough |extensive |web |online |previous |earlier )?"
+    r"(?:search|research|lookup|browsing|search results)"
     r"|\bI (?:have |had )?(?:searched|looked (?:it )?up|browsed|checked online|verified (?:online|on the web))"
     r"|\b(?:search|lookup) results? (?:show|reveal|confirm|indicate)s?",
     re.I,
 )
 # A result cut short by the tool or the harness.
 TRUNCATED = re.compile(
-    r"\[?(?:\.\.\.|…)?\s*\(?(?:output |content |result |text )?truncated\b|\[\d+ (?:more )?(?:characters|chars|lines|bytes) "
+    r"\[?(?:\.\.\.|…)?\s*\(?(?:output |content |result |text )?truncated\b"
+    r"|\[\d+ (?:more )?(?:characters|chars|lines|bytes) "
     r"(?:omitted|truncated|removed)\]",
     re.I,
 )

@@ -96,7 +96,7 @@ class Piece:
             off[off < 0] -= raw_base
 
 
-_FIELDS: tuple[str, ...] = Span.__slots__  # type: ignore[assignment]
+_FIELDS: tuple[str, ...] = Span.__slots__
 _ROW = attrgetter(*_FIELDS)
 _AT = {name: i for i, name in enumerate(_FIELDS)}
 
@@ -165,7 +165,7 @@ class PieceBuilder:
     def _flush_rows(self) -> None:
         """Convert the spans added as tuples (the list object stays: readers may hold its `append`)."""
         if self.rows:
-            fields = list(zip(*self.rows))
+            fields = list(zip(*self.rows, strict=True))
             self.rows.clear()
             self._convert(fields)
 
@@ -317,7 +317,7 @@ def _new_codes(index: dict[Any, int], distinct: list[Any] | None, values: Sequen
     for known in fresh.keys() & index.keys():
         del fresh[known]
     first = len(index) if distinct is None else len(distinct)
-    index.update(zip(fresh, range(first, first + len(fresh))))
+    index.update(zip(fresh, range(first, first + len(fresh)), strict=True))
     if distinct is not None:
         distinct.extend(fresh)
     return np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=n)

@@ -6,8 +6,8 @@ head, of the tail and of a few sampled blocks), and a segment whose fingerprint
 no longer matches is rebuilt, or extended when the file only grew. ctime cannot
 be set back by `touch -r`, so a same-size rewrite with the old mtime is caught
 by the stat alone; the tail and sampled blocks catch one whose ctime was forged
-too (a clock set back), and `raw` checks every span read from the source. The default location is a user cache directory, so trace
-directories can be read-only.
+too (a clock set back), and `raw` checks every span read from the source. The
+default location is a user cache directory, so trace directories can be read-only.
 """
 
 from __future__ import annotations

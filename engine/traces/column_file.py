@@ -74,7 +74,7 @@ class ColumnWriter:
             self._offset += pad
         self.directory[name] = [array.dtype.str, list(array.shape), self._offset]
         if array.nbytes:
-            self._put(memoryview(array).cast("B"))
+            self._put(array.data.cast("B"))  # memoryview(array); numpy's stubs give ndarray no buffer before 3.12
         self._offset += array.nbytes
 
     def add_all(self, arrays: dict[str, np.ndarray]) -> None:

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import is_
+from typing import cast
 
 import numpy as np
-
 
 __all__ = [
     "NONE",
@@ -54,11 +54,12 @@ class StringColumn:
         nones = values.count(None)
         if nones == n and n:
             return cls(np.zeros(n, dtype=np.int64), np.full(n, NONE, dtype=np.int32), np.zeros(0, dtype=np.uint8))
-        texts = list(map(_EMPTY_FOR_NONE.get, values, values)) if nones else values
+        # None becomes "" (its length stays NONE below).
+        texts = cast("Sequence[str]", list(map(_EMPTY_FOR_NONE.get, values, values)) if nones else values)
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-        blob_bytes = "".join(texts).encode("utf-8", "surrogatepass")  # type: ignore[arg-type]
+        blob_bytes = "".join(texts).encode("utf-8", "surrogatepass")
         if len(blob_bytes) != int(lengths.sum()):  # not all ASCII: byte lengths differ
-            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+            encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
             return cls.from_bytes(encoded, _nulls(values) if nones else None)
         starts = np.zeros(n, dtype=np.int64)
         if n:
@@ -110,12 +111,15 @@ class StringColumn:
             region = self.blob[lo:hi].tobytes()
             if region.isascii():
                 text = region.decode("ascii")
-                return [None if n < 0 else text[a : a + n] for a, n in zip(rel, lens)]
-            return [None if n < 0 else region[a : a + n].decode("utf-8", "surrogatepass") for a, n in zip(rel, lens)]
-        view = memoryview(self.blob)
+                return [None if n < 0 else text[a : a + n] for a, n in zip(rel, lens, strict=True)]
+            return [
+                None if n < 0 else region[a : a + n].decode("utf-8", "surrogatepass")
+                for a, n in zip(rel, lens, strict=True)
+            ]
+        view = self.blob.data  # memoryview(self.blob); numpy's stubs give ndarray no buffer before 3.12
         return [
             None if n < 0 else bytes(view[lo + a : lo + a + n]).decode("utf-8", "surrogatepass")
-            for a, n in zip(rel, lens)
+            for a, n in zip(rel, lens, strict=True)
         ]
 
     def __iter__(self) -> Iterator[str | None]:
@@ -130,7 +134,8 @@ class StringColumn:
 
     def byte_lengths(self) -> np.ndarray:
         """Lengths with None as 0, as int64."""
-        return np.maximum(self.lengths, 0).astype(np.int64)
+        out: np.ndarray = np.maximum(self.lengths, 0).astype(np.int64)
+        return out
 
     def compact(self) -> StringColumn:
         """A copy whose blob holds exactly its rows' bytes, in row order (for writing)."""
@@ -170,7 +175,7 @@ class StringColumn:
             return columns[0]
         shifts = np.cumsum([0] + [len(c.blob) for c in columns[:-1]])
         return StringColumn(
-            np.concatenate([c.starts + s for c, s in zip(columns, shifts)]),
+            np.concatenate([c.starts + s for c, s in zip(columns, shifts, strict=True)]),
             np.concatenate([c.lengths for c in columns]),
             np.concatenate([c.blob for c in columns]),
         )
@@ -224,7 +229,7 @@ class CategoricalColumn:
         index: dict[str | None, int] = {v: i for i, v in enumerate(distinct)}
         index[None] = index[""] = NONE
         codes = np.fromiter(map(index.__getitem__, values), dtype=np.int32, count=len(values))
-        return cls(codes, StringColumn.from_values(list(distinct)))  # type: ignore[arg-type]
+        return cls(codes, StringColumn.from_values(list(distinct)))
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -260,7 +265,8 @@ class CategoricalColumn:
         code = self.code_of(value)
         if code < 0:
             return np.zeros(len(self), dtype=bool)
-        return self.codes == code
+        same: np.ndarray = self.codes == code
+        return same
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}.codes": self.codes, **self.values.arrays(f"{prefix}.values")}
@@ -289,7 +295,8 @@ def remap_codes(codes: np.ndarray, remap: np.ndarray) -> np.ndarray:
         return np.full(len(codes), NONE, dtype=np.int32)
     out = remap[np.maximum(codes, 0)]
     out[codes < 0] = NONE
-    return out.astype(np.int32, copy=False)
+    as_int32: np.ndarray = out.astype(np.int32, copy=False)
+    return as_int32
 
 
 class Interner:

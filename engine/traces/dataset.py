@@ -197,10 +197,12 @@ class Dataset:
 
         skipped = self._opened.skipped
         q = DataQuality(
-            skipped_files=skipped[:QUALITY_EXAMPLES], skipped_total=len(skipped), sources=[s.line() for s in self.sources]
+            skipped_files=skipped[:QUALITY_EXAMPLES],
+            skipped_total=len(skipped),
+            sources=[s.line() for s in self.sources],
         )
         q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
-        for info, samples in zip(self.files, self._opened.samples):
+        for info, samples in zip(self.files, self._opened.samples, strict=False):
             for line, reason in samples:
                 if len(q.malformed_samples) < QUALITY_EXAMPLES:
                     q.malformed_samples.append(f"{info.path}:{line}: {reason}")
@@ -265,7 +267,8 @@ class Dataset:
     def span_row(self, trace_id: str, span_id: str) -> int:
         """The row of one span; raises UnknownIdError naming the unknown id."""
         rows = self.trace_rows(trace_id)
-        for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows)):
+        row: int
+        for row, sid in zip(rows.tolist(), self.spans.span_id.take(rows), strict=True):
             if sid == span_id:
                 return row
         raise UnknownIdError(

@@ -6,7 +6,7 @@ from the index codes (no string per row); unknown token counts are <NA>.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,18 +27,39 @@ _STATUSES = [s.name for s in SpanStatus]
 # nothing is left to infer from, so a dataset without spans gets these instead ("text":
 # what pandas infers for strings, `str` from pandas 3 on, else object).
 _SPAN_DTYPES = {
-    "trace_id": "text", "span_id": "text", "parent_id": "text", "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64, "cost": np.float64,
-    "raw_size": np.int32, "line": np.int32, "depth": np.int16, "flags": np.uint8,
+    "trace_id": "text",
+    "span_id": "text",
+    "parent_id": "text",
+    "start_ns": np.int64,
+    "end_ns": np.int64,
+    "duration_ms": np.float64,
+    "cost": np.float64,
+    "raw_size": np.int32,
+    "line": np.int32,
+    "depth": np.int16,
+    "flags": np.uint8,
 }
 _TRACE_DTYPES = {
-    "trace_id": "text", "root_name": "text", "services": object, "models": object,
-    "agents": object, "tools": object, "span_count": np.int32, "start_ns": np.int64, "end_ns": np.int64, "duration_ms": np.float64,
-    "error_count": np.int64, "input_tokens": np.int64, "output_tokens": np.int64,
-    "cost": np.float64, "llm_calls": np.int64, "tool_calls": np.int64,
+    "trace_id": "text",
+    "root_name": "text",
+    "services": object,
+    "models": object,
+    "agents": object,
+    "tools": object,
+    "span_count": np.int32,
+    "start_ns": np.int64,
+    "end_ns": np.int64,
+    "duration_ms": np.float64,
+    "error_count": np.int64,
+    "input_tokens": np.int64,
+    "output_tokens": np.int64,
+    "cost": np.float64,
+    "llm_calls": np.int64,
+    "tool_calls": np.int64,
 }
 
 
-def _typed(frame: pd.DataFrame, dtypes: dict[str, object]) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, dtypes: dict[str, Any]) -> pd.DataFrame:
     if not frame.empty:
         return frame
     # Inferred here, not at import: a pyarrow-backed str column sets up Arrow's allocator.
@@ -46,8 +67,13 @@ def _typed(frame: pd.DataFrame, dtypes: dict[str, object]) -> pd.DataFrame:
     return frame.astype({name: text if dtype == "text" else dtype for name, dtype in dtypes.items()})
 
 
-def _categorical(col: CategoricalColumn) -> pd.Categorical:
-    return pd.Categorical.from_codes(np.asarray(col.codes), categories=col.categories)
+def _from_codes(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
+    # An Index, as pandas makes of any list of categories anyway: pandas-stubs accept only an Index.
+    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+
+
+def _categorical(col: CategoricalColumn) -> pd.Categorical[str]:
+    return _from_codes(np.asarray(col.codes), col.categories)
 
 
 def _tokens(values: np.ndarray) -> pd.arrays.IntegerArray:
@@ -71,15 +97,15 @@ def span_frame(ds: Dataset) -> pd.DataFrame:
     trace_ids = _strings(ds.traces.trace_id.to_list())
     trace = np.asarray(s.trace)
     start, end = np.asarray(s.start_ns), np.asarray(s.end_ns)
-    files = pd.Categorical.from_codes(np.asarray(s.file), categories=_unique_paths(ds))
+    files = _from_codes(np.asarray(s.file), _unique_paths(ds))
     return _typed(pd.DataFrame(
         {
             "trace_id": trace_ids[trace] if len(trace) else np.zeros(0, dtype=object),
             "span_id": _strings(s.span_id.to_list()),
             "parent_id": _strings(s.parent_id.to_list()),
             "name": _categorical(s.name),
-            "kind": pd.Categorical.from_codes(np.asarray(s.kind, dtype=np.int64), categories=_KINDS),
-            "status": pd.Categorical.from_codes(np.asarray(s.status, dtype=np.int64), categories=_STATUSES),
+            "kind": _from_codes(np.asarray(s.kind, dtype=np.int64), _KINDS),
+            "status": _from_codes(np.asarray(s.status, dtype=np.int64), _STATUSES),
             "status_message": _categorical(s.status_message),
             "start_ns": start,
             "end_ns": end,
@@ -111,7 +137,7 @@ def trace_frame(ds: Dataset) -> pd.DataFrame:
     return _typed(pd.DataFrame(
         {
             "trace_id": _strings(t.trace_id.to_list()),
-            "file": pd.Categorical.from_codes(np.asarray(t.file), categories=_unique_paths(ds)),
+            "file": _from_codes(np.asarray(t.file), _unique_paths(ds)),
             "span_count": np.asarray(t.span_count),
             "start_ns": np.asarray(t.start_ns),
             "end_ns": np.asarray(t.end_ns),

@@ -19,7 +19,7 @@ __all__ = ["load_meta", "is_fresh", "serves_shape", "only_grew"]
 
 def load_meta(directory: Path) -> dict[str, Any] | None:
     try:
-        meta = orjson.loads((directory / "meta.json").read_bytes())
+        meta: dict[str, Any] = orjson.loads((directory / "meta.json").read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return None
     if meta.get("format") != cache.INDEX_FORMAT or meta.get("code") != cache.code_version():

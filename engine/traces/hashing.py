@@ -34,7 +34,8 @@ def mix64(h: np.ndarray) -> np.ndarray:
         h = h * _M1
         h = h ^ (h >> _S33)
         h = h * _M2
-        return h ^ (h >> _S33)
+        mixed: np.ndarray = h ^ (h >> _S33)
+        return mixed
 
 
 def hash_strings(col: StringColumn) -> np.ndarray:

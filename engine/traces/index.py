@@ -322,7 +322,9 @@ class Builder:
             return
         source_raw = shape_named(shape).lines is not None  # its spans' raw is their lines as they are
         big = size - start >= self.parallel_min_bytes
-        ranges = split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
+        ranges: list[tuple[int, int | None]] = (
+            split_at_newlines(path, start, size, self.piece_bytes) if big else [(start, None)]
+        )
         if len(ranges) > 1 and self.workers > 1:
             results = self._map_parallel(str(path), shape, ranges, source_raw)
         else:

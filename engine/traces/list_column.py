@@ -60,7 +60,7 @@ class ListColumn:
             return [[] for _ in range(len(idx))]
         cats = self.categories
         names = [cats[c] for c in self.items.tolist()]
-        return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist())]
+        return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist(), strict=True)]
 
     def select(self, rows: np.ndarray) -> ListColumn:
         return ListColumn(self.starts[rows], self.lengths[rows], self.items, self.values)
@@ -79,7 +79,8 @@ class ListColumn:
         if not hit.any():
             return np.zeros(len(self), dtype=bool)
         cum = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
-        return (cum[self.starts + self.lengths] - cum[self.starts]) > 0
+        any_hit: np.ndarray = (cum[self.starts + self.lengths] - cum[self.starts]) > 0
+        return any_hit
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {

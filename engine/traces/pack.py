@@ -125,7 +125,8 @@ class Pack:
 
     @property
     def chunk(self) -> dict[str, Any] | None:
-        return self.meta["chunk"]
+        chunk: dict[str, Any] | None = self.meta["chunk"]
+        return chunk
 
     @property
     def raw_path(self) -> Path | None:
@@ -248,13 +249,13 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
                 fresh[j] = sha256_of(Path(asked.directory, names[int(todo[j])])) == digest
             pack_of[todo[fresh]] = k
             member_of[todo[fresh]] = nos[fresh]
-    stale = np.flatnonzero(pack_of < 0)
-    if len(stale) and absorb:
+    stale: list[int] = np.flatnonzero(pack_of < 0).tolist()
+    if stale and absorb:
         small = [k for k, p in enumerate(packs) if int(p.members.table["size"].sum()) < PACK_ABSORB_BYTES]
         into = np.isin(pack_of, small)
         pack_of[into], member_of[into] = -1, -1
         stale = sorted(np.flatnonzero(pack_of < 0).tolist(), key=lambda i: asked.names[i])
-    return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in np.asarray(stale).tolist()])
+    return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in stale])
 
 
 def pick(items: list[Any], at: np.ndarray) -> list[Any]:
@@ -294,7 +295,7 @@ def collect_garbage(home: Path) -> int:
         source_dir = pack.meta["source_dir"]
         for name, size, mtime_ns, ctime_ns, ino, state in zip(
             members.names, table["size"].tolist(), table["mtime_ns"].tolist(), table["ctime_ns"].tolist(),
-            table["ino"].tolist(), table["state"].tolist(),
+            table["ino"].tolist(), table["state"].tolist(), strict=True,
         ):  # fmt: skip
             key = (name, size, mtime_ns, ctime_ns, ino)
             if key in served:

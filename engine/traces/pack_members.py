@@ -67,7 +67,7 @@ class Members:
     @cached_property
     def index(self) -> dict[str, int]:
         """Member number by file name."""
-        return dict(zip(self.names, range(len(self.names))))
+        return dict(zip(self.names, range(len(self.names)), strict=True))
 
     def shape_code(self, shape: str) -> int | None:
         """The code of `shape` in this pack (None: no member has it)."""
@@ -104,7 +104,7 @@ class Members:
             if e["shape"] not in shapes:
                 shapes.append(e["shape"])
             row["shape"] = shapes.index(e["shape"])
-            extra = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
+            extra: dict[str, Any] = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
             state = 0
             if "error" in e:
                 state |= SHAPE_ERROR if e.get("error_kind") in ("shape", "unreadable") else IO_ERROR

@@ -9,6 +9,7 @@ ranges for the workers.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -161,4 +162,4 @@ def split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tupl
                 break
             cuts.append(cut)
             pos = cut + step
-    return [(a, b) for a, b in zip(cuts, cuts[1:])] + [(cuts[-1], None)]
+    return [*pairwise(cuts), (cuts[-1], None)]

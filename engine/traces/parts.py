@@ -123,8 +123,8 @@ def pack_makers(pack: Pack, nos: np.ndarray, file_index: np.ndarray) -> list[tup
     return [
         (int(first[a]), partial(_pack_part, pack, files, location_files, (
             int(rows["row_lo"][a]), int(rows["row_hi"][b]), int(rows["trace_lo"][a]), int(rows["trace_hi"][b]),
-        )))  # fmt: skip
-        for a, b in zip(starts.tolist(), ends.tolist())
+        )))
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
     ]
 
 
@@ -185,10 +185,12 @@ def open_locations(locations: list[Location]) -> tuple[list[Part], list[dict[str
 
 
 def _chunk_of(meta: dict[str, Any], chunk_id: str) -> dict[str, Any]:
+    c: dict[str, Any]
     if "chunks" in meta:
         for c in meta["chunks"]:
             if c["id"] == chunk_id:
                 return c
     elif meta.get("chunk") and meta["chunk"]["id"] == chunk_id:
-        return meta["chunk"]
+        c = meta["chunk"]
+        return c
     raise KeyError(chunk_id)

@@ -57,7 +57,7 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
     exist or a directory / glob that matches no trace file.
     """
     found = find_files(paths)
-    return [(Path(p), explicit) for p, explicit in zip(found.paths, found.explicit)]
+    return [(Path(p), explicit) for p, explicit in zip(found.paths, found.explicit, strict=True)]
 
 
 def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found:
@@ -192,7 +192,7 @@ def _dedupe(found: Found) -> Found:
     """Each file once, where it first came; explicit if any mention of it was."""
     first: dict[str, int] = {}
     out = Found()
-    for path, explicit, directory, name in zip(found.paths, found.explicit, found.dirs, found.names):
+    for path, explicit, directory, name in zip(found.paths, found.explicit, found.dirs, found.names, strict=True):
         at = first.get(path)
         if at is None:
             first[path] = len(out)

@@ -85,7 +85,7 @@ def maybe_prune(root: Path) -> PruneReport | None:
     try:
         cache.ensure_dir(root)
         stamp.touch()
-    except Exception:  # noqa: BLE001 - a cache we cannot write is reported by the build, not here
+    except Exception:
         return None
     report = prune(root)
     if report.bytes:
@@ -100,7 +100,9 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
         return
     code = cache.code_version()
     dead: list[Path] = []
-    live: dict[Path, list[tuple[Path, Path, os.stat_result]]] = defaultdict(list)  # source directory -> (segment, its file, stat)
+    live: dict[Path, list[tuple[Path, Path, os.stat_result]]] = defaultdict(
+        list
+    )  # source directory -> (segment, its file, stat)
     for entry in entries:
         directory = Path(entry.path)
         meta_path = directory / "meta.json"
@@ -122,7 +124,7 @@ def _prune_segments(root: Path, now: float, report: PruneReport) -> None:
     for source_dir, segments in live.items():
         asked = Asked(str(source_dir), [f.name for _d, f, _st in segments], stat_table([st for _d, _f, st in segments]))
         held = plan(pack_home(root, source_dir), asked, None, absorb=False).pack_of >= 0
-        dead += [directory for (directory, _f, _st), is_held in zip(segments, held.tolist()) if is_held]
+        dead += [directory for (directory, _f, _st), is_held in zip(segments, held.tolist(), strict=True) if is_held]
     for directory in dead:
         report.bytes += _remove(directory)
         report.segments += 1

@@ -22,7 +22,9 @@ class DataQuality(BaseModel):
     duplicate_examples: list[str] = Field(default_factory=list, description='"trace_id/span_id"')
     traces_in_several_files: int = Field(default=0, description="trace ids found in more than one file")
     several_files_examples: list[str] = Field(default_factory=list, description='"trace_id: file, file"')
-    skipped_files: list[str] = Field(default_factory=list, description='"path: reason" (not trace files), the first few')
+    skipped_files: list[str] = Field(
+        default_factory=list, description='"path: reason" (not trace files), the first few'
+    )
     skipped_total: int = Field(default=0, description="files skipped because they hold no trace shape")
     sources: list[str] = Field(
         default_factory=list, description="remote sources copied: fetched when, newest span, complete or not, why"

@@ -88,7 +88,7 @@ class RawReader:
         rows = np.asarray(rows, dtype=np.int64)
         for lo in range(0, len(rows), _RAW_BATCH):
             batch = rows[lo : lo + _RAW_BATCH]
-            yield from zip(batch.tolist(), self.raw_batch(batch))
+            yield from zip(batch.tolist(), self.raw_batch(batch), strict=True)
 
     def raw_batch(self, rows: np.ndarray) -> list[bytes]:
         """Raw bytes of `rows` (a few thousand at most), reading a shared file region once when dense."""
@@ -100,18 +100,18 @@ class RawReader:
         block = self.raw_block(rows)
         if block is not None:
             data, starts, sizes = block
-            return [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
+            return [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
         parts = np.searchsorted(self._part_rows, rows, "right") - 1
         first_part = int(parts[0])
         if (parts == first_part).all():
             part = self._parts[first_part]
             if (offsets < 0).all():
                 raw = self._raw_map(part)
-                return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist())]
+                return [raw[a : a + n].tobytes() for a, n in zip((-offsets - 1).tolist(), sizes.tolist(), strict=True)]
         files = np.asarray(self.spans.file)[rows]
         return [
             self._pread(int(f), int(o), int(n)) if o >= 0 else self._raw_at(int(p), int(o), int(n))
-            for p, f, o, n in zip(parts.tolist(), files.tolist(), offsets.tolist(), sizes.tolist())
+            for p, f, o, n in zip(parts.tolist(), files.tolist(), offsets.tolist(), sizes.tolist(), strict=True)
         ]
 
     def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
@@ -221,5 +221,5 @@ def _whole_lines(data: bytes, starts: np.ndarray, sizes: np.ndarray, base: int, 
     lasts = np.append(cuts - 1, len(starts) - 1) if len(starts) else cuts
     return all(
         data.count(b"\n", a, b) == n
-        for a, b, n in zip(starts[firsts].tolist(), ends[lasts].tolist(), (lasts - firsts).tolist())
+        for a, b, n in zip(starts[firsts].tolist(), ends[lasts].tolist(), (lasts - firsts).tolist(), strict=True)
     )

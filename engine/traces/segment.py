@@ -103,7 +103,7 @@ def finalize(
         writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
         writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
         counts = {
-            "spans": int(len(trace)),
+            "spans": len(trace),
             "traces": len(trace_ids),
             "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
             "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
@@ -169,7 +169,7 @@ class TraceNumbering:
         inverse = inverse.reshape(-1)
         earlier = first[inverse]
         again = np.flatnonzero(earlier != np.arange(len(ids)))
-        if any(ids[j] != ids[e] for j, e in zip(again.tolist(), earlier[again].tolist())) or (
+        if any(ids[j] != ids[e] for j, e in zip(again.tolist(), earlier[again].tolist(), strict=True)) or (
             files[again] != files[earlier[again]]
         ).any():
             return _numbers_by_dict(ids, files.tolist())  # two ids share a 64-bit key
@@ -181,7 +181,7 @@ class TraceNumbering:
 
 def _numbers_by_dict(ids: list[str], files: list[int]) -> tuple[np.ndarray, list[str]]:
     index: dict[tuple[int, str], int] = {}
-    numbers = [index.setdefault(pair, len(index)) for pair in zip(files, ids)]
+    numbers = [index.setdefault(pair, len(index)) for pair in zip(files, ids, strict=True)]
     return np.asarray(numbers, dtype=np.int32), [t for _, t in index]
 
 
@@ -239,7 +239,11 @@ def _rollups(arrays: ChunkArrays, n_traces: int) -> dict[str, np.ndarray]:
     n = len(trace)
     # rows are sorted by trace and every trace number 0..n_traces-1 has rows:
     # the places where the number changes are the trace starts, in order
-    row_start = np.flatnonzero(np.concatenate(([True], trace[1:] != trace[:-1]))).astype(np.int64) if n else np.zeros(0, np.int64)
+    row_start = (
+        np.flatnonzero(np.concatenate(([True], trace[1:] != trace[:-1]))).astype(np.int64)
+        if n
+        else np.zeros(0, np.int64)
+    )
     row_end = np.append(row_start[1:], n).astype(np.int64)
     kind, status, flags = arrays["kind"], arrays["status"], arrays["flags"]
     start_ns, end_ns = arrays["start_ns"], arrays["end_ns"]

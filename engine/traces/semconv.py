@@ -187,7 +187,8 @@ def read_fields(
         else:
             kind = _kind_from_name(name)
     tool_name = tool_args = out_err = None
-    offered = requested = ()
+    offered: tuple[str, ...] = ()
+    requested: tuple[str, ...] = ()
     refusal = False
     if kind is _LLM:
         if has_offered:
@@ -264,7 +265,8 @@ def as_int(value: Any) -> int | None:
     """A token count as int: ints, integral floats and digit strings ("123"); else None."""
     t = type(value)
     if t is int:
-        return value
+        count: int = value
+        return count
     if t is str:
         v = value.strip()
         return int(v) if v.isdigit() else None

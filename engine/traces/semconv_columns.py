@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import compress, repeat
 from operator import attrgetter, is_
-from typing import Any
+from typing import Any, cast
 
 from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.semconv import (
+    _PLANS,
     KIND_BY_LABEL,
     PLAN_CACHE_MAX,
     _as_float,  # the per-span rules live in semconv; these columns only batch them
@@ -25,7 +26,6 @@ from engine.traces.semconv import (
     _kind_from_name,
     _make_plan,
     _Plan,
-    _PLANS,
     as_int,
     read_fields,
 )
@@ -87,9 +87,8 @@ def read_fields_columns(
     """
     n = len(attrs)
     keys = list(map(tuple, attrs))
-    plans = list(map(_COLUMN_PLANS.get, keys))
-    if None in plans:
-        plans = _new_plans(keys, attrs)
+    known = list(map(_COLUMN_PLANS.get, keys))
+    plans = _new_plans(keys, attrs) if None in known else cast("list[_ColumnPlan]", known)  # no None: checked
     block_plans = set(plans)
 
     kinds = _kinds(attrs, names, plans)
@@ -111,7 +110,7 @@ def read_fields_columns(
     if has_events or _TOOL in kinds or any(p.judge for p in block_plans):
         for i in _rows_to_judge(kinds, plans, events if has_events else None):
             event_list = events[i] if type(events[i]) is list else None
-            for column, value in zip(columns, read_fields(attrs[i], names[i], statuses[i], event_list)):
+            for column, value in zip(columns, read_fields(attrs[i], names[i], statuses[i], event_list), strict=True):
                 column[i] = value
     return columns
 
@@ -135,7 +134,10 @@ def _kinds(attrs: Sequence[dict[str, Any]], names: Sequence[str], plans: list[_C
     except TypeError:  # an unhashable label (a list, an object): the per-span rule says what it means
         kinds = [None] * len(labels)
     if None in kinds:
-        kinds = [k if k is not None else _kind_of(a, name, p) for k, a, name, p in zip(kinds, attrs, names, plans)]
+        kinds = [
+            k if k is not None else _kind_of(a, name, p)
+            for k, a, name, p in zip(kinds, attrs, names, plans, strict=True)
+        ]
     return kinds  # type: ignore[return-value]
 
 
@@ -193,7 +195,7 @@ def _int_column(
         return values
     return [
         v if type(v) is int else as_int(v) if v is not None else _first_int_of(a, keys) if (keys := rest(p)) else None
-        for v, a, p in zip(values, attrs, plans)
+        for v, a, p in zip(values, attrs, plans, strict=True)
     ]  # fmt: skip
 
 

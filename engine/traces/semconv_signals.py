@@ -208,8 +208,8 @@ def _message_text(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, list):
         return next((t for item in value[:3] if (t := _message_text(item, depth + 1))), None)
     if isinstance(value, dict):
-        if isinstance(value.get("content"), str):
-            return value["content"]
+        if isinstance(content := value.get("content"), str):
+            return content
         if value.get("type") == "text" and isinstance(value.get("content", value.get("text")), str):
             return value.get("content", value.get("text"))
         for key in ("parts", "content"):

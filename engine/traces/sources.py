@@ -194,14 +194,14 @@ def _run(
     sizes = [sum(m.size for m in batch) for _h, _d, batch in jobs]
     if len(jobs) < 2 or builder.workers < 2:
         ids = []
-        for a, size in zip(args, sizes):
+        for a, size in zip(args, sizes, strict=True):
             ids.append(build_pack(*a))
             packed(size)
         return ids
     pool = builder.executor()
     futures: list[Future[str]] = [pool.submit(build_pack, *a) for a in args]
     ids = []
-    for future, size in zip(futures, sizes):
+    for future, size in zip(futures, sizes, strict=True):
         ids.append(future.result())
         packed(size)
     return ids

@@ -117,7 +117,9 @@ class TracePage(BaseModel):
     next_cursor: str | None = Field(default=None, description="opaque; pass back for the next page")
     sort: str
     descending: bool
-    truncated_by_time: bool = Field(default=False, description="the pattern filter ran out of time; total is a lower bound")
+    truncated_by_time: bool = Field(
+        default=False, description="the pattern filter ran out of time; total is a lower bound"
+    )
 
 
 FLAG_NAMES = (
@@ -185,7 +187,7 @@ def matching_traces(ds: Dataset, f: TraceFilter) -> tuple[np.ndarray, bool]:
 
 
 def count_traces(ds: Dataset, f: TraceFilter) -> int:
-    return int(len(matching_traces(ds, f)[0]))
+    return len(matching_traces(ds, f)[0])
 
 
 def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.ndarray:
@@ -194,7 +196,8 @@ def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.
     if sort == "cost":
         cost = np.asarray(t.cost)[rows]
         key = np.where(np.isnan(cost), -np.inf if descending else np.inf, cost)
-        return -key if descending else key
+        ordered: np.ndarray = -key if descending else key
+        return ordered
     column = {
         "start": t.start_ns, "duration": t.duration_ns, "spans": t.span_count, "errors": t.error_count,
         "llm_calls": t.llm_calls, "tool_calls": t.tool_calls,
@@ -205,7 +208,8 @@ def _sort_key(ds: Dataset, sort: str, rows: np.ndarray, descending: bool) -> np.
         key = np.asarray(column)[rows].astype(np.int64)
     else:
         raise InvalidArgumentError(f"unknown sort {sort!r}; use one of: {', '.join(_SORTS)}")
-    return -key if descending else key
+    by: np.ndarray = -key if descending else key
+    return by
 
 
 def _filter_digest(f: TraceFilter) -> str:
@@ -247,7 +251,7 @@ def query_traces(
     if sort not in _SORTS:
         raise InvalidArgumentError(f"unknown sort {sort!r}; use one of: {', '.join(_SORTS)}")
     rows, truncated = matching_traces(ds, f)
-    total = int(len(rows))
+    total = len(rows)
     keys = _sort_key(ds, sort, rows, descending)
     digest = _filter_digest(f)
     if cursor is not None:

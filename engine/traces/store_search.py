@@ -116,7 +116,15 @@ def searchable_text(raw: bytes) -> str:
     return text
 
 
-_SIMPLE_ESCAPES = (('\\"', '"'), ("\\/", "/"), ("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\b", "\b"), ("\\f", "\f"))
+_SIMPLE_ESCAPES = (
+    ('\\"', '"'),
+    ("\\/", "/"),
+    ("\\n", "\n"),
+    ("\\t", "\t"),
+    ("\\r", "\r"),
+    ("\\b", "\b"),
+    ("\\f", "\f"),
+)
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -142,7 +150,7 @@ def iter_texts(ds: Dataset, rows: np.ndarray) -> Iterator[tuple[int, str]]:
     """(row, searchable text) for `rows`, in the given order."""
     for lo in range(0, len(rows), _BATCH):
         batch = rows[lo : lo + _BATCH]
-        yield from zip(batch.tolist(), texts_of(ds, batch))
+        yield from zip(batch.tolist(), texts_of(ds, batch), strict=True)
 
 
 def batch_safe(regex: UserRegex) -> bool:
@@ -168,7 +176,8 @@ def required_literal(regex: UserRegex) -> bytes | None:
     if regex.ignore_case:
         return None
     try:
-        from re import _constants, _parser  # the stdlib's own regex parser (3.11+)
+        # the stdlib's own regex parser (3.11+); typeshed has no stubs for these private modules
+        from re import _constants, _parser  # type: ignore[attr-defined]
 
         with warnings.catch_warnings():
             # A warning means Python reads the pattern differently from RE2 (`[[:alpha:]]`).
@@ -216,11 +225,11 @@ def spans_with_matches(
         batch_rows = rows[lo : lo + _BATCH]
         batch = batch_rows.tolist()
         block = ds.raw_block(batch_rows) if need is not None else None
-        if block is not None:
+        if need is not None and block is not None:
             data, starts, sizes = block
             if need not in data and b"\\u00" not in data:
                 continue  # no span of the batch can match
-            raws = [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist())]
+            raws = [data[a : a + n] for a, n in zip(starts.tolist(), sizes.tolist(), strict=True)]
         else:
             raws = ds.raw_batch(batch_rows)
         if need is not None:
@@ -240,7 +249,7 @@ def spans_with_matches(
                 for index, text in _text_hits(joined, regex):
                     yield batch[index], text
                 continue
-        for i, (row, raw) in enumerate(zip(batch, raws)):
+        for i, (row, raw) in enumerate(zip(batch, raws, strict=True)):
             if i % _CLOCK_EVERY == _CLOCK_EVERY - 1 and time.perf_counter() > deadline:
                 yield None
                 return
@@ -346,7 +355,7 @@ def search(
         pattern=pattern,
         total_matches=total,
         spans_matched=len(per_span),
-        traces_matched=int(len(np.unique(trace_rows))),
+        traces_matched=len(np.unique(trace_rows)),
         spans_searched=_searched(rows, per_span, truncated),
         span_counts=[
             SpanMatchCount(trace_id=ds.trace_id_of_row(r), span_id=ds.spans.span_id[r] or "", count=c) for r, c in top
@@ -360,7 +369,7 @@ def search(
 def _searched(rows: np.ndarray, per_span: list[tuple[int, int]], truncated: bool) -> int:
     """Spans searched: all of the scope, or (cut by time) up to the batch of the last match found."""
     if not truncated:
-        return int(len(rows))
+        return len(rows)
     if not per_span:
         return 0
     last = int(np.flatnonzero(rows == per_span[-1][0])[0])

@@ -82,10 +82,12 @@ def span_views(ds: Dataset, rows: list[int], depths: list[int] | None = None) ->
     idx = np.asarray(rows, dtype=np.int64)
 
     def values(column: Any) -> list[Any]:
-        return column.take(idx)
+        taken: list[Any] = column.take(idx)
+        return taken
 
     def numbers(column: Any) -> list[Any]:
-        return np.asarray(column)[idx].tolist()
+        listed: list[Any] = np.asarray(column)[idx].tolist()
+        return listed
 
     span_ids, parent_ids = values(s.span_id), values(s.parent_id)
     names, messages = values(s.name), values(s.status_message)
@@ -183,7 +185,7 @@ def get_spans(ds: Dataset, trace_id: str, span_ids: list[str]) -> list[SpanDetai
     rows_of_trace = ds.trace_rows(trace_id)
     ids = ds.spans.span_id.take(rows_of_trace)
     first_row: dict[str, int] = {}
-    for row, sid in zip(rows_of_trace.tolist(), ids):
+    for row, sid in zip(rows_of_trace.tolist(), ids, strict=True):
         first_row.setdefault(sid or "", row)
     missing = [sid for sid in span_ids if sid not in first_row]
     if missing:
@@ -195,7 +197,7 @@ def get_spans(ds: Dataset, trace_id: str, span_ids: list[str]) -> list[SpanDetai
     rows = [first_row[sid] for sid in span_ids]
     s = ds.spans
     details = []
-    for view, row in zip(span_views(ds, rows), rows):
+    for view, row in zip(span_views(ds, rows), rows, strict=True):
         raw = ds.raw(row)
         details.append(
             SpanDetail(

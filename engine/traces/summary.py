@@ -79,7 +79,7 @@ def _named(column: Any, trace_list: Any) -> dict[str, list[int]]:
     n = len(column.values)
     spans = np.bincount(np.asarray(column.codes) + 1, minlength=n + 1)[1:]  # -1 (none) lands in bin 0
     per_trace = np.bincount(np.asarray(trace_list.items), minlength=len(trace_list.values))
-    traces = dict(zip(trace_list.categories, per_trace.tolist()))
+    traces = dict(zip(trace_list.categories, per_trace.tolist(), strict=False))
     cats = column.categories
     return {cats[c]: [int(spans[c]), int(traces.get(cats[c], 0))] for c in np.flatnonzero(spans).tolist()}
 
@@ -95,7 +95,9 @@ def _tools(spans: SpanTable, traces: TraceTable, failed: np.ndarray, flags: np.n
     errors = np.bincount(codes[failed], minlength=n + 1)[1:]
     hidden = np.bincount(codes[~failed & ((flags & Flag.OUTPUT_ERROR) != 0)], minlength=n + 1)[1:]
     lists = traces.tools
-    per_trace = dict(zip(lists.categories, np.bincount(np.asarray(lists.items), minlength=len(lists.values)).tolist()))
+    per_trace = dict(
+        zip(lists.categories, np.bincount(np.asarray(lists.items), minlength=len(lists.values)).tolist(), strict=False)
+    )
     cats = col.categories
     return {
         cats[c]: [int(calls[c]), int(errors[c]), int(hidden[c]), int(per_trace.get(cats[c], 0))]
@@ -161,7 +163,14 @@ def merge(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if len(summaries) == 1:
         return summaries[0]
     out: dict[str, Any] = {"kinds": [0] * len(SpanKind)}
-    for key in ("error_spans", "exception_spans", "output_error_spans", "error_traces", "input_tokens", "output_tokens"):
+    for key in (
+        "error_spans",
+        "exception_spans",
+        "output_error_spans",
+        "error_traces",
+        "input_tokens",
+        "output_tokens",
+    ):
         out[key] = sum(s[key] for s in summaries)
     starts = [s["start_ns"] for s in summaries if s["start_ns"] is not None]
     ends = [s["end_ns"] for s in summaries if s["end_ns"] is not None]
@@ -170,24 +179,24 @@ def merge(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     costs = [s["cost"] for s in summaries if s["cost"] is not None]
     out["cost"] = sum(costs) if costs else None
     for s in summaries:
-        out["kinds"] = [a + b for a, b in zip(out["kinds"], s["kinds"])]
+        out["kinds"] = [a + b for a, b in zip(out["kinds"], s["kinds"], strict=False)]
     for key in ("services", "models", "agents", "tools"):
         merged: dict[str, list[int]] = {}
         for s in summaries:
             for name, counts in s[key].items():
                 have = merged.get(name)
-                merged[name] = list(counts) if have is None else [a + b for a, b in zip(have, counts)]
+                merged[name] = list(counts) if have is None else [a + b for a, b in zip(have, counts, strict=False)]
         out[key] = merged
     groups: dict[tuple[str, str], list[Any]] = {}
     for s in summaries:
         for name, template, n_spans, n_traces, message, examples in s["signatures"]:
-            have = groups.get((name, template))
-            if have is None:
+            group = groups.get((name, template))
+            if group is None:
                 groups[(name, template)] = [name, template, n_spans, n_traces, message, list(examples)]
             else:
-                have[2] += n_spans
-                have[3] += n_traces
-                have[5] = (have[5] + list(examples))[:SIGNATURE_EXAMPLES]
+                group[2] += n_spans
+                group[3] += n_traces
+                group[5] = (group[5] + list(examples))[:SIGNATURE_EXAMPLES]
     out["signatures"] = sorted(groups.values(), key=lambda g: (-g[3], -g[2], g[0], g[1]))
     # Groups of different chunks may coincide, so the sum is an upper bound when chunks cut their lists.
     out["signature_groups"] = max(len(groups), max(s["signature_groups"] for s in summaries)) if summaries else 0

@@ -39,7 +39,18 @@ class Part:
     `traces` ranges of those files: the arrays are then views of that range.
     """
 
-    __slots__ = ("files", "arrays", "raw_path", "row0", "trace0", "n_rows", "n_traces", "raw", "row_shift", "trace_shift")
+    __slots__ = (
+        "files",
+        "arrays",
+        "raw_path",
+        "row0",
+        "trace0",
+        "n_rows",
+        "n_traces",
+        "raw",
+        "row_shift",
+        "trace_shift",
+    )
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import cast
 
 import re2
 
@@ -72,7 +73,7 @@ class UserRegex:
 
     def search_from(self, subject: str | bytes, pos: int) -> int | None:
         """Offset (in `subject`'s units) of the first match at or after `pos`, or None."""
-        m = self._rx.search(subject, pos)
+        m = self._rx.search(cast(str, subject), pos)  # bytes only for RE2 (untyped); `re` gets the text itself
         return None if m is None else m.start()
 
 
@@ -130,7 +131,9 @@ def _compile_re(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
             return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except (re.error, OverflowError, RecursionError) as exc:
         if not isinstance(exc, re.error):
-            raise InvalidPatternError(f"invalid regular expression {pattern!r}: it is too large or too deeply nested") from None
+            raise InvalidPatternError(
+                f"invalid regular expression {pattern!r}: it is too large or too deeply nested"
+            ) from None
         where = f" at position {exc.pos}" if exc.pos is not None else ""
         pointer = f": {pattern[: exc.pos]}⟨here⟩{pattern[exc.pos :]}" if exc.pos is not None else ""
         raise InvalidPatternError(f"invalid regular expression {pattern!r}: {exc.msg}{where}{pointer}") from None

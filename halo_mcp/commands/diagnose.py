@@ -93,13 +93,17 @@ def describe_event(event: Any) -> str | None:
     if kind == "subagent_started":
         return f"[{who}] subagent {event.child}: {_short(event.task)}"
     if kind == "subagent_finished":
-        return f"[{event.child}] {'done' if event.ok else 'ended: ' + (event.reason or 'no answer')} after {event.turns} turns"
+        end = "done" if event.ok else "ended: " + (event.reason or "no answer")
+        return f"[{event.child}] {end} after {event.turns} turns"
     if kind == "compaction":
         return f"[{who}] context compacted {event.chars_before:,} → {event.chars_after:,} chars"
     if kind == "retry":
         return f"[{who}] model call failed ({_short(event.reason)}); retry {event.attempt} in {event.wait_s:.0f}s"
     if kind == "progress":
-        return f"… {event.turns} turns, {event.subagents} subagents, {event.findings} findings, {event.tokens:,} tokens, {event.elapsed_s:.0f}s"
+        return (
+            f"… {event.turns} turns, {event.subagents} subagents, {event.findings} findings, "
+            f"{event.tokens:,} tokens, {event.elapsed_s:.0f}s"
+        )
     if kind == "error":
         return f"[{who}] {'error' if event.fatal else 'problem'}: {_short(event.message)}"
     return None
@@ -108,6 +112,7 @@ def describe_event(event: Any) -> str | None:
 async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Report | None, Path | None, Any]:
     """The run's report, where the run saved it (None when runs are not saved), and the dataset it read."""
     from engine.agents import diagnose_stream
+    from engine.agents.events import ReportEvent
     from engine.agents.runs import RunStore
     from halo_mcp.datasets import DatasetCatalog
     from halo_mcp.server import sandbox_run_code
@@ -134,7 +139,7 @@ async def _diagnose(args: argparse.Namespace, log: TextIO | None) -> tuple[Repor
     async for event in diagnose_stream(args.prompt, tool_context(state), config, baseline=baseline):
         if log is not None and (line := describe_event(event)) is not None:
             print(line, file=log, flush=True)
-        if getattr(event, "type", "") == "report":
+        if isinstance(event, ReportEvent):
             report = event.report
     saved = None
     if report is not None and config.save:

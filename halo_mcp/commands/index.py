@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 import time
+from dataclasses import asdict
 from typing import Any
 
 import orjson

@@ -9,7 +9,6 @@ import anyio
 import orjson
 
 from engine.errors import HaloError
-
 from halo_mcp.progress import ProgressBar, progress_delay
 from halo_mcp.settings import add_dataset_arguments
 
@@ -28,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import engine.tools  # noqa: F401  (fills REGISTRY)
     from engine.tools.registry import call_tool
-
     from halo_mcp.datasets import DatasetCatalog
     from halo_mcp.tools import ServerState, tool_context
 

@@ -14,7 +14,6 @@ import sys
 import orjson
 
 from engine.errors import HaloError
-
 from halo_mcp.settings import add_dataset_arguments
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "flags_document"]
@@ -47,7 +46,6 @@ def flags_document(analytics: object) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     from engine.traces.analytics import analyze
-
     from halo_mcp.datasets import DatasetCatalog
 
     catalog = DatasetCatalog(args.datasets, cache_dir=args.cache_dir, shape=args.shape)
@@ -61,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from engine.tools.patterns import pattern_view, render_pattern
 
-    lines = [f"{analytics.total_traces} traces, {analytics.total_spans} spans; {len(analytics.patterns)} failure patterns"]
+    lines = [
+        f"{analytics.total_traces} traces, {analytics.total_spans} spans; {len(analytics.patterns)} failure patterns"
+    ]
     lines += [render_pattern(pattern_view(p, 400), n) for n, p in enumerate(analytics.patterns, 1)]
     lines += [f"note: {n}" for n in analytics.notes]
     sys.stdout.write("\n".join(lines) + "\n")

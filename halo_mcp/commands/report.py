@@ -24,11 +24,15 @@ HELP = "print a saved diagnose run's report (Markdown, --json, or --html FILE wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_id", metavar="RUN_ID", help="a run id, as `diagnose` printed it (e.g. 20260101T120000Z-a1b2c3)")
+    parser.add_argument(
+        "run_id", metavar="RUN_ID", help="a run id, as `diagnose` printed it (e.g. 20260101T120000Z-a1b2c3)"
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the report as JSON")
     out.add_argument("--html", type=Path, metavar="FILE", help="write the report as one self-contained HTML page")
-    parser.add_argument("--dataset", metavar="DATASET", help="the traces to draw evidence from (default: the run's own)")
+    parser.add_argument(
+        "--dataset", metavar="DATASET", help="the traces to draw evidence from (default: the run's own)"
+    )
     parser.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
     add_dataset_arguments(parser)
 

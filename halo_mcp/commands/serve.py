@@ -17,7 +17,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import anyio
@@ -61,7 +60,9 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("datasets", nargs="*", metavar="DATASET", help="default dataset: trace files, directories or globs")
+    parser.add_argument(
+        "datasets", nargs="*", metavar="DATASET", help="default dataset: trace files, directories or globs"
+    )
     transport = parser.add_mutually_exclusive_group()
     transport.add_argument("--stdio", action="store_true", help="serve over stdin/stdout (the default)")
     transport.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp")
@@ -262,7 +263,8 @@ def run(args: argparse.Namespace) -> int:
     except InvalidArgumentError as err:  # a bad HALO_SANDBOX_* setting
         print(f"halo-mcp: {err}", file=sys.stderr)
         return 2
-    log_sandbox_protections(config.sandbox_policy)
+    if config.sandbox_policy is not None:  # server_config always sets it
+        log_sandbox_protections(config.sandbox_policy)
     server = build_server(config)
     receiver = None
     if otlp is not None:

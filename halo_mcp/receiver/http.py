@@ -20,7 +20,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halo_mcp.receiver.limits import DEDUPE_WINDOW_SPANS, MAX_BODY_BYTES, MAX_DECODED_BYTES, READ_TIMEOUT_S, ROTATE_BYTES
+from halo_mcp.receiver.limits import (
+    DEDUPE_WINDOW_SPANS,
+    MAX_BODY_BYTES,
+    MAX_DECODED_BYTES,
+    READ_TIMEOUT_S,
+    ROTATE_BYTES,
+)
 from halo_mcp.receiver.payload import (
     JSON,
     PROTOBUF,
@@ -81,12 +87,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "halo-mcp-otlp"
 
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's naming)
+    def do_POST(self) -> None:  # the stdlib names the method
         settings = self.server.settings
         encoding = encoding_of(self.headers.get("Content-Type"))
         answer_in = encoding or JSON
         if self.path.split("?", 1)[0] != TRACES_PATH:
-            return self._error(404, _INVALID_ARGUMENT, f"no such endpoint; OTLP traces go to POST {TRACES_PATH}", answer_in)
+            return self._error(
+                404, _INVALID_ARGUMENT, f"no such endpoint; OTLP traces go to POST {TRACES_PATH}", answer_in
+            )
         if settings.token and not hmac.compare_digest(
             (self.headers.get("Authorization") or "").encode(), f"Bearer {settings.token}".encode()
         ):
@@ -125,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("rejected %d span(s): %s", decoded.rejected, decoded.reason)
         self._send(200, success_body(decoded, encoding), encoding)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._error(405, _INVALID_ARGUMENT, f"OTLP traces are sent with POST {TRACES_PATH}", JSON)
 
     def _error(self, status: int, code: int, message: str, encoding: str, close: bool = False) -> None:
@@ -142,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the stdlib's signature)
+    def log_message(self, format: str, *args: object) -> None:  # the stdlib's signature
         logger.debug("%s %s", self.address_string(), format % args)
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["GRPC_WORKERS", "MAX_BODY_BYTES", "MAX_DECODED_BYTES", "READ_TIMEOUT_S", "ROTATE_BYTES", "DEDUPE_WINDOW_SPANS", "SEED_TAIL_BYTES"]
+__all__ = [
+    "GRPC_WORKERS",
+    "MAX_BODY_BYTES",
+    "MAX_DECODED_BYTES",
+    "READ_TIMEOUT_S",
+    "ROTATE_BYTES",
+    "DEDUPE_WINDOW_SPANS",
+    "SEED_TAIL_BYTES",
+]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Largest request body accepted, as sent (compressed or not); larger is answered 413.

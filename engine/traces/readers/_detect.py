@@ -87,7 +87,9 @@ def sniff_layout_is_lines(head: str) -> bool:
 
 def _decoded(head: bytes, path: Path) -> str:
     if b"\x00" in head:
-        raise UnknownShapeError(f"{path} is a binary file (it contains NUL bytes), not a trace file. {SUPPORTED_SHAPES_TEXT}")
+        raise UnknownShapeError(
+            f"{path} is a binary file (it contains NUL bytes), not a trace file. {SUPPORTED_SHAPES_TEXT}"
+        )
     try:
         return head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -100,7 +102,8 @@ def _decoded(head: bytes, path: Path) -> str:
 
 
 def detect_shape(path: Path) -> str:
-    """The name of one of the registry's `SHAPES` for the file at `path`; an empty file reads as `EMPTY_FILE_SHAPE` (no spans).
+    """The name of one of the registry's `SHAPES` for the file at `path`; an empty file
+    reads as `EMPTY_FILE_SHAPE` (no spans).
 
     Raises UnknownShapeError naming the supported shapes for binary content,
     text that is not JSON, and JSON that matches no shape.
@@ -116,7 +119,8 @@ def detect_shape(path: Path) -> str:
         return EMPTY_FILE_SHAPE
     if stripped[0] not in "{[":
         raise UnknownShapeError(
-            f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. {SUPPORTED_SHAPES_TEXT}"
+            f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. "
+            f"{SUPPORTED_SHAPES_TEXT}"
         )
     candidates: list[Any] = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
     if len(head_bytes) < HEAD_BYTES:

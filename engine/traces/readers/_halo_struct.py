@@ -74,7 +74,9 @@ def decode_block(lines: list[bytes]) -> tuple[Any, ...] | None:
         records = list(map(_decode_line, lines))
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # too deep: orjson's rule names it
         return None
-    trace_id, span_id, parent, name, start, end, status, resource, attrs, events = zip(*map(_FIELDS, records), strict=True)
+    trace_id, span_id, parent, name, start, end, status, resource, attrs, events = zip(
+        *map(_FIELDS, records), strict=True
+    )
     if not (_TEXT.issuperset(map(type, trace_id)) and _TEXT.issuperset(map(type, span_id))
             and _STR_NONE.issuperset(map(type, parent)) and _TEXT.issuperset(map(type, name))):  # fmt: skip
         return None

@@ -13,7 +13,7 @@ import base64
 import binascii
 import re
 from collections.abc import Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -38,7 +38,7 @@ RECORD_ERRORS: tuple[type[Exception], ...] = (
 )  # fmt: skip
 
 _NS = 1_000_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _day_ns: dict[str, int] = {}
 # "YYYY-MM-DDTHH:MM" -> epoch ns: spans cluster in time, so nearly all lookups hit.
 MINUTE_CACHE: dict[str, int] = {}
@@ -60,13 +60,13 @@ class ValueProblem(ValueError):
 
 def _day(date: str) -> int:
     y, m, d = int(date[0:4]), int(date[5:7]), int(date[8:10])
-    ns = (datetime(y, m, d, tzinfo=timezone.utc) - _EPOCH) // _ONE_SECOND * _NS
+    ns = (datetime(y, m, d, tzinfo=UTC) - _EPOCH) // _ONE_SECOND * _NS
     if len(_day_ns) < 100_000:
         _day_ns[date] = ns
     return ns
 
 
-_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc) - _EPOCH
+_ONE_SECOND = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
 def _minute(text: str) -> int:
@@ -130,7 +130,9 @@ def to_ns(value: object, field: str) -> int:
         return value
     if type(value) is float:
         return int(value)
-    raise ValueProblem(f"{field} is missing or not a time" if value is None else f"{field} is not a time: {value!r:.40}")
+    raise ValueProblem(
+        f"{field} is missing or not a time" if value is None else f"{field} is not a time: {value!r:.40}"
+    )
 
 
 # Years `iso_column_ns` converts: every time of them fits int64 nanoseconds, whatever HH:MM:SS say.
@@ -152,9 +154,9 @@ def _column_form(width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         fraction = width - 21 if width > 20 else 0
         separators = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", width - 1: "Z", **({19: "."} if fraction else {})}
         weights = np.zeros((width, 3), dtype=np.float64)
-        for col, weight in zip((0, 1, 2, 3, 5, 6, 8, 9), (10**7, 10**6, 10**5, 10**4, 1000, 100, 10, 1)):
+        for col, weight in zip((0, 1, 2, 3, 5, 6, 8, 9), (10**7, 10**6, 10**5, 10**4, 1000, 100, 10, 1), strict=True):
             weights[col, 0] = weight
-        for col, weight in zip((11, 12, 14, 15, 17, 18), (36000, 3600, 600, 60, 10, 1)):
+        for col, weight in zip((11, 12, 14, 15, 17, 18), (36000, 3600, 600, 60, 10, 1), strict=True):
             weights[col, 1] = weight
         for power, col in enumerate(reversed(range(20, 20 + fraction))):
             weights[col, 2] = 10.0 ** (power + 9 - fraction)
@@ -208,11 +210,12 @@ def iso_column_ns(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None
     if not ok.all():
         day = np.where(ok, day, day[ok][0] if ok.any() else 19700101)  # other rows' digits are not digits
     first = int(day[0])
+    days: int | np.ndarray
     if (day == first).all():  # the usual block: one day
-        days = _epoch_day(first)
-        if days is None:
+        one = _epoch_day(first)
+        if one is None:
             ok[:] = False
-            days = 0
+        days = 0 if one is None else one
     else:
         distinct, where = np.unique(day, return_inverse=True)
         found = [_epoch_day(d) for d in distinct.tolist()]
@@ -226,7 +229,7 @@ def iso_duration_ns(text: str) -> int:
     m = _DURATION.match(text.strip())
     if m is None or not any(m.groups()):
         raise ValueProblem(f"not an ISO-8601 duration: {text[:40]!r}")
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    days, hours, minutes, _seconds = (float(g) if g else 0.0 for g in m.groups())
     whole = int(days) * 86400 + int(hours) * 3600 + int(minutes) * 60
     # Seconds keep their digits exactly: float seconds would lose ns precision.
     sec = m.group(4) or "0"

@@ -14,6 +14,7 @@ Every value equals what `fields_from_object` gives for the same line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -37,7 +38,8 @@ _TOP = itemgetter("trace_id", "span_id", "parent_span_id", "name", "start_time",
                   "attributes")  # fmt: skip
 _TOP_KEYS = ("trace_id", "span_id", "parent_span_id", "name", "start_time", "end_time", "status", "resource",
              "attributes")  # fmt: skip
-_get = dict.get  # map(_get, dicts, repeat(key)): the fastest C-level `d.get(key)` over many dicts
+# map(_get, dicts, repeat(key)): the fastest C-level `d.get(key)` over many dicts
+_get: Callable[[Any, str], Any] = dict.get
 _NONE = type(None)
 _DICT, _STR = {dict}, {str}
 _STR_NONE = frozenset((str, _NONE))
@@ -75,10 +77,12 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
     else:
         objs = list(map(orjson.loads, lines))
         try:  # a line that is no object raises TypeError here: not a span
-            trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = zip(*map(_TOP, objs))
+            trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = zip(
+                *map(_TOP, objs), strict=True
+            )
         except KeyError:  # some span leaves a field out: read each field on its own
             trace_id, span_id, parent, name, start, end, status_obj, resource, attrs = (
-                list(map(_get, objs, repeat(key, n))) for key in _TOP_KEYS
+                tuple(map(_get, objs, repeat(key, n))) for key in _TOP_KEYS
             )
         statuses, messages = _statuses(status_obj, n)
         services = _services(resource, n)
@@ -112,7 +116,7 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
 def _parent(value: Any) -> str | None:
     if value is not None and (value == "" or type(value) is not str or value == "None"):
         return parent_id_of(value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _attributes(value: Any) -> dict[str, Any]:
@@ -183,6 +187,7 @@ def _times(
     values: Any, field: str, default: np.ndarray | None, ns: np.ndarray | None, ok: np.ndarray | None
 ) -> np.ndarray:
     """A time column: `ns` where `ok`, the per-span rule for the other rows (`default` when None)."""
+    rows: range | list[int]
     if ns is None or ok is None:
         out, rows = np.zeros(len(values), dtype=np.int64), range(len(values))
     else:
