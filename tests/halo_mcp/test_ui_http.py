@@ -18,13 +18,13 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
-@pytest.fixture
-def ui_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) -> Iterator[str]:
+def _serve(traces_dir: Path, tmp_path: Path, port: int, env: dict[str, str], *extra: str) -> Iterator[str]:
+    """A real `serve --http` process on 127.0.0.1:`port` until the test ends; yields its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "halo_mcp", "serve", "--http", "--port", str(free_port), "--token", TOKEN, str(traces_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=server_env(tmp_path), cwd=tmp_path,
+        [sys.executable, "-m", "halo_mcp", "serve", "--http", "--port", str(port), *extra, str(traces_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{free_port}"
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -41,6 +41,33 @@ def ui_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) -> I
         proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+
+
+@pytest.fixture
+def ui_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) -> Iterator[str]:
+    yield from _serve(traces_dir, tmp_path, free_port, server_env(tmp_path), "--token", TOKEN)
+
+
+@pytest.fixture
+def open_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) -> Iterator[str]:
+    """Bound to localhost without a token: the Host check is the only guard."""
+    yield from _serve(traces_dir, tmp_path, free_port, server_env(tmp_path))
+
+
+def test_ui_refuses_a_foreign_host_header_as_mcp_does(open_server: str) -> None:
+    port = open_server.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        assert httpx2.get(open_server + "/ui/", headers={"host": host}, timeout=60).status_code == 200, host
+    for host in (f"evil.example:{port}", f"localhost.evil.example:{port}", "evil.example", "localhost"):
+        refused = httpx2.get(open_server + "/ui/traces/x", headers={"host": host}, timeout=30)
+        assert refused.status_code == 421, host
+        assert repr(host) in refused.text.replace("&#x27;", "'") and "DNS rebinding" in refused.text
+        assert httpx2.get(open_server + "/ui", headers={"host": host}, timeout=30).status_code == 421  # no redirect
+        mcp = httpx2.post(open_server + "/mcp", headers={"host": host, "content-type": "application/json"},
+                          content=b"{}", timeout=30)  # fmt: skip
+        assert mcp.status_code == 421, (host, mcp.status_code)  # the same rule on /mcp
+    foreign = httpx2.get(open_server + "/ui/", headers={"origin": "http://evil.example"}, timeout=30)
+    assert foreign.status_code == 403 and "evil.example" in foreign.text
 
 
 def test_ui_pages_need_the_token_like_mcp(ui_server: str) -> None:
