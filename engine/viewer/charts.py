@@ -1,4 +1,5 @@
-"""Small inline SVG charts, drawn on the server: a share bar, labelled bars, a histogram.
+"""Small inline SVG charts, drawn on the server: a share bar, labelled bars, a histogram,
+before/after pairs with intervals.
 
 SVG attributes position everything (no style attributes: the page's policy
 allows none), and every label is escaped. Histograms use log-spaced bins, since
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from engine.viewer.shell import esc
 
-__all__ = ["share_bar", "labelled_bars", "histogram", "MAX_BARS", "HISTOGRAM_BINS"]
+__all__ = ["share_bar", "labelled_bars", "histogram", "Pair", "before_after", "MAX_BARS", "HISTOGRAM_BINS"]
 
 # Rows of a labelled bar chart (the rest are counted in its caption).
 MAX_BARS = 15
@@ -103,4 +105,93 @@ def histogram(title: str, values: Sequence[float], unit: str) -> str:
         f'<text x="{WIDTH / 2}" y="{base + 14}" text-anchor="middle" class="cl">{len(positive):,} values (log scale)</text>'
         "</svg></figure>"
     )
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One rate before and after: each a share (0-1) with its interval, None where that side has no total."""
+
+    label: str
+    before: tuple[float, float, float] | None  # rate, low, high
+    after: tuple[float, float, float] | None
+    text: str  # shown after the bars: counts and verdict
+    verdict: str  # resolved, new, better, worse, unchanged: colours the after bar
+
+
+_VERDICT_FILL = {"resolved": "#2b8a3e", "better": "#2b8a3e", "worse": "#d9534f", "new": "#d9534f"}
+_BEFORE_FILL = "#9aa4b2"
+_SCALE_TOPS = (0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0)
+PAIR_WIDTH = 600
+PAIR_LABEL_W = 220
+PAIR_TEXT_W = 150
+PAIR_LABEL_CHARS = 34
+
+
+def _scale_top(pairs: Sequence[Pair]) -> float:
+    """The axis end: the smallest round share above every interval, so rare patterns stay visible."""
+    peak = max((side[2] for p in pairs for side in (p.before, p.after) if side is not None), default=0.0)
+    return next((top for top in _SCALE_TOPS if top >= peak), 1.0)
+
+
+def _side(cls: str, y: float, side: tuple[float, float, float] | None, fill: str, top: float, bar_w: float) -> str:
+    if side is None:
+        return f'<text x="{PAIR_LABEL_W + 4}" y="{y + 8}" class="cl">not measured</text>'
+    rate, low, high = (min(1.0, max(0.0, v)) / top * bar_w for v in side)
+    x0, mid = PAIR_LABEL_W, y + 4.5
+    lo_x, hi_x = round(x0 + low, 1), round(x0 + min(high, bar_w), 1)
+    return (
+        f'<rect class="{cls}" x="{x0}" y="{y}" width="{round(min(rate, bar_w), 1)}" height="9" fill="{fill}"/>'
+        f'<line x1="{lo_x}" y1="{mid}" x2="{hi_x}" y2="{mid}" stroke="#1d2330"/>'
+        f'<line x1="{lo_x}" y1="{y + 1}" x2="{lo_x}" y2="{y + 8}" stroke="#1d2330"/>'
+        f'<line x1="{hi_x}" y1="{y + 1}" x2="{hi_x}" y2="{y + 8}" stroke="#1d2330"/>'
+    )
+
+
+def before_after(title: str, pairs: Sequence[Pair], total_rows: int | None = None, name: str = "") -> str:
+    """Two bars per row, baseline (grey) over candidate (coloured by verdict), each with its interval as a whisker.
+
+    Rows past `MAX_BARS` are counted in the caption; the axis ends at the smallest
+    round share above every interval end (`_scale_top`), labelled in percent.
+    `name` marks the figure (`data-chart`) for pages and tests to find it by.
+    """
+    shown = list(pairs)[:MAX_BARS]
+    top = _scale_top(shown)
+    row_h, head = 30, 40
+    bar_w = PAIR_WIDTH - PAIR_LABEL_W - PAIR_TEXT_W
+    height = head + row_h * max(1, len(shown)) + 18
+    parts = [
+        f'<figure class="chart pairs" data-chart="{esc(name)}">'
+        f'<svg width="{PAIR_WIDTH}" height="{height}" viewBox="0 0 {PAIR_WIDTH} {height}" '
+        f'role="img" aria-label="{esc(title)}"><text x="0" y="14" class="ct">{esc(title)}</text>'
+        f'<rect x="{PAIR_LABEL_W}" y="22" width="10" height="8" fill="{_BEFORE_FILL}"/>'
+        f'<text x="{PAIR_LABEL_W + 14}" y="30" class="cl">before</text>'
+        f'<rect x="{PAIR_LABEL_W + 64}" y="22" width="10" height="8" fill="#4a78c2"/>'
+        f'<text x="{PAIR_LABEL_W + 78}" y="30" class="cl">after: green better, red worse</text>'
+    ]
+    if not shown:
+        parts.append(f'<text x="0" y="{head + 12}" class="cl">none on either side</text>')
+    for n, p in enumerate(shown):
+        y = head + n * row_h
+        short = p.label if len(p.label) <= PAIR_LABEL_CHARS else p.label[: PAIR_LABEL_CHARS - 1] + "…"
+        fill = _VERDICT_FILL.get(p.verdict, "#4a78c2")
+        parts.append(
+            f'<g class="pair" data-verdict="{esc(p.verdict)}"><title>{esc(p.label)}: {esc(p.text)}</title>'
+            f'<text x="{PAIR_LABEL_W - 6}" y="{y + 15}" text-anchor="end" class="cl">{esc(short)}</text>'
+            f'<rect x="{PAIR_LABEL_W}" y="{y + 1}" width="{bar_w}" height="22" fill="#f6f7f9"/>'
+            + _side("before", y + 2, p.before, _BEFORE_FILL, top, bar_w)
+            + _side("after", y + 13, p.after, fill, top, bar_w)
+            + f'<text x="{PAIR_LABEL_W + bar_w + 6}" y="{y + 15}" class="cl">{esc(p.text)}</text></g>'
+        )
+    axis_y = head + row_h * max(1, len(shown)) + 2
+    parts.append(
+        f'<line x1="{PAIR_LABEL_W}" y1="{axis_y}" x2="{PAIR_LABEL_W + bar_w}" y2="{axis_y}" stroke="#99a"/>'
+        f'<text x="{PAIR_LABEL_W}" y="{axis_y + 13}" class="cl">0%</text>'
+        f'<text x="{PAIR_LABEL_W + bar_w}" y="{axis_y + 13}" text-anchor="end" class="cl">{top * 100:g}%</text>'
+        "</svg>"
+    )
+    more = (total_rows or len(pairs)) - len(shown)
+    if more > 0:
+        parts.append(f"<figcaption>{more} more not drawn (all are in the table)</figcaption>")
+    parts.append("</figure>")
     return "".join(parts)

@@ -1,4 +1,4 @@
-"""`halo-mcp compare BASELINE [CANDIDATE] [--json]`: did the change fix it?
+"""`halo-mcp compare BASELINE [CANDIDATE] [--json] [--html FILE]`: did the change fix it?
 
 Two datasets, or one split with `--before/--after TIME` or `--attribute KEY
 --baseline-value V --candidate-value W`. Prints the `compare` tool's text, or with
@@ -6,7 +6,9 @@ Two datasets, or one split with `--before/--after TIME` or `--attribute KEY
 "candidate_traces", "small_sample", "sample", "patterns": [{"kind", "title",
 "subject", "baseline", "baseline_total", "candidate", "candidate_total",
 "difference", "low", "high", "p_value", "test", "detectable", "verdict"}, ...],
-"success", "tools", "runs", "tests", "notes"}`.
+"success", "tools", "runs", "tests", "notes"}`. `--html FILE` also writes the
+comparison as one self-contained page (`engine.viewer.compare_page`): each
+pattern's and tool's rate before and after as bars with intervals.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
 from engine.errors import HaloError
 
 from halo_mcp.settings import add_dataset_arguments
+
+if TYPE_CHECKING:
+    from engine.tools.compare import CompareResult
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 
@@ -42,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finding", type=int, metavar="N", help="that run's finding N (1-based): does it still occur?")
     parser.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
     parser.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write it as an HTML page with charts")
     add_dataset_arguments(parser)
 
 
@@ -70,6 +77,20 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(result.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         sys.stdout.write(result.render() + "\n")
+    if args.html is not None:
+        return _write_html(result, args.html)
+    return 0
+
+
+def _write_html(result: CompareResult, path: Path) -> int:
+    from engine.viewer import compare_page
+
+    try:
+        path.write_text(compare_page(result, result.tests), encoding="utf-8")
+    except OSError as exc:
+        print(f"halo-mcp: cannot write --html {str(path)!r}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"compare page written to {path}", file=sys.stderr)
     return 0
 
 

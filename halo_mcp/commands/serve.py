@@ -40,6 +40,7 @@ __all__ = [
     "BearerTokenMiddleware",
     "LOCAL_HOSTS",
     "http_app",
+    "transport_security",
     "log_sandbox_protections",
     "otlp_settings",
 ]
@@ -52,6 +53,8 @@ DEFAULT_PORT = 8765
 TOKEN_ENV = "HALO_MCP_TOKEN"
 
 if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
+    from mcp.server.transport_security import TransportSecuritySettings
+
     from halo_mcp.receiver.http import ReceiverSettings
     from halo_mcp.server import HaloServer, ServerConfig
     from sandbox import Policy
@@ -175,12 +178,31 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
+def transport_security(host: str) -> TransportSecuritySettings | None:
+    """The DNS-rebinding defence of both `/mcp` and `/ui/`: bound to localhost, only
+    requests whose Host (and Origin, when sent) is localhost, 127.0.0.1 or [::1] with
+    a port are served, so a page of another site cannot reach the server through a
+    DNS name it rebinds to 127.0.0.1. The mcp SDK's own default, made explicit so the
+    two share it; bound elsewhere the bearer token is the guard."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if host not in LOCAL_HOSTS:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
 def http_app(server: HaloServer, host: str, token: str | None) -> ASGIApp:
-    """The streamable HTTP app and the `/ui/` pages, both behind the bearer-token check when a token is set."""
+    """The streamable HTTP app and the `/ui/` pages, both behind the bearer-token check when a token is set
+    and both behind the same Host check (`transport_security`)."""
     from halo_mcp.ui import UI_PREFIX, ui_app
 
-    mcp_app: ASGIApp = server.mcp.streamable_http_app(host=host)
-    pages = ui_app(server.state.catalog)
+    security = transport_security(host)
+    mcp_app: ASGIApp = server.mcp.streamable_http_app(host=host, transport_security=security)
+    pages = ui_app(server.state.catalog, security)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""

@@ -293,6 +293,8 @@
     window.parent.postMessage({ jsonrpc: "2.0", id: 1, method: "ui/initialize",
       params: { protocolVersion: "2026-01-26", appInfo: { name: "halo-mcp viewer", version: "1" }, appCapabilities: {} } }, "*");
   }
+  var chooser = document.querySelector("select.datasets");
+  if (chooser && chooser.form) chooser.addEventListener("change", function () { chooser.form.submit(); });
   drawAll();
   follow(location.hash);
   window.addEventListener("hashchange", function () { follow(location.hash); });
