@@ -35,8 +35,9 @@ from engine.traces.sources import open_sources
 from engine.traces.tables import SpanTable, TraceTable
 
 if TYPE_CHECKING:
-    from engine.traces.quality import DataQuality
     import pandas as pd
+
+    from engine.traces.quality import DataQuality
 
 __all__ = [
     "TRACE_SUFFIXES",

@@ -51,7 +51,8 @@ def labelled_bars(title: str, rows: Sequence[tuple[str, float, str]], total_rows
         short = label if len(label) <= 22 else label[:21] + "…"
         w = round(min(1.0, max(0.0, value)) * bar_w, 1)
         parts.append(
-            f'<text x="{LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="cl"><title>{esc(label)}</title>{esc(short)}</text>'
+            f'<text x="{LABEL_W - 6}" y="{y + 12}" text-anchor="end" class="cl">'
+            f"<title>{esc(label)}</title>{esc(short)}</text>"
             f'<rect x="{LABEL_W}" y="{y + 2}" width="{bar_w}" height="12" fill="#eef0f3"/>'
             f'<rect x="{LABEL_W}" y="{y + 2}" width="{w}" height="12" fill="#d9534f"/>'
             f'<text x="{LABEL_W + bar_w + 6}" y="{y + 12}" class="cl">{esc(after)}</text>'
@@ -102,7 +103,8 @@ def histogram(title: str, values: Sequence[float], unit: str) -> str:
         f'<line x1="5" y1="{base}" x2="{WIDTH - 5}" y2="{base}" stroke="#99a"/>'
         f'<text x="5" y="{base + 14}" class="cl">{_fmt(min(positive), unit)}</text>'
         f'<text x="{WIDTH - 5}" y="{base + 14}" text-anchor="end" class="cl">{_fmt(max(positive), unit)}</text>'
-        f'<text x="{WIDTH / 2}" y="{base + 14}" text-anchor="middle" class="cl">{len(positive):,} values (log scale)</text>'
+        f'<text x="{WIDTH / 2}" y="{base + 14}" text-anchor="middle" class="cl">'
+        f"{len(positive):,} values (log scale)</text>"
         "</svg></figure>"
     )
     return "".join(parts)

@@ -137,7 +137,9 @@ def _flat(attributes: dict[str, Any], side: str) -> list[Message]:
             Message(
                 role=str(fields.get("role", "?")),
                 content=_content(fields.get("content")),
-                tool_calls=[ToolCall(str(c.get("name", "?")), as_text(c.get("arguments", ""))) for _, c in sorted(calls.items())],
+                tool_calls=[
+                    ToolCall(str(c.get("name", "?")), as_text(c.get("arguments", ""))) for _, c in sorted(calls.items())
+                ],
             )
         )
     return out

@@ -114,8 +114,8 @@ def trace_data(
     notes = []
     if len(keep) < len(heads):
         notes.append(
-            f"{len(heads) - len(keep):,} of {len(heads):,} spans not drawn (limit {limits.max_spans:,} spans per trace; "
-            "cited spans, their parents and error spans kept)"
+            f"{len(heads) - len(keep):,} of {len(heads):,} spans not drawn "
+            f"(limit {limits.max_spans:,} spans per trace; cited spans, their parents and error spans kept)"
         )
     shown = [heads[i] for i in keep]
     details = {get(d, "span_id"): d for d in details_of(ds, trace_id, list(dict.fromkeys(h.span_id for h in shown)))}
@@ -169,10 +169,13 @@ def trace_data(
     if cut_values:
         notes.append(f"{cut_values:,} inputs/outputs cut to {limits.value_chars:,} chars")
     if dropped_messages:
-        notes.append(f"{dropped_messages:,} earlier messages of conversations left out (limit {limits.max_messages} per span)")
+        notes.append(
+            f"{dropped_messages:,} earlier messages of conversations left out (limit {limits.max_messages} per span)"
+        )
     if dropped_values:
         notes.append(
-            f"inputs/outputs of {dropped_values:,} spans left out (limit {limits.max_value_chars_total:,} chars per trace)"
+            f"inputs/outputs of {dropped_values:,} spans left out "
+            f"(limit {limits.max_value_chars_total:,} chars per trace)"
         )
     missing = [c for c in citations or [] if c.span_id and c.span_id not in position]
     if missing:

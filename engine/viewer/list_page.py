@@ -102,7 +102,8 @@ def list_page(ds: Any, query: Mapping[str, str], title: str = "Traces", datasets
     rows: list[str] = []
     try:
         f, sort, descending = filter_from_query(query)
-        result = query_traces(ds, f, sort=sort, descending=descending, limit=LIST_PAGE_SIZE, cursor=query.get("cursor") or None)
+        cursor = query.get("cursor") or None
+        result = query_traces(ds, f, sort=sort, descending=descending, limit=LIST_PAGE_SIZE, cursor=cursor)
     except (ValueError, HaloError) as err:
         body.append(f'<p class="meta">{ds.n_traces:,} traces</p></header><main>{_form(query, datasets)}')
         body.append(f'<p class="label">{esc(err)}</p></main>')
@@ -118,7 +119,8 @@ def list_page(ds: Any, query: Mapping[str, str], title: str = "Traces", datasets
         err_cls = ' class="err"' if t.error_count else ""
         rows.append(
             f"<tr{err_cls}><td><a href=\"{esc(href)}\">{esc(t.trace_id)}</a></td><td>{esc(t.root_name or '')}</td>"
-            f"<td>{_when(t.start_ns)}</td><td class=\"num\">{t.duration_ms:,.0f}</td><td class=\"num\">{t.span_count:,}</td>"
+            f"<td>{_when(t.start_ns)}</td><td class=\"num\">{t.duration_ms:,.0f}</td>"
+            f"<td class=\"num\">{t.span_count:,}</td>"
             f"<td class=\"num\">{t.error_count:,}</td><td class=\"num\">{t.input_tokens + t.output_tokens:,}</td>"
             f"<td>{esc(', '.join(t.tools[:6]))}</td></tr>"
         )
@@ -128,6 +130,7 @@ def list_page(ds: Any, query: Mapping[str, str], title: str = "Traces", datasets
     )
     if result.next_cursor:
         keep = {k: v for k, v in query.items() if k != "cursor" and v}
-        body.append(f'<p><a class="next" href="?{esc(urlencode({**keep, "cursor": result.next_cursor}))}">next page →</a></p>')
+        href = "?" + urlencode({**keep, "cursor": result.next_cursor})
+        body.append(f'<p><a class="next" href="{esc(href)}">next page →</a></p>')
     body.append("</main>")
     return page(title, "".join(body), {"view": "list", "traces": []})

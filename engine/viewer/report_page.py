@@ -50,7 +50,9 @@ def _traces(report: Report, ds: Any | None) -> tuple[list[dict[str, Any]], list[
     return out, notes
 
 
-def _evidence_link(trace_index: dict[str, int], traces: list[dict[str, Any]], trace_id: str, span_id: str | None) -> str:
+def _evidence_link(
+    trace_index: dict[str, int], traces: list[dict[str, Any]], trace_id: str, span_id: str | None
+) -> str:
     t = trace_index.get(trace_id)
     where = f"trace {trace_id}" + (f" span {span_id}" if span_id else "")
     if t is None:
@@ -92,7 +94,9 @@ def _finding(n: int, f: Finding, trace_index: dict[str, int], traces: list[dict[
         parts.append('<ul class="code">')
         for c in f.code:
             cls, mark = _MARK[c.verified]
-            parts.append(f'<li><span class="mark {cls}">{mark}</span> <code>{esc(c.where)}</code> <q>{esc(c.quote)}</q></li>')
+            parts.append(
+                f'<li><span class="mark {cls}">{mark}</span> <code>{esc(c.where)}</code> <q>{esc(c.quote)}</q></li>'
+            )
         parts.append("</ul>")
     parts.append("</li>")
     return "".join(parts)
@@ -113,7 +117,7 @@ def report_body(report: Report, ds: Any | None) -> tuple[str, dict[str, Any]]:
                     "findings have frequencies and evidence but no root-cause hypotheses.</p>")  # fmt: skip
     if report.partial:
         head.append(f'<p class="label">Partial report: {esc(report.partial_reason or "the run ended early")}</p>')
-    body = head + [f'<section><h2>Summary</h2><p class="summary">{esc(report.summary)}</p></section>']
+    body = [*head, f'<section><h2>Summary</h2><p class="summary">{esc(report.summary)}</p></section>']
     body.append('<section><h2>Findings</h2><ol class="findings">')
     findings = rank_findings(report.findings)
     body += [_finding(n, f, trace_index, traces) for n, f in enumerate(findings, 1)] or ["<li>No findings.</li>"]
@@ -127,7 +131,8 @@ def report_body(report: Report, ds: Any | None) -> tuple[str, dict[str, Any]]:
         body.append(overview.charts_section(ds))
     all_notes = notes + list(report.notes)
     if all_notes:
-        body.append("<section><h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in all_notes) + "</ul></section>")
+        items = "".join(f"<li>{esc(n)}</li>" for n in all_notes)
+        body.append(f"<section><h2>Notes</h2><ul>{items}</ul></section>")
     body.append("</main>")
     return "".join(body), {"view": "report", "traces": traces}
 
@@ -149,7 +154,7 @@ def report_dataset(report: Report) -> str | None:
     match = _DIR_LABEL.match(label)
     if match:
         return match.group(1)
-    return None if " and " in label and "more files" in label or ", " in label else label
+    return None if (" and " in label and "more files" in label) or ", " in label else label
 
 
 _DIR_LABEL = re.compile(r"^(.*) \(\d+ files\)$")

@@ -14,7 +14,9 @@ from engine.viewer.shell import esc, page
 __all__ = ["trace_page", "trace_body", "app_page"]
 
 
-def trace_body(ds: Any, trace_id: str, limits: Limits = TRACE_PAGE_LIMITS, back: str | None = None) -> tuple[str, dict[str, Any]]:
+def trace_body(
+    ds: Any, trace_id: str, limits: Limits = TRACE_PAGE_LIMITS, back: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """Markup and data of one trace's page (`back`: a relative link to the trace list)."""
     data = trace_data(ds, trace_id, limits)
     nav = f'<a class="back" href="{esc(back)}">← all traces</a>' if back else ""

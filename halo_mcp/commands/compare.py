@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from engine.errors import HaloError
-
 from halo_mcp.settings import add_dataset_arguments
 
 if TYPE_CHECKING:
+    from engine.compare import FindingRef
     from engine.tools.compare import CompareResult
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
@@ -41,10 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--before", metavar="TIME", help="baseline = traces starting before TIME (ISO-8601)")
     parser.add_argument("--after", metavar="TIME", help="candidate = traces starting at or after TIME")
-    parser.add_argument("--attribute", metavar="KEY", help="split by this attribute: service.version, model, any span attribute")
+    parser.add_argument(
+        "--attribute", metavar="KEY", help="split by this attribute: service.version, model, any span attribute"
+    )
     parser.add_argument("--baseline-value", metavar="VALUE", help="the attribute's value on the baseline side")
     parser.add_argument("--candidate-value", metavar="VALUE", help="the attribute's value on the candidate side")
-    parser.add_argument("--run-id", metavar="RUN_ID", help="a saved diagnose run whose finding to check (with --finding)")
+    parser.add_argument(
+        "--run-id", metavar="RUN_ID", help="a saved diagnose run whose finding to check (with --finding)"
+    )
     parser.add_argument("--finding", type=int, metavar="N", help="that run's finding N (1-based): does it still occur?")
     parser.add_argument("--runs-dir", type=Path, help="where runs are saved ($HALO_MCP_RUNS_DIR)")
     parser.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
@@ -55,7 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.compare import compare_datasets
     from engine.tools.compare import CompareResult
-
     from halo_mcp.datasets import DatasetCatalog
 
     specs = [args.baseline] + ([args.candidate] if args.candidate else [])
@@ -94,7 +97,7 @@ def _write_html(result: CompareResult, path: Path) -> int:
     return 0
 
 
-def _finding_ref(args: argparse.Namespace) -> object:
+def _finding_ref(args: argparse.Namespace) -> FindingRef | None:
     """The saved finding `--run-id` / `--finding` name, read from the runs directory."""
     from engine.agents import RunStore
     from engine.agents.config import default_runs_dir
