@@ -35,12 +35,14 @@ SELECT
     lower(hex(MD5(toString(intDiv(number, 10))))),
     lower(hex(substring(MD5(toString(number)), 1, 8))),
     if(number % 10 = 0, '', lower(hex(substring(MD5(toString(number - number % 10)), 1, 8)))),
-    if(number % 4 = 1, concat('function.', ['list_files', 'grep', 'read_file', 'web_search'][intDiv(number % 16, 4) + 1]), 'response'),
+    if(number % 4 = 1,
+       concat('function.', ['list_files', 'grep', 'read_file', 'web_search'][intDiv(number % 16, 4) + 1]), 'response'),
     'SPAN_KIND_INTERNAL',
     ['svc-a', 'svc-b', 'svc-c'][intDiv(number, 10) % 3 + 1],
     map('service.name', ['svc-a', 'svc-b', 'svc-c'][intDiv(number, 10) % 3 + 1]),
     if(number % 4 = 1,
-       map('openinference.span.kind', 'TOOL', 'tool.name', ['list_files', 'grep', 'read_file', 'web_search'][intDiv(number % 16, 4) + 1],
+       map('openinference.span.kind', 'TOOL',
+           'tool.name', ['list_files', 'grep', 'read_file', 'web_search'][intDiv(number % 16, 4) + 1],
            'output.value', if(number % 50 = 1, 'Error: rate limit exceeded', 'ok')),
        map('openinference.span.kind', 'LLM', 'llm.token_count.prompt', toString(number % 700))),
     1000000 + (number * 7919) % 900000000,
@@ -99,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     ds = Dataset.open([str(url.display)], cache_dir=cache)
     t_fetch = time.perf_counter() - started
     t_lov, _ = best(lambda: store.overview(ds))
-    t_lq, page = best(lambda: store.query_traces(ds, store.TraceFilter(has_errors=True), sort="duration", descending=True))
+    t_lq, page = best(
+        lambda: store.query_traces(ds, store.TraceFilter(has_errors=True), sort="duration", descending=True)
+    )
     print(f"local index of the first {ds.n_spans:,} spans (fetch + index {t_fetch:.1f} s):")
     print(f"  overview {t_lov * 1000:.0f} ms; query(errors, by duration) {t_lq * 1000:.0f} ms ({page.total:,} traces)")
     if args.dir is None:

@@ -102,7 +102,12 @@ def report_tools(tools: list[dict[str, Any]]) -> None:
     header = ["tool", "description", "input schema", "output schema", "rest", "tokens"]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
-        print("  " + "  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(r, widths))))
+        print(
+            "  "
+            + "  ".join(
+                str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
 
 
 def report_answers(answers: list[dict[str, Any]]) -> None:
@@ -126,7 +131,9 @@ def report_answers(answers: list[dict[str, Any]]) -> None:
     for tokens, chars, tool, dataset, arguments in sized[:TOP_ANSWERS]:
         shown = _json(arguments)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        print(f"  {tokens:>7,} tokens {chars:>8,} chars ({chars / max(tokens, 1):.1f}/token)  {tool} on {dataset} {shown}")
+        print(
+            f"  {tokens:>7,} tokens {chars:>8,} chars ({chars / max(tokens, 1):.1f}/token)  {tool} on {dataset} {shown}"
+        )
     largest: dict[str, tuple[int, str]] = {}
     for tokens, _chars, tool, dataset, _ in sized:
         if tokens > largest.get(tool, (-1, ""))[0]:

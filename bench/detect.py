@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     out: list[str] = []
     for title, paths, labels in _sets():
         counts = score(_predicted(paths), labels)
-        out += _table(title, counts) + [""]
+        out += [*_table(title, counts), ""]
         for c, values in counts.items():
             total[c] = [a + b for a, b in zip(total[c], values, strict=True)]
     out += _table("all labelled sets", {c: (v[0], v[1], v[2]) for c, v in total.items()})

@@ -40,31 +40,68 @@ def _scenarios(reply: Any, tool_call: Any) -> list[Scenario]:
     reply = _Calls()
     return [
         Scenario("clean", "agent", [reply.call("search", q), answer], ["Paris is the capital of France."]),
-        Scenario("clean_two", "agent", [reply.call("search", q), reply.call("search", {"query": "Paris population"}), answer],
-                 ["Paris is the capital of France.", "About 2.1 million people."]),  # fmt: skip
-        Scenario("error_payload", "agent", [reply.call("search", q), answer], ["Error: 503 Service Unavailable"], [(1, 0)]),
-        Scenario("tool_raises", "agent", [reply.call("search", q), answer], [ValueError("upstream returned HTTP 500")],
-                 [(1, 0), (7, 0)]),  # fmt: skip
-        Scenario("malformed_call_json", "agent", [reply.call("search", '{"query": "capital of'), answer],
-                 ["Paris is the capital of France."], [(2, 0), (7, 0)]),  # fmt: skip
+        Scenario(
+            "clean_two",
+            "agent",
+            [reply.call("search", q), reply.call("search", {"query": "Paris population"}), answer],
+            ["Paris is the capital of France.", "About 2.1 million people."],
+        ),
+        Scenario(
+            "error_payload", "agent", [reply.call("search", q), answer], ["Error: 503 Service Unavailable"], [(1, 0)]
+        ),
+        Scenario(
+            "tool_raises",
+            "agent",
+            [reply.call("search", q), answer],
+            [ValueError("upstream returned HTTP 500")],
+            [(1, 0), (7, 0)],
+        ),
+        Scenario(
+            "malformed_call_json",
+            "agent",
+            [reply.call("search", '{"query": "capital of'), answer],
+            ["Paris is the capital of France."],
+            [(2, 0), (7, 0)],
+        ),
         # the SDK redacts the tool's error: the model sees a failed call (class 1), and every
         # failed call of these runs carries the same redacted message (one family, class 7)
-        Scenario("unknown_argument", "agent", [reply.call("search", {"q": "capital of France"}), answer],
-                 ["Paris is the capital of France."], [(3, 0), (1, 0), (7, 0)]),  # fmt: skip
+        Scenario(
+            "unknown_argument",
+            "agent",
+            [reply.call("search", {"q": "capital of France"}), answer],
+            ["Paris is the capital of France."],
+            [(3, 0), (1, 0), (7, 0)],
+        ),
         Scenario("answer_first", "agent", [answer], labels=[(4, 0)]),
-        Scenario("claimed_search", "agent", [reply.text("Based on my search, the capital of France is Paris.")],
-                 labels=[(4, 0)]),  # fmt: skip
-        Scenario("repeat_after_error", "agent", [reply.call("search", q), reply.call("search", q), answer],
-                 [RuntimeError("search timed out after 30s"), "Paris is the capital of France."],
-                 [(1, 0), (7, 0), (5, 1)]),  # fmt: skip
-        Scenario("turn_limit", "agent", [reply.call("search", {"query": "a"}), reply.call("search", {"query": "b"})],
-                 ["nothing useful", "nothing useful"], [(5, 1)], max_steps=2),  # fmt: skip
+        Scenario(
+            "claimed_search",
+            "agent",
+            [reply.text("Based on my search, the capital of France is Paris.")],
+            labels=[(4, 0)],
+        ),
+        Scenario(
+            "repeat_after_error",
+            "agent",
+            [reply.call("search", q), reply.call("search", q), answer],
+            [RuntimeError("search timed out after 30s"), "Paris is the capital of France."],
+            [(1, 0), (7, 0), (5, 1)],
+        ),
+        Scenario(
+            "turn_limit",
+            "agent",
+            [reply.call("search", {"query": "a"}), reply.call("search", {"query": "b"})],
+            ["nothing useful", "nothing useful"],
+            [(5, 1)],
+            max_steps=2,
+        ),
         Scenario("garbled_result", "agent", [reply.call("search", q), answer], [GARBLED], [(6, 1)]),
         Scenario("oversized_result", "agent", [reply.call("search", q), answer], [OVERSIZED], [(6, 1)]),
-        Scenario("provider_error_a", "agent", [reply.error(400, "Invalid request: context length exceeded")],
-                 labels=[(7, 0)]),  # fmt: skip
-        Scenario("provider_error_b", "agent", [reply.error(400, "Invalid request: context length exceeded")],
-                 labels=[(7, 0)]),  # fmt: skip
+        Scenario(
+            "provider_error_a", "agent", [reply.error(400, "Invalid request: context length exceeded")], labels=[(7, 0)]
+        ),
+        Scenario(
+            "provider_error_b", "agent", [reply.error(400, "Invalid request: context length exceeded")], labels=[(7, 0)]
+        ),
     ]
 
 
@@ -114,7 +151,7 @@ def generate(out_dir: Path) -> tuple[Path, Path]:
             agent = Agent(name="helper", instructions="Answer with the search tool.", tools=[search], model=model)
             try:
                 Runner.run_sync(agent, "What is the capital of France?", max_turns=scenario.max_steps)
-            except Exception:  # noqa: BLE001 - a provider error or the turn limit ends the run; its spans are the point
+            except Exception:
                 pass
         lines += [json.dumps(s) for s in kept]
         calls = sorted((s for s in kept if s["span_data"].get("type") == "generation"), key=lambda s: s["started_at"])

@@ -46,35 +46,83 @@ def _scenarios(reply: Any) -> list[Scenario]:
     return [
         Scenario("clean_tool", "tool", [reply.call("search", q), final], ["Paris is the capital of France."]),
         Scenario("clean_code", "code", [code_search, code_final], ["Paris is the capital of France."]),
-        Scenario("clean_two_searches", "tool", [reply.call("search", q), reply.call("search", {"query": "Paris population"}),
-                 final], ["Paris is the capital of France.", "About 2.1 million people."]),  # fmt: skip
-        Scenario("error_payload", "tool", [reply.call("search", q), final], ["Error: 503 Service Unavailable"], [(1, 0)]),
-        Scenario("tool_raises", "tool", [reply.call("search", q), final], [ValueError("upstream returned HTTP 500")],
-                 [(1, 0)]),  # fmt: skip
+        Scenario(
+            "clean_two_searches",
+            "tool",
+            [reply.call("search", q), reply.call("search", {"query": "Paris population"}), final],
+            ["Paris is the capital of France.", "About 2.1 million people."],
+        ),
+        Scenario(
+            "error_payload", "tool", [reply.call("search", q), final], ["Error: 503 Service Unavailable"], [(1, 0)]
+        ),
+        Scenario(
+            "tool_raises",
+            "tool",
+            [reply.call("search", q), final],
+            [ValueError("upstream returned HTTP 500")],
+            [(1, 0)],
+        ),
         # these two also answer without any tool use (class 4 on the answering call)
-        Scenario("code_raises", "code", [reply.text("Thought: divide.\nCode:\n```py\nx = 1 / 0\n```<end_code>"), code_final],
-                 labels=[(1, 0), (4, 1)]),  # fmt: skip
+        Scenario(
+            "code_raises",
+            "code",
+            [reply.text("Thought: divide.\nCode:\n```py\nx = 1 / 0\n```<end_code>"), code_final],
+            labels=[(1, 0), (4, 1)],
+        ),
         Scenario("no_code_block", "code", [reply.text("The answer is Paris."), code_final], labels=[(2, 0), (4, 1)]),
-        Scenario("malformed_call_json", "tool", [reply.call("search", '{"query": "capital of'), final],
-                 ["Paris is the capital of France."], [(2, 0)]),  # fmt: skip
-        Scenario("unknown_argument", "tool", [reply.call("search", {"q": "capital of France"}), final],
-                 ["Paris is the capital of France."], [(3, 0)]),  # fmt: skip
-        Scenario("unoffered_tool", "tool", [reply.call("browse", {"url": "https://example.org"}), final], labels=[(3, 0)]),
+        Scenario(
+            "malformed_call_json",
+            "tool",
+            [reply.call("search", '{"query": "capital of'), final],
+            ["Paris is the capital of France."],
+            [(2, 0)],
+        ),
+        Scenario(
+            "unknown_argument",
+            "tool",
+            [reply.call("search", {"q": "capital of France"}), final],
+            ["Paris is the capital of France."],
+            [(3, 0)],
+        ),
+        Scenario(
+            "unoffered_tool", "tool", [reply.call("browse", {"url": "https://example.org"}), final], labels=[(3, 0)]
+        ),
         Scenario("answer_first", "tool", [final], labels=[(4, 0)]),
-        Scenario("claimed_search", "code", [reply.text(
-            "Thought: Based on my search, the capital of France is Paris.\nCode:\n```py\nfinal_answer('Paris')\n```<end_code>")],
-            labels=[(4, 0)]),  # fmt: skip
-        Scenario("repeat_after_error", "tool", [reply.call("search", q), reply.call("search", q), final],
-                 [RuntimeError("search timed out after 30s"), "Paris is the capital of France."], [(1, 0), (5, 1)]),  # fmt: skip
+        Scenario(
+            "claimed_search",
+            "code",
+            [
+                reply.text(
+                    "Thought: Based on my search, the capital of France is Paris.\n"
+                    "Code:\n```py\nfinal_answer('Paris')\n```<end_code>"
+                )
+            ],
+            labels=[(4, 0)],
+        ),
+        Scenario(
+            "repeat_after_error",
+            "tool",
+            [reply.call("search", q), reply.call("search", q), final],
+            [RuntimeError("search timed out after 30s"), "Paris is the capital of France."],
+            [(1, 0), (5, 1)],
+        ),
         Scenario("repeat_three", "tool", [reply.call("search", q)] * 3 + [final], ["Paris."] * 3, [(5, 1), (5, 2)]),
-        Scenario("step_limit", "tool", [reply.call("search", {"query": "a"}), reply.call("search", {"query": "b"}),
-                 reply.text("Paris")], ["nothing useful", "nothing useful"], [(5, 1)], max_steps=2),  # fmt: skip
+        Scenario(
+            "step_limit",
+            "tool",
+            [reply.call("search", {"query": "a"}), reply.call("search", {"query": "b"}), reply.text("Paris")],
+            ["nothing useful", "nothing useful"],
+            [(5, 1)],
+            max_steps=2,
+        ),
         Scenario("garbled_result", "tool", [reply.call("search", q), final], [GARBLED], [(6, 1)]),
         Scenario("oversized_result", "tool", [reply.call("search", q), final], [OVERSIZED], [(6, 1)]),
-        Scenario("provider_error_a", "tool", [reply.error(400, "Invalid request: context length exceeded")],
-                 labels=[(7, 0)]),  # fmt: skip
-        Scenario("provider_error_b", "code", [reply.error(400, "Invalid request: context length exceeded")],
-                 labels=[(7, 0)]),  # fmt: skip
+        Scenario(
+            "provider_error_a", "tool", [reply.error(400, "Invalid request: context length exceeded")], labels=[(7, 0)]
+        ),
+        Scenario(
+            "provider_error_b", "code", [reply.error(400, "Invalid request: context length exceeded")], labels=[(7, 0)]
+        ),
     ]
 
 
@@ -116,12 +164,14 @@ def generate(out_dir: Path) -> tuple[Path, Path]:
             token = context.attach(context.Context())  # a fresh trace, whatever a failed run left attached
             with ScriptedLLM() as llm:
                 llm.script(*scenario.replies)
-                model = OpenAIServerModel(model_id="m-1", api_base=llm.base_url, api_key="bench", client_kwargs={"max_retries": 0})
+                model = OpenAIServerModel(
+                    model_id="m-1", api_base=llm.base_url, api_key="bench", client_kwargs={"max_retries": 0}
+                )
                 make: Callable[..., Any] = ToolCallingAgent if scenario.agent == "tool" else CodeAgent
                 agent = make(tools=[search], model=model, max_steps=scenario.max_steps, verbosity_level=-1)
                 try:
                     agent.run("What is the capital of France?")
-                except Exception:  # noqa: BLE001 - a provider error ends the run; its spans are the point
+                except Exception:
                     pass
                 finally:
                     context.detach(token)
@@ -133,7 +183,10 @@ def generate(out_dir: Path) -> tuple[Path, Path]:
             )
             for cls, index in scenario.labels:
                 if index >= len(llm_spans):
-                    raise RuntimeError(f"scenario {scenario.name}: no model call {index} among {len(llm_spans)} (spans: {[s['name'] for s in spans]})")
+                    raise RuntimeError(
+                        f"scenario {scenario.name}: no model call {index} among {len(llm_spans)}"
+                        f" (spans: {[s['name'] for s in spans]})"
+                    )
                 target = llm_spans[index]
                 labels.append({
                     "trace_id": target["context"]["trace_id"][2:], "span_id": target["context"]["span_id"][2:],

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import sys
 from collections import defaultdict
+from datetime import UTC
 from pathlib import Path
 
 import orjson
@@ -37,9 +38,9 @@ def _load_traces(sources: tuple[Path, ...]) -> list[list[dict]]:
 
 
 def _iso_shift(text: str, ns: int) -> str:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    base = datetime.fromisoformat(text[:19]).replace(tzinfo=timezone.utc)
+    base = datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
     frac = int(text[20:29]) + ns % 1_000_000_000
     moved = base + timedelta(seconds=ns // 1_000_000_000 + frac // 1_000_000_000)
     return moved.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac % 1_000_000_000:09d}Z"

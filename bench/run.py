@@ -1,4 +1,5 @@
-"""Data-layer benchmark: `python -m bench [--mb 1024] [--dataset halo|mixed|both]` prints build speed, reopen, overview, views, search.
+"""Data-layer benchmark: `python -m bench [--mb 1024] [--dataset halo|mixed|both]` prints build
+speed, reopen, overview, views, search.
 
 Each phase runs in a fresh child process so imports, page cache warm-up of our
 own objects and memory of one phase do not flatter the next; build memory is the
@@ -108,7 +109,7 @@ def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
         n_workers, spans, traces, malformed = builder.workers, seg.spans, seg.traces, seg.meta["malformed"]
         size, files = path.stat().st_size, 1
     seconds = time.perf_counter() - started
-    ticks = [b - a for a, b in zip(ticks, _cpu_ticks())]
+    ticks = [b - a for a, b in zip(ticks, _cpu_ticks(), strict=True)]
     sampler.stop.set()
     sampler.join()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -162,7 +163,7 @@ def child_query(path: Path, cache: Path) -> dict[str, Any]:
     query_ms = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
-    in_trace = store.search(ds, "rate limit|timeout", trace_id=ids[0], ignore_case=True)
+    store.search(ds, "rate limit|timeout", trace_id=ids[0], ignore_case=True)
     search_trace_ms = (time.perf_counter() - t0) * 1e3
 
     t0 = time.perf_counter()
@@ -237,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         path = DATA / f"halo_{args.mb}mb.jsonl"
         t0 = time.perf_counter()
         generate(path, args.mb << 20)
-        print(f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print(
+            f"data: {path} ({path.stat().st_size / 1e6:,.0f} MB, ready in {time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+        )
         print("\n== HALO-only: one HALO JSONL file, the smallest spans (worst case for the build) ==")
         _run_dataset(path, DATA / f"cache_{args.mb}mb", args.workers, args.keep_cache)
     if args.dataset in ("mixed", "both"):
@@ -245,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         generate_mixed(folder, args.mb << 20)
         size, files = dataset_bytes(folder)
-        print(f"data: {folder} ({size / 1e6:,.0f} MB in {files:,} files, ready in {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print(
+            f"data: {folder} ({size / 1e6:,.0f} MB in {files:,} files, ready in {time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+        )
         print(f"\n== mixed: every fixture shape re-keyed, {files:,} files "
               f"(JSONL per line-based shape + many small JSON documents; bench/mixed.py SHARES) ==")
         try:
@@ -284,8 +291,13 @@ def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool)
     per_million = q["reopen_s"] / (q["spans"] / 1e6)
     print(f"reopen: {q['reopen_s'] * 1e3:.1f} ms for {q['spans']:,} spans ({per_million * 1e3:.1f} ms per 1M spans)")
     print(f"overview: {q['overview_ms']:.1f} ms ({q['error_signatures']} error signatures)")
-    print(f"view_trace: p50 {q['view_trace_p50_ms']:.2f} ms, p95 {q['view_trace_p95_ms']:.2f} ms ({VIEW_SAMPLES} random traces)")
-    print(f"query has_errors sorted by duration: {q['query_errors_by_duration_ms']:.1f} ms ({q['query_total']:,} traces)")
+    print(
+        f"view_trace: p50 {q['view_trace_p50_ms']:.2f} ms, p95 {q['view_trace_p95_ms']:.2f} ms"
+        f" ({VIEW_SAMPLES} random traces)"
+    )
+    print(
+        f"query has_errors sorted by duration: {q['query_errors_by_duration_ms']:.1f} ms ({q['query_total']:,} traces)"
+    )
     print(f"get_spans (5 spans): {q['get_spans_5_ms']:.1f} ms")
     print(f"search in one trace: {q['search_one_trace_ms']:.1f} ms; whole dataset: {q['search_all_s']:.2f} s "
           f"({q['search_all_matches']:,} matches{', TRUNCATED' if q['search_all_truncated'] else ''})")

@@ -19,7 +19,9 @@ def _blocks(language: str) -> list[str]:
 def test_the_readme_python_example_runs_and_prints_a_report(tmp_path: Path) -> None:
     [example] = _blocks("python")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", example], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", example], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("# Diagnosis: Why do runs fail?")
     assert "Produced without a model" in done.stdout
@@ -37,7 +39,7 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 
 def test_every_registered_tool_is_in_the_readme_table() -> None:
     import engine.tools  # noqa: F401  (fills the registry)
-    import halo_mcp.dataset_tools  # noqa: F401
+    import halo_mcp.dataset_tools
     import halo_mcp.run_tools  # noqa: F401
     from engine.tools.registry import REGISTRY
 
@@ -50,7 +52,14 @@ def test_the_readme_compare_example_prints_what_the_readme_shows() -> None:
     [shown] = [b for b in _blocks("text") if "failure patterns:" in b]
     args = command.split()[2:]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "halo_mcp", "compare", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "halo_mcp", "compare", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     for line in shown.strip().splitlines():
         assert line in done.stdout.splitlines()

@@ -52,7 +52,7 @@ def _texts() -> Iterator[tuple[str, str]]:
 
 def test_every_tool_name_in_advice_descriptions_and_prompts_is_a_tool() -> None:
     import engine.tools  # noqa: F401  (fills the registry)
-    import halo_mcp.dataset_tools  # noqa: F401
+    import halo_mcp.dataset_tools
     import halo_mcp.run_tools  # noqa: F401
     from engine.repo import REPO_TOOLS
     from engine.tools.registry import REGISTRY

@@ -52,12 +52,12 @@ def test_empty_environment_is_not_configured() -> None:
 
 
 def test_extra_headers_that_are_not_a_json_object_are_refused() -> None:
-    with pytest.raises(LLMError, match="HALO_EXTRA_HEADERS"):
+    with pytest.raises(LLMError, match=r"HALO_EXTRA_HEADERS"):
         LLMConfig.from_env({"HALO_EXTRA_HEADERS": "[1, 2]"})
 
 
 async def test_unconfigured_chat_raises_llm_error_saying_how_to_configure() -> None:
-    with pytest.raises(LLMError, match="OPENAI_API_KEY"):
+    with pytest.raises(LLMError, match=r"OPENAI_API_KEY"):
         await chat(LLMConfig(), HELLO)
 
 
@@ -96,7 +96,7 @@ async def test_server_errors_are_retried_up_to_max_retries_then_raise(llm: Scrip
 
 async def test_bad_request_is_not_retried(llm: ScriptedLLM) -> None:
     llm.script(reply.error(400, "unknown model"), reply.text("never sent"))
-    with pytest.raises(LLMError, match="refused the request .HTTP 400: unknown model"):
+    with pytest.raises(LLMError, match=r"refused the request .HTTP 400: unknown model"):
         await chat(config(llm), HELLO)
     assert len(llm.requests) == 1
 
@@ -110,7 +110,7 @@ async def test_timeouts_are_retried(llm: ScriptedLLM) -> None:
 
 async def test_retry_after_longer_than_the_cap_gives_up_at_once(llm: ScriptedLLM) -> None:
     llm.script(reply.error(429, "quota", retry_after=3600))
-    with pytest.raises(LLMError, match="asked to wait 3600s"):
+    with pytest.raises(LLMError, match=r"asked to wait 3600s"):
         await chat(config(llm), HELLO)
     assert len(llm.requests) == 1
 
@@ -119,7 +119,7 @@ async def test_connection_refused_raises_llm_error_after_retries() -> None:
     with ScriptedLLM() as gone:
         url = gone.base_url
     cfg = LLMConfig(base_url=url, model="m", max_retries=1, backoff_s=0.01)
-    with pytest.raises(LLMError, match="connection failed"):
+    with pytest.raises(LLMError, match=r"connection failed"):
         await chat(cfg, HELLO)
 
 

@@ -44,7 +44,7 @@ def offline_llm() -> LLMConfig:
 
 @pytest.fixture
 def make_server(tmp_path: Path, offline_llm: LLMConfig):
-    from halo_mcp.server import build_server, ServerConfig
+    from halo_mcp.server import ServerConfig, build_server
 
     def make(datasets: list[str], roots: list[str] | None = None, llm: LLMConfig | None = None, **kw):
         return build_server(

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.anyio
 
 # Raw Python text that reached the model before: exception reprs, library messages, pydantic dumps.
 RAW = ("KeyError", "Traceback", "object is not", "not a mapping", "Integer exceeds", "embedded null byte",
-       "invalid literal", "not iterable", "validation error for", "errors.pydantic.dev", "first argument must")  # fmt: skip
+       "invalid literal", "not iterable", "validation error for", "errors.pydantic.dev",
+       "first argument must")  # fmt: skip
 
 
 def forged(state: dict) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from mcp import Client
+from support.halo_lines import jsonl, span
 
 from engine.traces.dataset import Dataset
-from support.halo_lines import jsonl, span
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +23,9 @@ def _file(path: Path) -> tuple[bytes, bytes]:
     return jsonl(a, b), new
 
 
-async def test_a_same_size_rewrite_with_the_old_mtime_is_answered_from_the_new_index(make_server, tmp_path: Path) -> None:
+async def test_a_same_size_rewrite_with_the_old_mtime_is_answered_from_the_new_index(
+    make_server, tmp_path: Path
+) -> None:
     path = tmp_path / "t.jsonl"
     old, new = _file(path)
     server = make_server([str(path)])

@@ -46,7 +46,9 @@ def test_an_api_key_is_referenced_never_written(tmp_path: Path, traces_dir: Path
         assert _json_block(proc.stdout)["mcpServers"]["halo"]["env"]["OPENAI_API_KEY"] == ref
 
 
-def test_write_merges_into_an_existing_config_and_keeps_other_servers(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_write_merges_into_an_existing_config_and_keeps_other_servers(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     existing = {"mcpServers": {"other": {"command": "other-server"}}, "note": "kept"}
     (tmp_path / ".mcp.json").write_text(json.dumps(existing))
     proc = _config(tmp_path, server_env, "claude-code", "--dataset", str(traces_dir), "--write")
@@ -107,11 +109,15 @@ def test_the_real_claude_cli_accepts_the_printed_command_and_stores_the_printed_
     assert added.returncode == 0, added.stdout + added.stderr
     stored = json.loads((project / ".mcp.json").read_text())["mcpServers"]["halo"]
     assert stored == _json_block(proc.stdout)["mcpServers"]["halo"]
-    listed = subprocess.run(["claude", "mcp", "list"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    listed = subprocess.run(
+        ["claude", "mcp", "list"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
     assert "halo:" in listed.stdout, listed.stdout + listed.stderr
 
 
-def test_the_entry_refers_to_the_api_key_even_when_it_is_not_set_yet(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_the_entry_refers_to_the_api_key_even_when_it_is_not_set_yet(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     for client, ref in (("claude-code", "${OPENAI_API_KEY:-}"), ("cursor", "${env:OPENAI_API_KEY}")):
         proc = _config(tmp_path, server_env, client, "--dataset", str(traces_dir), OPENAI_API_KEY="")
         assert _json_block(proc.stdout)["mcpServers"]["halo"]["env"]["OPENAI_API_KEY"] == ref

@@ -20,7 +20,9 @@ def _run(tmp_path: Path, server_env, *args: str, **env: str) -> subprocess.Compl
     )
 
 
-def test_without_a_model_the_report_is_the_labelled_deterministic_one(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_without_a_model_the_report_is_the_labelled_deterministic_one(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     proc = _run(tmp_path, server_env, str(traces_dir), "-p", "What fails?")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("# Diagnosis: What fails?")
@@ -30,7 +32,9 @@ def test_without_a_model_the_report_is_the_labelled_deterministic_one(tmp_path: 
     assert saved.is_relative_to(tmp_path / "runs") and saved.read_text().startswith("# Diagnosis: What fails?")
 
 
-def test_a_scripted_model_run_shows_progress_and_writes_the_report_file(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_a_scripted_model_run_shows_progress_and_writes_the_report_file(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     final = {"summary": "Tool calls fail.", "findings": []}
     out = tmp_path / "report.md"
     with ScriptedLLM() as llm:
@@ -76,7 +80,9 @@ def test_diagnose_repo_gives_the_agents_the_code_and_checks_a_path_line_citation
     assert f"✓ `prompts/system.md:3`: “{PROMPT_LINE_3}”" in proc.stdout
 
 
-def test_diagnose_repo_that_is_no_directory_is_named_in_a_sentence(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_diagnose_repo_that_is_no_directory_is_named_in_a_sentence(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     proc = _run(tmp_path, server_env, str(traces_dir), "-p", "Why?", "--repo", str(tmp_path / "missing"))
     assert proc.returncode != 0 and "is not a directory" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -114,7 +120,9 @@ def test_diagnose_telemetry_writes_spans_that_overview_reads_back(tmp_path: Path
 
 def test_diagnose_baseline_leads_the_report_with_what_changed(tmp_path: Path, fixtures: Path, server_env) -> None:
     runs = fixtures / "compare" / "runs"
-    proc = _run(tmp_path, server_env, str(runs / "after.jsonl"), "--baseline", str(runs / "before.jsonl"), "-p", "What changed?")
+    proc = _run(
+        tmp_path, server_env, str(runs / "after.jsonl"), "--baseline", str(runs / "before.jsonl"), "-p", "What changed?"
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.index("## What changed") < out.index("## Summary")
@@ -126,7 +134,9 @@ def test_a_telemetry_collector_without_a_port_is_refused_by_name(tmp_path: Path,
     assert proc.returncode == 2 and "needs a host and a port: otlp://127.0.0.1:4318" in proc.stderr
 
 
-def test_diagnose_html_then_report_html_and_view_write_self_contained_pages(tmp_path: Path, traces_dir: Path, server_env) -> None:
+def test_diagnose_html_then_report_html_and_view_write_self_contained_pages(
+    tmp_path: Path, traces_dir: Path, server_env
+) -> None:
     page = tmp_path / "report.html"
     proc = _run(tmp_path, server_env, str(traces_dir / "realistic.jsonl"), "-q", "--html", str(page))
     assert proc.returncode == 0, proc.stderr

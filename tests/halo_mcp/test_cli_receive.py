@@ -22,9 +22,9 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support.otlp_export import poll, sdk_spans, span_ids
 
 from engine.traces.dataset import Dataset
-from support.otlp_export import poll, sdk_spans, span_ids
 
 TOKEN = "otlp-test-token"
 
@@ -104,7 +104,9 @@ def _json_request(*span_ids: str) -> bytes:
 def test_json_and_gzip_posts_are_stored(start, tmp_path: Path, server_env) -> None:
     directory = tmp_path / "rx"
     receiver = start(directory)
-    plain = httpx2.post(receiver.url, content=_json_request("eee19b7ec3c1b174"), headers={"Content-Type": "application/json"})
+    plain = httpx2.post(
+        receiver.url, content=_json_request("eee19b7ec3c1b174"), headers={"Content-Type": "application/json"}
+    )
     assert plain.status_code == 200 and plain.json() == {}
     zipped = httpx2.post(
         receiver.url,
@@ -147,7 +149,9 @@ def test_unusable_spans_are_reported_as_partial_success(start, tmp_path: Path, s
     directory = tmp_path / "rx"
     receiver = start(directory)
     answer = httpx2.post(
-        receiver.url, content=_json_request("eee19b7ec3c1b174", "", "not-hex!"), headers={"Content-Type": "application/json"}
+        receiver.url,
+        content=_json_request("eee19b7ec3c1b174", "", "not-hex!"),
+        headers={"Content-Type": "application/json"},
     )
     assert answer.status_code == 200
     partial = answer.json()["partialSuccess"]
@@ -163,7 +167,9 @@ def test_off_localhost_the_receiver_requires_a_token(start, tmp_path: Path, serv
     assert refused.returncode == 2 and "without a bearer token" in refused.stderr
     receiver = start(tmp_path / "rx", "--token", TOKEN, host="127.0.0.2")
     assert receiver.url.startswith("http://127.0.0.2:")
-    no_token = httpx2.post(receiver.url, content=_json_request("eee19b7ec3c1b174"), headers={"Content-Type": "application/json"})
+    no_token = httpx2.post(
+        receiver.url, content=_json_request("eee19b7ec3c1b174"), headers={"Content-Type": "application/json"}
+    )
     assert no_token.status_code == 401 and no_token.json()["code"] == 16
     assert OTLPSpanExporter(endpoint=receiver.url).export(sdk_spans(2)) is SpanExportResult.FAILURE
     exporter = OTLPSpanExporter(endpoint=receiver.url, headers={"Authorization": f"Bearer {TOKEN}"})

@@ -24,7 +24,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
     ExportTraceServiceResponse,
 )
 from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: E402
-
 from support.otlp_export import sdk_spans, span_ids  # noqa: E402
 
 TOKEN = "grpc-test-token"

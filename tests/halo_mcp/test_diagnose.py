@@ -9,11 +9,11 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
+from support.scripted_llm import ScriptedLLM, reply
 
 from engine.llm import LLMConfig
 from halo_mcp.run_tools import SETTLE_WAIT_S
 from halo_mcp.server import HaloServer
-from support.scripted_llm import ScriptedLLM, reply
 
 pytestmark = pytest.mark.anyio
 
@@ -52,12 +52,16 @@ async def model_server(make_server, traces_dir: Path, llm: ScriptedLLM):
 async def _until_done(client: Client, run_id: str) -> dict:
     with anyio.fail_after(60):
         while True:
-            status = (await client.call_tool("diagnose_status", {"run_id": run_id, "wait_seconds": 5})).structured_content
+            status = (
+                await client.call_tool("diagnose_status", {"run_id": run_id, "wait_seconds": 5})
+            ).structured_content
             if status["status"] != "running":
                 return status
 
 
-async def test_diagnose_returns_at_once_then_status_brings_the_report(model_server: HaloServer, llm: ScriptedLLM) -> None:
+async def test_diagnose_returns_at_once_then_status_brings_the_report(
+    model_server: HaloServer, llm: ScriptedLLM
+) -> None:
     llm.script(reply.call("overview", {}, delay_s=3.0), reply.call("final_report", FINAL))
     async with Client(model_server.mcp) as client:
         with anyio.fail_after(SETTLE_WAIT_S + 1.5):
@@ -97,7 +101,9 @@ async def test_a_run_survives_the_client_that_started_it(model_server: HaloServe
     assert done["status"] == "finished"
 
 
-async def test_status_long_polls_and_sends_progress_to_a_client_that_asks(model_server: HaloServer, llm: ScriptedLLM) -> None:
+async def test_status_long_polls_and_sends_progress_to_a_client_that_asks(
+    model_server: HaloServer, llm: ScriptedLLM
+) -> None:
     # Slower than diagnose's settle wait, so the run is still going when status is asked.
     llm.script(reply.call("overview", {}, delay_s=SETTLE_WAIT_S + 0.5), reply.call("final_report", FINAL, delay_s=0.5))
     progress: list[tuple[float, str | None]] = []

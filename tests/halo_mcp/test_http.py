@@ -36,7 +36,18 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) ->
 @pytest.fixture
 def http_server(traces_dir: Path, tmp_path: Path, free_port: int, server_env) -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "halo_mcp", "serve", "--http", "--port", str(free_port), "--token", TOKEN, str(traces_dir)],
+        [
+            sys.executable,
+            "-m",
+            "halo_mcp",
+            "serve",
+            "--http",
+            "--port",
+            str(free_port),
+            "--token",
+            TOKEN,
+            str(traces_dir),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

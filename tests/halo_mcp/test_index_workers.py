@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.halo_lines import span
 
 from engine.traces.index import PARALLEL_MIN_BYTES
-from support.halo_lines import span
 
 # Generous: the workers' watchdog polls every second; PR_SET_PDEATHSIG is at once.
 _GONE_WITHIN_SECONDS = 30.0

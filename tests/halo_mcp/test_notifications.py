@@ -36,7 +36,9 @@ async def test_a_first_use_reports_index_progress_to_a_client_that_asked(
     assert [s[0] for s in indexing] == sorted(s[0] for s in indexing)
 
 
-async def test_a_fast_run_is_answered_finished_not_running_after_0s(traces_dir: Path, tmp_path: Path, stdio_params) -> None:
+async def test_a_fast_run_is_answered_finished_not_running_after_0s(
+    traces_dir: Path, tmp_path: Path, stdio_params
+) -> None:
     async with Client(stdio_params(tmp_path, str(traces_dir / "tiny.jsonl"))) as client:
         with anyio.fail_after(60):
             started = await client.call_tool("diagnose", {"question": "Why do runs fail?"})
@@ -44,7 +46,9 @@ async def test_a_fast_run_is_answered_finished_not_running_after_0s(traces_dir: 
     assert "running after" not in started.content[0].text
 
 
-async def test_a_new_report_is_announced_to_a_handshake_era_client(traces_dir: Path, tmp_path: Path, stdio_params) -> None:
+async def test_a_new_report_is_announced_to_a_handshake_era_client(
+    traces_dir: Path, tmp_path: Path, stdio_params
+) -> None:
     methods: list[str] = []
 
     async def on_message(message: Any) -> None:

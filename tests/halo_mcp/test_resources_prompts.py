@@ -64,7 +64,9 @@ async def test_the_prompts_carry_their_arguments(server: HaloServer) -> None:
     async with Client(server.mcp) as client:
         names = {p.name for p in (await client.list_prompts()).prompts}
         diagnose = await client.get_prompt("diagnose_dataset", {"question": "Why loops?", "dataset": "/data/t.jsonl"})
-        investigate = await client.get_prompt("investigate_finding", {"run_id": "20260101T000000Z-abcdef", "finding": "2"})
+        investigate = await client.get_prompt(
+            "investigate_finding", {"run_id": "20260101T000000Z-abcdef", "finding": "2"}
+        )
     assert names == {"diagnose_dataset", "investigate_finding"}
     text = diagnose.messages[0].content.text
     assert "Why loops?" in text and "/data/t.jsonl" in text and "diagnose_status" in text

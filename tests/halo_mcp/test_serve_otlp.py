@@ -13,7 +13,6 @@ import pytest
 from mcp import Client
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
-
 from support.otlp_export import POLL_BOUND_S, sdk_spans
 
 pytestmark = pytest.mark.anyio

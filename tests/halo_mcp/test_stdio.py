@@ -10,7 +10,6 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-
 from support.scripted_llm import ScriptedLLM, reply
 
 pytestmark = pytest.mark.anyio
@@ -60,7 +59,9 @@ async def test_every_tool_answers_over_stdio(traces_dir: Path, tmp_path: Path, s
         assert {"diagnose_dataset", "investigate_finding"} <= prompts
 
 
-async def test_a_full_diagnosis_over_stdio_against_a_scripted_model(traces_dir: Path, tmp_path: Path, stdio_params) -> None:
+async def test_a_full_diagnosis_over_stdio_against_a_scripted_model(
+    traces_dir: Path, tmp_path: Path, stdio_params
+) -> None:
     final = {
         "summary": "One trace fails in a tool call.",
         "findings": [
@@ -101,7 +102,9 @@ def _read(proc: subprocess.Popen) -> dict:
     return json.loads(proc.stdout.readline())
 
 
-def test_malformed_input_is_answered_or_dropped_and_the_server_keeps_serving(traces_dir: Path, tmp_path: Path, server_env) -> None:
+def test_malformed_input_is_answered_or_dropped_and_the_server_keeps_serving(
+    traces_dir: Path, tmp_path: Path, server_env
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "halo_mcp", "serve", "--stdio", str(traces_dir)],
         stdin=subprocess.PIPE,
@@ -155,7 +158,11 @@ def test_nothing_but_protocol_reaches_stdout(traces_dir: Path, tmp_path: Path, s
                 "jsonrpc": "2.0",
                 "id": 1,
                 "method": "initialize",
-                "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
             }
         )
         + "\n",

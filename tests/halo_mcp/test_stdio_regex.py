@@ -69,7 +69,9 @@ async def _concurrently(client: Client, first: tuple[str, dict], second: tuple[s
 
 
 @pytest.mark.parametrize("tool", ["search", "query"])
-async def test_a_catastrophic_pattern_is_answered_and_other_calls_are_too(tool: str, long_line: Path, tmp_path: Path, stdio_params) -> None:
+async def test_a_catastrophic_pattern_is_answered_and_other_calls_are_too(
+    tool: str, long_line: Path, tmp_path: Path, stdio_params
+) -> None:
     async with Client(stdio_params(tmp_path, str(long_line))) as client:
         await client.call_tool("overview", {})  # indexed before the race
         order, answers = await _concurrently(client, (tool, {"pattern": CATASTROPHIC}), ("datasets", {}))
@@ -154,7 +156,9 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_closing_stdin_mid_search_ends_the_server_and_its_regex_child(long_line: Path, tmp_path: Path, server_env) -> None:
+def test_closing_stdin_mid_search_ends_the_server_and_its_regex_child(
+    long_line: Path, tmp_path: Path, server_env
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "halo_mcp", "serve", "--stdio", str(long_line)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -165,7 +169,8 @@ def test_closing_stdin_mid_search_ends_the_server_and_its_regex_child(long_line:
     try:
         _rpc(proc, {
             "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "raw", "version": "0"}},
         })  # fmt: skip
         assert _answer(lines, 1)["result"]["serverInfo"]["name"] == "halo-mcp"
         _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})

@@ -21,7 +21,17 @@ from engine.sources import clickhouse
 pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "halo"
 # What differs by design between the two: where the spans sit, the source's freshness, run time.
-_PLACE_KEYS = {"files", "file", "freshness", "file_list", "path", "shapes", "files_total", "duration_s", "computed_in_source"}
+_PLACE_KEYS = {
+    "files",
+    "file",
+    "freshness",
+    "file_list",
+    "path",
+    "shapes",
+    "files_total",
+    "duration_s",
+    "computed_in_source",
+}
 
 
 def _same(value: Any) -> Any:
@@ -110,7 +120,9 @@ def test_the_cli_names_a_bad_source_without_a_traceback(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.strip() == f"halo-mcp: chdb://{tmp_path}/nothing: no chDB database directory at {tmp_path}/nothing"
+    assert (
+        done.stderr.strip() == f"halo-mcp: chdb://{tmp_path}/nothing: no chDB database directory at {tmp_path}/nothing"
+    )
 
 
 async def test_a_client_cannot_make_the_server_fetch_a_url(source, tmp_path: Path, stdio_params) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import orjson
 import pytest
 from mcp import Client
-
 from support.scripted_llm import ScriptedLLM, reply
 
 pytestmark = pytest.mark.anyio

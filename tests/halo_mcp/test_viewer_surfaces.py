@@ -51,7 +51,9 @@ async def test_view_trace_and_diagnose_status_carry_the_app_page_and_answer_the_
     assert answer.content[0].text.startswith("trace t-bbbb")  # the text every client reads, unchanged
 
 
-async def test_the_app_page_draws_a_view_trace_result_handed_over_by_the_host(server: HaloServer, tmp_path: Path) -> None:
+async def test_the_app_page_draws_a_view_trace_result_handed_over_by_the_host(
+    server: HaloServer, tmp_path: Path
+) -> None:
     if CHROMIUM is None:
         pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests skip")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")

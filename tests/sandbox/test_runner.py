@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import anyio
@@ -156,7 +157,7 @@ async def _intervals(count: int, limits: Limits) -> list[tuple[float, float]]:
 
 
 def _overlapping(intervals: list[tuple[float, float]]) -> bool:
-    return any(later[0] < earlier[1] for earlier, later in zip(intervals, intervals[1:]))
+    return any(later[0] < earlier[1] for earlier, later in pairwise(intervals))
 
 
 async def test_calls_run_in_parallel_up_to_the_cap() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from halo_lines import jsonl, span  # noqa: E402
+from halo_lines import jsonl, span
 
 __all__ = ["dense_spans", "write"]
 
@@ -41,7 +41,16 @@ def dense_spans(seed: int = 16) -> list[dict[str, object]]:
             }
             attributes.update({f"m.{j}": round(rng.uniform(-1e3, 1e3), 3) for j in range(NUMERIC_ATTRIBUTES)})
             spans.append(
-                span(trace, f"{trace}-s{i:02d}", f"{trace}-root", name="score", kind="TOOL", start=i, end=i + 0.5, attributes=attributes)
+                span(
+                    trace,
+                    f"{trace}-s{i:02d}",
+                    f"{trace}-root",
+                    name="score",
+                    kind="TOOL",
+                    start=i,
+                    end=i + 0.5,
+                    attributes=attributes,
+                )
             )
     return spans
 

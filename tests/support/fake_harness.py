@@ -30,7 +30,8 @@ TIMEOUT_S = 5
 
 def git(root: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "Ann", "GIT_AUTHOR_EMAIL": "ann@example.org",
-           "GIT_COMMITTER_NAME": "Ann", "GIT_COMMITTER_EMAIL": "ann@example.org", "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
+           "GIT_COMMITTER_NAME": "Ann", "GIT_COMMITTER_EMAIL": "ann@example.org",
+           "GIT_CONFIG_NOSYSTEM": "1"}  # fmt: skip
     done = subprocess.run(["git", *args], cwd=root, env=env, capture_output=True, text=True, check=True)
     return done.stdout
 

@@ -41,9 +41,28 @@ ATTR_KEYS = ["openinference.span.kind", "inference.observation_kind", "gen_ai.op
              "input.value", "output.value", "gen_ai.output", "exception.type", "exception.message", "agent.tools",
              "llm.tools.0.tool.name", "llm.output_messages.0.message.content",
              "llm.output_messages.0.message.tool_calls.0.tool_call.function.name"]
-ATTR_VALUES = ODD_VALUES + ["LLM", "llm", "Tool", "TOOL", "AGENT", "CHAIN", "chat", "execute_tool", "invoke_agent",
-                            "Error: it broke", "I'm sorry, but I can't help with that.", '{"error": "bad"}',
-                            '["a", "b"]', '[{"name": "x"}]', "0.25", 0.25, 7, "7", 7.0]
+ATTR_VALUES = [
+    *ODD_VALUES,
+    "LLM",
+    "llm",
+    "Tool",
+    "TOOL",
+    "AGENT",
+    "CHAIN",
+    "chat",
+    "execute_tool",
+    "invoke_agent",
+    "Error: it broke",
+    "I'm sorry, but I can't help with that.",
+    '{"error": "bad"}',
+    '["a", "b"]',
+    '[{"name": "x"}]',
+    "0.25",
+    0.25,
+    7,
+    "7",
+    7.0,
+]
 TOP_KEYS = ["trace_id", "span_id", "parent_span_id", "name", "start_time", "end_time", "status", "resource",
             "attributes", "events", "kind", "scope"]
 

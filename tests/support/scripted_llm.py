@@ -113,7 +113,7 @@ class Reply:
         ).encode()
 
 
-class reply:  # noqa: N801 - a namespace of constructors, read as `reply.text(...)`
+class reply:
     """Constructors for the usual replies."""
 
     @staticmethod
@@ -196,7 +196,7 @@ def estimated_prompt_tokens(request: RecordedRequest) -> int:
     return len(sent) // CHARS_PER_TOKEN
 
 
-class gate:  # noqa: N801 - a namespace of gate constructors, read as `gate.context_window(...)`
+class gate:
     """Servers and models that misbehave whatever is scripted (see the module docstring)."""
 
     @staticmethod
@@ -365,10 +365,10 @@ def _handler_for(owner: ScriptedLLM) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers after close()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)

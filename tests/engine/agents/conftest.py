@@ -14,6 +14,7 @@ from engine.llm import LLMConfig
 from engine.tools.context import ToolContext
 from engine.traces.dataset import Dataset
 
+
 @pytest.fixture
 def trail(fixtures: Path) -> Dataset:
     return Dataset.open([fixtures / "trail"])

@@ -83,8 +83,14 @@ def test_a_quote_without_a_span_is_looked_up_in_the_trace_and_its_span_named(tra
     [
         ({"trace_id": "0" * 32}, "trace id '00000000000000000000000000000000' is not in the dataset"),
         ({"trace_id": TRACE_C, "span_id": "feedfacefeedface"}, f"span id 'feedfacefeedface' is not in trace {TRACE_C}"),
-        ({"trace_id": TRACE_C, "span_id": LLM_SPAN_C, "quote": "KeyError"}, f"the quote does not occur in span {LLM_SPAN_C}"),
-        ({"trace_id": TRACE_C, "quote": "KeyError: 'answer'"}, f"the quote does not occur in any span of trace {TRACE_C}"),
+        (
+            {"trace_id": TRACE_C, "span_id": LLM_SPAN_C, "quote": "KeyError"},
+            f"the quote does not occur in span {LLM_SPAN_C}",
+        ),
+        (
+            {"trace_id": TRACE_C, "quote": "KeyError: 'answer'"},
+            f"the quote does not occur in any span of trace {TRACE_C}",
+        ),
     ],
 )
 def test_unknown_ids_and_quotes_not_in_the_span_fail_with_the_reason(

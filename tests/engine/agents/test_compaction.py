@@ -33,7 +33,9 @@ def summarise(request: RecordedRequest) -> Reply:
     """The compaction model: a summary per reference asked for, inside a code fence."""
     assert COMPACTOR in request.system
     refs = re.findall(r"^## (r\d+)$", request.first_user, re.M)
-    return reply.text("```json\n" + json.dumps({ref: f"summary of {ref}: LLM span, 3,122 prompt tokens" for ref in refs}) + "\n```")
+    return reply.text(
+        "```json\n" + json.dumps({ref: f"summary of {ref}: LLM span, 3,122 prompt tokens" for ref in refs}) + "\n```"
+    )
 
 
 def without_countdown(text: str) -> str:

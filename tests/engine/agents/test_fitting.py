@@ -39,7 +39,9 @@ def test_tools_that_do_not_fit_are_compacted_then_left_out_the_finishing_tool_al
     assert fit_tools(tools, 100_000, "final_report") == (tools, [])
     kept, left_out = fit_tools(tools, 120, "final_report")  # two compact tools fit, not three
     assert [t["function"]["name"] for t in kept] == ["query", "final_report"] and left_out == ["run_code"]
-    assert kept[1] == compact_tool(tools[2]) and "description" not in kept[1]["function"]["parameters"]["properties"]["a"]
+    assert (
+        kept[1] == compact_tool(tools[2]) and "description" not in kept[1]["function"]["parameters"]["properties"]["a"]
+    )
     assert fit_tools(tools, 1, "final_report")[0] == [compact_tool(tools[2])]
 
 

@@ -8,6 +8,7 @@ tools ignored without `tool_choice`, generation that never stops without
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+
 import pytest
 from support.scripted_llm import ScriptedLLM, estimated_prompt_tokens, gate, reply
 

@@ -90,7 +90,8 @@ def test_percentages_use_the_tools_format_and_a_non_zero_share_never_reads_zero(
 def test_a_report_made_without_a_model_says_so_once_and_shows_no_all_zero_run_table() -> None:
     note = "Produced without a model. To run the full diagnosis engine, set OPENAI_API_KEY."
     report = Report(run_id="r", question="q", dataset="d", produced_by="deterministic", summary="s",
-                    facts=RunFacts(duration_s=1.25), notes=[note, "2 smaller failure patterns are not listed."])  # fmt: skip
+                    facts=RunFacts(duration_s=1.25),
+                    notes=[note, "2 smaller failure patterns are not listed."])  # fmt: skip
     md = report.to_markdown()
     assert md.count("Produced without a model") == 1
     assert "2 smaller failure patterns are not listed." in md  # other notes stay

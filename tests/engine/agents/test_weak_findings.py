@@ -30,7 +30,9 @@ QUESTION = "Why do these runs fail?"
 Collect = Callable[..., Awaitable[list[Event]]]
 
 
-def finding(title: str, affected: int = 1, total: int = 3, evidence: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def finding(
+    title: str, affected: int = 1, total: int = 3, evidence: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     cited = evidence if evidence is not None else [{"trace_id": TRACE_C, "span_id": LLM_SPAN_C, "quote": QUOTE_C}]
     return {"title": title, "category": "latency", "impact": "high", "traces_affected": affected,
             "total_traces": total, "evidence": cited}  # fmt: skip

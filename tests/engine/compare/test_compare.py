@@ -127,7 +127,9 @@ def test_a_saved_finding_whose_failure_remains_still_occurs() -> None:
     from engine.compare import finding_ref
 
     boom = [{"trace_id": "t-00030", "span_id": None, "quote": "boom"}]  # a trace, no span named
-    c = compare_datasets(_open(RUNS / "before.jsonl"), _open(RUNS / "after.jsonl"), finding=finding_ref(_report(boom), 1))
+    c = compare_datasets(
+        _open(RUNS / "before.jsonl"), _open(RUNS / "after.jsonl"), finding=finding_ref(_report(boom), 1)
+    )
     assert c.finding is not None and c.finding.still_occurs
     assert c.finding.quotes[0].traces.candidate == 3
     assert [(p.title, p.candidate, p.verdict) for p in c.finding.patterns] == [("root: boom", 3, "unchanged")]

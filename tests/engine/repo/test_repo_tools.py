@@ -46,7 +46,7 @@ async def test_read_file_reads_a_window_in_the_working_tree_and_at_a_revision(re
     assert f"3| {PROMPT_LINE_3}" in text and "start=4" in text
     old = await call(repo, "read_file", path="prompts/system.md", revision="HEAD~1")
     assert f"3| {OLD_PROMPT_LINE_3}" in old and "at HEAD~1" in old
-    with pytest.raises(HaloError, match="does not exist at HEAD~1"):
+    with pytest.raises(HaloError, match=r"does not exist at HEAD~1"):
         await call(repo, "read_file", path="retry.py", revision="HEAD~1")
 
 
@@ -96,9 +96,9 @@ async def test_paths_that_leave_the_repository_are_refused_in_a_sentence(repo: R
 async def test_a_revision_that_looks_like_an_option_is_refused_before_git_sees_it(repo: Repo) -> None:
     written = repo.root.parent / "written"
     for revision in (f"--output={written}", "-p", "HEAD..main", "HEAD;rm -rf /", "no-such-branch"):
-        with pytest.raises(HaloError, match="not a revision|not a commit"):
+        with pytest.raises(HaloError, match=r"not a revision|not a commit"):
             await call(repo, "git_show", revision=revision)
-        with pytest.raises(HaloError, match="not a revision|not a commit"):
+        with pytest.raises(HaloError, match=r"not a revision|not a commit"):
             await call(repo, "git_diff", base=revision)
     assert not written.exists()
 
@@ -154,7 +154,7 @@ async def test_a_plain_directory_has_file_tools_but_no_history(tmp_path: Path) -
     (tmp_path / "plain" / "prompt.md").write_text("Be brief.\n")
     repo = open_repo(tmp_path / "plain")
     assert "prompt.md" in await call(repo, "list_files")
-    with pytest.raises(HaloError, match="not a git repository"):
+    with pytest.raises(HaloError, match=r"not a git repository"):
         await call(repo, "git_log")
-    with pytest.raises(HaloError, match="is not a directory"):
+    with pytest.raises(HaloError, match=r"is not a directory"):
         open_repo(tmp_path / "missing")

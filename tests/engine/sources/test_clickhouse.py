@@ -98,7 +98,9 @@ def test_a_table_missing_columns_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "thin"
     path.mkdir()
     with clickhouse.chdb_session(path) as session:
-        session.query("CREATE TABLE default.otel_traces (TraceId String, SpanId String) ENGINE = MergeTree ORDER BY TraceId")
+        session.query(
+            "CREATE TABLE default.otel_traces (TraceId String, SpanId String) ENGINE = MergeTree ORDER BY TraceId"
+        )
     with pytest.raises(SourceError, match=r"chdb://.*thin: table default.otel_traces lacks the column\(s\) Timestamp"):
         Dataset.open([f"chdb://{path}"])
 

@@ -42,7 +42,9 @@ def test_the_overview_computed_in_clickhouse_equals_the_local_one(both) -> None:
     assert (pushed.error_spans, pushed.error_traces) == (ov.error_spans, ov.error_traces)
     assert (pushed.start_ns, pushed.end_ns) == (ov.start_ns, ov.end_ns)
     assert pushed.trace_duration_ms == ov.trace_duration_ms
-    assert [(s["name"], s["spans"], s["traces"]) for s in pushed.services] == [(s.name, s.spans, s.traces) for s in ov.services]
+    assert [(s["name"], s["spans"], s["traces"]) for s in pushed.services] == [
+        (s.name, s.spans, s.traces) for s in ov.services
+    ]
     assert {(t["tool"], t["calls"], t["errors"], t["traces"]) for t in pushed.tools} == {
         (t.tool, t.calls, t.errors, t.traces) for t in tools
     }
@@ -56,11 +58,16 @@ def test_the_overview_computed_in_clickhouse_equals_the_local_one(both) -> None:
         ({"has_errors": False}, {"has_errors": False}),
         ({"tool": "list_files"}, {"tool": "list_files"}),
         ({"min_duration_ms": 5000.0}, {"min_duration_ms": 5000.0}),
-        ({"span_name": "function.list_files", "has_errors": True}, {"span_name": "function.list_files", "has_errors": True}),
+        (
+            {"span_name": "function.list_files", "has_errors": True},
+            {"span_name": "function.list_files", "has_errors": True},
+        ),
     ],
 )
 @pytest.mark.parametrize(("sort", "descending"), [("start", False), ("duration", True), ("errors", True)])
-def test_a_filtered_query_in_clickhouse_lists_the_local_traces(both, pushed_args, local_filter, sort, descending) -> None:
+def test_a_filtered_query_in_clickhouse_lists_the_local_traces(
+    both, pushed_args, local_filter, sort, descending
+) -> None:
     url, file = both
     total, rows = pushdown.query_traces(url, sort=sort, descending=descending, limit=10, **pushed_args)
     with Dataset.open([file]) as ds:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from engine.tools.budget import answer_tokens, clamp, cut, fit, fits
+from engine.tools.budget import answer_tokens, clamp, cut, fit
 from engine.tools.registry import ToolResult
 
 

@@ -70,7 +70,10 @@ def _greedy_calls(ds: Any) -> list[tuple[str, dict[str, Any]]]:
     ]
     if longest_key is not None:
         calls.append(
-            ("view_spans", {"trace_id": trace_id, "span_ids": [largest.span_id], "attribute": longest_key, "max_chars": 50_000})
+            (
+                "view_spans",
+                {"trace_id": trace_id, "span_ids": [largest.span_id], "attribute": longest_key, "max_chars": 50_000},
+            )
         )
     return calls
 
@@ -87,7 +90,17 @@ def _middle(ds: Any) -> str:
 
 
 def test_every_registered_trace_tool_is_covered() -> None:
-    covered = {"overview", "patterns", "query", "search", "view_trace", "view_spans", "synthesize", "run_code", "compare"}
+    covered = {
+        "overview",
+        "patterns",
+        "query",
+        "search",
+        "view_trace",
+        "view_spans",
+        "synthesize",
+        "run_code",
+        "compare",
+    }
     ours = {name for name, spec in REGISTRY.items() if spec.handler.__module__.startswith("engine.tools")}
     assert ours == covered
 

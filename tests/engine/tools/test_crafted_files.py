@@ -9,9 +9,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.traces.dataset import Dataset
-from support.halo_lines import jsonl, span
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +79,9 @@ def test_halo_lines_nested_thousands_deep_are_malformed_lines(tmp_path: Path) ->
     lines = [
         orjson.dumps(span("t1", "a")),
         orjson.dumps(deep_time).replace(orjson.dumps(deep_time["start_time"]), b"[" * 1000 + b"1" + b"]" * 1000),
-        orjson.dumps(deep_attrs).replace(b'"attributes":{', b'"attributes":{"deep":' + b"[" * 5000 + b"]" * 5000 + b",", 1),
+        orjson.dumps(deep_attrs).replace(
+            b'"attributes":{', b'"attributes":{"deep":' + b"[" * 5000 + b"]" * 5000 + b",", 1
+        ),
     ]
     path.write_bytes(b"\n".join(lines) + b"\n" + jsonl(span("t2", "d")))
     ds = Dataset.open([path])
@@ -118,7 +120,9 @@ def test_an_unforeseen_error_while_reading_a_file_names_the_file_and_is_no_crash
         raise ZeroDivisionError("division by zero")
 
     got = []
-    with pytest.raises(UnreadableFileError, match=r"^/x/f.json: cannot be read \(ZeroDivisionError: division by zero\); skipped$"):
+    with pytest.raises(
+        UnreadableFileError, match=r"^/x/f.json: cannot be read \(ZeroDivisionError: division by zero\); skipped$"
+    ):
         for item in guarded("/x/f.json", pieces()):
             got.append(item)
     assert got == [1]

@@ -41,11 +41,11 @@ async def test_a_small_budget_shows_fewer_patterns_and_a_cursor_to_the_rest(cont
 async def test_a_cursor_from_another_tool_is_refused(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     first = await tool("query", ctx, limit=1)
-    with pytest.raises(InvalidArgumentError, match="was not issued by patterns"):
+    with pytest.raises(InvalidArgumentError, match=r"was not issued by patterns"):
         await tool("patterns", ctx, cursor=first.result.next_cursor)
 
 
 async def test_unknown_kind_is_a_validation_error_naming_the_kinds(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    with pytest.raises(InvalidArgumentError, match="kinds.0"):
+    with pytest.raises(InvalidArgumentError, match=r"kinds.0"):
         await tool("patterns", ctx, kinds=["bogus"])

@@ -29,7 +29,9 @@ async def test_sort_by_duration_descending_puts_the_slowest_first(context_for, t
     assert answer.result.traces[0].trace_id == "000000000000000000000000a00000ab"  # the 47 s run
 
 
-async def test_cursor_pages_cover_every_trace_once_even_when_the_budget_cuts_pages(context_for, tool, fixture_dir) -> None:
+async def test_cursor_pages_cover_every_trace_once_even_when_the_budget_cuts_pages(
+    context_for, tool, fixture_dir
+) -> None:
     ctx = context_for(fixture_dir / "halo" / "medium_traces.jsonl")
     seen: list[str] = []
     page = await tool("query", ctx, limit=100, has_errors=True, sort="tokens", budget_tokens=1500)

@@ -30,7 +30,13 @@ def test_titles_null_wrappers_and_defs_go_while_types_constraints_and_descriptio
     props = schema["properties"]
     assert "title" not in schema and "$defs" not in schema
     assert props["title"] == {"type": "string", "description": "a property named title stays"}
-    assert props["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20, "description": "items per page"}
+    assert props["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "items per page",
+    }
     assert props["cursor"] == {"type": "string", "description": "next_cursor of the previous page"}
     assert props["ids"] == {"type": "array", "items": {"type": "string"}, "description": "only these"}
     assert props["mode"]["properties"]["kind"]["enum"] == ["a", "b"]

@@ -50,17 +50,17 @@ async def test_search_within_one_trace_and_one_span(context_for, tool, fixture_d
 
 async def test_unknown_trace_id_names_it_and_the_lookup_calls(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    with pytest.raises(UnknownIdError, match="'nope'.*query"):
+    with pytest.raises(UnknownIdError, match=r"'nope'.*query"):
         await tool("search", ctx, pattern="x", trace_id="nope")
 
 
 async def test_span_id_without_trace_id_is_explained(context_for, tool, fixture_dir) -> None:
-    with pytest.raises(InvalidArgumentError, match="span_id needs trace_id"):
+    with pytest.raises(InvalidArgumentError, match=r"span_id needs trace_id"):
         await tool("search", context_for(fixture_dir / "analytics" / "patterns.jsonl"), pattern="x", span_id="s")
 
 
 async def test_invalid_regex_is_explained_with_its_position(context_for, tool, fixture_dir) -> None:
-    with pytest.raises(InvalidPatternError, match="invalid regular expression.*position"):
+    with pytest.raises(InvalidPatternError, match=r"invalid regular expression.*position"):
         await tool("search", context_for(fixture_dir / "analytics" / "patterns.jsonl"), pattern="(unclosed")
 
 
@@ -79,7 +79,7 @@ def test_only_lookaround_and_backreferences_need_a_backtracking_engine(pattern: 
 
 
 def test_a_backtracking_pattern_is_refused_in_process_with_a_reason() -> None:
-    with pytest.raises(BacktrackingPatternError, match="needs a backtracking regex engine.*Lookaround"):
+    with pytest.raises(BacktrackingPatternError, match=r"needs a backtracking regex engine.*Lookaround"):
         compile_pattern("(?<=a)b")
 
 
@@ -96,14 +96,16 @@ async def test_a_catastrophic_regex_is_stopped_at_the_time_limit(context_for, to
     linear = await tool("search", ctx, pattern="(a+)+$")  # RE2: no backtracking, answered at once
     assert linear.result.total_matches == 0
     started = time.monotonic()
-    with pytest.raises(InvalidPatternError, match="ran past its time limit"):
+    with pytest.raises(InvalidPatternError, match=r"ran past its time limit"):
         await tool("search", ctx, pattern="(a+)+(?=b)")  # a lookahead: run in the killable child
     assert time.monotonic() - started < 30
     answer = await tool("search", ctx, pattern="a+!")  # the tool still works afterwards
     assert answer.result.total_matches == 1
 
 
-async def test_a_backtracking_pattern_that_finishes_gives_the_same_answer_from_its_child(context_for, tool, fixture_dir) -> None:
+async def test_a_backtracking_pattern_that_finishes_gives_the_same_answer_from_its_child(
+    context_for, tool, fixture_dir
+) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     assert needs_backtracking("(?<=refund )policy")
     child = await tool("search", ctx, pattern="(?<=refund )policy", limit=3)

@@ -4,12 +4,11 @@ without a model, the deterministic digests and how to enable one."""
 from __future__ import annotations
 
 import pytest
+from support.scripted_llm import ScriptedLLM, reply
 
 from engine.errors import LLMError
 from engine.llm import LLMConfig
 from engine.tools.synthesize import trace_digest
-
-from support.scripted_llm import ScriptedLLM, reply
 
 pytestmark = pytest.mark.anyio
 HIDDEN = ["000000000000000000000000a000006f", "000000000000000000000000a0000070"]
@@ -17,7 +16,9 @@ MAP = "You are reading one trace"
 REDUCE = "You are given notes on several traces"
 
 
-async def test_without_a_model_it_returns_the_digests_and_says_how_to_enable_one(context_for, tool, fixture_dir) -> None:
+async def test_without_a_model_it_returns_the_digests_and_says_how_to_enable_one(
+    context_for, tool, fixture_dir
+) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
     answer = await tool("synthesize", ctx, trace_ids=HIDDEN)
     r = answer.result
@@ -96,7 +97,8 @@ def test_a_huge_trace_digest_keeps_the_error_span_and_fits(context_for, tmp_path
         lines.append(json.dumps({
             "trace_id": "big", "span_id": f"s{i:04d}", "parent_span_id": "" if i == 0 else "s0000", "name": "fetch",
             "start_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}Z",
-            "status": {"code": "STATUS_CODE_ERROR" if failing else "STATUS_CODE_OK", "message": "disk full" if failing else ""},
+            "status": {"code": "STATUS_CODE_ERROR" if failing else "STATUS_CODE_OK",
+                       "message": "disk full" if failing else ""},
             "attributes": {"openinference.span.kind": "TOOL", "tool.name": "fetch", "output.value": "y" * 3000},
         }))  # fmt: skip
     (tmp_path / "big.jsonl").write_text("\n".join(lines) + "\n")

@@ -66,7 +66,7 @@ async def test_a_long_value_reads_to_its_end_by_following_the_markers(context_fo
 
 async def test_unknown_span_ids_are_named(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    with pytest.raises(UnknownIdError, match="'nope'.*view_trace"):
+    with pytest.raises(UnknownIdError, match=r"'nope'.*view_trace"):
         await tool("view_spans", ctx, trace_id=LLM_TRACE, span_ids=[LLM_SPAN, "nope"])
 
 
@@ -84,7 +84,7 @@ async def test_an_unknown_id_gives_its_advice_once(context_for, tool, fixture_di
 
 async def test_an_unknown_attribute_lists_the_ones_there_are(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    with pytest.raises(InvalidArgumentError, match="no attribute 'nope'.*input.value"):
+    with pytest.raises(InvalidArgumentError, match=r"no attribute 'nope'.*input.value"):
         await tool("view_spans", ctx, trace_id=LLM_TRACE, span_ids=[LLM_SPAN], attribute="nope")
 
 

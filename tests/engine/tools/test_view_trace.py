@@ -24,7 +24,8 @@ def _big_trace(path: Path, spans: int) -> Path:
             "kind": "SPAN_KIND_INTERNAL",
             "start_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000000000Z",
             "end_time": f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.500000000Z",
-            "status": {"code": "STATUS_CODE_ERROR" if failing else "STATUS_CODE_OK", "message": "boom" if failing else ""},
+            "status": {"code": "STATUS_CODE_ERROR" if failing else "STATUS_CODE_OK",
+                       "message": "boom" if failing else ""},
             "attributes": {"openinference.span.kind": "AGENT" if i == 0 else "TOOL", "tool.name": "fetch",
                            "input.value": json.dumps({"url": f"https://example.com/{i}"}), "output.value": "x" * 2000},
         }))  # fmt: skip
@@ -79,17 +80,19 @@ async def test_root_span_id_shows_one_subtree(context_for, tool, tmp_path: Path)
 
 async def test_unknown_ids_are_named_with_the_call_that_finds_them(context_for, tool, fixture_dir) -> None:
     ctx = context_for(fixture_dir / "analytics" / "patterns.jsonl")
-    with pytest.raises(UnknownIdError, match="'nope'.*query"):
+    with pytest.raises(UnknownIdError, match=r"'nope'.*query"):
         await tool("view_trace", ctx, trace_id="nope")
     with pytest.raises(UnknownIdError) as unknown:
         await tool("view_trace", ctx, trace_id="nope")
     assert str(unknown.value).count("trace ids") == 1, "the advice is given once"
     assert "query_traces" not in str(unknown.value)  # no such tool
-    with pytest.raises(UnknownIdError, match="span 'nope' is not in trace"):
+    with pytest.raises(UnknownIdError, match=r"span 'nope' is not in trace"):
         await tool("view_trace", ctx, trace_id=LOOP_TRACE, root_span_id="nope")
 
 
-async def test_previews_are_cut_with_a_marker_naming_the_call_that_shows_the_rest(context_for, tool, tmp_path: Path) -> None:
+async def test_previews_are_cut_with_a_marker_naming_the_call_that_shows_the_rest(
+    context_for, tool, tmp_path: Path
+) -> None:
     ctx = context_for(_big_trace(tmp_path / "big.jsonl", 3))
     answer = await tool("view_trace", ctx, trace_id="big", max_chars=200)
     out = answer.result.spans[1].output
@@ -118,5 +121,5 @@ async def test_a_skeleton_cursor_is_refused_for_another_trace(context_for, tool,
 
     ctx = context_for(_big_trace(tmp_path / "big.jsonl", 300))
     answer = await tool("view_trace", ctx, trace_id="big", budget_tokens=1500)
-    with pytest.raises(InvalidArgumentError, match="belongs to another trace"):
+    with pytest.raises(InvalidArgumentError, match=r"belongs to another trace"):
         await tool("view_trace", ctx, trace_id="other", cursor=answer.result.next_cursor)

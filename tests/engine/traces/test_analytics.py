@@ -174,7 +174,10 @@ def test_on_the_trail_traces_the_answers_without_evidence_stand_out_and_no_small
     assert claim.subject == "claimed_unseen_evidence" and "Based on a careful search" in claim.examples[0].quote
     assert slow.subject == "LiteLLMModel.__call__" and slow.traces_affected == 1
     # the only outlier is above the absolute floor; the 33k-token call is under the token floor
-    assert (slow.examples[0].trace_id, slow.examples[0].span_id) == ("f39aec9b8a61fd2aaed5849cc00bc165", "b5dd8eb7f514a817")
+    assert (slow.examples[0].trace_id, slow.examples[0].span_id) == (
+        "f39aec9b8a61fd2aaed5849cc00bc165",
+        "b5dd8eb7f514a817",
+    )
     # smolagents records its tools and managed agents on the agent span, so every call is checked.
     assert not any("no offered-tool list" in n for n in result.notes)
 

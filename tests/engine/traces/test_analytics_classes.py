@@ -34,7 +34,9 @@ def llm(trace: str, sid: str, start: float, *, parent: str = "root", content: st
     return span(trace, sid, parent, name="llm.chat", kind="LLM", start=start, end=start + 1, attributes=attrs, **extra)
 
 
-def tool(trace: str, sid: str, start: float, name: str, args: str, output: str, *, parent: str = "root", **extra) -> dict:
+def tool(
+    trace: str, sid: str, start: float, name: str, args: str, output: str, *, parent: str = "root", **extra
+) -> dict:
     attrs = {"tool.name": name, "input.value": args, "output.value": output}
     return span(trace, sid, parent, name=name, kind="TOOL", start=start, end=start + 1, attributes=attrs, **extra)
 
@@ -103,7 +105,10 @@ def step_run(trace: str, error: str | None, content: str) -> list[dict]:
     ]
 
 
-PARSE = "AgentParsingError: Your code snippet is invalid, because the regex pattern ```(?:py|python)?\\n(.*?)\\n``` was not found in it."
+PARSE = (
+    "AgentParsingError: Your code snippet is invalid, because the regex pattern"
+    " ```(?:py|python)?\\n(.*?)\\n``` was not found in it."
+)
 
 
 def test_a_step_rejected_by_the_parser_is_unparseable_output_on_the_model_call(tmp_path: Path) -> None:
@@ -122,7 +127,9 @@ def test_tool_call_arguments_that_are_not_json_are_unparseable(tmp_path: Path) -
 
 
 def test_output_that_parsed_is_not_unparseable(tmp_path: Path) -> None:
-    result = analyse(tmp_path, step_run("2" * 32, None, "Code:\n```py\nprint(search(query='x'))\n```"), good_run("3" * 32))
+    result = analyse(
+        tmp_path, step_run("2" * 32, None, "Code:\n```py\nprint(search(query='x'))\n```"), good_run("3" * 32)
+    )
     assert result.of_kind("unparseable_output") == []
 
 
@@ -177,7 +184,9 @@ def test_a_claimed_search_that_no_span_shows_is_flagged(tmp_path: Path) -> None:
 def test_an_answer_after_a_search_is_supported(tmp_path: Path) -> None:
     t = "4" * 32
     run = good_run(t)
-    run[3] = llm(t, "l2", 5, content="Based on the search results, Paris.", calls=[("final_answer", '{"answer": "Paris"}')])
+    run[3] = llm(
+        t, "l2", 5, content="Based on the search results, Paris.", calls=[("final_answer", '{"answer": "Paris"}')]
+    )
     assert analyse(tmp_path, run).of_kind("unsupported_answer") == []
 
 
@@ -199,7 +208,10 @@ def test_non_consecutive_repeats_count(tmp_path: Path) -> None:
     a, b = '{"query": "a"}', '{"query": "b"}'
     run = [root(t)]
     for n, q in enumerate([a, b, a, a]):
-        run += [llm(t, f"l{n}", 10 * n + 1, calls=[("search", q)]), tool(t, f"t{n}", 10 * n + 3, "search", q, "ok text")]
+        run += [
+            llm(t, f"l{n}", 10 * n + 1, calls=[("search", q)]),
+            tool(t, f"t{n}", 10 * n + 3, "search", q, "ok text"),
+        ]
     assert {f[1] for f in flagged(analyse(tmp_path, run), "repeated_action")} == {"l2", "l3"}
 
 
@@ -208,7 +220,10 @@ def test_one_resubmission_of_a_call_that_had_answered_is_a_repeat(tmp_path: Path
     a, b = '{"query": "a"}', '{"query": "b"}'
     run = [root(t)]
     for n, q in enumerate([a, b, a]):
-        run += [llm(t, f"l{n}", 10 * n + 1, calls=[("search", q)]), tool(t, f"t{n}", 10 * n + 3, "search", q, "ok text")]
+        run += [
+            llm(t, f"l{n}", 10 * n + 1, calls=[("search", q)]),
+            tool(t, f"t{n}", 10 * n + 3, "search", q, "ok text"),
+        ]
     p = only(analyse(tmp_path, run), "repeated_action")
     assert [(f.span_id, f.context_span_id) for f in p.flagged] == [("l2", "t2")]
     assert "0 after it had failed" in p.title
@@ -238,7 +253,9 @@ def test_different_calls_and_steps_under_the_limit_are_not_repeats(tmp_path: Pat
 def test_a_garbled_result_is_blamed_on_the_call_that_read_it(tmp_path: Path) -> None:
     t = "6" * 32
     run = good_run(t)
-    run[2] = tool(t, "t1", 3, "search", '{"query": "capital of France"}', " ".join("Paris is the capital of France" * 3))
+    run[2] = tool(
+        t, "t1", 3, "search", '{"query": "capital of France"}', " ".join("Paris is the capital of France" * 3)
+    )
     p = only(analyse(tmp_path, run), "unusable_observation")
     assert [(f.span_id, f.context_span_id) for f in p.flagged] == [("l2", "t1")]
     assert "garbled" in p.title

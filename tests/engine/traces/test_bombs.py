@@ -10,10 +10,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.traces.dataset import Dataset
 from engine.traces.readers import _source
-from support.halo_lines import jsonl, span
 
 
 def _gzip_of(path: Path, head: bytes, unit: bytes, total: int, tail: bytes = b"") -> Path:
@@ -36,7 +36,9 @@ def test_the_bounds_are_named_settings_with_defaults() -> None:
     assert _source.GZIP_RATIO_GRACE_BYTES >= 1 << 20
 
 
-def test_a_gzip_of_newlines_is_cut_at_the_ratio_bound_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gzip_of_newlines_is_cut_at_the_ratio_bound_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(_source, "GZIP_RATIO_GRACE_BYTES", 1 << 20)
     path = _gzip_of(tmp_path / "bomb.jsonl.gz", jsonl(span("t1", "a")), b"\n", 64 << 20, jsonl(span("t2", "b")))
     assert path.stat().st_size < 1 << 20
@@ -59,7 +61,9 @@ def test_a_gzip_past_the_size_bound_is_cut_and_says_so(tmp_path: Path, monkeypat
 def test_one_endless_gzip_line_is_dropped_unread_and_the_next_lines_are_read(tmp_path: Path) -> None:
     """The setting comes from the environment (as a user would set it), in a real `halo-mcp index`."""
     head = jsonl(span("t1", "a"))
-    path = _gzip_of(tmp_path / "long.jsonl.gz", head + b'{"trace_id": "', b"x", 8 << 20, b'"}\n' + jsonl(span("t2", "b")))
+    path = _gzip_of(
+        tmp_path / "long.jsonl.gz", head + b'{"trace_id": "', b"x", 8 << 20, b'"}\n' + jsonl(span("t2", "b"))
+    )
     env = {
         "HALO_MCP_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
         "HALO_MCP_MAX_LINE_BYTES": str(1 << 20),

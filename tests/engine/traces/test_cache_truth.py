@@ -7,12 +7,12 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import SourceChangedError
 from engine.traces import cache
 from engine.traces.dataset import Dataset
 from engine.traces.index import ensure_segment
-from support.halo_lines import jsonl, span
 
 
 def _names(ds: Dataset) -> list[str]:

@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import CacheUnusableError
 from engine.traces.dataset import Dataset
-from support.halo_lines import jsonl, span
 
 
 def _mount(*args: str) -> bool:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
 from engine.traces.dataset import QUALITY_EXAMPLES, Dataset, resolve_paths
 from engine.traces.model import SpanKind
-from support.halo_lines import jsonl, span
 
 
 def _halo_dir(tmp_path: Path, fixtures: Path) -> Path:
@@ -91,20 +91,32 @@ def test_a_trace_id_in_two_files_is_reported_and_kept_apart(tmp_path: Path) -> N
 def test_unknown_ids_are_named_in_the_error(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(jsonl(span("t1", "a")))
     ds = Dataset.open([tmp_path / "a.jsonl"])
-    with pytest.raises(UnknownIdError, match="'nope'"):
+    with pytest.raises(UnknownIdError, match=r"'nope'"):
         ds.trace_rows("nope")
-    with pytest.raises(UnknownIdError, match="'zzz'.*'t1'"):
+    with pytest.raises(UnknownIdError, match=r"'zzz'.*'t1'"):
         ds.span_row("t1", "zzz")
 
 
 def _llm(trace: str, sid: str, parent: str, tin: int, tout: int) -> dict:
-    return span(trace, sid, parent, kind="LLM", attributes={"llm.token_count.prompt": tin, "llm.token_count.completion": tout})
+    return span(
+        trace, sid, parent, kind="LLM", attributes={"llm.token_count.prompt": tin, "llm.token_count.completion": tout}
+    )
 
 
 def test_trace_tokens_count_llm_spans_once_not_the_agent_totals_that_repeat_them(tmp_path: Path) -> None:
-    agent = span("t1", "agent", kind="AGENT", attributes={"llm.token_count.prompt": 30, "llm.token_count.completion": 7})
-    tool = span("t2", "tool-root", kind="CHAIN", attributes={"llm.token_count.prompt": 99, "llm.token_count.completion": 1})
-    leaf = span("t2", "leaf", "tool-root", kind="TOOL", attributes={"llm.token_count.prompt": 5, "llm.token_count.completion": 2})
+    agent = span(
+        "t1", "agent", kind="AGENT", attributes={"llm.token_count.prompt": 30, "llm.token_count.completion": 7}
+    )
+    tool = span(
+        "t2", "tool-root", kind="CHAIN", attributes={"llm.token_count.prompt": 99, "llm.token_count.completion": 1}
+    )
+    leaf = span(
+        "t2",
+        "leaf",
+        "tool-root",
+        kind="TOOL",
+        attributes={"llm.token_count.prompt": 5, "llm.token_count.completion": 2},
+    )
     path = tmp_path / "tok.jsonl"
     path.write_bytes(jsonl(agent, _llm("t1", "l1", "agent", 10, 3), _llm("t1", "l2", "agent", 20, 4), tool, leaf))
     ds = Dataset.open([path])
@@ -121,7 +133,7 @@ def test_trace_rollups_cover_bounds_errors_and_distinct_names(tmp_path: Path) ->
         jsonl(
             span("t1", "root", kind="AGENT", start=0, end=10, service="svc-a"),
             span("t1", "call", "root", kind="TOOL", start=2, end=12, status="STATUS_CODE_ERROR", message="boom",
-                 attributes={"tool.name": "search"}, service="svc-b"),  # fmt: skip
+                 attributes={"tool.name": "search"}, service="svc-b"),
             span("t1", "call2", "root", kind="TOOL", start=3, attributes={"tool.name": "search"}, service="svc-a"),
         )
     )
@@ -194,7 +206,7 @@ def test_a_snapshot_maps_the_same_chunks_even_after_the_file_grew(tmp_path: Path
     assert Dataset.open_snapshot(snap).n_spans == 1
     path.write_bytes(jsonl(span("t9", "z"), span("t9", "y")))  # rewritten: rebuilt, old chunk deleted
     Dataset.open([path])
-    with pytest.raises(DatasetError, match="changed since the snapshot"):
+    with pytest.raises(DatasetError, match=r"changed since the snapshot"):
         Dataset.open_snapshot(snap)
 
 

@@ -45,7 +45,7 @@ def test_stat_names_gives_what_os_stat_gives_and_errno_for_files_that_fail(tmp_p
     d = _tree(tmp_path)
     names = ["b.jsonl", "link.jsonl", "caf\u00e9.jsonl", "missing.jsonl", "dangling.jsonl"]
     for table in (fs.stat_names(str(d), names),):
-        for name, row in zip(names[:3], table[:3]):
+        for name, row in zip(names[:3], table[:3], strict=True):
             st = os.stat(d / name)  # symlinks followed
             assert tuple(row) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, 0)
         assert table["errno"][3:].tolist() == [errno.ENOENT, errno.ENOENT]

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import DatasetError
 from engine.traces.build import Flag
 from engine.traces.cache import cache_root, segment_dir
 from engine.traces.dataset import Dataset
 from engine.traces.index import Builder, ensure_segment
-from support.halo_lines import jsonl, span
 
 
 def _segment(path: Path, **kw):  # type: ignore[no-untyped-def]

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import UnknownShapeError
 from engine.traces import cache
 from engine.traces.dataset import Dataset
 from engine.traces.pack import PACK_MIN_FILES, load_packs, pack_home
-from support.halo_lines import jsonl, span
 
 # Every fixture shape, several files of each (the same trace ids recur across files on purpose).
 _SHAPE_FILES = [
@@ -74,7 +74,9 @@ def test_a_folder_of_many_small_files_is_one_pack_that_reads_exactly_like_one_se
         alone = Dataset.open([info.path], cache_dir=tmp_path / "alone")  # one file: its own segment
         assert replace(alone.files[0], index="") == replace(info, index="")
         assert _records(ds, i) == _records(alone, 0), info.path
-    assert ds.quality.malformed_lines == 2 * Dataset.open([fixtures / "bad/malformed_lines.jsonl"]).quality.malformed_lines
+    assert (
+        ds.quality.malformed_lines == 2 * Dataset.open([fixtures / "bad/malformed_lines.jsonl"]).quality.malformed_lines
+    )
     assert any("0_bad_malformed_lines.jsonl:" in s for s in ds.quality.malformed_samples)
 
 
@@ -83,7 +85,9 @@ def test_a_trace_id_in_two_packed_files_stays_two_traces_with_parents_linked_wit
     folder.mkdir()
     for i in range(PACK_MIN_FILES):
         # every file has trace "shared" with the same span ids: a root and a child
-        (folder / f"run{i:02d}.jsonl").write_bytes(jsonl(span("shared", "root"), span("shared", "child", "root", start=i)))
+        (folder / f"run{i:02d}.jsonl").write_bytes(
+            jsonl(span("shared", "root"), span("shared", "child", "root", start=i))
+        )
     ds = Dataset.open([folder])
     assert len(_pack_dirs(folder)) == 1
     assert ds.n_traces == PACK_MIN_FILES and len(ds.trace_indices("shared")) == PACK_MIN_FILES
@@ -100,7 +104,9 @@ def test_reopening_a_packed_folder_builds_nothing_and_gives_the_same_rows(tmp_pa
     again = Dataset.open([folder])
     assert {f.index for f in again.files} == {"fresh"}
     assert again.fingerprint == first.fingerprint
-    assert [_records(again, i) for i in range(len(again.files))] == [_records(first, i) for i in range(len(first.files))]
+    assert [_records(again, i) for i in range(len(again.files))] == [
+        _records(first, i) for i in range(len(first.files))
+    ]
 
 
 def _runs_folder(tmp_path: Path, count: int) -> Path:
@@ -166,7 +172,9 @@ def test_a_subset_of_a_packed_folder_is_served_by_the_same_pack(tmp_path: Path, 
         int(np.count_nonzero(np.asarray(subset.spans.kind) == k)) for k in range(len(subset.summary["kinds"]))
     ]
     snap = Dataset.open_snapshot(subset.snapshot())
-    assert [_records(snap, i) for i in range(len(snap.files))] == [_records(subset, i) for i in range(len(subset.files))]
+    assert [_records(snap, i) for i in range(len(snap.files))] == [
+        _records(subset, i) for i in range(len(subset.files))
+    ]
 
 
 def test_a_non_trace_file_among_many_is_skipped_but_named_alone_it_fails(tmp_path: Path, fixtures: Path) -> None:

@@ -175,7 +175,7 @@ def test_spans_added_as_columns_and_one_by_one_keep_their_order() -> None:
     mixed = PieceBuilder()
     mixed.add_all(spans[:10])
     rows = [tuple(getattr(s, f) for f in Span.__slots__) for s in spans[10:30]]  # type: ignore[attr-defined]
-    mixed.add_columns(list(zip(*rows)))
+    mixed.add_columns(list(zip(*rows, strict=True)))
     for span in spans[30:]:
         mixed.add(span)
     assert len(mixed) == len(spans)

@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.halo_lines import jsonl, span
+
 from engine.traces import cache
 from engine.traces.dataset import Dataset
 from engine.traces.pack import PACK_MIN_FILES, load_packs, pack_home
 from engine.traces.prune import GRACE_SECONDS, maybe_prune, prune
-from support.halo_lines import jsonl, span
 
 
 def _folder(tmp_path: Path, name: str, files: int) -> Path:

@@ -45,13 +45,15 @@ def test_every_row_of_a_block_reads_like_read_fields_on_its_own(rate: float) -> 
     attrs, names, statuses, events = _inputs(lines)
     for lo in range(0, len(attrs), 300):
         block = slice(lo, lo + 300)
-        expected = [_expected(*row) for row in zip(attrs[block], names[block], statuses[block], events[block])]
+        expected = [
+            _expected(*row) for row in zip(attrs[block], names[block], statuses[block], events[block], strict=True)
+        ]
         if any(isinstance(e, type) for e in expected):  # a span read_fields refuses: the block refuses too
             with pytest.raises((ValueError, TypeError)):
                 read_fields_columns(attrs[block], names[block], statuses[block], events[block])
             continue
         columns = read_fields_columns(attrs[block], names[block], statuses[block], events[block])
-        assert [tuple(row) for row in zip(*columns)] == expected
+        assert [tuple(row) for row in zip(*columns, strict=True)] == expected
 
 
 def test_the_fixtures_read_alike_in_one_block() -> None:
@@ -59,4 +61,6 @@ def test_the_fixtures_read_alike_in_one_block() -> None:
              for line in (FIXTURES / "halo" / f"{name}_traces.jsonl").read_bytes().splitlines()]  # fmt: skip
     attrs, names, statuses, events = _inputs(lines)
     columns = read_fields_columns(attrs, names, statuses, events)
-    assert [tuple(row) for row in zip(*columns)] == [_expected(*row) for row in zip(attrs, names, statuses, events)]
+    assert [tuple(row) for row in zip(*columns, strict=True)] == [
+        _expected(*row) for row in zip(attrs, names, statuses, events, strict=True)
+    ]

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.halo_lines import jsonl, span
 
 from engine.errors import InvalidArgumentError, InvalidPatternError, UnknownIdError
 from engine.traces import store
 from engine.traces.dataset import Dataset
 from engine.traces.store_search import searchable_text
 from engine.traces.user_regex import allow_backtracking
-from support.halo_lines import jsonl, span
 
 
 @pytest.fixture
@@ -126,7 +126,9 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(medium: Dataset) -> Non
     durations: list[float] = []
     cursor = None
     while True:
-        page = store.query_traces(medium, store.TraceFilter(), sort="duration", descending=True, limit=37, cursor=cursor)
+        page = store.query_traces(
+            medium, store.TraceFilter(), sort="duration", descending=True, limit=37, cursor=cursor
+        )
         assert page.total == 500
         seen += [t.trace_id for t in page.items]
         durations += [t.duration_ms for t in page.items]
@@ -139,18 +141,18 @@ def test_pages_follow_the_cursor_without_gaps_or_repeats(medium: Dataset) -> Non
 
 def test_a_cursor_from_another_query_or_garbage_is_refused(medium: Dataset) -> None:
     page = store.query_traces(medium, store.TraceFilter(), limit=5)
-    with pytest.raises(InvalidArgumentError, match="another filter or sort"):
+    with pytest.raises(InvalidArgumentError, match=r"another filter or sort"):
         store.query_traces(medium, store.TraceFilter(), sort="spans", limit=5, cursor=page.next_cursor)
-    with pytest.raises(InvalidArgumentError, match="invalid cursor"):
+    with pytest.raises(InvalidArgumentError, match=r"invalid cursor"):
         store.query_traces(medium, store.TraceFilter(), limit=5, cursor="not-a-cursor")
 
 
 def test_bad_query_arguments_are_explained(medium: Dataset) -> None:
-    with pytest.raises(InvalidArgumentError, match="unknown span kind 'robot'.*llm"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown span kind 'robot'.*llm"):
         store.count_traces(medium, store.TraceFilter(kind="robot"))
-    with pytest.raises(InvalidArgumentError, match="unknown sort"):
+    with pytest.raises(InvalidArgumentError, match=r"unknown sort"):
         store.query_traces(medium, store.TraceFilter(), sort="alphabet")
-    with pytest.raises(InvalidPatternError, match="position"):
+    with pytest.raises(InvalidPatternError, match=r"position"):
         store.count_traces(medium, store.TraceFilter(pattern="(unclosed"))
 
 
@@ -162,7 +164,7 @@ def test_view_trace_lists_the_tree_depth_first_with_depths(agents: Dataset) -> N
     search = view[2]
     assert (search.kind, search.status, search.tool_name) == ("tool", "error", "search")
     assert search.status_message is not None and search.status_message.startswith("Timeout")
-    with pytest.raises(UnknownIdError, match="'run-9'"):
+    with pytest.raises(UnknownIdError, match=r"'run-9'"):
         store.view_trace(agents, "run-9")
 
 
@@ -170,7 +172,7 @@ def test_view_trace_shows_orphans_as_roots_and_keeps_duplicates(tmp_path: Path) 
     path = tmp_path / "odd.jsonl"
     path.write_bytes(
         jsonl(span("t", "root"), span("t", "kid", "root", start=0.1), span("t", "kid", "root", start=0.2),
-              span("t", "stray", "gone", start=0.05))  # fmt: skip
+              span("t", "stray", "gone", start=0.05))
     )
     view = store.view_trace(Dataset.open([path]), "t")
     assert [(v.span_id, v.depth) for v in view] == [("root", 0), ("kid", 1), ("kid", 1), ("stray", 0)]
@@ -183,7 +185,7 @@ def test_get_spans_returns_attributes_and_the_original_json(tiny: Dataset, fixtu
     assert detail.raw == first
     assert detail.attributes == first["attributes"]
     assert detail.model == "claude-sonnet-4-5"
-    with pytest.raises(UnknownIdError, match="'x1', 'x2'"):
+    with pytest.raises(UnknownIdError, match=r"'x1', 'x2'"):
         store.get_spans(tiny, first["trace_id"], [first["span_id"], "x1", "x2"])
 
 
@@ -206,7 +208,7 @@ def test_search_within_one_trace_or_one_span(agents: Dataset) -> None:
     assert (in_trace.total_matches, in_trace.spans_matched, in_trace.traces_matched) == (2, 2, 1)
     in_span = store.search(agents, "result of", trace_id="run-1", span_id="run-1-fetch")
     assert in_span.total_matches == 1 and in_span.matches[0].span_id == "run-1-fetch"
-    with pytest.raises(InvalidArgumentError, match="needs trace_id"):
+    with pytest.raises(InvalidArgumentError, match=r"needs trace_id"):
         store.search(agents, "x", span_id="run-1-fetch")
 
 
@@ -221,7 +223,7 @@ def test_search_reads_json_strings_as_a_model_sees_them(tmp_path: Path) -> None:
 def test_bad_patterns_are_explained(tiny: Dataset) -> None:
     with pytest.raises(InvalidPatternError, match=r"missing \), unterminated subpattern at position 0"):
         store.search(tiny, "(abc")
-    with pytest.raises(InvalidPatternError, match="empty string"):
+    with pytest.raises(InvalidPatternError, match=r"empty string"):
         store.search(tiny, "x*")
 
 
@@ -233,7 +235,15 @@ def test_a_search_out_of_time_says_so(medium: Dataset) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"agent-[bc]", r"^\{", r"\}$", r"\bllm\b", r"(?<=model_name\":\")claude", r"\}.\{", r"STATUS_CODE_(OK|ERROR)"],  # \}.\{ only matches across two joined spans
+    [
+        r"agent-[bc]",
+        r"^\{",
+        r"\}$",
+        r"\bllm\b",
+        r"(?<=model_name\":\")claude",
+        r"\}.\{",
+        r"STATUS_CODE_(OK|ERROR)",
+    ],  # \}.\{ only matches across two joined spans
 )
 def test_batched_search_counts_the_same_as_span_by_span(medium: Dataset, pattern: str) -> None:
     regex = re.compile(pattern)
@@ -262,7 +272,9 @@ def test_searchable_text_undoes_json_escapes_whatever_wrote_them(value: str) -> 
 def test_a_literal_spelled_with_unicode_escapes_is_still_found(tmp_path: Path) -> None:
     path = tmp_path / "esc.jsonl"
     plain = orjson.dumps(span("t", "plain", attributes={"output.value": "rate limited"}))
-    escaped = plain.replace(b'"t","span_id":"plain"', b'"t","span_id":"esc"').replace(b"rate limited", b"\\u0072ate limited")
+    escaped = plain.replace(b'"t","span_id":"plain"', b'"t","span_id":"esc"').replace(
+        b"rate limited", b"\\u0072ate limited"
+    )
     path.write_bytes(plain + b"\n" + escaped + b"\n")
     ds = Dataset.open([path])
     result = store.search(ds, "rate limited")

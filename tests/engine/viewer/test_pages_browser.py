@@ -66,10 +66,22 @@ def _hostile_trace() -> list[dict[str, Any]]:
     spans = [span("t-evil", "root", name=HOSTILE[0], kind="AGENT", end=5.0)]
     for n, text in enumerate(HOSTILE):
         spans.append(
-            span("t-evil", f"s{n}", "root", name=text, kind="TOOL" if n % 2 else "LLM", start=n * 0.5, end=n * 0.5 + 0.4,
-                 status="STATUS_CODE_ERROR" if n == 1 else "STATUS_CODE_OK", message=text,
-                 attributes={"input.value": f'[{{"role": "user", "content": "{text.replace(chr(34), "")}"}}]',
-                             "output.value": text, "tool.name": text})  # fmt: skip
+            span(
+                "t-evil",
+                f"s{n}",
+                "root",
+                name=text,
+                kind="TOOL" if n % 2 else "LLM",
+                start=n * 0.5,
+                end=n * 0.5 + 0.4,
+                status="STATUS_CODE_ERROR" if n == 1 else "STATUS_CODE_OK",
+                message=text,
+                attributes={
+                    "input.value": f'[{{"role": "user", "content": "{text.replace(chr(34), "")}"}}]',
+                    "output.value": text,
+                    "tool.name": text,
+                },
+            )
         )
     return spans
 
@@ -140,15 +152,19 @@ def _report(trace_id: str, span_id: str, quote: str) -> Report:
         evidence=[Evidence(trace_id=trace_id, span_id=span_id, quote=quote, verified=True)],
         detail="The tool returns an error the model cannot act on.",
     )
-    second = Finding(title="Slow turns", category="latency", impact="low", frequency=Frequency(traces_affected=1, total_traces=3))
+    second = Finding(
+        title="Slow turns", category="latency", impact="low", frequency=Frequency(traces_affected=1, total_traces=3)
+    )
     return Report(run_id="20260101T000000Z-abcdef", question="Why do runs fail?", dataset="traces.jsonl",
                   produced_by="model", summary="Tool errors.", findings=[second, finding])  # fmt: skip
 
 
 def test_report_page_ranks_findings_draws_the_cited_trace_and_highlights_the_span(browser: Any, tmp_path: Path) -> None:
-    spans = _hostile_trace()[:1] + [
+    spans = [
+        *_hostile_trace()[:1],
         span("t-evil", "a", "root", name="call tool", kind="TOOL", start=1, end=2, status="STATUS_CODE_ERROR",
-             message="Error running tool", attributes={"input.value": '{"path": "."}', "output.value": "Error running tool"}),
+             message="Error running tool",
+             attributes={"input.value": '{"path": "."}', "output.value": "Error running tool"}),
         span("t-evil", "b", "root", name="response", kind="LLM", start=2, end=3,
              attributes={"input.value": '{"messages": [{"role": "user", "content": "list the files"}]}',
                          "output.value": '{"role": "assistant", "content": "", "tool_calls": '
@@ -169,7 +185,9 @@ def test_report_page_ranks_findings_draws_the_cited_trace_and_highlights_the_spa
     detail = page.inner_text(".trace .detail").lower()
     assert "error running tool" in detail and "cited by finding 1" in detail and "arguments" in detail
     page.click(".row:has-text('response')")
-    assert "list the files" in page.inner_text(".trace .detail") and "tool call list_files" in page.inner_text(".trace .detail")
+    assert "list the files" in page.inner_text(".trace .detail") and "tool call list_files" in page.inner_text(
+        ".trace .detail"
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.click("a.ev")
     page.screenshot(path=str(SCREENSHOTS / "report.png"))

@@ -66,7 +66,10 @@ def test_json_and_protobuf_of_one_request_are_stored_identically_with_hex_ids() 
     proto.resource_spans[0].resource.attributes.add(key="service.name").value.string_value = "agent"
     proto.resource_spans[0].scope_spans[0].scope.name = "test"
 
-    from_json, from_proto = to_line(decode(as_json, JSON).request), to_line(decode(proto.SerializeToString(), PROTOBUF).request)
+    from_json, from_proto = (
+        to_line(decode(as_json, JSON).request),
+        to_line(decode(proto.SerializeToString(), PROTOBUF).request),
+    )
     assert from_json == from_proto
     stored = orjson.loads(from_json)
     assert stored["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] == TRACE

@@ -32,7 +32,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, Status as OtelStatus, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import Status as OtelStatus
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 
@@ -82,21 +83,32 @@ def agent_run(service: str = "weather-agent", question: str = "Weather in Oslo?"
         try:
             with tracer.start_as_current_span(
                 "execute_tool lookup_city",
-                attributes={"openinference.span.kind": "TOOL", "tool.name": "lookup_city", "input.value": '{"q": "Oslo"}'},
+                attributes={
+                    "openinference.span.kind": "TOOL",
+                    "tool.name": "lookup_city",
+                    "input.value": '{"q": "Oslo"}',
+                },
             ):
                 raise LookupError("city index is offline")
         except LookupError:
             pass
         with tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as llm:
-            llm.set_attributes({
-                "gen_ai.operation.name": "chat",
-                "gen_ai.request.model": "gpt-4o-mini",
-                "gen_ai.usage.input_tokens": 530,
-                "gen_ai.usage.output_tokens": 17,
-                "gen_ai.output.messages": json.dumps(
-                    [{"role": "assistant", "parts": [{"type": "text", "content": "I'm sorry, but I can't help with that."}]}]
-                ),
-            })
+            llm.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o-mini",
+                    "gen_ai.usage.input_tokens": 530,
+                    "gen_ai.usage.output_tokens": 17,
+                    "gen_ai.output.messages": json.dumps(
+                        [
+                            {
+                                "role": "assistant",
+                                "parts": [{"type": "text", "content": "I'm sorry, but I can't help with that."}],
+                            }
+                        ]
+                    ),
+                }
+            )
             llm.set_status(OtelStatus(StatusCode.OK))
     provider.shutdown()
     return list(memory.get_finished_spans())
@@ -133,13 +145,14 @@ def to_request(spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
             end_time_unix_nano=s.end_time,
             attributes=_key_values(s.attributes),
             events=[PbSpan.Event(time_unix_nano=e.timestamp, name=e.name, attributes=_key_values(e.attributes))
-                    for e in s.events],  # fmt: skip
+                    for e in s.events],
             status=Status(code=s.status.status_code.value, message=s.status.description or ""),
-        ))  # fmt: skip
+        ))
     scope = first.instrumentation_scope
     return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
         resource=PbResource(attributes=_key_values(first.resource.attributes)),
-        scope_spans=[ScopeSpans(scope=InstrumentationScope(name=scope.name, version=scope.version or ""), spans=pb_spans)],
+        scope_spans=[ScopeSpans(scope=InstrumentationScope(name=scope.name, version=scope.version or ""),
+                                spans=pb_spans)],
     )])  # fmt: skip
 
 

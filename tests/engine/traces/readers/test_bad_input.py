@@ -21,7 +21,7 @@ def _split(items: list) -> tuple[list[Span], list[Malformed]]:  # type: ignore[t
 @pytest.mark.parametrize(
     ("name", "says"),
     [("binary.bin", "binary file"), ("latin1.txt", "not UTF-8"), ("not_json.log", "not JSON"),
-     ("unknown.json", "matches no supported trace shape")],  # fmt: skip
+     ("unknown.json", "matches no supported trace shape")],
 )
 def test_files_that_are_not_traces_get_an_error_naming_the_supported_shapes(
     fixtures: Path, name: str, says: str

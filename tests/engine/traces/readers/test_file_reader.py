@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_chunks_split_at_newlines_read_the_same_spans_as_the_whole_file(fixtures
         cuts.append(data.index(b"\n", approx) + 1)
     cuts.append(len(data))
     parts: list = []  # type: ignore[type-arg]
-    for start, end in zip(cuts, cuts[1:]):
+    for start, end in pairwise(cuts):
         reader = FileReader(path, "halo", start, end, data.count(b"\n", 0, start) + 1)
         assert reader.line_based
         parts.extend(reader)

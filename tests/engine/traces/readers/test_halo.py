@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.traces.model import Malformed, Span, SpanKind, SpanStatus
@@ -26,7 +26,7 @@ def test_tiny_file_gives_every_span_with_its_normalised_fields(fixtures: Path) -
     root, llm = spans[0], spans[1]
     assert (root.trace_id, root.span_id, root.parent_id) == ("t-aaaa", "s-aaaa-1", None)
     assert root.kind is SpanKind.AGENT and root.agent_name == "agent-a" and root.service == "agent-a"
-    assert root.start_ns == int(datetime(2026, 4, 23, 5, 32, tzinfo=timezone.utc).timestamp()) * 10**9
+    assert root.start_ns == int(datetime(2026, 4, 23, 5, 32, tzinfo=UTC).timestamp()) * 10**9
     assert root.end_ns - root.start_ns == 10**9
     assert llm.parent_id == "s-aaaa-1" and llm.kind is SpanKind.LLM
     assert (llm.model, llm.input_tokens, llm.output_tokens, llm.cost) == ("claude-sonnet-4-5", 100, 50, 0.0012)

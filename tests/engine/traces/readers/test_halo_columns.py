@@ -31,7 +31,7 @@ def _row_fields(line: bytes, lineno: int) -> tuple[Any, ...] | None:
 
 def _rows(columns: list[Any]) -> list[tuple[Any, ...]]:
     columns = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns]
-    return [tuple(row) for row in zip(*columns)]
+    return [tuple(row) for row in zip(*columns, strict=True)]
 
 
 def test_clean_fixture_lines_are_read_as_columns_not_line_by_line() -> None:

@@ -27,8 +27,8 @@ def test_console_exporter_output_reads_as_concatenated_objects(make_fixtures: Mo
     assert [s.span_id for s in spans] == [format(s.context.span_id, "016x") for s in sdk_spans]
     assert [s.trace_id for s in spans] == [format(s.context.trace_id, "032x") for s in sdk_spans]
     # to_json writes microseconds (rounded through a float by the SDK)
-    assert all(abs(ours.start_ns - theirs.start_time) <= 1000 for ours, theirs in zip(spans, sdk_spans))
-    assert all(abs(ours.end_ns - theirs.end_time) <= 1000 for ours, theirs in zip(spans, sdk_spans))
+    assert all(abs(ours.start_ns - theirs.start_time) <= 1000 for ours, theirs in zip(spans, sdk_spans, strict=True))
+    assert all(abs(ours.end_ns - theirs.end_time) <= 1000 for ours, theirs in zip(spans, sdk_spans, strict=True))
     lookup = spans[2]
     assert lookup.status is SpanStatus.ERROR and lookup.status_message == "LookupError: city index is offline"
     assert lookup.exception == "LookupError: city index is offline"
@@ -52,7 +52,7 @@ def test_any_agent_decimal_ids_become_exact_hex(fixtures: Path) -> None:
     doc = json.loads(path.read_text())  # the stdlib keeps 128-bit integers exact
     spans = _spans(path)
     assert len(spans) == len(doc["spans"])
-    for span, src in zip(spans, doc["spans"]):
+    for span, src in zip(spans, doc["spans"], strict=True):
         assert span.trace_id == format(src["context"]["trace_id"], "032x")
         assert span.span_id == format(src["context"]["span_id"], "016x")
         assert span.start_ns == src["start_time"] and span.end_ns == src["end_time"]

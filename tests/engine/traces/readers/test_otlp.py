@@ -22,7 +22,7 @@ def _spans(path: Path) -> list[Span]:
 
 def _check_against_sdk(spans: list[Span], sdk_spans: list) -> None:  # type: ignore[type-arg]
     assert len(spans) == len(sdk_spans)
-    for ours, theirs in zip(spans, sdk_spans):
+    for ours, theirs in zip(spans, sdk_spans, strict=True):
         assert ours.trace_id == format(theirs.context.trace_id, "032x")
         assert ours.span_id == format(theirs.context.span_id, "016x")
         assert ours.parent_id == (format(theirs.parent.span_id, "016x") if theirs.parent else None)
@@ -42,10 +42,14 @@ def test_protobuf_json_mapping_with_base64_ids_and_enum_names(make_fixtures: Mod
     _check_against_sdk(spans, sdk_spans)
 
 
-def test_collector_file_exporter_lines_with_hex_ids_and_enum_integers(make_fixtures: ModuleType, tmp_path: Path) -> None:
+def test_collector_file_exporter_lines_with_hex_ids_and_enum_integers(
+    make_fixtures: ModuleType, tmp_path: Path
+) -> None:
     runs = [make_fixtures.agent_run(), make_fixtures.agent_run("billing-agent")]
     path = tmp_path / "collector.jsonl"
-    path.write_text("".join(json.dumps(make_fixtures.collector_style(make_fixtures.to_request(r))) + "\n" for r in runs))
+    path.write_text(
+        "".join(json.dumps(make_fixtures.collector_style(make_fixtures.to_request(r))) + "\n" for r in runs)
+    )
     reader = FileReader(path)
     spans = [s for s in reader if isinstance(s, Span)]
     assert reader.line_based and reader.lines == 2

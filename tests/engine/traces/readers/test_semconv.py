@@ -21,7 +21,8 @@ def test_kind_comes_from_openinference_then_observation_kind_then_gen_ai_then_na
 
 def test_token_counts_given_as_strings_become_integers() -> None:
     sem = read_semantics({"openinference.span.kind": "LLM", "llm.token_count.prompt": "393",
-                          "llm.token_count.completion": "1463", "llm.model_name": "o3-mini"}, "x", SpanStatus.OK)  # fmt: skip
+                          "llm.token_count.completion": "1463", "llm.model_name": "o3-mini"},
+                         "x", SpanStatus.OK)  # fmt: skip
     assert (sem.input_tokens, sem.output_tokens, sem.model) == (393, 1463, "o3-mini")
 
 
@@ -56,7 +57,8 @@ def test_requested_tools_from_gen_ai_output() -> None:
              "gen_ai.output": '[{"tool.name": "get_current_time", "tool.args": "{}"}]'}  # fmt: skip
     assert read_semantics(attrs, "x", SpanStatus.OK).requested_tools == ("get_current_time",)
     parts = {"gen_ai.operation.name": "chat", "gen_ai.output.messages":
-             '[{"role": "assistant", "parts": [{"type": "tool_call", "name": "lookup", "arguments": {}}]}]'}  # fmt: skip
+             '[{"role": "assistant", "parts": '
+             '[{"type": "tool_call", "name": "lookup", "arguments": {}}]}]'}  # fmt: skip
     assert read_semantics(parts, "x", SpanStatus.OK).requested_tools == ("lookup",)
 
 
@@ -95,13 +97,20 @@ def test_refusal_is_an_output_that_opens_by_declining() -> None:
     assert not is_refusal("I can't believe how well this worked: here is the answer.")
     assert not is_refusal("Here is the summary. I cannot stress enough that I can't help noticing...")
     sem = read_semantics({"openinference.span.kind": "LLM",
-                          "llm.output_messages.0.message.content": "I won't help with that."}, "x", SpanStatus.OK)  # fmt: skip
+                          "llm.output_messages.0.message.content": "I won't help with that."},
+                         "x", SpanStatus.OK)  # fmt: skip
     assert sem.refusal
 
 
 def test_exception_text_from_otel_and_trail_style_events() -> None:
     otel = [{"name": "exception", "attributes": {"exception.type": "ValueError", "exception.message": "bad"}}]
-    trail = [{"Name": "exception", "Timestamp": "x", "Attributes": {"exception.type": "AgentError", "exception.message": "boom"}}]
+    trail = [
+        {
+            "Name": "exception",
+            "Timestamp": "x",
+            "Attributes": {"exception.type": "AgentError", "exception.message": "boom"},
+        }
+    ]
     assert exception_text(otel) == "ValueError: bad"
     assert exception_text(trail) == "AgentError: boom"
     assert exception_text([{"name": "log"}]) is None

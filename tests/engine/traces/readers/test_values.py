@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, iso_column
 
 
 def _expected(text: str) -> int:
-    whole = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    whole = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
     return int(whole.timestamp()) * 10**9 + int(text[20:29])
 
 
@@ -49,7 +49,7 @@ def _random_iso(rng: random.Random, width: int) -> str:
     year = rng.choice([rng.randrange(1, 10000), rng.randrange(1600, 2300), rng.randrange(1960, 2100)])
     fields = (year, rng.randrange(0, 14), rng.randrange(0, 33), rng.randrange(0, 100), rng.randrange(0, 100),
               rng.randrange(0, 100))  # fmt: skip
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % fields
+    text = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}".format(*fields)
     if width > 20:
         text += "." + "".join(rng.choice("0123456789") for _ in range(width - 21))
     text += "Z"
@@ -70,7 +70,7 @@ def test_a_column_of_iso_times_reads_like_iso_to_ns_row_by_row(width: int) -> No
     assert read is not None
     ns, ok = read
     assert 0.3 < ok.mean() < 0.9  # both kinds of rows are here
-    for text, value, was_read in zip(texts, ns.tolist(), ok.tolist()):
+    for text, value, was_read in zip(texts, ns.tolist(), ok.tolist(), strict=True):
         if was_read:  # a row the column read is exactly what the per-span parser gives
             assert value == iso_to_ns(text), text
         else:
