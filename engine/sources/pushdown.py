@@ -25,19 +25,25 @@ from engine.sources import clickhouse_sql as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 
-__all__ = ["PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "SourceTotals", "overview", "query_traces"]
+__all__ = [
+    "ERROR_SQL", "PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "TOOL_SQL", "SourceTotals", "exception_sql", "overview",
+    "query_traces",
+]  # fmt: skip
 
 # Services and tools listed by an overview computed in the engine (totals are exact).
 PUSHDOWN_TOP = 50
 # Most traces one query_traces page lists.
 PUSHDOWN_MAX_LIMIT = 500
 
-_ERROR = f"toString(`StatusCode`) IN ({', '.join(q.quote(c) for c in q.ERROR_CODES)})"
-_TOOL = "if(`SpanAttributes`['tool.name'] != '', `SpanAttributes`['tool.name'], `SpanAttributes`['gen_ai.tool.name'])"
+ERROR_SQL = f"toString(`StatusCode`) IN ({', '.join(q.quote(c) for c in q.ERROR_CODES)})"
+TOOL_SQL = (
+    "if(`SpanAttributes`['tool.name'] != '', `SpanAttributes`['tool.name'], `SpanAttributes`['gen_ai.tool.name'])"
+)
 _END = "(toUnixTimestamp64Nano(`Timestamp`) + toInt64(`Duration`))"
 
 
-def _exception(present: list[str]) -> str:
+def exception_sql(present: list[str]) -> str:
+    """SQL true for a span that records an exception (event when the table has Events.*, else attributes)."""
     attrs = "(`SpanAttributes`['exception.type'] != '' OR `SpanAttributes`['exception.message'] != '')"
     return f"(has(`Events.Name`, 'exception') OR {attrs})" if "Events.Name" in present else attrs
 
@@ -64,13 +70,14 @@ def overview(url: SourceURL) -> SourceTotals:
     table = table_of(url)
     with connect(url) as client:
         present = check_schema(client, url, table)
-        exc = _exception(present)
+        exc = exception_sql(present)
         per_trace = (
             f"SELECT `TraceId` AS t, min(toUnixTimestamp64Nano(`Timestamp`)) AS s, max({_END}) AS e, "
-            f"countIf({_ERROR}) > 0 OR countIf({exc}) > 0 AS failed FROM {table.sql} GROUP BY `TraceId`"
+            f"countIf({ERROR_SQL}) > 0 OR countIf({exc}) > 0 AS failed FROM {table.sql} GROUP BY `TraceId`"
         )
         [head] = client.rows(
-            f"SELECT count(), countIf({_ERROR}), min(toUnixTimestamp64Nano(`Timestamp`)), max({_END}) FROM {table.sql}"
+            f"SELECT count(), countIf({ERROR_SQL}), min(toUnixTimestamp64Nano(`Timestamp`)), max({_END}) "
+            f"FROM {table.sql}"
         )
         [traces] = client.rows(
             f"SELECT count(), countIf(failed), quantilesExact(0.5, 0.9, 0.99)(e - s), max(e - s) FROM ({per_trace})"
@@ -80,7 +87,7 @@ def overview(url: SourceURL) -> SourceTotals:
             f"FROM {table.sql} WHERE name != '' GROUP BY name ORDER BY spans DESC, name LIMIT {PUSHDOWN_TOP}"
         )
         tools = client.rows(
-            f"SELECT {_TOOL} AS tool, count() AS calls, countIf({_ERROR} OR {exc}) AS errors, "
+            f"SELECT {TOOL_SQL} AS tool, count() AS calls, countIf({ERROR_SQL} OR {exc}) AS errors, "
             f"uniqExact(`TraceId`) AS traces FROM {table.sql} WHERE tool != '' "
             f"GROUP BY tool ORDER BY calls DESC, tool LIMIT {PUSHDOWN_TOP}"
         )
@@ -138,7 +145,7 @@ def query_traces(
     if span_name is not None:
         span_conditions.append(f"`SpanName` = {q.quote(span_name)}")
     if tool is not None:
-        span_conditions.append(f"{_TOOL} = {q.quote(tool)}")
+        span_conditions.append(f"{TOOL_SQL} = {q.quote(tool)}")
     if pattern is not None:
         p = q.quote(pattern)
         span_conditions.append(
@@ -149,12 +156,13 @@ def query_traces(
         matched = " AND ".join(span_conditions) or "1"
         having = [f"countIf({matched}) > 0"]
         if has_errors is not None:
-            having.append(("" if has_errors else "NOT ") + f"(countIf({_ERROR}) > 0 OR countIf({_exception(present)}) > 0)")
+            failed = f"(countIf({ERROR_SQL}) > 0 OR countIf({exception_sql(present)}) > 0)"
+            having.append(("" if has_errors else "NOT ") + failed)
         if min_duration_ms is not None:
             having.append(f"(e - s) >= {int(min_duration_ms * 1e6)}")
         rollup = (
             f"SELECT `TraceId` AS t, min(toUnixTimestamp64Nano(`Timestamp`)) AS s, max({_END}) AS e, count() AS n, "
-            f"countIf({_ERROR}) AS errors FROM {table.sql} GROUP BY `TraceId` HAVING {' AND '.join(having)}"
+            f"countIf({ERROR_SQL}) AS errors FROM {table.sql} GROUP BY `TraceId` HAVING {' AND '.join(having)}"
         )
         direction = "DESC" if descending else "ASC"
         [[total]] = client.rows(f"SELECT count() FROM ({rollup})")
