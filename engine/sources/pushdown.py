@@ -123,16 +123,26 @@ def query_traces(
     span_name: str | None = None,
     tool: str | None = None,
     min_duration_ms: float | None = None,
+    max_duration_ms: float | None = None,
+    start_after: int | None = None,
+    start_before: int | None = None,
+    trace_ids: list[str] | None = None,
     pattern: str | None = None,
+    ignore_case: bool = False,
     sort: str = "start",
     descending: bool = False,
     limit: int = 20,
     offset: int = 0,
+    after: tuple[int, str] | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(matching traces, one page of them) by a filter, computed in the engine.
 
     `pattern` is an RE2 regex (ClickHouse's `match()`, the same engine family the
     local search uses) over span names, status messages and attribute values.
+    `start_after` (inclusive) / `start_before` (exclusive) are epoch ns, as in
+    `store.TraceFilter`. `after` is a keyset cursor: the (sort value, trace id)
+    of the previous page's last row (each row carries it as `key`), so a page
+    starts right after it however the table grows.
     """
     if sort not in SORTS:
         raise InvalidArgumentError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
@@ -147,7 +157,7 @@ def query_traces(
     if tool is not None:
         span_conditions.append(f"{TOOL_SQL} = {q.quote(tool)}")
     if pattern is not None:
-        p = q.quote(pattern)
+        p = q.quote(("(?i)" if ignore_case else "") + pattern)
         span_conditions.append(
             f"(match(`SpanName`, {p}) OR match(`StatusMessage`, {p}) OR arrayExists(v -> match(v, {p}), mapValues(`SpanAttributes`)))"
         )
@@ -160,17 +170,34 @@ def query_traces(
             having.append(("" if has_errors else "NOT ") + failed)
         if min_duration_ms is not None:
             having.append(f"(e - s) >= {int(min_duration_ms * 1e6)}")
+        if max_duration_ms is not None:
+            having.append(f"(e - s) <= {int(max_duration_ms * 1e6)}")
+        if start_after is not None:
+            having.append(f"s >= {int(start_after)}")
+        if start_before is not None:
+            having.append(f"s < {int(start_before)}")
+        if trace_ids is not None:
+            listed = ", ".join(q.quote(t) for t in trace_ids) or "''"
+            having.append(f"t IN ({listed})")
         rollup = (
             f"SELECT `TraceId` AS t, min(toUnixTimestamp64Nano(`Timestamp`)) AS s, max({_END}) AS e, count() AS n, "
             f"countIf({ERROR_SQL}) AS errors FROM {table.sql} GROUP BY `TraceId` HAVING {' AND '.join(having)}"
         )
         direction = "DESC" if descending else "ASC"
         [[total]] = client.rows(f"SELECT count() FROM ({rollup})")
+        key = SORTS[sort]
+        page = ""
+        if after is not None:
+            v, last = int(after[0]), q.quote(after[1])
+            page = f" WHERE ({key} {'<' if descending else '>'} {v} OR ({key} = {v} AND t > {last}))"
         rows = client.rows(
-            f"SELECT t, s, e - s, n, errors FROM ({rollup}) ORDER BY {SORTS[sort]} {direction}, t "
+            f"SELECT t, s, e - s, n, errors, {key} FROM ({rollup}){page} ORDER BY {key} {direction}, t "
             f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
     return int(total), [
-        {"trace_id": r[0], "start_ns": int(r[1]), "duration_ms": int(r[2]) / 1e6, "spans": int(r[3]), "errors": int(r[4])}
-        for r in rows
+        {
+            "trace_id": t, "start_ns": int(st), "duration_ms": int(d) / 1e6, "spans": int(n), "errors": int(e),
+            "key": (int(k), t),
+        }  # fmt: skip
+        for t, st, d, n, e, k in rows
     ]
