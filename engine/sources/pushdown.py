@@ -27,7 +27,7 @@ from engine.sources.clickhouse import check_schema, connect, table_of
 
 __all__ = [
     "ERROR_SQL", "PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "TOOL_SQL", "SourceTotals", "exception_sql", "overview",
-    "query_traces",
+    "query_traces", "SEARCH_MAX_MATCHES", "SNIPPET_CHARS", "search_spans",
 ]  # fmt: skip
 
 # Services and tools listed by an overview computed in the engine (totals are exact).
@@ -195,9 +195,45 @@ def query_traces(
             f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
     return int(total), [
-        {
-            "trace_id": t, "start_ns": int(st), "duration_ms": int(d) / 1e6, "spans": int(n), "errors": int(e),
-            "key": (int(k), t),
-        }  # fmt: skip
+        dict(trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e), key=(int(k), t))
         for t, st, d, n, e, k in rows
+    ]
+
+
+# Most span matches one search_spans call returns, and the context kept each side of a match.
+SEARCH_MAX_MATCHES = 200
+SNIPPET_CHARS = 80
+# What a span's search covers in the engine: its name, status message and attribute values.
+_TEXT = "concat(`SpanName`, '\\n', `StatusMessage`, '\\n', arrayStringConcat(mapValues(`SpanAttributes`), '\\n'))"
+
+
+def search_spans(
+    url: SourceURL, pattern: str, *, ignore_case: bool = False, limit: int = 20, context_chars: int = SNIPPET_CHARS
+) -> tuple[int, list[dict[str, Any]]]:
+    """(spans matching, the first `limit` of them with a snippet of the first match) by `match()` in the engine.
+
+    Differs from the local search, which reads each span's whole raw JSON: here
+    the text is the span's name, status message and attribute values, one per
+    line, and a span's first match is shown (not every match).
+    """
+    if not 1 <= limit <= SEARCH_MAX_MATCHES:
+        raise InvalidArgumentError(f"limit must be 1-{SEARCH_MAX_MATCHES}")
+    if not 0 <= context_chars <= SNIPPET_CHARS:
+        raise InvalidArgumentError(f"context_chars must be 0-{SNIPPET_CHARS}")
+    table = table_of(url)
+    p = q.quote(f"({'(?i)' if ignore_case else ''}{pattern})")
+    c = int(context_chars)
+    with connect(url) as client:
+        check_schema(client, url, table)
+        [[total]] = client.rows(f"SELECT count() FROM {table.sql} WHERE match({_TEXT}, {p})")
+        rows = client.rows(
+            f"SELECT `TraceId`, `SpanId`, `SpanName`, m, at, "
+            f"substringUTF8(x, greatest(1, at - {c}), least(at - 1, {c})), substringUTF8(x, at + lengthUTF8(m), {c}) "
+            f"FROM (SELECT `TraceId`, `SpanId`, `SpanName`, `Timestamp`, "
+            f"{_TEXT} AS x, extract(x, {p}) AS m, positionUTF8(x, m) AS at FROM {table.sql} WHERE match(x, {p})) "
+            f"ORDER BY `Timestamp`, `SpanId` LIMIT {int(limit)}"
+        )
+    return int(total), [
+        {"trace_id": t, "span_id": s, "name": n, "match": m, "start": int(at) - 1, "before": b, "after": a}
+        for t, s, n, m, at, b, a in rows
     ]

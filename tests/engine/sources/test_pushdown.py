@@ -13,7 +13,7 @@ from support.otel_clickhouse import create_table, exporter_rows, halo_lines, ins
 from engine.errors import InvalidArgumentError
 from engine.sources import clickhouse, pushdown
 from engine.sources.base import SourceURL
-from engine.traces import store
+from engine.traces import store, store_search
 from engine.traces.analytics import analyze
 from engine.traces.dataset import Dataset
 
@@ -119,3 +119,16 @@ def test_the_rest_of_the_filter_and_a_keyset_cursor_list_the_local_traces_in_ord
         after = rows[-1]["key"]
     assert total == local.total > 0
     assert sorted(got) == sorted(want) and len(got) == len(set(got))
+
+
+@pytest.mark.parametrize(("pattern", "ignore_case"), [("rate limited", False), ("BOOM", True)])
+def test_a_span_search_by_match_finds_the_local_spans_with_a_snippet(both, pattern, ignore_case) -> None:
+    url, file = both
+    total, rows = pushdown.search_spans(url, pattern, ignore_case=ignore_case, limit=200)
+    with Dataset.open([file]) as ds:
+        local = store_search.search(ds, pattern, ignore_case=ignore_case, limit=500)
+    assert total == local.spans_matched > 0
+    assert {(r["trace_id"], r["span_id"]) for r in rows} <= {(m.trace_id, m.span_id) for m in local.matches}
+    assert all(r["match"].lower() == pattern.lower() and r["before"] + r["match"] for r in rows)
+    with pytest.raises(InvalidArgumentError, match="limit must be"):
+        pushdown.search_spans(url, "x", limit=0)
