@@ -5,10 +5,12 @@ with N synthetic spans made by ClickHouse itself (`numbers()`: 10 spans per trac
 one tool span in four, one error in fifty, service and tool names from small sets),
 then times, each three times (best shown):
 
-- `pushdown.overview` and `pushdown.query_traces` (errors, sorted by duration; and a
-  `match()` regex) on all N spans, computed in ClickHouse;
+- `pushdown.overview`, `pushdown.query_traces` (errors, sorted by duration; and a
+  `match()` regex), `pushdown.search_spans`, `rollups.error_signatures` and
+  `rollups.tool_rates` on all N spans, computed in ClickHouse;
 - the same on the local index: the first M spans fetched through `chdb://` into the
-  cache (`Dataset.open`), then `store.overview` and `store.query_traces` on them.
+  cache (`Dataset.open`), then `store.overview`, `store.query_traces`,
+  `store_search.search` and `analyze` (signatures and tool rates come from it) on them.
 
 Never run by the tests; prints numbers only.
 """
@@ -70,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from support.otel_clickhouse import create_table
 
-    from engine.sources import clickhouse, pushdown
+    from engine.sources import clickhouse, pushdown, rollups
     from engine.sources.base import SourceURL
-    from engine.traces import store
+    from engine.traces import store, store_search
+    from engine.traces.analytics import analyze
     from engine.traces.dataset import Dataset
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-ch-"))
@@ -90,9 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         t_ov, totals = best(lambda: pushdown.overview(url))
         t_q, (n_err, _) = best(lambda: pushdown.query_traces(url, has_errors=True, sort="duration", descending=True))
         t_re, (n_re, _) = best(lambda: pushdown.query_traces(url, pattern="(?i)rate.?limit", limit=20))
+        t_s, (n_s, _) = best(lambda: pushdown.search_spans(url, "rate.?limit", ignore_case=True))
+        t_sig, sigs = best(lambda: rollups.error_signatures(url))
+        t_tr, rates = best(lambda: rollups.tool_rates(url))
     print(f"push-down on {totals.spans:,} spans / {totals.traces:,} traces:")
     print(f"  overview {t_ov * 1000:.0f} ms; query(errors, by duration) {t_q * 1000:.0f} ms ({n_err:,} traces); "
           f"query(match rate.?limit) {t_re * 1000:.0f} ms ({n_re:,} traces)")
+    print(f"  search(rate.?limit) {t_s * 1000:.0f} ms ({n_s:,} spans); error signatures {t_sig * 1000:.0f} ms "
+          f"({len(sigs)}); tool rates {t_tr * 1000:.0f} ms ({len(rates)} tools)")
 
     clickhouse.FETCH_MAX_SPANS = args.local_spans
     cache = work / "cache"
@@ -105,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         lambda: store.query_traces(ds, store.TraceFilter(has_errors=True), sort="duration", descending=True)
     )
     print(f"local index of the first {ds.n_spans:,} spans (fetch + index {t_fetch:.1f} s):")
+    t_ls, found = best(lambda: store_search.search(ds, "rate.?limit", ignore_case=True))
+    t_la, analytics = best(lambda: analyze(ds), times=1)
     print(f"  overview {t_lov * 1000:.0f} ms; query(errors, by duration) {t_lq * 1000:.0f} ms ({page.total:,} traces)")
+    print(f"  search(rate.?limit) {t_ls * 1000:.0f} ms ({found.spans_matched:,} spans); analytics (signatures and "
+          f"tool rates, first run) {t_la * 1000:.0f} ms ({len(analytics.tools)} tools)")
     if args.dir is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

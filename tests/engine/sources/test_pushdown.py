@@ -13,7 +13,7 @@ from support.otel_clickhouse import create_table, exporter_rows, halo_lines, ins
 from engine.errors import InvalidArgumentError
 from engine.sources import clickhouse, pushdown
 from engine.sources.base import SourceURL
-from engine.traces import store
+from engine.traces import store, store_search
 from engine.traces.analytics import analyze
 from engine.traces.dataset import Dataset
 
@@ -95,3 +95,47 @@ def test_pushdown_refuses_what_it_cannot_sort_or_page(both) -> None:
         pushdown.query_traces(url, sort="cost")
     with pytest.raises(InvalidArgumentError, match="limit must be"):
         pushdown.query_traces(url, limit=10_000)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"max_duration_ms": 2000.0},
+        {"pattern": "RATE.?LIMIT", "ignore_case": True},
+        {"has_errors": True, "min_duration_ms": 100.0, "max_duration_ms": 60_000.0},
+    ],
+)
+def test_the_rest_of_the_filter_and_a_keyset_cursor_list_the_local_traces_in_order(both, args) -> None:
+    url, file = both
+    with Dataset.open([file]) as ds:
+        everything = store.query_traces(ds, store.TraceFilter(), sort="start", limit=500).items
+        window = {"start_after": everything[50].start_ns, "start_before": everything[400].start_ns}
+        ids = [s.trace_id for s in everything[::3]]
+        local = store.query_traces(
+            ds, store.TraceFilter(**args, **window, trace_ids=ids), sort="duration", descending=True, limit=500
+        )
+    want = [(s.trace_id, s.span_count, s.error_count) for s in local.items]
+    got, after = [], None
+    while True:
+        total, rows = pushdown.query_traces(
+            url, **args, **window, trace_ids=ids, sort="duration", descending=True, limit=7, after=after
+        )
+        got += [(r["trace_id"], r["spans"], r["errors"]) for r in rows]
+        if len(rows) < 7:
+            break
+        after = rows[-1]["key"]
+    assert total == local.total > 0
+    assert sorted(got) == sorted(want) and len(got) == len(set(got))
+
+
+@pytest.mark.parametrize(("pattern", "ignore_case"), [("rate limited", False), ("BOOM", True)])
+def test_a_span_search_by_match_finds_the_local_spans_with_a_snippet(both, pattern, ignore_case) -> None:
+    url, file = both
+    total, rows = pushdown.search_spans(url, pattern, ignore_case=ignore_case, limit=200)
+    with Dataset.open([file]) as ds:
+        local = store_search.search(ds, pattern, ignore_case=ignore_case, limit=500)
+    assert total == local.spans_matched > 0
+    assert {(r["trace_id"], r["span_id"]) for r in rows} <= {(m.trace_id, m.span_id) for m in local.matches}
+    assert all(r["match"].lower() == pattern.lower() and r["before"] + r["match"] for r in rows)
+    with pytest.raises(InvalidArgumentError, match="limit must be"):
+        pushdown.search_spans(url, "x", limit=0)
