@@ -26,10 +26,10 @@ import pytest
 import engine.tools  # noqa: F401  (registers the tools)
 from engine.errors import SourceError
 from engine.sources import langfuse, local
-from engine.tools.context import ToolContext
 from engine.tools.registry import call_tool
 from engine.traces.dataset import Dataset
 from engine.traces.readers._values import to_ns
+from tests.support.contexts import opening_context
 
 pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "langfuse"
@@ -117,18 +117,6 @@ def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Replay, str]]:
         thread.join()
 
 
-def _context(spec: str) -> ToolContext:
-    opened: dict[str, Dataset] = {}
-
-    def open_dataset(name: str | None) -> Dataset:
-        key = name or spec
-        if key not in opened:
-            opened[key] = Dataset.open([key])
-        return opened[key]
-
-    return ToolContext(open_dataset=open_dataset)
-
-
 def _same(value: Any) -> Any:
     """An answer without what names where it came from (paths, the source's freshness line)."""
     if isinstance(value, dict):
@@ -152,8 +140,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("name", "arguments"), CALLS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CALLS)])
 async def test_the_api_copy_answers_as_the_export_file(replay, name: str, arguments: dict[str, Any]) -> None:
     _, url = replay
-    from_api = await call_tool(name, _context(url), dict(arguments))
-    from_file = await call_tool(name, _context(str(FIXTURES / "export.json")), dict(arguments))
+    from_api = await call_tool(name, opening_context(url), dict(arguments))
+    from_file = await call_tool(name, opening_context(str(FIXTURES / "export.json")), dict(arguments))
     assert _same(from_api.structured()) == _same(from_file.structured())
     if name == "view_trace":  # the observation's input and output, read through the shape's own attributes
         assert "in: user: refund for A-18" in from_api.text and "TimeoutError" in from_api.text

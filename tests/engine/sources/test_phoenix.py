@@ -34,9 +34,9 @@ import pytest
 import engine.tools  # noqa: F401  (registers the tools)
 from engine.errors import SourceError
 from engine.sources import local, phoenix
-from engine.tools.context import ToolContext
 from engine.tools.registry import call_tool
 from engine.traces.dataset import Dataset
+from tests.support.contexts import opening_context
 from tests.support.otel_spans import spans_from_halo
 
 pytestmark = pytest.mark.anyio
@@ -151,18 +151,6 @@ def _url(base: str, project: str = PROJECT) -> str:
     return f"phoenix://{base.removeprefix('http://')}/{project}"
 
 
-def _context(spec: str) -> ToolContext:
-    opened: dict[str, Dataset] = {}
-
-    def open_dataset(name: str | None) -> Dataset:
-        key = name or spec
-        if key not in opened:
-            opened[key] = Dataset.open([key])
-        return opened[key]
-
-    return ToolContext(open_dataset=open_dataset)
-
-
 # What names where an answer came from, and what Phoenix does not keep (module docstring): the
 # service (a resource attribute), and so the raw JSON's size and the raw text around a match.
 _NOT_COMPARED = {
@@ -196,8 +184,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 async def test_phoenix_answers_as_the_same_spans_in_a_file(
     phoenix_server: str, same_spans_file: Path, name: str, arguments: dict[str, Any]
 ) -> None:
-    from_phoenix = await call_tool(name, _context(_url(phoenix_server)), dict(arguments))
-    from_file = await call_tool(name, _context(str(same_spans_file)), dict(arguments))
+    from_phoenix = await call_tool(name, opening_context(_url(phoenix_server)), dict(arguments))
+    from_file = await call_tool(name, opening_context(str(same_spans_file)), dict(arguments))
     assert _same(from_phoenix.structured()) == _same(from_file.structured())
     if name == "overview":
         got = from_phoenix.structured()
