@@ -154,3 +154,21 @@ def test_a_scheme_whose_package_is_missing_names_the_extra(monkeypatch: pytest.M
     monkeypatch.setattr(builtins, "__import__", no_chdb)
     with pytest.raises(SourceError, match=r"halo-mcp\[clickhouse\]|cannot open the chDB"):
         Dataset.open([url_of(chdb_dir)])
+
+
+@pytest.mark.anyio
+async def test_diagnose_without_a_model_reports_on_chdb_as_on_the_file(chdb_dir: Path, tmp_path: Path) -> None:
+    from engine.agents import DiagnoseConfig, diagnose
+    from engine.llm import LLMConfig
+    from support.contexts import opening_context
+
+    ref = tmp_path / "same.jsonl"
+    ref.write_bytes(halo_lines(exporter_rows([FIXTURES / "realistic_traces.jsonl"])))
+    config = DiagnoseConfig(llm=LLMConfig(), runs_dir=tmp_path / "runs")
+    on_chdb = await diagnose("Why do runs fail?", opening_context(url_of(chdb_dir)), config)
+    on_file = await diagnose("Why do runs fail?", opening_context(str(ref)), config)
+    assert on_chdb.produced_by == "deterministic" and on_chdb.findings
+    assert [(f.title, f.frequency.traces_affected) for f in on_chdb.findings] == [
+        (f.title, f.frequency.traces_affected) for f in on_file.findings
+    ]
+    assert on_chdb.citations_failed == 0

@@ -268,3 +268,18 @@ def test_a_host_without_the_public_api_is_named(tmp_path: Path, monkeypatch: pyt
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+async def test_diagnose_without_a_model_reports_on_the_api_copy_as_on_the_export(replay, tmp_path: Path) -> None:
+    from engine.agents import DiagnoseConfig, diagnose
+    from engine.llm import LLMConfig
+
+    _, url = replay
+    config = DiagnoseConfig(llm=LLMConfig(), runs_dir=tmp_path / "runs")
+    on_api = await diagnose("Why do runs fail?", opening_context(url), config)
+    on_file = await diagnose("Why do runs fail?", opening_context(str(FIXTURES / "export.json")), config)
+    assert on_api.produced_by == "deterministic" and on_api.findings
+    assert [(f.title, f.frequency.traces_affected) for f in on_api.findings] == [
+        (f.title, f.frequency.traces_affected) for f in on_file.findings
+    ]
+    assert on_api.citations_failed == 0

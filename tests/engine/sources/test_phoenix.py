@@ -297,3 +297,19 @@ def test_a_page_failing_midway_keeps_what_was_copied_and_the_next_open_completes
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_diagnose_without_a_model_reports_on_phoenix_as_on_the_file(
+    phoenix_server: str, same_spans_file: Path, tmp_path: Path
+) -> None:
+    from engine.agents import DiagnoseConfig, diagnose
+    from engine.llm import LLMConfig
+
+    config = DiagnoseConfig(llm=LLMConfig(), runs_dir=tmp_path / "runs")
+    on_phoenix = await diagnose("Why do runs fail?", opening_context(_url(phoenix_server)), config)
+    on_file = await diagnose("Why do runs fail?", opening_context(str(same_spans_file)), config)
+    assert on_phoenix.produced_by == "deterministic" and on_phoenix.findings
+    assert [(f.title, f.frequency.traces_affected) for f in on_phoenix.findings] == [
+        (f.title, f.frequency.traces_affected) for f in on_file.findings
+    ]
+    assert on_phoenix.citations_failed == 0 and on_phoenix.citations_checked >= len(on_phoenix.findings)
