@@ -158,9 +158,10 @@ def test_a_scheme_whose_package_is_missing_names_the_extra(monkeypatch: pytest.M
 
 @pytest.mark.anyio
 async def test_diagnose_without_a_model_reports_on_chdb_as_on_the_file(chdb_dir: Path, tmp_path: Path) -> None:
+    from support.contexts import opening_context
+
     from engine.agents import DiagnoseConfig, diagnose
     from engine.llm import LLMConfig
-    from support.contexts import opening_context
 
     ref = tmp_path / "same.jsonl"
     ref.write_bytes(halo_lines(exporter_rows([FIXTURES / "realistic_traces.jsonl"])))
