@@ -34,9 +34,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +41,7 @@ import orjson
 
 from engine.errors import SourceError
 from engine.sources.base import Fetched, SourceURL
+from engine.sources.web import PageFailed, StatusError, base_url, get_json, iso_utc
 from engine.traces.readers._values import RECORD_ERRORS, to_ns
 
 __all__ = [
@@ -90,16 +88,6 @@ class _Absent(SourceError):
     """The server has no such endpoint (HTTP 404)."""
 
 
-class _PageFailed(Exception):
-    """A request that failed in a way a later fetch may get past (server error, timeout, 429 exhausted)."""
-
-
-def _base(url: SourceURL) -> str:
-    tls = url.query.get("tls", "1").lower() not in ("0", "false", "no")
-    port = f":{url.port}" if url.port else ""
-    return f"{'https' if tls else 'http'}://{url.host}{port}"
-
-
 def _auth(url: SourceURL) -> str:
     public, secret = os.environ.get(PUBLIC_KEY_ENV, ""), os.environ.get(SECRET_KEY_ENV, "")
     if not public or not secret:
@@ -107,28 +95,22 @@ def _auth(url: SourceURL) -> str:
     return "Basic " + base64.b64encode(f"{public}:{secret}".encode()).decode()
 
 
-def _retry_wait(error: urllib.error.HTTPError, attempt: int) -> float:
-    after = error.headers.get("Retry-After", "") if error.headers else ""
+def _retry_wait(error: StatusError, attempt: int) -> float:
     try:
-        wait = float(after)
+        wait = float(error.retry_after)
     except ValueError:
         wait = RATE_LIMIT_BACKOFF_S * 2**attempt
     return max(0.0, min(wait, RATE_LIMIT_MAX_WAIT_S))
 
 
 def _get(url: SourceURL, auth: str, path: str, params: dict[str, Any]) -> Any:
-    """One API answer, parsed; SourceError for what retrying cannot fix, _PageFailed for what it may."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    target = f"{_base(url)}{path}" + (f"?{query}" if query else "")
-    request = urllib.request.Request(target, headers={"Authorization": auth, "Accept": "application/json"})
+    """One API answer, parsed; SourceError for what retrying cannot fix, PageFailed for what it may."""
     shown = f"{url.display} (GET {path})"
+    base = base_url(url, tls_default=True)
     for attempt in range(RATE_LIMIT_RETRIES + 1):
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
-                body = answer.read()
-            break
-        except urllib.error.HTTPError as exc:
-            exc.close()  # its open answer
+            return get_json(base, path, params, {"Authorization": auth}, shown, REQUEST_TIMEOUT_S)
+        except StatusError as exc:
             if exc.code in (401, 403):
                 raise SourceError(
                     f"{shown}: the server refused the API keys (HTTP {exc.code}); "
@@ -138,19 +120,13 @@ def _get(url: SourceURL, auth: str, path: str, params: dict[str, Any]) -> Any:
                 time.sleep(_retry_wait(exc, attempt))
                 continue
             if exc.code == 429:
-                raise _PageFailed(
+                raise PageFailed(
                     f"{shown}: rate limited (HTTP 429) after {RATE_LIMIT_RETRIES} retries (RATE_LIMIT_RETRIES)"
                 ) from None
             if exc.code == 404:
                 raise _Absent(f"{shown}: no Langfuse public API here (HTTP 404)") from None
-            raise _PageFailed(f"{shown}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise _PageFailed(f"{shown}: cannot reach the server: {reason}") from None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _PageFailed(f"{shown}: the answer is not JSON: {exc}") from None
+            raise PageFailed(f"{shown}: HTTP {exc.code} {exc.reason}") from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _check_project(url: SourceURL, auth: str) -> None:
@@ -163,11 +139,6 @@ def _check_project(url: SourceURL, auth: str) -> None:
     if not any(wanted in pair for pair in names):
         have = ", ".join(name for _, name in names) or "none"
         raise SourceError(f"{url.display}: the API keys belong to project(s) {have}, not {wanted!r}")
-
-
-def _iso(ns: int) -> str:
-    seconds, rest = divmod(int(ns), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
 
 
 def _page(url: SourceURL, auth: str, since: str | None, token: str | None) -> tuple[list[Any], str | None]:
@@ -196,7 +167,7 @@ def _page(url: SourceURL, auth: str, since: str | None, token: str | None) -> tu
 
 def _data(url: SourceURL, answer: Any) -> list[Any]:
     if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-        raise _PageFailed(f"{url.display}: a page has no `data` list of observations")
+        raise PageFailed(f"{url.display}: a page has no `data` list of observations")
     return list(answer["data"])
 
 
@@ -226,7 +197,7 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
     since = resumed_since if resuming else since_ns
     got: list[dict[str, Any]] = []
     newest: int | None = None
-    since_text = _iso(since) if since is not None else None
+    since_text = iso_utc(since) if since is not None else None
     try:
         _check_project(url, auth)
         for _ in range(FETCH_MAX_PAGES):
@@ -248,7 +219,7 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
         else:
             out.complete = False
             out.note = f"copied {FETCH_MAX_PAGES:,} pages (FETCH_MAX_PAGES) and more wait; the next open copies more"
-    except _PageFailed as exc:
+    except PageFailed as exc:
         if not got:
             raise SourceError(str(exc)) from None
         out.complete = False

@@ -31,10 +31,7 @@ span arriving later with an older start time is missed.
 from __future__ import annotations
 
 import os
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,7 @@ import orjson
 
 from engine.errors import SourceError
 from engine.sources.base import Fetched, SourceURL
+from engine.sources.web import PageFailed, StatusError, base_url, get_json, iso_utc
 
 __all__ = ["API_KEY_ENV", "DEFAULT_PROJECT", "FETCH_MAX_PAGES", "PAGE_LIMIT", "REQUEST_TIMEOUT_S", "RESUME", "fetch"]
 
@@ -57,62 +55,35 @@ REQUEST_TIMEOUT_S = 30.0
 RESUME = ".phoenix-resume"
 
 
-class _PageFailed(Exception):
-    """A page could not be read; what earlier pages gave is kept."""
-
-
-def _base(url: SourceURL) -> str:
-    tls = url.query.get("tls", "0").lower() in ("1", "true", "yes")
-    port = f":{url.port}" if url.port else ""
-    return f"{'https' if tls else 'http'}://{url.host}{port}"
-
-
 def _project(url: SourceURL) -> str:
     return urllib.parse.unquote(url.path.strip("/")) or DEFAULT_PROJECT
 
 
 def _get(url: SourceURL, path: str, params: dict[str, Any]) -> Any:
-    """One API answer, parsed; SourceError for what retrying cannot fix, _PageFailed for what it may."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    headers = {"Accept": "application/json"}
+    """One API answer, parsed; SourceError for what retrying cannot fix, PageFailed for what it may."""
     key = os.environ.get(API_KEY_ENV, "")
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(f"{_base(url)}{path}" + (f"?{query}" if query else ""), headers=headers)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     shown = f"{url.display} (GET {path})"
     try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
-            body = answer.read()
-    except urllib.error.HTTPError as exc:
-        exc.close()
+        return get_json(base_url(url, tls_default=False), path, params, headers, shown, REQUEST_TIMEOUT_S)
+    except StatusError as exc:
         if exc.code in (401, 403):
             told = f"${API_KEY_ENV} was refused" if key else f"it needs an API key: set ${API_KEY_ENV}"
             raise SourceError(f"{shown}: the server refused the request (HTTP {exc.code}); {told}") from None
         if exc.code == 404:
             raise SourceError(f"{shown}: not found (HTTP 404): {_projects_hint(url)}") from None
-        raise _PageFailed(f"{shown}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        raise _PageFailed(f"{shown}: cannot reach the server: {getattr(exc, 'reason', exc)}") from None
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _PageFailed(f"{shown}: the answer is not JSON: {exc}") from None
+        raise PageFailed(f"{shown}: HTTP {exc.code} {exc.reason}") from None
 
 
 def _projects_hint(url: SourceURL) -> str:
     """Which projects the server has, for an error about one it has not (best effort)."""
     try:
         answer = _get(url, "/v1/projects", {"limit": 100})
-    except (SourceError, _PageFailed):
+    except (SourceError, PageFailed):
         return f"no project {_project(url)!r} here, or not a Phoenix server"
     projects = answer.get("data") if isinstance(answer, dict) else None
     names = [str(p.get("name")) for p in projects or [] if isinstance(p, dict)]
     return f"no project {_project(url)!r}; the server has: {', '.join(names) or 'none'}"
-
-
-def _iso(ns: int) -> str:
-    seconds, rest = divmod(int(ns), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}+00:00"
 
 
 def _without_nulls(value: Any) -> Any:
@@ -166,10 +137,10 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
     cursor: str | None = None
     try:
         for _ in range(FETCH_MAX_PAGES):
-            params = {"limit": PAGE_LIMIT, "cursor": cursor, "start_time": _iso(since) if since is not None else None}
-            answer = _get(url, path, params)
+            bound = iso_utc(since) if since is not None else None
+            answer = _get(url, path, {"limit": PAGE_LIMIT, "cursor": cursor, "start_time": bound})
             if not isinstance(answer, dict) or not isinstance(answer.get("data"), list):
-                raise _PageFailed(f"{url.display}: a page has no `data` list of spans")
+                raise PageFailed(f"{url.display}: a page has no `data` list of spans")
             for span in answer["data"]:
                 if not isinstance(span, dict):
                     continue
@@ -185,7 +156,7 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
         else:
             out.complete = False
             out.note = f"copied {FETCH_MAX_PAGES:,} pages (FETCH_MAX_PAGES) and more wait; the next open copies more"
-    except _PageFailed as exc:
+    except PageFailed as exc:
         if len(got) == len(written):
             raise SourceError(str(exc)) from None  # nothing new: what an earlier fetch copied stays as it was
         out.complete = False
