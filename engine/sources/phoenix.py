@@ -59,13 +59,17 @@ def _project(url: SourceURL) -> str:
     return urllib.parse.unquote(url.path.strip("/")) or DEFAULT_PROJECT
 
 
+def _headers() -> dict[str, str]:
+    key = os.environ.get(API_KEY_ENV, "")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def _get(url: SourceURL, path: str, params: dict[str, Any]) -> Any:
     """One API answer, parsed; SourceError for what retrying cannot fix, PageFailed for what it may."""
     key = os.environ.get(API_KEY_ENV, "")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
     shown = f"{url.display} (GET {path})"
     try:
-        return get_json(base_url(url, tls_default=False), path, params, headers, shown, REQUEST_TIMEOUT_S)
+        return get_json(base_url(url, tls_default=False), path, params, _headers(), shown, REQUEST_TIMEOUT_S)
     except StatusError as exc:
         if exc.code in (401, 403):
             told = f"${API_KEY_ENV} was refused" if key else f"it needs an API key: set ${API_KEY_ENV}"
@@ -76,10 +80,12 @@ def _get(url: SourceURL, path: str, params: dict[str, Any]) -> Any:
 
 
 def _projects_hint(url: SourceURL) -> str:
-    """Which projects the server has, for an error about one it has not (best effort)."""
+    """Which projects the server has, for an error about one it has not (best effort; read
+    directly, not through `_get`, whose 404 would ask for this hint again)."""
     try:
-        answer = _get(url, "/v1/projects", {"limit": 100})
-    except (SourceError, PageFailed):
+        base = base_url(url, tls_default=False)
+        answer = get_json(base, "/v1/projects", {"limit": 100}, _headers(), url.display, REQUEST_TIMEOUT_S)
+    except (StatusError, PageFailed):
         return f"no project {_project(url)!r} here, or not a Phoenix server"
     projects = answer.get("data") if isinstance(answer, dict) else None
     names = [str(p.get("name")) for p in projects or [] if isinstance(p, dict)]

@@ -313,3 +313,23 @@ async def test_diagnose_without_a_model_reports_on_phoenix_as_on_the_file(
         (f.title, f.frequency.traces_affected) for f in on_file.findings
     ]
     assert on_phoenix.citations_failed == 0 and on_phoenix.citations_checked >= len(on_phoenix.findings)
+
+
+def test_a_server_that_is_not_phoenix_is_named_as_such(tmp_path: Path) -> None:
+    """A plain web server (Python's file server on an empty folder): 404 on every path, the
+    project list included."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(SourceError, match=r"HTTP 404\): no project 'p' here, or not a Phoenix server"):
+            Dataset.open([f"phoenix://127.0.0.1:{server.server_address[1]}/p"])
+    finally:
+        server.shutdown()
+        server.server_close()
