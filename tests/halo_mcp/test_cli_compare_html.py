@@ -6,7 +6,6 @@ Skips with a message where Chromium (Debian's `chromium`) or `playwright` is abs
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,13 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import chromium, open_page
 from support.halo_lines import jsonl, span
 
 RUNS = Path(__file__).parents[1] / "fixtures" / "compare" / "runs"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
 HOSTILE = ["<script>window.__pwned=1</script>", '<img src=x onerror="window.__pwned=2">', "javascript:window.__pwned=3"]
 
 
@@ -33,24 +30,12 @@ def _compare(tmp_path: Path, server_env: Any, *args: str) -> subprocess.Complete
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests skip")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _open(browser: Any, file: Path) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.on("request", lambda r: None if r.url.startswith(("file:", "data:", "about:")) else problems.append(r.url))
-    page.goto(file.as_uri())
-    page.wait_for_selector("html[data-ready='1']")
-    return page, problems
+    return open_page(browser, file.as_uri())
 
 
 def _pairs(page: Any, chart: str) -> list[dict[str, Any]]:

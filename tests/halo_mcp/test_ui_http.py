@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,11 +12,9 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from support.browser import chromium
 
 TOKEN = "ui-test-token"
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 def _serve(datasets: list[Path], tmp_path: Path, port: int, env: dict[str, str], *extra: str) -> Iterator[str]:
@@ -92,33 +89,26 @@ def test_ui_pages_need_the_token_like_mcp(ui_server: str) -> None:
 
 
 def test_trace_list_filters_and_links_to_a_drawn_trace_in_chromium(ui_server: str) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests skip")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                          extra_http_headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(ui_server + "/ui/")
-            everything = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
-            page.check("input[name=errors]")
-            page.click("button[type=submit]")
-            page.wait_for_url("**errors=1**")
-            failing = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
-            assert 0 < failing < everything
-            page.click("table.list tbody tr a")
-            page.wait_for_selector("html[data-ready='1'] .trace .row")
-            assert "/ui/traces/" in page.url
-            assert page.eval_on_selector_all(".trace .row.err", "els => els.length") >= 1
-            page.click(".trace .row.err")
-            assert "error" in page.inner_text(".trace .detail").lower()
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      extra_http_headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(ui_server + "/ui/")
+        everything = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
+        page.check("input[name=errors]")
+        page.click("button[type=submit]")
+        page.wait_for_url("**errors=1**")
+        failing = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
+        assert 0 < failing < everything
+        page.click("table.list tbody tr a")
+        page.wait_for_selector("html[data-ready='1'] .trace .row")
+        assert "/ui/traces/" in page.url
+        assert page.eval_on_selector_all(".trace .row.err", "els => els.length") >= 1
+        page.click(".trace .row.err")
+        assert "error" in page.inner_text(".trace .detail").lower()
+        assert errors == []
 
 
 def _rows(page: str) -> int:
@@ -141,32 +131,25 @@ def test_one_dataset_has_no_chooser_and_two_get_one(ui_server: str, two_datasets
 
 
 def test_choosing_a_dataset_in_chromium_lists_its_traces_and_opens_one(two_datasets: str) -> None:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser tests skip")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                          extra_http_headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(two_datasets + "/ui/")
-            everything = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
-            page.select_option("select.datasets", index=2)  # submits on change
-            page.wait_for_url("**dataset=2**")
-            tiny = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
-            assert 0 < tiny < everything
-            assert "tiny.jsonl" in page.inner_text("header .meta")
-            page.click("table.list tbody tr a")
-            page.wait_for_selector("html[data-ready='1'] .trace .row")
-            page.click("a.back")
-            page.wait_for_url("**/ui/?dataset=2")
-            assert page.eval_on_selector_all("table.list tbody tr", "els => els.length") == tiny
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      extra_http_headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(two_datasets + "/ui/")
+        everything = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
+        page.select_option("select.datasets", index=2)  # submits on change
+        page.wait_for_url("**dataset=2**")
+        tiny = page.eval_on_selector_all("table.list tbody tr", "els => els.length")
+        assert 0 < tiny < everything
+        assert "tiny.jsonl" in page.inner_text("header .meta")
+        page.click("table.list tbody tr a")
+        page.wait_for_selector("html[data-ready='1'] .trace .row")
+        page.click("a.back")
+        page.wait_for_url("**/ui/?dataset=2")
+        assert page.eval_on_selector_all("table.list tbody tr", "els => els.length") == tiny
+        assert errors == []
 
 
 def test_dataset_choices_offer_each_dataset_and_each_root_no_dataset_lies_in(traces_dir: Path, tmp_path: Path) -> None:

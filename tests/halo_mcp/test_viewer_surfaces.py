@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
+from support.browser import ARGS, CHROMIUM
 
 from halo_mcp.app import APP_URI
 from halo_mcp.server import HaloServer
 
 pytestmark = pytest.mark.anyio
-CHROMIUM = shutil.which("chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
 
 
 async def _finished_run(client: Client) -> str:
