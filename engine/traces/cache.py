@@ -54,14 +54,17 @@ TAIL_BYTES = 16 * 1024
 # a bounded spot check of the middle of a big file (a few preads of a cached file).
 SAMPLE_BLOCKS = 4
 SAMPLE_BLOCK_BYTES = 4 * 1024
-# Bump when the on-disk layout changes; older segments are then rebuilt.
-INDEX_FORMAT = 3
+# Bump when the on-disk layout changes; older segments are then rebuilt (they
+# live under v<INDEX_FORMAT>/, so an old cache is never read as a new one).
+# 4: chunks are Apache Arrow IPC files (`arrow_chunk`), no longer `.cols` files.
+INDEX_FORMAT = 4
 
 _PACKAGE = Path(__file__).resolve().parent
 # Sources whose behaviour decides what a segment contains: a change to any of
 # them invalidates every segment (so a reader fix is never hidden by a cache).
 _CODE_GLOBS = (
-    "model.py", "semconv*.py", "analytics_text.py", "columns.py", "column_file.py", "hashing.py", "build.py",
+    "model.py", "semconv*.py", "analytics_text.py", "columns.py", "list_column.py", "column_file.py", "arrow_chunk.py",
+    "hashing.py", "build.py",
     "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "pack_build.py", "readers/*.py",
 )  # fmt: skip
 _code_version: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -82,22 +82,21 @@ class ListColumn:
         any_hit: np.ndarray = (cum[self.starts + self.lengths] - cum[self.starts]) > 0
         return any_hit
 
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {
-            f"{prefix}.starts": self.starts,
-            f"{prefix}.lengths": self.lengths,
-            f"{prefix}.items": self.items,
-            **self.values.arrays(f"{prefix}.values"),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> ListColumn:
-        return cls(
-            arrays[f"{prefix}.starts"],
-            arrays[f"{prefix}.lengths"],
-            arrays[f"{prefix}.items"],
-            StringColumn.from_arrays(arrays, f"{prefix}.values"),
-        )
+    def compacted(self) -> ListColumn:
+        """This column if its items are in row order with nothing between (Arrow's layout), else a compact copy."""
+        lengths = self.lengths.astype(np.int64)
+        starts = np.zeros(len(self), dtype=np.int64)
+        if len(self):
+            np.cumsum(lengths[:-1], out=starts[1:])
+        total = int(lengths.sum())
+        if total == len(self.items) and np.array_equal(starts, self.starts):
+            return self
+        if total:
+            ends = np.cumsum(lengths)
+            items = self.items[np.repeat(self.starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)]
+        else:
+            items = np.zeros(0, dtype=np.int32)
+        return ListColumn(starts, self.lengths.astype(np.int32), items.astype(np.int32), self.values)
 
     @staticmethod
     def concat(columns: Sequence[ListColumn]) -> ListColumn:

@@ -38,11 +38,11 @@ import orjson
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces import cache
+from engine.traces.arrow_chunk import ChunkColumns
 from engine.traces.column_file import TornFileError
 from engine.traces.fs import STAT_DTYPE
 from engine.traces.index import read_chunk
 from engine.traces.pack_members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
-from engine.traces.segment import ChunkArrays
 
 __all__ = [
     "PACK_FILE_BYTES",
@@ -116,7 +116,7 @@ class Pack:
     directory: Path
     meta: dict[str, Any]
     members: Members
-    arrays: ChunkArrays | None = None
+    arrays: ChunkColumns | None = None
     raw: np.ndarray | None = None
 
     @property
