@@ -51,6 +51,7 @@ __all__ = [
     "Column",
     "to_arrow",
     "write_chunk",
+    "write_file",
     "read_chunk_columns",
     "chunk_file_names",
 ]
@@ -116,28 +117,31 @@ def to_arrow(column: Column) -> pa.Array:
     return _numbers(column)
 
 
-def write_chunk(directory: Path, chunk_id: str, columns: dict[str, pa.Array]) -> dict[str, int]:
-    """Write a chunk's columns (span names, and `t.` names for traces) as its two files; their sizes.
+def write_file(path: Path, columns: Mapping[str, pa.Array]) -> int:
+    """Write columns as one record batch in an IPC file (trace columns without their `t.`); its size.
 
     No fsync: the index is a cache, and the recorded sizes catch a torn file.
     """
     first = [k for k in _FIRST if k in columns]  # what a person reading the table looks at first
-    spans = {k: columns[k] for k in [*first, *columns] if not k.startswith(TRACE_PREFIX)}
-    traces = {k[len(TRACE_PREFIX) :]: v for k, v in columns.items() if k.startswith(TRACE_PREFIX)}
-    sizes = {}
-    for key, name, table in zip(
-        ("spans_bytes", "traces_bytes"), chunk_file_names(chunk_id), (spans, traces), strict=True
-    ):
-        batch = pa.RecordBatch.from_arrays(list(table.values()), names=list(table))
-        path = directory / name
-        try:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
-                writer.write_batch(batch)
-        except OSError as exc:  # pyarrow's carries the errno, not its message: say it as Python does
-            if exc.errno:
-                raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from None
-            raise
-        sizes[key] = path.stat().st_size
+    names = list(dict.fromkeys([*first, *columns]))
+    batch = pa.RecordBatch.from_arrays([columns[k] for k in names], names=[k.removeprefix(TRACE_PREFIX) for k in names])
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+    except OSError as exc:  # pyarrow's carries the errno, not its message: say it as Python does
+        if exc.errno:
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from None
+        raise
+    return os.stat(path).st_size
+
+
+def write_chunk(directory: Path, chunk_id: str, columns: Mapping[str, pa.Array]) -> dict[str, int]:
+    """Write a chunk's columns (span names, and `t.` names for traces) as its two files; their sizes."""
+    spans_name, traces_name = chunk_file_names(chunk_id)
+    spans = {k: v for k, v in columns.items() if not k.startswith(TRACE_PREFIX)}
+    traces = {k: v for k, v in columns.items() if k.startswith(TRACE_PREFIX)}
+    sizes = {"spans_bytes": write_file(directory / spans_name, spans)}
+    sizes["traces_bytes"] = write_file(directory / traces_name, traces)
     return sizes
 
 
@@ -204,11 +208,8 @@ def _categorical(array: pa.Array) -> CategoricalColumn:
 def _list_column(array: pa.Array) -> ListColumn:
     if len(array) == 0:
         return ListColumn(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), StringColumn.empty())
-    offsets = _values(array.offsets)
     child = array.values
-    items = _values(child.indices)
-    lengths = np.diff(offsets).astype(np.int32)
-    return ListColumn(offsets[:-1], lengths, items, _string_column(child.dictionary))
+    return ListColumn.from_offsets(_values(array.offsets), _values(child.indices), _string_column(child.dictionary))
 
 
 class ChunkColumns(Mapping[str, np.ndarray]):

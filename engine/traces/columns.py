@@ -82,7 +82,8 @@ class StringColumn:
             assert self._offsets is not None
             lengths = np.diff(self._offsets).astype(np.int32)
             if self._bitmap is not None:
-                lengths[~self._valid(np.arange(len(lengths)))] = NONE
+                valid = np.unpackbits(self._bitmap, bitorder="little")[self._bit0 : self._bit0 + len(lengths)]
+                lengths[valid == 0] = NONE
             self._lengths = lengths
         return self._lengths
 
@@ -96,6 +97,8 @@ class StringColumn:
         """Starts (int64) and lengths (int64, -1 for None) of some rows."""
         if self._offsets is None or self._lengths is not None:
             return self.starts[idx], self.lengths[idx].astype(np.int64)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
         starts = self._offsets[idx].astype(np.int64)
         lengths = self._offsets[idx + 1] - starts
         if self._bitmap is not None:
@@ -164,8 +167,10 @@ class StringColumn:
         if self._lengths is None and self._offsets is not None:
             if row < 0:
                 row += len(self)
-            if self._bitmap is not None and not self._valid(np.asarray([row]))[0]:
-                return None
+            if self._bitmap is not None:
+                bit = row + self._bit0
+                if not (int(self._bitmap[bit >> 3]) >> (bit & 7)) & 1:
+                    return None
             start, end = int(self._offsets[row]), int(self._offsets[row + 1])
             return self.blob[start:end].tobytes().decode("utf-8", "surrogatepass")
         length = int(self.lengths[row])

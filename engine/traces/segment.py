@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.arrow_chunk import ChunkColumns, Column, to_arrow, write_chunk
+from engine.traces.arrow_chunk import ChunkColumns, Column, chunk_file_names, to_arrow, write_file
 from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
 from engine.traces.columns import CategoricalColumn, StringColumn
 from engine.traces.hashing import hash_strings
@@ -102,6 +102,9 @@ def finalize(
         del order
         tree = linked.result()
         writer.add_all(tree)
+        # the span file is whole: written by a thread (pyarrow releases the GIL) while the rollups are computed
+        spans_name, traces_name = chunk_file_names(chunk_id)
+        spans_file = pool.submit(write_file, directory / spans_name, writer.take())
         flags = tree["flags"]
         writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
         writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
@@ -111,7 +114,8 @@ def finalize(
             "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
             "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
         }
-        return write_chunk(directory, chunk_id, writer.columns), counts
+        traces_bytes = write_file(directory / traces_name, writer.take())
+        return {"spans_bytes": spans_file.result(), "traces_bytes": traces_bytes}, counts
     finally:
         pool.shutdown()
 
@@ -128,6 +132,11 @@ class _Columns:
     def add_all(self, columns: Mapping[str, Column]) -> None:
         for name, column in columns.items():
             self.add(name, column)
+
+    def take(self) -> dict[str, Any]:
+        """The columns added so far (they are then no longer held here)."""
+        columns, self.columns = self.columns, {}
+        return columns
 
 
 def _link_tree(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray) -> dict[str, np.ndarray]:
