@@ -28,6 +28,12 @@ stays open per file, see `column_file`), bigger ones mapped; pyarrow's map
 closes its descriptor once the batch is read, the mapping living as long as
 its buffers. Sizes are recorded in the segment's meta and checked on open:
 a torn file raises `TornFileError`, and the segment is rebuilt.
+
+Our column classes (`StringColumn`, `CategoricalColumn`, `ListColumn`) stay
+the query layer's types, fed with views of the Arrow buffers; replacing them by
+Arrow arrays (and pyarrow.compute) is a later step. The cost measured here:
+a record batch is written whole, so a build holds its chunk's columns once
+until the end (bench/README.md, "Chunks as Apache Arrow IPC").
 """
 
 from __future__ import annotations
