@@ -21,18 +21,18 @@ import numpy as np
 from engine.errors import DatasetError, UnknownIdError
 from engine.sources.base import is_source_url
 from engine.sources.local import Freshness, materialize
-from engine.traces import cache
-from engine.traces.build import Flag
-from engine.traces.cache_fallback import with_fallback
-from engine.traces.columns import StringColumn
-from engine.traces.gc_pause import gc_paused
-from engine.traces.hashing import hash_strings
-from engine.traces.parts import FileInfo, Location, Opened, open_locations
-from engine.traces.paths import TRACE_SUFFIXES, find_files, resolve_paths
-from engine.traces.prune import maybe_prune
-from engine.traces.raw import RawReader
-from engine.traces.sources import open_sources
-from engine.traces.tables import SpanTable, TraceTable
+from engine.traces.index import cache
+from engine.traces.index.build import Flag
+from engine.traces.index.unwritable import with_fallback
+from engine.traces.columns.strings import StringColumn
+from engine.traces.index.gc_pause import gc_paused
+from engine.traces.columns.hashing import hash_strings
+from engine.traces.index.parts import FileInfo, Location, Opened, open_locations
+from engine.traces.index.paths import TRACE_SUFFIXES, find_files, resolve_paths
+from engine.traces.index.prune import maybe_prune
+from engine.traces.index.raw import RawReader
+from engine.traces.index.serving import open_sources
+from engine.traces.index.tables import SpanTable, TraceTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -186,7 +186,7 @@ class Dataset:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """The parts' build-time summaries merged (see `summary`): what `overview` reads."""
-        from engine.traces.summary import merge
+        from engine.traces.index.summary import merge
 
         return merge(self._opened.summaries)
 

@@ -26,7 +26,7 @@ from engine.traces.model import SpanStatus
 from engine.traces.readers._halo_struct import decode_block
 from engine.traces.readers._values import MINUTE_CACHE, iso_column_ns, parent_id_of, to_ns
 from engine.traces.readers.halo import STATUS_BY_CODE, service_of
-from engine.traces.semconv_columns import read_fields_columns
+from engine.traces.semconv.columns import read_fields_columns
 
 __all__ = ["BLOCK_LINES", "columns_from_lines"]
 

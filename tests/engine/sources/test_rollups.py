@@ -16,7 +16,7 @@ from engine.sources import clickhouse, rollups
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse_sql import quote
 from engine.traces.analytics import analyze
-from engine.traces.analytics_text import message_template
+from engine.traces.failure_text import message_template
 from engine.traces.dataset import Dataset
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"

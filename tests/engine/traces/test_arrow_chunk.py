@@ -9,8 +9,8 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from engine.traces.cache import cache_root
-from engine.traces.index import ensure_segment
+from engine.traces.index.cache import cache_root
+from engine.traces.index.segments import ensure_segment
 
 
 def test_a_chunk_opens_with_plain_pyarrow_and_pandas_and_shows_the_spans(tmp_path: Path, fixtures: Path) -> None:

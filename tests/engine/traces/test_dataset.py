@@ -213,7 +213,7 @@ def test_a_snapshot_maps_the_same_chunks_even_after_the_file_grew(tmp_path: Path
 def test_raw_spans_read_from_many_threads_over_many_files_come_back_intact(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from engine.traces import raw
+    from engine.traces.index import raw
 
     paths = []
     for i in range(raw.OPEN_SOURCE_FILES + 8):  # more files than descriptors kept open: evictions happen
