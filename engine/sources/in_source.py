@@ -62,19 +62,22 @@ def query(
     descending: bool,
     limit: int,
     after: list[list[Any] | None] | None,
+    count_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Per source: the matching-trace total and up to `limit` + 1 rows after each source's keyset.
 
     `filters` are `query_traces` arguments (times in epoch ns). `after[i]` is
     source i's keyset: [] the first page, [value, trace id] after that row, None
     a source already listed to its end (its page is then empty). The extra row
-    tells the caller whether a source has more. A sort SQL lacks gives no rows.
+    tells the caller whether a source has more. A sort SQL lacks, or
+    `count_only`, gives no rows. Ties are ordered by trace id here, by index
+    order in the copy, so pages of a sort with many ties (errors, spans) may differ.
     """
     out = []
     for i, spec in enumerate(specs):
         url = SourceURL.parse(spec)
         key = after[i] if after is not None and i < len(after) else []
-        listable = sort in pushdown.SORTS and key is not None
+        listable = sort in pushdown.SORTS and key is not None and not count_only
         total, rows = pushdown.query_traces(
             url, **filters, sort=sort if listable else "start", descending=descending,
             limit=limit + 1 if listable else 1, after=(int(key[0]), str(key[1])) if key else None,

@@ -264,11 +264,12 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
                 "equivalent: no whole-table figure, total counts the copy only"
             )
         specs = []
-    pushed = (
-        await in_thread(in_source.query, specs, filters, sort=sort, descending=descending, limit=limit, after=after)
-        if specs
-        else []
-    )
+    pushed = []
+    if specs:
+        pushed = await in_thread(
+            in_source.query, specs, filters, sort=sort, descending=descending, limit=limit, after=after,
+            count_only=args.count_only,
+        )  # fmt: skip
     if pushed and in_source.copy_incomplete(ds):
         notes.append(_INCOMPLETE)
     shown_filter = _filter_text(spec)
@@ -285,8 +286,7 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
             total = await in_thread(store.count_traces, ds, trace_filter)
         if args.limit != DEFAULT_LIMIT or args.sort != "start":
             notes.append("count_only: limit and sort do not apply")
-        counted = [{"source": p["source"], "total": p["total"], "traces": []} for p in pushed]
-        return QueryResult(total=total, filter=shown_filter, notes=notes, computed_in_source=counted)
+        return QueryResult(total=total, filter=shown_filter, notes=notes, computed_in_source=pushed)
     page = await guarded(
         ds, pattern or "", store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter,
         sort=sort, descending=descending, limit=1 if copy_done else skip + limit, cursor=store_cursor,

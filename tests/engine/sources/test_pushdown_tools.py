@@ -40,11 +40,11 @@ def both(rows: list[dict[str, Any]], tmp_path: Path) -> tuple[str, str]:
 
 
 async def answers(spec: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """The results of `calls` on one dataset, a cursor "next" standing for the previous answer's next_cursor."""
+    """The results of `calls` on one dataset; cursor="next" stands for the previous answer's next_cursor."""
     ctx, out = opening_context(spec), list[Any]()
     for name, args in calls:
         if args.get("cursor") == "next":
-            args = {"cursor": out[-1].next_cursor}
+            args = {**args, "cursor": out[-1].next_cursor}
         out.append((await call_tool(name, ctx, args)).result)
     return out
 
@@ -150,3 +150,27 @@ async def test_an_incomplete_copy_says_so_and_the_in_source_figures_count_the_wh
     assert {t["tool"]: t["errors"] for t in rates["tool_rates"] if t["errors"]} == {
         p.subject: p.spans_affected for p in whole_patterns.patterns if p.kind == "tool_errors"
     }
+
+
+async def test_the_cursor_pages_the_whole_table_past_the_end_of_an_incomplete_copy(
+    both, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, file = both
+    monkeypatch.setattr(clickhouse, "FETCH_MAX_SPANS", 500)
+    monkeypatch.setenv(local.SOURCE_REFRESH_ENV, "3600")
+    args: dict[str, Any] = {"has_errors": True, "sort": "duration", "descending": True, "limit": 30}
+    ctx, pushed, copied = opening_context(url), list[tuple[Any, ...]](), list[str]()
+    for _ in range(10):  # 123 error traces at 30 a page: five pages
+        result = (await call_tool("query", ctx, args)).result
+        pushed += pushed_rows(result)
+        copied += [t.trace_id for t in result.traces]
+        if not result.next_cursor:
+            break
+        args = {"cursor": result.next_cursor, "limit": 30}
+    whole = await answers(
+        file,
+        [("query", {"has_errors": True, "sort": "duration", "descending": True, "limit": 100}),
+         ("query", {"cursor": "next", "limit": 100})],
+    )  # fmt: skip
+    assert pushed == local_rows(whole[0]) + local_rows(whole[1]) and len(pushed) == whole[0].total == 123
+    assert len(copied) == len(set(copied)) < 123  # the copy ran out first; the cursor went on in ClickHouse
