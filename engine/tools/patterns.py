@@ -208,7 +208,8 @@ async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> Pattern
             computed_in_source=[_cut_rollups(p, n, chars) for p in pushed],
         )
 
-    most = max([len(page), *(in_source.IN_SOURCE_PATTERNS_TOP for _ in pushed)])
+    # The in-source lists follow the page size too: limit entries each, at most IN_SOURCE_PATTERNS_TOP.
+    most = max([len(page), *(min(limit, in_source.IN_SOURCE_PATTERNS_TOP) for _ in pushed)])
     return fit(build, items=most, chars=DETAIL_CHARS, limit=budget, min_items=0)
 
 

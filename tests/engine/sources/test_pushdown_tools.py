@@ -122,6 +122,9 @@ async def test_patterns_in_clickhouse_measure_what_the_local_patterns_measure(bo
     [narrowed] = only_tools.computed_in_source
     assert set(narrowed) == {"source", "tool_rates", "tool_rates_total"}
     assert [t["tool"] for t in narrowed["tool_rates"]] == ["list_files"]
+    [one] = await answers(url, [("patterns", {"limit": 1})])  # the in-source lists follow the page size
+    assert [len(one.computed_in_source[0][k]) for k in ("error_signatures", "tool_rates")] == [1, 1]
+    assert one.computed_in_source[0]["error_signatures_total"] == 3
 
 
 async def test_an_incomplete_copy_says_so_and_the_in_source_figures_count_the_whole_table(
