@@ -111,15 +111,16 @@ def _load_namespace(request: dict[str, Any]) -> dict[str, Any]:
     spec = request.get("dataset")
     if spec is None:
         return namespace
+    from engine.traces.frames import span_frame, trace_frame
     from sandbox.data import open_dataset, raw_loader
 
     dataset = open_dataset(spec)
     code = request["code"]
     # Building a frame costs time on big datasets: only build the ones the code names.
     if "spans" in code:
-        namespace["spans"] = dataset.span_frame()
+        namespace["spans"] = span_frame(dataset)
     if "traces" in code:
-        namespace["traces"] = dataset.trace_frame()
+        namespace["traces"] = trace_frame(dataset)
     namespace["load_raw"] = namespace["raw"] = raw_loader(dataset)
     return namespace
 

@@ -1,7 +1,7 @@
 """Failure rollups computed inside ClickHouse: error signatures, per-tool rates, loops, bounded rows.
 
 Each function sends one statement (the same text to chDB and to a server, see
-`clickhouse_sql`) and only its answer rows cross the network.
+`otel_traces`) and only its answer rows cross the network.
 
 Error signatures are the nearest SQL to the analytics' `message_template`: the
 same masks in the same order, as `replaceRegexpAll` (RE2). Where it differs from
@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse_sql as q
+from engine.sources import otel_traces as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 from engine.sources.pushdown import ERROR_SQL, PUSHDOWN_TOP, TOOL_SQL, exception_sql

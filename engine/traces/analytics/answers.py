@@ -14,12 +14,12 @@ from collections import defaultdict
 
 import orjson
 
-from engine.traces.analytics import Pattern
-from engine.traces.analytics_actions import CODE_EXECUTION, action_errors
-from engine.traces.analytics_data import SpanData
-from engine.traces.analytics_detect import pattern, ranked
-from engine.traces.analytics_spans import STEP_NAME, code_blocks, decision_spans, next_llm, span_texts
-from engine.traces.analytics_text import (
+from engine.traces.analytics.actions import CODE_EXECUTION, action_errors
+from engine.traces.analytics.data import SpanData
+from engine.traces.analytics.detect import pattern, ranked
+from engine.traces.analytics.patterns import Pattern
+from engine.traces.analytics.spans import STEP_NAME, code_blocks, decision_spans, next_llm, span_texts
+from engine.traces.failure_text import (
     CLAIMED_EVIDENCE,
     ENCODING_DEBRIS,
     FINAL_ANSWER_TOOLS,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from engine.traces.analytics import Flag, Pattern, PatternExample, PatternKind, Surface, ToolStat
-from engine.traces.analytics_data import EXCEPTION, OUTPUT_ERROR, SpanData
-from engine.traces.analytics_text import find_quote, message_template
+from engine.traces.analytics.data import EXCEPTION, OUTPUT_ERROR, SpanData
+from engine.traces.analytics.patterns import Flag, Pattern, PatternExample, PatternKind, Surface, ToolStat
+from engine.traces.failure_text import find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = [
@@ -129,7 +129,7 @@ def pattern(
 def _blamed(
     data: SpanData, rows: list[int], quote: Quote | None
 ) -> tuple[list[int], dict[int, int], Quote | None, Quote | None]:
-    from engine.traces.analytics_spans import decision_spans
+    from engine.traces.analytics.spans import decision_spans
 
     decisions = decision_spans(data)
     out: list[int] = []

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from engine.traces.analytics_data import SpanData
+from engine.traces.analytics.data import SpanData
 from engine.traces.model import SpanKind
 from engine.traces.readers._registry import declared_attributes
 

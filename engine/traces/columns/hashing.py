@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 
-from engine.traces.columns import StringColumn
+from engine.traces.columns.strings import StringColumn
 
 __all__ = ["mix64", "hash_strings", "combine_keys"]
 

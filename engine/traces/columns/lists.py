@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from engine.traces.columns import Interner, StringColumn, remap_codes
+from engine.traces.columns.strings import Interner, StringColumn, remap_codes
 
 __all__ = ["ListColumn"]
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
-from engine.traces import cache
-from engine.traces.build import MALFORMED_SAMPLES, Piece
-from engine.traces.column_file import read_column_file
-from engine.traces.segment import TraceNumbering, finalize
-from engine.traces.summary import summarize
-from engine.traces.tables import Part, SpanTable, TraceTable
+from engine.traces.columns.file import read_column_file
+from engine.traces.index import cache
+from engine.traces.index.build import MALFORMED_SAMPLES, Piece
+from engine.traces.index.finalize import TraceNumbering, finalize
+from engine.traces.index.summary import summarize
+from engine.traces.index.tables import Part, SpanTable, TraceTable
 
 __all__ = ["ChunkWriter", "commit"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import cache
+from engine.traces.index import cache
 
 __all__ = ["load_meta", "is_fresh", "serves_shape", "only_grew"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.traces.build import Flag
+from engine.traces.index.build import Flag
 
 __all__ = ["FILE_MIX", "MAX_TREE_DEPTH", "depths", "link", "parent_rows_by_sorting"]
 

@@ -37,12 +37,12 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
-from engine.traces import cache
-from engine.traces.column_file import TornFileError
-from engine.traces.fs import STAT_DTYPE
-from engine.traces.index import read_chunk
-from engine.traces.pack_members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
-from engine.traces.segment import ChunkArrays
+from engine.traces.columns.file import TornFileError
+from engine.traces.index import cache
+from engine.traces.index.finalize import ChunkArrays
+from engine.traces.index.fs import STAT_DTYPE
+from engine.traces.index.members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
+from engine.traces.index.segments import read_chunk
 
 __all__ = [
     "PACK_FILE_BYTES",

@@ -18,15 +18,15 @@ import numpy as np
 import orjson
 
 from engine.errors import HaloError, UnknownShapeError
-from engine.traces import cache
-from engine.traces.build import MALFORMED_SAMPLES, PieceBuilder
-from engine.traces.chunk_writer import ChunkWriter
-from engine.traces.column_file import read_column_file
+from engine.traces.columns.file import read_column_file
+from engine.traces.index import cache
+from engine.traces.index.build import MALFORMED_SAMPLES, PieceBuilder
+from engine.traces.index.chunk_writer import ChunkWriter
+from engine.traces.index.members import Members
+from engine.traces.index.pack import RACY_NS, sha256_of, stat_key
+from engine.traces.index.parse import PIECE_SPANS
+from engine.traces.index.unreadable import unreadable
 from engine.traces.model import Span
-from engine.traces.pack import RACY_NS, sha256_of, stat_key
-from engine.traces.pack_members import Members
-from engine.traces.parse import PIECE_SPANS
-from engine.traces.unreadable import unreadable
 
 __all__ = ["build_pack"]
 
@@ -87,7 +87,7 @@ class _MemberReader:
 
     def read(self, path: Path, no: int, shape: str | None) -> dict[str, Any]:
         """Parse one file into the pack; its member entry (with an error instead when it cannot be read)."""
-        from engine.traces.parse import parse_range
+        from engine.traces.index.parse import parse_range
         from engine.traces.readers import FileReader, detect_shape
 
         try:

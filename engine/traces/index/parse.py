@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from engine.traces.build import Piece, PieceBuilder
-from engine.traces.gc_pause import gc_paused
+from engine.traces.index.build import Piece, PieceBuilder
+from engine.traces.index.gc_pause import gc_paused
 from engine.traces.model import Malformed, Span
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
 from engine.traces.readers._shape import FastLines

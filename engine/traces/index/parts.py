@@ -18,9 +18,9 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError
-from engine.traces.index import Segment, read_chunk
-from engine.traces.pack import Pack
-from engine.traces.tables import Part, SpanTable, TraceTable
+from engine.traces.index.pack import Pack
+from engine.traces.index.segments import Segment, read_chunk
+from engine.traces.index.tables import Part, SpanTable, TraceTable
 
 __all__ = ["FileInfo", "Location", "Opened", "PartMaker", "open_locations", "pack_makers", "place", "segment_info",
            "segment_part"]  # fmt: skip
@@ -149,7 +149,7 @@ def _pack_part(
 
 def _summary(part: Part) -> dict[str, Any]:
     """The summary of a part cut from a chunk (the chunk's stored one covers all its rows)."""
-    from engine.traces.summary import summarize
+    from engine.traces.index.summary import summarize
 
     alone = Part(part.files, part.arrays, part.raw_path, 0, 0, part.raw)
     alone.row_shift, alone.trace_shift = part.row_shift - part.row0, part.trace_shift - part.trace0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import DatasetError
-from engine.traces.fs import scan_dir
+from engine.traces.index.fs import scan_dir
 
 __all__ = ["TRACE_SUFFIXES", "Found", "Check", "resolve_paths", "find_files", "expand_glob", "has_magic"]
 

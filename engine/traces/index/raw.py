@@ -27,8 +27,8 @@ import numpy as np
 import orjson
 
 from engine.errors import SourceChangedError
-from engine.traces.column_file import read_buffer
-from engine.traces.tables import Part, SpanTable
+from engine.traces.columns.file import read_buffer
+from engine.traces.index.tables import Part, SpanTable
 
 __all__ = ["OPEN_SOURCE_FILES", "RawReader"]
 

@@ -35,16 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces import cache
-from engine.traces.build import Piece
-from engine.traces.chunk_writer import ChunkWriter, commit
-from engine.traces.column_file import TornFileError, read_buffer, read_column_file
-from engine.traces.freshness import is_fresh, load_meta, only_grew
-from engine.traces.parse import iter_pieces, parse_range, split_at_newlines
+from engine.traces.columns.file import TornFileError, read_buffer, read_column_file
+from engine.traces.index import cache
+from engine.traces.index.build import Piece
+from engine.traces.index.chunk_writer import ChunkWriter, commit
+from engine.traces.index.finalize import ChunkArrays, piece_from_chunk, trace_keys
+from engine.traces.index.freshness import is_fresh, load_meta, only_grew
+from engine.traces.index.parse import iter_pieces, parse_range, split_at_newlines
+from engine.traces.index.unreadable import guarded, reading
+from engine.traces.index.worker_life import die_with_parent
 from engine.traces.readers import shape_named
-from engine.traces.segment import ChunkArrays, piece_from_chunk, trace_keys
-from engine.traces.unreadable import guarded, reading
-from engine.traces.worker_life import die_with_parent
 
 __all__ = [
     "PIECE_BYTES",

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
-from engine.traces import cache
-from engine.traces.fs import STAT_DTYPE, stat_names
-from engine.traces.index import Builder, Segment, ensure_segment
-from engine.traces.pack import (
+from engine.traces.index import cache
+from engine.traces.index.fs import STAT_DTYPE, stat_names
+from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
+from engine.traces.index.pack import (
     PACK_FILE_BYTES,
     PACK_MIN_FILES,
     Asked,
@@ -41,9 +41,8 @@ from engine.traces.pack import (
     plan,
     raise_member_error,
 )
-from engine.traces.pack_build import build_pack
-from engine.traces.pack_members import IO_ERROR, SAMPLES, SHAPE_ERROR
-from engine.traces.parts import (
+from engine.traces.index.packing import build_pack
+from engine.traces.index.parts import (
     FileInfo,
     Opened,
     PartMaker,
@@ -52,7 +51,8 @@ from engine.traces.parts import (
     segment_info,
     segment_part,
 )
-from engine.traces.paths import Found
+from engine.traces.index.paths import Found
+from engine.traces.index.segments import Builder, Segment, ensure_segment
 from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]

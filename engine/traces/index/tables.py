@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
-from engine.traces.columns import CategoricalColumn, StringColumn
-from engine.traces.list_column import ListColumn
+from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
+from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
 
 __all__ = ["Part", "SpanTable", "TraceTable", "slice_arrays"]
 

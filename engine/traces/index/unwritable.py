@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from engine.errors import CacheUnusableError
-from engine.traces.cache import CACHE_ENV
+from engine.traces.index.cache import CACHE_ENV
 
 __all__ = ["is_cache_problem", "with_fallback", "temporary_root"]
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from engine.traces.model import SpanKind, SpanStatus
-from engine.traces.semconv_signals import (
+from engine.traces.semconv.signals import (
     ERROR_TEXT_CHARS,
     exception_text,
     is_refusal,

@@ -23,11 +23,11 @@ import orjson
 from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError
-from engine.traces.build import Flag
+from engine.traces.index.build import Flag
 from engine.traces.model import SpanKind
-from engine.traces.store_overview import ErrorSignature, NameCount, Overview, ToolCount, error_signatures, overview
-from engine.traces.store_search import SearchHits, SearchMatch, SpanMatchCount, compile_pattern, search, traces_matching
-from engine.traces.store_views import SpanDetail, SpanView, attributes_of, get_spans, view_trace
+from engine.traces.store.glance import ErrorSignature, NameCount, Overview, ToolCount, error_signatures, overview
+from engine.traces.store.grep import SearchHits, SearchMatch, SpanMatchCount, compile_pattern, search, traces_matching
+from engine.traces.store.views import SpanDetail, SpanView, attributes_of, get_spans, view_trace
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError, UnknownIdError
-from engine.traces.build import Flag
+from engine.traces.index.build import Flag
 from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.readers._registry import declared_attributes
 

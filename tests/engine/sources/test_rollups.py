@@ -14,10 +14,10 @@ from support.otel_clickhouse import create_table, exporter_rows, halo_lines, ins
 from engine.errors import InvalidArgumentError
 from engine.sources import clickhouse, rollups
 from engine.sources.base import SourceURL
-from engine.sources.clickhouse_sql import quote
+from engine.sources.otel_traces import quote
 from engine.traces.analytics import analyze
-from engine.traces.analytics_text import message_template
 from engine.traces.dataset import Dataset
+from engine.traces.failure_text import message_template
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
