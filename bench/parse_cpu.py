@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.traces.parse import parse_range, split_at_newlines
+from engine.traces.index.parse import parse_range, split_at_newlines
 
 DATA = Path(__file__).resolve().parent / "data"
 

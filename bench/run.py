@@ -89,7 +89,7 @@ def _cpu_ticks() -> list[int]:
 def child_build(path: Path, cache: Path, workers: int | None) -> dict[str, Any]:
     """Index one file (with `workers`) or a folder (as `Dataset.open` does: file by file, default workers)."""
     from engine.traces.dataset import Dataset
-    from engine.traces.index import Builder, ensure_segment
+    from engine.traces.index.segments import Builder, ensure_segment
 
     sampler = _RssSampler()
     sampler.start()

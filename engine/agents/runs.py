@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from engine.agents.events import EVENT_ADAPTER, Event
 from engine.agents.report import Report
 from engine.errors import UnknownIdError
-from engine.traces.cache import atomic_write_bytes
+from engine.traces.index.cache import atomic_write_bytes
 
 __all__ = ["RunStore", "RunStatus", "RunProgress", "RunState", "new_run_id"]
 

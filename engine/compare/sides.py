@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import InvalidArgumentError
-from engine.traces.analytics_data import SpanData
+from engine.traces.analytics.data import SpanData
 
 if TYPE_CHECKING:
     from engine.traces.dataset import Dataset

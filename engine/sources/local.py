@@ -29,7 +29,7 @@ import orjson
 from engine.errors import SourceError
 from engine.sources.base import Fetched, SourceURL, is_source_url
 from engine.sources.registry import EXTRAS, module_for
-from engine.traces.cache import atomic_write_bytes, ensure_dir
+from engine.traces.index.cache import atomic_write_bytes, ensure_dir
 
 __all__ = [
     "SOURCES_DIR",

@@ -4,7 +4,7 @@
 trace-duration percentiles, services, per-tool calls and errors) and only their
 answer rows cross the network; `query_traces` lists traces by a filter, sorted,
 a page at a time, grouped by TraceId in the engine. The statements are the same
-text for chDB and a server (`clickhouse_sql`, `clickhouse.connect`).
+text for chDB and a server (`otel_traces`, `clickhouse.connect`).
 
 What the numbers mean matches the local index's `overview` (a test holds the two
 equal on the same spans): an error span has status ERROR; an error trace has an
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse_sql as q
+from engine.sources import otel_traces as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 from engine.tools.render import when

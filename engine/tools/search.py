@@ -148,7 +148,7 @@ class _Cursor(CursorState):
 
 
 async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResult:
-    from engine.traces import store_search as store
+    from engine.traces.store import grep as store
 
     notes: list[str] = []
     limit = clamp(args.limit, 1, MAX_LIMIT, "limit", notes)

@@ -141,7 +141,7 @@ def more_call(trace_id: str, span_id: str, attribute: str | None = None) -> Any:
 
 def details_of(ds: Any, trace_id: str, span_ids: list[str]) -> list[Any]:
     """`store.get_spans` for any number of ids (the store takes a bounded number per call)."""
-    from engine.traces import store_views
+    from engine.traces.store import views as store_views
 
     step = store_views.MAX_SPAN_IDS
     out: list[Any] = []

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.store_overview import overview
+from engine.traces.store.glance import overview
 from engine.viewer.charts import histogram, labelled_bars
 
 __all__ = ["charts_section", "tool_error_rows"]

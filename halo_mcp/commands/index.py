@@ -1,6 +1,6 @@
 """`halo-mcp index PATH... [--json]`: build or refresh the index of trace files ahead of time.
 
-The index is a cache (see `engine.traces.index`); building it here makes the
+The index is a cache (see `engine.traces.index.segments`); building it here makes the
 first tool call on a big dataset instant. A progress bar goes to stderr; the
 result (counts, data quality, time) to stdout, as text or one JSON object.
 """

@@ -1,7 +1,7 @@
 """`halo-mcp prune [--json]`: remove what the index cache holds for nothing.
 
 Segments of deleted files, packs nothing uses, indexes written by older
-versions (see `engine.traces.prune`). Opening a dataset does this by itself
+versions (see `engine.traces.index.prune`). Opening a dataset does this by itself
 once a day; this command does it now.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from engine.traces import cache
-from engine.traces.prune import prune
+from engine.traces.index import cache
+from engine.traces.index.prune import prune
 
 __all__ = ["NAME", "HELP", "add_arguments", "run"]
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from support.halo_lines import span
 
-from engine.traces.index import PARALLEL_MIN_BYTES
+from engine.traces.index.segments import PARALLEL_MIN_BYTES
 
 # Generous: the workers' watchdog polls every second; PR_SET_PDEATHSIG is at once.
 _GONE_WITHIN_SECONDS = 30.0

@@ -40,7 +40,7 @@ json.dumps({
 def open_copy(fixtures: Path, folder: str, tmp_path: Path) -> Dataset:
     """A private copy of a fixture folder, so a failed escape could not harm the shared one.
 
-    "packed": enough re-keyed copies of the TRAIL files to be indexed as a pack (see `engine.traces.pack`).
+    "packed": enough re-keyed copies of the TRAIL files to be indexed as a pack (see `engine.traces.index.pack`).
     """
     target = tmp_path / folder
     if folder == "packed":

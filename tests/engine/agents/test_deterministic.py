@@ -115,7 +115,7 @@ def test_without_span_kinds_a_rate_limit_message_still_reads_as_a_provider_error
 
 
 def test_on_trail_the_findings_name_the_classes_there_and_no_outlier_below_its_floor(fixtures: Path) -> None:
-    from engine.traces.analytics_runs import LATENCY_FLOOR_MS
+    from engine.traces.analytics.runs import LATENCY_FLOOR_MS
 
     findings = findings_of(fixtures / "trail")
     assert [f.title for f in findings] == [

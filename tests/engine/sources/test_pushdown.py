@@ -13,9 +13,10 @@ from support.otel_clickhouse import chdb_and_file, exporter_rows
 from engine.errors import InvalidArgumentError
 from engine.sources import pushdown
 from engine.sources.base import SourceURL
-from engine.traces import store, store_search
+from engine.traces import store
 from engine.traces.analytics import analyze
 from engine.traces.dataset import Dataset
+from engine.traces.store import grep as store_search
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 

@@ -113,7 +113,7 @@ def test_a_pack_of_small_files_with_crafted_ones_is_served_too(tmp_path: Path) -
 
 def test_an_unforeseen_error_while_reading_a_file_names_the_file_and_is_no_crash() -> None:
     from engine.errors import UnreadableFileError
-    from engine.traces.unreadable import guarded
+    from engine.traces.index.unreadable import guarded
 
     def pieces():  # a reader that breaks on its second piece
         yield 1

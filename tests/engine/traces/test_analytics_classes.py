@@ -262,7 +262,7 @@ def test_a_garbled_result_is_blamed_on_the_call_that_read_it(tmp_path: Path) -> 
 
 
 def test_a_result_far_larger_than_a_step_can_use_is_flagged(tmp_path: Path) -> None:
-    from engine.traces.analytics_answers import OBSERVATION_MAX_CHARS
+    from engine.traces.analytics.answers import OBSERVATION_MAX_CHARS
 
     t = "6" * 32
     run = good_run(t)

@@ -10,9 +10,9 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import SourceChangedError
-from engine.traces import cache
 from engine.traces.dataset import Dataset
-from engine.traces.index import ensure_segment
+from engine.traces.index import cache
+from engine.traces.index.segments import ensure_segment
 
 
 def _names(ds: Dataset) -> list[str]:

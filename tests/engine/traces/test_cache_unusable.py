@@ -88,7 +88,7 @@ def test_an_unusable_cache_falls_back_with_a_warning(
 def test_when_no_directory_can_be_written_the_error_names_the_cache_and_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.traces import cache_fallback
+    from engine.traces.index import unwritable as cache_fallback
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

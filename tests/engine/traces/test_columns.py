@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.traces.column_file import read_column_file, write_column_file
-from engine.traces.columns import CategoricalColumn, StringColumn
-from engine.traces.hashing import combine_keys, hash_strings
-from engine.traces.list_column import ListColumn
+from engine.traces.columns.file import read_column_file, write_column_file
+from engine.traces.columns.hashing import combine_keys, hash_strings
+from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
 
 
 def test_string_column_keeps_none_empty_and_non_ascii_apart() -> None:

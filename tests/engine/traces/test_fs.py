@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.traces import fs
+from engine.traces.index import fs
 
 
 def _tree(tmp_path: Path) -> Path:

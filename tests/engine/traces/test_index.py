@@ -12,10 +12,10 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import DatasetError
-from engine.traces.build import Flag
-from engine.traces.cache import cache_root, segment_dir
 from engine.traces.dataset import Dataset
-from engine.traces.index import Builder, ensure_segment
+from engine.traces.index.build import Flag
+from engine.traces.index.cache import cache_root, segment_dir
+from engine.traces.index.segments import Builder, ensure_segment
 
 
 def _segment(path: Path, **kw):  # type: ignore[no-untyped-def]
@@ -23,7 +23,7 @@ def _segment(path: Path, **kw):  # type: ignore[no-untyped-def]
 
 
 def _span_ids(seg) -> list[str]:  # type: ignore[no-untyped-def]
-    from engine.traces.columns import StringColumn
+    from engine.traces.columns.strings import StringColumn
 
     return [sid for c in seg.chunks for sid in StringColumn.from_arrays(c.arrays, "span_id").to_list()]
 

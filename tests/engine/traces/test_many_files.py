@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.traces.column_file import SMALL_FILE_BYTES
-from engine.traces.raw import OPEN_SOURCE_FILES
+from engine.traces.columns.file import SMALL_FILE_BYTES
+from engine.traces.index.raw import OPEN_SOURCE_FILES
 
 # The child process runs with this descriptor limit; the folder has many more files.
 _FD_LIMIT = 256

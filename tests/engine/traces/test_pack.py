@@ -15,9 +15,9 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import UnknownShapeError
-from engine.traces import cache
 from engine.traces.dataset import Dataset
-from engine.traces.pack import PACK_MIN_FILES, load_packs, pack_home
+from engine.traces.index import cache
+from engine.traces.index.pack import PACK_MIN_FILES, load_packs, pack_home
 
 # Every fixture shape, several files of each (the same trace ids recur across files on purpose).
 _SHAPE_FILES = [
@@ -143,7 +143,7 @@ def test_many_changed_files_are_repacked_and_the_small_old_pack_deleted(tmp_path
 
 
 def test_new_files_go_into_a_new_pack_while_a_big_pack_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.traces import pack
+    from engine.traces.index import pack
 
     monkeypatch.setattr(pack, "PACK_ABSORB_BYTES", 0)  # every pack counts as big enough to keep
     folder = _runs_folder(tmp_path, PACK_MIN_FILES)
@@ -229,7 +229,7 @@ def test_a_same_size_rewrite_that_left_the_stat_unchanged_is_caught_by_the_conte
 def test_a_folder_over_the_pack_size_is_split_into_packs_built_by_worker_processes(
     tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.traces import pack
+    from engine.traces.index import pack
 
     folder = _mixed_folder(tmp_path, fixtures, copies=3)
     total = sum(p.stat().st_size for p in folder.iterdir())

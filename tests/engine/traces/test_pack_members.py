@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.traces.pack_members import CHANGING, HASHED, IO_ERROR, SAMPLES, SHAPE_ERROR, Members
+from engine.traces.index.members import CHANGING, HASHED, IO_ERROR, SAMPLES, SHAPE_ERROR, Members
 
 _ENTRIES = [
     {"name": "a.jsonl", "size": 10, "mtime_ns": 2**62, "ctime_ns": -5, "ino": 2**64 - 1, "shape": "halo",

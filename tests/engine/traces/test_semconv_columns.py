@@ -11,7 +11,7 @@ from support.odd_halo import odd_halo_lines
 
 from engine.traces.model import SpanStatus
 from engine.traces.semconv import read_fields
-from engine.traces.semconv_columns import read_fields_columns
+from engine.traces.semconv.columns import read_fields_columns
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

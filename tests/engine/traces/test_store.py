@@ -11,7 +11,7 @@ from support.halo_lines import jsonl, span
 from engine.errors import InvalidArgumentError, InvalidPatternError, UnknownIdError
 from engine.traces import store
 from engine.traces.dataset import Dataset
-from engine.traces.store_search import searchable_text
+from engine.traces.store.grep import searchable_text
 from engine.traces.user_regex import allow_backtracking
 
 
@@ -282,7 +282,7 @@ def test_a_literal_spelled_with_unicode_escapes_is_still_found(tmp_path: Path) -
 
 
 def test_required_literals_are_taken_only_from_what_every_match_contains() -> None:
-    from engine.traces.store_search import required_literal
+    from engine.traces.store.grep import required_literal
     from engine.traces.user_regex import compile_pattern
 
     assert required_literal(compile_pattern("rate.?limited")) == b"limited"

@@ -1,0 +1,355 @@
+"""From pieces to a stored segment chunk: sort, link parents, depth, per-trace rollups.
+
+Rows are sorted by (trace in order of first appearance in the file, start time,
+file order), so the spans of a trace are one contiguous row range and a file
+that grows adds its new traces at the end. Parents are linked by 64-bit keys of
+(trace id, span id) in numpy, never through a per-span Python dict.
+
+A chunk may hold several files (a pack, see `pack`): every span records its
+file (`file`, 0 in a one-file segment), traces are numbered per file, so a trace
+id found in two files stays two traces, and parents link within a file only.
+The files' rows are then contiguous and in file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.traces.columns.file import ColumnWriter
+from engine.traces.columns.hashing import hash_strings
+from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
+from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
+from engine.traces.index.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
+from engine.traces.model import SpanKind, SpanStatus
+
+__all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece_from_chunk", "trace_keys"]
+
+ChunkArrays = Mapping[str, np.ndarray]
+
+_SPAN_NUMBERS = (
+    "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens",
+    "cost", "line", "raw_size", "raw_offset", "flags",
+)  # fmt: skip
+
+
+def trace_keys(trace_ids: Sequence[str]) -> np.ndarray:
+    """Stable 64-bit keys of trace ids, for lookup by binary search."""
+    return hash_strings(StringColumn.from_values(list(trace_ids)))
+
+
+def finalize(
+    pieces: Sequence[Piece], out: Path, numbering: TraceNumbering | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Merge pieces (already rebased) into one chunk written to `out`: its column directory and counts.
+
+    Columns are merged, sorted and written one at a time, and each piece's part
+    of a column is dropped as soon as it is merged, so memory stays near the size
+    of the pieces instead of three copies of them.
+    """
+    writer = ColumnWriter(out)
+    # Threads for the parts that need only what is merged so far (numpy and the C helpers release the GIL).
+    pool = ThreadPoolExecutor(2, thread_name_prefix="finalize")
+    lists: Future[dict[str, np.ndarray]] | None = None
+    try:
+        file = _cat([_files_of(p) for p in pieces], np.int32)
+        trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
+        start_ns = _drain_numbers(pieces, "start_ns")
+        order = np.lexsort((np.arange(len(trace)), start_ns, trace))
+        trace, start_ns, file = trace[order], start_ns[order], file[order]
+        key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
+        parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
+        # the parent links, while this thread merges the other columns
+        linked = pool.submit(_link_tree, key, parent_key, _drain_numbers(pieces, "flags")[order], file)
+        writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
+        del key, parent_key
+        kept: dict[str, np.ndarray] = {"trace": trace, "file": file, "start_ns": start_ns}
+        for k in _SPAN_NUMBERS:
+            if k not in kept and k != "flags":  # flags: the links thread has them
+                column = _drain_numbers(pieces, k)[order]
+                writer.add(k, column)
+                if k in _ROLLUP_NUMBERS:
+                    kept[k] = column
+                del column
+        categorical: dict[str, CategoricalColumn] = {}
+        for f in sorted(CATEGORICAL_FIELDS, key=lambda f: f not in _ROLLUP_CATEGORICAL):  # what rollups read first
+            cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
+            writer.add_all(cat.arrays(f))
+            if f in _ROLLUP_CATEGORICAL:
+                categorical[f] = cat
+            if len(categorical) == len(_ROLLUP_CATEGORICAL) and lists is None:
+                lists = pool.submit(_trace_lists, trace, categorical, trace_ids)
+        for name in ("span_id", "parent_id"):
+            col = StringColumn.concat([getattr(p, name) for p in pieces])
+            for p in pieces:
+                setattr(p, name, _NO_STRINGS)
+            writer.add_all(col.select(order).compact().arrays(name))
+            del col
+        for f in STRING_FIELDS:
+            col = StringColumn.concat([p.strings.pop(f) for p in pieces])
+            writer.add_all(col.select(order).compact().arrays(f))
+            del col
+        for f in LIST_FIELDS:
+            writer.add_all(_compact_list(ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order)).arrays(f))
+        del order
+        tree = linked.result()
+        writer.add_all(tree)
+        flags = tree["flags"]
+        writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
+        writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
+        counts = {
+            "spans": len(trace),
+            "traces": len(trace_ids),
+            "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
+            "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
+        }
+        return writer.close(), counts
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        pool.shutdown()
+
+
+def _link_tree(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray) -> dict[str, np.ndarray]:
+    """Parent rows, depths, and flags with DUPLICATE / ORPHAN set (see `links`)."""
+    parent_row, flags = link(key, parent_key, flags, file)
+    depth, cut = depths(parent_row)
+    flags[cut] |= Flag.ORPHAN
+    return {"parent_row": parent_row, "depth": depth, "flags": flags}
+
+
+# Span number columns the per-trace rollups read (kept in memory until then).
+_ROLLUP_NUMBERS = frozenset({"kind", "status", "end_ns", "input_tokens", "output_tokens", "cost"})
+_ROLLUP_CATEGORICAL = frozenset({"service", "model", "agent_name", "tool_name"})
+_NO_STRINGS = StringColumn.empty()
+
+
+class TraceNumbering:
+    """Numbers (file, trace id) in order of first appearance across pieces.
+
+    Pieces arrive with their trace ids and 64-bit trace keys (hashed by the
+    workers). `number` only notes them; `resolve` numbers all of them at once
+    with numpy, checking every repeated key against its id, so two ids that
+    share a hash are never merged (then a dict numbers them, exactly).
+    Each file of a pack has its own numbers: the same id in two files is two traces.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self._keys: list[np.ndarray] = []
+        self._files: list[np.ndarray] = []
+
+    def number(self, piece: Piece) -> None:
+        """Note the piece's traces; its local trace numbers become positions in the noted ids."""
+        if not piece.trace_ids:
+            return
+        n = len(piece.trace_ids)
+        files = piece.trace_files if piece.trace_files is not None else np.full(n, piece.file, dtype=np.int32)
+        keys = piece.trace_keys if piece.trace_keys is not None else trace_keys(piece.trace_ids)
+        self._keys.append(keys ^ (files.astype(np.uint64) * FILE_MIX))  # wraps modulo 2**64, as meant
+        self._files.append(files)
+        piece.trace_local = np.asarray(piece.trace_local, dtype=np.int32) + np.int32(len(self._ids))
+        self._ids.extend(piece.trace_ids)
+        piece.trace_ids = []
+        piece.trace_keys = None
+
+    def resolve(self) -> tuple[np.ndarray, list[str]]:
+        """The trace number of each noted position, and the trace ids in number order."""
+        ids = self._ids
+        if not ids:
+            return np.zeros(0, dtype=np.int32), []
+        keys, files = np.concatenate(self._keys), np.concatenate(self._files)
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        earlier = first[inverse]
+        again = np.flatnonzero(earlier != np.arange(len(ids)))
+        if any(ids[j] != ids[e] for j, e in zip(again.tolist(), earlier[again].tolist(), strict=True)) or (
+            files[again] != files[earlier[again]]
+        ).any():
+            return _numbers_by_dict(ids, files.tolist())  # two ids share a 64-bit key
+        order = np.argsort(first)
+        rank = np.empty(len(first), dtype=np.int32)
+        rank[order] = np.arange(len(first), dtype=np.int32)
+        return rank[inverse], [ids[i] for i in first[order].tolist()]
+
+
+def _numbers_by_dict(ids: list[str], files: list[int]) -> tuple[np.ndarray, list[str]]:
+    index: dict[tuple[int, str], int] = {}
+    numbers = [index.setdefault(pair, len(index)) for pair in zip(files, ids, strict=True)]
+    return np.asarray(numbers, dtype=np.int32), [t for _, t in index]
+
+
+def _merge_traces(pieces: Sequence[Piece], numbering: TraceNumbering) -> tuple[np.ndarray, list[str]]:
+    """Per span, the trace's number (see TraceNumbering); and the trace ids."""
+    for p in pieces:
+        numbering.number(p)  # pieces merged from stored chunks were not noted on arrival
+    positions = _cat([np.asarray(p.trace_local, dtype=np.int32) for p in pieces], np.int32)
+    for p in pieces:
+        p.trace_local = np.zeros(0, dtype=np.int32)
+    number_of, trace_ids = numbering.resolve()
+    return number_of[positions], trace_ids
+
+
+def _files_of(piece: Piece) -> np.ndarray:
+    """The file number of each span of a piece (taken out of the piece)."""
+    files = piece.numbers.pop("file", None)
+    return np.full(piece.n, piece.file, dtype=np.int32) if files is None else files.astype(np.int32, copy=False)
+
+
+def _drain(pieces: Sequence[Piece], get: Any, name: str, dtype: Any) -> np.ndarray:
+    parts = [get(p) for p in pieces]
+    for p in pieces:
+        setattr(p, name, np.zeros(0, dtype=dtype))
+    return _cat(parts, dtype)
+
+
+def _drain_numbers(pieces: Sequence[Piece], name: str) -> np.ndarray:
+    return _cat([p.numbers.pop(name) for p in pieces], np.int64)
+
+
+def _cat(parts: list[np.ndarray], dtype: np.dtype | type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _compact_list(col: ListColumn) -> ListColumn:
+    """A list column whose items are in row order (so the stored file holds only live items)."""
+    lengths = col.lengths.astype(np.int64)
+    starts = np.zeros(len(col), dtype=np.int64)
+    if len(col):
+        np.cumsum(lengths[:-1], out=starts[1:])
+    total = int(lengths.sum())
+    if total:
+        ends = np.cumsum(lengths)
+        idx = np.repeat(col.starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
+        items = col.items[idx]
+    else:
+        items = np.zeros(0, dtype=np.int32)
+    return ListColumn(starts, col.lengths.astype(np.int32), items.astype(np.int32), col.values)
+
+
+def _rollups(arrays: ChunkArrays, n_traces: int) -> dict[str, np.ndarray]:
+    """Per-trace rows: bounds, counts, tokens, root (`_trace_lists` has the rest)."""
+    trace = arrays["trace"]
+    n = len(trace)
+    # rows are sorted by trace and every trace number 0..n_traces-1 has rows:
+    # the places where the number changes are the trace starts, in order
+    row_start = (
+        np.flatnonzero(np.concatenate(([True], trace[1:] != trace[:-1]))).astype(np.int64)
+        if n
+        else np.zeros(0, np.int64)
+    )
+    row_end = np.append(row_start[1:], n).astype(np.int64)
+    kind, status, flags = arrays["kind"], arrays["status"], arrays["flags"]
+    start_ns, end_ns = arrays["start_ns"], arrays["end_ns"]
+
+    # Every trace has at least one row and rows are grouped by trace, so
+    # reduceat over `row_start` is a per-trace reduction.
+    def per_trace(values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, row_start) if n_traces else np.zeros(0, dtype=values.dtype)
+
+    if n_traces:
+        t_start = np.minimum.reduceat(start_ns, row_start)
+        t_end = np.maximum.reduceat(np.maximum(end_ns, start_ns), row_start)
+        flags_any = np.bitwise_or.reduceat(flags, row_start)
+    else:
+        t_start = t_end = np.zeros(0, dtype=np.int64)
+        flags_any = np.zeros(0, dtype=np.uint8)
+
+    # Tokens and cost: LLM spans only (agent spans repeat their children's totals);
+    # a trace without LLM figures sums its leaf spans instead.
+    parent_row = arrays["parent_row"]
+    has_child = np.zeros(n, dtype=bool)
+    has_child[parent_row[parent_row >= 0]] = True
+    llm = kind == SpanKind.LLM
+    inp, out, cost = arrays["input_tokens"], arrays["output_tokens"], arrays["cost"]
+    known = (inp >= 0) | (out >= 0) | ~np.isnan(cost)
+    llm_known = per_trace((llm & known).astype(np.int64)) > 0
+    counted = np.where(llm_known[trace], llm, ~has_child) & known if n else np.zeros(0, bool)
+    t_inp = per_trace(np.where(counted & (inp > 0), inp, 0))
+    t_out = per_trace(np.where(counted & (out > 0), out, 0))
+    cost_known = counted & ~np.isnan(cost)
+    t_cost = per_trace(np.where(cost_known, cost, 0.0))
+    t_cost[per_trace(cost_known.astype(np.int64)) == 0] = np.nan
+
+    # Root: the earliest span without a parent (rows are sorted by start within a trace).
+    is_root = parent_row < 0
+    root_rows = np.flatnonzero(is_root)
+    root_row = np.full(n_traces, -1, dtype=np.int64)
+    root_traces = trace[root_rows]  # sorted, so the first root of each trace starts a run
+    first = np.concatenate(([True], root_traces[1:] != root_traces[:-1])) if len(root_rows) else np.zeros(0, bool)
+    root_row[root_traces[first]] = root_rows[first]
+
+    return {
+        "t.file": arrays["file"][row_start] if n else np.zeros(0, np.int32),
+        "t.row_start": row_start,
+        "t.row_end": row_end,
+        "t.span_count": (row_end - row_start).astype(np.int32),
+        "t.start_ns": t_start,
+        "t.end_ns": t_end,
+        "t.duration_ns": t_end - t_start,
+        "t.error_count": per_trace((status == SpanStatus.ERROR).astype(np.int32)),
+        "t.root_row": root_row,
+        "t.input_tokens": t_inp,
+        "t.output_tokens": t_out,
+        "t.cost": t_cost,
+        "t.llm_calls": per_trace(llm.astype(np.int32)),
+        "t.tool_calls": per_trace((kind == SpanKind.TOOL).astype(np.int32)),
+        "t.flags": flags_any,
+    }
+
+
+def _trace_lists(
+    trace: np.ndarray, categorical: dict[str, CategoricalColumn], trace_ids: list[str]
+) -> dict[str, np.ndarray]:
+    """Per-trace rows that do not need the parent links: ids, keys, distinct services/models/agents/tools."""
+    trace_id_column = StringColumn.from_values(trace_ids)
+    out = {"t.trace_key": hash_strings(trace_id_column), **trace_id_column.arrays("t.trace_id")}
+    for name, field in (("services", "service"), ("models", "model"), ("agents", "agent_name"), ("tools", "tool_name")):
+        out.update(_distinct_per_trace(trace, categorical[field], len(trace_ids)).arrays(f"t.{name}"))
+    return out
+
+
+def _distinct_per_trace(trace: np.ndarray, col: CategoricalColumn, n_traces: int) -> ListColumn:
+    """The distinct values of a categorical column within each trace, as a list column."""
+    codes = col.codes
+    present = codes >= 0
+    width = np.int64(max(len(col.values), 1))
+    pairs = np.sort(trace[present].astype(np.int64) * width + codes[present])
+    if len(pairs):
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
+    pair_trace = pairs // width
+    items = (pairs % width).astype(np.int32)
+    lengths = np.bincount(pair_trace, minlength=n_traces)  # pairs are sorted by trace
+    starts = np.zeros(n_traces, dtype=np.int64)
+    if n_traces:
+        np.cumsum(lengths[:-1], out=starts[1:])
+    return ListColumn(starts, lengths.astype(np.int32), items, col.values)
+
+
+def piece_from_chunk(arrays: ChunkArrays) -> Piece:
+    """A stored chunk as a piece again, so a grown file's tail can be merged with it."""
+    trace_ids = StringColumn.from_arrays(arrays, "t.trace_id").to_list()
+    return Piece(
+        trace_ids=[t or "" for t in trace_ids],
+        trace_local=np.asarray(arrays["trace"], dtype=np.int32),
+        span_id=StringColumn.from_arrays(arrays, "span_id"),
+        parent_id=StringColumn.from_arrays(arrays, "parent_id"),
+        key=np.asarray(arrays["key"]),
+        parent_key=np.asarray(arrays["parent_key"]),
+        categorical={f: CategoricalColumn.from_arrays(arrays, f) for f in CATEGORICAL_FIELDS},
+        strings={f: StringColumn.from_arrays(arrays, f) for f in STRING_FIELDS},
+        lists={f: ListColumn.from_arrays(arrays, f) for f in LIST_FIELDS},
+        file=0,
+        numbers={
+            **{k: np.array(arrays[k]) for k in _SPAN_NUMBERS},
+            # links are recomputed on merge: a parent may have arrived in the tail
+            "flags": np.asarray(arrays["flags"]) & np.uint8(~(Flag.DUPLICATE | Flag.ORPHAN) & 0xFF),
+        },
+        raw=b"",
+    )

@@ -1,0 +1,98 @@
+"""Parent links and depths of a chunk's spans, from their 64-bit keys (the last steps of `segment.finalize`).
+
+A span's key mixes its trace and span id; its parent key, its trace and parent
+id. The parent row of a span is the earliest row whose key is its parent key:
+the C helper finds it with a hash table, the Python path by sorting.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.traces.index.build import Flag
+
+__all__ = ["FILE_MIX", "MAX_TREE_DEPTH", "depths", "link", "parent_rows_by_sorting"]
+
+# Parent chains deeper than this are cut (and flagged ORPHAN): only a cycle of
+# parent ids gets here, and it must not loop forever.
+MAX_TREE_DEPTH = 4096
+
+# Multiplies a span's file number into its link keys (file 0 keeps its keys).
+FILE_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def link(
+    key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parent row per span (-1 for roots and orphans), and flags with DUPLICATE / ORPHAN set.
+
+    Keys are mixed with the span's file, so spans of two files of a pack never
+    link to each other or count as duplicates of each other.
+    """
+    n = len(key)
+    flags = flags.copy()
+    if n == 0:
+        return np.zeros(0, np.int32), flags
+    has_parent = parent_key != 0
+    if file.any():
+        mix = file.astype(np.uint64) * FILE_MIX  # wraps modulo 2**64, as meant
+        key = key ^ mix
+        parent_key = np.where(has_parent, parent_key ^ mix, np.uint64(0))
+    parent_row = parent_rows_by_sorting(key, parent_key, has_parent, flags)
+    flags[has_parent & (parent_row < 0)] |= Flag.ORPHAN
+    return parent_row, flags
+
+
+def parent_rows_by_sorting(
+    key: np.ndarray, parent_key: np.ndarray, has_parent: np.ndarray, flags: np.ndarray
+) -> np.ndarray:
+    """Parent rows by one sort of the keys and a binary search per parent (sets DUPLICATE in `flags`)."""
+    n = len(key)
+    by_key = np.argsort(key)
+    sorted_keys = key[by_key]
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    if same.any():
+        by_key = np.argsort(key, kind="stable")  # among duplicates, the earliest row comes first
+        sorted_keys = key[by_key]
+        dup = np.zeros(n, dtype=bool)
+        dup[1:] |= same
+        dup[:-1] |= same
+        flags[by_key[dup]] |= Flag.DUPLICATE
+    pos = _lookup(sorted_keys, parent_key)
+    pos_ok = np.minimum(pos, n - 1)
+    found = has_parent & (sorted_keys[pos_ok] == parent_key)
+    parent_row = np.where(found, by_key[pos_ok], -1).astype(np.int32)
+    parent_row[parent_row == np.arange(n, dtype=np.int32)] = -1  # a span naming itself as parent is a root
+    return parent_row
+
+
+def _lookup(sorted_keys: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """`np.searchsorted(sorted_keys, needles)`, with the needles searched in sorted order.
+
+    Random needles into a big sorted array miss the CPU cache at every step; sorted
+    ones walk it forwards (an argsort and a scatter cost less than the misses).
+    """
+    if len(needles) < 1 << 16:
+        return np.searchsorted(sorted_keys, needles)
+    order = np.argsort(needles)
+    pos = np.empty(len(needles), dtype=np.intp)
+    pos[order] = np.searchsorted(sorted_keys, needles[order])
+    return pos
+
+
+def depths(parent_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth of every span (roots 0) by walking all parent chains one level per step."""
+    n = len(parent_row)
+    depth = np.zeros(n, dtype=np.int32)
+    active = np.flatnonzero(parent_row >= 0)
+    ancestor = parent_row[active]
+    steps = 0
+    while len(active) and steps < MAX_TREE_DEPTH:
+        depth[active] += 1
+        ancestor = parent_row[ancestor]
+        keep = ancestor >= 0
+        active, ancestor = active[keep], ancestor[keep]
+        steps += 1
+    cut = np.zeros(n, dtype=bool)
+    cut[active] = True  # still climbing: a cycle of parent ids
+    return np.minimum(depth, np.iinfo(np.int16).max).astype(np.int16), cut

@@ -1,0 +1,165 @@
+"""Reading a file's byte ranges into pieces: the work the build's worker processes do.
+
+`parse_range` reads lines [start, end) of a plain line-based file (one worker
+task); `iter_pieces` reads a file sequentially (gzip, whole documents) and hands
+its spans over in bounded pieces; `split_at_newlines` cuts a big file into
+ranges for the workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from engine.traces.index.build import Piece, PieceBuilder
+from engine.traces.index.gc_pause import gc_paused
+from engine.traces.model import Malformed, Span
+from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
+from engine.traces.readers._shape import FastLines
+from engine.traces.readers._source import BOM
+from engine.traces.readers._values import ValueProblem
+
+__all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
+
+# A sequential read (gzip, nested JSON) hands over its spans in pieces this big,
+# so the Python objects of a whole file never exist at once.
+PIECE_SPANS = 50_000
+
+
+def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
+    """Read the spans of lines [start, end) of a plain file into a piece (runs in workers).
+
+    Line numbers are relative to `start` (the caller rebases them). With
+    `source_raw` the rows point at the spans' bytes in the source file.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
+    builder = PieceBuilder()
+    if not source_raw:
+        builder.add_all(reader)
+        return builder.finish(lines=reader.lines, end=reader.end)
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read() if end is None else f.read(end - start)
+    if reader.fast_lines is not None:
+        # The reader settled where the range's last complete record ends (`reader.end`).
+        skip = 3 if start == 0 and data[:3] == BOM else 0
+        lines = _split_lines(data[skip : reader.end - start])
+        builder = PieceBuilder(data, start, _line_starts(lines, skip))
+        _fast_lines_into(builder, reader.fast_lines, str(reader.path), lines)
+        with gc_paused():
+            piece = builder.finish(lines=len(lines), end=reader.end)
+        return piece
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    builder.add_all(reader)
+    return builder.finish(lines=reader.lines, end=reader.end)
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """The lines of `data` without their newlines (no empty last line after a final newline)."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return lines
+
+
+def _line_starts(lines: list[bytes], skip: int) -> np.ndarray:
+    """Offsets of the lines (and of what follows the last) in bytes that hold `skip` bytes, then `lines`.
+
+    The first line starts at 0: the skipped bytes (a BOM) count as part of it.
+    """
+    starts = np.empty(len(lines) + 1, dtype=np.int64)
+    starts[0] = 0
+    np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1, out=starts[1:])
+    starts[1:] += skip
+    return starts
+
+
+def _fast_lines_into(builder: PieceBuilder, fast: FastLines, path: str, lines: list[bytes]) -> None:
+    """JSONL lines straight into `builder` by the shape's own path, a block of columns at a
+    time (no `Span`, no generators).
+
+    Gives exactly what `FileReader` + `PieceBuilder.add_all` give for the same
+    lines (same spans, same malformed lines and reasons).
+    """
+    with gc_paused():
+        for lo in range(0, len(lines), fast.block_lines):
+            block = lines[lo : lo + fast.block_lines]
+            if not any(block):
+                continue  # blank lines only (a run of them is skipped at memory speed)
+            columns = fast.columns_from_lines(block, lo + 1)
+            if columns is not None:
+                builder.add_columns(columns)
+            else:  # a block with a line that is not a clean span: line by line, reporting the bad ones
+                _line_by_line(builder, fast, path, block, lo + 1)
+
+
+def _line_by_line(builder: PieceBuilder, fast: FastLines, path: str, lines: list[bytes], first_line: int) -> None:
+    loads, fields, append = orjson.loads, fast.fields_from_object, builder.rows.append
+    decode_error = orjson.JSONDecodeError
+    for lineno, line in enumerate(lines, first_line):
+        if not line:
+            continue  # blank: no record (and no costly decode error)
+        try:
+            obj = loads(line)
+        except decode_error as exc:
+            if line.strip():
+                builder.add_malformed(Malformed(path, lineno, f"invalid JSON: {exc}", ""))
+            continue
+        try:
+            if type(obj) is not dict:
+                raise ValueProblem(f"expected a JSON object per line, got {type(obj).__name__}")
+            append(fields(obj, line, lineno))
+        except RECORD_ERRORS as exc:
+            builder.add_malformed(Malformed(path, lineno, record_error_reason(exc), ""))
+
+
+def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:
+    """One sequential read, cut into pieces of `PIECE_SPANS` spans (absolute line numbers).
+
+    Only the last piece carries `lines` (all lines read), so rebasing is a no-op.
+    """
+    from engine.traces.readers import FileReader
+
+    reader = FileReader(Path(path), shape=shape, start=start, first_line=first_line)
+    builder = PieceBuilder()
+    for item in reader:
+        if isinstance(item, Span):
+            builder.add(item)
+            if len(builder) >= PIECE_SPANS:
+                yield builder.finish(lines=0, end=reader.end)
+                builder = PieceBuilder()
+        else:
+            builder.add_malformed(item)
+    yield builder.finish(lines=reader.lines - (first_line - 1), end=reader.end)
+
+
+def split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tuple[int, int | None]]:
+    """[start, size) cut into ranges of about `step` bytes, each ending just after a newline."""
+    cuts = [start]
+    with open(path, "rb") as f:
+        pos = start + step
+        while pos < size:
+            f.seek(pos)
+            block = f.read(1 << 20)
+            i = block.find(b"\n")
+            while i < 0 and block:
+                pos += len(block)
+                block = f.read(1 << 20)
+                i = block.find(b"\n")
+            if i < 0:
+                break
+            cut = pos + i + 1
+            if cut >= size:
+                break
+            cuts.append(cut)
+            pos = cut + step
+    return [*pairwise(cuts), (cuts[-1], None)]

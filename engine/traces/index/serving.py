@@ -1,0 +1,353 @@
+"""Which index serves each file of a dataset, opened into table parts.
+
+A file gets its own segment (`index`), or, when a dataset has many small
+files, a member of a pack (`pack`). Either way the dataset sees `Part`s: a
+segment chunk is one part; the members a dataset uses of a pack are one part
+per contiguous run (the whole pack when it uses every member). A `Location`
+says where each part's columns are, so another process can map the very same
+ones (`open_locations`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import partial
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
+from engine.traces.index import cache
+from engine.traces.index.fs import STAT_DTYPE, stat_names
+from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
+from engine.traces.index.pack import (
+    PACK_FILE_BYTES,
+    PACK_MIN_FILES,
+    Asked,
+    Member,
+    Pack,
+    Plan,
+    batches,
+    collect_garbage,
+    open_pack,
+    pack_home,
+    pick,
+    plan,
+    raise_member_error,
+)
+from engine.traces.index.packing import build_pack
+from engine.traces.index.parts import (
+    FileInfo,
+    Opened,
+    PartMaker,
+    pack_makers,
+    place,
+    segment_info,
+    segment_part,
+)
+from engine.traces.index.paths import Found
+from engine.traces.index.segments import Builder, Segment, ensure_segment
+from engine.traces.readers import SUPPORTED_SHAPES_TEXT
+
+__all__ = ["open_sources"]
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
+
+# The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
+_NO_SAMPLES: tuple[tuple[int, str], ...] = ()
+# Directories whose packs are built at once (each holds a lock while its packs build).
+_LOCKED_DIRS = 64
+
+
+@dataclass
+class _Group:
+    """The small files of one source directory: their positions in the dataset, and as asked of its packs."""
+
+    positions: np.ndarray
+    asked: Asked
+
+
+def open_sources(
+    found: Found, root: Path, shape: str | None, progress: ProgressFn | None = None
+) -> Opened:
+    """Bring every file's index up to date and open it (see the module docstring)."""
+    runs = _runs_by_directory(found)
+    stats = _stat_all(found, runs)
+    total = int(stats["size"].sum())
+    groups = _small_files(found, stats, runs)
+    with Builder() as builder:
+        for _attempt in range(3):
+            done = 0
+
+            def packed(nbytes: int) -> None:
+                nonlocal done
+                done += nbytes
+                if progress is not None:
+                    progress(min(done, total), total)
+
+            plans, built = _refresh_packs(groups, root, shape, builder, packed)
+            try:
+                for plan_ in plans.values():
+                    for k in np.unique(plan_.pack_of[plan_.pack_of >= 0]).tolist():
+                        open_pack(plan_.packs[k])
+            except FileNotFoundError:
+                continue  # another process replaced a pack meanwhile: plan again
+            break
+        else:
+            raise DatasetError("the index of this dataset kept changing while it was opened; try again")
+        served = _Served.of(len(found), groups, plans, built)
+        return _assemble(found, stats, served, root, shape, builder, total, done, progress)
+
+
+def _runs_by_directory(found: Found) -> dict[str, np.ndarray]:
+    """Positions of each directory's files (a directory's files are mostly neighbours in `found`)."""
+    runs: dict[str, list[np.ndarray]] = defaultdict(list)
+    lo = 0
+    for directory, run in groupby(found.dirs):
+        hi = lo + len(list(run))
+        runs[directory].append(np.arange(lo, hi))
+        lo = hi
+    return {d: r[0] if len(r) == 1 else np.concatenate(r) for d, r in runs.items()}
+
+
+def _names_at(found: Found, positions: np.ndarray) -> list[str]:
+    lo, hi = int(positions[0]), int(positions[-1]) + 1
+    return found.names[lo:hi] if hi - lo == len(positions) else pick(found.names, positions)
+
+
+def _stat_all(found: Found, runs: dict[str, np.ndarray]) -> np.ndarray:
+    """Every file's stat (`fs.STAT_DTYPE`), a directory at a time; DatasetError for one that fails."""
+    stats = np.zeros(len(found), STAT_DTYPE)
+    for directory, positions in runs.items():
+        stats[positions] = stat_names(directory, _names_at(found, positions))
+    failed = np.flatnonzero(stats["errno"])
+    if len(failed):
+        i = int(failed[0])
+        raise DatasetError(f"cannot read {found.paths[i]}: {os.strerror(int(stats['errno'][i]))}")
+    return stats
+
+
+def _small_files(found: Found, stats: np.ndarray, runs: dict[str, np.ndarray]) -> dict[str, _Group]:
+    """Files under PACK_FILE_BYTES, by directory."""
+    small = stats["size"] < PACK_FILE_BYTES
+    groups = {}
+    for directory, positions in runs.items():
+        positions = positions[small[positions]]
+        if len(positions):
+            groups[directory] = _Group(positions, Asked(directory, _names_at(found, positions), stats[positions]))
+    return groups
+
+
+def _refresh_packs(
+    groups: dict[str, _Group],
+    root: Path,
+    shape: str | None,
+    builder: Builder,
+    packed: Callable[[int], None],
+) -> tuple[dict[str, Plan], set[str]]:
+    """The plan of each directory's small files (which pack member serves each); ids of the packs built.
+
+    Existing packs serve whatever they hold fresh. Files none serves are packed
+    when there are at least PACK_MIN_FILES of them; fewer get a segment each
+    (a file that changed in a big pack costs one small segment, not a repack).
+    """
+    plans: dict[str, Plan] = {}
+    stale_dirs = []
+    stale_files = 0
+    for directory in sorted(groups):
+        found = plans[directory] = plan(pack_home(root, Path(directory)), groups[directory].asked, shape, absorb=False)
+        if found.stale:
+            stale_dirs.append(directory)
+            stale_files += len(found.stale)
+    built: set[str] = set()
+    if stale_files < PACK_MIN_FILES:
+        return plans, built
+    for lo in range(0, len(stale_dirs), _LOCKED_DIRS):
+        window = stale_dirs[lo : lo + _LOCKED_DIRS]
+        with ExitStack() as locks:
+            jobs: list[tuple[Path, Path, list[Member]]] = []
+            for directory in window:  # sorted: two processes lock in the same order
+                home = cache.ensure_dir(pack_home(root, Path(directory)))
+                locks.enter_context(cache.segment_lock(home))
+                found = plan(home, groups[directory].asked, shape)  # again: another process may have built them
+                jobs += [(home, Path(directory), batch) for batch in batches(found.stale, builder.workers)]
+            built.update(_run(jobs, shape, builder, packed))
+            for directory in window:
+                home = pack_home(root, Path(directory))
+                collect_garbage(home)
+                plans[directory] = plan(home, groups[directory].asked, shape, absorb=False)
+    builder.close()  # workers keep their heap until they exit
+    return plans, built
+
+
+def _run(
+    jobs: list[tuple[Path, Path, list[Member]]], shape: str | None, builder: Builder, packed: Callable[[int], None]
+) -> list[str]:
+    """Build the packs, in worker processes when there are several; their ids."""
+    args = [(str(home), str(directory), [m.path.name for m in batch], shape) for home, directory, batch in jobs]
+    sizes = [sum(m.size for m in batch) for _h, _d, batch in jobs]
+    if len(jobs) < 2 or builder.workers < 2:
+        ids = []
+        for a, size in zip(args, sizes, strict=True):
+            ids.append(build_pack(*a))
+            packed(size)
+        return ids
+    pool = builder.executor()
+    futures: list[Future[str]] = [pool.submit(build_pack, *a) for a in args]
+    ids = []
+    for future, size in zip(futures, sizes, strict=True):
+        ids.append(future.result())
+        packed(size)
+    return ids
+
+
+@dataclass
+class _Served:
+    """Which pack member serves each file of the dataset, as arrays over its files."""
+
+    packs: list[Pack]  # the packs serving some file, each once
+    built: list[bool]  # per pack: built by this open
+    pack: np.ndarray  # per file: index in `packs`, -1 when no pack serves it
+    member: np.ndarray  # per file: member number in that pack
+
+    @classmethod
+    def of(cls, n: int, groups: dict[str, _Group], plans: dict[str, Plan], built: set[str]) -> _Served:
+        out = cls([], [], np.full(n, -1, np.int64), np.full(n, -1, np.int64))
+        for directory, p in plans.items():
+            positions = groups[directory].positions
+            for k in np.unique(p.pack_of[p.pack_of >= 0]).tolist():
+                mine = p.pack_of == k
+                out.pack[positions[mine]] = len(out.packs)
+                out.member[positions[mine]] = p.member_of[mine]
+                out.packs.append(p.packs[k])
+                out.built.append(p.packs[k].id in built)
+        return out
+
+
+def _assemble(
+    found: Found,
+    stats: np.ndarray,
+    served: _Served,
+    root: Path,
+    shape: str | None,
+    builder: Builder,
+    total: int,
+    done: int,
+    progress: ProgressFn | None,
+) -> Opened:
+    """The dataset's files and parts, in file order.
+
+    Files a pack serves are taken as arrays (a folder of 20,000 files makes no
+    Python object per file but its FileInfo); only files with a segment, and
+    pack members that recorded an error, are gone through one by one, in order.
+    """
+    out = Opened()
+    n = len(found)
+    # per file, from the member serving it (filled pack by pack)
+    sizes, spans, traces, malformed = (np.zeros(n, np.int64) for _ in range(4))
+    state = np.zeros(n, np.uint8)
+    shape_of = np.zeros(n, np.int64)  # index in `shapes`
+    shapes: list[str | None] = [None]  # 0: a segment's file (its FileInfo is made from the segment)
+    for k, pack in enumerate(served.packs):
+        files = np.flatnonzero(served.pack == k)
+        nos = served.member[files]
+        table = pack.members.table[nos]
+        sizes[files], spans[files], malformed[files] = table["size"], table["spans"], table["malformed"]
+        traces[files] = table["trace_hi"] - table["trace_lo"]
+        state[files] = table["state"]
+        codes = np.asarray([_shape_index(shapes, s) for s in pack.members.shapes] or [0], np.int64)
+        shape_of[files] = codes[table["shape"]]
+    kept = np.ones(n, bool)
+    segments: dict[int, Segment] = {}
+    floor = done
+    for i in np.flatnonzero((served.pack < 0) | (state & (IO_ERROR | SHAPE_ERROR) != 0)).tolist():
+        path = found.paths[i]
+        if served.pack[i] >= 0:
+            try:
+                raise_member_error(Path(path), served.packs[served.pack[i]], int(served.member[i]))
+            except UnknownShapeError as exc:
+                kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
+                continue
+            except UnreadableFileError as exc:
+                out.skipped.append(str(exc))
+                kept[i] = False
+                continue
+
+        def file_progress(at: int, base: int = done) -> None:
+            if progress is not None:
+                progress(max(floor, min(base + at, total)), total)
+
+        try:
+            seg = ensure_segment(Path(path), root, shape=shape, progress=file_progress, builder=builder)
+        except UnknownShapeError as exc:
+            kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
+            continue
+        except UnreadableFileError as exc:  # named and skipped, even when named itself: the others are served
+            out.skipped.append(str(exc))
+            kept[i] = False
+            continue
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+        done += int(stats["size"][i])
+        if progress is not None:
+            progress(max(floor, min(done, total)), total)
+        segments[i] = seg
+        out.skipped += _shape_note(path, seg)
+    keep = np.flatnonzero(kept)
+    file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
+    # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
+    how = np.asarray(["fresh", "built"])[np.asarray([*served.built, False], np.int64)[served.pack[keep]]]
+    paths = found.paths if len(keep) == n else [found.paths[i] for i in keep.tolist()]
+    out.files = list(map(
+        FileInfo, paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
+        sizes[keep].tolist(), spans[keep].tolist(), traces[keep].tolist(), malformed[keep].tolist(), how.tolist(),
+    ))  # fmt: skip
+    out.samples = [_NO_SAMPLES] * len(keep)
+    for k, pack in enumerate(served.packs):
+        for i in np.flatnonzero((served.pack == k) & kept & (state & SAMPLES != 0)).tolist():
+            samples = pack.members.extras[int(served.member[i])]["samples"]
+            out.samples[file_index[i]] = [(int(line), str(reason)) for line, reason in samples]
+    makers: list[tuple[int, PartMaker]] = []
+    for i, seg in segments.items():
+        f = int(file_index[i])
+        out.files[f] = segment_info(found.paths[i], seg)
+        out.samples[f] = [(int(line), str(reason)) for line, reason in seg.meta["samples"]]
+        makers += [(f, partial(segment_part, seg, chunk, f)) for chunk in seg.chunks]
+    for k, pack in enumerate(served.packs):
+        files = np.flatnonzero((served.pack == k) & kept)
+        if len(files):
+            makers += pack_makers(pack, served.member[files], file_index[files])
+    place(makers, out)
+    return out
+
+
+def _shape_note(path: str, seg: Segment) -> list[str]:
+    """A forced shape that read nothing of a file whose content looks like another shape, said."""
+    m = seg.meta
+    detected = m.get("detected", m["shape"])
+    if m["spans"] or detected == m["shape"] or detected in (None, "empty"):
+        return []
+    return [f"{path}: 0 spans as {m['shape']}; the content looks like {detected} (drop the shape to read it so)"]
+
+
+def _shape_index(shapes: list[str | None], shape: str | None) -> int:
+    if shape not in shapes:
+        shapes.append(shape)
+    return shapes.index(shape)
+
+
+def _skipped(exc: UnknownShapeError, path: str, explicit: bool, out: Opened) -> bool:
+    """A file of no trace shape: an error when it was named itself, else noted as skipped (returns False)."""
+    if explicit:
+        raise exc
+    # One short line per file: the reason without the list of supported shapes
+    # (the same ~700 characters for every file) and without the path twice.
+    reason = str(exc).replace(SUPPORTED_SHAPES_TEXT, "").strip()
+    out.skipped.append(reason if reason.startswith(path) else f"{path}: {reason}")
+    return False
