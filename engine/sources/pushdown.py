@@ -24,7 +24,6 @@ from engine.errors import InvalidArgumentError
 from engine.sources import otel_traces as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
-from engine.tools.render import when
 
 __all__ = [
     "ERROR_SQL", "PUSHDOWN_MAX_LIMIT", "PUSHDOWN_TOP", "SORTS", "TOOL_SQL", "SourceTotals", "exception_sql", "overview",
@@ -200,7 +199,7 @@ def query_traces(
     # trace_id, start, duration_ms, spans, errors: named and written as the `query` tool's trace rows.
     return int(total), [
         dict(
-            trace_id=t, start=when(int(st)), start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e),
+            trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e),
             key=(int(k), t),
         )
         for t, st, d, n, e, k in rows

@@ -270,6 +270,9 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
             in_source.query, specs, filters, sort=sort, descending=descending, limit=limit, after=after,
             count_only=args.count_only,
         )  # fmt: skip
+        for source in pushed:  # the local rows' `start`, written alike
+            for row in source["traces"]:
+                row["start"] = render.when(row["start_ns"])
     if pushed and in_source.copy_incomplete(ds):
         notes.append(_INCOMPLETE)
     shown_filter = _filter_text(spec)
