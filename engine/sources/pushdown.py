@@ -142,7 +142,8 @@ def query_traces(
     `start_after` (inclusive) / `start_before` (exclusive) are epoch ns, as in
     `store.TraceFilter`. `after` is a keyset cursor: the (sort value, trace id)
     of the previous page's last row (each row carries it as `key`), so a page
-    starts right after it however the table grows.
+    starts right after it however the table grows. A row's `trace_id`, `start`,
+    `duration_ms`, `spans` and `errors` mean what the `query` tool's rows do.
     """
     if sort not in SORTS:
         raise InvalidArgumentError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
@@ -195,10 +196,14 @@ def query_traces(
             f"SELECT t, s, e - s, n, errors, {key} FROM ({rollup}){page} ORDER BY {key} {direction}, t "
             f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
+    # trace_id, start, duration_ms, spans, errors: named and written as the `query` tool's trace rows.
     return int(total), [
-        dict(trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e), key=(int(k), t))
+        dict(
+            trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e),
+            key=(int(k), t),
+        )
         for t, st, d, n, e, k in rows
-    ]
+    ]  # fmt: skip
 
 
 # Most span matches one search_spans call returns, and the context kept each side of a match.
