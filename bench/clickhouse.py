@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from engine.sources import clickhouse, pushdown, rollups
     from engine.sources.base import SourceURL
     from engine.traces import store
-    from engine.traces.store import grep as store_search
     from engine.traces.analytics import analyze
     from engine.traces.dataset import Dataset
+    from engine.traces.store import grep as store_search
 
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench-ch-"))
     db = work / "chdb"

@@ -33,8 +33,8 @@ import numpy as np
 from engine.errors import DatasetError, PathNotAllowedError, SourceError
 from engine.sources.base import SourceURL, is_source_url
 from engine.sources.local import materialize
-from engine.traces.index import cache
 from engine.traces.dataset import Dataset, ProgressFn
+from engine.traces.index import cache
 from engine.traces.index.fs import stat_names
 from engine.traces.index.paths import Found, find_files
 

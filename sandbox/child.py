@@ -101,25 +101,29 @@ def _attempt(apply: Callable[[], str]) -> str:
 
 
 def _load_namespace(request: dict[str, Any]) -> dict[str, Any]:
-    """Globals for the code: pd, np and, with a dataset, spans, traces and load_raw (alias raw)."""
+    """Globals for the code: pd, np, `sql` when given, and with a dataset spans, traces and load_raw (alias raw)."""
     import numpy
     import pandas
 
     namespace: dict[str, Any] = {
         "__name__": "__main__", "__builtins__": builtins, "pd": pandas, "np": numpy,
     }
+    answer = request.get("sql")
+    if answer is not None:  # rows a bounded SELECT returned, run by the server (engine.sources.bounded_sql)
+        namespace["sql"] = pandas.DataFrame(answer["rows"], columns=answer["columns"])
     spec = request.get("dataset")
     if spec is None:
         return namespace
+    from engine.traces.frames import span_frame, trace_frame
     from sandbox.data import open_dataset, raw_loader
 
     dataset = open_dataset(spec)
     code = request["code"]
     # Building a frame costs time on big datasets: only build the ones the code names.
     if "spans" in code:
-        namespace["spans"] = dataset.span_frame()
+        namespace["spans"] = span_frame(dataset)
     if "traces" in code:
-        namespace["traces"] = dataset.trace_frame()
+        namespace["traces"] = trace_frame(dataset)
     namespace["load_raw"] = namespace["raw"] = raw_loader(dataset)
     return namespace
 

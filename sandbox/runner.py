@@ -61,8 +61,12 @@ async def run_code(
     dataset: Dataset | None,
     limits: Limits | None = None,
     policy: Policy | None = None,
+    sql: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run `code` in a fresh sandboxed child with `spans`, `traces`, `load_raw`, `pd`, `np`.
+
+    `sql` (`{"columns": [...], "rows": [[...]]}`, the answer of a bounded SELECT the
+    caller ran) becomes the DataFrame `sql` in the code's globals.
 
     Failing code gives `ok=False` and its traceback; `SandboxError` means the code
     could not run at all (policy refused the protections available, the child
@@ -79,7 +83,7 @@ async def run_code(
 
     spec = dataset_spec(dataset) if dataset is not None else None
     async with _limiter(limits.max_parallel):
-        return await _execute(code, spec, limits, policy)
+        return await _execute(code, spec, limits, policy, sql)
 
 
 def _refuse_early(policy: Policy) -> None:
@@ -98,7 +102,9 @@ class _Outcome:
     stopped_by: list[StopReason] = field(default_factory=list)
 
 
-async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, policy: Policy) -> RunResult:
+async def _execute(
+    code: str, spec: dict[str, Any] | None, limits: Limits, policy: Policy, sql: dict[str, Any] | None = None
+) -> RunResult:
     started = time.monotonic()
     data_paths = [Path(p) for p in [*spec["files"], *spec["index_dirs"]]] if spec else []
     view = View.for_data(data_paths)
@@ -107,6 +113,7 @@ async def _execute(code: str, spec: dict[str, Any] | None, limits: Limits, polic
         "limits": limits.model_dump(),
         "required": sorted(policy.required),
         "dataset": spec,
+        "sql": sql,
     }
     bwrap, _ = bwrap_choice(policy.bwrap)
     try:

@@ -47,6 +47,7 @@ from engine.agents.prompts import prompt
 from engine.agents.report import Report
 from engine.agents.runs import RunStatus, RunStore, new_run_id
 from engine.agents.state import Run
+from engine.agents.subagents import run_subagent
 from engine.agents.telemetry import NO_TELEMETRY, Telemetry
 from engine.agents.toolbox import toolbox_for
 from engine.llm import open_client
@@ -215,7 +216,7 @@ async def _execute(
     run = Run(
         run_id=run_id, question=question, config=config, context=agent_context, ds=ds,
         dataset_label=label, send=send, store=store, status=status, on_progress=context.progress, repo=repo,
-        telemetry=telemetry,
+        telemetry=telemetry, run_subagent=run_subagent,
     )  # fmt: skip
     run.emit(
         RunStarted, question=question, dataset=label, mode=mode,

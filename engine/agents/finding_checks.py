@@ -24,11 +24,13 @@ from engine.agents.schemas import (
     SubagentArgs,
     SubmitAnswerArgs,
 )
+from engine.tools.registry import REGISTRY
 
 if TYPE_CHECKING:
+    from engine.agents.state import Run
     from engine.traces.analytics import Analytics
 
-__all__ = ["weak_reasons", "MAX_FINDING_CORRECTIONS", "schema_words"]
+__all__ = ["weak_reasons", "weak_findings", "ask_for_findings", "MAX_FINDING_CORRECTIONS", "schema_words"]
 
 # Corrective turns an agent gets for weak findings; after them weak findings are dropped.
 MAX_FINDING_CORRECTIONS = 1
@@ -111,3 +113,27 @@ def weak_reasons(
     if not reasons and (measured := _measured_reason(finding, analytics)):
         reasons.append(measured)
     return reasons
+
+
+def weak_findings(run: Run, findings: list[Finding]) -> dict[str, list[str]]:
+    """Title -> why the finding is too weak to report, for the weak ones."""
+    weak = {}
+    for finding in findings:
+        reasons = weak_reasons(finding, n_traces=run.ds.n_traces, question=run.question,
+                               analytics=run.analytics, tool_names=frozenset(REGISTRY))  # fmt: skip
+        if reasons:
+            weak[finding.title] = reasons
+    return weak
+
+
+def ask_for_findings(run: Run) -> str:
+    measured = list(getattr(run.analytics, "patterns", None) or [])[:3]
+    lines = ["error: your report has no findings. A report's findings are what its reader acts on."]
+    if measured:
+        lines.append("The analytics measured, for example:")
+        lines += [f"- {p.title} ({p.traces_affected}/{p.total_traces} traces)" for p in measured]
+    lines.append(
+        "Record each failure mode you confirmed (record_finding, or findings in final_report), then call "
+        "final_report again. Calling it again with none completes the report with the analytics' findings."
+    )
+    return "\n".join(lines)

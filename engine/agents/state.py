@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,10 @@ class FinalDraft:
     findings: list[Finding]
 
 
+# (run, parent agent id, parent depth, task) -> (text for the parent, ok)
+SubagentRunner = Callable[["Run", str, int, str], Awaitable[tuple[str, bool]]]
+
+
 @dataclass
 class Run:
     run_id: str
@@ -93,6 +98,9 @@ class Run:
     repo: Repo | None = None  # the agent's own code, when the run was given it (config.repo)
     telemetry: Telemetry = NO_TELEMETRY  # spans of this run's own calls (config.telemetry)
     baseline_note: str = ""  # with a baseline: what the root is told about it (engine.agents.baseline)
+    # Runs one subagent for `call_subagent` (engine.agents.subagents.run_subagent): handed in by
+    # diagnose, so the toolbox, the loop and the subagents do not import each other in a circle.
+    run_subagent: SubagentRunner | None = None
     _children: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -100,6 +108,15 @@ class Run:
         # level, so a parent holding a slot while it waits for its children cannot deadlock.
         self.limiters = [anyio.CapacityLimiter(self.config.max_parallel) for _ in range(self.config.max_depth + 1)]
         self.context_limit = self.context_limit or self.config.context_limit_tokens
+
+    def merge_finding(self, finding: Finding) -> int:
+        """Add a finding, replacing one with the same title; its 1-based number."""
+        for i, known in enumerate(self.findings):
+            if known.title.strip().lower() == finding.title.strip().lower():
+                self.findings[i] = finding
+                return i + 1
+        self.findings.append(finding)
+        return len(self.findings)
 
     def note(self, text: str) -> None:
         """A note for the report (said once)."""

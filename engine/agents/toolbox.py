@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from engine.agents.citations import check_evidence, check_finding, citation_lines, failed_citations
-from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, weak_reasons
+from engine.agents.finding_checks import MAX_FINDING_CORRECTIONS, ask_for_findings, weak_findings
 from engine.agents.fitting import (
     cut_text,
     fit_tools,
@@ -27,7 +27,7 @@ from engine.agents.fitting import (
     text_tokens,
     tools_budget,
 )
-from engine.agents.report import Evidence, Finding
+from engine.agents.report import Evidence
 from engine.agents.schemas import (
     FinalReportArgs,
     FindingArgs,
@@ -304,27 +304,6 @@ async def _checked(run: Run, evidence: list[Evidence]) -> list[Evidence]:
     return await anyio.to_thread.run_sync(lambda: [check_evidence(e, run.ds) for e in evidence])
 
 
-def _merge(run: Run, finding: Finding) -> int:
-    """Add a finding, replacing one with the same title; its 1-based number."""
-    for i, known in enumerate(run.findings):
-        if known.title.strip().lower() == finding.title.strip().lower():
-            run.findings[i] = finding
-            return i + 1
-    run.findings.append(finding)
-    return len(run.findings)
-
-
-def _weak(run: Run, findings: list[Finding]) -> dict[str, list[str]]:
-    """Title -> why the finding is too weak to report, for the weak ones."""
-    weak = {}
-    for finding in findings:
-        reasons = weak_reasons(finding, n_traces=run.ds.n_traces, question=run.question,
-                               analytics=run.analytics, tool_names=frozenset(REGISTRY))  # fmt: skip
-        if reasons:
-            weak[finding.title] = reasons
-    return weak
-
-
 def _refuse_weak(run: Run, agent: AgentState, weak: dict[str, list[str]]) -> tuple[str, bool]:
     """(text for the model, whether it is a corrective turn). Once the corrections are
     used up weak findings are dropped, with a note in the report."""
@@ -341,19 +320,6 @@ def _refuse_weak(run: Run, agent: AgentState, weak: dict[str, list[str]]) -> tup
     return "\n".join(["Dropped these findings, still too weak to report (the report says so):", *described]), False
 
 
-def _ask_for_findings(run: Run) -> str:
-    measured = list(getattr(run.analytics, "patterns", None) or [])[:3]
-    lines = ["error: your report has no findings. A report's findings are what its reader acts on."]
-    if measured:
-        lines.append("The analytics measured, for example:")
-        lines += [f"- {p.title} ({p.traces_affected}/{p.total_traces} traces)" for p in measured]
-    lines.append(
-        "Record each failure mode you confirmed (record_finding, or findings in final_report), then call "
-        "final_report again. Calling it again with none completes the report with the analytics' findings."
-    )
-    return "\n".join(lines)
-
-
 async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: Any) -> CallOutcome:
     shown = args.model_dump(exclude_none=True)
     if name == "recall":
@@ -365,16 +331,16 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
         cut = f"\n…(cut at {limit:,} chars of {len(text):,})" if len(text) > limit else ""
         return CallOutcome(call_id, name, shown, text[:limit] + cut)
     if name == "call_subagent":
-        from engine.agents.subagents import run_subagent
-
-        text, ok = await run_subagent(run, agent.id, agent.depth, args.task)
+        if run.run_subagent is None:
+            return CallOutcome(call_id, name, shown, "error: this run cannot start subagents.", ok=False)
+        text, ok = await run.run_subagent(run, agent.id, agent.depth, args.task)
         return CallOutcome(call_id, name, shown, text, ok=ok)
     if name == "record_finding":
         finding = await check_finding(run.ds, run.repo, args.to_finding())
-        weak = _weak(run, [finding])
+        weak = weak_findings(run, [finding])
         if weak:
             return CallOutcome(call_id, name, shown, _refuse_weak(run, agent, weak)[0], ok=False)
-        number = _merge(run, finding)
+        number = run.merge_finding(finding)
         failed = failed_citations([finding])
         lines = [f"Recorded finding #{number}: {finding.title} ({finding.frequency})."]
         if failed:
@@ -386,10 +352,10 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
     if name == "final_report":
         new = [f.to_finding() for f in args.findings]
         new = [await check_finding(run.ds, run.repo, f) for f in new]
-        weak = _weak(run, new)
+        weak = weak_findings(run, new)
         for finding in new:
             if finding.title not in weak:
-                _merge(run, finding)
+                run.merge_finding(finding)
         dropped = ""
         if weak:
             text, corrective = _refuse_weak(run, agent, weak)
@@ -398,7 +364,7 @@ async def _internal(run: Run, agent: AgentState, call_id: str, name: str, args: 
             dropped = text + "\n"
         if not run.findings and not agent.asked_for_findings and agent.turns_left > 0:
             agent.asked_for_findings = True
-            return CallOutcome(call_id, name, shown, _ask_for_findings(run), ok=False)
+            return CallOutcome(call_id, name, shown, ask_for_findings(run), ok=False)
         failed = failed_citations(run.findings)
         if failed and agent.revisions < MAX_REPORT_REVISIONS and agent.turns_left > 0:
             agent.revisions += 1

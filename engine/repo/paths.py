@@ -10,7 +10,7 @@ that names the rule, never what lies outside.
 
 Not protected here: a file inside the root that another process changes while
 it is read (the agent then reads the new text), and what git itself does with
-the repository's own configuration (see `engine.repo.git`).
+the repository's own configuration (see `engine.repo.safe_git`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
 from engine.errors import InvalidArgumentError, PathNotAllowedError
+from engine.repo.safe_git import git_env, git_prefix
 
 __all__ = ["Repo", "open_repo", "MAX_LISTED_FILES", "MAX_FILE_BYTES", "GIT_TIMEOUT_S", "matches_glob"]
 
@@ -95,12 +96,10 @@ class Repo:
         return names[:limit], len(names) > limit
 
     def _git_files(self) -> list[str] | None:
-        from engine.repo.git import git_env, git_prefix
-
         try:
             done = subprocess.run(
-                [*git_prefix(self), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                capture_output=True, timeout=self.git_timeout_s, env=git_env(self), stdin=subprocess.DEVNULL,
+                [*git_prefix(self.root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                capture_output=True, timeout=self.git_timeout_s, env=git_env(self.root), stdin=subprocess.DEVNULL,
                 check=False,
             )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):

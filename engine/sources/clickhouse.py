@@ -1,6 +1,6 @@
 """ClickHouse as a trace source: the OpenTelemetry Collector exporter's `otel_traces` table.
 
-Two ways in, one SQL (`clickhouse_sql` builds every statement):
+Two ways in, one SQL (`otel_traces` builds every statement):
 
 - `chdb:///PATH[?database=default&table=otel_traces]`: a chDB (embedded ClickHouse)
   database directory, opened in this process for the length of one operation
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from engine.errors import SourceError
-from engine.sources import clickhouse_sql as q
+from engine.sources import otel_traces as q
 from engine.sources.base import Fetched, SourceURL
 
 __all__ = [
@@ -220,7 +220,7 @@ def iso(ns: int) -> str:
 
 
 def span_record(row: list[Any]) -> dict[str, Any]:
-    """One fetched row (`clickhouse_sql.FETCH_FIELDS`) as a HALO span object."""
+    """One fetched row (`otel_traces.FETCH_FIELDS`) as a HALO span object."""
     (ts, trace, span, parent, state, name, kind, service, duration, code, message,
      attrs, resource, scope_name, scope_version, ev_ts, ev_names, ev_attrs) = row  # fmt: skip
     start = int(ts)

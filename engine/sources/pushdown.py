@@ -4,7 +4,7 @@
 trace-duration percentiles, services, per-tool calls and errors) and only their
 answer rows cross the network; `query_traces` lists traces by a filter, sorted,
 a page at a time, grouped by TraceId in the engine. The statements are the same
-text for chDB and a server (`clickhouse_sql`, `clickhouse.connect`).
+text for chDB and a server (`otel_traces`, `clickhouse.connect`).
 
 What the numbers mean matches the local index's `overview` (a test holds the two
 equal on the same spans): an error span has status ERROR; an error trace has an
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse_sql as q
+from engine.sources import otel_traces as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 
@@ -142,7 +142,8 @@ def query_traces(
     `start_after` (inclusive) / `start_before` (exclusive) are epoch ns, as in
     `store.TraceFilter`. `after` is a keyset cursor: the (sort value, trace id)
     of the previous page's last row (each row carries it as `key`), so a page
-    starts right after it however the table grows.
+    starts right after it however the table grows. A row's `trace_id`, `start`,
+    `duration_ms`, `spans` and `errors` mean what the `query` tool's rows do.
     """
     if sort not in SORTS:
         raise InvalidArgumentError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
@@ -195,10 +196,14 @@ def query_traces(
             f"SELECT t, s, e - s, n, errors, {key} FROM ({rollup}){page} ORDER BY {key} {direction}, t "
             f"LIMIT {int(limit)} OFFSET {int(offset)}"
         )
+    # trace_id, start, duration_ms, spans, errors: named and written as the `query` tool's trace rows.
     return int(total), [
-        dict(trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e), key=(int(k), t))
+        dict(
+            trace_id=t, start_ns=int(st), duration_ms=int(d) / 1e6, spans=int(n), errors=int(e),
+            key=(int(k), t),
+        )
         for t, st, d, n, e, k in rows
-    ]
+    ]  # fmt: skip
 
 
 # Most span matches one search_spans call returns, and the context kept each side of a match.

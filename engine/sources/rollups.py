@@ -1,7 +1,7 @@
-"""Failure rollups computed inside ClickHouse: error signatures, per-tool rates, loops, bounded rows.
+"""Failure rollups computed inside ClickHouse: error signatures, per-tool rates, loops.
 
 Each function sends one statement (the same text to chDB and to a server, see
-`clickhouse_sql`) and only its answer rows cross the network.
+`otel_traces`) and only its answer rows cross the network.
 
 Error signatures are the nearest SQL to the analytics' `message_template`: the
 same masks in the same order, as `replaceRegexpAll` (RE2). Where it differs from
@@ -23,15 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse_sql as q
+from engine.sources import otel_traces as q
 from engine.sources.base import SourceURL
 from engine.sources.clickhouse import check_schema, connect, table_of
 from engine.sources.pushdown import ERROR_SQL, PUSHDOWN_TOP, TOOL_SQL, exception_sql
 
-__all__ = ["LOOP_MIN_REPEATS", "SQL_MAX_ROWS", "error_signatures", "loops", "sql_rows", "template_sql", "tool_rates"]
+__all__ = ["LOOP_MIN_REPEATS", "error_signatures", "loops", "template_sql", "tool_rates"]
 
-# Most rows a bounded SQL query (for run_code) may return.
-SQL_MAX_ROWS = 10_000
 # A loop: this many calls in a row of one tool with identical arguments in one trace.
 LOOP_MIN_REPEATS = 3
 
@@ -118,15 +116,3 @@ def loops(url: SourceURL, *, min_repeats: int = LOOP_MIN_REPEATS, top: int = PUS
             f"HAVING n >= {int(min_repeats)} ORDER BY n DESC, t, tool LIMIT {int(top)}"
         )
     return [{"trace_id": r[0], "tool": r[1], "arguments": r[2], "repeats": int(r[3])} for r in rows]
-
-
-def sql_rows(url: SourceURL, statement: str, *, limit: int = SQL_MAX_ROWS) -> tuple[list[list[Any]], bool]:
-    """(rows, truncated) of one SELECT, at most `limit` rows: the bounded result `run_code` is given."""
-    if not 1 <= limit <= SQL_MAX_ROWS:
-        raise InvalidArgumentError(f"limit must be 1-{SQL_MAX_ROWS}")
-    body = statement.strip().rstrip(";")
-    if not body.lower().startswith(("select", "with")):
-        raise InvalidArgumentError(f"{url.display}: only a SELECT statement can be run")
-    with connect(url) as client:
-        rows = client.rows(f"SELECT * FROM ({body}) LIMIT {int(limit) + 1}")
-    return [list(r) for r in rows[:limit]], len(rows) > limit

@@ -195,7 +195,9 @@ def _gather(ds: Any) -> tuple[Any, Any, dict[str, list[str]]]:
 
 def _computed_in_source(ds: Any) -> list[dict[str, Any]]:
     """For each ClickHouse / chDB source of the dataset, its whole-table counts, computed in ClickHouse."""
-    specs = [s for s in getattr(ds, "source_specs", []) if s.split("://", 1)[0].lower() in ("clickhouse", "chdb")]
+    from engine.sources import in_source
+
+    specs = in_source.source_specs(ds)
     if not specs:
         return []
     from dataclasses import asdict
@@ -212,7 +214,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
     ds = await open_dataset(ctx, args.dataset)
     ov, analytics, samples = await in_thread(_gather, ds)
     pushed = await in_thread(_computed_in_source, ds)
-    if any(not f.complete for f in ds.sources) and pushed:
+    if pushed and any(not f.complete for f in ds.sources):
         notes.append("the local copy is incomplete: the ClickHouse line counts the whole table, the rest the copy")
     notes += analytics.notes
     quality = ov.quality or {}

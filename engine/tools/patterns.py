@@ -2,12 +2,18 @@
 
 `overview` shows the top patterns; this tool shows all of them, filtered by kind
 or subject, each with its frequency and example trace / span ids to open next.
+On a ClickHouse / chDB dataset the answer also carries `computed_in_source`: the
+whole table's error signatures, per-tool error rates and loops, computed in
+ClickHouse (`engine.sources.in_source`), for the kinds asked.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
+from engine.sources import in_source
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
@@ -30,12 +36,13 @@ __all__ = ["PatternsArgs", "PatternsResult", "PatternView", "SPEC", "pattern_vie
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 DETAIL_CHARS = 400
+# The free-text fields of the in-source rollups, cut to the detail budget like a pattern's detail.
+_LONG = ("signature", "example", "arguments")
+_WHOLE = "a SQL query through run_code shows it whole"
 
 
 class PatternsArgs(ToolArgs):
-    kinds: list[PatternKind] | None = Field(
-        default=None, description="only these pattern kinds (default: all kinds)"
-    )
+    kinds: list[PatternKind] | None = Field(default=None, description="only these pattern kinds (default: all kinds)")
     subject: str | None = Field(
         default=None,
         description="only patterns about this tool or span name (case-insensitive substring)",
@@ -74,6 +81,11 @@ class PatternsResult(ToolResult):
     patterns: list[PatternView] = Field(default_factory=list)
     next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
     notes: list[str] = Field(default_factory=list)
+    computed_in_source: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ClickHouse sources: the whole table's error_signatures, tool_rates and loops (each with its "
+        "_total), computed in ClickHouse",
+    )
 
     def render(self) -> str:
         shown = len(self.patterns)
@@ -88,6 +100,14 @@ class PatternsResult(ToolResult):
             lines.append("no pattern matched: nothing measured points at a failure here")
         if self.next_cursor:
             lines.append(f"more: {render.call('patterns', cursor=self.next_cursor)}")
+        for c in self.computed_in_source:
+            lines.append(f"computed in ClickHouse over {c['source']}:")
+            for s in c.get("error_signatures", []):
+                lines.append(f"  error {render.quote(s['signature'])}: {s['spans']} spans in {s['traces']} traces")
+            for t in c.get("tool_rates", []):
+                lines.append(f"  tool {t['tool']}: {t['errors']}/{t['calls']} calls failed in {t['traces']} traces")
+            for r in c.get("loops", []):
+                lines.append(f"  loop: {r['tool']} ×{r['repeats']} with the same arguments in trace {r['trace_id']}")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -160,11 +180,17 @@ async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> Pattern
     chosen = [
         p
         for p in analytics.patterns
-        if (not kinds or p.kind in kinds)
-        and (not subject or subject.lower() in (p.subject or p.title).lower())
+        if (not kinds or p.kind in kinds) and (not subject or subject.lower() in (p.subject or p.title).lower())
     ]
     notes += analytics.notes
     page = chosen[start : start + limit]
+    specs = in_source.source_specs(ds) if start == 0 else []
+    pushed = await in_thread(in_source.patterns, specs, kinds=kinds, subject=subject) if specs else []
+    if in_source.copy_incomplete(ds) and in_source.source_specs(ds):
+        notes.append(
+            "the local copy is incomplete: patterns and totals cover the copy"
+            + ("; computed_in_source is the whole table's" if pushed else "")
+        )
 
     def build(n: int, chars: int) -> PatternsResult:
         shown = page[:n]
@@ -179,9 +205,22 @@ async def patterns(ctx: ToolContext, args: PatternsArgs, budget: int) -> Pattern
             patterns=[pattern_view(p, chars) for p in shown],
             next_cursor=cursor,
             notes=notes,
+            computed_in_source=[_cut_rollups(p, n, chars) for p in pushed],
         )
 
-    return fit(build, items=len(page), chars=DETAIL_CHARS, limit=budget, min_items=0)
+    # The in-source lists follow the page size too: limit entries each, at most IN_SOURCE_PATTERNS_TOP.
+    most = max([len(page), *(min(limit, in_source.IN_SOURCE_PATTERNS_TOP) for _ in pushed)])
+    return fit(build, items=most, chars=DETAIL_CHARS, limit=budget, min_items=0)
+
+
+def _cut_rollups(entry: dict[str, Any], n: int, chars: int) -> dict[str, Any]:
+    """A source's rollups, each list cut to `n` entries and each message or argument text to `chars`."""
+    out: dict[str, Any] = {}
+    for key, value in entry.items():
+        if isinstance(value, list):
+            value = [{k: cut(v, chars, _WHOLE) if k in _LONG else v for k, v in r.items()} for r in value[:n]]
+        out[key] = value
+    return out
 
 
 SPEC = register(

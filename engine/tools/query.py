@@ -2,7 +2,10 @@
 
 The filter is the store's `TraceFilter`; this module adds the model-facing
 argument descriptions, clamping, cursors that survive fitting, and a one-line
-rendering per trace.
+rendering per trace. On a ClickHouse / chDB dataset the answer also carries
+`computed_in_source`: the same filter and sort computed as SQL over the whole
+table (`engine.sources.in_source`), paged alongside the copy's by the same cursor,
+so a table bigger than one fetch is still answered whole.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from engine.errors import InvalidArgumentError
+from engine.sources import in_source, pushdown
 from engine.tools import render
 from engine.tools.arguments import screen_arguments
 from engine.tools.budget import clamp, fit
@@ -123,6 +127,11 @@ class QueryResult(ToolResult):
     traces: list[TraceRow] = Field(default_factory=list)
     next_cursor: str | None = Field(default=None, description="pass as cursor for the next page")
     notes: list[str] = Field(default_factory=list)
+    computed_in_source: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ClickHouse sources: the matching-trace total and this page over the whole table, computed "
+        "in ClickHouse (rows: trace_id, start, duration_ms, spans, errors as in traces)",
+    )
 
     def render(self) -> str:
         head = f"{render.num(self.total)} traces match {self.filter}"
@@ -131,6 +140,13 @@ class QueryResult(ToolResult):
         lines = [head, *(t.line() for t in self.traces)]
         if self.next_cursor:
             lines.append(f"more: {render.call('query', cursor=self.next_cursor)}")
+        for c in self.computed_in_source:
+            lines.append(f"computed in ClickHouse over {c['source']}: {render.num(c['total'])} traces match")
+            lines += [
+                f"  {r['trace_id']}  {r['start']}  {render.ms(r['duration_ms'])}  {r['spans']} spans"
+                + (f"  {r['errors']} ERR" if r["errors"] else "")
+                for r in c["traces"]
+            ]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -191,6 +207,9 @@ def _filter_text(spec: dict[str, Any]) -> str:
 
 
 _PATTERN_CUT = "the pattern filter stopped at its time limit: total is a lower bound; narrow the filter"
+_INCOMPLETE = "the local copy is incomplete: total and traces count the copy; computed_in_source counts the whole table"
+# A row of an in-source page as answered (its keyset and epoch start stay in the cursor).
+_SOURCE_ROW = ("trace_id", "start", "duration_ms", "spans", "errors")
 
 
 class _Cursor(CursorState):
@@ -199,6 +218,9 @@ class _Cursor(CursorState):
     d: bool
     c: str | None = None
     k: CursorOffset = 0
+    # Per ClickHouse source, its keyset ([] first page, [value, trace id], None listed to the end).
+    x: list[list[int | str] | None] | None = None
+    e: bool = False  # the copy is listed to its end; only in-source pages remain
 
     @field_validator("f")
     @classmethod
@@ -220,18 +242,39 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
     # Only what was set: the cursor carries the filter, so keep it short.
     spec = {k: v for k in _FILTER_FIELDS if (v := getattr(args, k)) is not None and v is not False}
     sort, descending, store_cursor, skip = args.sort, args.descending, None, 0
+    after: list[list[Any] | None] | None = None
+    copy_done = False
     if args.cursor:
         state = decode_cursor("query", args.cursor, _Cursor)
         spec, sort, descending = state["f"], state["s"], state["d"]
         store_cursor, skip = state.get("c"), int(state.get("k", 0))
-    trace_filter = store.TraceFilter(
-        **{
-            **spec,
-            "start_after": _iso_ns(spec.get("start_after"), "start_after"),
-            "start_before": _iso_ns(spec.get("start_before"), "start_before"),
-        }
-    )
+        after, copy_done = state.get("x"), bool(state.get("e", False))
+    filters = {
+        **spec,
+        "start_after": _iso_ns(spec.get("start_after"), "start_after"),
+        "start_before": _iso_ns(spec.get("start_before"), "start_before"),
+    }
+    trace_filter = store.TraceFilter(**filters)
     ds = await open_dataset(ctx, args.dataset)
+    specs = in_source.source_specs(ds)
+    if specs and in_source.unpushed(spec):
+        if in_source.copy_incomplete(ds):
+            notes.append(
+                "the local copy is incomplete and " + ", ".join(in_source.unpushed(spec)) + " has no SQL "
+                "equivalent: no whole-table figure, total counts the copy only"
+            )
+        specs = []
+    pushed = []
+    if specs:
+        pushed = await in_thread(
+            in_source.query, specs, filters, sort=sort, descending=descending, limit=limit, after=after,
+            count_only=args.count_only,
+        )  # fmt: skip
+        for source in pushed:  # the local rows' `start`, written alike
+            for row in source["traces"]:
+                row["start"] = render.when(row["start_ns"])
+    if pushed and in_source.copy_incomplete(ds):
+        notes.append(_INCOMPLETE)
     shown_filter = _filter_text(spec)
     pattern = spec.get("pattern")
     if args.count_only:
@@ -246,25 +289,54 @@ async def query(ctx: ToolContext, args: QueryArgs, budget: int) -> QueryResult:
             total = await in_thread(store.count_traces, ds, trace_filter)
         if args.limit != DEFAULT_LIMIT or args.sort != "start":
             notes.append("count_only: limit and sort do not apply")
-        return QueryResult(total=total, filter=shown_filter, notes=notes)
+        return QueryResult(total=total, filter=shown_filter, notes=notes, computed_in_source=pushed)
     page = await guarded(
         ds, pattern or "", store.PATTERN_TIMEOUT_S, "query_traces", store.TracePage, trace_filter,
-        sort=sort, descending=descending, limit=skip + limit, cursor=store_cursor,
+        sort=sort, descending=descending, limit=1 if copy_done else skip + limit, cursor=store_cursor,
     )  # fmt: skip
     if page.truncated_by_time:
         notes.append(_PATTERN_CUT)
-    items = list(page.items)[skip:]
+    items = [] if copy_done else list(page.items)[skip:]
     rows = [trace_row(s) for s in items]
+    if pushed and sort not in pushdown.SORTS:
+        notes.append(f"sort={sort} has no SQL equivalent: computed_in_source gives its totals, no traces")
 
     def build(n: int, _: int) -> QueryResult:
+        base = {"f": spec, "s": sort, "d": descending}
         cursor = None
         if n < len(rows):  # resume inside this store page
-            cursor = encode_cursor("query", {"f": spec, "s": sort, "d": descending, "c": store_cursor, "k": skip + n})
-        elif page.next_cursor:
-            cursor = encode_cursor("query", {"f": spec, "s": sort, "d": descending, "c": page.next_cursor, "k": 0})
-        return QueryResult(total=page.total, filter=shown_filter, traces=rows[:n], next_cursor=cursor, notes=notes)
+            state = {**base, "c": store_cursor, "k": skip + n}
+        elif page.next_cursor and not copy_done:
+            state = {**base, "c": page.next_cursor, "k": 0}
+        else:  # the copy is listed to its end; in-source pages may remain
+            state = {**base, "c": store_cursor, "k": skip, "e": True}
+        keys = [_next_key(p["traces"], n, after[i] if after and i < len(after) else []) for i, p in enumerate(pushed)]
+        if pushed:
+            state["x"] = keys
+        if not state.get("e") or any(k is not None for k in keys):
+            cursor = encode_cursor("query", state)
+        shown = [
+            {
+                "source": p["source"],
+                "total": p["total"],
+                "traces": [{k: r[k] for k in _SOURCE_ROW} for r in p["traces"][:n]],
+            }
+            for p in pushed
+        ]
+        return QueryResult(
+            total=page.total, filter=shown_filter, traces=rows[:n], next_cursor=cursor, notes=notes,
+            computed_in_source=shown,
+        )  # fmt: skip
 
-    return fit(build, items=len(rows), chars=0, limit=budget, min_items=0, min_chars=0)
+    most = max([len(rows), *(min(len(p["traces"]), limit) for p in pushed)])
+    return fit(build, items=most, chars=0, limit=budget, min_items=0, min_chars=0)
+
+
+def _next_key(rows: list[dict[str, Any]], n: int, key: list[Any] | None) -> list[Any] | None:
+    """A source's keyset after showing `n` of `rows` (fetched one past the page): None once it is listed out."""
+    if key is None or len(rows) <= n:
+        return None
+    return list(rows[n - 1]["key"]) if n else key
 
 
 SPEC = register(

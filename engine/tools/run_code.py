@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import Field
 
-from engine.errors import SandboxError
+from engine.errors import InvalidArgumentError, SandboxError
+from engine.sources.bounded_sql import SQL_MAX_CHARS, SQL_MAX_ROWS
 from engine.tools.budget import cut, fit
-from engine.tools.common import ToolArgs, dataset_field, description, open_dataset
+from engine.tools.common import ToolArgs, dataset_field, description, in_thread, open_dataset
 from engine.tools.context import ToolContext
 from engine.tools.registry import ToolResult, ToolSpec, register
 
@@ -29,6 +30,12 @@ class RunCodeArgs(ToolArgs):
         max_length=MAX_CODE_CHARS,
         description="Python 3 source. The last expression's value is returned (like a notebook cell); "
         "print() output is returned too.",
+    )
+    sql: str | None = Field(
+        default=None,
+        max_length=SQL_MAX_CHARS,
+        description="ClickHouse datasets only: one SELECT run read-only over otel_traces first; "
+        f"its first {SQL_MAX_ROWS:,} rows are the DataFrame `sql` in the code",
     )
     dataset: str | None = dataset_field()
 
@@ -91,7 +98,11 @@ async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeR
             "Use query, search, view_trace and patterns instead."
         )
     ds = await open_dataset(ctx, args.dataset)
-    out: Any = await ctx.run_code(args.code, dataset=ds)
+    notes: list[str] = []
+    extra: dict[str, Any] = {}
+    if args.sql is not None:
+        extra["sql"] = await in_thread(_select, ds, args.sql, notes)
+    out: Any = await ctx.run_code(args.code, dataset=ds, **extra)
 
     def build(_: int, chars: int) -> RunCodeResult:
         fields = {}
@@ -112,9 +123,28 @@ async def run_code(ctx: ToolContext, args: RunCodeArgs, budget: int) -> RunCodeR
             duration_s=float(getattr(out, "duration_s", 0.0) or 0.0),
             protections=dict(getattr(out, "protections", {}) or {}),
             policy=getattr(out, "policy", None),
+            notes=notes,
         )
 
     return fit(build, items=1, chars=OUTPUT_CHARS, limit=budget, min_items=1, prefer="chars")
+
+
+def _select(ds: Any, statement: str, notes: list[str]) -> dict[str, Any]:
+    """The bounded SELECT's answer for the child, from the dataset's one ClickHouse source."""
+    from engine.sources.base import SourceURL
+    from engine.sources.bounded_sql import select_rows
+
+    specs = [s for s in getattr(ds, "source_specs", []) if s.split("://", 1)[0].lower() in ("clickhouse", "chdb")]
+    if len(specs) != 1:
+        raise InvalidArgumentError(
+            "sql runs in the dataset's ClickHouse: give a dataset that is one clickhouse:// or chdb:// source"
+            + (f" (this one has {len(specs)})" if specs else "")
+        )
+    url = SourceURL.parse(specs[0])
+    answer = select_rows(url, statement)
+    notes.append(f"sql: {len(answer.rows):,} rows from {url.display}" + (
+        f", cut at {SQL_MAX_ROWS:,} (aggregate in the SELECT)" if answer.truncated else ""))
+    return {"columns": answer.columns, "rows": answer.rows}
 
 
 SPEC = register(

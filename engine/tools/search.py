@@ -2,7 +2,10 @@
 
 Counts are exact (total matches, matches per span); the matches shown are
 bounded, with context, and paged by cursor. A bad regex is explained by the
-store; a regex that runs too long is stopped and the answer says so.
+store; a regex that runs too long is stopped and the answer says so. On a
+ClickHouse / chDB dataset a whole-dataset search also carries
+`computed_in_source`: spans matching in the whole table and the first of them,
+found by `match()` in ClickHouse (`engine.sources.in_source`), on the first page.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.errors import InvalidArgumentError
+from engine.sources import in_source
 from engine.tools import render
 from engine.tools.budget import clamp, cut, fit
 from engine.tools.common import (
@@ -22,6 +26,7 @@ from engine.tools.common import (
     decode_cursor,
     description,
     encode_cursor,
+    in_thread,
     open_dataset,
 )
 from engine.tools.context import ToolContext
@@ -91,6 +96,11 @@ class SearchResult(ToolResult):
         default=False, description="the search stopped at its time limit; counts are lower bounds"
     )
     notes: list[str] = Field(default_factory=list)
+    computed_in_source: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="ClickHouse sources: spans matching in the whole table and the first matches (fields as in "
+        "matches), by match() in ClickHouse over span names, status messages and attribute values",
+    )
 
     def render(self) -> str:
         head = (
@@ -103,15 +113,19 @@ class SearchResult(ToolResult):
             head += " (STOPPED at the time limit: counts are lower bounds)"
         lines = [head]
         if self.span_counts and self.spans_matched > 1:
-            lines.append(
-                "most matches: "
-                + ", ".join(f"{c.trace_id}/{c.span_id}×{c.count}" for c in self.span_counts)
-            )
+            lines.append("most matches: " + ", ".join(f"{c.trace_id}/{c.span_id}×{c.count}" for c in self.span_counts))
         for m in self.matches:
             where = f"{m.trace_id}/{m.span_id}" + (f" ({m.name})" if m.name else "")
             lines.append(f"- {where}: …{render.quote(m.before)}«{render.quote(m.match)}»{render.quote(m.after)}…")
         if self.next_cursor:
             lines.append(f"more: {render.call('search', cursor=self.next_cursor)}")
+        for c in self.computed_in_source:
+            lines.append(f"computed in ClickHouse over {c['source']}: {render.num(c['spans_matched'])} spans match")
+            for m in c["matches"]:
+                where = f"{m['trace_id']}/{m['span_id']}" + (f" ({m['name']})" if m["name"] else "")
+                lines.append(
+                    f"  - {where}: …{render.quote(m['before'])}«{render.quote(m['match'])}»{render.quote(m['after'])}…"
+                )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -184,11 +198,26 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
     if state["tr"]:
         scope = f"trace {state['tr']}" + (f" span {state['sp']}" if state["sp"] else "")
     more_exist = skip + len(matches) < total
+    specs = in_source.source_specs(ds) if not state["tr"] and skip == 0 else []
+    pushed = (
+        await in_thread(
+            in_source.search, specs, state["p"], ignore_case=state["i"], limit=limit, context_chars=state["cx"]
+        )
+        if specs
+        else []
+    )
+    if in_source.copy_incomplete(ds) and in_source.source_specs(ds):
+        notes.append(
+            "the local copy is incomplete: counts and matches cover the copy; computed_in_source counts the whole table"
+            if pushed
+            else "the local copy is incomplete: counts and matches cover the copy only"
+        )
 
     def build(n: int, chars: int) -> SearchResult:
         shown = matches[:n]
         has_more = n < len(matches) or more_exist
-        cursor = encode_cursor("search", {**state, "k": skip + n}) if has_more and not _timed_out(found) else None
+        resume = {**state, "k": skip + min(n, len(matches))}
+        cursor = encode_cursor("search", resume) if has_more and not _timed_out(found) else None
         return SearchResult(
             pattern=state["p"],
             scope=scope,
@@ -201,15 +230,21 @@ async def search(ctx: ToolContext, args: SearchArgs, budget: int) -> SearchResul
             next_cursor=cursor,
             truncated_by_time=_timed_out(found),
             notes=notes,
+            computed_in_source=[{**p, "matches": [_source_match(m, chars) for m in p["matches"][:n]]} for p in pushed],
         )
 
-    return fit(
-        build, items=len(matches), chars=2 * state["cx"] + 200, limit=budget, min_items=0, min_chars=60
-    )
+    most = max([len(matches), *(len(p["matches"]) for p in pushed)])
+    return fit(build, items=most, chars=2 * state["cx"] + 200, limit=budget, min_items=0, min_chars=60)
 
 
 def _timed_out(found: Any) -> bool:
     return bool(_get(found, "truncated_by_time", default=False))
+
+
+def _source_match(hit: dict[str, Any], chars: int) -> dict[str, Any]:
+    """An in-source hit with the fields of `Match`, shortened as a local match is."""
+    m = Match(**{k: hit[k] for k in ("trace_id", "span_id", "name", "before", "match", "after")})
+    return _shorten(m, chars).model_dump()
 
 
 def _shorten(m: Match, chars: int) -> Match:

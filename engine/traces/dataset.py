@@ -21,22 +21,20 @@ import numpy as np
 from engine.errors import DatasetError, UnknownIdError
 from engine.sources.base import is_source_url
 from engine.sources.local import Freshness, materialize
+from engine.traces.columns.hashing import hash_strings
+from engine.traces.columns.strings import StringColumn
 from engine.traces.index import cache
 from engine.traces.index.build import Flag
-from engine.traces.index.unwritable import with_fallback
-from engine.traces.columns.strings import StringColumn
 from engine.traces.index.gc_pause import gc_paused
-from engine.traces.columns.hashing import hash_strings
 from engine.traces.index.parts import FileInfo, Location, Opened, open_locations
 from engine.traces.index.paths import TRACE_SUFFIXES, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
 from engine.traces.index.raw import RawReader
 from engine.traces.index.serving import open_sources
 from engine.traces.index.tables import SpanTable, TraceTable
+from engine.traces.index.unwritable import with_fallback
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from engine.traces.quality import DataQuality
 
 __all__ = [
@@ -304,17 +302,3 @@ class Dataset:
     def raw_block(self, rows: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
         """One read of the source region holding all `rows`' raw bytes (see `RawReader.raw_block`)."""
         return self._raw.raw_block(rows)
-
-    # -- frames -------------------------------------------------------------
-
-    def span_frame(self) -> pd.DataFrame:
-        """The canonical span table as a DataFrame (for run_code and analysis)."""
-        from engine.traces.frames import span_frame
-
-        return span_frame(self)
-
-    def trace_frame(self) -> pd.DataFrame:
-        """Per-trace rollups as a DataFrame."""
-        from engine.traces.frames import trace_frame
-
-        return trace_frame(self)

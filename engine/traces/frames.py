@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engine.traces.columns.strings import CategoricalColumn
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn
 from engine.traces.model import SpanKind, SpanStatus
 
 if TYPE_CHECKING:

@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halo_mcp.commands.serve import LOCAL_HOSTS, TOKEN_ENV
+from halo_mcp.commands.access import LOCAL_HOSTS, TOKEN_ENV
 
 if TYPE_CHECKING:
-    from halo_mcp.receiver.http import Receiver, ReceiverSettings
+    from halo_mcp.receiver.http import Receiver
+    from halo_mcp.receiver.limits import ReceiverSettings
 
 __all__ = [
     "NAME", "HELP", "DEFAULT_PORT", "GRPC_DEFAULT_PORT", "add_arguments", "add_limit_arguments",
@@ -106,7 +107,7 @@ def started_line(receiver: Receiver) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from halo_mcp.receiver.http import ReceiverSettings
+    from halo_mcp.receiver.limits import ReceiverSettings
 
     token = token_of(args)
     why = refusal(args.host, token, "OTLP")

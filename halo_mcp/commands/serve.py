@@ -23,6 +23,7 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.errors import InvalidArgumentError
+from halo_mcp.commands.access import LOCAL_HOSTS, TOKEN_ENV
 from halo_mcp.settings import (
     add_dataset_arguments,
     add_engine_arguments,
@@ -38,7 +39,6 @@ __all__ = [
     "add_arguments",
     "run",
     "BearerTokenMiddleware",
-    "LOCAL_HOSTS",
     "http_app",
     "transport_security",
     "log_sandbox_protections",
@@ -48,14 +48,12 @@ __all__ = [
 NAME = "serve"
 HELP = "run the MCP server (stdio by default; --http for streamable HTTP)"
 
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_PORT = 8765
-TOKEN_ENV = "HALO_MCP_TOKEN"
 
 if TYPE_CHECKING:  # the server (mcp, openai, pandas) is imported by `run`, not by `--help`
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from halo_mcp.receiver.http import ReceiverSettings
+    from halo_mcp.receiver.limits import ReceiverSettings
     from halo_mcp.server import HaloServer, ServerConfig
     from sandbox import Policy
 
@@ -313,7 +311,7 @@ def otlp_settings(args: argparse.Namespace, token: str | None) -> ReceiverSettin
             raise InvalidArgumentError("--otlp-grpc PORT goes with --otlp [HOST:]PORT (the HTTP receiver it joins)")
         return None
     from halo_mcp.commands.receive import refusal
-    from halo_mcp.receiver.http import ReceiverSettings
+    from halo_mcp.receiver.limits import ReceiverSettings
 
     host, _, port = args.otlp.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"

@@ -29,7 +29,7 @@ from halo_mcp.receiver.sink import SinkError
 if TYPE_CHECKING:
     import grpc
 
-    from halo_mcp.receiver.http import ReceiverSettings
+    from halo_mcp.receiver.limits import ReceiverSettings
     from halo_mcp.receiver.store import SpanStore
 
 __all__ = ["SERVICE", "METHOD", "GrpcUnavailableError", "GrpcTransport"]

@@ -15,18 +15,10 @@ import hmac
 import logging
 import socket
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from halo_mcp.receiver.limits import (
-    DEDUPE_WINDOW_SPANS,
-    MAX_BODY_BYTES,
-    MAX_DECODED_BYTES,
-    READ_TIMEOUT_S,
-    ROTATE_BYTES,
-)
+from halo_mcp.receiver.limits import READ_TIMEOUT_S, ReceiverSettings
 from halo_mcp.receiver.payload import (
     JSON,
     PROTOBUF,
@@ -44,29 +36,13 @@ from halo_mcp.receiver.store import SpanStore
 if TYPE_CHECKING:
     from halo_mcp.receiver.grpc_service import GrpcTransport
 
-__all__ = ["TRACES_PATH", "ReceiverSettings", "Receiver"]
+__all__ = ["TRACES_PATH", "Receiver"]
 
 TRACES_PATH = "/v1/traces"
 # google.rpc.Code values
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAUTHENTICATED, _UNAVAILABLE = 3, 8, 16, 14
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReceiverSettings:
-    """Where the receiver listens and writes, and its limits (see the module constants)."""
-
-    directory: Path
-    host: str = "127.0.0.1"
-    port: int = 4318
-    token: str | None = None
-    max_body_bytes: int = MAX_BODY_BYTES
-    max_decoded_bytes: int = MAX_DECODED_BYTES
-    rotate_bytes: int = ROTATE_BYTES
-    dedupe_window_spans: int = DEDUPE_WINDOW_SPANS
-    grpc_port: int | None = None
-    """Also answer OTLP/gRPC on this port (0 picks one), into the same store; None: HTTP only."""
 
 
 class _Server(ThreadingHTTPServer):

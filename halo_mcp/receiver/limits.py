@@ -1,8 +1,16 @@
-"""The receiver's limits, each a named setting (stdlib only: the CLI reads them for `--help`)."""
+"""The receiver's limits, each a named setting, and the settings a receiver starts with.
+
+Stdlib only: the CLI reads them for `--help`, and both transports (HTTP, gRPC) take
+`ReceiverSettings` without importing each other.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 __all__ = [
+    "ReceiverSettings",
     "GRPC_WORKERS",
     "MAX_BODY_BYTES",
     "MAX_DECODED_BYTES",
@@ -36,3 +44,19 @@ SEED_TAIL_BYTES = 32 * 1024 * 1024
 
 GRPC_WORKERS = 8
 """Threads answering OTLP/gRPC exports at once; more wait in gRPC's queue (exporters send one batch at a time)."""
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """Where the receiver listens and writes, and its limits (see the module constants)."""
+
+    directory: Path
+    host: str = "127.0.0.1"
+    port: int = 4318
+    token: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_decoded_bytes: int = MAX_DECODED_BYTES
+    rotate_bytes: int = ROTATE_BYTES
+    dedupe_window_spans: int = DEDUPE_WINDOW_SPANS
+    grpc_port: int | None = None
+    """Also answer OTLP/gRPC on this port (0 picks one), into the same store; None: HTTP only."""

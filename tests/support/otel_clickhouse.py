@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DDL", "create_table", "exporter_rows", "halo_lines", "insert_rows"]
+__all__ = ["DDL", "chdb_and_file", "create_table", "exporter_rows", "halo_lines", "insert_rows"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -155,3 +155,14 @@ def halo_lines(rows: list[dict[str, Any]]) -> bytes:
         ]  # fmt: skip
         out.append(orjson.dumps(span_record(row)) + b"\n")
     return b"".join(out)
+
+
+def chdb_and_file(tmp: Path, rows: list[dict[str, Any]]) -> tuple[str, Path]:
+    """(a chdb:// URL of a database holding `rows` in the exporter's table, a HALO file of the same spans)."""
+    from engine.sources import clickhouse
+
+    with clickhouse.chdb_session(tmp / "db") as session:
+        create_table(session)
+        insert_rows(session, rows)
+    (tmp / "same.jsonl").write_bytes(halo_lines(rows))
+    return f"chdb://{tmp / 'db'}?database=otel", tmp / "same.jsonl"

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from engine.traces.analytics import Pattern
 from engine.traces.analytics.data import EXCEPTION, OUTPUT_ERROR, SpanData
 from engine.traces.analytics.detect import pattern, ranked
+from engine.traces.analytics.patterns import Pattern
 from engine.traces.analytics.spans import STEP_NAME, SpanTexts, code_blocks, decision_spans, span_texts
 from engine.traces.failure_text import (
     ARGUMENT_ERROR,

@@ -14,10 +14,10 @@ from collections import defaultdict
 
 import orjson
 
-from engine.traces.analytics import Pattern
 from engine.traces.analytics.actions import CODE_EXECUTION, action_errors
 from engine.traces.analytics.data import SpanData
 from engine.traces.analytics.detect import pattern, ranked
+from engine.traces.analytics.patterns import Pattern
 from engine.traces.analytics.spans import STEP_NAME, code_blocks, decision_spans, next_llm, span_texts
 from engine.traces.failure_text import (
     CLAIMED_EVIDENCE,

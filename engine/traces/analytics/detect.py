@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from engine.traces.analytics import Flag, Pattern, PatternExample, PatternKind, Surface, ToolStat
 from engine.traces.analytics.data import EXCEPTION, OUTPUT_ERROR, SpanData
+from engine.traces.analytics.patterns import Flag, Pattern, PatternExample, PatternKind, Surface, ToolStat
 from engine.traces.failure_text import find_quote, message_template
 from engine.traces.model import SpanKind, SpanStatus
 

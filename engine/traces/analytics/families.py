@@ -13,9 +13,9 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from engine.traces.analytics import Pattern
 from engine.traces.analytics.data import SpanData
 from engine.traces.analytics.detect import Quote, error_message, is_error, pattern, quote_error, ranked
+from engine.traces.analytics.patterns import Pattern
 from engine.traces.analytics.spans import STEP_NAME, decision_spans
 from engine.traces.failure_text import QUOTE_CHARS, TEMPLATE_CHARS, TURN_LIMIT, message_template
 from engine.traces.model import SpanKind

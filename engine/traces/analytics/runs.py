@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from engine.traces.analytics import Pattern, PatternKind, Surface
 from engine.traces.analytics.data import REFUSAL, SpanData
 from engine.traces.analytics.detect import pattern, ranked
+from engine.traces.analytics.patterns import Pattern, PatternKind, Surface
 from engine.traces.failure_text import FINAL_ANSWER_TOOLS, QUOTE_CHARS, TURN_LIMIT, find_quote
 from engine.traces.model import SpanKind
 

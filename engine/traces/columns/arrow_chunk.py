@@ -47,8 +47,8 @@ import numpy as np
 import pyarrow as pa
 
 from engine.traces.columns.file import SMALL_FILE_BYTES, TornFileError, read_buffer
-from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
 
 __all__ = [
     "SPANS_SUFFIX",

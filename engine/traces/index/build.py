@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.columns.strings import NONE, CategoricalColumn, Interner, StringColumn
 from engine.traces.columns.hashing import combine_keys, hash_strings
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import NONE, CategoricalColumn, Interner, StringColumn
 from engine.traces.model import Malformed, Span
 
 __all__ = [

@@ -59,13 +59,13 @@ SAMPLE_BLOCK_BYTES = 4 * 1024
 # 4: chunks are Apache Arrow IPC files (`arrow_chunk`), no longer `.cols` files.
 INDEX_FORMAT = 4
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent  # engine/traces
 # Sources whose behaviour decides what a segment contains: a change to any of
 # them invalidates every segment (so a reader fix is never hidden by a cache).
 _CODE_GLOBS = (
-    "model.py", "semconv*.py", "analytics_text.py", "columns.py", "list_column.py", "column_file.py", "arrow_chunk.py",
-    "hashing.py", "build.py",
-    "segment.py", "summary.py", "tables.py", "index.py", "chunk_writer.py", "parse.py", "pack_build.py", "readers/*.py",
+    "model.py", "failure_text.py", "semconv/*.py", "readers/*.py", "readers/*/*.py", "columns/*.py", "index/build.py",
+    "index/finalize.py", "index/links.py", "index/summary.py", "index/tables.py", "index/segments.py",
+    "index/chunk_writer.py", "index/parse.py", "index/packing.py",
 )  # fmt: skip
 _code_version: str | None = None
 

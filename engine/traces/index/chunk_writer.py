@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from engine.traces.index import cache
 from engine.traces.columns.arrow_chunk import chunk_file_names, read_chunk_columns
+from engine.traces.index import cache
 from engine.traces.index.build import MALFORMED_SAMPLES, Piece
 from engine.traces.index.finalize import TraceNumbering, finalize
 from engine.traces.index.summary import summarize

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from engine.traces.columns.arrow_chunk import ChunkColumns, Column, chunk_file_names, to_arrow, write_file
-from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
-from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.columns.hashing import hash_strings
-from engine.traces.index.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
+from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
+from engine.traces.index.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece_from_chunk", "trace_keys"]

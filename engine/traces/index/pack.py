@@ -38,12 +38,12 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
-from engine.traces.index import cache
 from engine.traces.columns.arrow_chunk import ChunkColumns
 from engine.traces.columns.file import TornFileError
+from engine.traces.index import cache
 from engine.traces.index.fs import STAT_DTYPE
-from engine.traces.index.segments import read_chunk
 from engine.traces.index.members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
+from engine.traces.index.segments import read_chunk
 
 __all__ = [
     "PACK_FILE_BYTES",

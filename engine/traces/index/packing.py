@@ -18,15 +18,15 @@ import numpy as np
 import orjson
 
 from engine.errors import HaloError, UnknownShapeError
-from engine.traces.index import cache
 from engine.traces.columns.arrow_chunk import read_chunk_columns
+from engine.traces.index import cache
 from engine.traces.index.build import MALFORMED_SAMPLES, PieceBuilder
 from engine.traces.index.chunk_writer import ChunkWriter
-from engine.traces.model import Span
-from engine.traces.index.pack import RACY_NS, sha256_of, stat_key
 from engine.traces.index.members import Members
+from engine.traces.index.pack import RACY_NS, sha256_of, stat_key
 from engine.traces.index.parse import PIECE_SPANS
 from engine.traces.index.unreadable import unreadable
+from engine.traces.model import Span
 
 __all__ = ["build_pack"]
 

@@ -18,8 +18,8 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError
-from engine.traces.index.segments import Segment, read_chunk
 from engine.traces.index.pack import Pack
+from engine.traces.index.segments import Segment, read_chunk
 from engine.traces.index.tables import Part, SpanTable, TraceTable
 
 __all__ = ["FileInfo", "Location", "Opened", "PartMaker", "open_locations", "pack_makers", "place", "segment_info",

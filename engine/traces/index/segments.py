@@ -36,17 +36,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.index import cache
 from engine.traces.columns.arrow_chunk import ChunkColumns, chunk_file_names, read_chunk_columns
+from engine.traces.columns.file import TornFileError, read_buffer
+from engine.traces.index import cache
 from engine.traces.index.build import Piece
 from engine.traces.index.chunk_writer import ChunkWriter, commit
-from engine.traces.columns.file import TornFileError, read_buffer
+from engine.traces.index.finalize import piece_from_chunk, trace_keys
 from engine.traces.index.freshness import is_fresh, load_meta, only_grew
 from engine.traces.index.parse import iter_pieces, parse_range, split_at_newlines
-from engine.traces.readers import shape_named
-from engine.traces.index.finalize import piece_from_chunk, trace_keys
 from engine.traces.index.unreadable import guarded, reading
 from engine.traces.index.worker_life import die_with_parent
+from engine.traces.readers import shape_named
 
 __all__ = [
     "PIECE_BYTES",

@@ -25,7 +25,7 @@ import numpy as np
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces.index import cache
 from engine.traces.index.fs import STAT_DTYPE, stat_names
-from engine.traces.index.segments import Builder, Segment, ensure_segment
+from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
 from engine.traces.index.pack import (
     PACK_FILE_BYTES,
     PACK_MIN_FILES,
@@ -42,7 +42,6 @@ from engine.traces.index.pack import (
     raise_member_error,
 )
 from engine.traces.index.packing import build_pack
-from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
 from engine.traces.index.parts import (
     FileInfo,
     Opened,
@@ -53,6 +52,7 @@ from engine.traces.index.parts import (
     segment_part,
 )
 from engine.traces.index.paths import Found
+from engine.traces.index.segments import Builder, Segment, ensure_segment
 from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.traces.columns.hashing import hash_strings, mix64
 from engine.traces.failure_text import message_template
 from engine.traces.index.build import Flag
-from engine.traces.columns.hashing import hash_strings, mix64
-from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.index.tables import SpanTable, TraceTable
+from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = ["SIGNATURES_KEPT", "SIGNATURE_EXAMPLES", "summarize", "merge", "group"]
 

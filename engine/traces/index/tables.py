@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from engine.traces.columns.arrow_chunk import ChunkColumns
-from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
-from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
+from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
 
 __all__ = ["Part", "SpanTable", "TraceTable"]
 

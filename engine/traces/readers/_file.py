@@ -23,11 +23,11 @@ from engine.traces.readers._detect import (
     detect_shape,
     sniff_layout_is_lines,
 )
+from engine.traces.readers._locate import DocumentLocator
 from engine.traces.readers._registry import shape_named
 from engine.traces.readers._shape import SpansFromValue
 from engine.traces.readers._source import (
     BadRecord,
-    DocumentLocator,
     Locate,
     Progress,
     is_gzip,

@@ -17,15 +17,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import orjson
-
 __all__ = [
     "BLOCK_SIZE",
     "SAMPLE_CHARS",
     "GZIP_MAGIC",
     "BadRecord",
     "Locate",
-    "DocumentLocator",
     "is_gzip",
     "gzip_blocks",
     "GzipCorrupt",
@@ -357,46 +354,3 @@ def _skip(blocks: Iterable[bytes], skip: int) -> Iterator[bytes]:
                 continue
             block, skip = block[skip:], 0
         yield block
-
-
-class DocumentLocator:
-    """Line numbers inside a whole JSON document, found by searching for span ids.
-
-    Spans are met in document order, so each search starts where the previous
-    one matched and newlines are counted incrementally: linear in the document.
-    """
-
-    def __init__(self, text: str, first_line: int = 1) -> None:
-        self.text = text
-        self.first_line = first_line
-        self._pos = 0
-        self._line = first_line
-
-    def line_at(self, pos: int) -> int:
-        """The line of character offset `pos`."""
-        if pos < self._pos:
-            self._pos, self._line = 0, self.first_line
-        self._line += self.text.count("\n", self._pos, pos)
-        self._pos = pos
-        return self._line
-
-    def __call__(self, key: str, value: Any, default: int) -> int:
-        """The line where `"key": value` (an id as the source spells it) next appears, else `default`."""
-        if value is None or value == "":
-            return default
-        needle = orjson.dumps(value).decode() if isinstance(value, str) else str(value)
-        for start in (self._pos, 0):
-            hits = [i for sep in (": ", ":") if (i := self._find(f'"{key}"{sep}{needle}', start)) >= 0]
-            if hits:
-                return self.line_at(min(hits))
-        return default
-
-    def _find(self, needle: str, start: int) -> int:
-        """str.find, skipping numeric matches that are the prefix of a longer number."""
-        text = self.text
-        while (at := text.find(needle, start)) >= 0:
-            end = at + len(needle)
-            if not (needle[-1].isdigit() and end < len(text) and text[end].isdigit()):
-                return at
-            start = at + 1
-        return -1

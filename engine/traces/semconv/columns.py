@@ -1,6 +1,6 @@
 """`semconv.read_fields` for a whole block of spans at once, column by column.
 
-The index build reads HALO spans a block of lines at a time (`readers.halo_columns`).
+The index build reads HALO spans a block of lines at a time (`readers.halo.block`).
 Per span, `read_fields` costs a function call, a plan lookup and a dozen
 branches; here each canonical field is read for all rows of a block with a few
 C-level passes (`map` over `dict.get`, `set(map(type, ...))`), checked in bulk,

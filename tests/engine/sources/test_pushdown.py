@@ -8,15 +8,15 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+from support.otel_clickhouse import chdb_and_file, exporter_rows
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse, pushdown
+from engine.sources import pushdown
 from engine.sources.base import SourceURL
 from engine.traces import store
-from engine.traces.store import grep as store_search
 from engine.traces.analytics import analyze
 from engine.traces.dataset import Dataset
+from engine.traces.store import grep as store_search
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
@@ -24,13 +24,9 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[SourceURL, Path]:
     """The HALO realistic and medium sample traces (2,058 spans, 503 traces), in chDB and as a file."""
-    tmp = tmp_path_factory.mktemp("pushdown")
     rows = exporter_rows([FIXTURES / "realistic_traces.jsonl", FIXTURES / "medium_traces.jsonl"])
-    with clickhouse.chdb_session(tmp / "db") as session:
-        create_table(session)
-        insert_rows(session, rows)
-    (tmp / "same.jsonl").write_bytes(halo_lines(rows))
-    return SourceURL.parse(f"chdb://{tmp / 'db'}?database=otel"), tmp / "same.jsonl"
+    url, file = chdb_and_file(tmp_path_factory.mktemp("pushdown"), rows)
+    return SourceURL.parse(url), file
 
 
 def test_the_overview_computed_in_clickhouse_equals_the_local_one(both) -> None:

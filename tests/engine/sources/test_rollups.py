@@ -14,10 +14,11 @@ from support.otel_clickhouse import create_table, exporter_rows, halo_lines, ins
 from engine.errors import InvalidArgumentError
 from engine.sources import clickhouse, rollups
 from engine.sources.base import SourceURL
-from engine.sources.clickhouse_sql import quote
+from engine.sources.bounded_sql import select_rows
+from engine.sources.otel_traces import quote
 from engine.traces.analytics import analyze
-from engine.traces.failure_text import message_template
 from engine.traces.dataset import Dataset
+from engine.traces.failure_text import message_template
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
@@ -50,7 +51,7 @@ def test_per_tool_rates_in_clickhouse_equal_the_local_analytics(both) -> None:
 def test_error_signatures_mask_messages_as_the_local_template_does(both) -> None:
     url, _ = both
     pushed = rollups.error_signatures(url, top=1000)
-    raw, truncated = rollups.sql_rows(
+    raw, truncated = _rows(
         url,
         "SELECT if(SpanAttributes['exception.message'] != '', SpanAttributes['exception.message'], StatusMessage) "
         "FROM otel.otel_traces WHERE toString(StatusCode) IN ('STATUS_CODE_ERROR', 'Error') "
@@ -66,7 +67,7 @@ def test_error_signatures_mask_messages_as_the_local_template_does(both) -> None
 
 def test_loops_found_by_window_functions_are_the_runs_of_repeated_calls(both) -> None:
     url, _ = both
-    calls, _ = rollups.sql_rows(
+    calls, _ = _rows(
         url,
         "SELECT TraceId, if(SpanAttributes['tool.name'] != '', SpanAttributes['tool.name'], "
         "SpanAttributes['gen_ai.tool.name']) AS tool, multiIf(SpanAttributes['gen_ai.tool.call.arguments'] != '', "
@@ -98,15 +99,20 @@ MESSAGES = [
 @pytest.mark.parametrize("message", MESSAGES)
 def test_the_sql_template_masks_a_message_as_message_template(both, message: str) -> None:
     url, _ = both
-    [[got]], _ = rollups.sql_rows(url, f"SELECT {rollups.template_sql(quote(message))}")
+    [[got]], _ = _rows(url, f"SELECT {rollups.template_sql(quote(message))}")
     assert got == message_template(message)
 
 
 def test_a_bounded_sql_query_says_when_it_was_cut(both) -> None:
     url, _ = both
-    rows, truncated = rollups.sql_rows(url, "SELECT SpanId FROM otel.otel_traces", limit=5)
+    rows, truncated = _rows(url, "SELECT SpanId FROM otel.otel_traces", limit=5)
     assert len(rows) == 5 and truncated
-    rows, truncated = rollups.sql_rows(url, "SELECT count() FROM otel.otel_traces;")
+    rows, truncated = _rows(url, "SELECT count() FROM otel.otel_traces;")
     assert rows == [[2061]] and not truncated
-    with pytest.raises(InvalidArgumentError, match="only a SELECT"):
-        rollups.sql_rows(url, "DROP TABLE otel.otel_traces")
+    with pytest.raises(InvalidArgumentError, match="must be one SELECT"):
+        _rows(url, "DROP TABLE otel.otel_traces")
+
+
+def _rows(url, statement: str, limit: int = 10_000) -> tuple[list[list[object]], bool]:
+    answer = select_rows(url, statement, limit=limit)
+    return answer.rows, answer.truncated

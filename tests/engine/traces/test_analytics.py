@@ -14,8 +14,8 @@ import pytest
 
 from engine.traces.analytics import PATTERN_KINDS, Analytics, analyze, analyze_spans
 from engine.traces.analytics.data import SpanData
-from engine.traces.failure_text import TURN_LIMIT, find_quote, message_template
 from engine.traces.dataset import Dataset
+from engine.traces.failure_text import TURN_LIMIT, find_quote, message_template
 from engine.traces.model import Span
 from engine.traces.readers import FileReader
 

@@ -10,8 +10,8 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import SourceChangedError
-from engine.traces.index import cache
 from engine.traces.dataset import Dataset
+from engine.traces.index import cache
 from engine.traces.index.segments import ensure_segment
 
 

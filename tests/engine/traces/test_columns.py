@@ -7,9 +7,9 @@ import pytest
 
 from engine.traces.columns.arrow_chunk import read_chunk_columns, to_arrow, write_chunk
 from engine.traces.columns.file import TornFileError
-from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.columns.hashing import combine_keys, hash_strings
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
 
 
 def test_string_column_keeps_none_empty_and_non_ascii_apart() -> None:

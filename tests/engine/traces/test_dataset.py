@@ -9,6 +9,7 @@ from support.halo_lines import jsonl, span
 
 from engine.errors import DatasetError, UnknownIdError, UnknownShapeError
 from engine.traces.dataset import QUALITY_EXAMPLES, Dataset, resolve_paths
+from engine.traces.frames import span_frame, trace_frame
 from engine.traces.model import SpanKind
 
 
@@ -159,7 +160,7 @@ def test_reopening_maps_the_index_instead_of_reading_the_files(tmp_path: Path, f
 
 def test_span_frame_has_the_canonical_columns(tmp_path: Path, fixtures: Path) -> None:
     ds = Dataset.open([fixtures / "halo" / "tiny_traces.jsonl"])
-    df = ds.span_frame()
+    df = span_frame(ds)
     for column in (
         "trace_id", "span_id", "parent_id", "name", "kind", "status", "status_message", "start_ns", "end_ns",
         "duration_ms", "service", "model", "input_tokens", "output_tokens", "cost", "tool_name", "agent_name",
@@ -171,7 +172,7 @@ def test_span_frame_has_the_canonical_columns(tmp_path: Path, fixtures: Path) ->
     assert (df.status == "ERROR").sum() == 2
     assert df.loc[df.kind == "LLM", "model"].notna().all()
     assert df.input_tokens.isna().sum() == (df.kind != "LLM").sum()
-    trace_df = ds.trace_frame()
+    trace_df = trace_frame(ds)
     assert list(trace_df.trace_id) == ["t-aaaa", "t-bbbb", "t-cccc"]
     assert trace_df.set_index("trace_id").loc["t-bbbb", "error_count"] == 2
 

@@ -12,9 +12,9 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import DatasetError
+from engine.traces.dataset import Dataset
 from engine.traces.index.build import Flag
 from engine.traces.index.cache import cache_root, segment_dir
-from engine.traces.dataset import Dataset
 from engine.traces.index.segments import Builder, ensure_segment
 
 

@@ -15,8 +15,8 @@ import pytest
 from support.halo_lines import jsonl, span
 
 from engine.errors import UnknownShapeError
-from engine.traces.index import cache
 from engine.traces.dataset import Dataset
+from engine.traces.index import cache
 from engine.traces.index.pack import PACK_MIN_FILES, load_packs, pack_home
 
 # Every fixture shape, several files of each (the same trace ids recur across files on purpose).

@@ -9,6 +9,8 @@ import orjson
 import pytest
 from support.odd_halo import odd_halo_lines
 
+from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import (
     CATEGORICAL_FIELDS,
     LIST_FIELDS,
@@ -17,10 +19,8 @@ from engine.traces.index.build import (
     Piece,
     PieceBuilder,
 )
-from engine.traces.columns.strings import CategoricalColumn, StringColumn
-from engine.traces.columns.lists import ListColumn
-from engine.traces.model import Span
 from engine.traces.index.parse import parse_range, split_at_newlines
+from engine.traces.model import Span
 from engine.traces.readers import FileReader
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

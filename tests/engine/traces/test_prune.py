@@ -10,8 +10,8 @@ from pathlib import Path
 
 from support.halo_lines import jsonl, span
 
-from engine.traces.index import cache
 from engine.traces.dataset import Dataset
+from engine.traces.index import cache
 from engine.traces.index.pack import PACK_MIN_FILES, load_packs, pack_home
 from engine.traces.index.prune import GRACE_SECONDS, maybe_prune, prune
 

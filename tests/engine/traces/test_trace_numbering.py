@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.traces.index.build import PieceBuilder
-from engine.traces.model import Span, SpanKind, SpanStatus
 from engine.traces.index.finalize import TraceNumbering, _merge_traces
+from engine.traces.model import Span, SpanKind, SpanStatus
 
 
 def _piece(trace_ids: list[str], file: int = 0):  # type: ignore[no-untyped-def]

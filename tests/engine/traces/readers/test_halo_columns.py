@@ -9,8 +9,8 @@ import orjson
 import pytest
 from support.odd_halo import odd_halo_lines
 
-from engine.traces.readers.halo import fields_from_object
-from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines
+from engine.traces.readers.halo.block import BLOCK_LINES, columns_from_lines
+from engine.traces.readers.halo.spans import fields_from_object
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from engine.traces.readers._halo_struct import decode_block
-from engine.traces.readers.halo_columns import columns_from_lines
+from engine.traces.readers.halo.block import columns_from_lines
+from engine.traces.readers.halo.decode import decode_block
 
 _SPAN = {"trace_id": "t1", "span_id": "s1", "parent_span_id": None, "name": "llm",
          "start_time": "2026-04-23T05:33:35.100000000Z", "end_time": "2026-04-23T05:33:36.500000000Z",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.traces.readers import halo
 from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, iso_column_ns, iso_to_ns, to_ns
+from engine.traces.readers.halo import spans as halo
 
 
 def _expected(text: str) -> int:

@@ -1,4 +1,4 @@
-"""HALO / inference.net flat JSONL: one span object per line.
+"""HALO / inference.net flat JSONL, one span object per line: the rules for one span.
 
 `{"trace_id", "span_id", "parent_span_id", "name", "kind": "SPAN_KIND_*",
 "start_time"/"end_time": ISO-8601 ns, "status": {"code": "STATUS_CODE_*", "message"},
@@ -10,7 +10,6 @@ lookups, and `Span.raw` is the line's bytes as they are.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,13 +17,11 @@ import orjson
 
 from engine.traces.model import Span, SpanStatus
 from engine.traces.readers._build import text_or_none
-from engine.traces.readers._shape import FastLines, Shape
 from engine.traces.readers._source import BadRecord, Locate, sample_of
 from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, parent_id_of, to_ns
 from engine.traces.semconv import read_fields
 
 __all__ = [
-    "SHAPE",
     "STATUS_BY_CODE",
     "span_from_line",
     "span_from_object",
@@ -142,18 +139,3 @@ def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[S
             yield span_from_object(obj, orjson.dumps(obj), at)
         except (ValueError, TypeError, AttributeError) as exc:
             yield BadRecord(str(exc), sample_of(orjson.dumps(obj)), at)
-
-
-# The index build's block path for plain JSONL; imported last because it reads this
-# module's STATUS_BY_CODE and service_of (the package always imports this module first).
-from engine.traces.readers.halo_columns import BLOCK_LINES, columns_from_lines  # noqa: E402
-
-SHAPE = Shape(
-    name="halo",
-    summary="HALO / inference.net flat JSONL, one span per line",
-    claims=looks_like_halo,
-    sniff=re.compile(r'"parent_span_id"\s*:'),
-    priority=50,
-    spans_from_value=spans_from_value,
-    lines=FastLines(span_from_line, fields_from_object, columns_from_lines, BLOCK_LINES),
-)

@@ -1,6 +1,6 @@
 """HALO JSONL lines straight to span columns, a block at a time: the index build's hot path.
 
-`halo.fields_from_object` reads one span object into one tuple, with a dozen
+`spans.fields_from_object` reads one span object into one tuple, with a dozen
 lookups and branches per span. Here a block of lines is parsed, then each field
 is read for the whole block with C-level passes (`map` over `dict.get` and
 `itemgetter`, `set(map(type, ...))` checks, `str.join` + numpy for times), and
@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 
 from engine.traces.model import SpanStatus
-from engine.traces.readers._halo_struct import decode_block
 from engine.traces.readers._values import MINUTE_CACHE, iso_column_ns, parent_id_of, to_ns
-from engine.traces.readers.halo import STATUS_BY_CODE, service_of
+from engine.traces.readers.halo.decode import decode_block
+from engine.traces.readers.halo.spans import STATUS_BY_CODE, service_of
 from engine.traces.semconv.columns import read_fields_columns
 
 __all__ = ["BLOCK_LINES", "columns_from_lines"]
