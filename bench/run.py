@@ -194,10 +194,16 @@ def child_query(path: Path, cache: Path) -> dict[str, Any]:
     }
 
 
-def _in_child(phase: str, *args: str) -> dict[str, Any]:
+def _python(repo: Path) -> str:
+    """The interpreter of a checkout: its .venv when it has one (so it runs its own install), else this one."""
+    venv = repo / ".venv" / "bin" / "python"
+    return str(venv) if repo != ROOT and venv.exists() else sys.executable
+
+
+def _in_child(phase: str, *args: str, repo: Path = ROOT) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--child", phase, *args],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [_python(repo), "-m", "bench.run", "--child", phase, *args],
+        cwd=repo, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"{phase} failed:\n{proc.stderr}")
@@ -218,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", choices=("halo", "mixed", "both"), default="both",
                         help="HALO-only file (worst case), mixed folder of every shape, or both (default)")
     parser.add_argument("--keep-cache", action="store_true", help="reuse the index built by an earlier run")
+    parser.add_argument("--repo", action="append", type=Path, default=None,
+                        help="checkout to measure (repeat to compare side by side on the same data, phases "
+                        "alternating; each runs its own .venv if it has one); default this checkout")
+    parser.add_argument("--rounds", type=int, default=1, help="with --repo: measure every checkout this many times")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -243,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         print("\n== HALO-only: one HALO JSONL file, the smallest spans (worst case for the build) ==")
-        _run_dataset(path, DATA / f"cache_{args.mb}mb", args.workers, args.keep_cache)
+        _compare(path, f"cache_{args.mb}mb", args.workers, args)
     if args.dataset in ("mixed", "both"):
         folder = DATA / f"mixed_{args.mb}mb"
         t0 = time.perf_counter()
@@ -256,19 +266,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== mixed: every fixture shape re-keyed, {files:,} files "
               f"(JSONL per line-based shape + many small JSON documents; bench/mixed.py SHARES) ==")
         try:
-            _run_dataset(folder, DATA / f"cache_mixed_{args.mb}mb", None, args.keep_cache)
+            _compare(folder, f"cache_mixed_{args.mb}mb", None, args)
         except SystemExit as exc:  # e.g. too many open files: say so, keep the HALO figures above
             print(f"mixed FAILED: {str(exc).strip().splitlines()[-1]}")
             return 1
     return 0
 
 
-def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool) -> None:
-    """Build then query one dataset (a file or a folder) in fresh child processes; print the figures."""
+def _compare(path: Path, cache_name: str, workers: int | None, args: argparse.Namespace) -> None:
+    """`_run_dataset` for each checkout of `--repo` (rounds alternating), then the figures side by side."""
+    repos = [r.resolve() for r in args.repo] if args.repo else [ROOT]
+    if len(repos) == 1 and args.rounds == 1:
+        _run_dataset(path, DATA / cache_name, workers, args.keep_cache, repos[0])
+        return
+    rows: dict[Path, list[dict[str, float]]] = {r: [] for r in repos}
+    for round_no in range(args.rounds):
+        for i, repo in enumerate(repos):
+            print(f"\n-- {repo} (round {round_no + 1}) --")
+            rows[repo].append(_run_dataset(path, DATA / f"{cache_name}_repo{i}", workers, args.keep_cache, repo))
+    print("\nside by side (each figure: the best of the rounds):")
+    names = list(next(iter(rows.values()))[0])
+    print(f"  {'':<24}" + "".join(f"{r.name:>18}" for r in repos))
+    for name in names:
+        best = max if name in _HIGHER_IS_BETTER else min
+        print(f"  {name:<24}" + "".join(f"{best(run[name] for run in rows[r]):>18.3f}" for r in repos))
+
+
+_HIGHER_IS_BETTER = frozenset({"build_mb_s", "build_mb_per_cpu_s"})
+
+
+def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool, repo: Path = ROOT) -> dict[str, float]:
+    """Build then query one dataset (a file or a folder) in fresh child processes of `repo`; print the figures."""
     if not keep_cache:
         shutil.rmtree(cache, ignore_errors=True)
     print(f"load average now {os.getloadavg()[0]:.2f}")
-    build = _in_child("build", str(path), str(cache), str(workers))
+    build = _in_child("build", str(path), str(cache), str(workers), repo=repo)
     mb = build["bytes"] / 1e6
     mb_s = mb / build["seconds"]
     peak = build["tree_rss_peak_mb"]
@@ -287,7 +319,7 @@ def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool)
           f"main alone {build['main_rss_mb']:.0f} MB, largest worker {build['worker_rss_mb']:.0f} MB")
     print(f"load average after the build {os.getloadavg()[0]:.2f}")
 
-    q = _in_child("query", str(path), str(cache))
+    q = _in_child("query", str(path), str(cache), repo=repo)
     per_million = q["reopen_s"] / (q["spans"] / 1e6)
     print(f"reopen: {q['reopen_s'] * 1e3:.1f} ms for {q['spans']:,} spans ({per_million * 1e3:.1f} ms per 1M spans)")
     print(f"overview: {q['overview_ms']:.1f} ms ({q['error_signatures']} error signatures)")
@@ -308,6 +340,17 @@ def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool)
     print(_check("overview_ms", q["overview_ms"]))
     print(_check("view_trace_p50_ms", q["view_trace_p50_ms"]))
     print(_check("build_peak_rss_mb", peak))
+    return {
+        "build_mb_s": mb_s, "build_mb_per_cpu_s": mb / build["cpu_seconds"], "build_peak_rss_mb": peak,
+        "reopen_ms": q["reopen_s"] * 1e3, "overview_ms": q["overview_ms"],
+        "view_trace_p50_ms": q["view_trace_p50_ms"], "view_trace_p95_ms": q["view_trace_p95_ms"],
+        "query_ms": q["query_errors_by_duration_ms"], "search_all_s": q["search_all_s"],
+        "query_rss_mb": q["rss_mb"], "cache_mb": _size_mb(cache),
+    }  # fmt: skip
+
+
+def _size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -12,16 +12,44 @@ __all__ = ["ListColumn"]
 
 
 class ListColumn:
-    """Per-row lists of codes into a values `StringColumn` (start, length into `items`)."""
+    """Per-row lists of codes into a values `StringColumn` (start, length into `items`).
 
-    __slots__ = ("starts", "lengths", "items", "values", "_list")
+    One read from the index holds Arrow's n + 1 offsets instead; `lengths` is
+    derived from them on first use (opening a table computes nothing).
+    """
+
+    __slots__ = ("starts", "_lengths", "_offsets", "items", "values", "_list")
 
     def __init__(self, starts: np.ndarray, lengths: np.ndarray, items: np.ndarray, values: StringColumn) -> None:
         self.starts = starts
-        self.lengths = lengths
+        self._lengths: np.ndarray | None = lengths
+        self._offsets: np.ndarray | None = None
         self.items = items
         self.values = values
         self._list: list[str] | None = None
+
+    @classmethod
+    def from_offsets(cls, offsets: np.ndarray, items: np.ndarray, values: StringColumn) -> ListColumn:
+        col = cls(offsets[:-1], np.zeros(0, np.int32), items, values)
+        col._lengths, col._offsets = None, offsets
+        return col
+
+    @property
+    def lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            assert self._offsets is not None
+            self._lengths = np.diff(self._offsets).astype(np.int32)
+        lengths: np.ndarray = self._lengths
+        return lengths
+
+    def _lengths_at(self, idx: np.ndarray) -> np.ndarray:
+        if self._lengths is None and self._offsets is not None:
+            if idx.dtype == bool:
+                idx = np.flatnonzero(idx)
+            out: np.ndarray = self._offsets[idx + 1] - self._offsets[idx]
+            return out
+        picked: np.ndarray = self.lengths[idx]
+        return picked
 
     @classmethod
     def from_lists(cls, lists: Sequence[Sequence[str]]) -> ListColumn:
@@ -37,7 +65,7 @@ class ListColumn:
         return cls(starts, lengths.astype(np.int32), np.asarray(flat, dtype=np.int32), interner.column())
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return len(self.starts)
 
     @property
     def categories(self) -> list[str]:
@@ -47,6 +75,8 @@ class ListColumn:
 
     def codes_at(self, row: int) -> np.ndarray:
         start = int(self.starts[row])
+        if self._lengths is None and self._offsets is not None:
+            return self.items[start : int(self._offsets[row + 1] if row >= 0 else self._offsets[row])]
         return self.items[start : start + int(self.lengths[row])]
 
     def __getitem__(self, row: int) -> list[str]:
@@ -55,7 +85,7 @@ class ListColumn:
 
     def take(self, rows: Iterable[int] | np.ndarray) -> list[list[str]]:
         idx = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
-        lengths = self.lengths[idx]
+        lengths = self._lengths_at(idx)
         if not lengths.any():
             return [[] for _ in range(len(idx))]
         cats = self.categories
@@ -63,7 +93,8 @@ class ListColumn:
         return [names[a : a + n] for a, n in zip(self.starts[idx].tolist(), lengths.tolist(), strict=True)]
 
     def select(self, rows: np.ndarray) -> ListColumn:
-        return ListColumn(self.starts[rows], self.lengths[rows], self.items, self.values)
+        rows = np.asarray(rows)
+        return ListColumn(self.starts[rows], self._lengths_at(rows).astype(np.int32), self.items, self.values)
 
     def contains(self, value: str) -> np.ndarray:
         """Rows whose list holds `value`."""
@@ -82,22 +113,21 @@ class ListColumn:
         any_hit: np.ndarray = (cum[self.starts + self.lengths] - cum[self.starts]) > 0
         return any_hit
 
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {
-            f"{prefix}.starts": self.starts,
-            f"{prefix}.lengths": self.lengths,
-            f"{prefix}.items": self.items,
-            **self.values.arrays(f"{prefix}.values"),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> ListColumn:
-        return cls(
-            arrays[f"{prefix}.starts"],
-            arrays[f"{prefix}.lengths"],
-            arrays[f"{prefix}.items"],
-            StringColumn.from_arrays(arrays, f"{prefix}.values"),
-        )
+    def compacted(self) -> ListColumn:
+        """This column if its items are in row order with nothing between (Arrow's layout), else a compact copy."""
+        lengths = self.lengths.astype(np.int64)
+        starts = np.zeros(len(self), dtype=np.int64)
+        if len(self):
+            np.cumsum(lengths[:-1], out=starts[1:])
+        total = int(lengths.sum())
+        if total == len(self.items) and np.array_equal(starts, self.starts):
+            return self
+        if total:
+            ends = np.cumsum(lengths)
+            items = self.items[np.repeat(self.starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)]
+        else:
+            items = np.zeros(0, dtype=np.int32)
+        return ListColumn(starts, self.lengths.astype(np.int32), items.astype(np.int32), self.values)
 
     @staticmethod
     def concat(columns: Sequence[ListColumn]) -> ListColumn:

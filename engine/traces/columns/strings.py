@@ -11,14 +11,14 @@ Three kinds cover every span and trace field:
   of codes into a values `StringColumn` (tool names offered to a model,
   services of a trace).
 
-Writing and mapping them is `column_file`; stable hashes of string columns are
+They are stored as Apache Arrow arrays and read back as views of them
+(`arrow_chunk`); stable hashes of string columns are
 `hashing`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import is_
 from typing import cast
@@ -40,13 +40,87 @@ _GATHER_BLOCK = 1 << 16
 _BULK_MIN = 64
 
 
-@dataclass(frozen=True, slots=True)
 class StringColumn:
-    """Strings as (start, length) per row into one UTF-8 blob; length -1 is None."""
+    """Strings as (start, length) per row into one UTF-8 blob; length -1 is None.
 
-    starts: np.ndarray  # int64
-    lengths: np.ndarray  # int32, -1 for None
-    blob: np.ndarray  # uint8
+    A column read from the index holds Arrow's offsets (and validity bitmap)
+    instead: a row is `blob[offsets[i]:offsets[i + 1]]`, and `starts` /
+    `lengths` are derived only when something needs them whole (hashing,
+    reordering), so opening and looking up rows stays zero-copy.
+    """
+
+    __slots__ = ("_starts", "_lengths", "blob", "_offsets", "_bitmap", "_bit0")
+
+    def __init__(self, starts: np.ndarray, lengths: np.ndarray, blob: np.ndarray) -> None:
+        self._starts: np.ndarray | None = starts  # int64
+        self._lengths: np.ndarray | None = lengths  # int32, -1 for None
+        self.blob = blob  # uint8
+        self._offsets: np.ndarray | None = None
+        self._bitmap: np.ndarray | None = None
+        self._bit0 = 0
+
+    @classmethod
+    def from_offsets(
+        cls, offsets: np.ndarray, blob: np.ndarray, bitmap: np.ndarray | None = None, bit0: int = 0
+    ) -> StringColumn:
+        """Arrow's layout: n + 1 offsets into `blob`, validity bits from bit `bit0` of `bitmap` (None: no nulls)."""
+        col = cls.__new__(cls)
+        col._starts = col._lengths = None
+        col.blob, col._offsets, col._bitmap, col._bit0 = blob, offsets, bitmap, bit0
+        return col
+
+    @property
+    def starts(self) -> np.ndarray:
+        if self._starts is None:
+            assert self._offsets is not None
+            self._starts = self._offsets[:-1].astype(np.int64, copy=False)
+        return self._starts
+
+    @property
+    def lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            assert self._offsets is not None
+            lengths = np.diff(self._offsets).astype(np.int32)
+            if self._bitmap is not None:
+                valid = np.unpackbits(self._bitmap, bitorder="little")[self._bit0 : self._bit0 + len(lengths)]
+                lengths[valid == 0] = NONE
+            self._lengths = lengths
+        return self._lengths
+
+    def _valid(self, rows: np.ndarray) -> np.ndarray:
+        assert self._bitmap is not None
+        bits = rows + self._bit0
+        valid: np.ndarray = ((self._bitmap[bits >> 3] >> (bits & 7).astype(np.uint8)) & 1).astype(bool)
+        return valid
+
+    def _rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Starts (int64) and lengths (int64, -1 for None) of some rows."""
+        if self._offsets is None or self._lengths is not None:
+            return self.starts[idx], self.lengths[idx].astype(np.int64)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        starts = self._offsets[idx].astype(np.int64)
+        lengths = self._offsets[idx + 1] - starts
+        if self._bitmap is not None:
+            lengths[~self._valid(idx)] = NONE
+        return starts, lengths
+
+    def offsets(self) -> np.ndarray:
+        """Arrow's n + 1 offsets (int64) of a compact column (see `compacted`)."""
+        if self._offsets is not None and self._offsets.dtype == np.int64 and int(self._offsets[0]) == 0:
+            return self._offsets
+        out = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(self.byte_lengths(), out=out[1:])
+        return out
+
+    def compacted(self) -> StringColumn:
+        """This column if its rows are its blob in order with nothing between (Arrow's layout), else `compact()`."""
+        if self._offsets is not None and int(self._offsets[0]) == 0 and int(self._offsets[-1]) == len(self.blob):
+            return self
+        offsets = self.offsets()
+        if int(offsets[-1]) == len(self.blob) and np.array_equal(offsets[:-1], self.starts):
+            return self
+        return self.compact()
 
     @classmethod
     def from_values(cls, values: Sequence[str | None]) -> StringColumn:
@@ -87,9 +161,18 @@ class StringColumn:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return len(self._offsets) - 1 if self._lengths is None and self._offsets is not None else len(self.lengths)
 
     def __getitem__(self, row: int) -> str | None:
+        if self._lengths is None and self._offsets is not None:
+            if row < 0:
+                row += len(self)
+            if self._bitmap is not None:
+                bit = row + self._bit0
+                if not (int(self._bitmap[bit >> 3]) >> (bit & 7)) & 1:
+                    return None
+            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+            return self.blob[start:end].tobytes().decode("utf-8", "surrogatepass")
         length = int(self.lengths[row])
         if length < 0:
             return None
@@ -101,8 +184,7 @@ class StringColumn:
         idx = rows if isinstance(rows, np.ndarray) else np.fromiter(rows, dtype=np.int64)
         if len(idx) < _BULK_MIN:
             return [self[int(r)] for r in idx]
-        starts = self.starts[idx]
-        lengths = self.lengths[idx].astype(np.int64)
+        starts, lengths = self._rows(idx)
         sizes = np.maximum(lengths, 0)
         lo = int(starts.min())
         hi = int((starts + sizes).max())
@@ -130,7 +212,8 @@ class StringColumn:
 
     def select(self, rows: np.ndarray) -> StringColumn:
         """Rows in a new order; shares the blob (no bytes move)."""
-        return StringColumn(self.starts[rows], self.lengths[rows], self.blob)
+        starts, lengths = self._rows(np.asarray(rows))
+        return StringColumn(starts, lengths.astype(np.int32), self.blob)
 
     def byte_lengths(self) -> np.ndarray:
         """Lengths with None as 0, as int64."""
@@ -179,13 +262,6 @@ class StringColumn:
             np.concatenate([c.lengths for c in columns]),
             np.concatenate([c.blob for c in columns]),
         )
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.starts": self.starts, f"{prefix}.lengths": self.lengths, f"{prefix}.blob": self.blob}
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> StringColumn:
-        return cls(arrays[f"{prefix}.starts"], arrays[f"{prefix}.lengths"], arrays[f"{prefix}.blob"])
 
 
 _EMPTY_FOR_NONE: dict[str | None, str] = {None: ""}
@@ -267,13 +343,6 @@ class CategoricalColumn:
             return np.zeros(len(self), dtype=bool)
         same: np.ndarray = self.codes == code
         return same
-
-    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.codes": self.codes, **self.values.arrays(f"{prefix}.values")}
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str) -> CategoricalColumn:
-        return cls(arrays[f"{prefix}.codes"], StringColumn.from_arrays(arrays, f"{prefix}.values"))
 
     @staticmethod
     def concat(columns: Sequence[CategoricalColumn]) -> CategoricalColumn:

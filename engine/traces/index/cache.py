@@ -54,8 +54,10 @@ TAIL_BYTES = 16 * 1024
 # a bounded spot check of the middle of a big file (a few preads of a cached file).
 SAMPLE_BLOCKS = 4
 SAMPLE_BLOCK_BYTES = 4 * 1024
-# Bump when the on-disk layout changes; older segments are then rebuilt.
-INDEX_FORMAT = 3
+# Bump when the on-disk layout changes; older segments are then rebuilt (they
+# live under v<INDEX_FORMAT>/, so an old cache is never read as a new one).
+# 4: chunks are Apache Arrow IPC files (`arrow_chunk`), no longer `.cols` files.
+INDEX_FORMAT = 4
 
 _PACKAGE = Path(__file__).resolve().parent.parent  # engine/traces
 # Sources whose behaviour decides what a segment contains: a change to any of

@@ -2,7 +2,8 @@
 
 A `ChunkWriter` takes the pieces of one build or append as they arrive (raw
 bytes go to `<id>.raw` at once, trace ids are numbered while workers still
-parse), then `commit` finalizes the columns into `<id>.cols`, computes the
+parse), then `commit` finalizes the columns into the chunk's two Arrow files
+(`<id>.spans.arrow`, `<id>.traces.arrow`, see `arrow_chunk`), computes the
 chunk's summary and replaces `meta.json` atomically: the segment's new version.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces.columns.file import read_column_file
+from engine.traces.columns.arrow_chunk import chunk_file_names, read_chunk_columns
 from engine.traces.index import cache
 from engine.traces.index.build import MALFORMED_SAMPLES, Piece
 from engine.traces.index.finalize import TraceNumbering, finalize
@@ -74,7 +75,8 @@ class ChunkWriter:
         """Drop the chunk being written (the segment keeps its previous version)."""
         self._raw.close()
         self.raw_path.unlink(missing_ok=True)
-        (self.directory / f"{self.id}.cols").unlink(missing_ok=True)
+        for name in chunk_file_names(self.id):
+            (self.directory / name).unlink(missing_ok=True)
 
     def _write(self, data: bytes) -> None:
         self._raw.write(data)
@@ -85,7 +87,7 @@ class ChunkWriter:
         return self.tail_trace_ids
 
     def finish(self) -> dict[str, Any] | None:
-        """Write the column file; the chunk's meta entry, or None when there are no spans."""
+        """Write the chunk's Arrow files; the chunk's meta entry, or None when there are no spans."""
         self._raw.close()  # no fsync: the sizes kept in meta catch a file torn by a crash
         has_raw = self.raw_size > 0
         if not has_raw:
@@ -93,16 +95,12 @@ class ChunkWriter:
         if not any(p.n for p in self.pieces):
             self.raw_path.unlink(missing_ok=True)
             return None
-        path = self.directory / f"{self.id}.cols"
-        columns, counts = finalize(self.pieces, path, self.numbering)
+        sizes, counts = finalize(self.pieces, self.directory, self.id, self.numbering)
         self.pieces = []
-        cols_bytes = path.stat().st_size
-        part = Part([0], read_column_file(path, columns, cols_bytes), None, 0, 0)
-        summary = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
-        return {
-            "id": self.id, "columns": columns, "raw": has_raw, **counts, "summary": summary,
-            "cols_bytes": cols_bytes, "raw_bytes": self.raw_size,
-        }  # fmt: skip
+        entry: dict[str, Any] = {"id": self.id, "raw": has_raw, **counts, **sizes, "raw_bytes": self.raw_size}
+        part = Part([0], read_chunk_columns(self.directory, entry), None, 0, 0)
+        entry["summary"] = summarize(SpanTable([part], part.n_rows), TraceTable([part], part.n_traces))
+        return entry
 
 
 def commit(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.columns.file import ColumnWriter
+from engine.traces.columns.arrow_chunk import ChunkColumns, Column, chunk_file_names, to_arrow, write_file
 from engine.traces.columns.hashing import hash_strings
 from engine.traces.columns.lists import ListColumn
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
@@ -44,18 +44,19 @@ def trace_keys(trace_ids: Sequence[str]) -> np.ndarray:
 
 
 def finalize(
-    pieces: Sequence[Piece], out: Path, numbering: TraceNumbering | None = None
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """Merge pieces (already rebased) into one chunk written to `out`: its column directory and counts.
+    pieces: Sequence[Piece], directory: Path, chunk_id: str, numbering: TraceNumbering | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Merge pieces (already rebased) into one chunk written to `directory` (`arrow_chunk`): file sizes, counts.
 
-    Columns are merged, sorted and written one at a time, and each piece's part
-    of a column is dropped as soon as it is merged, so memory stays near the size
-    of the pieces instead of three copies of them.
+    Columns are merged and sorted one at a time, and each piece's part of a
+    column is dropped as soon as it is merged, so memory stays near the size of
+    the pieces plus one copy of the chunk (an Arrow record batch is written
+    whole, at the end; numbers and compact strings go into it without copies).
     """
-    writer = ColumnWriter(out)
+    writer = _Columns()
     # Threads for the parts that need only what is merged so far (numpy and the C helpers release the GIL).
     pool = ThreadPoolExecutor(2, thread_name_prefix="finalize")
-    lists: Future[dict[str, np.ndarray]] | None = None
+    lists: Future[dict[str, Column]] | None = None
     try:
         file = _cat([_files_of(p) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
@@ -66,7 +67,9 @@ def finalize(
         parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
         # the parent links, while this thread merges the other columns
         linked = pool.submit(_link_tree, key, parent_key, _drain_numbers(pieces, "flags")[order], file)
-        writer.add_all({"trace": trace, "file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
+        # the spans' trace: a dictionary of the trace ids, its codes the trace numbers (`arrow_chunk`)
+        writer.add("trace_id", CategoricalColumn(trace, StringColumn.from_values(trace_ids)))
+        writer.add_all({"file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
         del key, parent_key
         kept: dict[str, np.ndarray] = {"trace": trace, "file": file, "start_ns": start_ns}
         for k in _SPAN_NUMBERS:
@@ -79,7 +82,7 @@ def finalize(
         categorical: dict[str, CategoricalColumn] = {}
         for f in sorted(CATEGORICAL_FIELDS, key=lambda f: f not in _ROLLUP_CATEGORICAL):  # what rollups read first
             cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
-            writer.add_all(cat.arrays(f))
+            writer.add(f, cat)
             if f in _ROLLUP_CATEGORICAL:
                 categorical[f] = cat
             if len(categorical) == len(_ROLLUP_CATEGORICAL) and lists is None:
@@ -88,17 +91,20 @@ def finalize(
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
                 setattr(p, name, _NO_STRINGS)
-            writer.add_all(col.select(order).compact().arrays(name))
+            writer.add(name, col.select(order).compact())
             del col
         for f in STRING_FIELDS:
             col = StringColumn.concat([p.strings.pop(f) for p in pieces])
-            writer.add_all(col.select(order).compact().arrays(f))
+            writer.add(f, col.select(order).compact())
             del col
         for f in LIST_FIELDS:
-            writer.add_all(_compact_list(ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order)).arrays(f))
+            writer.add(f, ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order).compacted())
         del order
         tree = linked.result()
         writer.add_all(tree)
+        # the span file is whole: written by a thread (pyarrow releases the GIL) while the rollups are computed
+        spans_name, traces_name = chunk_file_names(chunk_id)
+        spans_file = pool.submit(write_file, directory / spans_name, writer.take())
         flags = tree["flags"]
         writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
         writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
@@ -108,12 +114,29 @@ def finalize(
             "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
             "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
         }
-        return writer.close(), counts
-    except BaseException:
-        writer.abort()
-        raise
+        traces_bytes = write_file(directory / traces_name, writer.take())
+        return {"spans_bytes": spans_file.result(), "traces_bytes": traces_bytes}, counts
     finally:
         pool.shutdown()
+
+
+class _Columns:
+    """A chunk's columns as Arrow arrays, converted as they are merged (the pieces' copies are dropped)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, Any] = {}
+
+    def add(self, name: str, column: Column) -> None:
+        self.columns[name] = to_arrow(column)
+
+    def add_all(self, columns: Mapping[str, Column]) -> None:
+        for name, column in columns.items():
+            self.add(name, column)
+
+    def take(self) -> dict[str, Any]:
+        """The columns added so far (they are then no longer held here)."""
+        columns, self.columns = self.columns, {}
+        return columns
 
 
 def _link_tree(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray) -> dict[str, np.ndarray]:
@@ -217,22 +240,6 @@ def _cat(parts: list[np.ndarray], dtype: np.dtype | type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def _compact_list(col: ListColumn) -> ListColumn:
-    """A list column whose items are in row order (so the stored file holds only live items)."""
-    lengths = col.lengths.astype(np.int64)
-    starts = np.zeros(len(col), dtype=np.int64)
-    if len(col):
-        np.cumsum(lengths[:-1], out=starts[1:])
-    total = int(lengths.sum())
-    if total:
-        ends = np.cumsum(lengths)
-        idx = np.repeat(col.starts - (ends - lengths), lengths) + np.arange(total, dtype=np.int64)
-        items = col.items[idx]
-    else:
-        items = np.zeros(0, dtype=np.int32)
-    return ListColumn(starts, col.lengths.astype(np.int32), items.astype(np.int32), col.values)
-
-
 def _rollups(arrays: ChunkArrays, n_traces: int) -> dict[str, np.ndarray]:
     """Per-trace rows: bounds, counts, tokens, root (`_trace_lists` has the rest)."""
     trace = arrays["trace"]
@@ -306,12 +313,12 @@ def _rollups(arrays: ChunkArrays, n_traces: int) -> dict[str, np.ndarray]:
 
 def _trace_lists(
     trace: np.ndarray, categorical: dict[str, CategoricalColumn], trace_ids: list[str]
-) -> dict[str, np.ndarray]:
+) -> dict[str, Column]:
     """Per-trace rows that do not need the parent links: ids, keys, distinct services/models/agents/tools."""
     trace_id_column = StringColumn.from_values(trace_ids)
-    out = {"t.trace_key": hash_strings(trace_id_column), **trace_id_column.arrays("t.trace_id")}
+    out: dict[str, Column] = {"t.trace_key": hash_strings(trace_id_column), "t.trace_id": trace_id_column}
     for name, field in (("services", "service"), ("models", "model"), ("agents", "agent_name"), ("tools", "tool_name")):
-        out.update(_distinct_per_trace(trace, categorical[field], len(trace_ids)).arrays(f"t.{name}"))
+        out[f"t.{name}"] = _distinct_per_trace(trace, categorical[field], len(trace_ids))
     return out
 
 
@@ -332,19 +339,19 @@ def _distinct_per_trace(trace: np.ndarray, col: CategoricalColumn, n_traces: int
     return ListColumn(starts, lengths.astype(np.int32), items, col.values)
 
 
-def piece_from_chunk(arrays: ChunkArrays) -> Piece:
+def piece_from_chunk(arrays: ChunkColumns) -> Piece:
     """A stored chunk as a piece again, so a grown file's tail can be merged with it."""
-    trace_ids = StringColumn.from_arrays(arrays, "t.trace_id").to_list()
+    trace_ids = arrays.string("t.trace_id").to_list()
     return Piece(
         trace_ids=[t or "" for t in trace_ids],
         trace_local=np.asarray(arrays["trace"], dtype=np.int32),
-        span_id=StringColumn.from_arrays(arrays, "span_id"),
-        parent_id=StringColumn.from_arrays(arrays, "parent_id"),
+        span_id=arrays.string("span_id"),
+        parent_id=arrays.string("parent_id"),
         key=np.asarray(arrays["key"]),
         parent_key=np.asarray(arrays["parent_key"]),
-        categorical={f: CategoricalColumn.from_arrays(arrays, f) for f in CATEGORICAL_FIELDS},
-        strings={f: StringColumn.from_arrays(arrays, f) for f in STRING_FIELDS},
-        lists={f: ListColumn.from_arrays(arrays, f) for f in LIST_FIELDS},
+        categorical={f: arrays.categorical(f) for f in CATEGORICAL_FIELDS},
+        strings={f: arrays.string(f) for f in STRING_FIELDS},
+        lists={f: arrays.list(f) for f in LIST_FIELDS},
         file=0,
         numbers={
             **{k: np.array(arrays[k]) for k in _SPAN_NUMBERS},

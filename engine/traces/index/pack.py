@@ -1,9 +1,10 @@
 """Packs: the index of many small files of one directory, in one chunk.
 
 A folder of thousands of one-trace files costs, with one segment per file, a
-meta read and a few column files per file on every open, and a part per file in
+meta read and a chunk's files per file on every open, and a part per file in
 every dataset-wide column. A pack indexes up to `PACK_BYTES` of a directory's
-small files together: one column file, one meta listing its members, rows of
+small files together: one chunk (its two Arrow files, `arrow_chunk`), one meta
+listing its members (each a row and trace range: an Arrow slice), rows of
 each member contiguous (`segment` numbers traces per file and links parents
 within a file, so files stay apart).
 
@@ -37,9 +38,9 @@ import numpy as np
 import orjson
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
+from engine.traces.columns.arrow_chunk import ChunkColumns
 from engine.traces.columns.file import TornFileError
 from engine.traces.index import cache
-from engine.traces.index.finalize import ChunkArrays
 from engine.traces.index.fs import STAT_DTYPE
 from engine.traces.index.members import CHANGING, HASHED, IO_ERROR, SHAPE_ERROR, Members
 from engine.traces.index.segments import read_chunk
@@ -116,7 +117,7 @@ class Pack:
     directory: Path
     meta: dict[str, Any]
     members: Members
-    arrays: ChunkArrays | None = None
+    arrays: ChunkColumns | None = None
     raw: np.ndarray | None = None
 
     @property

@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 
 from engine.errors import HaloError, UnknownShapeError
-from engine.traces.columns.file import read_column_file
+from engine.traces.columns.arrow_chunk import read_chunk_columns
 from engine.traces.index import cache
 from engine.traces.index.build import MALFORMED_SAMPLES, PieceBuilder
 from engine.traces.index.chunk_writer import ChunkWriter
@@ -49,7 +49,7 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
         reader.flush()
         chunk = writer.finish()
         if chunk is not None:
-            _place_members(tmp / f"{chunk['id']}.cols", chunk, entries)
+            _place_members(tmp, chunk, entries)
         meta = {
             "format": cache.INDEX_FORMAT,
             "code": cache.code_version(),
@@ -159,9 +159,9 @@ class _MemberReader:
         self.builder, self.files, self.owner = PieceBuilder(), [], {}
 
 
-def _place_members(cols: Path, chunk: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+def _place_members(directory: Path, chunk: dict[str, Any], entries: list[dict[str, Any]]) -> None:
     """Each member's row and trace range in the finished chunk (files are contiguous, in order)."""
-    arrays = read_column_file(cols, chunk["columns"], chunk["cols_bytes"])
+    arrays = read_chunk_columns(directory, chunk)
     if (np.diff(arrays["t.file"]) < 0).any():
         raise RuntimeError("a pack's files reached its writer out of order")  # a bug, not bad input
     numbers = np.arange(len(entries))

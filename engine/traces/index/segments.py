@@ -2,10 +2,11 @@
 
 A segment is a directory in the cache holding `meta.json` (fingerprint, shape,
 how far the file was read, counts, malformed samples, the list of chunks) and
-one column file (`<id>.cols`) per chunk, plus `<id>.raw` when the spans'
-original JSON is not a verbatim slice of the source file. Small chunk files are
-read into memory on open, big ones memory-mapped (see `column_file.read_buffer`):
-no descriptor stays open per small file, so folders of many files open.
+two Apache Arrow IPC files per chunk (`<id>.spans.arrow`, `<id>.traces.arrow`,
+see `arrow_chunk`), plus `<id>.raw` when the spans' original JSON is not a
+verbatim slice of the source file. Small chunk files are read into memory on
+open, big ones memory-mapped: no descriptor stays open per file, so folders of
+many files open.
 
 - Fresh (fingerprint matches): nothing is read.
 - Only grew (same head, bigger, line-based, not gzip): the new tail is read from
@@ -35,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.traces.columns.file import TornFileError, read_buffer, read_column_file
+from engine.traces.columns.arrow_chunk import ChunkColumns, chunk_file_names, read_chunk_columns
+from engine.traces.columns.file import TornFileError, read_buffer
 from engine.traces.index import cache
 from engine.traces.index.build import Piece
 from engine.traces.index.chunk_writer import ChunkWriter, commit
-from engine.traces.index.finalize import ChunkArrays, piece_from_chunk, trace_keys
+from engine.traces.index.finalize import piece_from_chunk, trace_keys
 from engine.traces.index.freshness import is_fresh, load_meta, only_grew
 from engine.traces.index.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.index.unreadable import guarded, reading
@@ -75,10 +77,10 @@ Progress = Callable[[int], None]  # bytes of source read so far (for this file)
 
 @dataclass
 class Chunk:
-    """One column file of a segment, read or mapped (and its raw copy, if any)."""
+    """One chunk of a segment, read or mapped (and its raw copy, if any)."""
 
     id: str
-    arrays: ChunkArrays
+    arrays: ChunkColumns
     raw_path: Path | None
     spans: int
     traces: int
@@ -176,14 +178,14 @@ def open_segment(path: Path, directory: Path, meta: dict[str, Any], how: str = "
     return _open(path, directory, meta, how)
 
 
-def read_chunk(directory: Path, chunk: dict[str, Any]) -> tuple[ChunkArrays, Path | None, np.ndarray | None]:
+def read_chunk(directory: Path, chunk: dict[str, Any]) -> tuple[ChunkColumns, Path | None, np.ndarray | None]:
     """A chunk's columns and its raw copies (path and bytes; None when the source holds them), as meta lists it.
 
     Both are read or mapped now: a writer may delete the files later, a mapping
     survives that. FileNotFoundError if one is gone, TornFileError if one has
     not the size meta recorded.
     """
-    arrays = read_column_file(directory / f"{chunk['id']}.cols", chunk["columns"], chunk.get("cols_bytes"))
+    arrays = read_chunk_columns(directory, chunk)
     raw_path = directory / f"{chunk['id']}.raw" if chunk["raw"] else None
     raw = np.frombuffer(read_buffer(raw_path, chunk.get("raw_bytes")), np.uint8) if raw_path is not None else None
     return arrays, raw_path, raw
@@ -199,9 +201,9 @@ def _open(path: Path, directory: Path, meta: dict[str, Any], how: str) -> Segmen
 
 def _collect_garbage(directory: Path, meta: dict[str, Any]) -> None:
     """Delete chunk files no longer listed (readers that mapped them keep their mapping)."""
-    live = {f"{c['id']}.{ext}" for c in meta["chunks"] for ext in ("cols", "raw")}
+    live = {name for c in meta["chunks"] for name in (*chunk_file_names(c["id"]), f"{c['id']}.raw")}
     for entry in directory.iterdir():
-        if entry.suffix in (".cols", ".raw", ".tmp") and entry.name not in live:
+        if entry.suffix in (".arrow", ".cols", ".raw", ".tmp") and entry.name not in live:
             entry.unlink(missing_ok=True)
 
 
@@ -291,7 +293,7 @@ class Builder:
             tail_keys = trace_keys(writer.trace_ids())
             keep = []
             for c in old:
-                arrays = read_column_file(directory / f"{c['id']}.cols", c["columns"], c.get("cols_bytes"))
+                arrays = read_chunk_columns(directory, c)
                 if len(old) + 1 > MAX_CHUNKS or np.isin(arrays["t.trace_key"], tail_keys).any():
                     writer.add_old(piece_from_chunk(arrays), directory / f"{c['id']}.raw" if c["raw"] else None)
                 else:

@@ -2,23 +2,24 @@
 
 A `Part` is one chunk placed in a dataset's global numbering (its first span
 row and first trace row). Tables expose columns as attributes; a column over a
-single part is the memory-mapped array itself, over several it is concatenated
-once (row and trace indexes shifted) and kept.
+single part is a view of the memory-mapped Arrow buffers (`arrow_chunk`), over
+several it is concatenated once (row and trace indexes shifted) and kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.traces.columns.arrow_chunk import ChunkColumns
 from engine.traces.columns.lists import ListColumn
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS
 
-__all__ = ["Part", "SpanTable", "TraceTable", "slice_arrays"]
+__all__ = ["Part", "SpanTable", "TraceTable"]
 
 _SPAN_NUMBERS = (
     "kind", "status", "start_ns", "end_ns", "input_tokens", "output_tokens", "cost",
@@ -36,7 +37,8 @@ class Part:
     `files[f]` is the dataset's index of the chunk's file number f (its `file`
     column; a one-file segment has only file 0). A part is the whole chunk, or,
     when a dataset uses only some files of a pack, the contiguous `rows` and
-    `traces` ranges of those files: the arrays are then views of that range.
+    `traces` ranges of those files: the columns are then Arrow slices of that
+    range (what rows point into, string bytes and values, stays whole).
     """
 
     __slots__ = (
@@ -55,7 +57,7 @@ class Part:
     def __init__(
         self,
         files: Sequence[int] | np.ndarray,
-        arrays: Mapping[str, np.ndarray],
+        arrays: ChunkColumns,
         raw_path: Path | None,
         row0: int,
         trace0: int,
@@ -66,7 +68,7 @@ class Part:
         self.files = np.asarray(files, dtype=np.int32)
         row_lo = trace_lo = 0
         if rows is not None and traces is not None:
-            arrays = slice_arrays(arrays, rows, traces)
+            arrays = arrays.slice(rows, traces)
             row_lo, trace_lo = rows[0], traces[0]
         self.arrays = arrays
         self.raw_path = raw_path
@@ -78,26 +80,6 @@ class Part:
         self.trace_shift = trace0 - trace_lo
         self.n_rows = len(arrays["trace"])
         self.n_traces = len(arrays["t.row_start"])
-
-
-def slice_arrays(
-    arrays: Mapping[str, np.ndarray], rows: tuple[int, int], traces: tuple[int, int]
-) -> dict[str, np.ndarray]:
-    """A chunk's columns cut to a row range and its trace range (views; shared blobs stay whole).
-
-    Per-row arrays (numbers, string starts / lengths, codes, list starts /
-    lengths) are sliced; what rows point into (string blobs, categorical and
-    list values, list items) is kept whole. `t.` columns are per trace.
-    """
-    out: dict[str, np.ndarray] = {}
-    for name, array in arrays.items():
-        if ".values." in name or name.endswith((".blob", ".items")):
-            out[name] = array
-        elif name.startswith("t."):
-            out[name] = array[traces[0] : traces[1]]
-        else:
-            out[name] = array[rows[0] : rows[1]]
-    return out
 
 
 class _Table:
@@ -131,11 +113,11 @@ class _Table:
         if name in self._numbers:
             return _concat([p.arrays[key] for p in parts], np.float64)
         if name in self._strings:
-            return StringColumn.concat([StringColumn.from_arrays(p.arrays, key) for p in parts])
+            return StringColumn.concat([p.arrays.string(key) for p in parts])
         if name in self._categorical:
-            return CategoricalColumn.concat([CategoricalColumn.from_arrays(p.arrays, key) for p in parts])
+            return CategoricalColumn.concat([p.arrays.categorical(key) for p in parts])
         if name in self._lists:
-            return ListColumn.concat([ListColumn.from_arrays(p.arrays, key) for p in parts])
+            return ListColumn.concat([p.arrays.list(key) for p in parts])
         if name == "file":
             return _concat([p.files[p.arrays[key]] for p in parts], np.int32)
         return self._special(name)

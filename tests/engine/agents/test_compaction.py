@@ -50,10 +50,13 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
     events = await collect(make_config(context_limit_tokens=8000, tool_result_tokens=1000))
 
     compactions = [e for e in events if e.type == "compaction"]
-    assert [c.refs for c in compactions] == [["r1"], ["r2"], ["r3"]]  # the newest three results are kept
+    # Oldest first, one at a time, the newest results kept. Whether the recall's answer pushes out
+    # r3 as well depends on the prompt's size, which holds the dataset's path: not asserted.
+    refs = [c.refs for c in compactions]
+    assert refs[:2] == [["r1"], ["r2"]] and refs in ([["r1"], ["r2"]], [["r1"], ["r2"], ["r3"]])
     assert all(c.by_model and c.chars_after < c.chars_before for c in compactions)
     asked = llm.requests_matching(COMPACTOR)
-    assert [r.model for r in asked] == ["scripted-small"] * 3  # the compaction role's model
+    assert [r.model for r in asked] == ["scripted-small"] * len(compactions)  # the compaction role's model
     assert all(0 < r.body["max_tokens"] <= 2048 for r in llm.requests)  # compaction requests are capped too
     roots = llm.requests_matching(ROOT)
     original = without_countdown(roots[1].tool_results[0])
@@ -62,7 +65,7 @@ async def test_old_tool_results_are_summarised_keeping_ids_and_can_be_recalled(
     assert 'recall(ref="r1")' in compacted
     assert without_countdown(roots[5].tool_results[-1]) == original  # recall gives the full text back
     report = events[-1].report
-    assert report.facts.compactions == 3 and not report.partial
+    assert report.facts.compactions == len(compactions) and not report.partial
 
 
 async def test_when_the_compaction_model_answers_badly_results_are_cut_and_the_run_goes_on(

@@ -3,8 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from engine.traces.columns.file import read_column_file, write_column_file
+from engine.traces.columns.arrow_chunk import read_chunk_columns, to_arrow, write_chunk
+from engine.traces.columns.file import TornFileError
 from engine.traces.columns.hashing import combine_keys, hash_strings
 from engine.traces.columns.lists import ListColumn
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
@@ -62,20 +64,46 @@ def test_list_column_rows_and_membership() -> None:
     assert joined.contains("search").tolist() == [True, False, False, False, True]
 
 
-def test_column_file_round_trips_arrays_including_empty_ones(tmp_path: Path) -> None:
-    arrays = {
-        "i8": np.array([1, -2, 3], dtype=np.int8),
-        "f": np.array([1.5, np.nan]),
-        "empty": np.zeros(0, dtype=np.int64),
-        "u64": np.array([2**63 + 5], dtype=np.uint64),
+def test_arrow_chunk_round_trips_every_column_kind_including_empty_and_null_ones(tmp_path: Path) -> None:
+    strings = StringColumn.from_values(["a", None, "", "größe ✓", "x" * 300])
+    columns = {
+        "i8": np.array([1, -2, 3, 4, 5], dtype=np.int8),
+        "f": np.array([1.5, np.nan, 0, 1, 2]),
+        "u64": np.array([2**63 + 5, 0, 1, 2, 3], dtype=np.uint64),
+        "s": strings.select(np.array([4, 3, 2, 1, 0])),  # not compact: written compacted
+        "c": CategoricalColumn.from_values(["b", "a", None, "b", ""]),
+        "l": ListColumn.from_lists([("x", "y"), (), ("y",), (), ("z",)]),
+        "t.empty": np.zeros(0, dtype=np.int64),
+        "t.names": StringColumn.empty(),
     }
-    path = tmp_path / "c.cols"
-    directory = write_column_file(path, arrays)
-    back = read_column_file(path, directory)
-    for name, array in arrays.items():
-        np.testing.assert_array_equal(back[name], array)
-        assert back[name].dtype == array.dtype
-    assert not back["i8"].flags.writeable  # mapped read-only: nobody edits the index by accident
+    sizes = write_chunk(tmp_path, "c", {k: to_arrow(v) for k, v in columns.items()})
+    back = read_chunk_columns(tmp_path, {"id": "c", **sizes})
+    for name in ("i8", "f", "u64", "t.empty"):
+        np.testing.assert_array_equal(back[name], columns[name])
+        assert back[name].dtype == columns[name].dtype
+    assert not back["i8"].flags.writeable  # read-only: nobody edits the index by accident
+    assert back.string("s").to_list() == ["x" * 300, "größe ✓", "", None, "a"]
+    assert back.string("s").take(np.arange(5)) == back.string("s").to_list()
+    assert back.string("s").lengths.tolist() == [300, 11, 0, -1, 1]
+    assert back.categorical("c").codes.tolist() == [0, 1, -1, 0, -1]
+    assert back.list("l").take(range(5)) == [["x", "y"], [], ["y"], [], ["z"]]
+    assert back.string("t.names").to_list() == []
+    cut = back.slice((1, 4), (0, 0))
+    assert cut.string("s").to_list() == ["größe ✓", "", None]
+    assert cut.categorical("c").to_list() == ["a", None, "b"]
+    assert cut.list("l").take(range(3)) == [[], ["y"], []]
+    with pytest.raises(TornFileError):
+        read_chunk_columns(tmp_path, {"id": "c", **sizes, "spans_bytes": sizes["spans_bytes"] + 1})
+
+
+def test_a_column_read_from_arrow_is_a_view_of_its_buffers(tmp_path: Path) -> None:
+    values = [f"id-{i}" if i % 5 else None for i in range(1000)]
+    sizes = write_chunk(tmp_path, "v", {"s": to_arrow(StringColumn.from_values(values))})
+    col = read_chunk_columns(tmp_path, {"id": "v", **sizes}).string("s")
+    assert not col.blob.flags.writeable and not col.blob.flags.owndata  # the file's bytes, not a copy
+    assert col[1] == "id-1" and col[5] is None and col[-1] == "id-999"
+    assert col.take(np.arange(0, 1000, 7)) == values[::7]
+    assert col.select(np.array([3, 0])).to_list() == [values[3], None]
 
 
 def test_hash_strings_is_deterministic_and_tells_strings_apart() -> None:

@@ -1,0 +1,282 @@
+"""A chunk of the index on disk: two Apache Arrow IPC files, written and memory-mapped by pyarrow.
+
+Arrow is the exchange format of the tools people point at trace data (pandas,
+polars, DuckDB, chDB read it without copying), so the index is stored as Arrow
+rather than as a layout of our own: `pyarrow.ipc.open_file(path).read_all()`
+gives a chunk's spans with their proper types, and reopening it here is a
+`pa.memory_map` plus numpy views over its buffers.
+
+A chunk has rows of two lengths, so it is two files, each one record batch:
+
+- `<id>.spans.arrow`: one row per span, sorted as `segment` says. `trace_id`
+  is a dictionary of the chunk's trace ids whose codes are the trace numbers
+  (the `trace` column of the span table; a reader sees ids). Numbers are
+  plain int / float columns (-1 and NaN keep their meaning of "unknown");
+  `span_id`, `parent_id` and the free-text fields are `large_string` with nulls
+  (64-bit offsets, so a 1 GB file's text never overflows them and a column's
+  row starts are a view of its offsets); the categorical fields are
+  `dictionary<int32, string>` (the codes, -1 kept in null slots, and the
+  distinct values); the tool lists are `large_list<dictionary<int32, string>>`.
+- `<id>.traces.arrow`: one row per trace, the `t.` columns without the prefix
+  (trace_id, row_start, ..., services / models / agents / tools).
+
+Nothing is left that is not row-aligned: what rows point into (string bytes,
+distinct values, list items) are the Arrow arrays' own child buffers.
+
+Files under `column_file.SMALL_FILE_BYTES` are read into memory (no descriptor
+stays open per file, see `column_file`), bigger ones mapped; pyarrow's map
+closes its descriptor once the batch is read, the mapping living as long as
+its buffers. Sizes are recorded in the segment's meta and checked on open:
+a torn file raises `TornFileError`, and the segment is rebuilt.
+
+Our column classes (`StringColumn`, `CategoricalColumn`, `ListColumn`) stay
+the query layer's types, fed with views of the Arrow buffers; replacing them by
+Arrow arrays (and pyarrow.compute) is a later step. The cost measured here:
+a record batch is written whole, so a build holds its chunk's columns once
+until the end (bench/README.md, "Chunks as Apache Arrow IPC").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from engine.traces.columns.file import SMALL_FILE_BYTES, TornFileError, read_buffer
+from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.strings import CategoricalColumn, StringColumn
+
+__all__ = [
+    "SPANS_SUFFIX",
+    "TRACES_SUFFIX",
+    "ChunkColumns",
+    "Column",
+    "to_arrow",
+    "write_chunk",
+    "write_file",
+    "read_chunk_columns",
+    "chunk_file_names",
+]
+
+SPANS_SUFFIX = ".spans.arrow"
+TRACES_SUFFIX = ".traces.arrow"
+TRACE_PREFIX = "t."
+# Span columns written first.
+_FIRST = ("trace_id", "span_id", "parent_id", "name", "kind", "status", "start_ns", "end_ns")
+
+Column = np.ndarray | StringColumn | CategoricalColumn | ListColumn
+
+
+def chunk_file_names(chunk_id: str) -> tuple[str, str]:
+    return chunk_id + SPANS_SUFFIX, chunk_id + TRACES_SUFFIX
+
+
+# -- columns -> Arrow (no copies of numbers, codes or compact strings) --
+
+
+def _buffer(array: np.ndarray) -> pa.Buffer:
+    return pa.py_buffer(np.ascontiguousarray(array))
+
+
+def _validity(valid: np.ndarray) -> tuple[pa.Buffer | None, int]:
+    nulls = len(valid) - int(np.count_nonzero(valid))
+    return (None, 0) if nulls == 0 else (_buffer(np.packbits(valid, bitorder="little")), nulls)
+
+
+def _numbers(array: np.ndarray) -> pa.Array:
+    array = np.ascontiguousarray(array)
+    return pa.Array.from_buffers(pa.from_numpy_dtype(array.dtype), len(array), [None, _buffer(array)])
+
+
+def _strings(col: StringColumn, large: bool) -> pa.Array:
+    col = col.compacted()
+    offsets = col.offsets()
+    kind = pa.large_string() if large or int(offsets[-1]) >= 1 << 31 else pa.string()
+    offsets = offsets.astype(np.int64 if kind == pa.large_string() else np.int32, copy=False)
+    validity, nulls = _validity(col.lengths >= 0)
+    return pa.Array.from_buffers(kind, len(col), [validity, _buffer(offsets), _buffer(col.blob)], nulls)
+
+
+def _dictionary(codes: np.ndarray, values: StringColumn) -> pa.Array:
+    codes = np.ascontiguousarray(codes, dtype=np.int32)
+    validity, nulls = _validity(codes >= 0)
+    # null slots keep their -1: the reader takes the codes as they are
+    indices = pa.Array.from_buffers(pa.int32(), len(codes), [validity, _buffer(codes)], nulls)
+    return pa.DictionaryArray.from_arrays(indices, _strings(values, large=False))
+
+
+def to_arrow(column: Column) -> pa.Array:
+    """The Arrow array of one column (string and list columns are compacted first when they are not)."""
+    if isinstance(column, StringColumn):
+        return _strings(column, large=True)
+    if isinstance(column, CategoricalColumn):
+        return _dictionary(column.codes, column.values)
+    if isinstance(column, ListColumn):
+        col = column.compacted()
+        offsets = np.append(col.starts.astype(np.int64), np.int64(len(col.items)))
+        items = pa.DictionaryArray.from_arrays(_numbers(col.items.astype(np.int32)), _strings(col.values, False))
+        return pa.LargeListArray.from_arrays(_numbers(offsets), items)
+    return _numbers(column)
+
+
+def write_file(path: Path, columns: Mapping[str, pa.Array]) -> int:
+    """Write columns as one record batch in an IPC file (trace columns without their `t.`); its size.
+
+    No fsync: the index is a cache, and the recorded sizes catch a torn file.
+    """
+    first = [k for k in _FIRST if k in columns]  # what a person reading the table looks at first
+    names = list(dict.fromkeys([*first, *columns]))
+    batch = pa.RecordBatch.from_arrays([columns[k] for k in names], names=[k.removeprefix(TRACE_PREFIX) for k in names])
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+    except OSError as exc:  # pyarrow's carries the errno, not its message: say it as Python does
+        if exc.errno:
+            raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from None
+        raise
+    return os.stat(path).st_size
+
+
+def write_chunk(directory: Path, chunk_id: str, columns: Mapping[str, pa.Array]) -> dict[str, int]:
+    """Write a chunk's columns (span names, and `t.` names for traces) as its two files; their sizes."""
+    spans_name, traces_name = chunk_file_names(chunk_id)
+    spans = {k: v for k, v in columns.items() if not k.startswith(TRACE_PREFIX)}
+    traces = {k: v for k, v in columns.items() if k.startswith(TRACE_PREFIX)}
+    sizes = {"spans_bytes": write_file(directory / spans_name, spans)}
+    sizes["traces_bytes"] = write_file(directory / traces_name, traces)
+    return sizes
+
+
+# -- Arrow -> numpy views (no copies) --
+
+
+def _open_batch(path: Path, size: int | None) -> pa.RecordBatch:
+    """The one record batch of an IPC file: read when small, mapped when big; TornFileError when cut short."""
+    if size is not None and size < SMALL_FILE_BYTES:
+        source: Any = pa.py_buffer(read_buffer(path, size))
+        mapped = None
+    else:
+        mapped = source = pa.memory_map(str(path))
+        if size is not None and mapped.size() != size:
+            mapped.close()
+            raise TornFileError(f"{path}: {os.stat(path).st_size} bytes, {size} expected")
+    try:
+        reader = pa.ipc.open_file(source)
+        if reader.num_record_batches != 1:
+            raise TornFileError(f"{path}: {reader.num_record_batches} record batches, 1 expected")
+        return reader.get_batch(0)
+    except pa.ArrowInvalid as exc:
+        raise TornFileError(f"{path}: not a whole Arrow file ({exc})") from exc
+    finally:
+        if mapped is not None:
+            mapped.close()  # the descriptor; the mapping lives as long as the batch's buffers
+
+
+def read_chunk_columns(directory: Path, chunk: Mapping[str, Any]) -> ChunkColumns:
+    """A chunk's columns as meta lists it. FileNotFoundError if a file is gone, TornFileError if cut short."""
+    spans_name, traces_name = chunk_file_names(str(chunk["id"]))
+    return ChunkColumns(
+        _open_batch(directory / spans_name, chunk.get("spans_bytes")),
+        _open_batch(directory / traces_name, chunk.get("traces_bytes")),
+    )
+
+
+def _values(array: pa.Array) -> np.ndarray:
+    """The numbers of a primitive array without nulls, as a read-only view."""
+    data = array.buffers()[1]
+    dtype = np.dtype(array.type.to_pandas_dtype())
+    if data is None:
+        return np.zeros(0, dtype)
+    view: np.ndarray = np.frombuffer(data, dtype)[array.offset : array.offset + len(array)]
+    return view
+
+
+def _string_column(array: pa.Array) -> StringColumn:
+    if len(array) == 0:
+        return StringColumn.empty()
+    validity, offsets_buffer, data = array.buffers()
+    wide = pa.types.is_large_string(array.type)
+    offsets = np.frombuffer(offsets_buffer, np.int64 if wide else np.int32)
+    offsets = offsets[array.offset : array.offset + len(array) + 1]
+    blob = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    bitmap = np.frombuffer(validity, np.uint8) if validity is not None and array.null_count else None
+    return StringColumn.from_offsets(offsets, blob, bitmap, array.offset)
+
+
+def _categorical(array: pa.Array) -> CategoricalColumn:
+    return CategoricalColumn(_values(array.indices), _string_column(array.dictionary))
+
+
+def _list_column(array: pa.Array) -> ListColumn:
+    if len(array) == 0:
+        return ListColumn(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), StringColumn.empty())
+    child = array.values
+    return ListColumn.from_offsets(_values(array.offsets), _values(child.indices), _string_column(child.dictionary))
+
+
+class ChunkColumns(Mapping[str, np.ndarray]):
+    """The columns of a chunk's two record batches, made into numpy-backed columns on demand.
+
+    As a mapping it gives the number columns (span names, `t.` names for
+    traces) as read-only views; `string`, `categorical` and `list` give the
+    other kinds. Views are made on first use: a query touches a few of ~60
+    columns, and opening thousands of chunks builds none.
+    """
+
+    __slots__ = ("spans", "traces", "_numbers")
+
+    def __init__(self, spans: pa.RecordBatch, traces: pa.RecordBatch) -> None:
+        self.spans = spans
+        self.traces = traces
+        self._numbers: dict[str, np.ndarray] = {}
+
+    def _array(self, name: str) -> pa.Array:
+        if name.startswith(TRACE_PREFIX):
+            return self.traces.column(name[len(TRACE_PREFIX) :])
+        return self.spans.column(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        array = self._numbers.get(name)
+        if array is None:
+            if name == "trace":  # the codes of the spans' trace ids
+                array = self._numbers[name] = _values(self.spans.column("trace_id").indices)
+                return array
+            try:
+                arrow = self._array(name)
+            except KeyError:
+                raise KeyError(name) from None
+            if not _is_number(arrow.type):
+                raise KeyError(f"{name} is not a number column")
+            array = self._numbers[name] = _values(arrow)
+        return array
+
+    def __iter__(self) -> Iterator[str]:
+        yield "trace"
+        for prefix, batch in (("", self.spans), (TRACE_PREFIX, self.traces)):
+            yield from (prefix + f.name for f in batch.schema if _is_number(f.type))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def string(self, name: str) -> StringColumn:
+        return _string_column(self._array(name))
+
+    def categorical(self, name: str) -> CategoricalColumn:
+        return _categorical(self._array(name))
+
+    def list(self, name: str) -> ListColumn:
+        return _list_column(self._array(name))
+
+    def slice(self, rows: tuple[int, int], traces: tuple[int, int]) -> ChunkColumns:
+        """The rows and traces of a range (zero-copy: Arrow slices; what rows point into stays whole)."""
+        return ChunkColumns(
+            self.spans.slice(rows[0], rows[1] - rows[0]), self.traces.slice(traces[0], traces[1] - traces[0])
+        )
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
