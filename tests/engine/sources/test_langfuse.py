@@ -149,6 +149,21 @@ async def test_the_api_copy_answers_as_the_export_file(replay, name: str, argume
         assert "rate limit exceeded" in str(from_api.structured()["spans"][0]["attributes"])
 
 
+async def test_run_code_on_the_api_copy_computes_what_it_does_on_the_export_file(replay) -> None:
+    from sandbox import run_code
+
+    _, url = replay
+    code = "(len(spans), sorted(spans.kind.unique()), int((spans.status == 'ERROR').sum()), int(spans.input_tokens.sum()))"
+    values = []
+    for spec in (url, str(FIXTURES / "export.json")):
+        ctx = opening_context(spec)
+        ctx.run_code = run_code
+        ran = (await call_tool("run_code", ctx, {"code": code})).result
+        assert ran.ok, ran.error
+        values.append(ran.value)
+    assert values[0] == values[1] and values[0].startswith("(")
+
+
 def test_pages_are_followed_by_cursor_and_the_copy_is_complete(replay) -> None:
     state, url = replay
     with Dataset.open([url]) as ds, Dataset.open([FIXTURES / "export.json"]) as file_ds:

@@ -177,3 +177,35 @@ async def test_the_cursor_pages_the_whole_table_past_the_end_of_an_incomplete_co
     )  # fmt: skip
     assert pushed == local_rows(whole[0]) + local_rows(whole[1]) and len(pushed) == whole[0].total == 123
     assert len(copied) == len(set(copied)) < 123  # the copy ran out first; the cursor went on in ClickHouse
+
+
+def _without_origin(value: Any) -> Any:
+    """An answer without what names where it came from (paths, the source's freshness line)."""
+    if isinstance(value, dict):
+        return {k: _without_origin(v) for k, v in value.items() if k not in ("dataset", "sources", "freshness", "files")}
+    if isinstance(value, list):
+        return [_without_origin(v) for v in value]
+    return value
+
+
+async def test_view_trace_view_spans_and_run_code_answer_on_chdb_as_on_the_file(both) -> None:
+    """The tools with nothing to push down answer from the copy: the same as on the file."""
+    from sandbox import run_code
+
+    url, file = both
+    code = (
+        "(len(spans), int(traces.error_count.sum()), spans.groupby('tool_name').size().sort_values().tail(3).to_dict(),"
+        " round(float(spans.duration_ms.sum()), 3))"
+    )
+    values = []
+    for spec in (url, file):
+        ctx = opening_context(spec)
+        ctx.run_code = run_code
+        [first] = (await call_tool("query", ctx, {"limit": 1, "has_errors": True})).result.traces
+        trace = await call_tool("view_trace", ctx, {"trace_id": first.trace_id})
+        span_ids = [s["span_id"] for s in trace.structured()["spans"][:2]]
+        spans = await call_tool("view_spans", ctx, {"trace_id": first.trace_id, "span_ids": span_ids})
+        ran = (await call_tool("run_code", ctx, {"code": code})).result
+        assert ran.ok, ran.error
+        values.append((_without_origin(trace.structured()), _without_origin(spans.structured()), ran.value))
+    assert values[0] == values[1]
