@@ -153,7 +153,10 @@ async def test_run_code_on_the_api_copy_computes_what_it_does_on_the_export_file
     from sandbox import run_code
 
     _, url = replay
-    code = "(len(spans), sorted(spans.kind.unique()), int((spans.status == 'ERROR').sum()), int(spans.input_tokens.sum()))"
+    code = (
+        "(len(spans), sorted(spans.kind.unique()), int((spans.status == 'ERROR').sum()),"
+        " int(spans.input_tokens.sum()))"
+    )
     values = []
     for spec in (url, str(FIXTURES / "export.json")):
         ctx = opening_context(spec)

@@ -179,10 +179,13 @@ async def test_the_cursor_pages_the_whole_table_past_the_end_of_an_incomplete_co
     assert len(copied) == len(set(copied)) < 123  # the copy ran out first; the cursor went on in ClickHouse
 
 
+_ORIGIN = ("dataset", "sources", "freshness", "files")
+
+
 def _without_origin(value: Any) -> Any:
     """An answer without what names where it came from (paths, the source's freshness line)."""
     if isinstance(value, dict):
-        return {k: _without_origin(v) for k, v in value.items() if k not in ("dataset", "sources", "freshness", "files")}
+        return {k: _without_origin(v) for k, v in value.items() if k not in _ORIGIN}
     if isinstance(value, list):
         return [_without_origin(v) for v in value]
     return value
@@ -194,8 +197,8 @@ async def test_view_trace_view_spans_and_run_code_answer_on_chdb_as_on_the_file(
 
     url, file = both
     code = (
-        "(len(spans), int(traces.error_count.sum()), spans.groupby('tool_name').size().sort_values().tail(3).to_dict(),"
-        " round(float(spans.duration_ms.sum()), 3))"
+        "(len(spans), int(traces.error_count.sum()),"
+        " spans.groupby('tool_name').size().sort_values().tail(3).to_dict(), round(float(spans.duration_ms.sum()), 3))"
     )
     values = []
     for spec in (url, file):
