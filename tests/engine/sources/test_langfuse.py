@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from support.contexts import without_keys
 
 import engine.tools  # noqa: F401  (registers the tools)
 from engine.errors import SourceError
@@ -117,13 +118,7 @@ def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Replay, str]]:
         thread.join()
 
 
-def _same(value: Any) -> Any:
-    """An answer without what names where it came from (paths, the source's freshness line)."""
-    if isinstance(value, dict):
-        return {k: _same(v) for k, v in value.items() if k not in ("dataset", "sources", "freshness", "paths", "files")}
-    if isinstance(value, list):
-        return [_same(v) for v in value]
-    return value
+_ORIGIN_KEYS = ("dataset", "sources", "freshness", "paths", "files")
 
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
@@ -142,7 +137,7 @@ async def test_the_api_copy_answers_as_the_export_file(replay, name: str, argume
     _, url = replay
     from_api = await call_tool(name, opening_context(url), dict(arguments))
     from_file = await call_tool(name, opening_context(str(FIXTURES / "export.json")), dict(arguments))
-    assert _same(from_api.structured()) == _same(from_file.structured())
+    assert without_keys(from_api.structured(), _ORIGIN_KEYS) == without_keys(from_file.structured(), _ORIGIN_KEYS)
     if name == "view_trace":  # the observation's input and output, read through the shape's own attributes
         assert "in: user: refund for A-18" in from_api.text and "TimeoutError" in from_api.text
     if name == "view_spans":

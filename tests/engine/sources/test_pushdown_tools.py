@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from support.contexts import opening_context
+from support.contexts import opening_context, without_keys
 from support.otel_clickhouse import chdb_and_file, exporter_rows
 
 import engine.tools  # noqa: F401  (registers the tools)
@@ -182,13 +182,6 @@ async def test_the_cursor_pages_the_whole_table_past_the_end_of_an_incomplete_co
 _ORIGIN = ("dataset", "sources", "freshness", "files")
 
 
-def _without_origin(value: Any) -> Any:
-    """An answer without what names where it came from (paths, the source's freshness line)."""
-    if isinstance(value, dict):
-        return {k: _without_origin(v) for k, v in value.items() if k not in _ORIGIN}
-    if isinstance(value, list):
-        return [_without_origin(v) for v in value]
-    return value
 
 
 async def test_view_trace_view_spans_and_run_code_answer_on_chdb_as_on_the_file(both) -> None:
@@ -210,5 +203,5 @@ async def test_view_trace_view_spans_and_run_code_answer_on_chdb_as_on_the_file(
         spans = await call_tool("view_spans", ctx, {"trace_id": first.trace_id, "span_ids": span_ids})
         ran = (await call_tool("run_code", ctx, {"code": code})).result
         assert ran.ok, ran.error
-        values.append((_without_origin(trace.structured()), _without_origin(spans.structured()), ran.value))
+        values.append((without_keys(trace.structured(), _ORIGIN), without_keys(spans.structured(), _ORIGIN), ran.value))
     assert values[0] == values[1]
