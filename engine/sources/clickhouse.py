@@ -9,10 +9,10 @@ Two ways in, one SQL (`otel_traces` builds every statement):
   its HTTP interface with `clickhouse-connect`; the user and password come from
   $CLICKHOUSE_USER / $CLICKHOUSE_PASSWORD, never from the URL.
 
-`fetch` copies the spans newer than `since_ns` into HALO JSONL files (one span
-per line, attributes kept as the strings the exporter stored), in batches of
-`FETCH_BATCH_SPANS`, at most `FETCH_MAX_SPANS` per fetch; past that the copy is
-reported incomplete and the next open continues where it stopped.
+`fetch` copies the spans newer than `since_ns` into one HALO JSONL file per fetch
+(one span per line, attributes kept as the strings the exporter stored), read in
+batches of `FETCH_BATCH_SPANS`, at most `FETCH_MAX_SPANS` per fetch; past that the
+copy is reported incomplete and the next open continues where it stopped.
 """
 
 from __future__ import annotations
@@ -250,22 +250,28 @@ def fetch(url: SourceURL, dest: Path, since_ns: int | None) -> Fetched:
         waiting = int(client.rows(q.count_sql(table, since_ns))[0][0])
         after: tuple[int, str, str] | None = None
         copied = 0
-        while True:
-            limit = min(FETCH_BATCH_SPANS, FETCH_MAX_SPANS - copied)
-            rows = client.rows(q.fetch_sql(table, present, since_ns, after, limit))
-            last_batch = len(rows) < limit or copied + len(rows) >= FETCH_MAX_SPANS
-            if last_batch and len(rows) == limit and copied + len(rows) < waiting:
-                rows = _whole_timestamps(rows)  # the next fetch starts after the newest kept timestamp
-            if rows:
-                path = dest / f"spans-{len(out.files):05d}.jsonl"
-                path.write_bytes(b"".join(orjson.dumps(span_record(r)) + b"\n" for r in rows))
-                out.files.append(path)
-                copied += len(rows)
-                last = rows[-1]
-                after = (int(last[0]), str(last[1]), str(last[2]))
-                out.newest_ns = int(last[0])
-            if last_batch:
-                break
+        # Every batch of one fetch goes to one file: a trace whose spans fall in two
+        # batches stays one trace (the index counts a trace once per file it is in).
+        path = dest / "spans.jsonl"
+        with open(path, "wb") as spans:
+            while True:
+                limit = min(FETCH_BATCH_SPANS, FETCH_MAX_SPANS - copied)
+                rows = client.rows(q.fetch_sql(table, present, since_ns, after, limit))
+                last_batch = len(rows) < limit or copied + len(rows) >= FETCH_MAX_SPANS
+                if last_batch and len(rows) == limit and copied + len(rows) < waiting:
+                    rows = _whole_timestamps(rows)  # the next fetch starts after the newest kept timestamp
+                if rows:
+                    spans.write(b"".join(orjson.dumps(span_record(r)) + b"\n" for r in rows))
+                    copied += len(rows)
+                    last = rows[-1]
+                    after = (int(last[0]), str(last[1]), str(last[2]))
+                    out.newest_ns = int(last[0])
+                if last_batch:
+                    break
+        if copied:
+            out.files.append(path)
+        else:
+            path.unlink()
     if copied < waiting:
         out.complete = False
         out.note = (

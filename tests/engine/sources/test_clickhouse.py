@@ -50,6 +50,14 @@ def test_a_fetched_table_reads_as_the_same_spans_in_a_file(chdb_dir: Path, tmp_p
         assert ds.quality.sources == [fresh.line()] and "complete" in fresh.line()
 
 
+def test_a_trace_read_in_two_batches_of_one_fetch_is_one_trace(
+    chdb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clickhouse, "FETCH_BATCH_SPANS", 7)  # 58 spans of 3 traces: every trace cut
+    with Dataset.open([url_of(chdb_dir)]) as ds:
+        assert (ds.n_spans, ds.n_traces) == (58, 3) and ds.quality.traces_in_several_files == 0
+
+
 def test_a_reopen_fetches_only_the_newer_spans(chdb_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(local.SOURCE_REFRESH_ENV, "0")
     first = Dataset.open([url_of(chdb_dir)])
