@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import select
+import selectors
 import subprocess
 import sys
 import time
@@ -37,7 +37,11 @@ ANSWER_WAIT_S = 60
 
 
 def _answer(proc: subprocess.Popen) -> dict:
-    ready, _, _ = select.select([proc.stdout], [], [], ANSWER_WAIT_S)
+    # selectors, not select.select: a process with over 1,024 descriptors open (chDB leaves some
+    # behind, see the README) would have select() refuse the pipe's.
+    with selectors.DefaultSelector() as waiting:
+        waiting.register(proc.stdout, selectors.EVENT_READ)
+        ready = waiting.select(ANSWER_WAIT_S)
     assert ready, f"no answer within {ANSWER_WAIT_S}s"
     return json.loads(proc.stdout.readline())
 
