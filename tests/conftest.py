@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Descriptors the test process may hold: the chDB tests leave ~2,000 behind (each chDB
+# session leaves its threads' /proc files open), past a default soft limit of 1,024.
+TEST_OPEN_FILES = 65_536
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = TEST_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, TEST_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 @pytest.fixture
