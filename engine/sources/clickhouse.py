@@ -29,6 +29,7 @@ import orjson
 from engine.errors import SourceError
 from engine.sources import otel_traces as q
 from engine.sources.base import Fetched, SourceURL
+from engine.sources.chdb_sessions import chdb_session
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -135,44 +136,11 @@ class _Server:
         return _parse(self.display, bytes(data))
 
 
-_held: dict[str, Any] = {}  # chDB sessions held open by `chdb_session` in this process, by path
-
-
-@contextmanager
-def chdb_session(path: Path | str, display: str | None = None) -> Iterator[Any]:
-    """A chDB session on `path` for the block's length (reused when this process already holds one).
-
-    chDB lets one process hold one database directory, and one process at a time:
-    a writer (a test, a loader) holding the directory shares its session with the
-    engine instead of locking it out.
-    """
-    key = os.path.realpath(path)
-    if key in _held:
-        yield _held[key]
-        return
-    from chdb import session as chdb  # the `clickhouse` extra
-
-    label = display or f"chdb://{key}"
-    try:
-        opened = chdb.Session(key)  # type: ignore[no-untyped-call]
-    except Exception as exc:
-        reason = _first_line(exc)
-        if "lock" in reason.lower() or "already" in reason.lower():
-            reason = f"{reason} (chDB opens a database directory in one process at a time, one directory per process)"
-        raise SourceError(f"{label}: cannot open the chDB database: {reason}") from None
-    _held[key] = opened
-    try:
-        yield opened
-    finally:
-        del _held[key]
-        opened.close()  # type: ignore[no-untyped-call]
-
-
 @contextmanager
 def connect(url: SourceURL) -> Iterator[Client]:
     """A client for `url` for the block's length; SourceError naming the URL when it cannot connect."""
     if url.scheme == "chdb":
-        with chdb_session(_chdb_path(url), url.display) as session:
+        with chdb_session(_chdb_path(url), url.display, keep=True) as session:
             yield _Chdb(url.display, session)
         return
     import clickhouse_connect  # the `clickhouse` extra
