@@ -133,8 +133,9 @@ def _select(ds: Any, statement: str, notes: list[str]) -> dict[str, Any]:
     """The bounded SELECT's answer for the child, from the dataset's one ClickHouse source."""
     from engine.sources.base import SourceURL
     from engine.sources.bounded_sql import select_rows
+    from engine.sources.in_source import source_specs
 
-    specs = [s for s in getattr(ds, "source_specs", []) if s.split("://", 1)[0].lower() in ("clickhouse", "chdb")]
+    specs = source_specs(ds)
     if len(specs) != 1:
         raise InvalidArgumentError(
             "sql runs in the dataset's ClickHouse: give a dataset that is one clickhouse:// or chdb:// source"
