@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.errors import SourceError
 
-__all__ = ["CHDB_IDLE_CLOSE_S", "chdb_session", "close_idle"]
+__all__ = ["CHDB_IDLE_CLOSE_S", "chdb_session", "close_idle", "error_line"]
 
 # Seconds an engine's chDB session stays open after its last use, for the next call to reuse.
 CHDB_IDLE_CLOSE_S = 30.0
@@ -84,14 +84,19 @@ def close_idle() -> None:
         _idle.clear()
 
 
+def error_line(exc: BaseException) -> str:
+    """An error as one line for a message: its type and the first line of its text (ClickHouse's run long)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:400] if text else ''}"
+
+
 def _open(key: str, label: str) -> Any:
     from chdb import session as chdb  # the `clickhouse` extra
 
     try:
         return chdb.Session(key)  # type: ignore[no-untyped-call]
     except Exception as exc:
-        text = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {text[0][:400] if text else ''}"
+        reason = error_line(exc)
         if "lock" in reason.lower() or "already" in reason.lower():
             reason = f"{reason} (chDB opens a database directory in one process at a time, one directory per process)"
         raise SourceError(f"{label}: cannot open the chDB database: {reason}") from None

@@ -29,7 +29,7 @@ import orjson
 from engine.errors import SourceError
 from engine.sources import otel_traces as q
 from engine.sources.base import Fetched, SourceURL
-from engine.sources.chdb_sessions import chdb_session
+from engine.sources.chdb_sessions import chdb_session, error_line
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -107,11 +107,6 @@ def _parse(display: str, data: bytes) -> list[list[Any]]:
         raise SourceError(f"{display}: an answer was not JSONCompactEachRow: {exc}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:400] if text else ''}"
-
-
 class _Chdb:
     def __init__(self, display: str, session: Any) -> None:
         self.display, self.session = display, session
@@ -120,7 +115,7 @@ class _Chdb:
         try:
             result = self.session.query(sql, "JSONCompactEachRow")
         except Exception as exc:  # chdb raises ChdbError / RuntimeError with ClickHouse's message
-            raise SourceError(f"{self.display}: ClickHouse refused a statement: {_first_line(exc)}") from None
+            raise SourceError(f"{self.display}: ClickHouse refused a statement: {error_line(exc)}") from None
         return _parse(self.display, result.bytes())
 
 
@@ -132,7 +127,7 @@ class _Server:
         try:
             data = self.client.raw_query(sql, fmt="JSONCompactEachRow")
         except Exception as exc:  # clickhouse-connect's DatabaseError / OperationalError
-            raise SourceError(f"{self.display}: the server refused a statement: {_first_line(exc)}") from None
+            raise SourceError(f"{self.display}: the server refused a statement: {error_line(exc)}") from None
         return _parse(self.display, bytes(data))
 
 
@@ -158,7 +153,7 @@ def connect(url: SourceURL) -> Iterator[Client]:
         )
     except Exception as exc:
         raise SourceError(
-            f"{url.display}: cannot connect to the ClickHouse server: {_first_line(exc)} "
+            f"{url.display}: cannot connect to the ClickHouse server: {error_line(exc)} "
             f"(credentials come from ${USER_ENV} / ${PASSWORD_ENV})"
         ) from None
     try:
