@@ -15,9 +15,7 @@ from mcp import Client
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
 from support.contexts import without_keys
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
-
-from engine.sources import clickhouse
+from support.otel_clickhouse import exporter_rows, filled_chdb, halo_lines
 
 pytestmark = pytest.mark.anyio
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "halo"
@@ -41,15 +39,11 @@ _PLACE_KEYS = {
 def source(tmp_path: Path) -> tuple[str, Path]:
     """(chdb URL, HALO file of the same spans)."""
     rows = exporter_rows([FIXTURES / "realistic_traces.jsonl"])
-    path = tmp_path / "chdb"
-    path.mkdir()
-    with clickhouse.chdb_session(path) as session:
-        create_table(session)
-        insert_rows(session, rows)
+    url = filled_chdb(tmp_path / "chdb", rows)
     ref = tmp_path / "traces" / "same.jsonl"
     ref.parent.mkdir()
     ref.write_bytes(halo_lines(rows))
-    return f"chdb://{path}?database=otel", ref
+    return url, ref
 
 
 CALLS = {

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DDL", "chdb_and_file", "create_table", "exporter_rows", "halo_lines", "insert_rows"]
+__all__ = ["DDL", "chdb_and_file", "create_table", "exporter_rows", "filled_chdb", "halo_lines", "insert_rows"]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS {table} (
@@ -157,12 +157,19 @@ def halo_lines(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(out)
 
 
-def chdb_and_file(tmp: Path, rows: list[dict[str, Any]]) -> tuple[str, Path]:
-    """(a chdb:// URL of a database holding `rows` in the exporter's table, a HALO file of the same spans)."""
+def filled_chdb(path: Path, rows: list[dict[str, Any]]) -> str:
+    """A chDB database at `path` holding `rows` in the exporter's table; its chdb:// URL."""
     from engine.sources import clickhouse
 
-    with clickhouse.chdb_session(tmp / "db") as session:
+    path.mkdir(parents=True, exist_ok=True)
+    with clickhouse.chdb_session(path) as session:
         create_table(session)
         insert_rows(session, rows)
+    return f"chdb://{path}?database=otel"
+
+
+def chdb_and_file(tmp: Path, rows: list[dict[str, Any]]) -> tuple[str, Path]:
+    """(a chdb:// URL of a database holding `rows` in the exporter's table, a HALO file of the same spans)."""
+    url = filled_chdb(tmp / "db", rows)
     (tmp / "same.jsonl").write_bytes(halo_lines(rows))
-    return f"chdb://{tmp / 'db'}?database=otel", tmp / "same.jsonl"
+    return url, tmp / "same.jsonl"

@@ -14,10 +14,9 @@ import pytest
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
 from support.contexts import opening_context
-from support.otel_clickhouse import create_table, exporter_rows, insert_rows
+from support.otel_clickhouse import exporter_rows, filled_chdb
 
 from engine.errors import InvalidArgumentError, SourceError
-from engine.sources import clickhouse
 from engine.sources.base import SourceURL
 from engine.sources.bounded_sql import checked_select, select_rows
 from engine.tools.registry import call_tool
@@ -29,12 +28,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
 @pytest.fixture(scope="module")
 def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("bounded") / "db"
-    path.mkdir()
-    with clickhouse.chdb_session(path) as session:
-        create_table(session)
-        insert_rows(session, exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
-    return f"chdb://{path}?database=otel"
+    return filled_chdb(tmp_path_factory.mktemp("bounded") / "db", exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
 
 
 @pytest.mark.parametrize(

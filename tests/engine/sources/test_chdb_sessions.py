@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from support.otel_clickhouse import create_table, exporter_rows, insert_rows
+from support.otel_clickhouse import exporter_rows, filled_chdb, insert_rows
 
 from engine.sources import chdb_sessions, clickhouse, pushdown
 from engine.sources.base import SourceURL
@@ -28,12 +28,8 @@ OPEN_ELSEWHERE = "import sys; from chdb import session; session.Session(sys.argv
 
 @pytest.fixture
 def chdb_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "db"
-    path.mkdir()
-    with clickhouse.chdb_session(path) as session:
-        create_table(session)
-        insert_rows(session, exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
-    return path
+    filled_chdb(tmp_path / "db", exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
+    return tmp_path / "db"
 
 
 def _descriptors() -> int:

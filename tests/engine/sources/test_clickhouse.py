@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+from support.otel_clickhouse import create_table, exporter_rows, filled_chdb, halo_lines, insert_rows
 
 from engine.errors import PathNotAllowedError, SourceError
 from engine.sources import clickhouse, local
@@ -26,12 +26,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "halo"
 
 @pytest.fixture
 def chdb_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "chdb"
-    path.mkdir()
-    with clickhouse.chdb_session(path) as session:
-        create_table(session)
-        insert_rows(session, exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
-    return path
+    filled_chdb(tmp_path / "chdb", exporter_rows([FIXTURES / "realistic_traces.jsonl"]))
+    return tmp_path / "chdb"
 
 
 def url_of(path: Path) -> str:

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("chdb", reason="the `clickhouse` extra (chdb) is not installed")
 
-from support.otel_clickhouse import create_table, exporter_rows, halo_lines, insert_rows
+from support.otel_clickhouse import chdb_and_file, exporter_rows
 
 from engine.errors import InvalidArgumentError
-from engine.sources import clickhouse, rollups
+from engine.sources import rollups
 from engine.sources.base import SourceURL
 from engine.sources.bounded_sql import select_rows
 from engine.sources.otel_traces import quote
@@ -30,11 +30,8 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[SourceURL, Path]:
     # An agent stuck in a loop: one tool call repeated three more times right after itself.
     call = next(r for r in rows if r["SpanAttributes"].get("tool.name") and r["SpanAttributes"].get("input.value"))
     rows += [{**call, "SpanId": f"{call['SpanId'][:-2]}f{k}", "Timestamp": call["Timestamp"] + k} for k in (1, 2, 3)]
-    with clickhouse.chdb_session(tmp / "db") as session:
-        create_table(session)
-        insert_rows(session, rows)
-    (tmp / "same.jsonl").write_bytes(halo_lines(rows))
-    return SourceURL.parse(f"chdb://{tmp / 'db'}?database=otel"), tmp / "same.jsonl"
+    url, file = chdb_and_file(tmp, rows)
+    return SourceURL.parse(url), file
 
 
 def test_per_tool_rates_in_clickhouse_equal_the_local_analytics(both) -> None:
