@@ -220,6 +220,8 @@ class Builder:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self.piece_bytes = piece_bytes
         self.parallel_min_bytes = parallel_min_bytes
+        # While another thread feeds the pool too (a folder's packs), a file's build keeps it open.
+        self.shared = False
         self._pool: Executor | None = None
 
     def close(self) -> None:
@@ -357,7 +359,8 @@ class Builder:
                 f.cancel()
             # Workers keep their heap until they exit: end them before the merge
             # (which needs the memory); the next big file starts new ones.
-            self.close()
+            if not self.shared:
+                self.close()
 
 
 def _detected(path: Path) -> str | None:

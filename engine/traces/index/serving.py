@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Future
-from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -23,25 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
-from engine.traces.index import cache
 from engine.traces.index.fs import STAT_DTYPE, stat_names
 from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
-from engine.traces.index.pack import (
-    PACK_FILE_BYTES,
-    PACK_MIN_FILES,
-    Asked,
-    Member,
-    Pack,
-    Plan,
-    batches,
-    collect_garbage,
-    open_pack,
-    pack_home,
-    pick,
-    plan,
-    raise_member_error,
-)
-from engine.traces.index.packing import build_pack
+from engine.traces.index.pack import PACK_FILE_BYTES, Asked, Pack, Plan, open_pack, pick, raise_member_error
 from engine.traces.index.parts import (
     FileInfo,
     Opened,
@@ -52,17 +34,14 @@ from engine.traces.index.parts import (
     segment_part,
 )
 from engine.traces.index.paths import Found
+from engine.traces.index.refresh import ProgressFn, Tally, prebuild, refresh_packs
 from engine.traces.index.segments import Builder, Segment, ensure_segment
 from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]
 
-ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total)
-
 # The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
 _NO_SAMPLES: tuple[tuple[int, str], ...] = ()
-# Directories whose packs are built at once (each holds a lock while its packs build).
-_LOCKED_DIRS = 64
 
 
 @dataclass
@@ -81,17 +60,16 @@ def open_sources(
     stats = _stat_all(found, runs)
     total = int(stats["size"].sum())
     groups = _small_files(found, stats, runs)
+    tally = Tally(total, progress)
     with Builder() as builder:
+        beside: Callable[[], set[int]] | None = partial(prebuild, found, stats, root, shape, builder, tally)
+        prebuilt: set[int] = set()
         for _attempt in range(3):
-            done = 0
-
-            def packed(nbytes: int) -> None:
-                nonlocal done
-                done += nbytes
-                if progress is not None:
-                    progress(min(done, total), total)
-
-            plans, built = _refresh_packs(groups, root, shape, builder, packed)
+            tally.packed = 0
+            asked = {directory: group.asked for directory, group in groups.items()}
+            plans, built, prebuilt_now = refresh_packs(asked, root, shape, builder, tally, beside)
+            beside = None if prebuilt_now is not None else beside
+            prebuilt |= prebuilt_now or set()
             try:
                 for plan_ in plans.values():
                     for k in np.unique(plan_.pack_of[plan_.pack_of >= 0]).tolist():
@@ -102,7 +80,7 @@ def open_sources(
         else:
             raise DatasetError("the index of this dataset kept changing while it was opened; try again")
         served = _Served.of(len(found), groups, plans, built)
-        return _assemble(found, stats, served, root, shape, builder, total, done, progress)
+        return _assemble(found, stats, served, root, shape, builder, tally, prebuilt)
 
 
 def _runs_by_directory(found: Found) -> dict[str, np.ndarray]:
@@ -144,69 +122,6 @@ def _small_files(found: Found, stats: np.ndarray, runs: dict[str, np.ndarray]) -
     return groups
 
 
-def _refresh_packs(
-    groups: dict[str, _Group],
-    root: Path,
-    shape: str | None,
-    builder: Builder,
-    packed: Callable[[int], None],
-) -> tuple[dict[str, Plan], set[str]]:
-    """The plan of each directory's small files (which pack member serves each); ids of the packs built.
-
-    Existing packs serve whatever they hold fresh. Files none serves are packed
-    when there are at least PACK_MIN_FILES of them; fewer get a segment each
-    (a file that changed in a big pack costs one small segment, not a repack).
-    """
-    plans: dict[str, Plan] = {}
-    stale_dirs = []
-    stale_files = 0
-    for directory in sorted(groups):
-        found = plans[directory] = plan(pack_home(root, Path(directory)), groups[directory].asked, shape, absorb=False)
-        if found.stale:
-            stale_dirs.append(directory)
-            stale_files += len(found.stale)
-    built: set[str] = set()
-    if stale_files < PACK_MIN_FILES:
-        return plans, built
-    for lo in range(0, len(stale_dirs), _LOCKED_DIRS):
-        window = stale_dirs[lo : lo + _LOCKED_DIRS]
-        with ExitStack() as locks:
-            jobs: list[tuple[Path, Path, list[Member]]] = []
-            for directory in window:  # sorted: two processes lock in the same order
-                home = cache.ensure_dir(pack_home(root, Path(directory)))
-                locks.enter_context(cache.segment_lock(home))
-                found = plan(home, groups[directory].asked, shape)  # again: another process may have built them
-                jobs += [(home, Path(directory), batch) for batch in batches(found.stale, builder.workers)]
-            built.update(_run(jobs, shape, builder, packed))
-            for directory in window:
-                home = pack_home(root, Path(directory))
-                collect_garbage(home)
-                plans[directory] = plan(home, groups[directory].asked, shape, absorb=False)
-    builder.close()  # workers keep their heap until they exit
-    return plans, built
-
-
-def _run(
-    jobs: list[tuple[Path, Path, list[Member]]], shape: str | None, builder: Builder, packed: Callable[[int], None]
-) -> list[str]:
-    """Build the packs, in worker processes when there are several; their ids."""
-    args = [(str(home), str(directory), [m.path.name for m in batch], shape) for home, directory, batch in jobs]
-    sizes = [sum(m.size for m in batch) for _h, _d, batch in jobs]
-    if len(jobs) < 2 or builder.workers < 2:
-        ids = []
-        for a, size in zip(args, sizes, strict=True):
-            ids.append(build_pack(*a))
-            packed(size)
-        return ids
-    pool = builder.executor()
-    futures: list[Future[str]] = [pool.submit(build_pack, *a) for a in args]
-    ids = []
-    for future, size in zip(futures, sizes, strict=True):
-        ids.append(future.result())
-        packed(size)
-    return ids
-
-
 @dataclass
 class _Served:
     """Which pack member serves each file of the dataset, as arrays over its files."""
@@ -237,15 +152,15 @@ def _assemble(
     root: Path,
     shape: str | None,
     builder: Builder,
-    total: int,
-    done: int,
-    progress: ProgressFn | None,
+    tally: Tally,
+    prebuilt: set[int],
 ) -> Opened:
     """The dataset's files and parts, in file order.
 
     Files a pack serves are taken as arrays (a folder of 20,000 files makes no
     Python object per file but its FileInfo); only files with a segment, and
     pack members that recorded an error, are gone through one by one, in order.
+    The segments of `prebuilt` files are fresh (their bytes already counted).
     """
     out = Opened()
     n = len(found)
@@ -265,7 +180,6 @@ def _assemble(
         shape_of[files] = codes[table["shape"]]
     kept = np.ones(n, bool)
     segments: dict[int, Segment] = {}
-    floor = done
     for i in np.flatnonzero((served.pack < 0) | (state & (IO_ERROR | SHAPE_ERROR) != 0)).tolist():
         path = found.paths[i]
         if served.pack[i] >= 0:
@@ -278,27 +192,22 @@ def _assemble(
                 out.skipped.append(str(exc))
                 kept[i] = False
                 continue
-
-        def file_progress(at: int, base: int = done) -> None:
-            if progress is not None:
-                progress(max(floor, min(base + at, total)), total)
-
+        seg: Segment | None = None
         try:
-            seg = ensure_segment(Path(path), root, shape=shape, progress=file_progress, builder=builder)
+            seg = ensure_segment(Path(path), root, shape=shape, progress=tally.show, builder=builder)
         except UnknownShapeError as exc:
             kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
-            continue
         except UnreadableFileError as exc:  # named and skipped, even when named itself: the others are served
             out.skipped.append(str(exc))
             kept[i] = False
-            continue
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
-        done += int(stats["size"][i])
-        if progress is not None:
-            progress(max(floor, min(done, total)), total)
-        segments[i] = seg
-        out.skipped += _shape_note(path, seg)
+        if i not in prebuilt:  # a skipped file was read too: its bytes count as done
+            tally.done += int(stats["size"][i])
+            tally.show()
+        if seg is not None:
+            segments[i] = seg
+            out.skipped += _shape_note(path, seg)
     keep = np.flatnonzero(kept)
     file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
     # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
