@@ -26,13 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 
 # Targets from the issue (2-core machine) and the reference numbers quoted there.
-TARGETS = {
-    "build_mb_s": (">=", 130.0, "halo-engine 0.3.5: 13.4 MB/s on 200 MB"),
-    "reopen_s_per_1m_spans": ("<=", 0.1, "HALO: 1.6 s"),
-    "overview_ms": ("<=", 50.0, "HALO: 500 ms"),
-    "view_trace_p50_ms": ("<=", 5.0, ""),
-    "build_peak_rss_mb": ("<=", 1024.0, "HALO: 510 MB on 200 MB"),
+# The targets of issue 12 (the data layer on Arrow), per dataset: figure -> (op, value, note).
+TARGETS: dict[str, dict[str, tuple[str, float, str]]] = {
+    "halo": {
+        "build_mb_s": (">=", 67.0, "5x halo-engine 0.3.5's 13.4 MB/s"),
+        "reopen_ms_per_1m_spans": ("<=", 10.0, "HALO: 1.6 s"),
+        "overview_ms": ("<=", 20.0, "HALO: 500 ms"),
+        "view_trace_p50_ms": ("<=", 1.0, ""),
+        "build_peak_rss_mb": ("<=", 1024.0, "on 1 GB; HALO: 510 MB on 200 MB"),
+    },
+    "mixed": {
+        "build_mb_s": (">=", 60.0, "a folder of small files of every shape"),
+        "reopen_ms": ("<=", 100.0, ""),
+        "overview_ms": ("<=", 20.0, ""),
+        "view_trace_p50_ms": ("<=", 1.0, ""),
+        "build_peak_rss_mb": ("<=", 1024.0, ""),
+    },
 }
+# Side by side, a later checkout's build speed over the first one's (the main before a change).
+BUILD_RATIO_MIN = 0.8
+
 VIEW_SAMPLES = 300
 
 
@@ -210,8 +223,8 @@ def _in_child(phase: str, *args: str, repo: Path = ROOT) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _check(name: str, value: float) -> str:
-    op, target, reference = TARGETS[name]
+def _check(kind: str, name: str, value: float) -> str:
+    op, target, reference = TARGETS[kind][name]
     ok = value >= target if op == ">=" else value <= target
     ref = f"  ({reference})" if reference else ""
     return f"  {name:<26} {value:>10.3f}   target {op} {target:<8} {'OK' if ok else 'MISSED'}{ref}"
@@ -253,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         print("\n== HALO-only: one HALO JSONL file, the smallest spans (worst case for the build) ==")
-        _compare(path, f"cache_{args.mb}mb", args.workers, args)
+        _compare("halo", path, f"cache_{args.mb}mb", args.workers, args)
     if args.dataset in ("mixed", "both"):
         folder = DATA / f"mixed_{args.mb}mb"
         t0 = time.perf_counter()
@@ -266,36 +279,53 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== mixed: every fixture shape re-keyed, {files:,} files "
               f"(JSONL per line-based shape + many small JSON documents; bench/mixed.py SHARES) ==")
         try:
-            _compare(folder, f"cache_mixed_{args.mb}mb", None, args)
+            _compare("mixed", folder, f"cache_mixed_{args.mb}mb", None, args)
         except SystemExit as exc:  # e.g. too many open files: say so, keep the HALO figures above
             print(f"mixed FAILED: {str(exc).strip().splitlines()[-1]}")
             return 1
     return 0
 
 
-def _compare(path: Path, cache_name: str, workers: int | None, args: argparse.Namespace) -> None:
+def _compare(kind: str, path: Path, cache_name: str, workers: int | None, args: argparse.Namespace) -> None:
     """`_run_dataset` for each checkout of `--repo` (rounds alternating), then the figures side by side."""
     repos = [r.resolve() for r in args.repo] if args.repo else [ROOT]
     if len(repos) == 1 and args.rounds == 1:
-        _run_dataset(path, DATA / cache_name, workers, args.keep_cache, repos[0])
+        _run_dataset(kind, path, DATA / cache_name, workers, args.keep_cache, repos[0])
         return
     rows: dict[Path, list[dict[str, float]]] = {r: [] for r in repos}
     for round_no in range(args.rounds):
         for i, repo in enumerate(repos):
             print(f"\n-- {repo} (round {round_no + 1}) --")
-            rows[repo].append(_run_dataset(path, DATA / f"{cache_name}_repo{i}", workers, args.keep_cache, repo))
+            rows[repo].append(
+                _run_dataset(kind, path, DATA / f"{cache_name}_repo{i}", workers, args.keep_cache, repo)
+            )
     print("\nside by side (each figure: the best of the rounds):")
     names = list(next(iter(rows.values()))[0])
     print(f"  {'':<24}" + "".join(f"{r.name:>18}" for r in repos))
+    best_of: dict[Path, dict[str, float]] = {}
     for name in names:
         best = max if name in _HIGHER_IS_BETTER else min
-        print(f"  {name:<24}" + "".join(f"{best(run[name] for run in rows[r]):>18.3f}" for r in repos))
+        for r in repos:
+            best_of.setdefault(r, {})[name] = best(run[name] for run in rows[r])
+        print(f"  {name:<24}" + "".join(f"{best_of[r][name]:>18.3f}" for r in repos))
+    print(f"targets ({kind}, the best of the rounds):")
+    first = repos[0]
+    for r in repos:
+        print(f"  {r.name}:")
+        for name in TARGETS[kind]:
+            print("  " + _check(kind, name, best_of[r][name]))
+        if r != first:
+            ratio = best_of[r]["build_mb_s"] / best_of[first]["build_mb_s"]
+            verdict = "OK" if ratio >= BUILD_RATIO_MIN else "MISSED"
+            print(f"    {'build vs ' + first.name:<26} {ratio:>10.2f}x  target >= {BUILD_RATIO_MIN}x     {verdict}")
 
 
 _HIGHER_IS_BETTER = frozenset({"build_mb_s", "build_mb_per_cpu_s"})
 
 
-def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool, repo: Path = ROOT) -> dict[str, float]:
+def _run_dataset(
+    kind: str, path: Path, cache: Path, workers: int | None, keep_cache: bool, repo: Path = ROOT
+) -> dict[str, float]:
     """Build then query one dataset (a file or a folder) in fresh child processes of `repo`; print the figures."""
     if not keep_cache:
         shutil.rmtree(cache, ignore_errors=True)
@@ -334,19 +364,17 @@ def _run_dataset(path: Path, cache: Path, workers: int | None, keep_cache: bool,
     print(f"search in one trace: {q['search_one_trace_ms']:.1f} ms; whole dataset: {q['search_all_s']:.2f} s "
           f"({q['search_all_matches']:,} matches{', TRUNCATED' if q['search_all_truncated'] else ''})")
     print(f"query process peak RSS: {q['rss_mb']:.0f} MB")
-    print("targets:")
-    print(_check("build_mb_s", mb_s))
-    print(_check("reopen_s_per_1m_spans", per_million))
-    print(_check("overview_ms", q["overview_ms"]))
-    print(_check("view_trace_p50_ms", q["view_trace_p50_ms"]))
-    print(_check("build_peak_rss_mb", peak))
-    return {
+    figures = {
         "build_mb_s": mb_s, "build_mb_per_cpu_s": mb / build["cpu_seconds"], "build_peak_rss_mb": peak,
-        "reopen_ms": q["reopen_s"] * 1e3, "overview_ms": q["overview_ms"],
+        "reopen_ms": q["reopen_s"] * 1e3, "reopen_ms_per_1m_spans": per_million * 1e3, "overview_ms": q["overview_ms"],
         "view_trace_p50_ms": q["view_trace_p50_ms"], "view_trace_p95_ms": q["view_trace_p95_ms"],
         "query_ms": q["query_errors_by_duration_ms"], "search_all_s": q["search_all_s"],
         "query_rss_mb": q["rss_mb"], "cache_mb": _size_mb(cache),
     }  # fmt: skip
+    print("targets:")
+    for name in TARGETS[kind]:
+        print(_check(kind, name, figures[name]))
+    return figures
 
 
 def _size_mb(folder: Path) -> float:
