@@ -9,7 +9,6 @@ common `...:SS[.f…][Z|±HH:MM]` forms are parsed by slicing with a per-minute 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Sequence
@@ -92,7 +91,20 @@ def _minute(text: str) -> int:
     return ns
 
 
-# ns per unit of a fraction of k digits (k = 0..9): "1" is 100 ms, "100000" too.
+# "+HH:MM" / "-HH:MM" -> what the zone adds to a local time to make it UTC (filled as zones are met).
+_ZONE_NS: dict[str, int] = {}
+
+
+def _zone_ns(zone: str) -> int | None:
+    """The ns a `±HH:MM` zone adds (as the general parser reads it), or None for other text."""
+    if not (len(zone) == 6 and zone[0] in "+-" and zone[3] == ":" and (zone[1:3] + zone[4:]).isdigit()):
+        return None
+    offset = (int(zone[1:3]) * 3600 + int(zone[4:]) * 60) * _NS
+    _ZONE_NS[zone] = offset = -offset if zone[0] == "+" else offset
+    return offset
+
+
+# ns of one unit of a k-digit fraction (k = 0..9): ".1" and ".100000" both read as 100 ms.
 _FRACTION_UNIT = tuple(10 ** (9 - k) for k in range(10))
 
 
@@ -112,14 +124,14 @@ def iso_to_ns(text: str) -> int:
         second = text[17:19]
         if minute >= 0 and second.isdigit():
             ns = minute + int(second) * _NS
-            end = n
             last = text[-1]
             if last == "Z" or last == "z":
                 end = n - 1
-            elif text[-3] == ":" and (sign := text[-6]) in "+-" and (zone := text[-5:-3] + text[-2:]).isdigit():
-                offset = (int(zone[:2]) * 3600 + int(zone[2:]) * 60) * _NS
-                ns += -offset if sign == "+" else offset
+            elif (offset := _ZONE_NS.get(text[-6:])) is not None or (offset := _zone_ns(text[-6:])) is not None:
+                ns += offset
                 end = n - 6
+            else:
+                end = n
             if end == 19:
                 return ns
             if end > 20 and text[19] == ".":
@@ -287,7 +299,7 @@ def hex_id(value: object, width: int) -> str:
             return low
         if len(value) == ((width // 2 + 2) // 3) * 4:
             try:
-                raw = base64.b64decode(value, validate=True)
+                raw = binascii.a2b_base64(value, strict_mode=True)  # b64decode(validate=True), less Python
             except (binascii.Error, ValueError):
                 return value
             if len(raw) == width // 2:
