@@ -235,7 +235,10 @@ def _message_text(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, str) or depth > 3:
         return value if isinstance(value, str) else None
     if isinstance(value, list):
-        return next((t for item in value[:3] if (t := _message_text(item, depth + 1))), None)
+        for item in value[:3]:
+            if text := _message_text(item, depth + 1):
+                return text
+        return None
     if isinstance(value, dict):
         if isinstance(content := value.get("content"), str):
             return content
