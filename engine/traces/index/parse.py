@@ -42,26 +42,30 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
     from engine.traces.readers import FileReader
 
     reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
-    builder = PieceBuilder()
-    if not source_raw:
+    # Plain JSONL of a shape without a line path of its own: read line by line from the range's bytes.
+    value_lines = reader.line_based and not reader.gzip and reader.fast_lines is None
+    if not source_raw and not value_lines:
+        builder = PieceBuilder()
         builder.add_all(reader)
         return builder.finish(lines=reader.lines, end=reader.end)
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
+    skip = 3 if start == 0 and data[:3] == BOM else 0
     if reader.fast_lines is not None:
         # The reader settled where the range's last complete record ends (`reader.end`).
-        skip = 3 if start == 0 and data[:3] == BOM else 0
         lines = _split_lines(data[skip : reader.end - start])
         builder = PieceBuilder(data, start, _line_starts(lines, skip))
         _fast_lines_into(builder, reader.fast_lines, str(reader.path), lines)
         with gc_paused():
             piece = builder.finish(lines=len(lines), end=reader.end)
         return piece
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
-    if reader.line_based and not reader.gzip:
-        skip = 3 if start == 0 and data[:3] == BOM else 0
+    if source_raw:
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    else:
+        builder = PieceBuilder()
+    if value_lines:
         lines = _split_lines(data[skip : reader.end - start])
         if max(map(len, lines), default=0) <= _source.MAX_LINE_BYTES:  # else the reader reports the long ones
             with gc_paused():

@@ -26,14 +26,16 @@ from engine.traces.readers import FileReader, _source
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-def _reader_piece(path: Path, start: int, end: int | None, shape: str = "halo") -> Piece:
-    """The general path: FileReader's spans, one by one, into a PieceBuilder pointing at the source."""
+def _reader_piece(path: Path, start: int, end: int | None, shape: str = "halo", source_raw: bool = True) -> Piece:
+    """The general path: FileReader's spans, one by one, into a PieceBuilder (pointing at the source)."""
     reader = FileReader(path, shape=shape, start=start, end=end, first_line=1)
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    builder = PieceBuilder()
+    if source_raw:
+        builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
     builder.add_all(reader)
     return builder.finish(lines=reader.lines, end=reader.end)
 
@@ -173,9 +175,9 @@ _VALUE_SHAPES = [("openai_agents", "openai_agents/spans.jsonl"), ("otel_sdk", "o
 
 
 @pytest.mark.parametrize(("shape", "name"), _VALUE_SHAPES)
-@pytest.mark.parametrize("long_lines", [False, True])
+@pytest.mark.parametrize(("long_lines", "source_raw"), [(False, False), (False, True), (True, False)])
 def test_jsonl_of_the_other_shapes_reads_into_the_same_piece_as_the_reader(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str, name: str, long_lines: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str, name: str, long_lines: bool, source_raw: bool
 ) -> None:
     good = (FIXTURES / name).read_bytes().splitlines()
     first = orjson.loads(good[0])
@@ -189,12 +191,12 @@ def test_jsonl_of_the_other_shapes_reads_into_the_same_piece_as_the_reader(
     path.write_bytes(b"\n".join(lines))
     if long_lines:  # lines past MAX_LINE_BYTES: the reader's own path, which reports them
         monkeypatch.setattr(_source, "MAX_LINE_BYTES", max(map(len, good)) - 1)
-    piece = parse_range(str(path), shape, 0, None, True)
+    piece = parse_range(str(path), shape, 0, None, source_raw)
     assert piece.malformed >= 4 and (long_lines or piece.n >= len(good))
-    assert _fields(piece) == _fields(_reader_piece(path, 0, None, shape))
+    assert _fields(piece) == _fields(_reader_piece(path, 0, None, shape, source_raw))
     for start, end in split_at_newlines(path, 0, path.stat().st_size, 1500):
-        assert _fields(parse_range(str(path), shape, start, end, True)) == _fields(
-            _reader_piece(path, start, end, shape)
+        assert _fields(parse_range(str(path), shape, start, end, source_raw)) == _fields(
+            _reader_piece(path, start, end, shape, source_raw)
         )
 
 
