@@ -10,6 +10,7 @@ only on spans whose attribute keys say there is something to judge.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ __all__ = [
     "ERROR_TEXT_CHARS",
     "offered_tools",
     "requested_tools",
+    "tool_call_keys",
     "output_error",
     "is_refusal",
     "exception_text",
@@ -103,16 +105,22 @@ _MANAGED_KEYS = tuple(f"smolagents.managed_agents.{i}.name" for i in range(_SPEL
 _TOOL_CALL_SUFFIX = ".tool_call.function.name"
 
 
-def requested_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
-    """Tool names the model asked to call: OpenInference output tool_calls, gen_ai output parts."""
+def tool_call_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """The OpenInference output tool-call name keys among `keys`, in their order."""
+    return tuple(k for k in keys if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages."))
+
+
+def requested_tools(attrs: dict[str, Any], call_keys: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Tool names the model asked to call: OpenInference output tool_calls, gen_ai output parts.
+
+    `call_keys` is `tool_call_keys(attrs)` when the caller has it already (planned per key set).
+    """
     names: list[str] = []
     if "llm.output_messages.0.message.tool_calls.0.tool_call.function.name" in attrs or (
         "llm.output_messages.1.message.role" in attrs
     ):  # tool calls are in the first message; a second message is the rare case worth a scan
-        names = [
-            v for k, v in attrs.items()
-            if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages.") and isinstance(v, str)
-        ]  # fmt: skip
+        keys = tool_call_keys(attrs) if call_keys is None else call_keys
+        names = [v for k in keys if isinstance(v := attrs[k], str)]
     if not names:
         for key in ("gen_ai.output", "gen_ai.output.messages"):
             text = attrs.get(key)
