@@ -69,7 +69,7 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
         lines = _split_lines(data[skip : reader.end - start])
         if max(map(len, lines), default=0) <= _source.MAX_LINE_BYTES:  # else the reader reports the long ones
             with gc_paused():
-                _value_lines_into(builder, shape_named(shape), str(reader.path), lines)
+                _value_lines_into(builder, shape_named(reader.shape), str(reader.path), lines)
                 return builder.finish(lines=len(lines), end=reader.end)
     builder.add_all(reader)
     return builder.finish(lines=reader.lines, end=reader.end)
