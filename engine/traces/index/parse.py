@@ -18,9 +18,12 @@ import orjson
 from engine.traces.index.build import Piece, PieceBuilder
 from engine.traces.index.gc_pause import gc_paused
 from engine.traces.model import Malformed, Span
+from engine.traces.readers import _source
 from engine.traces.readers._file import RECORD_ERRORS, record_error_reason
-from engine.traces.readers._shape import FastLines
-from engine.traces.readers._source import BOM
+from engine.traces.readers._file import _json_problem as json_problem
+from engine.traces.readers._registry import shape_named
+from engine.traces.readers._shape import FastLines, Shape
+from engine.traces.readers._source import BOM, BadRecord
 from engine.traces.readers._values import ValueProblem
 
 __all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
@@ -39,24 +42,35 @@ def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: 
     from engine.traces.readers import FileReader
 
     reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
-    builder = PieceBuilder()
-    if not source_raw:
+    # Plain JSONL of a shape without a line path of its own: read line by line from the range's bytes.
+    value_lines = reader.line_based and not reader.gzip and reader.fast_lines is None
+    if not source_raw and not value_lines:
+        builder = PieceBuilder()
         builder.add_all(reader)
         return builder.finish(lines=reader.lines, end=reader.end)
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
+    skip = 3 if start == 0 and data[:3] == BOM else 0
     if reader.fast_lines is not None:
         # The reader settled where the range's last complete record ends (`reader.end`).
-        skip = 3 if start == 0 and data[:3] == BOM else 0
         lines = _split_lines(data[skip : reader.end - start])
         builder = PieceBuilder(data, start, _line_starts(lines, skip))
         _fast_lines_into(builder, reader.fast_lines, str(reader.path), lines)
         with gc_paused():
             piece = builder.finish(lines=len(lines), end=reader.end)
         return piece
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    if source_raw:
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    else:
+        builder = PieceBuilder()
+    if value_lines:
+        lines = _split_lines(data[skip : reader.end - start])
+        if max(map(len, lines), default=0) <= _source.MAX_LINE_BYTES:  # else the reader reports the long ones
+            with gc_paused():
+                _value_lines_into(builder, shape_named(reader.shape), str(reader.path), lines)
+                return builder.finish(lines=len(lines), end=reader.end)
     builder.add_all(reader)
     return builder.finish(lines=reader.lines, end=reader.end)
 
@@ -120,6 +134,33 @@ def _line_by_line(builder: PieceBuilder, fast: FastLines, path: str, lines: list
             append(fields(obj, line, lineno))
         except RECORD_ERRORS as exc:
             builder.add_malformed(Malformed(path, lineno, record_error_reason(exc), ""))
+
+
+def _value_lines_into(builder: PieceBuilder, shape: Shape, path: str, lines: list[bytes]) -> None:
+    """JSONL lines of a shape without a line path of its own: its `loads` and `spans_from_value` per line.
+
+    Gives what `FileReader` gives for the same lines (same spans, same malformed
+    lines and reasons) without its generator layers, which cost as much as the
+    reading of a short span does.
+    """
+    loads, spans_from_value, add, bad = shape.loads, shape.spans_from_value, builder.add, builder.add_malformed
+    for lineno, line in enumerate(lines, 1):
+        if not line:
+            continue  # blank: no record
+        try:
+            value = loads(line)
+        except (ValueError, RecursionError) as exc:  # orjson's and json's JSONDecodeError are ValueErrors
+            if line.strip():
+                bad(Malformed(path, lineno, f"invalid JSON: {json_problem(exc)}", ""))
+            continue
+        try:
+            for item in spans_from_value(value, lineno, None):
+                if isinstance(item, BadRecord):
+                    bad(Malformed(path, item.line, item.reason, ""))
+                else:
+                    add(item)
+        except RECORD_ERRORS as exc:
+            bad(Malformed(path, lineno, record_error_reason(exc), ""))
 
 
 def iter_pieces(path: str, shape: str, start: int, first_line: int) -> Iterator[Piece]:

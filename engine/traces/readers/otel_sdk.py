@@ -29,11 +29,14 @@ __all__ = ["SHAPE", "loads", "spans_from_value"]
 _RECORD_ERRORS = RECORD_ERRORS
 # An integer of 20+ digits: beyond 64 bits, which orjson would turn into a float.
 _BIG_INT = re.compile(rb"[:\[,]\s*-?\d{20,}\s*[,}\]]")
+# A cheap test first: 20 digits in a row anywhere (the regex alone costs ~6 us per 3 KB line).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 
 
 def loads(data: bytes) -> Any:
     """JSON that keeps 128-bit integer ids exact (any-agent writes trace ids as decimals)."""
-    if _BIG_INT.search(data):
+    if _TWENTY_DIGITS in data.translate(_DIGITS_AS_ZERO) and _BIG_INT.search(data):
         return json.loads(data)
     return orjson.loads(data)
 

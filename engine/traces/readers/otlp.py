@@ -51,7 +51,12 @@ def flatten_attributes(items: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in items or ():
         if isinstance(kv, dict) and "key" in kv:
-            out[kv["key"]] = any_value(kv.get("value"))
+            value = kv.get("value")
+            # The usual AnyValue, {"stringValue": text}, read here: a call per attribute is the cost otherwise.
+            if type(value) is dict and "stringValue" in value and len(value) == 1:
+                out[kv["key"]] = value["stringValue"]
+            else:
+                out[kv["key"]] = any_value(value)
     return out
 
 
@@ -98,20 +103,30 @@ def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[S
 def _span(span: Any, resource: Any, scope: Any, service: Any, line: int) -> Span:
     if not isinstance(span, dict):
         raise ValueProblem(f"expected a span object, got {type(span).__name__}")
-    trace_id, span_id = _get(span, "traceId", "trace_id"), _get(span, "spanId", "span_id")
+    # `_get` written out (camelCase, else the proto name): five calls a span otherwise.
+    get = span.get
+    if (trace_id := get("traceId")) is None:
+        trace_id = get("trace_id")
+    if (span_id := get("spanId")) is None:
+        span_id = get("span_id")
     if not trace_id or not span_id:
         raise ValueProblem("span without traceId or spanId")
-    attrs = flatten_attributes(span.get("attributes"))
+    attrs = flatten_attributes(get("attributes"))
     events = [
         {"name": e.get("name"), "attributes": flatten_attributes(e.get("attributes"))}
-        for e in span.get("events") or () if isinstance(e, dict)
+        for e in get("events") or () if isinstance(e, dict)
     ]  # fmt: skip
-    status = span.get("status") or {}
-    start = to_ns(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano")
-    end_value = _get(span, "endTimeUnixNano", "end_time_unix_nano")
+    status = get("status") or {}
+    if (start_value := get("startTimeUnixNano")) is None:
+        start_value = get("start_time_unix_nano")
+    start = to_ns(start_value, "startTimeUnixNano")
+    if (end_value := get("endTimeUnixNano")) is None:
+        end_value = get("end_time_unix_nano")
+    if (parent := get("parentSpanId")) is None:
+        parent = get("parent_span_id")
     raw = dump_raw({**span, "resource": resource, "scope": scope})
     return make_span(
-        hex_id(trace_id, 32), hex_id(span_id, 16), parent_id_of(_get(span, "parentSpanId", "parent_span_id")),
+        hex_id(trace_id, 32), hex_id(span_id, 16), parent_id_of(parent),
         str(span.get("name") or ""), status_of(status.get("code")), text_or_none(status.get("message")) or "",
         start, start if end_value in (None, "", 0, "0") else to_ns(end_value, "endTimeUnixNano"),
         text_or_none(service), attrs, events, raw, line,

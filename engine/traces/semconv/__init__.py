@@ -29,6 +29,7 @@ from engine.traces.semconv.signals import (
     offered_tools,
     output_error,
     requested_tools,
+    tool_call_keys,
 )
 
 __all__ = [
@@ -120,6 +121,7 @@ class _Plan(NamedTuple):
     llm_output: tuple[str, ...]
     offered: bool
     requested: bool
+    call_keys: tuple[str, ...]  # `tool_call_keys` of the key set
     exception: bool
 
 
@@ -145,7 +147,7 @@ def _make_plan(attrs: dict[str, Any], keys: tuple[str, ...]) -> _Plan:
         present(_OUTPUT_TOKEN_KEYS), present(_COST_KEYS), any(k in attrs for k in _COST_PART_KEYS),
         present(_AGENT_KEYS), present(_TOOL_NAME_KEYS), present(_TOOL_ARGS_KEYS), present(_TOOL_OUTPUT_KEYS),
         present(_LLM_OUTPUT_KEYS), any(k in attrs for k in _OFFERED_KEYS), any(k in attrs for k in _REQUESTED_KEYS),
-        "exception.type" in attrs or "exception.message" in attrs,
+        tool_call_keys(keys), "exception.type" in attrs or "exception.message" in attrs,
     )  # fmt: skip
     if len(_PLANS) >= PLAN_CACHE_MAX:
         _PLANS.clear()
@@ -178,7 +180,7 @@ def read_fields(
     """
     keys = tuple(attrs)
     (kinds, models, tins, touts, costs, cost_parts, agents, tool_names, tool_args_keys, tool_outputs, llm_outputs,
-     has_offered, has_requested, has_exception) = _PLANS.get(keys) or _make_plan(attrs, keys)  # fmt: skip
+     has_offered, has_requested, call_keys, has_exception) = _PLANS.get(keys) or _make_plan(attrs, keys)  # fmt: skip
     if kind is None:
         for key, table in kinds:
             label = attrs[key]
@@ -194,7 +196,7 @@ def read_fields(
         if has_offered:
             offered = offered_tools(attrs)
         if has_requested:
-            requested = requested_tools(attrs)
+            requested = requested_tools(attrs, call_keys)
         if llm_outputs and not requested:
             refusal = is_refusal(_first_text(attrs, llm_outputs))
     elif kind is _TOOL:

@@ -10,6 +10,7 @@ only on spans whose attribute keys say there is something to judge.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ __all__ = [
     "ERROR_TEXT_CHARS",
     "offered_tools",
     "requested_tools",
+    "tool_call_keys",
     "output_error",
     "is_refusal",
     "exception_text",
@@ -40,7 +42,25 @@ def _loads(text: Any) -> Any:
         return None
 
 
+# A tool schema text -> its tool name: the same few schemas come with every LLM span of an agent,
+# and parsing them is most of `offered_tools`. Long texts are not kept.
+_TOOL_NAMES: dict[str, str | None] = {}
+_TOOL_NAMES_MAX = 4096
+_TOOL_NAME_TEXT_MAX = 4096
+
+
 def _tool_def_name(schema: Any) -> str | None:
+    if type(schema) is not str or len(schema) > _TOOL_NAME_TEXT_MAX:
+        return _tool_def_name_of(schema)
+    if schema in _TOOL_NAMES:
+        return _TOOL_NAMES[schema]
+    if len(_TOOL_NAMES) >= _TOOL_NAMES_MAX:
+        _TOOL_NAMES.clear()
+    name = _TOOL_NAMES[schema] = _tool_def_name_of(schema)
+    return name
+
+
+def _tool_def_name_of(schema: Any) -> str | None:
     schema = _loads(schema)
     if isinstance(schema, dict):
         fn = schema.get("function")
@@ -52,38 +72,55 @@ def _tool_def_name(schema: Any) -> str | None:
 def offered_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
     """Tool names offered to the model: llm.tools.N, gen_ai.tool.definitions, agent.tools."""
     names: list[str] = []
+    get = attrs.get
     i = 0
-    while (schema := attrs.get(f"llm.tools.{i}.tool.json_schema")) is not None or f"llm.tools.{i}.tool.name" in attrs:
-        name = _tool_def_name(schema) if schema is not None else attrs.get(f"llm.tools.{i}.tool.name")
+    while True:
+        schema_key = _SCHEMA_KEYS[i] if i < _SPELLED else f"llm.tools.{i}.tool.json_schema"
+        name_key = _NAME_KEYS[i] if i < _SPELLED else f"llm.tools.{i}.tool.name"
+        if (schema := get(schema_key)) is None and name_key not in attrs:
+            break
+        name = _tool_def_name(schema) if schema is not None else get(name_key)
         if name and type(name) is str:  # a number or an object is no tool name
             names.append(name)
         i += 1
     for key in ("gen_ai.tool.definitions", "agent.tools", "gen_ai.agent.tools", "smolagents.tools_names"):
-        defs = _loads(attrs.get(key))
-        if isinstance(defs, list):
+        if (defs := get(key)) is not None and isinstance(defs := _loads(defs), list):
             names.extend(n for d in defs if (n := _tool_def_name(d)))
     # smolagents offers its managed agents to the model as callable tools too.
     i = 0
-    while (agent := attrs.get(f"smolagents.managed_agents.{i}.name")) is not None:
+    while (agent := get(_MANAGED_KEYS[i] if i < _SPELLED else f"smolagents.managed_agents.{i}.name")) is not None:
         if isinstance(agent, str) and agent:
             names.append(agent)
         i += 1
     return tuple(dict.fromkeys(names))
 
 
+# The numbered keys `offered_tools` looks up, spelled once for the first few numbers.
+_SPELLED = 16
+_SCHEMA_KEYS = tuple(f"llm.tools.{i}.tool.json_schema" for i in range(_SPELLED))
+_NAME_KEYS = tuple(f"llm.tools.{i}.tool.name" for i in range(_SPELLED))
+_MANAGED_KEYS = tuple(f"smolagents.managed_agents.{i}.name" for i in range(_SPELLED))
+
+
 _TOOL_CALL_SUFFIX = ".tool_call.function.name"
 
 
-def requested_tools(attrs: dict[str, Any]) -> tuple[str, ...]:
-    """Tool names the model asked to call: OpenInference output tool_calls, gen_ai output parts."""
+def tool_call_keys(keys: Iterable[str]) -> tuple[str, ...]:
+    """The OpenInference output tool-call name keys among `keys`, in their order."""
+    return tuple(k for k in keys if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages."))
+
+
+def requested_tools(attrs: dict[str, Any], call_keys: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Tool names the model asked to call: OpenInference output tool_calls, gen_ai output parts.
+
+    `call_keys` is `tool_call_keys(attrs)` when the caller has it already (planned per key set).
+    """
     names: list[str] = []
     if "llm.output_messages.0.message.tool_calls.0.tool_call.function.name" in attrs or (
         "llm.output_messages.1.message.role" in attrs
     ):  # tool calls are in the first message; a second message is the rare case worth a scan
-        names = [
-            v for k, v in attrs.items()
-            if k.endswith(_TOOL_CALL_SUFFIX) and k.startswith("llm.output_messages.") and isinstance(v, str)
-        ]  # fmt: skip
+        keys = tool_call_keys(attrs) if call_keys is None else call_keys
+        names = [v for k in keys if isinstance(v := attrs[k], str)]
     if not names:
         for key in ("gen_ai.output", "gen_ai.output.messages"):
             text = attrs.get(key)
@@ -206,7 +243,10 @@ def _message_text(value: Any, depth: int = 0) -> str | None:
     if isinstance(value, str) or depth > 3:
         return value if isinstance(value, str) else None
     if isinstance(value, list):
-        return next((t for item in value[:3] if (t := _message_text(item, depth + 1))), None)
+        for item in value[:3]:
+            if text := _message_text(item, depth + 1):
+                return text
+        return None
     if isinstance(value, dict):
         if isinstance(content := value.get("content"), str):
             return content

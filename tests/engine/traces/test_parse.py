@@ -21,19 +21,21 @@ from engine.traces.index.build import (
 )
 from engine.traces.index.parse import parse_range, split_at_newlines
 from engine.traces.model import Span
-from engine.traces.readers import FileReader
+from engine.traces.readers import FileReader, _source
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
-def _reader_piece(path: Path, start: int, end: int | None) -> Piece:
-    """The general path: FileReader's spans, one by one, into a PieceBuilder pointing at the source."""
-    reader = FileReader(path, shape="halo", start=start, end=end, first_line=1)
+def _reader_piece(path: Path, start: int, end: int | None, shape: str = "halo", source_raw: bool = True) -> Piece:
+    """The general path: FileReader's spans, one by one, into a PieceBuilder (pointing at the source)."""
+    reader = FileReader(path, shape=shape, start=start, end=end, first_line=1)
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read() if end is None else f.read(end - start)
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
+    builder = PieceBuilder()
+    if source_raw:
+        builder = PieceBuilder(data, start, np.concatenate([[0], newlines + 1]).astype(np.int64))
     builder.add_all(reader)
     return builder.finish(lines=reader.lines, end=reader.end)
 
@@ -165,6 +167,37 @@ def test_a_piece_holds_each_span_s_values(tmp_path: Path, source_raw: bool) -> N
     flags = [(Flag.EXCEPTION if s.exception else 0) | (Flag.OUTPUT_ERROR if s.output_error else 0)
              | (Flag.REFUSAL if s.refusal else 0) for s in spans]  # fmt: skip
     assert numbers["flags"] == flags
+
+
+_VALUE_SHAPES = [("openai_agents", "openai_agents/spans.jsonl"), ("otel_sdk", "otel_sdk/spans.jsonl"),
+                 ("otlp", "otlp/collector.jsonl"), ("otlp", "otlp/protobuf.jsonl"),
+                 ("langfuse", "langfuse/observations.jsonl")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("shape", "name"), _VALUE_SHAPES)
+@pytest.mark.parametrize(("long_lines", "source_raw"), [(False, False), (False, True), (True, False)])
+def test_jsonl_of_the_other_shapes_reads_into_the_same_piece_as_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str, name: str, long_lines: bool, source_raw: bool
+) -> None:
+    good = (FIXTURES / name).read_bytes().splitlines()
+    first = orjson.loads(good[0])
+    lines = [
+        b"\xef\xbb\xbf" + good[0], b"", b"{not json", b"[1, 2]", b"5", b'"text"', b"{}", b"[]", b"   ",
+        b"[" * 3000 + b"]" * 3000, b'{"a": 12345678901234567890123, ', b'[{"a": 12345678901234567890123}]',
+        orjson.dumps([first, first]), orjson.dumps({"data": [first, 7]}), orjson.dumps({"spans": [first, "x"]}),
+        *good[1:], good[0] + b"\r", good[-1],  # the last line without a newline: a record all the same
+    ]  # fmt: skip
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    if long_lines:  # lines past MAX_LINE_BYTES: the reader's own path, which reports them
+        monkeypatch.setattr(_source, "MAX_LINE_BYTES", max(map(len, good)) - 1)
+    piece = parse_range(str(path), shape, 0, None, source_raw)
+    assert piece.malformed >= 4 and (long_lines or piece.n >= len(good))
+    assert _fields(piece) == _fields(_reader_piece(path, 0, None, shape, source_raw))
+    for start, end in split_at_newlines(path, 0, path.stat().st_size, 1500):
+        assert _fields(parse_range(str(path), shape, start, end, source_raw)) == _fields(
+            _reader_piece(path, start, end, shape, source_raw)
+        )
 
 
 def test_spans_added_as_columns_and_one_by_one_keep_their_order() -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
-from engine.traces.readers._values import MINUTE_CACHE, ValueProblem, iso_column_ns, iso_to_ns, to_ns
+from engine.traces.readers._values import (
+    MINUTE_CACHE,
+    ValueProblem,
+    _iso_general,
+    iso_column_ns,
+    iso_to_ns,
+    to_ns,
+)
 from engine.traces.readers.halo import spans as halo
 
 
@@ -94,3 +102,47 @@ def test_a_column_of_times_on_one_day_reads_only_a_real_day_of_the_supported_yea
         assert ok.all() and ns.tolist() == [iso_to_ns(f"{day}T05:32:0{i}.123456789Z") for i in range(5)]
     else:
         assert not ok.any() and not ns.any()
+
+
+def _random_form(rng: random.Random) -> str:
+    """An ISO-ish time of any fraction length and zone, sometimes with one character changed."""
+    year = rng.choice([rng.randrange(0, 10000), *[rng.randrange(1960, 2100)] * 4, 1970, 1969])
+    wild = rng.random() < 0.3  # fields out of range (a month 13, an hour 99) as well as real ones
+    text = "{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}".format(
+        year, rng.randrange(0, 14) if wild else rng.randrange(1, 13), rng.randrange(0, 33) if wild else
+        rng.randrange(1, 29), rng.choice("TTTTTT t"), rng.randrange(0, 100 if wild else 24),
+        rng.randrange(0, 100 if wild else 60))  # fmt: skip
+    if rng.random() < 0.9:
+        text += f":{rng.randrange(0, 100 if wild else 60):02d}"
+        if rng.random() < 0.8:
+            text += rng.choice("....,") + "".join(rng.choice("0123456789") for _ in range(rng.randrange(0, 13)))
+    hh, mm = rng.randrange(0, 30), rng.randrange(0, 70)
+    text += rng.choice(["", "Z", "Z", "z", f"+{hh:02d}:{mm:02d}", f"-{hh:02d}:{mm:02d}", f"+{hh:02d}{mm:02d}",
+                        " Z", f" +{hh:02d}:{mm:02d}", f"+{hh}:{mm:02d}", "+00:00"])  # fmt: skip
+    for _ in range(rng.choice([0, 0, 0, 0, 1, 2])):
+        at = rng.randrange(len(text) + 1)
+        cut = rng.choice([0, 1])
+        text = text[:at] + rng.choice("0aT:-.,Zz +/\u0663\u00b2_\n\t") + text[at + cut :]
+    return text
+
+
+def _read(read: Callable[[str], int], text: str) -> int | str:
+    try:
+        return read(text)
+    except ValueProblem as exc:
+        return f"refused: {exc}"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_iso_fast_path_reads_and_refuses_every_form_as_the_general_parser_does(seed: int) -> None:
+    rng = random.Random(seed)
+    texts = [_random_form(rng) for _ in range(20_000)]
+    if seed % 2:
+        MINUTE_CACHE.clear()  # cold: each minute met first by the fast path
+    else:
+        for text in texts:  # warm: every minute the general parser takes is cached where the fast path can
+            _read(iso_to_ns, text)
+    read = [_read(iso_to_ns, t) for t in texts]
+    assert sum(type(r) is int for r in read) > 5000  # both kinds are here
+    for text, value in zip(texts, read, strict=True):
+        assert value == _read(_iso_general, text), text
