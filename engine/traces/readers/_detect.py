@@ -52,12 +52,17 @@ def classify(value: Any, depth: int = 0) -> str | None:
 
 
 def _first_lines(text: str, n: int) -> list[str]:
-    out = []
-    for line in text.split("\n"):
-        if line.strip():
-            out.append(line.strip())
-            if len(out) == n:
-                break
+    """The first `n` non-blank lines, stripped (found line by line: a head may hold thousands)."""
+    out: list[str] = []
+    start, size = 0, len(text)
+    while start <= size and len(out) < n:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = size
+        line = text[start:stop].strip()
+        if line:
+            out.append(line)
+        start = stop + 1
     return out
 
 
@@ -101,18 +106,23 @@ def _decoded(head: bytes, path: Path) -> str:
         ) from None
 
 
-def detect_shape(path: Path) -> str:
+def detect_shape(path: Path, head: bytes | None = None) -> str:
     """The name of one of the registry's `SHAPES` for the file at `path`; an empty file
     reads as `EMPTY_FILE_SHAPE` (no spans).
 
+    `head` is the file's first `HEAD_BYTES` when the caller has read them already
+    (a plain file: what `read_head` gives), so the file is not read again.
     Raises UnknownShapeError naming the supported shapes for binary content,
     text that is not JSON, and JSON that matches no shape.
     """
     path = Path(path)
-    try:
-        head_bytes = read_head(path, HEAD_BYTES)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise DatasetError(f"cannot read trace file {path}: {exc.strerror or exc}") from None
+    if head is not None:
+        head_bytes = head
+    else:
+        try:
+            head_bytes = read_head(path, HEAD_BYTES)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            raise DatasetError(f"cannot read trace file {path}: {exc.strerror or exc}") from None
     text = _decoded(head_bytes.lstrip(b"\xef\xbb\xbf"), path)
     stripped = text.lstrip()
     if not stripped:
@@ -122,10 +132,15 @@ def detect_shape(path: Path) -> str:
             f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. "
             f"{SUPPORTED_SHAPES_TEXT}"
         )
-    candidates: list[Any] = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
-    if len(head_bytes) < HEAD_BYTES:
-        candidates.insert(0, _parses(text))
-    for value in candidates:
+    candidates: list[Any] = []
+    if len(head_bytes) < HEAD_BYTES:  # the whole file: parsed whole first (one document, usually)
+        candidates.append(_parses(text))
+        found = classify(candidates[0])
+        if found:
+            return found
+    lines = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
+    candidates += lines
+    for value in lines:
         found = classify(value)
         if found:
             return found

@@ -102,3 +102,29 @@ def test_malformed_line_is_reported_with_file_and_line_and_reading_goes_on(fixtu
 def test_unknown_shape_override_is_refused_with_the_supported_shapes(fixtures: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="openinference_nested"):
         FileReader(fixtures / "halo" / "tiny_traces.jsonl", shape="jaeger")
+
+
+def test_content_read_by_the_caller_reads_as_the_file_does(fixtures: Path) -> None:
+    """A small file handed over as bytes (`content=`, what packs do) gives the same spans, bad records and ends."""
+    paths = [p for p in sorted(fixtures.rglob("*")) if p.is_file() and p.stat().st_size < 1 << 20]
+    paths = [p for p in paths if p.read_bytes()[:2] != b"\x1f\x8b"]
+    assert len(paths) > 20
+    for path in paths:
+        try:
+            shape = detect_shape(path)
+        except Exception as exc:  # the same error, from the bytes
+            with pytest.raises(type(exc)) as again:
+                detect_shape(path, path.read_bytes())
+            assert str(again.value) == str(exc)
+            continue
+        assert detect_shape(path, path.read_bytes()) == shape
+        by_path, by_content = FileReader(path, shape), FileReader(path, shape, content=path.read_bytes())
+        assert [_row(i) for i in by_content] == [_row(i) for i in by_path], path
+        ends = [(r.end, r.lines, r.line_based) for r in (by_content, by_path)]
+        assert ends[0] == ends[1], path
+
+
+def _row(item: Span | Malformed) -> tuple:  # type: ignore[type-arg]
+    if isinstance(item, Span):
+        return tuple(getattr(item, name) for name in Span.__slots__)
+    return (item.path, item.line, item.reason, item.sample)
