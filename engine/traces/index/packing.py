@@ -90,7 +90,7 @@ class _MemberReader:
         """Parse one file into the pack; its member entry (with an error instead when it cannot be read)."""
         from engine.traces.index.parse import parse_range
         from engine.traces.readers import FileReader, detect_shape
-        from engine.traces.readers._detect import HEAD_BYTES
+        from engine.traces.readers._detect import detect_document
 
         try:
             st = os.stat(path)
@@ -104,10 +104,13 @@ class _MemberReader:
         lines = spans = malformed = 0
         try:
             if st.st_size > 0:
-                content = _plain_content(path)
-                head = None if content is None else content[:HEAD_BYTES]
-                entry["shape"] = member_shape = shape or detect_shape(path, head)
-                reader = FileReader(path, shape=member_shape, content=content)
+                content, document = _plain_content(path), None
+                if shape is None and content is not None:
+                    member_shape, document = detect_document(path, content)
+                else:
+                    member_shape = shape or detect_shape(path)
+                entry["shape"] = member_shape
+                reader = FileReader(path, shape=member_shape, content=content, document=document)
                 if reader.fast_lines is not None:
                     piece = parse_range(str(path), member_shape, 0, None, True, content)
                     piece.file = no

@@ -17,7 +17,7 @@ from engine.errors import DatasetError, UnknownShapeError
 from engine.traces.readers._registry import BY_PRIORITY, SUPPORTED_SHAPES_TEXT
 from engine.traces.readers._source import read_head
 
-__all__ = ["EMPTY_FILE_SHAPE", "HEAD_BYTES", "detect_shape", "classify", "sniff_layout_is_lines"]
+__all__ = ["EMPTY_FILE_SHAPE", "HEAD_BYTES", "detect_document", "detect_shape", "classify", "sniff_layout_is_lines"]
 
 HEAD_BYTES = 1 << 20
 # How many leading non-blank lines may fail to parse before a file is judged not JSONL.
@@ -151,6 +151,26 @@ def detect_shape(path: Path, head: bytes | None = None) -> str:
         f"{path} is JSON but matches no supported trace shape (first keys seen: {_first_keys(candidates)}). "
         f"{SUPPORTED_SHAPES_TEXT}"
     )
+
+
+def detect_document(path: Path, content: bytes) -> tuple[str, Any]:
+    """`detect_shape` of a plain file the caller read whole, and the document orjson made of it
+    when that decided the shape (else None), so that a reader need not parse the file again.
+
+    Bytes orjson parses into an object or a list hold no byte order mark, NUL or undecodable
+    byte and start with `{` or `[`: the checks `detect_shape` makes before it parses the
+    decoded head would pass, and that parse would give this same value.
+    """
+    if len(content) < HEAD_BYTES:
+        try:
+            document = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            document = None
+        if isinstance(document, (dict, list)):
+            found = classify(document)
+            if found:
+                return found, document
+    return detect_shape(path, content[:HEAD_BYTES]), None
 
 
 def _first_keys(candidates: list[Any]) -> str:

@@ -74,11 +74,14 @@ class FileReader:
         first_line: int = 1,
         *,
         content: bytes | None = None,
+        document: Any = None,
     ) -> None:
         self.path = Path(path)
         # `content`: the whole plain (not gzip) file as the caller read it (a small file), read from
         # memory instead of being opened again; the reader then sees exactly the bytes the caller saw.
+        # `document`: that content as orjson parsed it (`detect_document`), for a shape read by orjson.
         self._content = content
+        self._parsed = document if content is not None else None
         if content is None and not self.path.is_file():
             what = "a directory, not a file" if self.path.is_dir() else "not found"
             raise DatasetError(f"trace file {self.path} is {what}")
@@ -216,7 +219,7 @@ class FileReader:
         spans_from_value, loads = self._shape.spans_from_value, self._shape.loads
         locate = DocumentLocator(text, self.first_line)
         try:
-            value = loads(data)
+            value = self._parsed if self._parsed is not None and loads is orjson.loads else loads(data)
         except (ValueError, RecursionError):
             pass
         else:

@@ -11,6 +11,7 @@ import pytest
 from engine.errors import InvalidArgumentError
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import FileReader, detect_shape
+from engine.traces.readers._detect import detect_document
 
 
 def _ids(items: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
@@ -105,20 +106,23 @@ def test_unknown_shape_override_is_refused_with_the_supported_shapes(fixtures: P
 
 
 def test_content_read_by_the_caller_reads_as_the_file_does(fixtures: Path) -> None:
-    """A small file handed over as bytes (`content=`, what packs do) gives the same spans, bad records and ends."""
+    """A small file handed over as bytes and parsed once (what packs do) gives the same shape,
+    spans, bad records and ends as the file read by path."""
     paths = [p for p in sorted(fixtures.rglob("*")) if p.is_file() and p.stat().st_size < 1 << 20]
     paths = [p for p in paths if p.read_bytes()[:2] != b"\x1f\x8b"]
     assert len(paths) > 20
     for path in paths:
+        data = path.read_bytes()
         try:
             shape = detect_shape(path)
         except Exception as exc:  # the same error, from the bytes
             with pytest.raises(type(exc)) as again:
-                detect_shape(path, path.read_bytes())
+                detect_document(path, data)
             assert str(again.value) == str(exc)
             continue
-        assert detect_shape(path, path.read_bytes()) == shape
-        by_path, by_content = FileReader(path, shape), FileReader(path, shape, content=path.read_bytes())
+        found, document = detect_document(path, data)
+        assert found == shape, path
+        by_path, by_content = FileReader(path, shape), FileReader(path, shape, content=data, document=document)
         assert [_row(i) for i in by_content] == [_row(i) for i in by_path], path
         ends = [(r.end, r.lines, r.line_based) for r in (by_content, by_path)]
         assert ends[0] == ends[1], path
