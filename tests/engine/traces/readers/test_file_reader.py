@@ -6,12 +6,14 @@ import gzip
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.errors import InvalidArgumentError
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import FileReader, detect_shape
 from engine.traces.readers._detect import detect_document
+from engine.traces.readers._locate import DocumentLocator
 
 
 def _ids(items: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
@@ -132,3 +134,13 @@ def _row(item: Span | Malformed) -> tuple:  # type: ignore[type-arg]
     if isinstance(item, Span):
         return tuple(getattr(item, name) for name in Span.__slots__)
     return (item.path, item.line, item.reason, item.sample)
+
+
+def test_document_locator_gives_the_same_lines_with_a_newline_index() -> None:
+    """Lines found by binary search over newline offsets are the ones counting finds (ids spaced or
+    not, a numeric id that prefixes a longer number, searches that go back)."""
+    text = '{"id": "a",\n"n":12,\n\n"n": 123,\n  "id":"b", "n":1234}\n"id": "a"\n'
+    newlines = np.flatnonzero(np.frombuffer(text.encode(), dtype=np.uint8) == 10)
+    asks = [("id", "a", 0), ("n", 123, 0), ("id", "b", 0), ("n", 12, 0), ("id", "a", 0), ("n", 1234, 0), ("x", 1, 7)]
+    counted, indexed = DocumentLocator(text, 3), DocumentLocator(text, 3, newlines)
+    assert [counted(*a) for a in asks] == [indexed(*a) for a in asks] == [3, 6, 7, 4, 8, 7, 7]
