@@ -46,7 +46,8 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
     writer = ChunkWriter(tmp)
     try:
         reader = _MemberReader(writer)
-        entries = [reader.read(Path(source_dir) / name, no, shape) for no, name in enumerate(names)]
+        base = Path(source_dir)
+        entries = [reader.read(base / name, no, shape) for no, name in enumerate(names)]
         reader.flush()
         chunk = writer.finish()
         if chunk is not None:

@@ -81,7 +81,7 @@ class FileReader:
         content: bytes | None = None,
         document: Any = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)
         # `content`: the whole plain (not gzip) file as the caller read it (a small file), read from
         # memory instead of being opened again; the reader then sees exactly the bytes the caller saw.
         # `document`: that content as orjson parsed it (`detect_document`), for a shape read by orjson.
