@@ -73,6 +73,17 @@ def _parses(line: str) -> Any:
         return None
 
 
+def _container(line: str) -> Any:
+    """The object or list a stripped line parses to, else None (what detection asks of a line).
+
+    Only a line that starts with `{` or `[` and ends with `}` or `]` can be one: the
+    other lines of a pretty document are not handed to the parser to fail.
+    """
+    if line[0] in "{[" and line[-1] in "}]":
+        return _parses(line)
+    return None
+
+
 def sniff_layout_is_lines(head: str) -> bool:
     """True when the content is JSONL (one value per line) rather than one document.
 
@@ -83,11 +94,11 @@ def sniff_layout_is_lines(head: str) -> bool:
     lines = _first_lines(head, PROBE_LINES + 1)
     if not lines:
         return True
-    if isinstance(_parses(lines[0]), (dict, list)):
+    if isinstance(_container(lines[0]), (dict, list)):
         return True
     if lines[0] in ("{", "[") or lines[0].startswith(("[{", "[\n", "{\n")) or lines[0].endswith(("{", "[")):
         return False
-    return any(isinstance(_parses(ln), dict) for ln in lines[1:])
+    return any(isinstance(_container(ln), dict) for ln in lines[1:])
 
 
 def _decoded(head: bytes, path: Path) -> str:
@@ -138,7 +149,7 @@ def detect_shape(path: Path, head: bytes | None = None) -> str:
         found = classify(candidates[0])
         if found:
             return found
-    lines = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
+    lines = [_container(ln) for ln in _first_lines(text, PROBE_LINES)]
     candidates += lines
     for value in lines:
         found = classify(value)
