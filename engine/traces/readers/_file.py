@@ -47,6 +47,7 @@ __all__ = ["FileReader", "RECORD_ERRORS"]
 # cheaper than numpy's fixed costs; above, the index (a temporary byte per byte, 8 per line) is too big.
 _INDEXED_BYTES = (16 << 10, 64 << 20)
 
+
 def _complete_json(data: bytes) -> bool:
     """Whether an unterminated last line is a whole record already (a writer that ends without \\n)."""
     if not data.strip():
