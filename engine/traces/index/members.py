@@ -93,17 +93,19 @@ class Members:
     def from_entries(cls, entries: list[dict[str, Any]]) -> Members:
         """The table of member dicts as `pack_build` makes them (errors, samples and hashes go to extras)."""
         table = np.zeros(len(entries), MEMBER_DTYPE)
-        shapes: list[str | None] = []
+        # Column by column (a row's fields set one by one cost 7 us a member).
+        for key in ("size", "mtime_ns", "ctime_ns", "ino", "lines", "spans", "malformed"):
+            table[key] = [e.get(key, 0) for e in entries]
+        for key, lo, hi in (("rows", "row_lo", "row_hi"), ("traces", "trace_lo", "trace_hi")):
+            pairs = [e.get(key) or (0, 0) for e in entries]
+            table[lo] = [pair[0] for pair in pairs]
+            table[hi] = [pair[1] for pair in pairs]
+        codes: dict[str | None, int] = {}
+        table["shape"] = [codes.setdefault(e["shape"], len(codes)) for e in entries]
+        shapes: list[str | None] = list(codes)
         extras: dict[int, dict[str, Any]] = {}
+        states: list[int] = []
         for no, e in enumerate(entries):
-            row = table[no : no + 1]
-            for key in ("size", "mtime_ns", "ctime_ns", "ino", "lines", "spans", "malformed"):
-                row[key] = e.get(key, 0)
-            row["row_lo"], row["row_hi"] = e.get("rows") or (0, 0)
-            row["trace_lo"], row["trace_hi"] = e.get("traces") or (0, 0)
-            if e["shape"] not in shapes:
-                shapes.append(e["shape"])
-            row["shape"] = shapes.index(e["shape"])
             extra: dict[str, Any] = {key: e[key] for key in ("error", "error_kind", "sha256") if key in e}
             state = 0
             if "error" in e:
@@ -116,9 +118,10 @@ class Members:
             if e.get("samples"):
                 state |= SAMPLES
                 extra["samples"] = e["samples"]
-            row["state"] = state
+            states.append(state)
             if extra:
                 extras[no] = extra
+        table["state"] = states
         return cls(table, [e["name"] for e in entries], shapes, extras)
 
     def write(self, directory: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from engine.traces.index.pack import RACY_NS, sha256_of, stat_key
 from engine.traces.index.parse import PIECE_SPANS
 from engine.traces.index.unreadable import unreadable
 from engine.traces.model import Span
+from engine.traces.readers._source import GZIP_MAGIC
 
 __all__ = ["build_pack"]
 
@@ -45,7 +46,8 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
     writer = ChunkWriter(tmp)
     try:
         reader = _MemberReader(writer)
-        entries = [reader.read(Path(source_dir) / name, no, shape) for no, name in enumerate(names)]
+        base = Path(source_dir)
+        entries = [reader.read(base / name, no, shape) for no, name in enumerate(names)]
         reader.flush()
         chunk = writer.finish()
         if chunk is not None:
@@ -89,6 +91,7 @@ class _MemberReader:
         """Parse one file into the pack; its member entry (with an error instead when it cannot be read)."""
         from engine.traces.index.parse import parse_range
         from engine.traces.readers import FileReader, detect_shape
+        from engine.traces.readers._detect import detect_document
 
         try:
             st = os.stat(path)
@@ -102,10 +105,15 @@ class _MemberReader:
         lines = spans = malformed = 0
         try:
             if st.st_size > 0:
-                entry["shape"] = member_shape = shape or detect_shape(path)
-                reader = FileReader(path, shape=member_shape)
+                content, document = _plain_content(path), None
+                if shape is None and content is not None:
+                    member_shape, document = detect_document(path, content)
+                else:
+                    member_shape = shape or detect_shape(path)
+                entry["shape"] = member_shape
+                reader = FileReader(path, shape=member_shape, content=content, document=document)
                 if reader.fast_lines is not None:
-                    piece = parse_range(str(path), member_shape, 0, None, True)
+                    piece = parse_range(str(path), member_shape, 0, None, True, content)
                     piece.file = no
                     self.flush()  # files reach the writer in order: their rows and traces stay in order
                     lines, spans, malformed = piece.lines, piece.n, piece.malformed
@@ -157,6 +165,17 @@ class _MemberReader:
         piece.trace_files = trace_files
         self.writer.add(piece)
         self.builder, self.files, self.owner = PieceBuilder(), [], {}
+
+
+def _plain_content(path: Path) -> bytes | None:
+    """The whole file, read once for detection and parsing alike; None for gzip, or when it cannot
+    be read (the readers then open it themselves, and say why as they always do)."""
+    try:
+        with open(path, "rb") as f:
+            content = f.read()
+    except OSError:
+        return None
+    return None if content[:2] == GZIP_MAGIC else content
 
 
 def _place_members(directory: Path, chunk: dict[str, Any], entries: list[dict[str, Any]]) -> None:

@@ -33,24 +33,30 @@ __all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
 PIECE_SPANS = 50_000
 
 
-def parse_range(path: str, shape: str, start: int, end: int | None, source_raw: bool) -> Piece:
+def parse_range(
+    path: str, shape: str, start: int, end: int | None, source_raw: bool, content: bytes | None = None
+) -> Piece:
     """Read the spans of lines [start, end) of a plain file into a piece (runs in workers).
 
     Line numbers are relative to `start` (the caller rebases them). With
     `source_raw` the rows point at the spans' bytes in the source file.
+    `content` is the whole file when the caller has read it (a small file): it is not read again.
     """
     from engine.traces.readers import FileReader
 
-    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1)
+    reader = FileReader(Path(path), shape=shape, start=start, end=end, first_line=1, content=content)
     # Plain JSONL of a shape without a line path of its own: read line by line from the range's bytes.
     value_lines = reader.line_based and not reader.gzip and reader.fast_lines is None
     if not source_raw and not value_lines:
         builder = PieceBuilder()
         builder.add_all(reader)
         return builder.finish(lines=reader.lines, end=reader.end)
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read() if end is None else f.read(end - start)
+    if content is not None:
+        data = content[start:] if end is None else content[start:end]
+    else:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read() if end is None else f.read(end - start)
     skip = 3 if start == 0 and data[:3] == BOM else 0
     if reader.fast_lines is not None:
         # The reader settled where the range's last complete record ends (`reader.end`).

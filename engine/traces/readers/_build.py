@@ -28,12 +28,16 @@ def status_of(code: Any) -> SpanStatus:
     return found if found is not None else SpanStatus.UNSET
 
 
+# What `json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":"))` builds per call.
+_STDLIB_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
+
+
 def dump_raw(obj: Any) -> bytes:
     """A span object as JSON bytes; integers beyond 64 bits (any-agent ids) go through the stdlib."""
     try:
         return orjson.dumps(obj, default=str)
     except TypeError:
-        return json.dumps(obj, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+        return _STDLIB_ENCODER.encode(obj).encode()
 
 
 def text_or_none(value: Any) -> str | None:

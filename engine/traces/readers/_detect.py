@@ -17,7 +17,7 @@ from engine.errors import DatasetError, UnknownShapeError
 from engine.traces.readers._registry import BY_PRIORITY, SUPPORTED_SHAPES_TEXT
 from engine.traces.readers._source import read_head
 
-__all__ = ["EMPTY_FILE_SHAPE", "HEAD_BYTES", "detect_shape", "classify", "sniff_layout_is_lines"]
+__all__ = ["EMPTY_FILE_SHAPE", "HEAD_BYTES", "detect_document", "detect_shape", "classify", "sniff_layout_is_lines"]
 
 HEAD_BYTES = 1 << 20
 # How many leading non-blank lines may fail to parse before a file is judged not JSONL.
@@ -52,12 +52,17 @@ def classify(value: Any, depth: int = 0) -> str | None:
 
 
 def _first_lines(text: str, n: int) -> list[str]:
-    out = []
-    for line in text.split("\n"):
-        if line.strip():
-            out.append(line.strip())
-            if len(out) == n:
-                break
+    """The first `n` non-blank lines, stripped (found line by line: a head may hold thousands)."""
+    out: list[str] = []
+    start, size = 0, len(text)
+    while start <= size and len(out) < n:
+        stop = text.find("\n", start)
+        if stop < 0:
+            stop = size
+        line = text[start:stop].strip()
+        if line:
+            out.append(line)
+        start = stop + 1
     return out
 
 
@@ -66,6 +71,17 @@ def _parses(line: str) -> Any:
         return orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
+
+
+def _container(line: str) -> Any:
+    """The object or list a stripped line parses to, else None (what detection asks of a line).
+
+    Only a line that starts with `{` or `[` and ends with `}` or `]` can be one: the
+    other lines of a pretty document are not handed to the parser to fail.
+    """
+    if line[0] in "{[" and line[-1] in "}]":
+        return _parses(line)
+    return None
 
 
 def sniff_layout_is_lines(head: str) -> bool:
@@ -78,11 +94,11 @@ def sniff_layout_is_lines(head: str) -> bool:
     lines = _first_lines(head, PROBE_LINES + 1)
     if not lines:
         return True
-    if isinstance(_parses(lines[0]), (dict, list)):
+    if isinstance(_container(lines[0]), (dict, list)):
         return True
     if lines[0] in ("{", "[") or lines[0].startswith(("[{", "[\n", "{\n")) or lines[0].endswith(("{", "[")):
         return False
-    return any(isinstance(_parses(ln), dict) for ln in lines[1:])
+    return any(isinstance(_container(ln), dict) for ln in lines[1:])
 
 
 def _decoded(head: bytes, path: Path) -> str:
@@ -101,18 +117,23 @@ def _decoded(head: bytes, path: Path) -> str:
         ) from None
 
 
-def detect_shape(path: Path) -> str:
+def detect_shape(path: Path, head: bytes | None = None) -> str:
     """The name of one of the registry's `SHAPES` for the file at `path`; an empty file
     reads as `EMPTY_FILE_SHAPE` (no spans).
 
+    `head` is the file's first `HEAD_BYTES` when the caller has read them already
+    (a plain file: what `read_head` gives), so the file is not read again.
     Raises UnknownShapeError naming the supported shapes for binary content,
     text that is not JSON, and JSON that matches no shape.
     """
     path = Path(path)
-    try:
-        head_bytes = read_head(path, HEAD_BYTES)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise DatasetError(f"cannot read trace file {path}: {exc.strerror or exc}") from None
+    if head is not None:
+        head_bytes = head
+    else:
+        try:
+            head_bytes = read_head(path, HEAD_BYTES)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            raise DatasetError(f"cannot read trace file {path}: {exc.strerror or exc}") from None
     text = _decoded(head_bytes.lstrip(b"\xef\xbb\xbf"), path)
     stripped = text.lstrip()
     if not stripped:
@@ -122,10 +143,15 @@ def detect_shape(path: Path) -> str:
             f"{path} is not JSON (it starts with {stripped[:30]!r}); trace files are JSON or JSONL. "
             f"{SUPPORTED_SHAPES_TEXT}"
         )
-    candidates: list[Any] = [_parses(ln) for ln in _first_lines(text, PROBE_LINES)]
-    if len(head_bytes) < HEAD_BYTES:
-        candidates.insert(0, _parses(text))
-    for value in candidates:
+    candidates: list[Any] = []
+    if len(head_bytes) < HEAD_BYTES:  # the whole file: parsed whole first (one document, usually)
+        candidates.append(_parses(text))
+        found = classify(candidates[0])
+        if found:
+            return found
+    lines = [_container(ln) for ln in _first_lines(text, PROBE_LINES)]
+    candidates += lines
+    for value in lines:
         found = classify(value)
         if found:
             return found
@@ -136,6 +162,26 @@ def detect_shape(path: Path) -> str:
         f"{path} is JSON but matches no supported trace shape (first keys seen: {_first_keys(candidates)}). "
         f"{SUPPORTED_SHAPES_TEXT}"
     )
+
+
+def detect_document(path: Path, content: bytes) -> tuple[str, Any]:
+    """`detect_shape` of a plain file the caller read whole, and the document orjson made of it
+    when that decided the shape (else None), so that a reader need not parse the file again.
+
+    Bytes orjson parses into an object or a list hold no byte order mark, NUL or undecodable
+    byte and start with `{` or `[`: the checks `detect_shape` makes before it parses the
+    decoded head would pass, and that parse would give this same value.
+    """
+    if len(content) < HEAD_BYTES:
+        try:
+            document = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            document = None
+        if isinstance(document, (dict, list)):
+            found = classify(document)
+            if found:
+                return found, document
+    return detect_shape(path, content[:HEAD_BYTES]), None
 
 
 def _first_keys(candidates: list[Any]) -> str:

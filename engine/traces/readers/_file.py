@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from engine.errors import DatasetError
@@ -27,6 +28,7 @@ from engine.traces.readers._locate import DocumentLocator
 from engine.traces.readers._registry import shape_named
 from engine.traces.readers._shape import SpansFromValue
 from engine.traces.readers._source import (
+    GZIP_MAGIC,
     BadRecord,
     Locate,
     Progress,
@@ -40,6 +42,11 @@ from engine.traces.readers._source import (
 from engine.traces.readers._values import RECORD_ERRORS, ValueProblem
 
 __all__ = ["FileReader", "RECORD_ERRORS"]
+
+# Documents of a size in this range get their newlines indexed: below, counting in the text is
+# cheaper than numpy's fixed costs; above, the index (a temporary byte per byte, 8 per line) is too big.
+_INDEXED_BYTES = (16 << 10, 64 << 20)
+
 
 def _complete_json(data: bytes) -> bool:
     """Whether an unterminated last line is a whole record already (a writer that ends without \\n)."""
@@ -65,23 +72,38 @@ class FileReader:
     """
 
     def __init__(
-        self, path: str | Path, shape: str | None = None, start: int = 0, end: int | None = None, first_line: int = 1
+        self,
+        path: str | Path,
+        shape: str | None = None,
+        start: int = 0,
+        end: int | None = None,
+        first_line: int = 1,
+        *,
+        content: bytes | None = None,
+        document: Any = None,
     ) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
+        self.path = path if isinstance(path, Path) else Path(path)
+        # `content`: the whole plain (not gzip) file as the caller read it (a small file), read from
+        # memory instead of being opened again; the reader then sees exactly the bytes the caller saw.
+        # `document`: that content as orjson parsed it (`detect_document`), for a shape read by orjson.
+        self._content = content
+        self._parsed = document if content is not None else None
+        if content is None and not self.path.is_file():
             what = "a directory, not a file" if self.path.is_dir() else "not found"
             raise DatasetError(f"trace file {self.path} is {what}")
-        self.shape = shape or detect_shape(self.path)
+        self.shape = shape or detect_shape(self.path, None if content is None else content[:HEAD_BYTES])
         self._shape = shape_named(self.shape)
-        self.gzip = is_gzip(self.path)
+        self.gzip = is_gzip(self.path) if content is None else content[:2] == GZIP_MAGIC
+        if self.gzip and content is not None:
+            raise ValueError("FileReader(content=...) takes plain content, not gzip")
         self.start = start
         self.first_line = first_line
         self.lines = first_line - 1
         if start > 0 or end is not None:
             self.line_based = True
         else:
-            head = read_head(self.path, HEAD_BYTES).decode("utf-8", "replace")
-            self.line_based = sniff_layout_is_lines(head)
+            head = read_head(self.path, HEAD_BYTES) if content is None else content[:HEAD_BYTES]
+            self.line_based = sniff_layout_is_lines(head.decode("utf-8", "replace"))
         # The shape's own JSONL path, where a plain (not gzip) line-based read can take it.
         self.fast_lines = self._shape.lines if self.line_based and not self.gzip else None
         self.end = start
@@ -89,14 +111,25 @@ class FileReader:
         self._stream_error: tuple[int, str] | None = None
         self._cut: list[tuple[int, int]] = []
         if not self.gzip and self.line_based:
+            self._stop = self.end = self._plain_stop(start, end)
+
+    def _plain_stop(self, start: int, end: int | None) -> int:
+        """Where a plain line-based read of [start, end) stops: after its last newline, or at
+        `end` when what follows that newline is a complete record already."""
+        content = self._content
+        if content is not None:
+            limit = len(content) if end is None else end
+            stop = content.rfind(b"\n", start, limit) + 1 or start
+            tail = content[stop:limit]
+        else:
             limit = self.path.stat().st_size if end is None else end
             stop = last_newline_end(self.path, start, limit)
+            tail = b""
             if stop < limit:
                 with open(self.path, "rb") as f:
                     f.seek(stop)
-                    if _complete_json(f.read(limit - stop)):
-                        stop = limit
-            self._stop = self.end = stop
+                    tail = f.read(limit - stop)
+        return limit if stop < limit and _complete_json(tail) else stop
 
     def __repr__(self) -> str:
         return f"FileReader({str(self.path)!r}, shape={self.shape!r}, start={self.start}, end={self.end})"
@@ -119,7 +152,7 @@ class FileReader:
         progress = Progress(self.start)
         first = self.first_line
         try:
-            for index, data in iter_lines(self.path, self.gzip, self.start, self._stop, progress):
+            for index, data in iter_lines(self.path, self.gzip, self.start, self._stop, progress, self._content):
                 yield first + index, data
             lineno = first - 1 + progress.count
             if progress.tail and _complete_json(progress.tail):
@@ -183,16 +216,23 @@ class FileReader:
     def _document(self) -> Iterator[Span | Malformed]:
         """A whole document: one JSON value, or several concatenated ones."""
         cut: list[str] = []
-        data = read_all(self.path, self.gzip, cut)
+        data = read_all(self.path, self.gzip, cut) if self._content is None else self._content
         for reason in cut:  # said first: what follows is a document cut short
             yield self._malformed(1, reason, b"")
         self.end = len(data)
         text = data.decode("utf-8", "replace").lstrip("\ufeff")
-        self.lines = self.first_line - 1 + text.count("\n") + (0 if text.endswith("\n") else 1)
+        # Newlines are counted in the bytes: decoding neither makes nor eats a b"\n". In a document
+        # of middling size numpy finds them, faster; in ASCII text without a BOM their byte offsets
+        # are character offsets, for the locator.
+        indexed = _INDEXED_BYTES[0] <= len(data) <= _INDEXED_BYTES[1]
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10) if indexed else None
+        count = data.count(b"\n") if newlines is None else len(newlines)
+        self.lines = self.first_line - 1 + count + (0 if data.endswith(b"\n") else 1)
         spans_from_value, loads = self._shape.spans_from_value, self._shape.loads
-        locate = DocumentLocator(text, self.first_line)
+        offsets = newlines if len(text) == len(data) and text.isascii() else None
+        locate = DocumentLocator(text, self.first_line, offsets)
         try:
-            value = loads(data)
+            value = self._parsed if self._parsed is not None and loads is orjson.loads else loads(data)
         except (ValueError, RecursionError):
             pass
         else:

@@ -208,7 +208,9 @@ class Progress:
         self.cut: list[tuple[int, int]] = []
 
 
-def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Progress) -> Iterator[tuple[int, bytes]]:
+def iter_lines(
+    path: Path, gz: bool, start: int, end: int | None, progress: Progress, content: bytes | None = None
+) -> Iterator[tuple[int, bytes]]:
     """Yield (line index, line) for the non-blank complete lines (without b"\n") of [start, end).
 
     The index counts every line from 0 (blank ones are counted, not yielded:
@@ -220,24 +222,35 @@ def iter_lines(path: Path, gz: bool, start: int, end: int | None, progress: Prog
     bytes after the last newline go to `progress.tail` for the caller to judge; a
     cut-off stream (still being written) ends quietly, a corrupt one, or one that
     decompresses past `MAX_DECOMPRESSED_BYTES`, sets `progress.error`.
+    `content`, the whole plain file already read, is split instead of the file.
     """
     if gz:
         yield from _gzip_lines(path, start, progress)
         return
     assert end is not None
+    if content is not None:
+        if start == 0 and content[:3] == BOM:
+            start = 3
+        yield from _plain_lines([content[start:end]] if end > start else [], start, progress)
+        return
     with open(path, "rb") as f:
         if start == 0 and f.read(3) == BOM:
             start = 3  # a UTF-8 byte order mark is not part of the first record
         f.seek(start)
-        progress.end = start
-        carry = yield from _complete_lines(_file_blocks(f, end - start), start, progress)
-        if carry is not None:
-            progress.end += carry[1] if carry[0] is None else len(carry[0])
-            if carry[0] is None:
-                progress.cut.append((progress.count, carry[1]))
-            else:
-                yield progress.count, carry[0]
-            progress.count += 1
+        yield from _plain_lines(_file_blocks(f, end - start), start, progress)
+
+
+def _plain_lines(blocks: Iterable[bytes], start: int, progress: Progress) -> Iterator[tuple[int, bytes]]:
+    """`iter_lines` of a plain range's blocks, the bytes after its last newline yielded as a last line."""
+    progress.end = start
+    carry = yield from _complete_lines(blocks, start, progress)
+    if carry is not None:
+        progress.end += carry[1] if carry[0] is None else len(carry[0])
+        if carry[0] is None:
+            progress.cut.append((progress.count, carry[1]))
+        else:
+            yield progress.count, carry[0]
+        progress.count += 1
 
 
 def _file_blocks(f: Any, left: int) -> Iterator[bytes]:

@@ -26,6 +26,7 @@ __all__ = ["SHAPE", "REPR_FIELDS", "MAX_DEPTH", "decode_repr", "spans_from_value
 
 # Fields that Patronus exports as Python-repr strings.
 REPR_FIELDS = ("span_attributes", "resource_attributes", "events", "links", "logs")
+_REPR_FIELDS = frozenset(REPR_FIELDS)
 # Deeper nesting than this is reported, not followed (a cycle or a broken export).
 MAX_DEPTH = 1000
 _RECORD_ERRORS = RECORD_ERRORS
@@ -76,7 +77,10 @@ def spans_from_value(value: Any, line: int, locate: Locate | None) -> Iterator[S
 
 
 def _span(node: dict[str, Any], line: int) -> Span:
-    own = {k: decode_repr(v) if k in REPR_FIELDS else v for k, v in node.items() if k != "child_spans"}
+    own = dict(node)  # the span without its children, repr strings decoded, keys in their order
+    own.pop("child_spans", None)
+    for key in _REPR_FIELDS.intersection(own):
+        own[key] = decode_repr(own[key])
     trace_id, span_id = own.get("trace_id"), own.get("span_id")
     if not trace_id or not span_id:
         raise ValueProblem("span without trace_id or span_id")

@@ -6,11 +6,14 @@ import gzip
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.errors import InvalidArgumentError
 from engine.traces.model import Malformed, Span
 from engine.traces.readers import FileReader, detect_shape
+from engine.traces.readers._detect import detect_document
+from engine.traces.readers._locate import DocumentLocator
 
 
 def _ids(items: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
@@ -102,3 +105,42 @@ def test_malformed_line_is_reported_with_file_and_line_and_reading_goes_on(fixtu
 def test_unknown_shape_override_is_refused_with_the_supported_shapes(fixtures: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="openinference_nested"):
         FileReader(fixtures / "halo" / "tiny_traces.jsonl", shape="jaeger")
+
+
+def test_content_read_by_the_caller_reads_as_the_file_does(fixtures: Path) -> None:
+    """A small file handed over as bytes and parsed once (what packs do) gives the same shape,
+    spans, bad records and ends as the file read by path."""
+    paths = [p for p in sorted(fixtures.rglob("*")) if p.is_file() and p.stat().st_size < 1 << 20]
+    paths = [p for p in paths if p.read_bytes()[:2] != b"\x1f\x8b"]
+    assert len(paths) > 20
+    for path in paths:
+        data = path.read_bytes()
+        try:
+            shape = detect_shape(path)
+        except Exception as exc:  # the same error, from the bytes
+            with pytest.raises(type(exc)) as again:
+                detect_document(path, data)
+            assert str(again.value) == str(exc)
+            continue
+        found, document = detect_document(path, data)
+        assert found == shape, path
+        by_path, by_content = FileReader(path, shape), FileReader(path, shape, content=data, document=document)
+        assert [_row(i) for i in by_content] == [_row(i) for i in by_path], path
+        ends = [(r.end, r.lines, r.line_based) for r in (by_content, by_path)]
+        assert ends[0] == ends[1], path
+
+
+def _row(item: Span | Malformed) -> tuple:  # type: ignore[type-arg]
+    if isinstance(item, Span):
+        return tuple(getattr(item, name) for name in Span.__slots__)
+    return (item.path, item.line, item.reason, item.sample)
+
+
+def test_document_locator_gives_the_same_lines_with_a_newline_index() -> None:
+    """Lines found by binary search over newline offsets are the ones counting finds (ids spaced or
+    not, a numeric id that prefixes a longer number, searches that go back)."""
+    text = '{"id": "a",\n"n":12,\n\n"n": 123,\n  "id":"b", "n":1234}\n"id": "a"\n'
+    newlines = np.flatnonzero(np.frombuffer(text.encode(), dtype=np.uint8) == 10)
+    asks = [("id", "a", 0), ("n", 123, 0), ("id", "b", 0), ("n", 12, 0), ("id", "a", 0), ("n", 1234, 0), ("x", 1, 7)]
+    counted, indexed = DocumentLocator(text, 3), DocumentLocator(text, 3, newlines)
+    assert [counted(*a) for a in asks] == [indexed(*a) for a in asks] == [3, 6, 7, 4, 8, 7, 7]

@@ -9,7 +9,7 @@ from types import ModuleType
 import orjson
 
 from engine.traces.model import Span, SpanKind, SpanStatus
-from engine.traces.readers import FileReader, detect_shape
+from engine.traces.readers import FileReader, detect_shape, otel_sdk
 
 
 def _spans(path: Path) -> list[Span]:
@@ -80,3 +80,26 @@ def test_every_any_agent_framework_file_reads_with_orphans_allowed(fixtures: Pat
     google = _spans(fixtures / "any_agent" / "GOOGLE_trace.json")
     ids = {s.span_id for s in google}
     assert all(s.parent_id is None or s.parent_id not in ids for s in google)  # parents were never exported
+
+
+def test_loads_with_big_integers_gives_what_json_loads_gives(fixtures: Path) -> None:
+    """Documents with 20-digit integers are read by msgspec when it can: the value (types too) is json's,
+    and what msgspec refuses but json takes (NaN, a byte order mark, lone surrogates, deep nesting) still reads."""
+    big = b'{"context": {"trace_id": 123456789012345678901234567890, "span_id": 18446744073709551616}, '
+    docs = [p.read_bytes() for p in sorted((fixtures / "any_agent").glob("*.json"))]
+    docs += [big + tail for tail in (
+        b'"a": NaN, "b": Infinity, "c": -Infinity}', b'"a": 1e999}', b'"s": "\\ud800"}', b'"n": -9223372036854775809}',
+        b'"f": [1e-7, 1.5e16, 0.1, -0.0, 1E+2, 1e-400], "u": "\\u00e9\\ud83d\\ude00", "d": {"k": 1, "k": 2}}',
+        b'"x": ' + b"[" * 700 + b"]" * 700 + b"}",
+    )]
+    docs += [b"\xef\xbb\xbf" + big + b'"a": 1}', big.replace(b"{", b"[", 1)]
+    for doc in docs:
+        try:
+            expected = repr(json.loads(doc))
+        except (ValueError, RecursionError) as exc:
+            expected = type(exc).__name__
+        try:
+            got = repr(otel_sdk.loads(doc))
+        except (ValueError, RecursionError) as exc:
+            got = type(exc).__name__
+        assert got == expected, doc[:120]
