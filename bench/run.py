@@ -35,12 +35,9 @@ TARGETS: dict[str, dict[str, tuple[str, float, str]]] = {
         "view_trace_p50_ms": ("<=", 1.0, ""),
         "build_peak_rss_mb": ("<=", 1024.0, "on 1 GB; HALO: 510 MB on 200 MB"),
     },
-    "mixed": {
+    "mixed": {  # the two targets for a folder of 20,000 small files (`--mb 1024`)
         "build_mb_s": (">=", 60.0, "a folder of small files of every shape"),
         "reopen_ms": ("<=", 100.0, ""),
-        "overview_ms": ("<=", 20.0, ""),
-        "view_trace_p50_ms": ("<=", 1.0, ""),
-        "build_peak_rss_mb": ("<=", 1024.0, ""),
     },
 }
 # Side by side, a later checkout's build speed over the first one's (the main before a change).
