@@ -25,6 +25,7 @@ from engine.traces.columns.hashing import hash_strings
 from engine.traces.columns.lists import ListColumn
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
+from engine.traces.index.heap_trim import trim_heap
 from engine.traces.index.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
 from engine.traces.model import SpanKind, SpanStatus
 
@@ -79,6 +80,7 @@ def finalize(
                 if k in _ROLLUP_NUMBERS:
                     kept[k] = column
                 del column
+        trim_heap()  # the pieces' number columns are gone (see `heap_trim`)
         categorical: dict[str, CategoricalColumn] = {}
         for f in sorted(CATEGORICAL_FIELDS, key=lambda f: f not in _ROLLUP_CATEGORICAL):  # what rollups read first
             cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
@@ -87,16 +89,19 @@ def finalize(
                 categorical[f] = cat
             if len(categorical) == len(_ROLLUP_CATEGORICAL) and lists is None:
                 lists = pool.submit(_trace_lists, trace, categorical, trace_ids)
+        trim_heap()
         for name in ("span_id", "parent_id"):
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
                 setattr(p, name, _NO_STRINGS)
             writer.add(name, col.select(order).compact())
             del col
+            trim_heap()
         for f in STRING_FIELDS:
             col = StringColumn.concat([p.strings.pop(f) for p in pieces])
             writer.add(f, col.select(order).compact())
             del col
+        trim_heap()
         for f in LIST_FIELDS:
             writer.add(f, ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order).compacted())
         del order
