@@ -143,15 +143,12 @@ def _run(
     pool = builder.executor()
     # Submitted from this thread, before any other starts: the pool forks its workers now.
     first = pool.submit(build_pack, *args[0])
-    if beside is None:
-        futures: list[Future[str]] = [first, *(pool.submit(build_pack, *a) for a in args[1:])]
-        ids = []
-        for future, size in zip(futures, sizes, strict=True):
-            ids.append(future.result())
-            tally.packed += size
-            tally.show()
-        return ids, None
     fed: list[list[str] | BaseException] = []
+    if beside is None:  # every pack in the pool at once, collected here, progress shown as each is built
+        _feed(pool, first, args[1:], sizes, len(args), tally, fed, show=True)
+        if isinstance(fed[0], BaseException):
+            raise fed[0]
+        return fed[0], None
     feeder = threading.Thread(
         target=_feed, args=(pool, first, args[1:], sizes, builder.workers, tally, fed), name="halo-packs", daemon=True
     )
@@ -175,20 +172,27 @@ def _feed(
     first: Future[str],
     rest: list[_PackArgs],
     sizes: list[int],
-    workers: int,
+    in_flight: int,
     tally: Tally,
     out: list[list[str] | BaseException],
+    *,
+    show: bool = False,
 ) -> None:
-    """Keep `workers` pack builds in `pool` until all are built; their ids (or the error) into `out`."""
+    """Keep `in_flight` pack builds in `pool` until all are built; their ids (or the error) into `out`.
+
+    `show` reports progress after each pack: only in the opening thread (see `Tally`).
+    """
     pending: deque[Future[str]] = deque([first])
     todo = deque(rest)
     ids: list[str] = []
     try:
         while pending:
-            while todo and len(pending) < workers:
+            while todo and len(pending) < in_flight:
                 pending.append(pool.submit(build_pack, *todo.popleft()))
             ids.append(pending.popleft().result())
             tally.packed += sizes[len(ids) - 1]
+            if show:
+                tally.show()
         out.append(ids)
     except BaseException as exc:  # handed to the opening thread, which raises it
         for f in pending:
