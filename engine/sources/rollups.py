@@ -33,7 +33,7 @@ __all__ = ["LOOP_MIN_REPEATS", "error_signatures", "loops", "template_sql", "too
 # A loop: this many calls in a row of one tool with identical arguments in one trace.
 LOOP_MIN_REPEATS = 3
 
-# The analytics' masks (analytics_text._MASKS), as RE2; `<id>` is left out (look-ahead).
+# The analytics' masks (failure_text._MASKS), as RE2; `<id>` is left out (look-ahead).
 _MASKS = (
     (r"(?i)\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<url>"),
     (r"[\w.+-]+@[\w-]+\.[\w.-]+", "<email>"),

@@ -1,8 +1,8 @@
 """A dataset: the indexed spans of a set of trace files, as memory-mapped columns.
 
 `Dataset.open(paths)` resolves files, directories and globs, brings each file's
-index up to date (its own segment, see `index`, or a pack of many small files,
-see `pack`), and maps it. Nothing is parsed on a reopen: columns are numpy
+index up to date (its own segment, see `index.segments`, or a pack of many small files,
+see `index.pack`), and maps it. Nothing is parsed on a reopen: columns are numpy
 views of the cache files, and strings are decoded only when asked for. Parts
 (segment chunks, pack runs) are concatenated lazily, column by column, when a
 column is first used.

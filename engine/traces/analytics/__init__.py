@@ -11,10 +11,10 @@ Each pattern names its class, the decision span (the model call that produced th
 failing action: where people put the blame and where a harness change acts), the
 harness surface to change, its frequency, and *every* flagged span (`flagged`,
 decision span plus the tool or step span as context), with a few quoted examples.
-The rules live in `analytics_families` (error families), `analytics_detect` (tool
-statistics, unoffered tools), `analytics_actions` (classes 1-3), `analytics_answers` (classes 4-6) and
-`analytics_runs` (limits, final answers, refusals, outliers); span reading in
-`analytics_spans`, text rules in `analytics_text`.
+The rules live in `families` (error families), `detect` (tool
+statistics, unoffered tools), `actions` (classes 1-3), `answers` (classes 4-6) and
+`runs` (limits, final answers, refusals, outliers); span reading in
+`spans`, text rules in `failure_text`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 do not fit the offered tool (class 3).
 
 Each flags the decision span (the model call that chose the action, see
-`analytics_spans.decision_spans`) and keeps the tool or step span where the failure
+`spans.decision_spans`) and keeps the tool or step span where the failure
 showed as context. They read trace semantics (statuses, exception events, tool
 outputs, OpenInference tool calls and `llm.tools.N.tool.json_schema`, smolagents
 `tool.parameters`) and the words parsers and runtimes use for their errors, never a

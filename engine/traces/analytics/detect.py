@@ -1,6 +1,6 @@
 """Detection rules about tools: error rates, hidden errors, calls to tools never offered;
-and the pattern builder every detector uses. (Error families: `analytics_families`;
-run-level rules: `analytics_runs`.)
+and the pattern builder every detector uses. (Error families: `families`;
+run-level rules: `runs`.)
 
 Each rule is deterministic and stated in its docstring, so a report can say
 exactly what was measured. Rules read `SpanData` columns and loop in Python only

@@ -1,5 +1,5 @@
 """Detection rules about whole runs: turn limits, missing final answers, refusals,
-and latency / token outliers. (Error and tool rules: `analytics_detect`.)"""
+and latency / token outliers. (Error and tool rules: `detect`.)"""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ _REFUSAL_TEXT = re.compile(
 
 
 def turn_limits(data: SpanData) -> list[Pattern]:
-    """Runs stopped by a turn / step / iteration limit: a limit phrase (analytics_text.
+    """Runs stopped by a turn / step / iteration limit: a limit phrase (failure_text.
     TURN_LIMIT) in a status message, exception, output error, or the raw JSON of an
     AGENT or root span; flagged on the run's last model call, the limit span as context."""
     hits: dict[int, tuple[int, str | None]] = {}

@@ -8,7 +8,7 @@ gives a chunk's spans with their proper types, and reopening it here is a
 
 A chunk has rows of two lengths, so it is two files, each one record batch:
 
-- `<id>.spans.arrow`: one row per span, sorted as `segment` says. `trace_id`
+- `<id>.spans.arrow`: one row per span, sorted as `finalize` says. `trace_id`
   is a dictionary of the chunk's trace ids whose codes are the trace numbers
   (the `trace` column of the span table; a reader sees ids). Numbers are
   plain int / float columns (-1 and NaN keep their meaning of "unknown");
@@ -23,8 +23,8 @@ A chunk has rows of two lengths, so it is two files, each one record batch:
 Nothing is left that is not row-aligned: what rows point into (string bytes,
 distinct values, list items) are the Arrow arrays' own child buffers.
 
-Files under `column_file.SMALL_FILE_BYTES` are read into memory (no descriptor
-stays open per file, see `column_file`), bigger ones mapped; pyarrow's map
+Files under `columns.file.SMALL_FILE_BYTES` are read into memory (no descriptor
+stays open per file, see `columns.file`), bigger ones mapped; pyarrow's map
 closes its descriptor once the batch is read, the mapping living as long as
 its buffers. Sizes are recorded in the segment's meta and checked on open:
 a torn file raises `TornFileError`, and the segment is rebuilt.

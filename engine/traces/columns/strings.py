@@ -7,7 +7,7 @@ Three kinds cover every span and trace field:
   row is decoded only when someone asks for it. Length -1 means None.
 - `CategoricalColumn`: int32 codes into a small `StringColumn` of distinct
   values (-1 means none). Filters compare codes, never strings.
-- `ListColumn` (`list_column`): per-row (start, length) into a flat int32 array
+- `ListColumn` (`lists`): per-row (start, length) into a flat int32 array
   of codes into a values `StringColumn` (tool names offered to a model,
   services of a trace).
 

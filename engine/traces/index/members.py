@@ -74,7 +74,7 @@ class Members:
         return self.shapes.index(shape) if shape in self.shapes else None
 
     def entry(self, no: int) -> dict[str, Any]:
-        """Member `no` as a dict (the form `pack_build` records it in)."""
+        """Member `no` as a dict (the form `packing` records it in)."""
         row = self.table[no]
         out: dict[str, Any] = {
             "name": self.names[no],
@@ -91,7 +91,7 @@ class Members:
 
     @classmethod
     def from_entries(cls, entries: list[dict[str, Any]]) -> Members:
-        """The table of member dicts as `pack_build` makes them (errors, samples and hashes go to extras)."""
+        """The table of member dicts as `packing` makes them (errors, samples and hashes go to extras)."""
         table = np.zeros(len(entries), MEMBER_DTYPE)
         # Column by column (a row's fields set one by one cost 7 us a member).
         for key in ("size", "mtime_ns", "ctime_ns", "ino", "lines", "spans", "malformed"):

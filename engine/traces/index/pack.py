@@ -5,12 +5,12 @@ meta read and a chunk's files per file on every open, and a part per file in
 every dataset-wide column. A pack indexes up to `PACK_BYTES` of a directory's
 small files together: one chunk (its two Arrow files, `arrow_chunk`), one meta
 listing its members (each a row and trace range: an Arrow slice), rows of
-each member contiguous (`segment` numbers traces per file and links parents
+each member contiguous (`finalize` numbers traces per file and links parents
 within a file, so files stay apart).
 
 Packs live under `<root>/v<format>/packs/<key of the source directory>/<pack id>/`
 and never change once written: a pack is built in a `.tmp-*` directory and
-renamed into place. Its members are a table of arrays (`pack_members`), so
+renamed into place. Its members are a table of arrays (`members`), so
 matching 20,000 files against their packs is a few array comparisons. A member
 is fresh while its `os.stat` (size, mtime, ctime, inode) is what the pack
 recorded; ctime moves on every write, so this is the check a head hash would

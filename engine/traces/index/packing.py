@@ -1,6 +1,6 @@
 """Building a pack: many small files parsed into one chunk, with a member entry per file.
 
-Runs in worker processes (`sources` hands each a batch of file names). The
+Runs in worker processes (`refresh` hands each a batch of file names). The
 pack is written in a `.tmp-*` directory and renamed into place, so readers see
 a whole pack or none (see `pack` for the layout and when members are fresh).
 """
@@ -37,7 +37,7 @@ def build_pack(home: str, source_dir: str, names: list[str], shape: str | None) 
 
     A file that cannot be read is recorded as a member with an error, so the
     caller can report it as it would for a file of its own segment. Members
-    are written as a table (`pack_members`), not listed in meta.json.
+    are written as a table (`members`), not listed in meta.json.
     """
     started = time.perf_counter()
     created = time.time_ns()

@@ -3,7 +3,7 @@
 A segment chunk is one part; the members a dataset uses of a pack are one part
 per contiguous run (the whole pack when it uses every member). A `Location`
 says where each part's columns are, so another process can map the very same
-ones (`open_locations`). `sources` decides which index serves each file.
+ones (`open_locations`). `serving` decides which index serves each file.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which index serves each file of a dataset, opened into table parts.
 
-A file gets its own segment (`index`), or, when a dataset has many small
+A file gets its own segment (`segments`), or, when a dataset has many small
 files, a member of a pack (`pack`). Either way the dataset sees `Part`s: a
 segment chunk is one part; the members a dataset uses of a pack are one part
 per contiguous run (the whole pack when it uses every member). A `Location`

@@ -8,7 +8,7 @@ dataset overview merges a handful of small dicts.
 Error signatures group error spans (status ERROR or an exception event) by span
 name and message template (the exception text, else the status message, with
 numbers, ids, paths, URLs and quoted values masked by
-`analytics_text.message_template`). Each distinct message is templated once.
+`failure_text.message_template`). Each distinct message is templated once.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Readers turn what they foresee (bad JSON, odd values, too deep nesting) into
 malformed records. Whatever else goes wrong while one file is read (a reader
 bug a crafted file finds) is caught here, at the file's edge, and becomes an
-`UnreadableFileError` naming the file and the reason; `sources` reports it in
+`UnreadableFileError` naming the file and the reason; `serving` reports it in
 the dataset's skipped files and serves the others. Errors that already are
 sentences (`HaloError`) and I/O errors (the file or the cache; said elsewhere)
 pass as they are.

@@ -5,7 +5,7 @@ module maps the three vocabularies agents actually emit - OpenInference
 (`openinference.span.kind`, `llm.*`, `tool.*`), inference.net projections
 (`inference.*`) and OTel GenAI (`gen_ai.*`) - onto the canonical span fields.
 The failure signals (`output_error`, `refusal`, offered / requested tools,
-`exception`) are judged by `semconv_signals`, called from here once, at read
+`exception`) are judged by `semconv.signals`, called from here once, at read
 time; its functions are re-exported so callers need one import.
 
 The first vocabulary that answers wins; nothing is summed or rolled up here.

@@ -84,7 +84,7 @@ class TraceFilter(BaseModel):
     min_tokens: int | None = Field(default=None, description="input + output tokens")
     max_tokens: int | None = None
     trace_ids: list[str] | None = None
-    pattern: str | None = Field(default=None, description="regex over span content (see store_search)")
+    pattern: str | None = Field(default=None, description="regex over span content (see store.grep)")
     ignore_case: bool = False
 
 
