@@ -33,7 +33,7 @@ from engine.traces.index.pack import (
 )
 from engine.traces.index.packing import build_pack
 from engine.traces.index.paths import Found
-from engine.traces.index.segments import Builder, ensure_segment
+from engine.traces.index.segments import Builder, Segment, ensure_segment
 
 __all__ = ["ProgressFn", "Tally", "prebuild", "refresh_packs"]
 
@@ -71,8 +71,8 @@ def refresh_packs(
     shape: str | None,
     builder: Builder,
     tally: Tally,
-    beside: Callable[[], set[int]] | None,
-) -> tuple[dict[str, Plan], set[str], set[int] | None]:
+    beside: Callable[[], dict[int, Segment]] | None,
+) -> tuple[dict[str, Plan], set[str], dict[int, Segment] | None]:
     """The plan of each directory's small files (which pack member serves each); ids of the packs built;
     what `beside` returned (None when it was not called).
 
@@ -90,7 +90,7 @@ def refresh_packs(
             stale_dirs.append(directory)
             stale_files += len(found.stale)
     built: set[str] = set()
-    beside_did: set[int] | None = None
+    beside_did: dict[int, Segment] | None = None
     if stale_files < PACK_MIN_FILES:
         return plans, built, beside_did
     for lo in range(0, len(stale_dirs), _LOCKED_DIRS):
@@ -120,8 +120,8 @@ def _run(
     shape: str | None,
     builder: Builder,
     tally: Tally,
-    beside: Callable[[], set[int]] | None,
-) -> tuple[list[str], set[int] | None]:
+    beside: Callable[[], dict[int, Segment]] | None,
+) -> tuple[list[str], dict[int, Segment] | None]:
     """Build the packs, in worker processes when there are several; their ids, and what `beside` returned.
 
     With `beside` (the files too big to pack, built into their own segments),
@@ -202,19 +202,18 @@ def _feed(
 
 def prebuild(
     found: Found, stats: np.ndarray, root: Path, shape: str | None, builder: Builder, tally: Tally
-) -> set[int]:
-    """Build the segments of the files too big to pack (while the packs build); the positions built.
+) -> dict[int, Segment]:
+    """Build the segments of the files too big to pack (while the packs build), by position in `found`.
 
     A file that fails is left to `serving`, which builds it again and reports
     the failure in file order, as it would without this.
     """
-    done: set[int] = set()
+    done: dict[int, Segment] = {}
     for i in np.flatnonzero(stats["size"] >= PACK_FILE_BYTES).tolist():
         try:
-            ensure_segment(Path(found.paths[i]), root, shape=shape, progress=tally.show, builder=builder)
+            done[i] = ensure_segment(Path(found.paths[i]), root, shape=shape, progress=tally.show, builder=builder)
         except Exception:  # built again and reported by `serving`, in file order
             continue
-        done.add(i)
         tally.done += int(stats["size"][i])
         tally.show()
     return done

@@ -62,14 +62,14 @@ def open_sources(
     groups = _small_files(found, stats, runs)
     tally = Tally(total, progress)
     with Builder() as builder:
-        beside: Callable[[], set[int]] | None = partial(prebuild, found, stats, root, shape, builder, tally)
-        prebuilt: set[int] = set()
+        beside: Callable[[], dict[int, Segment]] | None = partial(prebuild, found, stats, root, shape, builder, tally)
+        prebuilt: dict[int, Segment] = {}
         for _attempt in range(3):
             tally.packed = 0
             asked = {directory: group.asked for directory, group in groups.items()}
             plans, built, prebuilt_now = refresh_packs(asked, root, shape, builder, tally, beside)
             beside = None if prebuilt_now is not None else beside
-            prebuilt |= prebuilt_now or set()
+            prebuilt.update(prebuilt_now or {})
             try:
                 for plan_ in plans.values():
                     for k in np.unique(plan_.pack_of[plan_.pack_of >= 0]).tolist():
@@ -153,14 +153,14 @@ def _assemble(
     shape: str | None,
     builder: Builder,
     tally: Tally,
-    prebuilt: set[int],
+    prebuilt: dict[int, Segment],
 ) -> Opened:
     """The dataset's files and parts, in file order.
 
     Files a pack serves are taken as arrays (a folder of 20,000 files makes no
     Python object per file but its FileInfo); only files with a segment, and
     pack members that recorded an error, are gone through one by one, in order.
-    The segments of `prebuilt` files are fresh (their bytes already counted).
+    `prebuilt` holds the segments built beside the packs (their bytes already counted).
     """
     out = Opened()
     n = len(found)
@@ -192,9 +192,10 @@ def _assemble(
                 out.skipped.append(str(exc))
                 kept[i] = False
                 continue
-        seg: Segment | None = None
+        seg = prebuilt.get(i)
         try:
-            seg = ensure_segment(Path(path), root, shape=shape, progress=tally.show, builder=builder)
+            if seg is None:
+                seg = ensure_segment(Path(path), root, shape=shape, progress=tally.show, builder=builder)
         except UnknownShapeError as exc:
             kept[i] = _skipped(exc, path, bool(found.explicit[i]), out)
         except UnreadableFileError as exc:  # named and skipped, even when named itself: the others are served
