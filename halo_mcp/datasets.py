@@ -35,8 +35,7 @@ from engine.sources.base import SourceURL, is_source_url
 from engine.sources.local import materialize
 from engine.traces.dataset import Dataset, ProgressFn
 from engine.traces.index import cache
-from engine.traces.index.fs import stat_names
-from engine.traces.index.paths import Found, find_files
+from engine.traces.index.paths import Found, find_files, stat_found
 
 __all__ = ["DatasetCatalog", "is_glob", "MAX_FILES_PER_DATASET"]
 
@@ -294,18 +293,10 @@ def _stamp(found: Found) -> bytes:
     ctime moves on every write and cannot be set back (`touch -r` sets mtime
     only), so a same-size rewrite with the old mtime still changes the stamp.
 
-    Every tool call checks it, so a directory's files are stat-ed in one call
-    (`fs.stat_names`) rather than one `Path.stat()` each: 0.5 s at 20,000 files.
+    Every tool call checks it, so the stats are the ones the directory walk
+    took (`paths.stat_found`) rather than one `Path.stat()` each: 0.5 s at 20,000 files.
     """
-    by_dir: dict[str, list[int]] = {}
-    for i, directory in enumerate(found.dirs):
-        by_dir.setdefault(directory, []).append(i)
-    stamp = np.full((len(found), 3), -1, dtype=np.int64)
-    names = found.names
-    for directory, rows in by_dir.items():
-        stats = stat_names(directory, [names[i] for i in rows])
-        ok = stats["errno"] == 0
-        stamp[np.asarray(rows)[ok]] = np.stack(
-            [stats["size"][ok], stats["mtime_ns"][ok], stats["ctime_ns"][ok]], axis=1
-        )
+    stats = stat_found(found)
+    stamp = np.stack([stats["size"], stats["mtime_ns"], stats["ctime_ns"]], axis=1)
+    stamp[stats["errno"] != 0] = -1
     return stamp.tobytes()

@@ -2,8 +2,10 @@
 
 A reopen of a folder of 20,000 small files lists the folder and stats every
 file (a pack member is fresh while its size, mtime, ctime and inode are what
-the pack recorded). Names come from one `os.scandir` pass, and stats go into
-one numpy table (STAT_DTYPE) that freshness compares column by column.
+the pack recorded). `list_dir` does both in one pass: `os.listdir`, then one
+`lstat` per entry, which types the entry and is the file's stat too (a
+`scandir` pass typed the entries, and each file was stat-ed again after it).
+Stats go into one numpy table (STAT_DTYPE) that freshness compares column by column.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from operator import attrgetter
 
 import numpy as np
 
-__all__ = ["STAT_DTYPE", "scan_dir", "stat_names"]
+__all__ = ["STAT_DTYPE", "list_dir", "scan_dir", "stat_names", "stat_table"]
 
 # One row per file: what freshness compares, and why stat failed (errno; 0: it did not).
 STAT_DTYPE = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8"), ("ino", "<u8"), ("errno", "<i8")])
+_FIELDS = ("size", "mtime_ns", "ctime_ns", "ino")
+_S_IFMT, _S_IFREG, _S_IFDIR = 0o170000, 0o100000, 0o040000
+
 
 def scan_dir(path: str) -> tuple[list[str], list[str], list[str]]:
     """Names of `path`'s regular files, subdirectories and other entries (symlinks...), hidden ones left out.
@@ -41,6 +46,33 @@ def scan_dir(path: str) -> tuple[list[str], list[str], list[str]]:
     return files, subdirs, others
 
 
+def list_dir(path: str) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    """`scan_dir`'s names of `path`'s regular files, subdirectories and others, sorted, with the files' stats.
+
+    The stats (STAT_DTYPE rows, one per file name) are those of the files as
+    they were listed. When an entry cannot be stat-ed (it went meanwhile, or the
+    directory may be listed but not searched), the listing is `scan_dir`'s and
+    the stats `stat_names`'s, errno set where they fail. OSError when the
+    directory cannot be listed.
+    """
+    names = sorted(name for name in os.listdir(path) if name[0] != ".")  # stat-ed in order: no reordering after
+    try:
+        stats = _stats_at(path, names, follow_symlinks=False) if _BY_DIR_FD else None
+    except OSError:
+        stats = None
+    if stats is None:
+        files, subdirs, others = (sorted(listed) for listed in scan_dir(path))
+        return files, stat_names(path, files), subdirs, others
+    kind = np.fromiter(map(attrgetter("st_mode"), stats), np.uint32, len(stats)) & _S_IFMT
+    is_file, is_dir = kind == _S_IFREG, kind == _S_IFDIR
+    if is_file.all():  # a folder of trace files: nothing to pick out
+        return names, stat_table(stats), [], []
+    pick = [names[i] for i in np.flatnonzero(is_file).tolist()]
+    subdirs = [names[i] for i in np.flatnonzero(is_dir).tolist()]
+    others = [names[i] for i in np.flatnonzero(~(is_file | is_dir)).tolist()]
+    return pick, stat_table([stats[i] for i in np.flatnonzero(is_file).tolist()]), subdirs, others
+
+
 def stat_names(directory: str, names: list[str]) -> np.ndarray:
     """`os.stat(directory/name)` of each name (symlinks followed), as STAT_DTYPE rows; a failure sets errno.
 
@@ -52,19 +84,24 @@ def stat_names(directory: str, names: list[str]) -> np.ndarray:
         stats = _stats_at(directory, names) if _BY_DIR_FD else [os.stat(prefix + name) for name in names]
     except OSError:
         return _stat_one_by_one(prefix, names)
-    out = np.zeros(len(names), STAT_DTYPE)
-    for field in ("size", "mtime_ns", "ctime_ns", "ino"):
-        out[field] = np.fromiter(map(attrgetter(f"st_{field}"), stats), STAT_DTYPE[field], len(stats))
-    return out
+    return stat_table(stats)
 
 
 _BY_DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
 
 
-def _stats_at(directory: str, names: list[str]) -> list[os.stat_result]:
+def stat_table(stats: list[os.stat_result]) -> np.ndarray:
+    """Stat results as STAT_DTYPE rows."""
+    out = np.zeros(len(stats), STAT_DTYPE)
+    for field in _FIELDS:
+        out[field] = np.fromiter(map(attrgetter(f"st_{field}"), stats), STAT_DTYPE[field], len(stats))
+    return out
+
+
+def _stats_at(directory: str, names: list[str], follow_symlinks: bool = True) -> list[os.stat_result]:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return [os.stat(name, dir_fd=fd) for name in names]
+        return [os.stat(name, dir_fd=fd, follow_symlinks=follow_symlinks) for name in names]
     finally:
         os.close(fd)
 

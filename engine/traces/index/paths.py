@@ -11,12 +11,15 @@ import fnmatch
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from pathlib import Path
 
-from engine.errors import DatasetError
-from engine.traces.index.fs import scan_dir
+import numpy as np
 
-__all__ = ["TRACE_SUFFIXES", "Found", "Check", "resolve_paths", "find_files", "expand_glob", "has_magic"]
+from engine.errors import DatasetError
+from engine.traces.index.fs import STAT_DTYPE, list_dir, stat_names
+
+__all__ = ["TRACE_SUFFIXES", "Found", "Check", "resolve_paths", "find_files", "expand_glob", "has_magic", "stat_found"]
 
 # Called with a real path before anything about it is revealed; raises to refuse it.
 Check = Callable[[str], None]
@@ -31,12 +34,15 @@ class Found:
 
     `paths[i]` is `dirs[i] + "/" + names[i]` (a real path); `explicit[i]` says
     whether it was named itself rather than found in a directory or by a glob.
+    `walked` holds the stats a directory walk took of the files it found, as
+    (first position, STAT_DTYPE rows) runs: `stat_found` takes only the others.
     """
 
     paths: list[str] = field(default_factory=list)
     explicit: list[bool] = field(default_factory=list)
     dirs: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    walked: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,11 +77,12 @@ def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found
     if not paths:
         raise DatasetError("no dataset path given: pass trace files, directories or globs")
     found = Found()
+    twice = len(paths) > 1  # whether a file may have been found twice (else no set of 20,000 paths is made)
     for item in paths:
         text = os.path.expanduser(str(item))
         if any(ch in text for ch in "*?[") and not os.path.exists(text):
             matches = sorted(expand_glob(text, check))
-            before = len(found)
+            before, twice = len(found), True
             for m in matches:
                 if os.path.isfile(m):
                     found._add(os.path.realpath(m), False)
@@ -88,7 +95,7 @@ def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found
         path = Path(text)
         if path.is_dir():
             before = len(found)
-            _walk(text, found, check)
+            twice |= _walk(text, found, check)
             if len(found) == before:
                 raise DatasetError(
                     f"no trace files under {path} (looked for {', '.join('*' + s for s in TRACE_SUFFIXES[:3])}, "
@@ -100,7 +107,7 @@ def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found
             raise DatasetError(f"{path} is not a regular file or directory")
         else:
             raise DatasetError(f"{path} does not exist")
-    if len(set(found.paths)) < len(found):
+    if twice and len(set(found.paths)) < len(found):
         found = _dedupe(found)
     return found
 
@@ -205,22 +212,47 @@ def _dedupe(found: Found) -> Found:
     return out
 
 
-def _walk(directory: str, found: Found, check: Check | None = None) -> None:
+def stat_found(found: Found) -> np.ndarray:
+    """Every found file's stat (STAT_DTYPE; errno set where it fails): the walk's, the others' taken now."""
+    stats = np.zeros(len(found), STAT_DTYPE)
+    known = np.zeros(len(found), bool)
+    for lo, rows in found.walked:
+        stats[lo : lo + len(rows)] = rows
+        known[lo : lo + len(rows)] = True
+    by_dir: dict[str, list[int]] = {}
+    for i in np.flatnonzero(~known).tolist():
+        by_dir.setdefault(found.dirs[i], []).append(i)
+    for directory, positions in by_dir.items():
+        stats[positions] = stat_names(directory, [found.names[i] for i in positions])
+    return stats
+
+
+def _walk(directory: str, found: Found, check: Check | None = None) -> bool:
     """Add the trace files under `directory`, real paths, sorted: a directory's files before its subdirectories.
 
-    Entries are typed from the directory listing (`fs.scan_dir`: no stat, no
-    object per file), and only symlinks are resolved one by one: a folder of
+    Returns whether a symlink was followed to a file (which may then be found twice).
+
+    Entries are typed, and files stat-ed, by one `lstat` each (`fs.list_dir`;
+    no object per file), and only symlinks are resolved one by one: a folder of
     many thousand files lists fast. Symlinked directories are not followed.
     """
     stack = [os.path.realpath(directory)]
+    linked = False
     while stack:
         base = stack.pop()
         try:
-            files, subdirs, others = scan_dir(base)
+            files, file_stats, subdirs, others = list_dir(base)
         except OSError:
             continue
         prefix = base if base.endswith("/") else base + "/"
-        names = [name for name in files if name.lower().endswith(TRACE_SUFFIXES)]
+        ends = list(map(str.endswith, files, repeat(TRACE_SUFFIXES)))  # in C; the lower-casing only where needed
+        if False in ends:
+            ends = [ok or name.lower().endswith(TRACE_SUFFIXES) for ok, name in zip(ends, files, strict=True)]
+        if False in ends:
+            names = list(compress(files, ends))
+            file_stats = file_stats[np.fromiter(ends, bool, len(ends))]
+        else:
+            names = files
         if check is not None:  # every link, dangling or not, so its target's existence tells nothing
             for name in others:
                 if os.path.islink(prefix + name):
@@ -230,15 +262,16 @@ def _walk(directory: str, found: Found, check: Check | None = None) -> None:
             for name in others
             if name.lower().endswith(TRACE_SUFFIXES) and os.path.islink(prefix + name) and os.path.isfile(prefix + name)
         }
-        names += links
-        names.sort()
         if links:
+            linked = True
+            names = sorted([*names, *links])
             for name in names:
                 found._add(links[name] if name in links else prefix + name, False)
         else:
+            found.walked.append((len(found), file_stats))
             found.paths += [prefix + name for name in names]
             found.explicit += [False] * len(names)
             found.dirs += [base] * len(names)
             found.names += names
-        subdirs.sort()
         stack.extend(prefix + name for name in reversed(subdirs))
+    return linked

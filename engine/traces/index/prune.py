@@ -27,7 +27,8 @@ from pathlib import Path
 import orjson
 
 from engine.traces.index import cache
-from engine.traces.index.pack import Asked, collect_garbage, load_packs, pack_home, plan, stat_table
+from engine.traces.index.fs import stat_table
+from engine.traces.index.pack import Asked, collect_garbage, load_packs, pack_home, plan
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
 
