@@ -123,7 +123,7 @@ class Dataset:
         return {
             "cache_root": str(self.cache_root),
             "paths": list(self._paths),
-            "files": [asdict(f) for f in o.files],
+            "files": [f._asdict() for f in o.files],
             "samples": [[list(s) for s in samples] for samples in o.samples],
             "locations": [asdict(loc) for loc in o.locations],
             "skipped": list(o.skipped),

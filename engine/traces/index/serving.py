@@ -15,13 +15,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import groupby
+from itertools import groupby, repeat
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
-from engine.traces.index.fs import STAT_DTYPE, stat_names
 from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
 from engine.traces.index.pack import PACK_FILE_BYTES, Asked, Pack, Plan, open_pack, pick, raise_member_error
 from engine.traces.index.parts import (
@@ -33,13 +32,14 @@ from engine.traces.index.parts import (
     segment_info,
     segment_part,
 )
-from engine.traces.index.paths import Found
+from engine.traces.index.paths import Found, stat_found
 from engine.traces.index.refresh import ProgressFn, Tally, prebuild, refresh_packs
 from engine.traces.index.segments import Builder, Segment, ensure_segment
 from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]
 
+_NEW_TUPLE = tuple.__new__  # FileInfo rows made in C (see `FileInfo`)
 # The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
 _NO_SAMPLES: tuple[tuple[int, str], ...] = ()
 
@@ -57,7 +57,7 @@ def open_sources(
 ) -> Opened:
     """Bring every file's index up to date and open it (see the module docstring)."""
     runs = _runs_by_directory(found)
-    stats = _stat_all(found, runs)
+    stats = _stat_all(found)
     total = int(stats["size"].sum())
     groups = _small_files(found, stats, runs)
     tally = Tally(total, progress)
@@ -72,7 +72,7 @@ def open_sources(
             prebuilt.update(prebuilt_now or {})
             try:
                 for plan_ in plans.values():
-                    for k in np.unique(plan_.pack_of[plan_.pack_of >= 0]).tolist():
+                    for k in plan_.serving:
                         open_pack(plan_.packs[k])
             except FileNotFoundError:
                 continue  # another process replaced a pack meanwhile: plan again
@@ -99,11 +99,9 @@ def _names_at(found: Found, positions: np.ndarray) -> list[str]:
     return found.names[lo:hi] if hi - lo == len(positions) else pick(found.names, positions)
 
 
-def _stat_all(found: Found, runs: dict[str, np.ndarray]) -> np.ndarray:
-    """Every file's stat (`fs.STAT_DTYPE`), a directory at a time; DatasetError for one that fails."""
-    stats = np.zeros(len(found), STAT_DTYPE)
-    for directory, positions in runs.items():
-        stats[positions] = stat_names(directory, _names_at(found, positions))
+def _stat_all(found: Found) -> np.ndarray:
+    """Every file's stat (`fs.STAT_DTYPE`, most taken by the walk); DatasetError for one that fails."""
+    stats = stat_found(found)
     failed = np.flatnonzero(stats["errno"])
     if len(failed):
         i = int(failed[0])
@@ -136,7 +134,7 @@ class _Served:
         out = cls([], [], np.full(n, -1, np.int64), np.full(n, -1, np.int64))
         for directory, p in plans.items():
             positions = groups[directory].positions
-            for k in np.unique(p.pack_of[p.pack_of >= 0]).tolist():
+            for k in p.serving:
                 mine = p.pack_of == k
                 out.pack[positions[mine]] = len(out.packs)
                 out.member[positions[mine]] = p.member_of[mine]
@@ -172,12 +170,12 @@ def _assemble(
     for k, pack in enumerate(served.packs):
         files = np.flatnonzero(served.pack == k)
         nos = served.member[files]
-        table = pack.members.table[nos]
-        sizes[files], spans[files], malformed[files] = table["size"], table["spans"], table["malformed"]
-        traces[files] = table["trace_hi"] - table["trace_lo"]
-        state[files] = table["state"]
+        table = pack.members.table  # field by field: a gather of whole rows copies every field
+        sizes[files], spans[files], malformed[files] = table["size"][nos], table["spans"][nos], table["malformed"][nos]
+        traces[files] = table["trace_hi"][nos] - table["trace_lo"][nos]
+        state[files] = table["state"][nos]
         codes = np.asarray([_shape_index(shapes, s) for s in pack.members.shapes] or [0], np.int64)
-        shape_of[files] = codes[table["shape"]]
+        shape_of[files] = codes[table["shape"][nos]]
     kept = np.ones(n, bool)
     segments: dict[int, Segment] = {}
     for i in np.flatnonzero((served.pack < 0) | (state & (IO_ERROR | SHAPE_ERROR) != 0)).tolist():
@@ -214,10 +212,11 @@ def _assemble(
     # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
     how = np.asarray(["fresh", "built"])[np.asarray([*served.built, False], np.int64)[served.pack[keep]]]
     paths = found.paths if len(keep) == n else [found.paths[i] for i in keep.tolist()]
-    out.files = list(map(
-        FileInfo, paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
+    out.files = list(map(_NEW_TUPLE, repeat(FileInfo), zip(
+        paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
         sizes[keep].tolist(), spans[keep].tolist(), traces[keep].tolist(), malformed[keep].tolist(), how.tolist(),
-    ))  # fmt: skip
+        strict=True,
+    )))  # fmt: skip
     out.samples = [_NO_SAMPLES] * len(keep)
     for k, pack in enumerate(served.packs):
         for i in np.flatnonzero((served.pack == k) & kept & (state & SAMPLES != 0)).tolist():

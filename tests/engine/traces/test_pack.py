@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,7 @@ def test_a_folder_of_many_small_files_is_one_pack_that_reads_exactly_like_one_se
     assert {f.index for f in ds.files} == {"built"}
     for i, info in enumerate(ds.files):
         alone = Dataset.open([info.path], cache_dir=tmp_path / "alone")  # one file: its own segment
-        assert replace(alone.files[0], index="") == replace(info, index="")
+        assert alone.files[0]._replace(index="") == info._replace(index="")
         assert _records(ds, i) == _records(alone, 0), info.path
     assert (
         ds.quality.malformed_lines == 2 * Dataset.open([fixtures / "bad/malformed_lines.jsonl"]).quality.malformed_lines
