@@ -105,8 +105,8 @@ class Dataset:
         """
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         specs, sources = materialize([str(p) for p in paths], root)
-        found = find_files(specs)
-        with gc_paused():
+        with gc_paused():  # the listing too: 20,000 stat results set off collections that find nothing
+            found = find_files(specs)
             opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:

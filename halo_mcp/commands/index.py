@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -49,7 +48,7 @@ def summary(ds: Dataset, seconds: float) -> dict[str, Any]:
         "mb_per_s": round(size / 1e6 / seconds, 1) if seconds > 0 else None,
         "built": sum(1 for f in ds.files if f.index != "fresh"),
         "quality": q.model_dump(),
-        "file_list": [asdict(f) for f in ds.files],
+        "file_list": [f._asdict() for f in ds.files],
     }
 
 
