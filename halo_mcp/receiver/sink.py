@@ -21,7 +21,7 @@ from pathlib import Path
 
 from halo_mcp.receiver.limits import ROTATE_BYTES
 
-__all__ = ["SinkError", "JsonlSink"]
+__all__ = ["SinkError", "JsonlSink", "file_stamp"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class JsonlSink:
     def _open_next(self) -> None:
         self._close()
         self._count += 1
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
-        path = self.directory / f"otlp-{stamp}Z-{os.getpid()}-{self._count}.jsonl"
+        path = self.directory / f"otlp-{file_stamp(time.time_ns())}Z-{os.getpid()}-{self._count}.jsonl"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         self._size = 0
         self.current = path
@@ -102,3 +101,13 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def file_stamp(now_ns: int) -> str:
+    """UTC time to the microsecond, as file names sort: from one reading of the clock, never rounded up.
+
+    (Seconds and fraction read apart, or a fraction rounded to 1.000000, named
+    a file a second earlier than the one before it.)
+    """
+    seconds, ns = divmod(now_ns, 1_000_000_000)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f".{ns // 1000:06d}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from halo_mcp.receiver.sink import JsonlSink, SinkError
+from halo_mcp.receiver.sink import JsonlSink, SinkError, file_stamp
 
 
 def test_lines_rotate_into_a_new_file_past_the_size_setting(tmp_path: Path) -> None:
@@ -37,3 +37,11 @@ def test_a_directory_that_vanished_is_a_sink_error_with_a_sentence(tmp_path: Pat
     (tmp_path / "gone").rmdir()
     with pytest.raises(SinkError, match="could not store the spans in"):
         sink.append(b"{}")
+
+
+def test_file_names_sort_by_time_across_a_second_boundary() -> None:
+    second = 1_796_000_000 * 1_000_000_000
+    times = [second - 1_000, second - 400, second, second + 1_000]  # 0.999999, 0.9999996 (not rounded up), ...
+    stamps = [file_stamp(t) for t in times]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3
+    assert stamps[1].endswith(".999999") and stamps[2].endswith(".000000")
