@@ -26,7 +26,7 @@ from engine.traces.columns.strings import StringColumn
 from engine.traces.index import cache
 from engine.traces.index.build import Flag
 from engine.traces.index.gc_pause import gc_paused
-from engine.traces.index.parts import FileInfo, Location, Opened, open_locations
+from engine.traces.index.parts import FileInfo, Location, Opened, file_paths, open_locations
 from engine.traces.index.paths import TRACE_SUFFIXES, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
 from engine.traces.index.raw import RawReader
@@ -67,7 +67,7 @@ class Dataset:
         self.n_traces = sum(p.n_traces for p in parts)
         self.spans = SpanTable(parts, self.n_spans)
         self.traces = TraceTable(parts, self.n_traces)
-        self._raw = RawReader(self.spans, parts, [f.path for f in opened.files], self._source_changed)
+        self._raw = RawReader(self.spans, parts, file_paths(opened.files), self._source_changed)
         # Set when a raw read found a file changed under its index: reopen before using it again.
         self.stale = False
         # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).

@@ -8,11 +8,11 @@ ones (`open_locations`). `serving` decides which index serves each file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast, overload
 
 import numpy as np
 import orjson
@@ -22,17 +22,12 @@ from engine.traces.index.pack import Pack
 from engine.traces.index.segments import Segment, read_chunk
 from engine.traces.index.tables import Part, SpanTable, TraceTable
 
-__all__ = ["FileInfo", "Location", "Opened", "PartMaker", "open_locations", "pack_makers", "place", "segment_info",
-           "segment_part"]  # fmt: skip
+__all__ = ["FileInfo", "FileTable", "file_paths", "Location", "Opened", "PartMaker", "open_locations", "pack_makers",
+           "place", "segment_info", "segment_part"]  # fmt: skip
 
 
 class FileInfo(NamedTuple):
-    """One source file of a dataset.
-
-    A named tuple, not a pydantic model nor a dataclass: a folder of 20,000
-    files makes 20,000 of these on every open, and `tuple.__new__` makes them
-    in C (`serving`), ~10 ms less than a Python `__init__` each.
-    """
+    """One source file of a dataset (a row of `FileTable`, made when read)."""
 
     path: str
     shape: str
@@ -55,11 +50,62 @@ class Location:
     traces: tuple[int, int] | None = None
 
 
+class FileTable(Sequence[FileInfo]):
+    """A dataset's files as columns: a `FileInfo` is made only when one is read.
+
+    A reopen of a folder of 20,000 files made 20,000 of them, ~8 ms with the
+    collection they set off, though most uses read a few (a trace's file) or
+    one column (the paths). `replace` puts a file's own FileInfo (a segment's).
+    """
+
+    def __init__(
+        self, paths: list[str], shapes: list[str | None], shape_of: np.ndarray, numbers: np.ndarray,
+        index_names: list[str], index_of: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.paths = paths
+        self._shapes, self._shape_of = shapes, shape_of  # shape name per code; code per file
+        self._numbers = numbers  # per file: size, spans, traces, malformed (int64)
+        self._index_names, self._index_of = index_names, index_of
+        self._own: dict[int, FileInfo] = {}
+
+    def replace(self, i: int, info: FileInfo) -> None:
+        self._own[i] = info
+        self.paths[i] = info.path
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, i: int) -> FileInfo: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[FileInfo]: ...
+    def __getitem__(self, i: int | slice) -> FileInfo | list[FileInfo]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self.paths)
+        own = self._own.get(i)
+        if own is not None:
+            return own
+        size, spans, traces, malformed = self._numbers[i].tolist()
+        shape = cast(str, self._shapes[int(self._shape_of[i])])  # code 0 (None): a segment's file, replaced
+        how = self._index_names[int(self._index_of[i])]
+        return FileInfo(self.paths[i], shape, size, spans, traces, malformed, how)
+
+    def __iter__(self) -> Iterator[FileInfo]:
+        return map(self.__getitem__, range(len(self.paths)))
+
+
+def file_paths(files: Sequence[FileInfo]) -> list[str]:
+    """The path of each file (a FileTable's without making a FileInfo each)."""
+    return list(files.paths) if isinstance(files, FileTable) else [f.path for f in files]
+
+
 @dataclass
 class Opened:
     """A dataset's files and the parts that hold their spans, in file order."""
 
-    files: list[FileInfo] = field(default_factory=list)
+    files: Sequence[FileInfo] = field(default_factory=list)
     samples: list[Sequence[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
     parts: list[Part] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # per part

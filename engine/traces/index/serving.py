@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import groupby, repeat
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from engine.errors import DatasetError, UnknownShapeError, UnreadableFileError
 from engine.traces.index.members import IO_ERROR, SAMPLES, SHAPE_ERROR
 from engine.traces.index.pack import PACK_FILE_BYTES, Asked, Pack, Plan, open_pack, pick, raise_member_error
 from engine.traces.index.parts import (
-    FileInfo,
+    FileTable,
     Opened,
     PartMaker,
     pack_makers,
@@ -39,7 +39,6 @@ from engine.traces.readers import SUPPORTED_SHAPES_TEXT
 
 __all__ = ["open_sources"]
 
-_NEW_TUPLE = tuple.__new__  # FileInfo rows made in C (see `FileInfo`)
 # The malformed samples of a file that has none (shared: a folder of 20,000 files makes no list per file).
 _NO_SAMPLES: tuple[tuple[int, str], ...] = ()
 
@@ -210,13 +209,10 @@ def _assemble(
     keep = np.flatnonzero(kept)
     file_index = np.cumsum(kept) - 1  # dataset file index per found file (of the kept ones)
     # pack -1 (a segment's file, its FileInfo replaced below) takes the last entry: False
-    how = np.asarray(["fresh", "built"])[np.asarray([*served.built, False], np.int64)[served.pack[keep]]]
-    paths = found.paths if len(keep) == n else [found.paths[i] for i in keep.tolist()]
-    out.files = list(map(_NEW_TUPLE, repeat(FileInfo), zip(
-        paths, list(map(shapes.__getitem__, shape_of[keep].tolist())),
-        sizes[keep].tolist(), spans[keep].tolist(), traces[keep].tolist(), malformed[keep].tolist(), how.tolist(),
-        strict=True,
-    )))  # fmt: skip
+    how = np.asarray([*served.built, False], np.int64)[served.pack[keep]]  # index of "fresh" or "built"
+    paths = list(found.paths) if len(keep) == n else [found.paths[i] for i in keep.tolist()]
+    numbers = np.stack([sizes[keep], spans[keep], traces[keep], malformed[keep]], axis=1)
+    file_table = out.files = FileTable(paths, shapes, shape_of[keep], numbers, ["fresh", "built"], how)
     out.samples = [_NO_SAMPLES] * len(keep)
     for k, pack in enumerate(served.packs):
         for i in np.flatnonzero((served.pack == k) & kept & (state & SAMPLES != 0)).tolist():
@@ -225,7 +221,7 @@ def _assemble(
     makers: list[tuple[int, PartMaker]] = []
     for i, seg in segments.items():
         f = int(file_index[i])
-        out.files[f] = segment_info(found.paths[i], seg)
+        file_table.replace(f, segment_info(found.paths[i], seg))
         out.samples[f] = [(int(line), str(reason)) for line, reason in seg.meta["samples"]]
         makers += [(f, partial(segment_part, seg, chunk, f)) for chunk in seg.chunks]
     for k, pack in enumerate(served.packs):
