@@ -11,6 +11,7 @@ Stats go into one numpy table (STAT_DTYPE) that freshness compares column by col
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from operator import attrgetter
 
 import numpy as np
@@ -55,7 +56,9 @@ def list_dir(path: str) -> tuple[list[str], np.ndarray, list[str], list[str]]:
     the stats `stat_names`'s, errno set where they fail. OSError when the
     directory cannot be listed.
     """
-    names = sorted(name for name in os.listdir(path) if name[0] != ".")  # stat-ed in order: no reordering after
+    names = os.listdir(path)
+    names.sort()  # stat-ed in order: no reordering after
+    del names[bisect_left(names, ".") : bisect_left(names, "/")]  # hidden: sorted together (no name holds "/")
     try:
         stats = _stats_at(path, names, follow_symlinks=False) if _BY_DIR_FD else None
     except OSError:

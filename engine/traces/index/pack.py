@@ -226,14 +226,8 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
                 break
             if shape is None and pack.meta.get("forced_shape") is not None:
                 continue  # read as a forced shape: serves that shape only, never the detected one
-            asked_names = names if len(todo) == n else pick(names, todo)
-            nos = _run_of(asked_names, pack.members.names)
-            if nos is None:
-                nos = np.fromiter(map(pack.members.index.get, asked_names, repeat(-1)), np.int64, len(todo))
-            hit = nos >= 0
-            todo, nos = todo[hit], nos[hit]
-            table = pack.members.table[nos]
-            mine = found[todo]
+            todo, nos, table = _members_asked(pack.members, names if len(todo) == n else pick(names, todo), todo)
+            mine = _rows(found, todo)
             fresh = (
                 (table["size"] == mine["size"])
                 & (table["mtime_ns"] == mine["mtime_ns"])
@@ -259,23 +253,37 @@ def plan(home: Path, asked: Asked, shape: str | None, *, absorb: bool = True) ->
     return Plan(asked, packs, pack_of, member_of, [asked.member(i) for i in stale])
 
 
-def _run_of(names: list[str], members: list[str]) -> np.ndarray | None:
-    """Member number per name (-1: none) when the members are a run of `names`, in order; else None.
+def _members_asked(
+    members: Members, names: list[str], todo: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of the asked files `todo` (named `names`), those `members` holds: positions, member numbers, member rows.
 
-    A pack is built from a run of a directory's sorted names, so on a reopen
-    its members usually are one: a slice compare then replaces a lookup per name.
+    A pack is built from a run of a directory's sorted names, so on a reopen its
+    members usually are one run of the asked names: a slice compare then
+    replaces a lookup per name, and the rows are the table itself.
     """
-    if not members:
-        return None
+    m = len(members)
+    lo = _index_or(names, members.names[0], -1) if m else -1
+    if lo >= 0 and names[lo : lo + m] == members.names:
+        return todo[lo : lo + m], np.arange(m, dtype=np.int64), members.table
+    nos = np.fromiter(map(members.index.get, names, repeat(-1)), np.int64, len(names))
+    hit = nos >= 0
+    return todo[hit], nos[hit], members.table[nos[hit]]
+
+
+def _index_or(items: list[str], item: str, default: int) -> int:
     try:
-        lo = names.index(members[0])
+        return items.index(item)
     except ValueError:
-        return None
-    if names[lo : lo + len(members)] != members:
-        return None
-    nos = np.full(len(names), -1, np.int64)
-    nos[lo : lo + len(members)] = np.arange(len(members))
-    return nos
+        return default
+
+
+def _rows(table: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """`table[at]` for ascending distinct `at`: a view when they are one run."""
+    rows: np.ndarray = (
+        table[int(at[0]) : int(at[-1]) + 1] if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at) else table[at]
+    )
+    return rows
 
 
 def pick(items: list[Any], at: np.ndarray) -> list[Any]:
