@@ -19,6 +19,7 @@ from engine.tools.patterns import PatternView, pattern_view, render_pattern
 from engine.tools.registry import ToolResult, ToolSpec, register
 from engine.tools.spans import get
 from engine.traces.analytics import analyze
+from engine.traces.dataset import shape_counts
 
 __all__ = ["OverviewArgs", "OverviewResult", "SPEC"]
 
@@ -222,10 +223,8 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
         ToolUse(tool=t.tool, calls=t.calls, errors=t.errors, hidden_errors=t.hidden_errors, traces=t.traces)
         for t in analytics.tools
     ]
-    files = [FileLine(**{k: get(f, k) for k in FileLine.model_fields}) for f in ov.files]
-    shapes: dict[str, int] = {}
-    for f in files:
-        shapes[f.shape] = shapes.get(f.shape, 0) + 1
+    # the first files only: a folder of 20,000 makes no line (nor FileInfo) per file
+    shapes = shape_counts(ov.files)
 
     def names(items: list[Any], n: int) -> list[NameUse]:
         return [NameUse(name=i.name, spans=i.spans, traces=i.traces) for i in items[:n]]
@@ -242,8 +241,8 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
         return OverviewResult(
             traces=ov.traces,
             spans=ov.spans,
-            files=files[:n],
-            files_total=len(files),
+            files=[FileLine(**{k: get(f, k) for k in FileLine.model_fields}) for f in ov.files[:n]],
+            files_total=len(ov.files),
             shapes=shapes,
             start=render.when(ov.start_ns) if ov.start_ns else None,
             end=render.when(ov.end_ns) if ov.end_ns else None,

@@ -26,7 +26,15 @@ from engine.traces.columns.strings import StringColumn
 from engine.traces.index import cache
 from engine.traces.index.build import Flag
 from engine.traces.index.gc_pause import gc_paused
-from engine.traces.index.parts import FileInfo, Location, Opened, file_paths, open_locations
+from engine.traces.index.parts import (
+    FileInfo,
+    Location,
+    Opened,
+    file_paths,
+    malformed_total,
+    open_locations,
+    shape_counts,
+)
 from engine.traces.index.paths import TRACE_SUFFIXES, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
 from engine.traces.index.raw import RawReader
@@ -41,6 +49,7 @@ __all__ = [
     "TRACE_SUFFIXES",
     "QUALITY_EXAMPLES",
     "FileInfo",
+    "shape_counts",
     "SpanTable",
     "TraceTable",
     "Dataset",
@@ -200,11 +209,14 @@ class Dataset:
             skipped_total=len(skipped),
             sources=[s.line() for s in self.sources],
         )
-        q.malformed_lines = sum(info.malformed for info in self.files)  # one assignment: pydantic checks each
-        for info, samples in zip(self.files, self._opened.samples, strict=False):
-            for line, reason in samples:
+        q.malformed_lines = malformed_total(self.files)  # one assignment: pydantic checks each
+        with_samples = (i for i, samples in enumerate(self._opened.samples) if samples)
+        for i in with_samples:
+            for line, reason in self._opened.samples[i]:
                 if len(q.malformed_samples) < QUALITY_EXAMPLES:
-                    q.malformed_samples.append(f"{info.path}:{line}: {reason}")
+                    q.malformed_samples.append(f"{self.files[i].path}:{line}: {reason}")
+            if len(q.malformed_samples) >= QUALITY_EXAMPLES:
+                break
         flags = np.asarray(self.spans.flags) if self.n_spans else np.zeros(0, np.uint8)
         q.orphan_spans = int(np.count_nonzero(flags & Flag.ORPHAN))
         q.duplicate_span_ids = int(np.count_nonzero(flags & Flag.DUPLICATE))

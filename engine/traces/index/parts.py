@@ -8,9 +8,11 @@ ones (`open_locations`). `serving` decides which index serves each file.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple, cast, overload
 
@@ -22,8 +24,8 @@ from engine.traces.index.pack import Pack
 from engine.traces.index.segments import Segment, read_chunk
 from engine.traces.index.tables import Part, SpanTable, TraceTable
 
-__all__ = ["FileInfo", "FileTable", "file_paths", "Location", "Opened", "PartMaker", "open_locations", "pack_makers",
-           "place", "segment_info", "segment_part"]  # fmt: skip
+__all__ = ["FileInfo", "FileTable", "file_paths", "malformed_total", "shape_counts", "Location", "Opened", "PartMaker",
+           "open_locations", "pack_makers", "place", "segment_info", "segment_part"]  # fmt: skip
 
 
 class FileInfo(NamedTuple):
@@ -67,10 +69,13 @@ class FileTable(Sequence[FileInfo]):
         self._numbers = numbers  # per file: size, spans, traces, malformed (int64)
         self._index_names, self._index_of = index_names, index_of
         self._own: dict[int, FileInfo] = {}
+        self._rows: list[FileInfo] | None = None  # all of them, once iterated
 
     def replace(self, i: int, info: FileInfo) -> None:
         self._own[i] = info
         self.paths[i] = info.path
+        if self._rows is not None:
+            self._rows[i] = info
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -82,6 +87,8 @@ class FileTable(Sequence[FileInfo]):
     def __getitem__(self, i: int | slice) -> FileInfo | list[FileInfo]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
+        if self._rows is not None:
+            return self._rows[i]
         if i < 0:
             i += len(self.paths)
         own = self._own.get(i)
@@ -93,7 +100,38 @@ class FileTable(Sequence[FileInfo]):
         return FileInfo(self.paths[i], shape, size, spans, traces, malformed, how)
 
     def __iter__(self) -> Iterator[FileInfo]:
-        return map(self.__getitem__, range(len(self.paths)))
+        return iter(self._all())
+
+    def _all(self) -> list[FileInfo]:
+        """Every row, made at once (in C: `tuple.__new__` over the columns zipped), kept for the next reads."""
+        if self._rows is None:
+            numbers = [self._numbers[:, k].tolist() for k in range(4)]
+            shapes = list(map(self._shapes.__getitem__, self._shape_of.tolist()))
+            how = list(map(self._index_names.__getitem__, self._index_of.tolist()))
+            rows = list(map(tuple.__new__, repeat(FileInfo), zip(self.paths, shapes, *numbers, how, strict=True)))
+            for i, info in self._own.items():
+                rows[i] = info
+            self._rows = rows
+        return self._rows
+
+
+def shape_counts(files: Sequence[FileInfo]) -> dict[str, int]:
+    """Files per shape, in order of first appearance (a FileTable's without making a FileInfo each)."""
+    if not isinstance(files, FileTable) or files._rows is not None:
+        return dict(Counter(f.shape for f in files))
+    shapes = cast("list[str]", list(map(files._shapes.__getitem__, files._shape_of.tolist())))  # None rows: own
+    for i, info in files._own.items():
+        shapes[i] = info.shape
+    return dict(Counter(shapes))
+
+
+def malformed_total(files: Sequence[FileInfo]) -> int:
+    """Malformed records over all files (a FileTable's from its column)."""
+    if not isinstance(files, FileTable):
+        return sum(f.malformed for f in files)
+    own = list(files._own)
+    column = files._numbers[:, 3]
+    return int(column.sum()) - int(column[own].sum()) + sum(files._own[i].malformed for i in own)
 
 
 def file_paths(files: Sequence[FileInfo]) -> list[str]:

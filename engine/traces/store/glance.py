@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation
 
 from engine.traces.model import SpanKind
 
@@ -69,7 +70,8 @@ class ErrorSignature(BaseModel):
 
 
 class Overview(BaseModel):
-    files: list[Any] = Field(default_factory=list, description="FileInfo per source file")
+    # FileInfo per source file: the dataset's own sequence (a FileTable makes a row when one is read)
+    files: SkipValidation[Sequence[Any]] = Field(default_factory=list, description="FileInfo per source file")
     traces: int
     spans: int
     start_ns: int | None = None
@@ -128,7 +130,7 @@ def _overview(ds: Dataset) -> Overview:
     tools = sorted(summary["tools"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_NAMES]
     signatures = summary["signatures"]
     return Overview(
-        files=list(ds.files),
+        files=ds.files,
         traces=ds.n_traces,
         spans=ds.n_spans,
         start_ns=summary["start_ns"],
