@@ -13,6 +13,7 @@ default location is a user cache directory, so trace directories can be read-onl
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import os
 import shutil
@@ -154,10 +155,12 @@ def code_version() -> str:
     global _code_version
     if _code_version is None:
         digest = hashlib.sha256()
-        for pattern in _CODE_GLOBS:
-            for file in sorted(_PACKAGE.glob(pattern)):
-                digest.update(file.name.encode())
-                digest.update(file.read_bytes())
+        root = str(_PACKAGE)
+        for pattern in _CODE_GLOBS:  # glob.glob, not Path.glob: ~5 -> ~1.5 ms of every process's first open
+            for name in sorted(glob.glob(pattern, root_dir=root)):
+                digest.update(os.path.basename(name).encode())
+                with open(os.path.join(root, name), "rb") as f:
+                    digest.update(f.read())
         _code_version = digest.hexdigest()[:16]
     return _code_version
 
