@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -225,16 +225,25 @@ class DatasetCatalog:
         key = (names, files)
         with self._lock:
             build_lock = self._building.setdefault(key, threading.Lock())
-        with build_lock:
+        waited = not build_lock.acquire(blocking=False)
+        if waited:
+            build_lock.acquire()
+        try:
+            if waited:  # another call opened it meanwhile: stat again, what this call's listing took may be older
+                found = replace(found, walked=[])
             stamp = _stamp(found)
             entry = self._memo.get(key)
             if entry is not None and entry.stamp == stamp and not entry.dataset.stale:
                 return entry.dataset
-            # Open by the checked names, so a directory skips files of no trace shape.
-            dataset = Dataset.open(list(names), cache_dir=self.cache_dir, shape=self.shape, progress=progress)
+            # Open by the checked names, so a directory skips files of no trace shape; the listing is this one.
+            dataset = Dataset.open(
+                list(names), cache_dir=self.cache_dir, shape=self.shape, progress=progress, found=found
+            )
             with self._lock:
                 self._memo[key] = _Entry(files=files, stamp=stamp, dataset=dataset)
             return dataset
+        finally:
+            build_lock.release()
 
     def check_source(self, spec: str) -> None:
         """Refuse a source URL the operator did not name (a model-supplied URL would be SSRF)."""
@@ -268,7 +277,9 @@ class DatasetCatalog:
             if entry is not None and entry.stamp == stamp and not entry.dataset.stale:
                 entry.dataset.sources = fresh
                 return entry.dataset
-            dataset = Dataset.open([*folders, *names], cache_dir=self.cache_dir, shape=self.shape, progress=progress)
+            dataset = Dataset.open(
+                [*folders, *names], cache_dir=self.cache_dir, shape=self.shape, progress=progress, found=found
+            )
             dataset.sources, dataset.source_specs = fresh, urls
             with self._lock:
                 self._memo[key] = _Entry(files=tuple(found.paths), stamp=stamp, dataset=dataset)

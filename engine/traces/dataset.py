@@ -35,7 +35,7 @@ from engine.traces.index.parts import (
     open_locations,
     shape_counts,
 )
-from engine.traces.index.paths import TRACE_SUFFIXES, find_files, resolve_paths
+from engine.traces.index.paths import TRACE_SUFFIXES, Found, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
 from engine.traces.index.raw import RawReader
 from engine.traces.index.serving import open_sources
@@ -105,17 +105,21 @@ class Dataset:
         cache_dir: Path | None = None,
         shape: str | None = None,
         progress: ProgressFn | None = None,
+        found: Found | None = None,
     ) -> Dataset:
         """Index (or reuse the index of) every trace file under `paths` and map it.
 
         A path that is a source URL (`chdb:///...`, `phoenix://...`, see
         `engine.sources`) is fetched into its folder of the cache first (only what
         is newer than the copy), and `sources` says how fresh each copy is.
+        `found` is the listing of `paths` when the caller has just made it (with
+        its stats): the MCP catalog lists a dataset on every call, and a folder of
+        20,000 files is not listed and stat-ed twice.
         """
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         specs, sources = materialize([str(p) for p in paths], root)
         with gc_paused():  # the listing too: 20,000 stat results set off collections that find nothing
-            found = find_files(specs)
+            found = find_files(specs) if found is None else found
             opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:
