@@ -19,7 +19,6 @@ from engine.tools.patterns import PatternView, pattern_view, render_pattern
 from engine.tools.registry import ToolResult, ToolSpec, register
 from engine.tools.spans import get
 from engine.traces.analytics import analyze
-from engine.traces.dataset import shape_counts
 
 __all__ = ["OverviewArgs", "OverviewResult", "SPEC"]
 
@@ -224,7 +223,7 @@ async def overview(ctx: ToolContext, args: OverviewArgs, budget: int) -> Overvie
         for t in analytics.tools
     ]
     # the first files only: a folder of 20,000 makes no line (nor FileInfo) per file
-    shapes = shape_counts(ov.files)
+    shapes = ds.files.shape_counts()
 
     def names(items: list[Any], n: int) -> list[NameUse]:
         return [NameUse(name=i.name, spans=i.spans, traces=i.traces) for i in items[:n]]

@@ -26,15 +26,7 @@ from engine.traces.columns.strings import StringColumn
 from engine.traces.index import cache
 from engine.traces.index.build import Flag
 from engine.traces.index.gc_pause import gc_paused
-from engine.traces.index.parts import (
-    FileInfo,
-    Location,
-    Opened,
-    file_paths,
-    malformed_total,
-    open_locations,
-    shape_counts,
-)
+from engine.traces.index.parts import FileInfo, FileTable, Location, Opened, open_locations
 from engine.traces.index.paths import TRACE_SUFFIXES, Found, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
 from engine.traces.index.raw import RawReader
@@ -49,7 +41,7 @@ __all__ = [
     "TRACE_SUFFIXES",
     "QUALITY_EXAMPLES",
     "FileInfo",
-    "shape_counts",
+    "FileTable",
     "SpanTable",
     "TraceTable",
     "Dataset",
@@ -76,7 +68,7 @@ class Dataset:
         self.n_traces = sum(p.n_traces for p in parts)
         self.spans = SpanTable(parts, self.n_spans)
         self.traces = TraceTable(parts, self.n_traces)
-        self._raw = RawReader(self.spans, parts, file_paths(opened.files), self._source_changed)
+        self._raw = RawReader(self.spans, parts, list(opened.files.paths), self._source_changed)
         # Set when a raw read found a file changed under its index: reopen before using it again.
         self.stale = False
         # What the dataset's columns are: equal fingerprints, equal data (analytics cache key).
@@ -159,7 +151,7 @@ class Dataset:
         ]  # fmt: skip
         parts, summaries = open_locations(locations)
         opened = Opened(
-            files=[FileInfo(**f) for f in snapshot["files"]],
+            files=FileTable.of([FileInfo(**f) for f in snapshot["files"]]),
             samples=[[(int(a), str(b)) for a, b in s] for s in snapshot["samples"]],
             parts=parts,
             summaries=summaries,
@@ -213,7 +205,7 @@ class Dataset:
             skipped_total=len(skipped),
             sources=[s.line() for s in self.sources],
         )
-        q.malformed_lines = malformed_total(self.files)  # one assignment: pydantic checks each
+        q.malformed_lines = self.files.malformed_total()  # one assignment: pydantic checks each
         with_samples = (i for i, samples in enumerate(self._opened.samples) if samples)
         for i in with_samples:
             for line, reason in self._opened.samples[i]:

@@ -24,8 +24,8 @@ from engine.traces.index.pack import Pack
 from engine.traces.index.segments import Segment, read_chunk
 from engine.traces.index.tables import Part, SpanTable, TraceTable
 
-__all__ = ["FileInfo", "FileTable", "file_paths", "malformed_total", "shape_counts", "Location", "Opened", "PartMaker",
-           "open_locations", "pack_makers", "place", "segment_info", "segment_part"]  # fmt: skip
+__all__ = ["FileInfo", "FileTable", "Location", "Opened", "PartMaker", "open_locations", "pack_makers", "place",
+           "segment_info", "segment_part"]  # fmt: skip
 
 
 class FileInfo(NamedTuple):
@@ -56,8 +56,9 @@ class FileTable(Sequence[FileInfo]):
     """A dataset's files as columns: a `FileInfo` is made only when one is read.
 
     A reopen of a folder of 20,000 files made 20,000 of them, ~8 ms with the
-    collection they set off, though most uses read a few (a trace's file) or
-    one column (the paths). `replace` puts a file's own FileInfo (a segment's).
+    collection they set off, though most uses read a few (a trace's file), one
+    column (the paths) or a sum (`shape_counts`, `malformed_total`). `replace`
+    puts a file's own FileInfo (a segment's).
     """
 
     def __init__(
@@ -71,11 +72,31 @@ class FileTable(Sequence[FileInfo]):
         self._own: dict[int, FileInfo] = {}
         self._rows: list[FileInfo] | None = None  # all of them, once iterated
 
+    @classmethod
+    def of(cls, infos: Sequence[FileInfo]) -> FileTable:
+        """A table of FileInfos already made (a snapshot's), each row its own."""
+        n = len(infos)
+        table = cls([f.path for f in infos], [None], np.zeros(n, np.int64), np.zeros((n, 4), np.int64), ["fresh"],
+                    np.zeros(n, np.int64))  # fmt: skip
+        for i, info in enumerate(infos):
+            table.replace(i, info)
+        return table
+
     def replace(self, i: int, info: FileInfo) -> None:
         self._own[i] = info
         self.paths[i] = info.path
         if self._rows is not None:
             self._rows[i] = info
+
+    def shape_counts(self) -> dict[str, int]:
+        """Files per shape, in order of first appearance."""
+        return dict(Counter(self._shape_labels()))
+
+    def malformed_total(self) -> int:
+        """Malformed records over all files."""
+        own = list(self._own)
+        column = self._numbers[:, 3]
+        return int(column.sum()) - int(column[own].sum()) + sum(self._own[i].malformed for i in own)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -106,44 +127,29 @@ class FileTable(Sequence[FileInfo]):
         """Every row, made at once (in C: `tuple.__new__` over the columns zipped), kept for the next reads."""
         if self._rows is None:
             numbers = [self._numbers[:, k].tolist() for k in range(4)]
-            shapes = list(map(self._shapes.__getitem__, self._shape_of.tolist()))
             how = list(map(self._index_names.__getitem__, self._index_of.tolist()))
-            rows = list(map(tuple.__new__, repeat(FileInfo), zip(self.paths, shapes, *numbers, how, strict=True)))
+            rows = list(map(tuple.__new__, repeat(FileInfo), zip(self.paths, self._shape_labels(), *numbers, how,
+                                                                 strict=True)))  # fmt: skip
             for i, info in self._own.items():
                 rows[i] = info
             self._rows = rows
         return self._rows
 
-
-def shape_counts(files: Sequence[FileInfo]) -> dict[str, int]:
-    """Files per shape, in order of first appearance (a FileTable's without making a FileInfo each)."""
-    if not isinstance(files, FileTable) or files._rows is not None:
-        return dict(Counter(f.shape for f in files))
-    shapes = cast("list[str]", list(map(files._shapes.__getitem__, files._shape_of.tolist())))  # None rows: own
-    for i, info in files._own.items():
-        shapes[i] = info.shape
-    return dict(Counter(shapes))
-
-
-def malformed_total(files: Sequence[FileInfo]) -> int:
-    """Malformed records over all files (a FileTable's from its column)."""
-    if not isinstance(files, FileTable):
-        return sum(f.malformed for f in files)
-    own = list(files._own)
-    column = files._numbers[:, 3]
-    return int(column.sum()) - int(column[own].sum()) + sum(files._own[i].malformed for i in own)
-
-
-def file_paths(files: Sequence[FileInfo]) -> list[str]:
-    """The path of each file (a FileTable's without making a FileInfo each)."""
-    return list(files.paths) if isinstance(files, FileTable) else [f.path for f in files]
+    def _shape_labels(self) -> list[str]:
+        """The shape of each file."""
+        if self._rows is not None:
+            return [f.shape for f in self._rows]
+        labels = cast("list[str]", list(map(self._shapes.__getitem__, self._shape_of.tolist())))  # None: own rows
+        for i, info in self._own.items():
+            labels[i] = info.shape
+        return labels
 
 
 @dataclass
 class Opened:
     """A dataset's files and the parts that hold their spans, in file order."""
 
-    files: Sequence[FileInfo] = field(default_factory=list)
+    files: FileTable = field(default_factory=lambda: FileTable.of([]))
     samples: list[Sequence[tuple[int, str]]] = field(default_factory=list)  # malformed (line, reason) per file
     parts: list[Part] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # per part

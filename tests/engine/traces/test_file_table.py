@@ -8,9 +8,9 @@ from pathlib import Path
 
 from support.halo_lines import jsonl, span
 
-from engine.traces.dataset import Dataset, shape_counts
+from engine.traces.dataset import Dataset
 from engine.traces.index.pack import PACK_MIN_FILES
-from engine.traces.index.parts import FileInfo, FileTable, malformed_total
+from engine.traces.index.parts import FileInfo, FileTable
 from engine.traces.index.paths import find_files, stat_found
 
 
@@ -63,15 +63,17 @@ def test_a_file_table_reads_as_the_list_of_its_rows(tmp_path: Path) -> None:
         assert {f.index for f in rows} == {how}
         assert all(isinstance(f, FileInfo) for f in rows) and ds.files[-1] == rows[-1] and ds.files[2:5] == rows[2:5]
         assert list(ds.files) == rows and ds.files[1] == rows[1]  # and after the table made them all
-        assert shape_counts(ds.files) == dict(Counter(f.shape for f in rows)) == {"halo": PACK_MIN_FILES + 5,
+        assert ds.files.shape_counts() == dict(Counter(f.shape for f in rows)) == {"halo": PACK_MIN_FILES + 5,
                                                                                   "otlp": 1}  # fmt: skip
-        assert malformed_total(ds.files) == sum(f.malformed for f in rows) == 1 == ds.quality.malformed_lines
+        assert ds.files.malformed_total() == sum(f.malformed for f in rows) == 1 == ds.quality.malformed_lines
         assert [f.path for f in rows] == find_files([folder]).paths
         by_name = {Path(f.path).name: f for f in rows}
         assert by_name["run_003.jsonl"].malformed == 1 and by_name["run_003.jsonl"].spans == 2
         assert by_name["otlp.json"].spans == 1 and by_name["deep.jsonl"].traces == 1
 
 
-def test_shape_counts_and_malformed_totals_of_a_plain_list_of_files() -> None:
+def test_shape_counts_and_malformed_totals_of_a_table_of_files_made_already() -> None:
     files = [FileInfo("a", "halo", 1, 2, 1, 0), FileInfo("b", "otlp", 1, 2, 1, 3), FileInfo("c", "halo", 1, 2, 1, 1)]
-    assert shape_counts(files) == {"halo": 2, "otlp": 1} and malformed_total(files) == 4
+    table = FileTable.of(files)
+    assert table.shape_counts() == {"halo": 2, "otlp": 1} and table.malformed_total() == 4
+    assert list(table) == files and table[1] == files[1] and table.paths == ["a", "b", "c"]
