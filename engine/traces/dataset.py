@@ -206,13 +206,11 @@ class Dataset:
             sources=[s.line() for s in self.sources],
         )
         q.malformed_lines = self.files.malformed_total()  # one assignment: pydantic checks each
-        with_samples = (i for i, samples in enumerate(self._opened.samples) if samples)
-        for i in with_samples:
-            for line, reason in self._opened.samples[i]:
-                if len(q.malformed_samples) < QUALITY_EXAMPLES:
-                    q.malformed_samples.append(f"{self.files[i].path}:{line}: {reason}")
-            if len(q.malformed_samples) >= QUALITY_EXAMPLES:
+        for i, samples in enumerate(self._opened.samples):  # a file's path read only where it has samples
+            room = QUALITY_EXAMPLES - len(q.malformed_samples)
+            if room <= 0:
                 break
+            q.malformed_samples.extend(f"{self.files[i].path}:{line}: {reason}" for line, reason in samples[:room])
         flags = np.asarray(self.spans.flags) if self.n_spans else np.zeros(0, np.uint8)
         q.orphan_spans = int(np.count_nonzero(flags & Flag.ORPHAN))
         q.duplicate_span_ids = int(np.count_nonzero(flags & Flag.DUPLICATE))
