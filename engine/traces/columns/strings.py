@@ -247,7 +247,9 @@ class StringColumn:
         starts = self.starts[present]
         if width == 0 or len(self.blob) % width or (lengths[present] != width).any() or (starts % width).any():
             return False
-        out.reshape(-1, width)[:] = self.blob.reshape(-1, width)[starts // width]
+        # rows as one opaque item each: numpy then moves `width` bytes per row, not one byte per element
+        item = np.dtype((np.void, width))
+        np.take(np.ascontiguousarray(self.blob).view(item), starts // width, out=out.view(item))
         return True
 
     @staticmethod

@@ -32,6 +32,11 @@ __all__ = ["PIECE_SPANS", "parse_range", "iter_pieces", "split_at_newlines"]
 # so the Python objects of a whole file never exist at once.
 PIECE_SPANS = 50_000
 
+# `split_at_newlines` reads this much at each cut to find the next newline (more while a line goes on).
+# Lines are short next to it; a bigger read costs fresh memory at every cut before any worker starts
+# (1 MB reads: 0.2 s for the 128 cuts of 1 GB in a new process, against 2 ms).
+SPLIT_READ_BYTES = 64 << 10
+
 
 def parse_range(
     path: str, shape: str, start: int, end: int | None, source_raw: bool, content: bytes | None = None
@@ -196,11 +201,11 @@ def split_at_newlines(path: Path, start: int, size: int, step: int) -> list[tupl
         pos = start + step
         while pos < size:
             f.seek(pos)
-            block = f.read(1 << 20)
+            block = f.read(SPLIT_READ_BYTES)
             i = block.find(b"\n")
             while i < 0 and block:
                 pos += len(block)
-                block = f.read(1 << 20)
+                block = f.read(SPLIT_READ_BYTES)
                 i = block.find(b"\n")
             if i < 0:
                 break
