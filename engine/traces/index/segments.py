@@ -43,6 +43,7 @@ from engine.traces.index.build import Piece
 from engine.traces.index.chunk_writer import ChunkWriter, commit
 from engine.traces.index.finalize import piece_from_chunk, trace_keys
 from engine.traces.index.freshness import is_fresh, load_meta, only_grew
+from engine.traces.index.handover import Handover, parse_range_handed, received
 from engine.traces.index.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.index.unreadable import guarded, reading
 from engine.traces.index.worker_life import die_with_parent
@@ -345,18 +346,18 @@ class Builder:
         self, path: str, shape: str, ranges: list[tuple[int, int | None]], source_raw: bool
     ) -> Iterator[Piece]:
         pool = self.executor()
-        pending: deque[Future[Piece]] = deque()
+        pending: deque[Future[Piece | str]] = deque()
         todo = deque(ranges)
         in_flight = 2 * self.workers + 2  # bounded: finished pieces wait in memory
+        handover = Handover()
         try:
             while todo or pending:
                 while todo and len(pending) < in_flight:
                     s, e = todo.popleft()
-                    pending.append(pool.submit(parse_range, path, shape, s, e, source_raw))
-                yield pending.popleft().result()
+                    pending.append(pool.submit(parse_range_handed, handover.directory, path, shape, s, e, source_raw))
+                yield received(pending.popleft().result())
         finally:
-            for f in pending:
-                f.cancel()
+            handover.close(list(pending))
             # Workers keep their heap until they exit: end them before the merge
             # (which needs the memory); the next big file starts new ones.
             if not self.shared:
