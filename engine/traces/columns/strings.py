@@ -30,6 +30,7 @@ __all__ = [
     "StringColumn",
     "CategoricalColumn",
     "Interner",
+    "byte_index",
     "remap_codes",
 ]
 
@@ -231,7 +232,7 @@ class StringColumn:
             return StringColumn(starts, self.lengths.copy(), blob)
         for lo in range(0, len(self), _GATHER_BLOCK):
             hi = min(lo + _GATHER_BLOCK, len(self))
-            idx = _byte_index(self.starts[lo:hi], lengths[lo:hi])
+            idx = byte_index(self.starts[lo:hi], lengths[lo:hi])
             blob[starts[lo] : starts[lo] + len(idx)] = self.blob[idx]
         return StringColumn(starts, self.lengths.copy(), blob)
 
@@ -273,7 +274,7 @@ def _nulls(values: Sequence[str | None]) -> Iterator[bool]:
     return map(is_, values, repeat(None))
 
 
-def _byte_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def byte_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Blob positions of the bytes of the given rows, concatenated in row order."""
     total = int(lengths.sum())
     if total == 0:

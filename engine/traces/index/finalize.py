@@ -27,6 +27,7 @@ from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
 from engine.traces.index.heap_trim import trim_heap
 from engine.traces.index.links import FILE_MIX, MAX_TREE_DEPTH, depths, link
+from engine.traces.index.reorder import RowOrder
 from engine.traces.model import SpanKind, SpanStatus
 
 __all__ = ["MAX_TREE_DEPTH", "ChunkArrays", "TraceNumbering", "finalize", "piece_from_chunk", "trace_keys"]
@@ -62,12 +63,12 @@ def finalize(
         file = _cat([_files_of(p) for p in pieces], np.int32)
         trace, trace_ids = _merge_traces(pieces, numbering or TraceNumbering())
         start_ns = _drain_numbers(pieces, "start_ns")
-        order = np.lexsort((np.arange(len(trace)), start_ns, trace))
-        trace, start_ns, file = trace[order], start_ns[order], file[order]
-        key = _drain(pieces, lambda p: p.key, "key", np.uint64)[order]
-        parent_key = _drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64)[order]
+        order = RowOrder(np.lexsort((np.arange(len(trace)), start_ns, trace)))  # see `reorder`
+        trace, start_ns, file = order.numbers(trace), order.numbers(start_ns), order.numbers(file)
+        key = order.numbers(_drain(pieces, lambda p: p.key, "key", np.uint64))
+        parent_key = order.numbers(_drain(pieces, lambda p: p.parent_key, "parent_key", np.uint64))
         # the parent links, while this thread merges the other columns
-        linked = pool.submit(_link_tree, key, parent_key, _drain_numbers(pieces, "flags")[order], file)
+        linked = pool.submit(_link_tree, key, parent_key, order.numbers(_drain_numbers(pieces, "flags")), file)
         # the spans' trace: a dictionary of the trace ids, its codes the trace numbers (`arrow_chunk`)
         writer.add("trace_id", CategoricalColumn(trace, StringColumn.from_values(trace_ids)))
         writer.add_all({"file": file, "key": key, "parent_key": parent_key, "start_ns": start_ns})
@@ -75,7 +76,7 @@ def finalize(
         kept: dict[str, np.ndarray] = {"trace": trace, "file": file, "start_ns": start_ns}
         for k in _SPAN_NUMBERS:
             if k not in kept and k != "flags":  # flags: the links thread has them
-                column = _drain_numbers(pieces, k)[order]
+                column = order.numbers(_drain_numbers(pieces, k))
                 writer.add(k, column)
                 if k in _ROLLUP_NUMBERS:
                     kept[k] = column
@@ -83,7 +84,7 @@ def finalize(
         trim_heap()  # the pieces' number columns are gone (see `heap_trim`)
         categorical: dict[str, CategoricalColumn] = {}
         for f in sorted(CATEGORICAL_FIELDS, key=lambda f: f not in _ROLLUP_CATEGORICAL):  # what rollups read first
-            cat = CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]).select(order)
+            cat = order.categorical(CategoricalColumn.concat([p.categorical.pop(f) for p in pieces]))
             writer.add(f, cat)
             if f in _ROLLUP_CATEGORICAL:
                 categorical[f] = cat
@@ -94,16 +95,16 @@ def finalize(
             col = StringColumn.concat([getattr(p, name) for p in pieces])
             for p in pieces:
                 setattr(p, name, _NO_STRINGS)
-            writer.add(name, col.select(order).compact())
+            writer.add(name, order.strings(col))
             del col
             trim_heap()
         for f in STRING_FIELDS:
             col = StringColumn.concat([p.strings.pop(f) for p in pieces])
-            writer.add(f, col.select(order).compact())
+            writer.add(f, order.strings(col))
             del col
         trim_heap()
         for f in LIST_FIELDS:
-            writer.add(f, ListColumn.concat([p.lists.pop(f) for p in pieces]).select(order).compacted())
+            writer.add(f, order.lists(ListColumn.concat([p.lists.pop(f) for p in pieces])))
         del order
         tree = linked.result()
         writer.add_all(tree)
