@@ -56,7 +56,7 @@ def finalize(
     whole, at the end; numbers and compact strings go into it without copies).
     """
     writer = _Columns()
-    # Threads for the parts that need only what is merged so far (numpy and the C helpers release the GIL).
+    # Threads for the parts that need only what is merged so far (numpy, pandas and pyarrow release the GIL).
     pool = ThreadPoolExecutor(2, thread_name_prefix="finalize")
     lists: Future[dict[str, Column]] | None = None
     try:
