@@ -20,6 +20,7 @@ from engine.traces.columns.arrow_chunk import chunk_file_names, read_chunk_colum
 from engine.traces.index import cache
 from engine.traces.index.build import MALFORMED_SAMPLES, Piece
 from engine.traces.index.finalize import TraceNumbering, finalize
+from engine.traces.index.links import HASH_LINK_MIN_SPANS, import_pandas_meanwhile
 from engine.traces.index.summary import summarize
 from engine.traces.index.tables import Part, SpanTable, TraceTable
 
@@ -57,6 +58,8 @@ class ChunkWriter:
         self.numbering.number(piece)
         self.pieces.append(piece)
         self.spans += piece.n
+        if self.spans >= HASH_LINK_MIN_SPANS:  # the merge will link by a hash table: pandas, imported meanwhile
+            import_pandas_meanwhile()
         self.lines += piece.lines
         self.malformed += piece.malformed
         room = MALFORMED_SAMPLES - len(self.samples)

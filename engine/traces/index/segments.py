@@ -44,7 +44,6 @@ from engine.traces.index.chunk_writer import ChunkWriter, commit
 from engine.traces.index.finalize import piece_from_chunk, trace_keys
 from engine.traces.index.freshness import is_fresh, load_meta, only_grew
 from engine.traces.index.handover import Handover, parse_range_handed, received
-from engine.traces.index.links import import_pandas_meanwhile
 from engine.traces.index.parse import iter_pieces, parse_range, split_at_newlines
 from engine.traces.index.unreadable import guarded, reading
 from engine.traces.index.worker_life import die_with_parent
@@ -356,7 +355,6 @@ class Builder:
                 while todo and len(pending) < in_flight:
                     s, e = todo.popleft()
                     pending.append(pool.submit(parse_range_handed, handover.directory, path, shape, s, e, source_raw))
-                import_pandas_meanwhile()  # after the submits that fork the workers: no fork follows the thread
                 yield received(pending.popleft().result())
         finally:
             handover.close(list(pending))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.traces.index import links
 from engine.traces.index.build import Flag
 from engine.traces.index.links import parent_rows
 
@@ -23,8 +24,12 @@ def _by_loop(key: np.ndarray, parent_key: np.ndarray) -> tuple[list[int], list[b
     return rows, [count[k] > 1 for k in key.tolist()]
 
 
+@pytest.mark.parametrize("hashed", [True, False])  # a big chunk's hash table, a small one's sort
 @pytest.mark.parametrize("duplicates", [0, 3, 500])
-def test_parent_rows_equal_the_rule_with_and_without_duplicate_keys(duplicates: int) -> None:
+def test_parent_rows_equal_the_rule_with_and_without_duplicate_keys(
+    duplicates: int, hashed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(links, "HASH_LINK_MIN_SPANS", 0 if hashed else 1 << 40)
     rng = np.random.default_rng(duplicates)
     n = 20_000
     key = rng.integers(1, 2**63, n, dtype=np.int64).astype(np.uint64)
