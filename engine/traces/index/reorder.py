@@ -71,17 +71,17 @@ class RowOrder:
         column = column.compacted()
         if self.identity:
             return column
-        lengths, starts = column.lengths, column.starts
-        sizes = np.maximum(lengths, 0).astype(np.int64)
+        lengths, starts, sizes = column.lengths, column.starts, column.byte_lengths()
         moved, source = self.moved, self._source
         blob = column.blob if column.blob.flags.writeable else column.blob.copy()
         # a block's rows take its byte range again, in their new order
         blob[byte_index(starts[moved], sizes[moved])] = column.blob[byte_index(starts[source], sizes[source])]
         new_lengths = lengths.copy()
         new_lengths[moved] = lengths[source]
+        sizes[moved] = sizes[source]
         new_starts = np.zeros(len(lengths), dtype=np.int64)
         if len(lengths):
-            np.cumsum(np.maximum(new_lengths[:-1], 0), out=new_starts[1:])
+            np.cumsum(sizes[:-1], out=new_starts[1:])
         return StringColumn(new_starts, new_lengths, blob)
 
     def lists(self, column: ListColumn) -> ListColumn:
