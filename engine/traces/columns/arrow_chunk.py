@@ -51,6 +51,7 @@ import pyarrow as pa
 
 from engine.traces.columns.file import TornFileError, read_buffer
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.reserved_file import ReservedFile
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
 
 __all__ = [
@@ -132,15 +133,24 @@ def to_arrow(column: Column) -> pa.Array:
     return _numbers(column)
 
 
-def write_file(path: Path, columns: Mapping[str, pa.Array]) -> int:
+def write_file(path: Path, columns: Mapping[str, pa.Array], reserved: ReservedFile | None = None) -> int:
     """Write columns as one record batch in an IPC file (trace columns without their `t.`); its size.
 
-    No fsync: the index is a cache, and the recorded sizes catch a torn file.
+    With `reserved` (the same path), the batch is written over the zeros
+    reserved so far and the file cut where it ends. No fsync: the index is a
+    cache, and the recorded sizes catch a torn file.
     """
     first = [k for k in _FIRST if k in columns]  # what a person reading the table looks at first
     names = list(dict.fromkeys([*first, *columns]))
     batch = pa.RecordBatch.from_arrays([columns[k] for k in names], names=[k.removeprefix(TRACE_PREFIX) for k in names])
     try:
+        if reserved is not None and reserved.stop():
+            with pa.PythonFile(open(path, "r+b", buffering=0), mode="w") as sink:  # the sink closes it
+                with pa.ipc.new_file(sink, batch.schema) as writer:
+                    writer.write_batch(batch)
+                size: int = sink.tell()
+            os.truncate(path, size)
+            return size
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
             writer.write_batch(batch)
     except OSError as exc:  # pyarrow's carries the errno, not its message: say it as Python does

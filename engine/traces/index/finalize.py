@@ -23,6 +23,7 @@ import numpy as np
 from engine.traces.columns.arrow_chunk import ChunkColumns, Column, chunk_file_names, to_arrow, write_file
 from engine.traces.columns.hashing import hash_strings
 from engine.traces.columns.lists import ListColumn
+from engine.traces.columns.reserved_file import ReservedFile
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
 from engine.traces.index.heap_trim import trim_heap
@@ -55,7 +56,8 @@ def finalize(
     the pieces plus one copy of the chunk (an Arrow record batch is written
     whole, at the end; numbers and compact strings go into it without copies).
     """
-    writer = _Columns()
+    spans_name, traces_name = chunk_file_names(chunk_id)
+    writer = _Columns(directory / spans_name)
     # Threads for the parts that need only what is merged so far (numpy, pandas and pyarrow release the GIL).
     pool = ThreadPoolExecutor(2, thread_name_prefix="finalize")
     lists: Future[dict[str, Column]] | None = None
@@ -109,8 +111,7 @@ def finalize(
         tree = linked.result()
         writer.add_all(tree)
         # the span file is whole: written by a thread (pyarrow releases the GIL) while the rollups are computed
-        spans_name, traces_name = chunk_file_names(chunk_id)
-        spans_file = pool.submit(write_file, directory / spans_name, writer.take())
+        spans_file = pool.submit(write_file, *writer.take(directory / traces_name))
         flags = tree["flags"]
         writer.add_all(_rollups({**kept, **tree}, len(trace_ids)))
         writer.add_all(lists.result() if lists is not None else _trace_lists(trace, categorical, trace_ids))
@@ -120,29 +121,43 @@ def finalize(
             "orphans": int(np.count_nonzero(flags & Flag.ORPHAN)),
             "duplicates": int(np.count_nonzero(flags & Flag.DUPLICATE)),
         }
-        traces_bytes = write_file(directory / traces_name, writer.take())
+        traces_bytes = write_file(*writer.take(None))
         return {"spans_bytes": spans_file.result(), "traces_bytes": traces_bytes}, counts
     finally:
+        writer.stop()
         pool.shutdown()
 
 
 class _Columns:
-    """A chunk's columns as Arrow arrays, converted as they are merged (the pieces' copies are dropped)."""
+    """A chunk file's columns as Arrow arrays, converted as they are merged (the pieces' copies are dropped).
 
-    def __init__(self) -> None:
+    The file's pages are reserved as its columns are added (`reserved_file`).
+    """
+
+    def __init__(self, path: Path) -> None:
         self.columns: dict[str, Any] = {}
+        self.file = ReservedFile(path)
 
     def add(self, name: str, column: Column) -> None:
-        self.columns[name] = to_arrow(column)
+        array = to_arrow(column)
+        self.columns[name] = array
+        self.file.grow(array.nbytes)
 
     def add_all(self, columns: Mapping[str, Column]) -> None:
         for name, column in columns.items():
             self.add(name, column)
 
-    def take(self) -> dict[str, Any]:
-        """The columns added so far (they are then no longer held here)."""
-        columns, self.columns = self.columns, {}
-        return columns
+    def take(self, next_path: Path | None) -> tuple[Path, dict[str, Any], ReservedFile]:
+        """This file's path, columns and reservation; the columns added next are `next_path`'s."""
+        taken = (self.file.path, self.columns, self.file)
+        self.columns = {}
+        if next_path is not None:
+            self.file = ReservedFile(next_path)
+        return taken
+
+    def stop(self) -> None:
+        """End the reservation under way (the file is written, or the chunk is dropped)."""
+        self.file.stop()
 
 
 def _link_tree(key: np.ndarray, parent_key: np.ndarray, flags: np.ndarray, file: np.ndarray) -> dict[str, np.ndarray]:
