@@ -19,7 +19,6 @@ does not fit its field (a `status` that is not an object): None here.
 from __future__ import annotations
 
 from itertools import repeat
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -61,8 +60,7 @@ class HaloLine(msgspec.Struct):
 
 
 _decode_line = msgspec.json.Decoder(HaloLine).decode
-_FIELDS = attrgetter("trace_id", "span_id", "parent_span_id", "name", "start_time", "end_time", "status", "resource",
-                     "attributes", "events")  # fmt: skip
+_astuple = msgspec.structs.astuple  # the fields in declaration order: ~2x a 10-field attrgetter
 
 
 def decode_block(lines: list[bytes]) -> tuple[Any, ...] | None:
@@ -78,7 +76,7 @@ def decode_block(lines: list[bytes]) -> tuple[Any, ...] | None:
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # too deep: orjson's rule names it
         return None
     trace_id, span_id, parent, name, start, end, status, resource, attrs, events = zip(
-        *map(_FIELDS, records), strict=True
+        *map(_astuple, records), strict=True
     )
     codes = list(map(getattr, status, repeat("code", n), repeat(None, n)))
     messages = list(map(getattr, status, repeat("message", n), repeat(None, n)))
