@@ -158,9 +158,15 @@ def received(handed: Piece | str) -> Piece:
 
 
 def _room_after(fd: int, size: int) -> bool:
-    """Whether the file system keeps `HANDOVER_KEEP_FREE` of its space free with `size` more bytes held."""
+    """Whether the file system keeps `HANDOVER_KEEP_FREE` of its space free with `size` more bytes held.
+
+    False where there is no `fstatvfs` (Windows, which cannot remove a mapped file either).
+    """
+    fstatvfs = getattr(os, "fstatvfs", None)
+    if fstatvfs is None:
+        return False
     try:
-        fs = os.fstatvfs(fd)
+        fs: os.statvfs_result = fstatvfs(fd)
     except OSError:
         return False
     return (fs.f_bavail * fs.f_frsize - size) >= HANDOVER_KEEP_FREE * fs.f_blocks * fs.f_frsize
