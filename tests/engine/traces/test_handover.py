@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 import os
 import shutil
 import subprocess
@@ -51,43 +50,6 @@ def test_a_handed_piece_is_the_piece_and_its_file_goes_once_read(tmp_path: Path,
     assert isinstance(handed, str) and Path(handed).parent == directory
     _assert_same_piece(received(handed), parse_range(path, "halo", 0, None, True))
     assert list(directory.iterdir()) == []
-
-
-def _memory_of(array: np.ndarray) -> object:
-    """The object that owns an array's memory (what the chain of views ends in)."""
-    base: object = array
-    while isinstance(base, np.ndarray) and base.base is not None:
-        base = base.base
-    return base.obj if isinstance(base, memoryview) else base
-
-
-def test_a_handed_piece_maps_its_file_and_can_be_changed_in_place(
-    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(handover, "HANDOVER_KEEP_FREE", 0.0)  # however full this machine's disk is
-    path = str(fixtures / "halo" / "medium_traces.jsonl")
-    handed = parse_range_handed(str(tmp_path), path, "halo", 0, None, True)
-    assert isinstance(handed, str)
-    piece = received(handed)
-    assert not Path(handed).exists()
-    start_ns = piece.numbers["start_ns"]
-    assert isinstance(_memory_of(start_ns), mmap.mmap)
-    assert start_ns.ctypes.data % 64 == 0
-    start_ns[0] += 1  # copy-on-write: the piece is the builder's to change
-    assert start_ns[0] == parse_range(path, "halo", 0, None, True).numbers["start_ns"][0] + 1
-
-
-def test_a_piece_is_copied_not_mapped_when_the_file_system_runs_short(
-    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(handover, "HANDOVER_KEEP_FREE", 1.0)  # no file system keeps all of itself free
-    path = str(fixtures / "halo" / "medium_traces.jsonl")
-    handed = parse_range_handed(str(tmp_path), path, "halo", 0, None, True)
-    assert isinstance(handed, str)
-    piece = received(handed)
-    assert isinstance(_memory_of(piece.numbers["start_ns"]), bytearray)
-    assert not Path(handed).exists()
-    _assert_same_piece(piece, parse_range(path, "halo", 0, None, True))
 
 
 def test_a_piece_that_cannot_be_written_comes_back_itself(tmp_path: Path, fixtures: Path) -> None:
