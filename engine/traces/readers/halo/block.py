@@ -90,6 +90,27 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
     start_ns, end_ns = _start_end(start, end, n)
     if not (all(trace_id) and all(span_id)):
         raise _LineByLine  # missing ids: malformed
+    if typed is not None:  # msgspec checked the types: ids are texts now, the rest text, dict or None
+        if "" in parent or "None" in parent:
+            parent = list(map(_NO_PARENT_TEXT.get, parent, parent))
+        if None in attrs:
+            attrs = list(map(_attributes, attrs))
+        if None in name:
+            name = list(map(_name, name))
+    else:
+        trace_id, span_id, parent, attrs, name = _checked(trace_id, span_id, parent, attrs, name)
+    kind, model, tin, tout, cost, tool, args, agent, out_err, offered, requested, refusal, exception = (
+        read_fields_columns(attrs, name, statuses, events)
+    )
+    line = np.arange(first_line, first_line + n, dtype=np.int64)
+    return [
+        trace_id, span_id, parent, name, kind, statuses, messages, start_ns, end_ns, services, model, tin, tout,
+        cost, tool, args, agent, lines, line, out_err, offered, requested, refusal, exception,
+    ]  # fmt: skip
+
+
+def _checked(trace_id: Any, span_id: Any, parent: Any, attrs: Any, name: Any) -> tuple[Any, ...]:
+    """orjson's values as the typed path has them: ids and names as text, attributes as dicts."""
     if set(map(type, trace_id)) != _STR:
         trace_id = list(map(str, trace_id))
     if set(map(type, span_id)) != _STR:
@@ -103,14 +124,7 @@ def _columns(lines: list[bytes], first_line: int) -> list[Any]:
         attrs = list(map(_attributes, attrs))
     if set(map(type, name)) != _STR:
         name = list(map(_name, name))
-    kind, model, tin, tout, cost, tool, args, agent, out_err, offered, requested, refusal, exception = (
-        read_fields_columns(attrs, name, statuses, events)
-    )
-    line = np.arange(first_line, first_line + n, dtype=np.int64)
-    return [
-        trace_id, span_id, parent, name, kind, statuses, messages, start_ns, end_ns, services, model, tin, tout,
-        cost, tool, args, agent, lines, line, out_err, offered, requested, refusal, exception,
-    ]  # fmt: skip
+    return trace_id, span_id, parent, attrs, name
 
 
 def _parent(value: Any) -> str | None:
