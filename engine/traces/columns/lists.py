@@ -115,6 +115,8 @@ class ListColumn:
 
     def compacted(self) -> ListColumn:
         """This column if its items are in row order with nothing between (Arrow's layout), else a compact copy."""
+        if len(self.items) == 0 and not self.starts.any() and not self.lengths.any():
+            return self  # every list empty, as most are
         lengths = self.lengths.astype(np.int64)
         starts = np.zeros(len(self), dtype=np.int64)
         if len(self):

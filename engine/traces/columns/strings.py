@@ -110,6 +110,8 @@ class StringColumn:
         """Arrow's n + 1 offsets (int64) of a compact column (see `compacted`)."""
         if self._offsets is not None and self._offsets.dtype == np.int64 and int(self._offsets[0]) == 0:
             return self._offsets
+        if len(self.blob) == 0:  # no row has a byte (nulls and empty texts: most free-text fields)
+            return np.zeros(len(self) + 1, dtype=np.int64)
         out = np.zeros(len(self) + 1, dtype=np.int64)
         np.cumsum(self.byte_lengths(), out=out[1:])
         return out
@@ -117,6 +119,8 @@ class StringColumn:
     def compacted(self) -> StringColumn:
         """This column if its rows are its blob in order with nothing between (Arrow's layout), else `compact()`."""
         if self._offsets is not None and int(self._offsets[0]) == 0 and int(self._offsets[-1]) == len(self.blob):
+            return self
+        if len(self.blob) == 0 and not self.starts.any():
             return self
         offsets = self.offsets()
         if int(offsets[-1]) == len(self.blob) and np.array_equal(offsets[:-1], self.starts):

@@ -66,6 +66,8 @@ class RowOrder:
 
     def strings(self, column: StringColumn) -> StringColumn:
         """`column.select(order).compact()`: the rows in order, their bytes too."""
+        if len(column.blob) == 0:  # nulls and empty texts only: their lengths are all that moves
+            return StringColumn(np.zeros(len(column), np.int64), self.numbers(column.lengths.copy()), column.blob)
         if self.whole:
             return column.select(self.order).compact()
         column = column.compacted()
@@ -85,5 +87,23 @@ class RowOrder:
         return StringColumn(new_starts, new_lengths, blob)
 
     def lists(self, column: ListColumn) -> ListColumn:
-        """`column.select(order).compacted()`: list columns are gathered whole (a few bytes per row)."""
-        return (column if self.identity else column.select(self.order)).compacted()
+        """`column.select(order).compacted()`: the rows in order, their items too (as `strings` moves bytes)."""
+        if len(column.items) == 0:  # every list empty: nothing moves
+            n = len(column)
+            return ListColumn(np.zeros(n, np.int64), np.zeros(n, np.int32), column.items, column.values)
+        if self.whole:
+            return column.select(self.order).compacted()
+        column = column.compacted()
+        if self.identity:
+            return column
+        lengths, starts, sizes = column.lengths, column.starts, column.lengths.astype(np.int64)
+        moved, source = self.moved, self._source
+        items = column.items if column.items.flags.writeable else column.items.copy()
+        items[byte_index(starts[moved], sizes[moved])] = column.items[byte_index(starts[source], sizes[source])]
+        new_lengths = lengths.copy()
+        new_lengths[moved] = lengths[source]
+        sizes[moved] = sizes[source]
+        new_starts = np.zeros(len(lengths), dtype=np.int64)
+        if len(lengths):
+            np.cumsum(sizes[:-1], out=new_starts[1:])
+        return ListColumn(new_starts, new_lengths, items, column.values)

@@ -50,8 +50,32 @@ def test_patched_columns_equal_the_columns_gathered_by_the_order(blocks: int) ->
     expected = CategoricalColumn.from_values(texts).select(order).to_list()  # the methods consume their column
     assert reorder.categorical(CategoricalColumn.from_values(texts)).to_list() == expected
 
-    lists = ListColumn.from_lists([[t] if t else [] for t in texts])
-    assert [reorder.lists(lists)[i] for i in range(n)] == [[texts[i]] if texts[i] else [] for i in order.tolist()]
+    lists = reorder.lists(ListColumn.from_lists([[t] if t else [] for t in texts]))
+    assert [lists[i] for i in range(n)] == [[texts[i]] if texts[i] else [] for i in order.tolist()]
+
+
+@pytest.mark.parametrize("blocks", [0, 40, 4000])
+def test_lists_of_many_items_and_columns_with_nothing_in_them_reorder_alike(blocks: int) -> None:
+    rng = np.random.default_rng(100 + blocks)
+    n = 5_000
+    order = _nearly_sorted(n, blocks, rng) if blocks < 4000 else rng.permutation(n)
+    reorder = RowOrder(order)
+    names = ["search", "fetch", "write", "ünïcode ✓"]
+    rows = [[names[j] for j in rng.integers(0, 4, k).tolist()] for k in rng.integers(0, 4, n).tolist()]
+    merged = ListColumn.concat([ListColumn.from_lists(rows[: n // 3]), ListColumn.from_lists(rows[n // 3 :])])
+    merged.items.flags.writeable = False  # a stored chunk's mapped items are copied, not changed
+    moved = reorder.lists(merged)
+    assert [moved[i] for i in range(n)] == [rows[i] for i in order.tolist()]
+    assert moved.compacted() is moved
+
+    empty = reorder.lists(ListColumn.concat([ListColumn.from_lists([()] * (n // 2))] * 2))
+    assert len(empty) == n and [empty[i] for i in range(0, n, 97)] == [[]] * len(range(0, n, 97))
+
+    nothing = [None if i % 3 else "" for i in range(n)]  # nulls and empty texts: a column with no bytes
+    column = reorder.strings(StringColumn.concat([StringColumn.from_values(nothing[: n // 2]),
+                                                  StringColumn.from_values(nothing[n // 2 :])]))  # fmt: skip
+    assert column.to_list() == [nothing[i] for i in order.tolist()]
+    assert column.compacted() is column and column.offsets().tolist() == [0] * (n + 1)
 
 
 def test_moved_rows_are_exactly_the_rows_of_blocks_that_change() -> None:
