@@ -357,12 +357,14 @@ class CategoricalColumn:
         if len(columns) == 1:
             return columns[0]
         interner = Interner()
-        parts = []
-        for col in columns:
-            remap = np.fromiter((interner.code(v) for v in col.categories), dtype=np.int32, count=len(col.values))
-            parts.append(remap_codes(col.codes, remap))
-        codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
-        return CategoricalColumn(codes, interner.column())
+        # one table of every column's remap, and a last slot for -1: the codes go through it in one gather
+        remaps = [np.fromiter(map(interner.code, col.categories), np.int32, len(col.values)) for col in columns]
+        table = np.concatenate([*remaps, np.array([NONE], np.int32)])
+        first = np.cumsum([0, *map(len, remaps)])[:-1].astype(np.int32)
+        codes = np.concatenate([col.codes for col in columns]) if columns else np.zeros(0, np.int32)
+        at = codes + np.repeat(first, [len(col.codes) for col in columns])
+        at[codes < 0] = len(table) - 1
+        return CategoricalColumn(table[at], interner.column())
 
 
 def remap_codes(codes: np.ndarray, remap: np.ndarray) -> np.ndarray:

@@ -53,6 +53,18 @@ def test_categorical_concat_remaps_codes_to_the_union_of_values() -> None:
     assert both.categories == ["a", "b", "c"]
 
 
+def test_categorical_concat_of_many_pieces_equals_the_column_of_all_their_values() -> None:
+    rng = np.random.default_rng(3)
+    pool = [None, "a", "b", "ünïcode ✓", "", "z" * 40]
+    pieces = [[pool[i] for i in rng.integers(0, len(pool), int(k)).tolist()] for k in rng.integers(0, 40, 60)]
+    pieces += [[], [None, None]]  # a piece with no rows, one with no values
+    both = CategoricalColumn.concat([CategoricalColumn.from_values(p) for p in pieces])
+    every = [v for p in pieces for v in p]
+    assert both.to_list() == CategoricalColumn.from_values(every).to_list()
+    assert both.categories == list(dict.fromkeys(v for v in every if v))
+    assert both.codes.dtype == np.int32
+
+
 def test_list_column_rows_and_membership() -> None:
     col = ListColumn.from_lists([("search", "fetch"), (), ("fetch",)])
     assert col.take(range(3)) == [["search", "fetch"], [], ["fetch"]]
