@@ -20,10 +20,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["RESERVE_BLOCK_BYTES", "ReservedFile"]
+__all__ = ["RESERVE_BLOCK_BYTES", "RESERVE_FROM_BYTES", "ReservedFile"]
 
-# Zeros are written in blocks of this size; a file smaller than one block is not reserved.
+# Zeros are written in blocks of this size.
 RESERVE_BLOCK_BYTES = 8 << 20
+# A file is reserved once this much is announced: smaller ones (a folder's packs, built in
+# workers beside each other) are written before the zeros get far, by a process whose other
+# core is busy anyway (a folder's build took 1 % longer with them reserved).
+RESERVE_FROM_BYTES = 32 << 20
 _ZEROS = memoryview(bytes(RESERVE_BLOCK_BYTES))
 
 
@@ -43,6 +47,8 @@ class ReservedFile:
     def grow(self, nbytes: int) -> None:
         """`nbytes` more will be written into the file: reserve them (whole blocks, on the thread)."""
         self._announced += nbytes
+        if self._announced < RESERVE_FROM_BYTES:
+            return
         while self._announced - self._submitted >= self._block:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="reserve")

@@ -22,6 +22,7 @@ _BLOCK = 64 << 10
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reserved_file, "RESERVE_BLOCK_BYTES", _BLOCK)
+    monkeypatch.setattr(reserved_file, "RESERVE_FROM_BYTES", 0)
 
 
 def _columns() -> dict[str, pa.Array]:
@@ -71,6 +72,19 @@ def test_less_than_a_block_reserves_nothing_and_the_write_is_plain(tmp_path: Pat
     size = write_file(reserved.path, columns, reserved)
     assert size == reserved.path.stat().st_size
     assert pa.ipc.open_file(reserved.path).read_all().equals(pa.table(columns))
+
+
+def test_a_file_is_reserved_only_once_enough_is_announced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reserved_file, "RESERVE_FROM_BYTES", 10 * _BLOCK)
+    reserved = ReservedFile(tmp_path / "late.arrow")
+    reserved.grow(5 * _BLOCK)
+    reserved.grow(4 * _BLOCK)
+    assert reserved.stop() == 0 and not reserved.path.exists()
+    reserved = ReservedFile(tmp_path / "late.arrow")
+    reserved.grow(9 * _BLOCK)
+    reserved.grow(2 * _BLOCK)  # past the threshold: the blocks announced so far are reserved
+    _wait_for_size(reserved.path, 11 * _BLOCK)
+    assert reserved.stop() == 11 * _BLOCK
 
 
 def test_a_reservation_that_cannot_be_written_leaves_the_write_its_own_error(tmp_path: Path) -> None:
