@@ -73,18 +73,7 @@ class RowOrder:
         column = column.compacted()
         if self.identity:
             return column
-        lengths, starts, sizes = column.lengths, column.starts, column.byte_lengths()
-        moved, source = self.moved, self._source
-        blob = column.blob if column.blob.flags.writeable else column.blob.copy()
-        # a block's rows take its byte range again, in their new order
-        blob[byte_index(starts[moved], sizes[moved])] = column.blob[byte_index(starts[source], sizes[source])]
-        new_lengths = lengths.copy()
-        new_lengths[moved] = lengths[source]
-        sizes[moved] = sizes[source]
-        new_starts = np.zeros(len(lengths), dtype=np.int64)
-        if len(lengths):
-            np.cumsum(sizes[:-1], out=new_starts[1:])
-        return StringColumn(new_starts, new_lengths, blob)
+        return StringColumn(*self._patched(column.starts, column.lengths, column.byte_lengths(), column.blob))
 
     def lists(self, column: ListColumn) -> ListColumn:
         """`column.select(order).compacted()`: the rows in order, their items too (as `strings` moves bytes)."""
@@ -96,14 +85,25 @@ class RowOrder:
         column = column.compacted()
         if self.identity:
             return column
-        lengths, starts, sizes = column.lengths, column.starts, column.lengths.astype(np.int64)
+        starts, lengths, items = self._patched(column.starts, column.lengths, column.lengths.astype(np.int64),
+                                               column.items)  # fmt: skip
+        return ListColumn(starts, lengths, items, column.values)
+
+    def _patched(
+        self, starts: np.ndarray, lengths: np.ndarray, sizes: np.ndarray, data: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Starts, lengths and elements of a compact column (rows' `sizes` elements of `data`) in the order.
+
+        A block's rows take its range of `data` again, in their new order (`data`
+        is changed in place unless it is read-only; `sizes` is consumed).
+        """
         moved, source = self.moved, self._source
-        items = column.items if column.items.flags.writeable else column.items.copy()
-        items[byte_index(starts[moved], sizes[moved])] = column.items[byte_index(starts[source], sizes[source])]
+        out = data if data.flags.writeable else data.copy()
+        out[byte_index(starts[moved], sizes[moved])] = data[byte_index(starts[source], sizes[source])]
         new_lengths = lengths.copy()
         new_lengths[moved] = lengths[source]
         sizes[moved] = sizes[source]
         new_starts = np.zeros(len(lengths), dtype=np.int64)
         if len(lengths):
             np.cumsum(sizes[:-1], out=new_starts[1:])
-        return ListColumn(new_starts, new_lengths, items, column.values)
+        return new_starts, new_lengths, out
