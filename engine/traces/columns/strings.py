@@ -353,11 +353,10 @@ class CategoricalColumn:
 
     @staticmethod
     def concat(columns: Sequence[CategoricalColumn]) -> CategoricalColumn:
-        """One column over all rows, with the union of the values (codes remapped)."""
+        """One column over all rows, the union of the values: codes remapped in one gather (-1: the last slot)."""
         if len(columns) == 1:
             return columns[0]
         interner = Interner()
-        # one table of every column's remap, and a last slot for -1: the codes go through it in one gather
         remaps = [np.fromiter(map(interner.code, col.categories), np.int32, len(col.values)) for col in columns]
         table = np.concatenate([*remaps, np.array([NONE], np.int32)])
         first = np.cumsum([0, *map(len, remaps)])[:-1].astype(np.int32)
