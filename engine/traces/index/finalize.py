@@ -27,7 +27,7 @@ from engine.traces.columns.reserved_file import ReservedFile
 from engine.traces.columns.strings import CategoricalColumn, StringColumn
 from engine.traces.index.build import CATEGORICAL_FIELDS, LIST_FIELDS, STRING_FIELDS, Flag, Piece
 from engine.traces.index.heap_trim import trim_heap
-from engine.traces.index.links import FILE_MIX, HASH_LINK_MIN_SPANS, MAX_TREE_DEPTH, depths, link
+from engine.traces.index.links import FILE_MIX, HASH_LINK_MIN_SPANS, MAX_TREE_DEPTH, depths, first_rows, link
 from engine.traces.index.reorder import RowOrder
 from engine.traces.model import SpanKind, SpanStatus
 
@@ -217,9 +217,7 @@ class TraceNumbering:
             import pandas as pd  # here: see `links.parent_rows`
 
             codes = pd.factorize(keys)[0]  # numbered in order of first appearance
-            seen = np.maximum.accumulate(codes)
-            first = np.flatnonzero(np.concatenate(([True], seen[1:] > seen[:-1])))  # where each code starts
-            numbers = codes.astype(np.int32)
+            first, numbers = first_rows(codes), codes.astype(np.int32)
         else:
             _, first, numbers = np.unique(keys, return_index=True, return_inverse=True)
             numbers = numbers.reshape(-1)

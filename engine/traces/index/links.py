@@ -15,8 +15,8 @@ import numpy as np
 
 from engine.traces.index.build import Flag
 
-__all__ = ["FILE_MIX", "HASH_LINK_MIN_SPANS", "MAX_TREE_DEPTH", "depths", "import_pandas_meanwhile", "link",
-           "parent_rows"]
+__all__ = ["FILE_MIX", "HASH_LINK_MIN_SPANS", "MAX_TREE_DEPTH", "depths", "first_rows", "import_pandas_meanwhile",
+           "link", "parent_rows"]
 
 # Parent chains deeper than this are cut (and flagged ORPHAN): only a cycle of
 # parent ids gets here, and it must not loop forever.
@@ -86,12 +86,17 @@ def parent_rows(key: np.ndarray, parent_key: np.ndarray, has_parent: np.ndarray,
     else:
         codes, _ = pd.factorize(np.concatenate([key, parent_key]))
         key_code, parent_code = codes[:n], codes[n:]
-        firsts = np.flatnonzero(np.diff(np.maximum.accumulate(key_code), prepend=-1) > 0)  # row of each code
+        firsts = first_rows(key_code)
         flags[np.bincount(key_code, minlength=len(firsts))[key_code] > 1] |= Flag.DUPLICATE
         row = np.where(parent_code < len(firsts), firsts[np.minimum(parent_code, len(firsts) - 1)], -1)
     parent_row = np.where(has_parent, row, -1).astype(np.int32)
     parent_row[parent_row == np.arange(n, dtype=np.int32)] = -1  # a span naming itself as parent is a root
     return parent_row
+
+
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """The row where each code first appears, for codes numbered in order of first appearance (`pd.factorize`)."""
+    return np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
 
 
 def _parent_rows_by_sorting(
