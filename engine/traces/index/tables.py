@@ -78,8 +78,8 @@ class Part:
         # added to stored row / trace numbers to make them global
         self.row_shift = row0 - row_lo
         self.trace_shift = trace0 - trace_lo
-        self.n_rows = len(arrays["trace"])
-        self.n_traces = len(arrays["t.row_start"])
+        self.n_rows = arrays.n_rows
+        self.n_traces = arrays.n_traces
 
 
 class _Table:

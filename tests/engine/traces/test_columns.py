@@ -108,6 +108,46 @@ def test_arrow_chunk_round_trips_every_column_kind_including_empty_and_null_ones
         read_chunk_columns(tmp_path, {"id": "c", **sizes, "spans_bytes": sizes["spans_bytes"] + 1})
 
 
+def _chunk_of_rows(directory: Path, n: int) -> dict[str, object]:
+    """A chunk of `n` spans and 2 traces, with its meta as finalize writes it (the counts included)."""
+    columns = {"start_ns": np.arange(n, dtype=np.int64), "name": StringColumn.from_values([f"s{i}" for i in range(n)])}
+    traces = {"t.row_start": np.array([0, n // 2], dtype=np.int64)}
+    sizes = write_chunk(directory, "k", {k: to_arrow(v) for k, v in {**columns, **traces}.items()})
+    return {"id": "k", "spans": n, "traces": 2, **sizes}
+
+
+@pytest.mark.parametrize("n", [10, 20_000])  # read (small), mapped (past MAP_FROM_BYTES)
+def test_a_chunk_is_parsed_on_first_use_and_sliced_alike_before_or_after(tmp_path: Path, n: int) -> None:
+    meta = _chunk_of_rows(tmp_path, n)
+    lazy = read_chunk_columns(tmp_path, meta)
+    assert (lazy.n_rows, lazy.n_traces) == (n, 2)  # from meta, before any parse
+    before = lazy.slice((3, 7), (1, 2)).slice((1, 3), (0, 1))  # a slice of a slice, both unparsed
+    assert (before.n_rows, before.n_traces) == (2, 1)
+    whole = read_chunk_columns(tmp_path, meta)
+    after = whole.slice((3, 7), (1, 2))
+    assert whole.spans.num_rows == n  # parsed now
+    after = after.slice((1, 3), (0, 1))
+    assert before["start_ns"].tolist() == after["start_ns"].tolist() == [4, 5]
+    assert before.string("name").to_list() == ["s4", "s5"]
+    assert before["t.row_start"].tolist() == after["t.row_start"].tolist() == [n // 2]
+
+
+def test_a_chunk_file_torn_inside_or_of_other_rows_is_refused(tmp_path: Path) -> None:
+    meta = _chunk_of_rows(tmp_path, 10)
+    spans = tmp_path / "k.spans.arrow"
+    good = spans.read_bytes()
+    spans.write_bytes(bytes(len(good)))  # the size meta recorded, zeros inside (a reserved file never written)
+    with pytest.raises(TornFileError, match="magic"):
+        read_chunk_columns(tmp_path, meta)
+    spans.write_bytes(good[:8] + bytes(len(good) - 16) + good[-8:])  # magic kept, the inside gone
+    lazy = read_chunk_columns(tmp_path, meta)  # what is checked on open passes
+    with pytest.raises(TornFileError, match="not a whole Arrow file"):
+        lazy["start_ns"]
+    spans.write_bytes(good)
+    with pytest.raises(TornFileError, match="10 rows, 11 expected"):
+        read_chunk_columns(tmp_path, {**meta, "spans": 11})["start_ns"]
+
+
 def test_a_column_read_from_arrow_is_a_view_of_its_buffers(tmp_path: Path) -> None:
     values = [f"id-{i}" if i % 5 else None for i in range(1000)]
     sizes = write_chunk(tmp_path, "v", {"s": to_arrow(StringColumn.from_values(values))})
