@@ -35,6 +35,7 @@ from engine.sources.base import SourceURL, is_source_url
 from engine.sources.local import materialize
 from engine.traces.dataset import Dataset, ProgressFn
 from engine.traces.index import cache
+from engine.traces.index.listings import Listings
 from engine.traces.index.paths import Found, find_files, stat_found
 
 __all__ = ["DatasetCatalog", "is_glob", "MAX_FILES_PER_DATASET"]
@@ -120,6 +121,10 @@ class DatasetCatalog:
 
     # -- access control -------------------------------------------------------
 
+    def _listings(self) -> Listings:
+        """The directory listings kept in this catalog's cache (every call lists its dataset)."""
+        return Listings(Path(self.cache_dir) if self.cache_dir is not None else cache.cache_root())
+
     def _absolute(self, spec: str) -> str:
         if is_source_url(spec):
             return spec
@@ -196,7 +201,7 @@ class DatasetCatalog:
             if not real.startswith(prefixes) and real not in exact:
                 raise self._refuse(label, roots)
 
-        found = find_files(absolute, check)
+        found = find_files(absolute, check, self._listings())
         for text in found.paths:
             # find_files gives real paths: a symlink inside an allowed directory
             # that points elsewhere is checked where it points.
@@ -271,7 +276,7 @@ class DatasetCatalog:
             build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
             folders, fresh = materialize(urls, root)  # throttled: a fetch at most every SOURCE_REFRESH_S
-            found = find_files([*folders, *names])
+            found = find_files([*folders, *names], listings=Listings(root))
             stamp = repr([(f.fetched_at_ns, f.fetches) for f in fresh]).encode() + _stamp(found)
             entry = self._memo.get(key)
             if entry is not None and entry.stamp == stamp and not entry.dataset.stale:

@@ -26,6 +26,7 @@ from engine.traces.columns.strings import StringColumn
 from engine.traces.index import cache
 from engine.traces.index.build import Flag
 from engine.traces.index.gc_pause import gc_paused
+from engine.traces.index.listings import Listings
 from engine.traces.index.parts import FileInfo, FileTable, Location, Opened, open_locations
 from engine.traces.index.paths import TRACE_SUFFIXES, Found, find_files, resolve_paths
 from engine.traces.index.prune import maybe_prune
@@ -111,7 +112,7 @@ class Dataset:
         root = Path(cache_dir) if cache_dir is not None else cache.cache_root()
         specs, sources = materialize([str(p) for p in paths], root)
         with gc_paused():  # the listing too: 20,000 stat results set off collections that find nothing
-            found = find_files(specs) if found is None else found
+            found = find_files(specs, listings=Listings(root)) if found is None else found
             opened, root = with_fallback(root, lambda at: open_sources(found, at, shape, progress))
         maybe_prune(root)
         if not opened.files:

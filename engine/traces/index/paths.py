@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.errors import DatasetError
 from engine.traces.index.fs import STAT_DTYPE, list_dir, stat_names
+from engine.traces.index.listings import Listings
 
 __all__ = ["TRACE_SUFFIXES", "Found", "Check", "resolve_paths", "find_files", "expand_glob", "has_magic", "stat_found"]
 
@@ -66,13 +67,14 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[tuple[Path, bool]]:
     return [(Path(p), explicit) for p, explicit in zip(found.paths, found.explicit, strict=True)]
 
 
-def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found:
+def find_files(paths: Sequence[str | Path], check: Check | None = None, listings: Listings | None = None) -> Found:
     """`resolve_paths` as strings, each file's directory and name apart (what `Dataset.open` uses).
 
     A folder of 20,000 files cost 20,000 `Path` objects otherwise, a third of
     a reopen's time; packs group files by directory and match them by name.
     `check` (see `expand_glob`) is given the real path of every glob match and
     every symlink a directory walk meets, before anything about it is looked at.
+    `listings` (a cache's) gives the directories a walk meets that did not change.
     """
     if not paths:
         raise DatasetError("no dataset path given: pass trace files, directories or globs")
@@ -88,14 +90,14 @@ def find_files(paths: Sequence[str | Path], check: Check | None = None) -> Found
                     found._add(os.path.realpath(m), False)
             for m in matches:
                 if os.path.isdir(m):
-                    _walk(m, found, check)
+                    _walk(m, found, check, listings)
             if len(found) == before:
                 raise DatasetError(f"the pattern {text!r} matches no files")
             continue
         path = Path(text)
         if path.is_dir():
             before = len(found)
-            twice |= _walk(text, found, check)
+            twice |= _walk(text, found, check, listings)
             if len(found) == before:
                 raise DatasetError(
                     f"no trace files under {path} (looked for {', '.join('*' + s for s in TRACE_SUFFIXES[:3])}, "
@@ -227,7 +229,7 @@ def stat_found(found: Found) -> np.ndarray:
     return stats
 
 
-def _walk(directory: str, found: Found, check: Check | None = None) -> bool:
+def _walk(directory: str, found: Found, check: Check | None = None, listings: Listings | None = None) -> bool:
     """Add the trace files under `directory`, real paths, sorted: a directory's files before its subdirectories.
 
     Returns whether a symlink was followed to a file (which may then be found twice).
@@ -235,13 +237,15 @@ def _walk(directory: str, found: Found, check: Check | None = None) -> bool:
     Entries are typed, and files stat-ed, by one `lstat` each (`fs.list_dir`;
     no object per file), and only symlinks are resolved one by one: a folder of
     many thousand files lists fast. Symlinked directories are not followed.
+    With `listings`, a directory unchanged since it was last listed is not listed again.
     """
     stack = [os.path.realpath(directory)]
     linked = False
+    listed = list_dir if listings is None else listings.list_dir
     while stack:
         base = stack.pop()
         try:
-            files, file_stats, subdirs, others = list_dir(base)
+            files, file_stats, subdirs, others = listed(base)
         except OSError:
             continue
         prefix = base if base.endswith("/") else base + "/"

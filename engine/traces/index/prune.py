@@ -6,7 +6,8 @@ What goes:
   the pack), or written by other indexing code (every upgrade of the readers
   makes all segments stale: they would never be read again);
 - packs none of whose members is still there unchanged (`pack.collect_garbage`),
-  packs written by other code, and pack builds that died.
+  packs written by other code, and pack builds that died;
+- kept directory listings of directories that are gone or changed (`listings`).
 
 Anything written by other code is only removed once it is `GRACE_SECONDS` old,
 so two installed versions sharing a cache do not delete each other's fresh work.
@@ -28,6 +29,7 @@ import orjson
 
 from engine.traces.index import cache
 from engine.traces.index.fs import stat_table
+from engine.traces.index.listings import prune_listings
 from engine.traces.index.pack import Asked, collect_garbage, load_packs, pack_home, plan
 
 __all__ = ["GRACE_SECONDS", "PRUNE_EVERY_SECONDS", "PruneReport", "prune", "maybe_prune"]
@@ -70,6 +72,7 @@ def prune(root: Path, *, now: float | None = None) -> PruneReport:
             report.old_formats += 1
     _prune_segments(root, now, report)
     _prune_packs(root / current / "packs", now, report)
+    report.bytes += prune_listings(root)
     return report
 
 
