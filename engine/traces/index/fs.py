@@ -21,6 +21,9 @@ __all__ = ["STAT_DTYPE", "list_dir", "scan_dir", "stat_names", "stat_table"]
 # One row per file: what freshness compares, and why stat failed (errno; 0: it did not).
 STAT_DTYPE = np.dtype([("size", "<i8"), ("mtime_ns", "<i8"), ("ctime_ns", "<i8"), ("ino", "<u8"), ("errno", "<i8")])
 _FIELDS = ("size", "mtime_ns", "ctime_ns", "ino")
+# What a stat of a listed entry gives the walk: its kind, and what freshness compares.
+_ROW = np.dtype([("mode", "<u4"), *((field, STAT_DTYPE[field]) for field in _FIELDS)])
+_ROW_OF = attrgetter("st_mode", *(f"st_{field}" for field in _FIELDS))
 _S_IFMT, _S_IFREG, _S_IFDIR = 0o170000, 0o100000, 0o040000
 
 
@@ -60,20 +63,20 @@ def list_dir(path: str) -> tuple[list[str], np.ndarray, list[str], list[str]]:
     names.sort()  # stat-ed in order: no reordering after
     del names[bisect_left(names, ".") : bisect_left(names, "/")]  # hidden: sorted together (no name holds "/")
     try:
-        stats = _stats_at(path, names, follow_symlinks=False) if _BY_DIR_FD else None
+        rows = _rows_at(path, names, follow_symlinks=False) if _BY_DIR_FD else None
     except OSError:
-        stats = None
-    if stats is None:
+        rows = None
+    if rows is None:
         files, subdirs, others = (sorted(listed) for listed in scan_dir(path))
         return files, stat_names(path, files), subdirs, others
-    kind = np.fromiter(map(attrgetter("st_mode"), stats), np.uint32, len(stats)) & _S_IFMT
+    kind = rows["mode"] & _S_IFMT
     is_file, is_dir = kind == _S_IFREG, kind == _S_IFDIR
     if is_file.all():  # a folder of trace files: nothing to pick out
-        return names, stat_table(stats), [], []
+        return names, _stat_rows(rows), [], []
     pick = [names[i] for i in np.flatnonzero(is_file).tolist()]
     subdirs = [names[i] for i in np.flatnonzero(is_dir).tolist()]
     others = [names[i] for i in np.flatnonzero(~(is_file | is_dir)).tolist()]
-    return pick, stat_table([stats[i] for i in np.flatnonzero(is_file).tolist()]), subdirs, others
+    return pick, _stat_rows(rows[is_file]), subdirs, others
 
 
 def stat_names(directory: str, names: list[str]) -> np.ndarray:
@@ -84,10 +87,11 @@ def stat_names(directory: str, names: list[str]) -> np.ndarray:
     """
     prefix = os.path.join(directory, "")
     try:
-        stats = _stats_at(directory, names) if _BY_DIR_FD else [os.stat(prefix + name) for name in names]
+        if _BY_DIR_FD:
+            return _stat_rows(_rows_at(directory, names))
+        return stat_table([os.stat(prefix + name) for name in names])
     except OSError:
         return _stat_one_by_one(prefix, names)
-    return stat_table(stats)
 
 
 _BY_DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
@@ -101,12 +105,26 @@ def stat_table(stats: list[os.stat_result]) -> np.ndarray:
     return out
 
 
-def _stats_at(directory: str, names: list[str], follow_symlinks: bool = True) -> list[os.stat_result]:
+def _rows_at(directory: str, names: list[str], follow_symlinks: bool = True) -> np.ndarray:
+    """The stats of names in `directory` as _ROW rows, relative to a descriptor of it.
+
+    One stat result is alive at a time: a list of a directory's 5,000 of them
+    cost a fresh process ~2,800 page faults (2,647 -> 114 for 19,878 files).
+    """
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return [os.stat(name, dir_fd=fd, follow_symlinks=follow_symlinks) for name in names]
+        stat = os.stat
+        stats = (stat(name, dir_fd=fd, follow_symlinks=follow_symlinks) for name in names)
+        return np.fromiter(map(_ROW_OF, stats), _ROW, len(names))
     finally:
         os.close(fd)
+
+
+def _stat_rows(rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(rows), STAT_DTYPE)
+    for field in _FIELDS:
+        out[field] = rows[field]
+    return out
 
 
 def _stat_one_by_one(prefix: str, names: list[str]) -> np.ndarray:
