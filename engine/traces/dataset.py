@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from functools import cached_property
+from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,11 +208,12 @@ class Dataset:
             sources=[s.line() for s in self.sources],
         )
         q.malformed_lines = self.files.malformed_total()  # one assignment: pydantic checks each
-        for i, samples in enumerate(self._opened.samples):  # a file's path read only where it has samples
+        samples = self._opened.samples
+        for i in compress(range(len(samples)), samples):  # only files with samples (in C: 20,000 files, a few)
             room = QUALITY_EXAMPLES - len(q.malformed_samples)
             if room <= 0:
                 break
-            q.malformed_samples.extend(f"{self.files[i].path}:{line}: {reason}" for line, reason in samples[:room])
+            q.malformed_samples.extend(f"{self.files[i].path}:{line}: {reason}" for line, reason in samples[i][:room])
         flags = np.asarray(self.spans.flags) if self.n_spans else np.zeros(0, np.uint8)
         q.orphan_spans = int(np.count_nonzero(flags & Flag.ORPHAN))
         q.duplicate_span_ids = int(np.count_nonzero(flags & Flag.DUPLICATE))
@@ -237,8 +239,10 @@ class Dataset:
         groups = keys[1:][split]
         groups = groups[np.concatenate(([True], groups[1:] != groups[:-1]))]
         examples = []
-        for key in groups[:QUALITY_EXAMPLES].tolist():
-            lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+        shown = groups[:QUALITY_EXAMPLES]  # one search for all: a Python int searched for casts the 232k keys
+        for lo, hi in zip(
+            np.searchsorted(keys, shown, "left").tolist(), np.searchsorted(keys, shown, "right").tolist(), strict=True
+        ):
             rows = order[lo:hi]
             tid = self.traces.trace_id[int(rows[0])]
             names = sorted({Path(self.files[int(self.traces.file[int(r)])].path).name for r in rows.tolist()})
@@ -249,9 +253,20 @@ class Dataset:
 
     @cached_property
     def _trace_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        """The trace keys sorted, and the trace rows in that order (rows of one key in row order).
+
+        Sorted unstably, then each run of equal keys put in row order: runs are
+        rare (a trace in several files), and on 232k random 64-bit keys a stable
+        argsort took 19 ms, this 14 ms.
+        """
         keys = np.asarray(self.traces.trace_key)
-        order = np.argsort(keys, kind="stable")
-        return keys[order], order
+        order = np.argsort(keys)
+        keys = keys[order]
+        tie = keys[1:] == keys[:-1]
+        if tie.any():
+            at = np.flatnonzero(np.concatenate(([False], tie)) | np.concatenate((tie, [False])))
+            order[at] = order[at][np.lexsort((order[at], keys[at]))]
+        return keys, order
 
     def trace_indices(self, trace_id: str) -> list[int]:
         """TraceTable rows with this trace id (more than one if it is in several files)."""

@@ -230,3 +230,19 @@ def test_raw_spans_read_from_many_threads_over_many_files_come_back_intact(tmp_p
 
     with ThreadPoolExecutor(8) as pool:
         assert sum(pool.map(check, range(16))) == 16 * 400
+
+
+def test_many_traces_in_several_files_are_counted_and_their_rows_kept_in_order(tmp_path: Path) -> None:
+    shared = [f"s{i:02d}" for i in range(QUALITY_EXAMPLES + 3)]
+    for name in ("a", "b", "c"):
+        spans = [span(t, f"{name}-{t}") for t in shared] + [span(f"only-{name}", f"{name}-x")]
+        (tmp_path / f"{name}.jsonl").write_bytes(jsonl(*spans))
+    ds = Dataset.open([tmp_path / f"{name}.jsonl" for name in ("a", "b", "c")])
+    assert ds.quality.traces_in_several_files == len(shared)
+    assert len(ds.quality.several_files_examples) == QUALITY_EXAMPLES
+    assert all(e.endswith(": a.jsonl, b.jsonl, c.jsonl") for e in ds.quality.several_files_examples)
+    keys, order = ds._trace_lookup
+    assert (keys[1:] >= keys[:-1]).all()
+    same = keys[1:] == keys[:-1]
+    assert (order[1:][same] > order[:-1][same]).all()  # a key's rows in row order
+    assert [len(ds.trace_indices(t)) for t in shared] == [3] * len(shared)
