@@ -16,9 +16,12 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from engine.traces.memo import remember
+
 __all__ = [
     "RECORD_ERRORS",
     "MINUTE_CACHE",
+    "MINUTE_CACHE_MAX",
     "ValueProblem",
     "to_ns",
     "iso_to_ns",
@@ -41,7 +44,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _day_ns: dict[str, int] = {}
 # "YYYY-MM-DDTHH:MM" -> epoch ns: spans cluster in time, so nearly all lookups hit.
 MINUTE_CACHE: dict[str, int] = {}
-_MINUTE_CACHE_MAX = 1 << 16
+MINUTE_CACHE_MAX = 1 << 16
 _ISO = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?\s*(Z|z|[+-]\d\d:?\d\d)?$"
 )
@@ -85,10 +88,7 @@ def _minute(text: str) -> int:
     ns = day + (int(key[11:13]) * 3600 + int(key[14:16]) * 60) * _NS
     if ns < 0:
         return -1  # before 1970: the general parser's business (the cache holds only what it agrees with)
-    if len(MINUTE_CACHE) >= _MINUTE_CACHE_MAX:
-        MINUTE_CACHE.clear()
-    MINUTE_CACHE[key] = ns
-    return ns
+    return remember(MINUTE_CACHE, key, ns, MINUTE_CACHE_MAX)
 
 
 # "+HH:MM" / "-HH:MM" -> what the zone adds to a local time to make it UTC (filled as zones are met).
@@ -223,9 +223,7 @@ def _epoch_day(yyyymmdd: int) -> int | None:
             days = None
         if not _COLUMN_YEARS[0] <= year <= _COLUMN_YEARS[1]:
             days = None
-        if len(_EPOCH_DAYS) >= _MINUTE_CACHE_MAX:
-            _EPOCH_DAYS.clear()
-        _EPOCH_DAYS[yyyymmdd] = days
+        return remember(_EPOCH_DAYS, yyyymmdd, days, MINUTE_CACHE_MAX)
     return _EPOCH_DAYS[yyyymmdd]
 
 

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from engine.traces.memo import remember
 from engine.traces.model import SpanKind, SpanStatus
 from engine.traces.semconv.signals import (
     ERROR_TEXT_CHARS,
@@ -127,8 +128,8 @@ class _Plan(NamedTuple):
 
 # Spans from one instrumentation share their attribute key sets, so the key
 # lookups are planned once per key set (keyed by `tuple(attrs)`, a C-speed step).
-_PLANS: dict[tuple[str, ...], _Plan] = {}
 PLAN_CACHE_MAX = 4096
+_PLANS: dict[tuple[str, ...], _Plan] = {}
 _KIND_KEYS = (("openinference.span.kind", KIND_BY_LABEL), ("inference.observation_kind", KIND_BY_LABEL),
               ("gen_ai.operation.name", KIND_BY_OPERATION))  # fmt: skip
 _OFFERED_KEYS = ("llm.tools.0.tool.json_schema", "llm.tools.0.tool.name", "agent.tools", "gen_ai.tool.definitions",
@@ -149,10 +150,7 @@ def _make_plan(attrs: dict[str, Any], keys: tuple[str, ...]) -> _Plan:
         present(_LLM_OUTPUT_KEYS), any(k in attrs for k in _OFFERED_KEYS), any(k in attrs for k in _REQUESTED_KEYS),
         tool_call_keys(keys), "exception.type" in attrs or "exception.message" in attrs,
     )  # fmt: skip
-    if len(_PLANS) >= PLAN_CACHE_MAX:
-        _PLANS.clear()
-    _PLANS[keys] = plan
-    return plan
+    return remember(_PLANS, keys, plan, PLAN_CACHE_MAX)
 
 
 def read_semantics(
@@ -243,9 +241,7 @@ def _kind_from_name(name: str) -> SpanKind:
     if kind is None:
         low = name.lower()
         kind = next((k for fragment, k in KIND_BY_NAME_FRAGMENT if fragment in low), SpanKind.OTHER)
-        if len(_NAME_KINDS) >= PLAN_CACHE_MAX:
-            _NAME_KINDS.clear()
-        _NAME_KINDS[name] = kind
+        remember(_NAME_KINDS, name, kind, PLAN_CACHE_MAX)
     return kind
 
 

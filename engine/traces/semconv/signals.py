@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from engine.traces.memo import remember
+
 __all__ = [
     "ERROR_TEXT_CHARS",
     "offered_tools",
@@ -54,10 +56,7 @@ def _tool_def_name(schema: Any) -> str | None:
         return _tool_def_name_of(schema)
     if schema in _TOOL_NAMES:
         return _TOOL_NAMES[schema]
-    if len(_TOOL_NAMES) >= _TOOL_NAMES_MAX:
-        _TOOL_NAMES.clear()
-    name = _TOOL_NAMES[schema] = _tool_def_name_of(schema)
-    return name
+    return remember(_TOOL_NAMES, schema, _tool_def_name_of(schema), _TOOL_NAMES_MAX)
 
 
 def _tool_def_name_of(schema: Any) -> str | None:
