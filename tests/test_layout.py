@@ -19,7 +19,7 @@ PACKAGES = ("halo_mcp", "engine", "sandbox")
 MAX_MODULE_LINES = 400
 # engine.traces layers, bottom first; a module may import its own layer or lower ones.
 TRACE_LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"model", "quality", "user_regex", "failure_text"}),
+    frozenset({"model", "memo", "quality", "user_regex", "failure_text"}),
     frozenset({"semconv"}),
     frozenset({"readers"}),
     frozenset({"columns"}),
