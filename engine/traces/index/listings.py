@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -77,11 +77,9 @@ class Listings:
 
     def _read(self, path: str, st: os.stat_result) -> tuple[list[str], list[str], list[str]] | None:
         try:
-            head, _, body = self._file(path).read_bytes().partition(b"\n")
-            meta = orjson.loads(head)
+            meta, names = _unpack(self._file(path).read_bytes())
             if meta.get("format") != _FORMAT or meta.get("stat") != _identity(st):
                 return None
-            names = body.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()).split("\0")
             n_files, n_subdirs, n_others = int(meta["files"]), int(meta["subdirs"]), int(meta["others"])
         except (OSError, ValueError, KeyError, TypeError):  # none kept, or not one this code wrote
             return None
@@ -96,10 +94,18 @@ class Listings:
         body = "\0".join([path, *files, *subdirs, *others])
         try:
             self.home.mkdir(parents=True, exist_ok=True)
-            encoded = body.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
-            cache.atomic_write_bytes(self._file(path), head + b"\n" + encoded)
+            cache.atomic_write_bytes(self._file(path), head + b"\n" + os.fsencode(body))
         except (OSError, UnicodeError):
             pass
+
+
+def _unpack(data: bytes) -> tuple[dict[str, Any], list[str]]:
+    """A kept listing's meta and names (its directory's path first); ValueError when it is not one."""
+    head, _, body = data.partition(b"\n")
+    meta = orjson.loads(head)
+    if type(meta) is not dict:
+        raise ValueError("no listing meta")
+    return meta, os.fsdecode(body).split("\0")
 
 
 def _identity(st: os.stat_result) -> list[int]:
@@ -136,10 +142,8 @@ def prune_listings(root: Path) -> int:
         return 0
     for entry in entries:
         try:
-            head, _, body = Path(entry.path).read_bytes().partition(b"\n")
-            meta = orjson.loads(head)
-            path = body.partition(b"\0")[0].decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
-            alive = meta.get("stat") == _identity(os.stat(path))
+            meta, names = _unpack(Path(entry.path).read_bytes())
+            alive = meta.get("stat") == _identity(os.stat(names[0]))
         except (OSError, ValueError):  # gone, unreadable, not JSON, not a name
             alive = False
         if not alive:

@@ -104,7 +104,8 @@ def test_a_listing_kept_in_a_cache_that_cannot_be_written_is_simply_not_kept(fol
 def test_garbage_in_a_kept_listing_is_ignored(folder: Path, tmp_path: Path) -> None:
     kept = Listings(tmp_path / "cache")
     _names(folder, kept)
-    for garbage in (b"", b"not json\n", b'{"format": 1}\n', b'{"format": 1, "stat": [1, 2, 3, 4], "files": "x"}\n'):
+    not_listings = (b"", b"not json\n", b"1\n", b"[]\n", b'{"format": 1}\n')
+    for garbage in (*not_listings, b'{"format": 1, "stat": [1, 2, 3, 4], "files": "x"}\n'):
         kept._file(str(folder.resolve())).write_bytes(garbage)
         assert _names(folder, kept) == ["f0.jsonl", "f1.jsonl", "f2.jsonl", "sub/g.jsonl"]
 
@@ -131,6 +132,8 @@ def test_prune_removes_listings_of_directories_gone_or_changed(folder: Path, tmp
     kept = Listings(root)
     _names(folder, kept)
     assert prune_listings(root) == 0
+    (kept.home / "not-a-listing").write_bytes(b"[]\n")  # garbage is pruned too
+    assert prune_listings(root) == 3
     (folder / "sub" / "g.jsonl").unlink()  # the subdirectory changed
     assert prune_listings(root) > 0
     assert [p.name for p in kept.home.iterdir()] == [kept._file(str(folder.resolve())).name]
