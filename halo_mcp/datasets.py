@@ -121,9 +121,8 @@ class DatasetCatalog:
 
     # -- access control -------------------------------------------------------
 
-    def _listings(self) -> Listings:
-        """The directory listings kept in this catalog's cache (every call lists its dataset)."""
-        return Listings(Path(self.cache_dir) if self.cache_dir is not None else cache.cache_root())
+    def _cache_root(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir is not None else cache.cache_root()
 
     def _absolute(self, spec: str) -> str:
         if is_source_url(spec):
@@ -201,7 +200,7 @@ class DatasetCatalog:
             if not real.startswith(prefixes) and real not in exact:
                 raise self._refuse(label, roots)
 
-        found = find_files(absolute, check, self._listings())
+        found = find_files(absolute, check, Listings(self._cache_root()))  # every call lists its dataset
         for text in found.paths:
             # find_files gives real paths: a symlink inside an allowed directory
             # that points elsewhere is checked where it points.
@@ -270,7 +269,7 @@ class DatasetCatalog:
         names: list[str] = []
         for one in paths:
             names += self._resolve(one, extra_roots)[0]
-        root = Path(self.cache_dir) if self.cache_dir is not None else cache.cache_root()
+        root = self._cache_root()
         key = (tuple(specs), ())
         with self._lock:
             build_lock = self._building.setdefault(key, threading.Lock())
