@@ -78,9 +78,9 @@ WIDE_OFFSETS_FROM = 1 << 31
 SPANS_SUFFIX = ".spans.arrow"
 TRACES_SUFFIX = ".traces.arrow"
 TRACE_PREFIX = "t."
-# Span columns written first.
 # What an Arrow IPC file starts and ends with (the start is padded to 8 bytes).
 _MAGIC = b"ARROW1"
+# Span columns written first.
 _FIRST = ("trace_id", "span_id", "parent_id", "name", "kind", "status", "start_ns", "end_ns")
 
 Column = np.ndarray | StringColumn | CategoricalColumn | ListColumn
@@ -183,7 +183,7 @@ class _Unparsed(NamedTuple):
     """An IPC file's bytes (read, or a view of its mapping), checked for size and magic, not yet parsed.
 
     `total` is the number of rows meta recorded; `rows` the range of them wanted
-    (a slice taken before the parse).
+    (a slice taken before the parse). `num_rows` and `slice` are a record batch's.
     """
 
     path: Path
@@ -191,8 +191,13 @@ class _Unparsed(NamedTuple):
     total: int
     rows: tuple[int, int]
 
-    def slice(self, lo: int, hi: int) -> _Unparsed:
-        return self._replace(rows=(self.rows[0] + lo, self.rows[0] + hi))
+    @property
+    def num_rows(self) -> int:
+        return self.rows[1] - self.rows[0]
+
+    def slice(self, offset: int, length: int) -> _Unparsed:
+        lo = self.rows[0] + offset
+        return self._replace(rows=(lo, lo + length))
 
 
 def _load(path: Path, size: int | None, rows: int | None) -> _Unparsed | pa.RecordBatch:
@@ -298,12 +303,12 @@ class ChunkColumns(Mapping[str, np.ndarray]):
     @property
     def n_rows(self) -> int:
         """The number of spans (known before the parse)."""
-        return _rows(self._spans)
+        return int(self._spans.num_rows)
 
     @property
     def n_traces(self) -> int:
         """The number of traces (known before the parse)."""
-        return _rows(self._traces)
+        return int(self._traces.num_rows)
 
     @property
     def spans(self) -> pa.RecordBatch:
@@ -360,17 +365,9 @@ class ChunkColumns(Mapping[str, np.ndarray]):
 
     def slice(self, rows: tuple[int, int], traces: tuple[int, int]) -> ChunkColumns:
         """The rows and traces of a range (zero-copy: Arrow slices; what rows point into stays whole)."""
-        return ChunkColumns(_slice(self._spans, *rows), _slice(self._traces, *traces))
-
-
-def _rows(batch: pa.RecordBatch | _Unparsed) -> int:
-    if isinstance(batch, _Unparsed):
-        return batch.rows[1] - batch.rows[0]
-    return int(batch.num_rows)
-
-
-def _slice(batch: pa.RecordBatch | _Unparsed, lo: int, hi: int) -> pa.RecordBatch | _Unparsed:
-    return batch.slice(lo, hi) if isinstance(batch, _Unparsed) else batch.slice(lo, hi - lo)
+        return ChunkColumns(
+            self._spans.slice(rows[0], rows[1] - rows[0]), self._traces.slice(traces[0], traces[1] - traces[0])
+        )
 
 
 def _is_number(kind: pa.DataType) -> bool:
