@@ -128,8 +128,8 @@ class _Plan(NamedTuple):
 
 # Spans from one instrumentation share their attribute key sets, so the key
 # lookups are planned once per key set (keyed by `tuple(attrs)`, a C-speed step).
-PLAN_CACHE_MAX = 4096
 _PLANS: dict[tuple[str, ...], _Plan] = {}
+PLAN_CACHE_MAX = 4096
 _KIND_KEYS = (("openinference.span.kind", KIND_BY_LABEL), ("inference.observation_kind", KIND_BY_LABEL),
               ("gen_ai.operation.name", KIND_BY_OPERATION))  # fmt: skip
 _OFFERED_KEYS = ("llm.tools.0.tool.json_schema", "llm.tools.0.tool.name", "agent.tools", "gen_ai.tool.definitions",
